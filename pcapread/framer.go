@@ -1,0 +1,296 @@
+package pcapread
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// maxCaptureLength is the longest packet record accepted: libpcap's
+// MAXIMUM_SNAPLEN, the limit tshark applies to the link types netfx reads.
+const maxCaptureLength = 262144
+
+// maxBlockLength bounds a pcapng block, as Wireshark's wiretap does.
+const maxBlockLength = 16 << 20
+
+// framer sits between the (decompressed) capture stream and pcapgo. It passes
+// the bytes through, except for one fix noted in checkPcapRecord, while
+// walking the record structure: each record or block header is checked
+// before pcapgo sees it. When one is damaged, the bytes before it are still
+// delivered and the next Read returns a *FormatError, which pcapgo hands back
+// to the caller unchanged. So pcapgo never allocates or skips by a length
+// that the file could not hold, and every error carries an exact offset.
+type framer struct {
+	r      io.Reader
+	path   string
+	frame  frameState
+	off    int64    // stream offset of the next byte to pass through
+	err    error    // returned by the next Read
+	hdr    [28]byte // the current header, accumulated across reads
+	nhdr   int      // bytes of hdr filled
+	want   int      // bytes of hdr needed before the next check
+	skip   int64    // body bytes left to pass through unchecked
+	start  int64    // offset of the current record or block
+	record int64    // packet records started so far
+
+	order    binary.ByteOrder // of the file (pcap) or current section (pcapng)
+	blockLen uint32           // pcapng: length of the current block
+	snaplen0 uint32           // pcapng: snap length of the section's first interface
+	ifaces   int              // pcapng: interfaces seen in the section
+}
+
+// frameState is what kind of header the framer expects next.
+type frameState uint8
+
+const (
+	pcapFileHeader frameState = iota
+	pcapRecordHeader
+	ngBlockHeader
+	ngBlockTrailer
+)
+
+func newPcapFramer(r io.Reader, path string) *framer {
+	return &framer{r: r, path: path, frame: pcapFileHeader, want: 24}
+}
+
+func newNgFramer(r io.Reader, path string) *framer {
+	return &framer{r: r, path: path, frame: ngBlockHeader, want: 12}
+}
+
+func (f *framer) fail(err error) {
+	if f.err == nil {
+		f.err = &FormatError{Path: f.path, Record: f.record + 1, Offset: f.start, Err: err}
+	}
+}
+
+// Read implements io.Reader.
+func (f *framer) Read(p []byte) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	n, rerr := f.r.Read(p)
+	cut := f.walk(p[:n])
+	f.off += int64(cut)
+	if f.err != nil {
+		return cut, nil
+	}
+	// A stream that ends inside a record reaches pcapgo as a short read,
+	// which it reports as io.ErrUnexpectedEOF.
+	return cut, rerr
+}
+
+// walk advances the record structure over buf and returns how many bytes of
+// it may be delivered: all of them, or those before a damaged header.
+func (f *framer) walk(buf []byte) int {
+	i := 0
+	for i < len(buf) {
+		if f.skip > 0 {
+			n := int64(len(buf) - i)
+			if n > f.skip {
+				n = f.skip
+			}
+			i += int(n)
+			f.skip -= n
+			continue
+		}
+		if f.nhdr == 0 {
+			f.start = f.off + int64(i)
+		}
+		n := copy(f.hdr[f.nhdr:f.want], buf[i:])
+		f.nhdr += n
+		i += n
+		if f.nhdr < f.want {
+			continue
+		}
+		hdrStart := i - f.nhdr // may be negative: the header began in an earlier read
+		if !f.check(buf[max(hdrStart, 0):i]) {
+			return max(hdrStart, 0)
+		}
+	}
+	return len(buf)
+}
+
+// check validates the complete header in f.hdr[:f.want] and moves on to the
+// next state. raw is the part of the header inside the current buffer, which
+// check may patch. It reports false after recording an error.
+func (f *framer) check(raw []byte) bool {
+	switch f.frame {
+	case pcapFileHeader:
+		return f.checkPcapFileHeader(raw)
+	case pcapRecordHeader:
+		return f.checkPcapRecord(raw)
+	case ngBlockHeader:
+		return f.checkNgBlock()
+	case ngBlockTrailer:
+		return f.checkNgTrailer()
+	}
+	return false
+}
+
+func (f *framer) checkPcapFileHeader(raw []byte) bool {
+	order, _, ok := pcapMagic(f.hdr[:4])
+	if !ok {
+		f.fail(fmt.Errorf("%w: not a pcap file header", ErrUnsupported))
+		return false
+	}
+	if major, minor := order.Uint16(f.hdr[4:6]), order.Uint16(f.hdr[6:8]); major != 2 || minor != 4 {
+		// libpcap and tshark read any version 2 file; pcapgo wants 2.4.
+		if major != 2 || len(raw) != 24 {
+			f.fail(fmt.Errorf("unsupported pcap version %d.%d", major, minor))
+			return false
+		}
+		order.PutUint16(raw[6:8], 4)
+	}
+	f.order = order
+	f.frame, f.want, f.nhdr = pcapRecordHeader, 16, 0
+	return true
+}
+
+func (f *framer) checkPcapRecord(raw []byte) bool {
+	o := f.order
+	capLen := o.Uint32(f.hdr[8:12])
+	origLen := o.Uint32(f.hdr[12:16])
+	if capLen > maxCaptureLength {
+		f.fail(&lengthError{"record claims", uint64(capLen), fmt.Sprintf("captured bytes, more than the maximum of %d", maxCaptureLength)})
+		return false
+	}
+	if origLen < capLen {
+		// Some writers record an original length below the captured one;
+		// tshark reads such records, pcapgo refuses them. Raise the
+		// original length to the captured one, in the bytes pcapgo reads.
+		if len(raw) == 16 {
+			o.PutUint32(raw[12:16], capLen)
+		} else {
+			f.fail(fmt.Errorf("original length %d is less than captured length %d", origLen, capLen))
+			return false
+		}
+	}
+	f.record++
+	f.skip = int64(capLen)
+	f.nhdr = 0
+	return true
+}
+
+// pcapng block types that netfx needs to know.
+const (
+	ngSectionHeader   = 0x0A0D0D0A
+	ngInterface       = 0x00000001
+	ngPacket          = 0x00000002
+	ngSimplePacket    = 0x00000003
+	ngEnhancedPacket  = 0x00000006
+	ngByteOrderMagic  = 0x1A2B3C4D
+	ngMinBlockLength  = 12
+	ngPacketHeaderLen = 32 // type, length, 20 bytes of fields, trailing length
+)
+
+func (f *framer) checkNgBlock() bool {
+	typ := binary.LittleEndian.Uint32(f.hdr[0:4])
+	if typ == ngSectionHeader && f.want == 12 {
+		switch {
+		case binary.BigEndian.Uint32(f.hdr[8:12]) == ngByteOrderMagic:
+			f.order = binary.BigEndian
+		case binary.LittleEndian.Uint32(f.hdr[8:12]) == ngByteOrderMagic:
+			f.order = binary.LittleEndian
+		default:
+			f.fail(errors.New("pcapng section header has a bad byte-order magic"))
+			return false
+		}
+		f.snaplen0, f.ifaces = 0, 0
+	} else if f.order == nil {
+		f.fail(fmt.Errorf("%w: pcapng file does not start with a section header", ErrUnsupported))
+		return false
+	}
+	o := f.order
+	if typ != ngSectionHeader {
+		typ = o.Uint32(f.hdr[0:4])
+	}
+	length := o.Uint32(f.hdr[4:8])
+	if f.want == 12 {
+		switch {
+		case length < ngMinBlockLength || length%4 != 0:
+			f.fail(&lengthError{"pcapng block length", uint64(length), "is not a multiple of 4 of at least 12"})
+			return false
+		case length > maxBlockLength:
+			f.fail(&lengthError{"pcapng block length", uint64(length), fmt.Sprintf("exceeds the maximum of %d", maxBlockLength)})
+			return false
+		}
+		if typ != ngSectionHeader && length == ngMinBlockLength {
+			// An empty block: its trailing length is already in hdr.
+			f.blockLen = length
+			return f.checkNgTrailerAt(8)
+		}
+		// Read up to 28 bytes of the block before checking its fields.
+		if w := int(min(length-4, 28)); w > 12 {
+			f.want = w
+			return true
+		}
+	}
+	f.blockLen = length
+	switch typ {
+	case ngSectionHeader:
+		if length < 28 {
+			f.fail(&lengthError{"pcapng section header length", uint64(length), "is too short"})
+			return false
+		}
+		major, minor := o.Uint16(f.hdr[12:14]), o.Uint16(f.hdr[14:16])
+		if major != 1 || minor != 0 {
+			f.fail(fmt.Errorf("unsupported pcapng section version %d.%d", major, minor))
+			return false
+		}
+	case ngInterface:
+		if length < 20 {
+			f.fail(&lengthError{"pcapng interface block length", uint64(length), "is too short"})
+			return false
+		}
+		if f.ifaces == 0 {
+			f.snaplen0 = o.Uint32(f.hdr[12:16])
+		}
+		f.ifaces++
+	case ngEnhancedPacket, ngPacket:
+		if length < ngPacketHeaderLen {
+			f.fail(&lengthError{"packet block length", uint64(length), "is too short"})
+			return false
+		}
+		capLen := o.Uint32(f.hdr[20:24])
+		if capLen > length-ngPacketHeaderLen || capLen > maxCaptureLength {
+			f.fail(&lengthError{"packet block claims", uint64(capLen), fmt.Sprintf("captured bytes in a block of %d", length)})
+			return false
+		}
+	case ngSimplePacket:
+		if length < 16 {
+			f.fail(&lengthError{"simple packet block length", uint64(length), "is too short"})
+			return false
+		}
+		origLen := o.Uint32(f.hdr[8:12])
+		captured := origLen
+		if f.snaplen0 != 0 && captured > f.snaplen0 {
+			captured = f.snaplen0
+		}
+		if captured > length-16 {
+			f.fail(&lengthError{"simple packet block claims", uint64(captured), fmt.Sprintf("bytes in a block of %d", length)})
+			return false
+		}
+	}
+	if typ == ngEnhancedPacket || typ == ngPacket || typ == ngSimplePacket {
+		f.record++
+	}
+	f.skip = int64(length) - int64(f.want) - 4
+	f.frame, f.want, f.nhdr = ngBlockTrailer, 4, 0
+	return true
+}
+
+func (f *framer) checkNgTrailer() bool {
+	f.start -= int64(f.blockLen) - 4 // report the block, not its trailer
+	return f.checkNgTrailerAt(0)
+}
+
+// checkNgTrailerAt compares the trailing length at hdr[at:] with the block's.
+func (f *framer) checkNgTrailerAt(at int) bool {
+	if got := f.order.Uint32(f.hdr[at : at+4]); got != f.blockLen {
+		f.fail(fmt.Errorf("pcapng block length %d does not match its trailing length %d", f.blockLen, got))
+		return false
+	}
+	f.frame, f.want, f.nhdr = ngBlockHeader, 12, 0
+	return true
+}

@@ -1,0 +1,307 @@
+package pcapread
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Format is a capture file format, as detected from content.
+type Format struct {
+	Container   string // "pcap" or "pcapng"
+	Compression string // "", "gzip" or "zstd"
+	Nanosecond  bool   // pcap only: nanosecond timestamps
+}
+
+func (f Format) String() string {
+	s := f.Container
+	if f.Nanosecond {
+		s += "-nsec"
+	}
+	if f.Compression != "" {
+		s += "+" + f.Compression
+	}
+	return s
+}
+
+// Stats counts what a Reader has seen so far.
+type Stats struct {
+	Records      int64 // packet records read from the file
+	Bytes        int64 // sum of original (on-the-wire) frame lengths
+	IPPackets    int64 // packets delivered by Next (reassembled datagrams count once)
+	NonIP        int64 // frames without an IP layer (ARP, STP, LLDP, ...)
+	Truncated    int64 // IP packets whose headers were cut short by the snap length or damaged
+	Fragments    int64 // IP fragments read; reassembled datagrams are delivered once
+	FragDropped  int64 // fragments that never completed a datagram (timed out or over the limits)
+	UnknownLinks int64 // frames of link types netfx cannot decode
+	First, Last  int64 // timestamps (Unix ns) of the first and last record, 0 if none
+	LinkTypes    []layers.LinkType
+}
+
+// Reader reads the packets of one capture file. It is not safe for
+// concurrent use.
+type Reader struct {
+	path   string
+	format Format
+	closer io.Closer
+	fr     *framer
+	br     *bufio.Reader
+	pcap   *pcapgo.Reader
+	ng     *pcapgo.NgReader
+	dec    Decoder
+	pkt    Packet
+	err    error
+	done   bool
+	stats  Stats
+}
+
+// readBufferSize is the buffer pcapgo reads through: large reads keep the
+// per-record cost low (pcapgo wraps only 4 KiB otherwise).
+const readBufferSize = 1 << 20
+
+// Open opens a capture file by path; "-" is standard input.
+func Open(path string) (*Reader, error) {
+	if path == "-" {
+		return NewReader(os.Stdin, "-")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewReader(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.closer = f
+	return r, nil
+}
+
+// NewReader detects the format of the capture in src and returns a Reader
+// for it. name is used in errors. If src is an io.Closer, Close closes it
+// only when the Reader was made by Open.
+func NewReader(src io.Reader, name string) (*Reader, error) {
+	r := &Reader{path: name}
+	head := bufio.NewReaderSize(src, 64<<10)
+	magic, err := head.Peek(4)
+	if len(magic) == 0 && err == io.EOF {
+		return nil, &FormatError{Path: name, Err: ErrEmpty}
+	}
+	var stream io.Reader = head
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(head)
+		if err != nil {
+			return nil, &FormatError{Path: name, Err: fmt.Errorf("gzip: %w", err)}
+		}
+		r.format.Compression = "gzip"
+		stream = zr
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(head, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		if err != nil {
+			return nil, &FormatError{Path: name, Err: fmt.Errorf("zstd: %w", err)}
+		}
+		r.format.Compression = "zstd"
+		stream = zr.IOReadCloser()
+	}
+	if r.format.Compression != "" {
+		inner := bufio.NewReaderSize(stream, 64<<10)
+		if magic, err = inner.Peek(4); len(magic) == 0 && err != nil {
+			if err == io.EOF {
+				err = ErrEmpty
+			}
+			return nil, &FormatError{Path: name, Err: fmt.Errorf("%s: %w", r.format.Compression, err)}
+		}
+		stream = inner
+	}
+	if err := r.detect(magic); err != nil {
+		return nil, err
+	}
+	if r.format.Container == "pcapng" {
+		r.fr = newNgFramer(stream, name)
+	} else {
+		r.fr = newPcapFramer(stream, name)
+	}
+	r.br = bufio.NewReaderSize(r.fr, readBufferSize)
+	if r.format.Container == "pcapng" {
+		r.ng, err = pcapgo.NewNgReader(r.br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	} else {
+		r.pcap, err = pcapgo.NewReader(r.br)
+		if err == nil {
+			r.noteLinkType(r.pcap.LinkType())
+		}
+	}
+	if err != nil {
+		return nil, r.wrap(err, 0)
+	}
+	return r, nil
+}
+
+// detect sets r.format from the first bytes of the (decompressed) stream.
+func (r *Reader) detect(magic []byte) error {
+	if len(magic) < 4 {
+		return &FormatError{Path: r.path, Err: fmt.Errorf("%w: %d bytes are too short for a capture", ErrTruncated, len(magic))}
+	}
+	if _, nsec, ok := pcapMagic(magic); ok {
+		r.format.Container, r.format.Nanosecond = "pcap", nsec
+		return nil
+	}
+	switch {
+	case binary.BigEndian.Uint32(magic) == ngSectionHeader:
+		r.format.Container = "pcapng"
+		return nil
+	case string(magic) == "GMBU":
+		return &FormatError{Path: r.path, Err: fmt.Errorf("%w: Microsoft Network Monitor capture (convert it to pcapng first, e.g. with editcap)", ErrUnsupported)}
+	case bytes.Equal(magic, []byte{0xa1, 0xb2, 0xcd, 0x34}), bytes.Equal(magic, []byte{0x34, 0xcd, 0xb2, 0xa1}):
+		return &FormatError{Path: r.path, Err: fmt.Errorf("%w: modified (Kuznetzov) pcap", ErrUnsupported)}
+	}
+	return &FormatError{Path: r.path, Err: fmt.Errorf("%w: not a pcap or pcapng capture (magic % x)", ErrUnsupported, magic)}
+}
+
+// pcapMagic recognises the four pcap magic numbers.
+func pcapMagic(b []byte) (order binary.ByteOrder, nanosecond, ok bool) {
+	switch binary.LittleEndian.Uint32(b) {
+	case 0xa1b2c3d4:
+		return binary.LittleEndian, false, true
+	case 0xa1b23c4d:
+		return binary.LittleEndian, true, true
+	}
+	switch binary.BigEndian.Uint32(b) {
+	case 0xa1b2c3d4:
+		return binary.BigEndian, false, true
+	case 0xa1b23c4d:
+		return binary.BigEndian, true, true
+	}
+	return nil, false, false
+}
+
+// Path returns the name the Reader was opened with.
+func (r *Reader) Path() string { return r.path }
+
+// Format returns the detected file format.
+func (r *Reader) Format() Format { return r.format }
+
+// Stats returns the counts so far; after Next returns false, for the file.
+func (r *Reader) Stats() Stats { return r.stats }
+
+// Close closes the file opened by Open.
+func (r *Reader) Close() error {
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
+
+// Err returns the error that ended reading, nil at a clean end of file. It
+// is a *FormatError for damaged data.
+func (r *Reader) Err() error { return r.err }
+
+// Packet returns the current packet. It and the slices it holds are valid
+// until the next call to Next.
+func (r *Reader) Packet() *Packet { return &r.pkt }
+
+// Next advances to the next IP packet, decoding its headers. Frames without
+// IP, with undecodable link types or with headers cut short are counted in
+// Stats and skipped. It returns false at the end of the file or on error.
+func (r *Reader) Next() bool {
+	for !r.done {
+		pos := r.fr.off - int64(r.br.Buffered())
+		var (
+			data []byte
+			ci   captureInfo
+			err  error
+		)
+		if r.ng != nil {
+			data, ci.CaptureInfo, err = r.ng.ZeroCopyReadPacketData()
+			if err == nil {
+				ci.link = ci.AncillaryData[0].(layers.LinkType)
+			}
+		} else {
+			data, ci.CaptureInfo, err = r.pcap.ZeroCopyReadPacketData()
+			ci.link = r.pcap.LinkType()
+		}
+		if err != nil {
+			r.done = true
+			if err != io.EOF {
+				r.err = r.wrap(err, pos)
+			}
+			break
+		}
+		ts := unixNano(ci.Timestamp)
+		r.count(ts, ci)
+		if r.dec.decode(&r.pkt, ci.link, data, ci.Length, ts, &r.stats) {
+			r.pkt.Record = r.stats.Records
+			r.pkt.Interface = ci.InterfaceIndex
+			r.stats.IPPackets++
+			return true
+		}
+	}
+	r.stats.FragDropped += int64(r.dec.frags.flush())
+	return false
+}
+
+// captureInfo adds the record's link type to gopacket's CaptureInfo.
+type captureInfo struct {
+	gopacket.CaptureInfo
+	link layers.LinkType
+}
+
+func (r *Reader) count(ts int64, ci captureInfo) {
+	s := &r.stats
+	s.Records++
+	s.Bytes += int64(ci.Length)
+	if s.Records == 1 {
+		s.First = ts
+	}
+	s.Last = ts
+	r.noteLinkType(ci.link)
+}
+
+func (r *Reader) noteLinkType(lt layers.LinkType) {
+	for _, have := range r.stats.LinkTypes {
+		if have == lt {
+			return
+		}
+	}
+	r.stats.LinkTypes = append(r.stats.LinkTypes, lt)
+}
+
+// wrap turns an error from pcapgo into a *FormatError naming the file and
+// the position where the failed read began.
+func (r *Reader) wrap(err error, pos int64) error {
+	var fe *FormatError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = ErrTruncated
+	} else if errors.Is(err, pcapgo.ErrNgVersionMismatch) {
+		err = fmt.Errorf("unsupported pcapng section version")
+	}
+	return &FormatError{Path: r.path, Record: r.stats.Records + 1, Offset: pos, Err: err}
+}
+
+// unixNano converts a capture timestamp to Unix nanoseconds, saturating
+// timestamps outside the years 1678 to 2262 instead of wrapping.
+func unixNano(t time.Time) int64 {
+	s := t.Unix()
+	switch {
+	case s >= math.MaxInt64/int64(time.Second):
+		return math.MaxInt64
+	case s <= math.MinInt64/int64(time.Second):
+		return math.MinInt64
+	}
+	return s*1e9 + int64(t.Nanosecond())
+}
