@@ -295,7 +295,11 @@ func (r *Reader) wrap(err error, pos int64) error {
 
 // unixNano converts a capture timestamp to Unix nanoseconds, saturating
 // timestamps outside the years 1678 to 2262 instead of wrapping.
+// Records without a timestamp get 0.
 func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0 // a simple packet block, which has no timestamp
+	}
 	s := t.Unix()
 	switch {
 	case s >= math.MaxInt64/int64(time.Second):

@@ -1,0 +1,375 @@
+package flows
+
+import (
+	"crypto/sha1"
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"time"
+
+	"github.com/netfx/netfx/pcapread"
+)
+
+// Config sets the conversation timeouts and the Community ID seed. The zero
+// value is not useful; start from DefaultConfig.
+type Config struct {
+	TCPTimeout   time.Duration // inactivity timeout of TCP conversations
+	UDPTimeout   time.Duration
+	ICMPTimeout  time.Duration
+	OtherTimeout time.Duration // other IP protocols
+	// TCPAttemptDelay ends a connection attempt that got no answer, and
+	// TCPCloseDelay a closed or reset connection, after this long.
+	TCPAttemptDelay time.Duration
+	TCPCloseDelay   time.Duration
+	CommunityIDSeed uint16
+}
+
+// DefaultConfig has Zeek's defaults: tcp_inactivity_timeout 5 min,
+// udp_inactivity_timeout, icmp_inactivity_timeout and
+// unknown_ip_inactivity_timeout 1 min, tcp_attempt_delay and
+// tcp_close_delay 5 s, Community ID seed 0.
+var DefaultConfig = Config{
+	TCPTimeout:      5 * time.Minute,
+	UDPTimeout:      time.Minute,
+	ICMPTimeout:     time.Minute,
+	OtherTimeout:    time.Minute,
+	TCPAttemptDelay: 5 * time.Second,
+	TCPCloseDelay:   5 * time.Second,
+}
+
+// key is the canonical, direction-free identity of a conversation: the
+// lower (address, port) pair first.
+type key struct {
+	lo, hi         [16]byte
+	loPort, hiPort uint16
+	proto          uint8
+}
+
+// conv is the live state of one conversation.
+type conv struct {
+	key                key
+	orig, resp         netip.Addr
+	origPort, respPort uint16
+	proto              uint8
+	oneWay             bool // an ICMP message type without a reply type
+	closed             bool // TCP: the close is complete (Zeek's close_complete)
+	flipped            bool
+	numVLANs           uint8
+	vlan, innerVLAN    uint16
+	start, lastTime    int64 // lastTime stops once both TCP sides have closed
+	lastPacket         int64
+	origPkts, respPkts uint64
+	origIP, respIP     uint64
+	origEP             endpoint
+	respEP             endpoint
+	history            [maxHistory]byte
+	nhistory           uint8
+	firstFile          int32
+	lastFile           int32
+	firstRecord        int64
+}
+
+// maxHistory bounds the history string; Zeek's letters that repeat are
+// logarithmic or tied to sequence numbers, so real histories are short.
+const maxHistory = 32
+
+func (c *conv) addHistory(letter byte, isOrig bool) {
+	if !isOrig && letter >= 'A' && letter <= 'Z' {
+		letter += 'a' - 'A'
+	}
+	if int(c.nhistory) < maxHistory {
+		c.history[c.nhistory] = letter
+		c.nhistory++
+	}
+}
+
+// Table builds conversations from packets. It is not safe for concurrent
+// use.
+type Table struct {
+	cfg       Config
+	emit      func(*Conn)
+	index     map[key]int32
+	convs     []conv
+	free      []int32
+	files     []string
+	file      int32
+	now       int64 // latest packet time
+	nextSweep int64
+}
+
+// NewTable returns a Table that passes each finished conversation to emit.
+func NewTable(cfg Config, emit func(*Conn)) *Table {
+	return &Table{cfg: cfg, emit: emit, index: make(map[key]int32, 1024)}
+}
+
+// SetFile names the capture file the next packets come from. Files must be
+// given in the order they are read; a conversation may span several.
+func (t *Table) SetFile(name string) {
+	t.files = append(t.files, name)
+	t.file = int32(len(t.files) - 1)
+}
+
+// sweepInterval is how often, in packet time, idle conversations are
+// flushed even if no packet of theirs arrives.
+const sweepInterval = int64(10 * time.Second)
+
+// Add accounts one packet.
+func (t *Table) Add(p *pcapread.Packet) {
+	if p.Timestamp > t.now {
+		t.now = p.Timestamp
+		if t.now >= t.nextSweep {
+			t.sweep(t.now)
+			t.nextSweep = t.now + sweepInterval
+		}
+	}
+	k, sport, dport, oneWay := packetKey(p)
+	i, ok := t.index[k]
+	if ok {
+		c := &t.convs[i]
+		if t.expired(c, p.Timestamp) || t.reused(c, p) {
+			t.finish(i)
+			ok = false
+		}
+	}
+	if !ok {
+		i = t.create(k, p, sport, dport, oneWay)
+	}
+	c := &t.convs[i]
+	c.account(p, p.Src == c.orig && sport == c.origPort)
+	c.lastFile = t.file
+}
+
+// packetKey returns the packet's canonical key and its ports as Zeek maps
+// them (ICMP types to type and counterpart type or code).
+func packetKey(p *pcapread.Packet) (k key, sport, dport uint16, oneWay bool) {
+	sport, dport = p.SrcPort, p.DstPort
+	switch p.Proto {
+	case pcapread.ProtoICMP, pcapread.ProtoICMPv6:
+		sport, dport, oneWay = icmpPorts(p.Proto, uint8(sport), uint8(dport))
+	case pcapread.ProtoTCP, pcapread.ProtoUDP, pcapread.ProtoSCTP:
+	default:
+		sport, dport = 0, 0
+	}
+	s, d := p.Src.As16(), p.Dst.As16()
+	k.proto = p.Proto
+	if c := compareAddrPort(s, d, sport, dport); c <= 0 {
+		k.lo, k.hi, k.loPort, k.hiPort = s, d, sport, dport
+	} else {
+		k.lo, k.hi, k.loPort, k.hiPort = d, s, dport, sport
+	}
+	return k, sport, dport, oneWay
+}
+
+func compareAddrPort(a, b [16]byte, ap, bp uint16) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case ap < bp:
+		return -1
+	case ap > bp:
+		return 1
+	}
+	return 0
+}
+
+// create starts a conversation with packet p and returns its index.
+func (t *Table) create(k key, p *pcapread.Packet, sport, dport uint16, oneWay bool) int32 {
+	var i int32
+	if n := len(t.free); n > 0 {
+		i, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		t.convs = append(t.convs, conv{})
+		i = int32(len(t.convs) - 1)
+	}
+	c := &t.convs[i]
+	*c = conv{
+		key: k, proto: p.Proto, oneWay: oneWay,
+		orig: p.Src, resp: p.Dst, origPort: sport, respPort: dport,
+		start: p.Timestamp, lastTime: p.Timestamp, lastPacket: p.Timestamp,
+		numVLANs: p.NumVLANs, vlan: p.VLANs[0], innerVLAN: p.VLANs[1],
+		firstFile: t.file, lastFile: t.file, firstRecord: p.Record,
+	}
+	if t.flipOriginator(p, sport, dport) {
+		c.orig, c.resp, c.origPort, c.respPort = p.Dst, p.Src, dport, sport
+		c.flipped = true
+		c.addHistory('^', true)
+	}
+	t.index[k] = i
+	return i
+}
+
+// flipOriginator decides, as Zeek does, whether the sender of a
+// conversation's first packet is the responder: when the packet is not a
+// TCP SYN and only its source port looks like a server's.
+func (t *Table) flipOriginator(p *pcapread.Packet, sport, dport uint16) bool {
+	switch p.Proto {
+	case pcapread.ProtoTCP:
+		if p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagACK) == pcapread.FlagSYN {
+			return false
+		}
+	case pcapread.ProtoUDP:
+	default:
+		return false
+	}
+	return likelyServerPort(p.Proto, sport) && !likelyServerPort(p.Proto, dport)
+}
+
+// account adds the packet to the conversation's counters and state.
+func (c *conv) account(p *pcapread.Packet, isOrig bool) {
+	c.lastPacket = max(c.lastPacket, p.Timestamp)
+	if isOrig {
+		c.origPkts++
+		c.origIP += uint64(p.IPBytes)
+	} else {
+		c.respPkts++
+		c.respIP += uint64(p.IPBytes)
+	}
+	if c.proto == pcapread.ProtoTCP {
+		c.tcpPacket(p, isOrig)
+		return
+	}
+	c.lastTime = max(c.lastTime, p.Timestamp)
+	ep := &c.respEP
+	if isOrig {
+		ep = &c.origEP
+	}
+	ep.size += uint64(p.PayloadLen)
+	if c.proto == pcapread.ProtoUDP && p.PayloadLen > 0 {
+		c.historyOnce(ep, histData, 'D', isOrig)
+	}
+}
+
+// expired reports whether the conversation ended before a packet at time now.
+func (t *Table) expired(c *conv, now int64) bool {
+	idle := now - c.lastPacket
+	switch c.proto {
+	case pcapread.ProtoTCP:
+		if idle > int64(t.cfg.TCPTimeout) {
+			return true
+		}
+		if c.closed && now-c.lastTime > int64(t.cfg.TCPCloseDelay) {
+			return true
+		}
+		o, r := c.origEP.state, c.respEP.state
+		return (o == tcpSynSent || o == tcpSynAckSent) && r == tcpInactive && now-c.start > int64(t.cfg.TCPAttemptDelay)
+	case pcapread.ProtoUDP:
+		return idle > int64(t.cfg.UDPTimeout)
+	case pcapread.ProtoICMP, pcapread.ProtoICMPv6:
+		return idle > int64(t.cfg.ICMPTimeout)
+	}
+	return idle > int64(t.cfg.OtherTimeout)
+}
+
+// reused reports whether a TCP SYN starts a new connection on the 5-tuple of
+// one that has closed, as Zeek's IsReuse does.
+func (t *Table) reused(c *conv, p *pcapread.Packet) bool {
+	if c.proto != pcapread.ProtoTCP || !c.closed || p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagACK) != pcapread.FlagSYN {
+		return false
+	}
+	ep := &c.respEP
+	if p.Src == c.orig && p.SrcPort == c.origPort {
+		ep = &c.origEP
+	}
+	return !ep.seqInit || p.Seq != uint32(ep.start)
+}
+
+// sweep finishes every conversation that has expired by now.
+func (t *Table) sweep(now int64) {
+	for _, i := range t.index {
+		if t.expired(&t.convs[i], now) {
+			t.finish(i)
+		}
+	}
+}
+
+// Flush finishes every live conversation, at the end of the input.
+func (t *Table) Flush() {
+	for _, i := range t.index {
+		t.finish(i)
+	}
+}
+
+// Live returns the number of conversations in progress.
+func (t *Table) Live() int { return len(t.index) }
+
+// finish hands conversation i to emit and frees its slot.
+func (t *Table) finish(i int32) {
+	c := &t.convs[i]
+	delete(t.index, c.key)
+	t.free = append(t.free, i)
+	t.emit(t.record(c))
+}
+
+// record builds the Conn of a finished conversation.
+func (t *Table) record(c *conv) *Conn {
+	r := &Conn{
+		TS: c.start, Duration: c.lastTime - c.start,
+		Orig: c.orig, Resp: c.resp, OrigPort: c.origPort, RespPort: c.respPort, Proto: c.proto,
+		OrigPkts: c.origPkts, RespPkts: c.respPkts, OrigIPBytes: c.origIP, RespIPBytes: c.respIP,
+		History: string(c.history[:c.nhistory]),
+		VLAN:    c.vlan, InnerVLAN: c.innerVLAN, NumVLANs: c.numVLANs,
+		Files:       t.files[c.firstFile : c.lastFile+1],
+		FirstRecord: c.firstRecord,
+	}
+	switch c.proto {
+	case pcapread.ProtoTCP:
+		r.OrigBytes = c.origEP.tcpSize(&c.respEP)
+		r.RespBytes = c.respEP.tcpSize(&c.origEP)
+		r.ConnState = tcpConnState(c.origEP.state, c.respEP.state, r.OrigBytes, r.RespBytes, r.History)
+	case pcapread.ProtoUDP:
+		r.OrigBytes, r.RespBytes = c.origEP.size, c.respEP.size
+		r.ConnState = udpConnState(c.origPkts > 0, c.respPkts > 0)
+	default:
+		r.OrigBytes, r.RespBytes = c.origEP.size, c.respEP.size
+		r.ConnState = "OTH"
+	}
+	r.CommunityID = communityID(t.cfg.CommunityIDSeed, c.proto, c.orig, c.resp, c.origPort, c.respPort, c.oneWay)
+	r.UID = uid(c, t.files[c.firstFile])
+	return r
+}
+
+func udpConnState(origActive, respActive bool) string {
+	switch {
+	case origActive && respActive:
+		return "SF"
+	case origActive:
+		return "S0"
+	case respActive:
+		return "SHR"
+	}
+	return "OTH"
+}
+
+// uid derives a Zeek-style connection uid ("C" and 17 base62 digits) from
+// what identifies the conversation in its input: the tuple, the first
+// packet's time, file and record.
+func uid(c *conv, file string) string {
+	var b []byte
+	b = append(b, c.key.lo[:]...)
+	b = append(b, c.key.hi[:]...)
+	b = binary.BigEndian.AppendUint16(b, c.key.loPort)
+	b = binary.BigEndian.AppendUint16(b, c.key.hiPort)
+	b = append(b, c.proto)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.start))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.firstRecord))
+	b = append(b, file...)
+	sum := sha1.Sum(b)
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	out := []byte("C")
+	hi, lo := binary.BigEndian.Uint32(sum[0:4]), binary.BigEndian.Uint64(sum[4:12])
+	for range 17 {
+		// Divide the 96-bit number hi:lo by 62.
+		rem := uint64(hi) % 62
+		hi /= 62
+		q, r := bits.Div64(rem, lo, 62)
+		lo = q
+		out = append(out, digits[r])
+	}
+	return string(out)
+}

@@ -1,0 +1,115 @@
+// Package cli is netfx's command line: flags, sub-commands and exit codes.
+// It wires the pipeline stages together and owns no analysis of its own.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0 // every input was read cleanly
+	ExitDamaged = 1 // an input was damaged or unreadable; what could be read was still output
+	ExitUsage   = 2 // the command line was wrong
+)
+
+// usageError marks errors in the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+// errDamaged is returned by commands that finished but met damaged input.
+var errDamaged = errors.New("some inputs were damaged or unreadable")
+
+// streams are a command's standard streams.
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// Main runs netfx with the arguments (without the program name) and returns
+// the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	s := &streams{in: stdin, out: stdout, err: stderr}
+	root := &cobra.Command{
+		Use:   "netfx",
+		Short: "Network forensics for cloud VMs: conversations, talkers and findings from packet captures",
+		Long: `netfx reads packet captures (pcap, pcapng, gzip- or zstd-compressed) and reports
+their conversations in Zeek's conn.log terms, top talkers and more.
+
+Exit status: 0 when every input was read cleanly, 1 when an input was damaged or
+unreadable (everything that could be read is still output), 2 for usage errors.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newConnsCommand(s), newReportCommand(s))
+	err := root.ExecuteContext(ctx)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, errDamaged):
+		return ExitDamaged
+	}
+	fmt.Fprintf(stderr, "netfx: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return ExitUsage
+	}
+	return ExitDamaged
+}
+
+// isCobraUsage recognises cobra's own errors for unknown commands and
+// wrong argument counts, which it does not type.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, prefix := range []string{"unknown command", "unknown flag", "accepts ", "requires at least", "invalid argument"} {
+		if len(msg) >= len(prefix) && msg[:len(prefix)] == prefix {
+			return true
+		}
+	}
+	return false
+}
+
+// flowFlags are the options every command that builds conversations takes.
+type flowFlags struct {
+	seed                     uint16
+	tcp, udp, icmp, other    time.Duration
+	attemptDelay, closeDelay time.Duration
+}
+
+func (f *flowFlags) register(cmd *cobra.Command) {
+	d := flows.DefaultConfig
+	fs := cmd.Flags()
+	fs.Uint16Var(&f.seed, "community-id-seed", 0, "Community ID seed")
+	fs.DurationVar(&f.tcp, "tcp-timeout", d.TCPTimeout, "TCP inactivity timeout")
+	fs.DurationVar(&f.udp, "udp-timeout", d.UDPTimeout, "UDP inactivity timeout")
+	fs.DurationVar(&f.icmp, "icmp-timeout", d.ICMPTimeout, "ICMP inactivity timeout")
+	fs.DurationVar(&f.other, "other-timeout", d.OtherTimeout, "inactivity timeout of other IP protocols")
+	fs.DurationVar(&f.attemptDelay, "tcp-attempt-delay", d.TCPAttemptDelay, "end an unanswered TCP connection attempt after this long")
+	fs.DurationVar(&f.closeDelay, "tcp-close-delay", d.TCPCloseDelay, "end a closed TCP connection after this long without packets")
+}
+
+func (f *flowFlags) config() (flows.Config, error) {
+	for _, d := range []time.Duration{f.tcp, f.udp, f.icmp, f.other, f.attemptDelay, f.closeDelay} {
+		if d <= 0 {
+			return flows.Config{}, usageError{fmt.Errorf("timeouts must be positive, got %v", d)}
+		}
+	}
+	return flows.Config{
+		TCPTimeout: f.tcp, UDPTimeout: f.udp, ICMPTimeout: f.icmp, OtherTimeout: f.other,
+		TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed,
+	}, nil
+}
