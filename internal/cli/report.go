@@ -1,18 +1,72 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
+	"net/netip"
 
 	"github.com/spf13/cobra"
+
+	"github.com/netfx/netfx/analyze"
+	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/render"
 )
 
 func newReportCommand(s *streams) *cobra.Command {
-	return &cobra.Command{
+	var (
+		ff       flowFlags
+		asJSON   bool
+		hash     bool
+		top      int
+		internal []string
+	)
+	cmd := &cobra.Command{
 		Use:   "report INPUT...",
-		Short: "Summarise captures: inputs, gaps, top talkers and ports",
-		Args:  cobra.MinimumNArgs(1),
+		Short: "Summarise captures: inputs, gaps, top talkers and top ports",
+		Long: `report reads captures (files, folders walked recursively, or - for standard input)
+and prints the inputs (format, link types, packets, time range, damage; SHA-256
+with --hash), the gaps between consecutive captures, the top hosts and host pairs
+by bytes and by conversations (internal or external), and the top responder ports.
+--json prints the same as one JSON document. The same inputs give byte-identical
+output.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("not yet")
+			cfg, err := ff.config()
+			if err != nil {
+				return err
+			}
+			opt := analyze.Options{Top: top}
+			for _, c := range internal {
+				p, err := netip.ParsePrefix(c)
+				if err != nil {
+					return usageError{fmt.Errorf("--internal %q: %w", c, err)}
+				}
+				opt.Internal = append(opt.Internal, p)
+			}
+			sum := analyze.NewSummary(opt)
+			damaged, err := readInputs(s, args, cfg, flows.ReadOptions{Hash: hash}, sum.AddConn, sum.AddFile)
+			if err != nil {
+				return err
+			}
+			rep := sum.Report()
+			if asJSON {
+				err = render.ReportJSON(s.out, rep)
+			} else {
+				err = render.ReportTable(s.out, rep)
+			}
+			if err != nil {
+				return err
+			}
+			if damaged {
+				return errDamaged
+			}
+			return nil
 		},
 	}
+	ff.register(cmd)
+	fs := cmd.Flags()
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.BoolVar(&hash, "hash", false, "compute the SHA-256 of each input file")
+	fs.IntVar(&top, "top", 10, "rows in each top list")
+	fs.StringArrayVar(&internal, "internal", nil, "treat this CIDR as internal as well (repeatable)")
+	return cmd
 }

@@ -1,0 +1,319 @@
+package analyze
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// Report is the result of an analysis, ready for rendering. Its JSON form is
+// documented in docs/report-json.md.
+type Report struct {
+	SchemaVersion   string     `json:"schema_version"`
+	Inputs          []Input    `json:"inputs"`
+	Gaps            []Gap      `json:"gaps"`
+	Totals          Totals     `json:"totals"`
+	TopHostsByBytes []HostStat `json:"top_hosts_by_bytes"`
+	TopHostsByConns []HostStat `json:"top_hosts_by_conns"`
+	TopPairsByBytes []PairStat `json:"top_pairs_by_bytes"`
+	TopPairsByConns []PairStat `json:"top_pairs_by_conns"`
+	TopPorts        []PortStat `json:"top_ports"`
+}
+
+// ReportSchemaVersion is the version of Report's JSON form.
+const ReportSchemaVersion = "1"
+
+// Input describes one capture file as read.
+type Input struct {
+	File      string   `json:"file"`
+	Format    string   `json:"format"`
+	LinkTypes []string `json:"link_types"`
+	Packets   int64    `json:"packets"`
+	Bytes     int64    `json:"bytes"`
+	First     string   `json:"first,omitempty"` // RFC 3339, UTC
+	Last      string   `json:"last,omitempty"`
+	NonIP     int64    `json:"non_ip_packets"`
+	Truncated int64    `json:"truncated_packets"`
+	Fragments int64    `json:"ip_fragments"`
+	Damage    string   `json:"damage,omitempty"` // why reading stopped early
+	SHA256    string   `json:"sha256,omitempty"`
+
+	first, last int64
+}
+
+// Gap is time between consecutive captures in which no capture ran.
+type Gap struct {
+	After   string  `json:"after"`  // the capture that ended
+	Before  string  `json:"before"` // the capture that started next
+	Start   string  `json:"start"`
+	End     string  `json:"end"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Totals counts everything read.
+type Totals struct {
+	Files         int    `json:"files"`
+	DamagedFiles  int    `json:"damaged_files"`
+	Packets       int64  `json:"packets"`
+	Bytes         int64  `json:"bytes"`
+	Conversations uint64 `json:"conversations"`
+	Hosts         int    `json:"hosts"`
+	First         string `json:"first,omitempty"`
+	Last          string `json:"last,omitempty"`
+}
+
+// HostStat is one host's traffic, both directions.
+type HostStat struct {
+	IP            netip.Addr `json:"ip"`
+	Internal      bool       `json:"internal"`
+	Bytes         uint64     `json:"bytes"` // IP bytes sent and received
+	Packets       uint64     `json:"packets"`
+	Conversations uint64     `json:"conversations"`
+	Peers         int        `json:"peers"`
+}
+
+// PairStat is the traffic between two hosts; A is the lower address.
+type PairStat struct {
+	A             netip.Addr `json:"a"`
+	AInternal     bool       `json:"a_internal"`
+	B             netip.Addr `json:"b"`
+	BInternal     bool       `json:"b_internal"`
+	Bytes         uint64     `json:"bytes"`
+	Packets       uint64     `json:"packets"`
+	Conversations uint64     `json:"conversations"`
+}
+
+// PortStat is the traffic to one responder port.
+type PortStat struct {
+	Proto         string `json:"proto"`
+	Port          uint16 `json:"port"`
+	Conversations uint64 `json:"conversations"`
+	Bytes         uint64 `json:"bytes"`
+	Responders    int    `json:"responders"`
+	Originators   int    `json:"originators"`
+}
+
+// Options tune a Summary.
+type Options struct {
+	Internal []netip.Prefix // in addition to the default internal ranges
+	Top      int            // rows per top list
+}
+
+// Summary accumulates conversations and file results into a Report.
+type Summary struct {
+	opt    Options
+	net    *Network
+	inputs []Input
+	damage int
+	conns  uint64
+	hosts  map[netip.Addr]*hostAcc
+	pairs  map[[2]netip.Addr]*PairStat
+	ports  map[portKey]*portAcc
+}
+
+type hostAcc struct {
+	stat  HostStat
+	peers map[netip.Addr]struct{}
+}
+
+type portKey struct {
+	proto uint8
+	port  uint16
+}
+
+type portAcc struct {
+	stat        PortStat
+	responders  map[netip.Addr]struct{}
+	originators map[netip.Addr]struct{}
+}
+
+// NewSummary returns an empty Summary.
+func NewSummary(opt Options) *Summary {
+	if opt.Top <= 0 {
+		opt.Top = 10
+	}
+	return &Summary{
+		opt: opt, net: NewNetwork(opt.Internal),
+		hosts: make(map[netip.Addr]*hostAcc),
+		pairs: make(map[[2]netip.Addr]*PairStat),
+		ports: make(map[portKey]*portAcc),
+	}
+}
+
+// AddFile records how one input was read.
+func (s *Summary) AddFile(res flows.FileResult) {
+	in := Input{
+		File: res.Path, Format: res.Format.String(),
+		Packets: res.Stats.Records, Bytes: res.Stats.Bytes,
+		NonIP: res.Stats.NonIP, Truncated: res.Stats.Truncated, Fragments: res.Stats.Fragments,
+		SHA256: res.SHA256, first: res.Stats.First, last: res.Stats.Last,
+	}
+	in.LinkTypes = []string{}
+	for _, lt := range res.Stats.LinkTypes {
+		in.LinkTypes = append(in.LinkTypes, LinkTypeName(uint16(lt)))
+	}
+	if res.Stats.Records > 0 {
+		in.First, in.Last = FormatTime(res.Stats.First), FormatTime(res.Stats.Last)
+	}
+	if res.Err != nil {
+		in.Damage = res.Err.Error()
+		s.damage++
+	}
+	s.inputs = append(s.inputs, in)
+}
+
+// AddConn accounts one conversation.
+func (s *Summary) AddConn(c *flows.Conn) {
+	s.conns++
+	bytes := c.OrigIPBytes + c.RespIPBytes
+	pkts := c.OrigPkts + c.RespPkts
+	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	s.host(orig).add(resp, bytes, pkts)
+	if resp != orig {
+		s.host(resp).add(orig, bytes, pkts)
+	}
+	pk := [2]netip.Addr{orig, resp}
+	if resp.Less(orig) {
+		pk = [2]netip.Addr{resp, orig}
+	}
+	p := s.pairs[pk]
+	if p == nil {
+		p = &PairStat{A: pk[0], AInternal: s.net.Internal(pk[0]), B: pk[1], BInternal: s.net.Internal(pk[1])}
+		s.pairs[pk] = p
+	}
+	p.Bytes += bytes
+	p.Packets += pkts
+	p.Conversations++
+	if c.Proto == 6 || c.Proto == 17 || c.Proto == 132 {
+		k := portKey{c.Proto, c.RespPort}
+		pa := s.ports[k]
+		if pa == nil {
+			pa = &portAcc{stat: PortStat{Proto: c.ProtoName(), Port: c.RespPort},
+				responders: make(map[netip.Addr]struct{}), originators: make(map[netip.Addr]struct{})}
+			s.ports[k] = pa
+		}
+		pa.stat.Conversations++
+		pa.stat.Bytes += bytes
+		pa.responders[resp] = struct{}{}
+		pa.originators[orig] = struct{}{}
+	}
+}
+
+func (s *Summary) host(a netip.Addr) *hostAcc {
+	h := s.hosts[a]
+	if h == nil {
+		h = &hostAcc{stat: HostStat{IP: a, Internal: s.net.Internal(a)}, peers: make(map[netip.Addr]struct{})}
+		s.hosts[a] = h
+	}
+	return h
+}
+
+func (h *hostAcc) add(peer netip.Addr, bytes, pkts uint64) {
+	h.stat.Bytes += bytes
+	h.stat.Packets += pkts
+	h.stat.Conversations++
+	h.peers[peer] = struct{}{}
+}
+
+// Report builds the report. Ties are broken by address or port, so the same
+// input always gives the same report.
+func (s *Summary) Report() Report {
+	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}}
+	if r.Inputs == nil {
+		r.Inputs = []Input{}
+	}
+	r.Totals = Totals{Files: len(s.inputs), DamagedFiles: s.damage, Conversations: s.conns, Hosts: len(s.hosts)}
+	var first, last int64
+	seen := false
+	for _, in := range s.inputs {
+		r.Totals.Packets += in.Packets
+		r.Totals.Bytes += in.Bytes
+		if in.Packets > 0 {
+			if !seen || in.first < first {
+				first = in.first
+			}
+			if !seen || in.last > last {
+				last = in.last
+			}
+			seen = true
+		}
+	}
+	if seen {
+		r.Totals.First, r.Totals.Last = FormatTime(first), FormatTime(last)
+	}
+	r.Gaps = gaps(s.inputs)
+
+	hosts := make([]HostStat, 0, len(s.hosts))
+	for _, h := range s.hosts {
+		h.stat.Peers = len(h.peers)
+		hosts = append(hosts, h.stat)
+	}
+	r.TopHostsByBytes = top(hosts, s.opt.Top, func(a, b HostStat) int {
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), a.IP.Compare(b.IP))
+	})
+	r.TopHostsByConns = top(hosts, s.opt.Top, func(a, b HostStat) int {
+		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes), a.IP.Compare(b.IP))
+	})
+	pairs := make([]PairStat, 0, len(s.pairs))
+	for _, p := range s.pairs {
+		pairs = append(pairs, *p)
+	}
+	pairOrder := func(a, b PairStat) int { return cmp.Or(a.A.Compare(b.A), a.B.Compare(b.B)) }
+	r.TopPairsByBytes = top(pairs, s.opt.Top, func(a, b PairStat) int {
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), pairOrder(a, b))
+	})
+	r.TopPairsByConns = top(pairs, s.opt.Top, func(a, b PairStat) int {
+		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes), pairOrder(a, b))
+	})
+	ports := make([]PortStat, 0, len(s.ports))
+	for _, p := range s.ports {
+		p.stat.Responders, p.stat.Originators = len(p.responders), len(p.originators)
+		ports = append(ports, p.stat)
+	}
+	r.TopPorts = top(ports, s.opt.Top, func(a, b PortStat) int {
+		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes),
+			cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
+	})
+	return r
+}
+
+// top returns the first n of s in the order of less.
+func top[T any](s []T, n int, order func(a, b T) int) []T {
+	slices.SortFunc(s, order)
+	return slices.Clone(s[:min(n, len(s))])
+}
+
+// minGap is the shortest pause between captures reported as a gap.
+const minGap = int64(time.Second)
+
+// gaps lists the pauses between captures, taken in order of their first
+// packet.
+func gaps(inputs []Input) []Gap {
+	var caps []Input
+	for _, in := range inputs {
+		if in.Packets > 0 {
+			caps = append(caps, in)
+		}
+	}
+	slices.SortStableFunc(caps, func(a, b Input) int { return cmp.Compare(a.first, b.first) })
+	out := []Gap{}
+	end, endFile := int64(0), ""
+	for i, c := range caps {
+		if i > 0 && c.first-end >= minGap {
+			out = append(out, Gap{After: endFile, Before: c.File, Start: FormatTime(end), End: FormatTime(c.first),
+				Seconds: float64(c.first-end) / 1e9})
+		}
+		if i == 0 || c.last > end {
+			end, endFile = c.last, c.File
+		}
+	}
+	return out
+}
+
+// FormatTime writes Unix nanoseconds as RFC 3339 in UTC with microseconds.
+func FormatTime(ns int64) string {
+	return time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+}
