@@ -1,0 +1,92 @@
+package pcapread
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// addCorpusSeeds adds the small corpus captures of the given container as
+// fuzz seeds, when the corpus is present.
+func addCorpusSeeds(f *testing.F, container string) {
+	files, _ := filepath.Glob(filepath.Join(corpusDir, "*"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil || len(data) > 64<<10 || len(data) < 4 {
+			continue
+		}
+		isNg := bytes.Equal(data[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a})
+		if isNg == (container == "pcapng") {
+			f.Add(data)
+		}
+	}
+}
+
+// checkReader reads data to the end and checks the reader's promises: no
+// panic, every error a *FormatError, record numbers never going backwards.
+func checkReader(t *testing.T, data []byte) {
+	r, err := NewReader(bytes.NewReader(data), "fuzz")
+	if err != nil {
+		var fe *FormatError
+		if !errors.As(err, &fe) {
+			t.Fatalf("NewReader error %v (%T) is not a *FormatError", err, err)
+		}
+		return
+	}
+	last := int64(0)
+	for r.Next() {
+		p := r.Packet()
+		if p.Record <= last {
+			t.Fatalf("record %d after %d", p.Record, last)
+		}
+		last = p.Record
+		if len(p.Payload) > p.PayloadLen && !p.Fragment {
+			t.Fatalf("payload of %d bytes exceeds announced %d", len(p.Payload), p.PayloadLen)
+		}
+	}
+	if err := r.Err(); err != nil {
+		var fe *FormatError
+		if !errors.As(err, &fe) {
+			t.Fatalf("Err() %v (%T) is not a *FormatError", err, err)
+		}
+		if fe.Offset < 0 || fe.Offset > int64(len(data))*2 {
+			t.Fatalf("offset %d outside the input", fe.Offset)
+		}
+	}
+}
+
+func FuzzPcap(f *testing.F) {
+	f.Add(pcapFile(f, layers.LinkTypeEthernet, tcpFrame(0), tcpFrame(100)))
+	f.Add(pcapFile(f, layers.LinkTypeRaw, tcpFrame(10)[14:]))
+	addCorpusSeeds(f, "pcap")
+	f.Fuzz(checkReader)
+}
+
+func FuzzPcapng(f *testing.F) {
+	addCorpusSeeds(f, "pcapng")
+	f.Fuzz(checkReader)
+}
+
+// FuzzDecode feeds arbitrary frames of every link type to the decoder.
+func FuzzDecode(f *testing.F) {
+	for _, n := range []int{0, 1, 40, 600} {
+		f.Add(uint16(1), tcpFrame(n))
+	}
+	f.Add(uint16(101), tcpFrame(5)[14:])
+	f.Fuzz(func(t *testing.T, link uint16, frame []byte) {
+		var d Decoder
+		var p Packet
+		for _, lt := range []uint16{link, 0, 1, 10, 12, 101, 108, 113, 228, 229, 276} {
+			if d.Decode(&p, layers.LinkType(lt), frame, len(frame), 0, nil) {
+				if p.IPBytes < 0 || p.PayloadLen < 0 || len(p.Payload) > len(frame) {
+					t.Fatalf("link %d: inconsistent packet %+v", lt, p)
+				}
+			}
+		}
+	})
+}
+

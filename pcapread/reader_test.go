@@ -1,0 +1,196 @@
+package pcapread
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// corpusDir is the shared corpus of real captures, beside the project root.
+const corpusDir = "../../shared/corpus/pcap"
+
+func corpus(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat(corpusDir); err != nil {
+		t.Skipf("corpus not found at %s (it sits beside the project root); skipping", corpusDir)
+	}
+	return corpusDir
+}
+
+// readAll reads every packet of a capture held in memory.
+func readAll(t testing.TB, data []byte) (n int, stats Stats, err error) {
+	r, err := NewReader(bytes.NewReader(data), "test.pcap")
+	if err != nil {
+		return 0, Stats{}, err
+	}
+	for r.Next() {
+		n++
+	}
+	return n, r.Stats(), r.Err()
+}
+
+// pcapFile builds a pcap file from frames.
+func pcapFile(t testing.TB, link layers.LinkType, frames ...[]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := pcapgo.NewWriter(&buf)
+	if err := w.WriteFileHeader(65535, link); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(1700000000+int64(i), 0), CaptureLength: len(f), Length: len(f)}
+		if err := w.WritePacket(ci, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// tcpFrame is an Ethernet/IPv4/TCP frame with n payload bytes.
+func tcpFrame(n int) []byte {
+	b := make([]byte, 14+20+20+n)
+	binary.BigEndian.PutUint16(b[12:14], 0x0800)
+	ip := b[14:]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:4], uint16(40+n))
+	ip[9] = 6
+	copy(ip[12:16], []byte{10, 0, 0, 1})
+	copy(ip[16:20], []byte{10, 0, 0, 2})
+	tcp := ip[20:]
+	binary.BigEndian.PutUint16(tcp[0:2], 40000)
+	binary.BigEndian.PutUint16(tcp[2:4], 443)
+	tcp[12] = 5 << 4
+	tcp[13] = FlagACK
+	return b
+}
+
+func TestDamagedCorpusCaptures(t *testing.T) {
+	dir := corpus(t)
+	tests := []struct {
+		file    string
+		packets int64
+		want    string
+	}{
+		{"suricata__bug-1450-04_tls_DER-incomplete-header.pcap", 6, "record 7 at offset 5035: record claims 4325376"},
+		{"suricata__pgsql-5000-query-results_input.pcap", 785, "record 786 at offset 3276005: file is cut short"},
+		{"gopacket__le_test901.pcapng", 1, "unsupported pcapng section version 2.0"},
+		{"ndpi__fuzz-2021-10-13.pcap", 0, "record 1 at offset 24"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			r, err := Open(filepath.Join(dir, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for r.Next() {
+			}
+			var fe *FormatError
+			if !errors.As(r.Err(), &fe) {
+				t.Fatalf("Err() = %v, want a *FormatError", r.Err())
+			}
+			if !strings.Contains(fe.Error(), tt.file) || !strings.Contains(fe.Error(), tt.want) {
+				t.Errorf("error %q does not name the file and say %q", fe, tt.want)
+			}
+			if got := r.Stats().Records; got != tt.packets {
+				t.Errorf("read %d records before the damage, want %d", got, tt.packets)
+			}
+		})
+	}
+}
+
+func TestCraftedFiles(t *testing.T) {
+	good := pcapFile(t, layers.LinkTypeEthernet, tcpFrame(10), tcpFrame(20))
+	huge := bytes.Clone(good)
+	binary.LittleEndian.PutUint32(huge[24+8:], 0xffffffff) // first record claims 4 GiB
+	cut := good[:len(good)-5]
+	ng := []byte{0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1c, 0, 0, 0}
+	ngHuge := append(bytes.Clone(ng), 0x06, 0, 0, 0, 0xf0, 0xff, 0xff, 0x7f) // a 2 GiB block
+	ngBadTrailer := bytes.Clone(ng)
+	ngBadTrailer[24] = 0x20
+	tests := []struct {
+		name    string
+		data    []byte
+		packets int
+		wantErr error
+	}{
+		{"clean", good, 2, nil},
+		{"empty", nil, 0, ErrEmpty},
+		{"random bytes", []byte("this is not a capture at all"), 0, ErrUnsupported},
+		{"netmon", []byte("GMBU\x00\x02rest"), 0, ErrUnsupported},
+		{"4 GiB record", huge, 0, nil},
+		{"cut in a packet", cut, 1, ErrTruncated},
+		{"header only", good[:24], 0, nil},
+		{"pcapng section only", ng, 0, nil},
+		{"pcapng 2 GiB block", ngHuge, 0, nil},
+		{"pcapng bad trailer", ngBadTrailer, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, _, err := readAll(t, tt.data)
+			if n != tt.packets {
+				t.Errorf("read %d packets, want %d", n, tt.packets)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v, want %v", err, tt.wantErr)
+			}
+			var fe *FormatError
+			if err != nil && !errors.As(err, &fe) {
+				t.Errorf("error %v is not a *FormatError", err)
+			}
+			if strings.Contains(tt.name, "GiB") || strings.Contains(tt.name, "trailer") {
+				if err == nil {
+					t.Errorf("no error for %s", tt.name)
+				}
+			}
+		})
+	}
+}
+
+// TestNoAllocationsPerPacket checks the header path allocates nothing per
+// packet once the reader is warm.
+func TestNoAllocationsPerPacket(t *testing.T) {
+	frames := make([][]byte, 2000)
+	for i := range frames {
+		frames[i] = tcpFrame(i % 1400)
+	}
+	data := pcapFile(t, layers.LinkTypeEthernet, frames...)
+	r, err := NewReader(bytes.NewReader(data), "allocs.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Next()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if !r.Next() {
+			t.Fatal("ran out of packets")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per packet, want 0", allocs)
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	frames := make([][]byte, 10000)
+	for i := range frames {
+		frames[i] = tcpFrame(i % 1460)
+	}
+	data := pcapFile(b, layers.LinkTypeEthernet, frames...)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n, _, err := readAll(b, data)
+		if err != nil || n != len(frames) {
+			b.Fatal(n, err)
+		}
+	}
+}
