@@ -1,0 +1,173 @@
+package flows
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/netfx/netfx/pcapread"
+)
+
+func TestCommunityIDBaseline(t *testing.T) {
+	const dir = "../../shared/corpus/communityid/baseline"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("Community ID baseline not found at %s; skipping", dir)
+	}
+	for file, seed := range map[string]uint16{"baseline_deflt.json": 0, "baseline_seed1.json": 1} {
+		data, err := os.ReadFile(dir + "/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var records []struct {
+			Proto        uint8
+			Saddr, Daddr string
+			Sport, Dport *uint16
+			Communityid  string
+		}
+		if err := json.Unmarshal(data, &records); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			var sp, dp uint16
+			if r.Sport != nil {
+				sp, dp = *r.Sport, *r.Dport
+			}
+			oneWay := false
+			if r.Proto == 1 || r.Proto == 58 {
+				_, _, oneWay = icmpPorts(r.Proto, uint8(sp), 0)
+			}
+			got := communityID(seed, r.Proto, netip.MustParseAddr(r.Saddr), netip.MustParseAddr(r.Daddr), sp, dp, oneWay)
+			if got != r.Communityid {
+				t.Errorf("%s: proto %d %s:%d > %s:%d = %s, want %s", file, r.Proto, r.Saddr, sp, r.Daddr, dp, got, r.Communityid)
+			}
+		}
+	}
+}
+
+func TestCommunityIDSpecVectors(t *testing.T) {
+	a, b := netip.MustParseAddr("1.2.3.4"), netip.MustParseAddr("5.6.7.8")
+	tests := []struct {
+		name         string
+		proto        uint8
+		src, dst     netip.Addr
+		sport, dport uint16
+		want         string
+	}{
+		{"ICMP time exceeded is one-way", 1, a, b, 11, 0, "1:f/YiSyWqczrTgfUCZlBUnvHRcPk="},
+		{"RSVP has no ports", 46, a, b, 0, 0, "1:ikv3kmf89luf73WPz1jOs49S768="},
+		{"echo request", 1, netip.MustParseAddr("192.168.0.89"), netip.MustParseAddr("192.168.0.1"), 8, 0, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="},
+		{"echo reply", 1, netip.MustParseAddr("192.168.0.1"), netip.MustParseAddr("192.168.0.89"), 0, 0, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="},
+	}
+	for _, tt := range tests {
+		if got := CommunityID(0, tt.proto, tt.src, tt.dst, tt.sport, tt.dport); got != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// seg is one TCP segment of a crafted connection.
+type seg struct {
+	fromOrig bool
+	flags    uint8
+	seq, ack uint32
+	n        int
+	at       time.Duration
+}
+
+const (
+	S  = pcapread.FlagSYN
+	A  = pcapread.FlagACK
+	F  = pcapread.FlagFIN
+	R  = pcapread.FlagRST
+	PA = pcapread.FlagPSH | pcapread.FlagACK
+)
+
+func runTCP(t *testing.T, segs []seg) []*Conn {
+	t.Helper()
+	var out []*Conn
+	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
+	tab.SetFile("crafted.pcap")
+	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	for i, s := range segs {
+		p := pcapread.Packet{Timestamp: base + int64(s.at), Record: int64(i + 1), Proto: pcapread.ProtoTCP, HasPorts: true,
+			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: s.n, IPBytes: 40 + s.n}
+		if s.fromOrig {
+			p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, 80
+		} else {
+			p.Src, p.Dst, p.SrcPort, p.DstPort = server, client, 80, 40000
+		}
+		tab.Add(&p)
+	}
+	tab.Flush()
+	return out
+}
+
+func TestTCPConversations(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name               string
+		segs               []seg
+		state, history     string
+		origBytes, respBts uint64
+		conns              int
+	}{
+		{"normal", []seg{
+			{true, S, 100, 0, 0, 0}, {false, S | A, 500, 101, 0, ms}, {true, A, 101, 501, 0, 2 * ms},
+			{true, PA, 101, 501, 10, 3 * ms}, {false, PA, 501, 111, 20, 4 * ms},
+			{true, F | A, 111, 521, 0, 5 * ms}, {false, F | A, 521, 112, 0, 6 * ms}, {true, A, 112, 522, 0, 7 * ms},
+		}, "SF", "ShADdFf", 10, 20, 1},
+		{"attempt", []seg{{true, S, 100, 0, 0, 0}}, "S0", "S", 0, 0, 1},
+		{"rejected", []seg{{true, S, 100, 0, 0, 0}, {false, R | A, 0, 101, 0, ms}}, "REJ", "Sr", 0, 0, 1},
+		{"established, not closed", []seg{
+			{true, S, 100, 0, 0, 0}, {false, S | A, 500, 101, 0, ms}, {true, A, 101, 501, 0, 2 * ms},
+		}, "S1", "ShA", 0, 0, 1},
+		{"midstream from the server side", []seg{
+			{false, PA, 501, 101, 20, 0}, {true, A, 101, 521, 0, ms},
+		}, "OTH", "^dA", 0, 20, 1},
+		{"originator abort", []seg{
+			{true, S, 100, 0, 0, 0}, {false, S | A, 500, 101, 0, ms}, {true, A, 101, 501, 0, 2 * ms}, {true, R | A, 101, 501, 0, 3 * ms},
+		}, "RSTO", "ShAR", 0, 0, 1},
+		{"retried SYNs beyond the attempt delay are new connections", []seg{
+			{true, S, 100, 0, 0, 0}, {true, S, 100, 0, 0, 3 * time.Second}, {true, S, 100, 0, 0, 9 * time.Second},
+		}, "S0", "S", 0, 0, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conns := runTCP(t, tt.segs)
+			if len(conns) != tt.conns {
+				t.Fatalf("%d conversations, want %d", len(conns), tt.conns)
+			}
+			c := conns[0]
+			if c.ConnState != tt.state || c.History != tt.history {
+				t.Errorf("conn_state %s history %s, want %s %s", c.ConnState, c.History, tt.state, tt.history)
+			}
+			if c.OrigBytes != tt.origBytes || c.RespBytes != tt.respBts {
+				t.Errorf("bytes %d/%d, want %d/%d", c.OrigBytes, c.RespBytes, tt.origBytes, tt.respBts)
+			}
+			if c.Orig != netip.MustParseAddr("10.0.0.1") || c.RespPort != 80 {
+				t.Errorf("originator %v:%d > %v:%d, want the client", c.Orig, c.OrigPort, c.Resp, c.RespPort)
+			}
+		})
+	}
+}
+
+func TestTimeoutsSplitConversations(t *testing.T) {
+	var out []*Conn
+	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
+	tab.SetFile("a.pcap")
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.53")
+	for _, at := range []time.Duration{0, 30 * time.Second, 3 * time.Minute} {
+		p := pcapread.Packet{Timestamp: int64(at), Src: a, Dst: b, Proto: pcapread.ProtoUDP, SrcPort: 5000, DstPort: 53, HasPorts: true, IPBytes: 60, PayloadLen: 32}
+		tab.Add(&p)
+	}
+	tab.Flush()
+	if len(out) != 2 {
+		t.Fatalf("%d conversations, want 2 (the UDP timeout is one minute)", len(out))
+	}
+	if out[0].OrigPkts != 2 || out[0].ConnState != "S0" || out[0].History != "D" {
+		t.Errorf("first conversation %+v", out[0])
+	}
+}
