@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+const sharedDir = "../../../shared/corpus"
+
+// run runs netfx in-process and returns its stdout, stderr and exit code.
+func run(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func needCorpus(t *testing.T, sub string) string {
+	t.Helper()
+	dir := filepath.Join(sharedDir, sub)
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("corpus not found at %s (it sits beside the project root); skipping", dir)
+	}
+	return dir
+}
+
+// record is the part of a conns record the tests read.
+type record struct {
+	Proto       string `json:"proto"`
+	OrigH       string `json:"id.orig_h"`
+	OrigP       int    `json:"id.orig_p"`
+	RespH       string `json:"id.resp_h"`
+	RespP       int    `json:"id.resp_p"`
+	OrigPkts    int    `json:"orig_pkts"`
+	RespPkts    int    `json:"resp_pkts"`
+	OrigIP      int    `json:"orig_ip_bytes"`
+	RespIP      int    `json:"resp_ip_bytes"`
+	TS          float64
+	UID         string
+	CommunityID string `json:"community_id"`
+}
+
+func parseRecords(t *testing.T, out string) []record {
+	t.Helper()
+	var recs []record
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("bad NDJSON line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func endpoint(addr string, port int) string {
+	if strings.Contains(addr, ":") {
+		return fmt.Sprintf("[%s]:%d", addr, port)
+	}
+	return fmt.Sprintf("%s:%d", addr, port)
+}
+
+// TestExactAgainstTshark checks every TCP and UDP conversation of the corpus
+// against tshark's packet and IP byte totals, as ../shared/tools/conv-check
+// does, and the exit status on clean and damaged captures.
+func TestExactAgainstTshark(t *testing.T) {
+	dir := needCorpus(t, "pcap")
+	truths, _ := filepath.Glob(filepath.Join(dir, "truth", "*.json"))
+	if len(truths) == 0 {
+		t.Skip("no truth files")
+	}
+	for _, tf := range truths {
+		data, err := os.ReadFile(tf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var truth struct {
+			File          string `json:"file"`
+			TsharkExit    int    `json:"tshark_exit"`
+			Conversations []struct {
+				Proto, A, B string
+				Packets     int
+				IPBytes     int `json:"ip_bytes"`
+			} `json:"conversations"`
+		}
+		if err := json.Unmarshal(data, &truth); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(truth.File, func(t *testing.T) {
+			out, stderr, code := run("conns", filepath.Join(dir, truth.File))
+			if truth.TsharkExit == 0 && code != ExitOK {
+				t.Errorf("exit %d on a clean capture: %s", code, stderr)
+			}
+			if truth.TsharkExit != 0 && (code != ExitDamaged || !strings.Contains(stderr, truth.File)) {
+				t.Errorf("damaged capture: exit %d, stderr %q", code, stderr)
+			}
+			got := map[string][2]int{}
+			for _, r := range parseRecords(t, out) {
+				if r.Proto != "tcp" && r.Proto != "udp" {
+					continue
+				}
+				ends := []string{endpoint(r.OrigH, r.OrigP), endpoint(r.RespH, r.RespP)}
+				sort.Strings(ends)
+				k := r.Proto + " " + ends[0] + " " + ends[1]
+				v := got[k]
+				got[k] = [2]int{v[0] + r.OrigPkts + r.RespPkts, v[1] + r.OrigIP + r.RespIP}
+			}
+			for _, c := range truth.Conversations {
+				ends := []string{c.A, c.B}
+				sort.Strings(ends)
+				k := c.Proto + " " + ends[0] + " " + ends[1]
+				if got[k] != [2]int{c.Packets, c.IPBytes} {
+					t.Errorf("%s: packets, IP bytes %v, tshark says %d, %d", k, got[k], c.Packets, c.IPBytes)
+				}
+			}
+		})
+	}
+}
+
+// TestCommunityIDCorpus checks that every Community ID in the reference
+// captures appears on a conversation.
+func TestCommunityIDCorpus(t *testing.T) {
+	dir := needCorpus(t, "communityid")
+	expected, _ := filepath.Glob(filepath.Join(dir, "expected", "*.expected.txt"))
+	for _, ef := range expected {
+		capture := strings.TrimSuffix(filepath.Base(ef), ".expected.txt")
+		data, err := os.ReadFile(ef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, code := run("conns", filepath.Join(dir, "pcaps", capture))
+		if code != ExitOK {
+			t.Errorf("%s: exit %d: %s", capture, code, stderr)
+		}
+		have := map[string]bool{}
+		for _, r := range parseRecords(t, out) {
+			have[r.CommunityID] = true
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			fields := strings.Split(line, " | ")
+			if len(fields) < 2 || !strings.HasPrefix(fields[1], "1:") {
+				continue
+			}
+			if !have[fields[1]] {
+				t.Errorf("%s: no conversation has Community ID %s (%s)", capture, fields[1], line)
+			}
+		}
+	}
+}
+
+func TestConnsOrderAndDeterminism(t *testing.T) {
+	out1, _, code := run("conns", "../../testdata/demo")
+	out2, _, _ := run("conns", "../../testdata/demo")
+	if code != ExitOK || out1 != out2 {
+		t.Fatalf("exit %d; identical output: %v", code, out1 == out2)
+	}
+	recs := parseRecords(t, out1)
+	if len(recs) < 100 {
+		t.Fatalf("only %d records from the demo", len(recs))
+	}
+	for i := 1; i < len(recs); i++ {
+		a, b := recs[i-1], recs[i]
+		if a.TS > b.TS || (a.TS == b.TS && a.UID >= b.UID) {
+			t.Fatalf("records %d and %d out of order: %v %s, %v %s", i-1, i, a.TS, a.UID, b.TS, b.UID)
+		}
+	}
+}
+
+func TestZeekFormat(t *testing.T) {
+	out, _, code := run("conns", "--format", "zeek", "../../testdata/demo/vm1-capture-01.pcap")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if lines[0] != `#separator \x09` || !strings.HasPrefix(lines[6], "#fields\tts\tuid\tid.orig_h") || !strings.HasPrefix(lines[7], "#types\ttime\tstring\taddr") {
+		t.Fatalf("bad header:\n%s", strings.Join(lines[:8], "\n"))
+	}
+	nfields := len(strings.Split(lines[6], "\t")) - 1 // less "#fields"
+	for _, l := range lines[8 : len(lines)-1] {
+		if n := len(strings.Split(l, "\t")); n != nfields {
+			t.Fatalf("row with %d fields, header has %d: %q", n, nfields, l)
+		}
+	}
+	if !strings.HasPrefix(lines[len(lines)-1], "#close\t") {
+		t.Errorf("no #close line")
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"conns", "../../testdata/demo"}, ExitOK},
+		{[]string{"conns"}, ExitUsage},
+		{[]string{"conns", "--format", "xml", "../../testdata/demo"}, ExitUsage},
+		{[]string{"conns", "--no-such-flag", "x"}, ExitUsage},
+		{[]string{"frobnicate"}, ExitUsage},
+		{[]string{"conns", "does-not-exist.pcap"}, ExitDamaged},
+		{[]string{"report", "--internal", "not-a-cidr", "../../testdata/demo"}, ExitUsage},
+	}
+	for _, tt := range tests {
+		if _, stderr, code := run(tt.args...); code != tt.code {
+			t.Errorf("netfx %v: exit %d, want %d (%s)", tt.args, code, tt.code, stderr)
+		}
+	}
+}
+
+// TestReportGolden compares the demo report, table and JSON, with golden
+// files; go test ./internal/cli -update rewrites them.
+func TestReportGolden(t *testing.T) {
+	for _, tt := range []struct {
+		golden string
+		args   []string
+	}{
+		{"report.table.golden", []string{"report", "--hash", "../../testdata/demo"}},
+		{"report.json.golden", []string{"report", "--json", "../../testdata/demo"}},
+	} {
+		out, stderr, code := run(tt.args...)
+		if code != ExitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		path := filepath.Join("testdata", tt.golden)
+		if *update {
+			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != string(want) {
+			t.Errorf("%s differs from the golden file (run with -update after checking the change):\n%s", tt.golden, out)
+		}
+	}
+}
