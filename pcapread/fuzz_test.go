@@ -89,4 +89,3 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
-
