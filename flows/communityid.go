@@ -23,7 +23,7 @@ func CommunityID(seed uint16, proto uint8, src, dst netip.Addr, sport, dport uin
 // communityID hashes a flow whose ICMP types are already mapped to ports.
 func communityID(seed uint16, proto uint8, src, dst netip.Addr, sport, dport uint16, oneWay bool) string {
 	hasPorts := protoHasPorts(proto)
-	s, d := src.Unmap().AsSlice(), dst.Unmap().AsSlice()
+	s, d := src.AsSlice(), dst.AsSlice()
 	if !oneWay && !lessEndpoint(s, d, sport, dport, hasPorts) {
 		s, d, sport, dport = d, s, dport, sport
 	}
@@ -37,7 +37,10 @@ func communityID(seed uint16, proto uint8, src, dst netip.Addr, sport, dport uin
 		b = binary.BigEndian.AppendUint16(b, dport)
 	}
 	sum := sha1.Sum(b)
-	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
+	var out [2 + 28]byte
+	out[0], out[1] = '1', ':'
+	base64.StdEncoding.Encode(out[2:], sum[:])
+	return string(out[:])
 }
 
 // protoHasPorts reports whether conversations of the IP protocol are keyed

@@ -1,9 +1,7 @@
 package flows
 
 import (
-	"crypto/sha1"
 	"encoding/binary"
-	"math/bits"
 	"net/netip"
 	"time"
 
@@ -43,12 +41,14 @@ type key struct {
 	lo, hi         [16]byte
 	loPort, hiPort uint16
 	proto          uint8
+	v6             bool
 }
 
-// conv is the live state of one conversation.
+// conv is the live state of one conversation. It holds no pointers, so the
+// garbage collector never scans the table.
 type conv struct {
 	key                key
-	orig, resp         netip.Addr
+	origIsLo           bool // the originator is key.lo
 	origPort, respPort uint16
 	proto              uint8
 	oneWay             bool // an ICMP message type without a reply type
@@ -91,6 +91,7 @@ type Table struct {
 	emit      func(*Conn)
 	index     map[key]int32
 	convs     []conv
+	deadlines []int64 // per slot: when the conversation expires if no packet comes
 	free      []int32
 	files     []string
 	file      int32
@@ -123,26 +124,25 @@ func (t *Table) Add(p *pcapread.Packet) {
 			t.nextSweep = t.now + sweepInterval
 		}
 	}
-	k, sport, dport, oneWay := packetKey(p)
+	k, sport, dport, oneWay, srcIsLo := packetKey(p)
 	i, ok := t.index[k]
-	if ok {
-		c := &t.convs[i]
-		if t.expired(c, p.Timestamp) || t.reused(c, p) {
-			t.finish(i)
-			ok = false
-		}
+	if ok && (p.Timestamp > t.deadlines[i] || t.reused(&t.convs[i], p, srcIsLo)) {
+		t.finish(i)
+		ok = false
 	}
 	if !ok {
-		i = t.create(k, p, sport, dport, oneWay)
+		i = t.create(k, p, sport, dport, oneWay, srcIsLo)
 	}
 	c := &t.convs[i]
-	c.account(p, p.Src == c.orig && sport == c.origPort)
+	c.account(p, srcIsLo == c.origIsLo)
 	c.lastFile = t.file
+	t.deadlines[i] = t.deadline(c)
 }
 
-// packetKey returns the packet's canonical key and its ports as Zeek maps
-// them (ICMP types to type and counterpart type or code).
-func packetKey(p *pcapread.Packet) (k key, sport, dport uint16, oneWay bool) {
+// packetKey returns the packet's canonical key, its ports as Zeek maps them
+// (ICMP types to type and counterpart type or code), and whether its source
+// is the key's lower endpoint.
+func packetKey(p *pcapread.Packet) (k key, sport, dport uint16, oneWay, srcIsLo bool) {
 	sport, dport = p.SrcPort, p.DstPort
 	switch p.Proto {
 	case pcapread.ProtoICMP, pcapread.ProtoICMPv6:
@@ -152,13 +152,14 @@ func packetKey(p *pcapread.Packet) (k key, sport, dport uint16, oneWay bool) {
 		sport, dport = 0, 0
 	}
 	s, d := p.Src.As16(), p.Dst.As16()
-	k.proto = p.Proto
-	if c := compareAddrPort(s, d, sport, dport); c <= 0 {
+	k.proto, k.v6 = p.Proto, p.Src.Is6()
+	srcIsLo = compareAddrPort(s, d, sport, dport) <= 0
+	if srcIsLo {
 		k.lo, k.hi, k.loPort, k.hiPort = s, d, sport, dport
 	} else {
 		k.lo, k.hi, k.loPort, k.hiPort = d, s, dport, sport
 	}
-	return k, sport, dport, oneWay
+	return k, sport, dport, oneWay, srcIsLo
 }
 
 func compareAddrPort(a, b [16]byte, ap, bp uint16) int {
@@ -180,24 +181,25 @@ func compareAddrPort(a, b [16]byte, ap, bp uint16) int {
 }
 
 // create starts a conversation with packet p and returns its index.
-func (t *Table) create(k key, p *pcapread.Packet, sport, dport uint16, oneWay bool) int32 {
+func (t *Table) create(k key, p *pcapread.Packet, sport, dport uint16, oneWay, srcIsLo bool) int32 {
 	var i int32
 	if n := len(t.free); n > 0 {
 		i, t.free = t.free[n-1], t.free[:n-1]
 	} else {
 		t.convs = append(t.convs, conv{})
+		t.deadlines = append(t.deadlines, 0)
 		i = int32(len(t.convs) - 1)
 	}
 	c := &t.convs[i]
 	*c = conv{
 		key: k, proto: p.Proto, oneWay: oneWay,
-		orig: p.Src, resp: p.Dst, origPort: sport, respPort: dport,
+		origIsLo: srcIsLo, origPort: sport, respPort: dport,
 		start: p.Timestamp, lastTime: p.Timestamp, lastPacket: p.Timestamp,
 		numVLANs: p.NumVLANs, vlan: p.VLANs[0], innerVLAN: p.VLANs[1],
 		firstFile: t.file, lastFile: t.file, firstRecord: p.Record, live: true,
 	}
 	if t.flipOriginator(p, sport, dport) {
-		c.orig, c.resp, c.origPort, c.respPort = p.Dst, p.Src, dport, sport
+		c.origIsLo, c.origPort, c.respPort = !srcIsLo, dport, sport
 		c.flipped = true
 		c.addHistory('^', true)
 	}
@@ -246,45 +248,46 @@ func (c *conv) account(p *pcapread.Packet, isOrig bool) {
 	}
 }
 
-// expired reports whether the conversation ended before a packet at time now.
-func (t *Table) expired(c *conv, now int64) bool {
-	idle := now - c.lastPacket
+// deadline returns the time after which the conversation has ended if no
+// packet of it arrives: its inactivity timeout, and for TCP the attempt
+// and close delays.
+func (t *Table) deadline(c *conv) int64 {
 	switch c.proto {
 	case pcapread.ProtoTCP:
-		if idle > int64(t.cfg.TCPTimeout) {
-			return true
+		d := c.lastPacket + int64(t.cfg.TCPTimeout)
+		if c.closed {
+			d = min(d, c.lastTime+int64(t.cfg.TCPCloseDelay))
 		}
-		if c.closed && now-c.lastTime > int64(t.cfg.TCPCloseDelay) {
-			return true
+		if o := c.origEP.state; (o == tcpSynSent || o == tcpSynAckSent) && c.respEP.state == tcpInactive {
+			d = min(d, c.start+int64(t.cfg.TCPAttemptDelay))
 		}
-		o, r := c.origEP.state, c.respEP.state
-		return (o == tcpSynSent || o == tcpSynAckSent) && r == tcpInactive && now-c.start > int64(t.cfg.TCPAttemptDelay)
+		return d
 	case pcapread.ProtoUDP:
-		return idle > int64(t.cfg.UDPTimeout)
+		return c.lastPacket + int64(t.cfg.UDPTimeout)
 	case pcapread.ProtoICMP, pcapread.ProtoICMPv6:
-		return idle > int64(t.cfg.ICMPTimeout)
+		return c.lastPacket + int64(t.cfg.ICMPTimeout)
 	}
-	return idle > int64(t.cfg.OtherTimeout)
+	return c.lastPacket + int64(t.cfg.OtherTimeout)
 }
 
 // reused reports whether a TCP SYN starts a new connection on the 5-tuple of
 // one that has closed, as Zeek's IsReuse does.
-func (t *Table) reused(c *conv, p *pcapread.Packet) bool {
+func (t *Table) reused(c *conv, p *pcapread.Packet, srcIsLo bool) bool {
 	if c.proto != pcapread.ProtoTCP || !c.closed || p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagACK) != pcapread.FlagSYN {
 		return false
 	}
 	ep := &c.respEP
-	if p.Src == c.orig && p.SrcPort == c.origPort {
+	if srcIsLo == c.origIsLo {
 		ep = &c.origEP
 	}
 	return !ep.seqInit || p.Seq != uint32(ep.start)
 }
 
-// sweep finishes every conversation that has expired by now. It walks the
-// slots in order, which is much faster than walking the index.
+// sweep finishes every conversation that has expired by now. It reads the
+// dense deadline array, not the conversations.
 func (t *Table) sweep(now int64) {
-	for i := range t.convs {
-		if c := &t.convs[i]; c.live && t.expired(c, now) {
+	for i, d := range t.deadlines {
+		if now > d && t.convs[i].live {
 			t.finish(int32(i))
 		}
 	}
@@ -309,11 +312,28 @@ func (t *Table) finish(i int32) {
 	t.emit(t.record(c))
 }
 
+// addrs returns the originator's and responder's addresses.
+func (c *conv) addrs() (orig, resp netip.Addr) {
+	lo, hi := addrFrom16(c.key.lo, c.key.v6), addrFrom16(c.key.hi, c.key.v6)
+	if c.origIsLo {
+		return lo, hi
+	}
+	return hi, lo
+}
+
+func addrFrom16(b [16]byte, v6 bool) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16(b)
+	}
+	return netip.AddrFrom4([4]byte(b[12:16]))
+}
+
 // record builds the Conn of a finished conversation.
 func (t *Table) record(c *conv) *Conn {
+	orig, resp := c.addrs()
 	r := &Conn{
 		TS: c.start, Duration: c.lastTime - c.start,
-		Orig: c.orig, Resp: c.resp, OrigPort: c.origPort, RespPort: c.respPort, Proto: c.proto,
+		Orig: orig, Resp: resp, OrigPort: c.origPort, RespPort: c.respPort, Proto: c.proto,
 		OrigPkts: c.origPkts, RespPkts: c.respPkts, OrigIPBytes: c.origIP, RespIPBytes: c.respIP,
 		History: string(c.history[:c.nhistory]),
 		VLAN:    c.vlan, InnerVLAN: c.innerVLAN, NumVLANs: c.numVLANs,
@@ -332,7 +352,7 @@ func (t *Table) record(c *conv) *Conn {
 		r.OrigBytes, r.RespBytes = c.origEP.size, c.respEP.size
 		r.ConnState = "OTH"
 	}
-	r.CommunityID = communityID(t.cfg.CommunityIDSeed, c.proto, c.orig, c.resp, c.origPort, c.respPort, c.oneWay)
+	r.CommunityID = communityID(t.cfg.CommunityIDSeed, c.proto, orig, resp, c.origPort, c.respPort, c.oneWay)
 	r.UID = uid(c, t.files[c.firstFile])
 	return r
 }
@@ -351,28 +371,43 @@ func udpConnState(origActive, respActive bool) string {
 
 // uid derives a Zeek-style connection uid ("C" and 17 base62 digits) from
 // what identifies the conversation in its input: the tuple, the first
-// packet's time, file and record.
+// packet's time, file and record. Two 64-bit FNV-1a hashes of those give
+// the 96 bits Zeek's uids carry.
 func uid(c *conv, file string) string {
-	var b []byte
-	b = append(b, c.key.lo[:]...)
-	b = append(b, c.key.hi[:]...)
-	b = binary.BigEndian.AppendUint16(b, c.key.loPort)
-	b = binary.BigEndian.AppendUint16(b, c.key.hiPort)
-	b = append(b, c.proto)
-	b = binary.BigEndian.AppendUint64(b, uint64(c.start))
-	b = binary.BigEndian.AppendUint64(b, uint64(c.firstRecord))
-	b = append(b, file...)
-	sum := sha1.Sum(b)
-	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	out := []byte("C")
-	hi, lo := binary.BigEndian.Uint32(sum[0:4]), binary.BigEndian.Uint64(sum[4:12])
-	for range 17 {
-		// Divide the 96-bit number hi:lo by 62.
-		rem := uint64(hi) % 62
-		hi /= 62
-		q, r := bits.Div64(rem, lo, 62)
-		lo = q
-		out = append(out, digits[r])
+	h1, h2 := uint64(14695981039346656037), uint64(0x9ae16a3b2f90404f)
+	add := func(b byte) {
+		h1 = (h1 ^ uint64(b)) * 1099511628211
+		h2 = (h2 ^ uint64(b)) * 0x100000001b3
 	}
-	return string(out)
+	for _, b := range c.key.lo {
+		add(b)
+	}
+	for _, b := range c.key.hi {
+		add(b)
+	}
+	var num [8 + 8 + 4 + 1]byte
+	binary.BigEndian.PutUint64(num[0:], uint64(c.start))
+	binary.BigEndian.PutUint64(num[8:], uint64(c.firstRecord))
+	binary.BigEndian.PutUint16(num[16:], c.key.loPort)
+	binary.BigEndian.PutUint16(num[18:], c.key.hiPort)
+	num[20] = c.proto
+	for _, b := range num {
+		add(b)
+	}
+	for i := 0; i < len(file); i++ {
+		add(file[i])
+	}
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var out [18]byte
+	out[0] = 'C'
+	for i := 1; i <= 11; i++ { // 62^11 > 2^64
+		out[i] = digits[h1%62]
+		h1 /= 62
+	}
+	h2 >>= 29 // 35 bits: 62^6 > 2^35
+	for i := 12; i < 18; i++ {
+		out[i] = digits[h2%62]
+		h2 /= 62
+	}
+	return string(out[:])
 }

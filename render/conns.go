@@ -43,11 +43,16 @@ func NewConnWriter(w io.Writer, format string) (ConnWriter, error) {
 type ndjsonWriter struct {
 	w   *bufio.Writer
 	buf []byte
-	val []byte
 }
 
 func (n *ndjsonWriter) Write(c *flows.Conn) error {
-	b := append(n.buf[:0], '{')
+	n.buf = n.appendRecord(n.buf[:0], c)
+	_, err := n.w.Write(n.buf)
+	return err
+}
+
+func (n *ndjsonWriter) appendRecord(b []byte, c *flows.Conn) []byte {
+	b = append(b, '{')
 	first := true
 	for i := range connFields {
 		f := &connFields[i]
@@ -55,8 +60,8 @@ func (n *ndjsonWriter) Write(c *flows.Conn) error {
 			if !first {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, f.name)
-			b = append(b, ':', '[')
+			b = append(b, connJSONKeys[i]...)
+			b = append(b, '[')
 			for j, file := range c.Files {
 				if j > 0 {
 					b = append(b, ',')
@@ -67,27 +72,28 @@ func (n *ndjsonWriter) Write(c *flows.Conn) error {
 			first = false
 			continue
 		}
-		val, ok := f.value(n.val[:0], c)
-		n.val = val
-		if !ok {
-			continue
-		}
 		if !first {
 			b = append(b, ',')
 		}
-		first = false
-		b = appendJSONString(b, f.name)
-		b = append(b, ':')
+		mark := len(b)
+		b = append(b, connJSONKeys[i]...)
 		if f.kind == kindString {
-			b = appendJSONString(b, string(val))
-		} else {
-			b = append(b, val...)
+			b = append(b, '"')
 		}
+		var ok bool
+		if b, ok = f.value(b, c); !ok {
+			b = b[:mark]
+			if !first {
+				b = b[:mark-1]
+			}
+			continue
+		}
+		if f.kind == kindString {
+			b = append(b, '"')
+		}
+		first = false
 	}
-	b = append(b, '}', '\n')
-	n.buf = b
-	_, err := n.w.Write(b)
-	return err
+	return append(b, '}', '\n')
 }
 
 func (n *ndjsonWriter) Close() error { return n.w.Flush() }
@@ -169,7 +175,12 @@ func (z *zeekWriter) Write(c *flows.Conn) error {
 		}
 	}
 	z.lastTS = max(z.lastTS, c.TS)
-	b := z.buf[:0]
+	z.buf = z.appendRecord(z.buf[:0], c)
+	_, err := z.w.Write(z.buf)
+	return err
+}
+
+func (z *zeekWriter) appendRecord(b []byte, c *flows.Conn) []byte {
 	for i := range connFields {
 		f := &connFields[i]
 		if i > 0 {
@@ -199,10 +210,7 @@ func (z *zeekWriter) Write(c *flows.Conn) error {
 			b = append(b[:start], s...)
 		}
 	}
-	b = append(b, '\n')
-	z.buf = b
-	_, err := z.w.Write(b)
-	return err
+	return append(b, '\n')
 }
 
 func (z *zeekWriter) Close() error {

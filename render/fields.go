@@ -26,10 +26,19 @@ type connField struct {
 type fieldKind uint8
 
 const (
-	kindNumber fieldKind = iota
-	kindString
-	kindStringList
+	kindNumber     fieldKind = iota
+	kindString               // text that needs no escaping: netfx writes it from a fixed alphabet
+	kindStringList           // file names: escaped
 )
+
+// connJSONKeys holds `"name":` for each field, in connFields order.
+var connJSONKeys = func() []string {
+	keys := make([]string, len(connFields))
+	for i, f := range connFields {
+		keys[i] = string(appendJSONString(nil, f.name)) + ":"
+	}
+	return keys
+}()
 
 // connFields is the record schema, in Zeek conn.log order followed by
 // netfx's own fields.

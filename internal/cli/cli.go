@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,6 +41,14 @@ type streams struct {
 // the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := &streams{in: stdin, out: stdout, err: stderr}
+	if path := os.Getenv("NETFX_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "netfx: %v\n", err)
+			return ExitUsage
+		}
+		defer stop()
+	}
 	root := &cobra.Command{
 		Use:   "netfx",
 		Short: "Network forensics for cloud VMs: conversations, talkers and findings from packet captures",
@@ -111,5 +121,22 @@ func (f *flowFlags) config() (flows.Config, error) {
 	return flows.Config{
 		TCPTimeout: f.tcp, UDPTimeout: f.udp, ICMPTimeout: f.icmp, OtherTimeout: f.other,
 		TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed,
+	}, nil
+}
+
+// startCPUProfile writes a CPU profile of the run to path, for performance
+// work (NETFX_CPUPROFILE; see docs/performance.md).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}, nil
 }

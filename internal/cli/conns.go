@@ -37,10 +37,8 @@ Records go to standard output, diagnostics to standard error.`,
 				return err
 			}
 			sortConns(conns)
-			for _, c := range conns {
-				if err := w.Write(c); err != nil {
-					return err
-				}
+			if err := render.WriteConns(w, conns); err != nil {
+				return err
 			}
 			if err := w.Close(); err != nil {
 				return err

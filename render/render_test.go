@@ -1,0 +1,126 @@
+package render
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/netfx/netfx/flows"
+)
+
+func sampleConns(n int) []*flows.Conn {
+	conns := make([]*flows.Conn, n)
+	for i := range conns {
+		conns[i] = &flows.Conn{
+			TS: 1700000000_000000000 + int64(i)*1e6, Duration: int64(i%3) * 1500000, UID: fmt.Sprintf("C%017d", i),
+			Orig: netip.MustParseAddr("10.0.0.1"), Resp: netip.MustParseAddr("2001:db8::1"), OrigPort: uint16(40000 + i), RespPort: 443,
+			Proto: 6, ConnState: "SF", History: "ShADadFf", OrigPkts: 5, RespPkts: 4, OrigIPBytes: 400, RespIPBytes: 900,
+			OrigBytes: 100, RespBytes: 600, CommunityID: "1:abc+/=", Files: []string{"a.pcap", "evil\x1b[31m\tname,;.pcap"},
+			FirstRecord: int64(i + 1), NumVLANs: uint8(i % 3), VLAN: 10, InnerVLAN: 20,
+		}
+	}
+	return conns
+}
+
+func encode(t *testing.T, format string, conns []*flows.Conn, parallel bool) string {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewConnWriter(&buf, format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parallel {
+		err = WriteConns(w, conns)
+	} else {
+		for _, c := range conns {
+			if err = w.Write(c); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// TestWriteConnsMatchesSerial checks the parallel encoder writes exactly
+// what writing records one by one writes.
+func TestWriteConnsMatchesSerial(t *testing.T) {
+	conns := sampleConns(3*encodeBlock + 17)
+	for _, format := range ConnFormats {
+		if a, b := encode(t, format, conns, false), encode(t, format, conns, true); a != b {
+			t.Errorf("%s: parallel output differs from serial", format)
+		}
+	}
+}
+
+// TestNDJSONRoundTrip decodes every line with encoding/json.
+func TestNDJSONRoundTrip(t *testing.T) {
+	conns := sampleConns(5)
+	out := encode(t, "ndjson", conns, false)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(conns) {
+		t.Fatalf("%d lines for %d records", len(lines), len(conns))
+	}
+	for i, line := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line %d: %v: %s", i, err, line)
+		}
+		c := conns[i]
+		if m["uid"] != c.UID || m["id.resp_h"] != "2001:db8::1" || m["proto"] != "tcp" || m["history"] != "ShADadFf" {
+			t.Errorf("line %d: %v", i, m)
+		}
+		if _, has := m["duration"]; has != (c.Duration > 0) {
+			t.Errorf("line %d: duration present %v, want %v (Zeek leaves it out when 0)", i, has, c.Duration > 0)
+		}
+		if files := m["files"].([]any); files[1] != c.Files[1] {
+			t.Errorf("file name %q did not survive JSON: %q", c.Files[1], files[1])
+		}
+		if strings.ContainsAny(line, "\x1b\t") {
+			t.Errorf("control characters reached the output: %q", line)
+		}
+	}
+}
+
+// TestCSVRoundTrip reads the CSV back with encoding/csv.
+func TestCSVRoundTrip(t *testing.T) {
+	conns := sampleConns(3)
+	rows, err := csv.NewReader(strings.NewReader(encode(t, "csv", conns, false))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 || strings.Join(rows[0], ",") != strings.Join(FieldNames(), ",") {
+		t.Fatalf("header %v, %d rows", rows[0], len(rows))
+	}
+	col := map[string]int{}
+	for i, n := range rows[0] {
+		col[n] = i
+	}
+	if rows[1][col["uid"]] != conns[0].UID || rows[1][col["duration"]] != "" || rows[2][col["duration"]] != "0.001500" {
+		t.Errorf("rows %v", rows[1:])
+	}
+}
+
+func TestZeekEscapes(t *testing.T) {
+	out := encode(t, "zeek", sampleConns(1), false)
+	if !strings.Contains(out, `evil\x1b[31m\x09name\x2c;.pcap`) {
+		t.Errorf("file name not escaped as Zeek does:\n%s", out)
+	}
+}
+
+func TestAppendTime(t *testing.T) {
+	for ns, want := range map[int64]string{0: "0.000000", 1500000: "0.001500", -1500000: "-0.001500", 1700000000123456789: "1700000000.123456"} {
+		if got := string(appendTime(nil, ns)); got != want {
+			t.Errorf("appendTime(%d) = %s, want %s", ns, got, want)
+		}
+	}
+}
