@@ -95,7 +95,7 @@ func TestDecodeLinkAndNetworkLayers(t *testing.T) {
 	}{
 		{"ethernet", 1, cat(ethernet(0x0800), v4), "192.0.2.1", 17, 53, nil, 38, true},
 		{"802.1Q", 1, cat(ethernet(0x0800, 42), v4), "192.0.2.1", 17, 53, []uint16{42}, 38, true},
-		{"stacked 802.1Q", 1, cat(ethernet(0x0800, 7, 8, 9), v4), "192.0.2.1", 17, 53, []uint16{7, 9}, 38, true},
+		{"stacked 802.1Q", 1, cat(ethernet(0x0800, 7, 8, 9), v4), "192.0.2.1", 17, 53, []uint16{7, 8, 9}, 38, true},
 		{"802.1ad QinQ", 1, cat(qinq, v4), "192.0.2.1", 17, 53, []uint16{100, 200}, 38, true},
 		{"MPLS two labels", 1, cat(mpls, v4), "192.0.2.1", 17, 53, nil, 38, true},
 		{"PPPoE session", 1, cat(pppoe, v4), "192.0.2.1", 17, 53, nil, 38, true},
