@@ -29,15 +29,13 @@ Records go to standard output, diagnostics to standard error.`,
 			if err != nil {
 				return usageError{err}
 			}
-			var conns []*flows.Conn
-			damaged, err := readInputs(s, args, cfg, flows.ReadOptions{},
-				func(c *flows.Conn) { conns = append(conns, c) },
-				func(flows.FileResult) {})
+			sorter := flows.NewSorter(flows.DefaultSortMemory)
+			damaged, err := readInputs(s, args, cfg, flows.ReadOptions{}, sorter.Add, func(flows.FileResult) {})
 			if err != nil {
 				return err
 			}
-			sortConns(conns)
-			if err := render.WriteConns(w, conns); err != nil {
+			err = sorter.Each(64<<10, func(block []*flows.Conn) error { return render.WriteConns(w, block) })
+			if err != nil {
 				return err
 			}
 			if err := w.Close(); err != nil {

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/netfx/netfx/flows"
@@ -48,19 +47,6 @@ func describeError(res flows.FileResult) string {
 		msg += fmt.Sprintf(" (the %d records before it were read)", res.Stats.Records)
 	}
 	return msg
-}
-
-// sortConns orders records by ts, then uid.
-func sortConns(conns []*flows.Conn) {
-	slices.SortFunc(conns, func(a, b *flows.Conn) int {
-		if a.TS != b.TS {
-			if a.TS < b.TS {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.UID, b.UID)
-	})
 }
 
 // escapeTerminal makes a message safe to print on a terminal.
