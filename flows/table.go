@@ -48,7 +48,8 @@ type key struct {
 // garbage collector never scans the table.
 type conv struct {
 	key                key
-	origIsLo           bool // the originator is key.lo
+	hash               uint64 // hashKey(&key)
+	origIsLo           bool   // the originator is key.lo
 	origPort, respPort uint16
 	proto              uint8
 	oneWay             bool // an ICMP message type without a reply type
@@ -89,7 +90,7 @@ func (c *conv) addHistory(letter byte, isOrig bool) {
 type Table struct {
 	cfg       Config
 	emit      func(*Conn)
-	index     map[key]int32
+	index     *index
 	convs     []conv
 	deadlines []int64 // per slot: when the conversation expires if no packet comes
 	free      []int32
@@ -101,7 +102,7 @@ type Table struct {
 
 // NewTable returns a Table that passes each finished conversation to emit.
 func NewTable(cfg Config, emit func(*Conn)) *Table {
-	return &Table{cfg: cfg, emit: emit, index: make(map[key]int32, 1024)}
+	return &Table{cfg: cfg, emit: emit, index: newIndex()}
 }
 
 // SetFile names the capture file the next packets come from. Files must be
@@ -125,13 +126,14 @@ func (t *Table) Add(p *pcapread.Packet) {
 		}
 	}
 	k, sport, dport, oneWay, srcIsLo := packetKey(p)
-	i, ok := t.index[k]
+	h := hashKey(&k)
+	i, ok := t.index.lookup(&k, h, t.convs)
 	if ok && (p.Timestamp > t.deadlines[i] || t.reused(&t.convs[i], p, srcIsLo)) {
 		t.finish(i)
 		ok = false
 	}
 	if !ok {
-		i = t.create(k, p, sport, dport, oneWay, srcIsLo)
+		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
 	}
 	c := &t.convs[i]
 	c.account(p, srcIsLo == c.origIsLo)
@@ -181,7 +183,7 @@ func compareAddrPort(a, b [16]byte, ap, bp uint16) int {
 }
 
 // create starts a conversation with packet p and returns its index.
-func (t *Table) create(k key, p *pcapread.Packet, sport, dport uint16, oneWay, srcIsLo bool) int32 {
+func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16, oneWay, srcIsLo bool) int32 {
 	var i int32
 	if n := len(t.free); n > 0 {
 		i, t.free = t.free[n-1], t.free[:n-1]
@@ -192,7 +194,7 @@ func (t *Table) create(k key, p *pcapread.Packet, sport, dport uint16, oneWay, s
 	}
 	c := &t.convs[i]
 	*c = conv{
-		key: k, proto: p.Proto, oneWay: oneWay,
+		key: k, hash: h, proto: p.Proto, oneWay: oneWay,
 		origIsLo: srcIsLo, origPort: sport, respPort: dport,
 		start: p.Timestamp, lastTime: p.Timestamp, lastPacket: p.Timestamp,
 		numVLANs: p.NumVLANs, vlan: p.VLANs[0], innerVLAN: p.VLANs[1],
@@ -203,7 +205,7 @@ func (t *Table) create(k key, p *pcapread.Packet, sport, dport uint16, oneWay, s
 		c.flipped = true
 		c.addHistory('^', true)
 	}
-	t.index[k] = i
+	t.index.insert(h, i, t.convs)
 	return i
 }
 
@@ -295,18 +297,20 @@ func (t *Table) sweep(now int64) {
 
 // Flush finishes every live conversation, at the end of the input.
 func (t *Table) Flush() {
-	for _, i := range t.index {
-		t.finish(i)
+	for i := range t.convs {
+		if t.convs[i].live {
+			t.finish(int32(i))
+		}
 	}
 }
 
 // Live returns the number of conversations in progress.
-func (t *Table) Live() int { return len(t.index) }
+func (t *Table) Live() int { return t.index.count }
 
 // finish hands conversation i to emit and frees its slot.
 func (t *Table) finish(i int32) {
 	c := &t.convs[i]
-	delete(t.index, c.key)
+	t.index.remove(c.hash, i, t.convs)
 	c.live = false
 	t.free = append(t.free, i)
 	t.emit(t.record(c))
