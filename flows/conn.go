@@ -30,6 +30,39 @@ type Conn struct {
 
 	Files       []string // capture files with packets of this conversation, in input order
 	FirstRecord int64    // record number of the first packet in Files[0]
+
+	// Source says what saw the conversation: SourceCapture, SourceFlowLog
+	// or SourceBoth.
+	Source string
+	// FlowLog is what the flow logs recorded of it; nil when no log did.
+	FlowLog *FlowLogView
+}
+
+// Values of Conn.Source.
+const (
+	SourceCapture = "capture"
+	SourceFlowLog = "flowlog"
+	SourceBoth    = "both"
+)
+
+// FlowLogView is a connection as Azure flow logs recorded it, joined over
+// every log that saw it (NSGs on subnet and NIC, the NICs at both ends,
+// NSG and VNet flow logs).
+type FlowLogView struct {
+	Begin, End int64  // Unix ns: first tuple, and last tuple (plus a grace minute when no E tuple ended it)
+	Rule       string // the rule of the first log; deny rules win over allow rules
+	Decision   string // "allow" or "deny"
+	Direction  string // "in" or "out", relative to the first log's NIC
+	Encryption string // VNet flow logs only
+	Ended      bool   // an E tuple ended the flow
+	Attempts   int    // denied connections: attempts joined into this one
+	// Counters as logged, originator to responder and back; Counted is
+	// false when no tuple carried any (B-only, denied, NSG version 1).
+	Counted             bool
+	OrigPkts, OrigBytes uint64
+	RespPkts, RespBytes uint64
+	Sources             []string // each log that saw it: resource ID and MAC
+	Files               []string // the flow-log files its tuples came from
 }
 
 // ProtoName returns Zeek's name for the transport: tcp, udp, icmp (ICMP and

@@ -343,6 +343,7 @@ func (t *Table) record(c *conv) *Conn {
 		VLAN:    c.vlan, InnerVLAN: c.innerVLAN, NumVLANs: c.numVLANs,
 		Files:       t.files[c.firstFile : c.lastFile+1],
 		FirstRecord: c.firstRecord,
+		Source:      SourceCapture,
 	}
 	switch c.proto {
 	case pcapread.ProtoTCP:
@@ -373,33 +374,30 @@ func udpConnState(origActive, respActive bool) string {
 	return "OTH"
 }
 
-// uid derives a Zeek-style connection uid ("C" and 17 base62 digits) from
-// what identifies the conversation in its input: the tuple, the first
-// packet's time, file and record. Two 64-bit FNV-1a hashes of those give
-// the 96 bits Zeek's uids carry.
+// uid derives a Zeek-style connection uid from what identifies the
+// conversation in its input: the tuple, the first packet's time, file and
+// record.
 func uid(c *conv, file string) string {
+	var buf [128]byte
+	b := append(buf[:0], c.key.lo[:]...)
+	b = append(b, c.key.hi[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.start))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.firstRecord))
+	b = binary.BigEndian.AppendUint16(b, c.key.loPort)
+	b = binary.BigEndian.AppendUint16(b, c.key.hiPort)
+	b = append(b, c.proto)
+	b = append(b, file...)
+	return UID(b)
+}
+
+// UID returns a Zeek-style connection uid, "C" and 17 base62 digits (the 96
+// bits Zeek's uids carry), derived from data: the same data always gives
+// the same uid. Two 64-bit FNV-1a hashes provide the bits.
+func UID(data []byte) string {
 	h1, h2 := uint64(14695981039346656037), uint64(0x9ae16a3b2f90404f)
-	add := func(b byte) {
+	for _, b := range data {
 		h1 = (h1 ^ uint64(b)) * 1099511628211
 		h2 = (h2 ^ uint64(b)) * 0x100000001b3
-	}
-	for _, b := range c.key.lo {
-		add(b)
-	}
-	for _, b := range c.key.hi {
-		add(b)
-	}
-	var num [8 + 8 + 4 + 1]byte
-	binary.BigEndian.PutUint64(num[0:], uint64(c.start))
-	binary.BigEndian.PutUint64(num[8:], uint64(c.firstRecord))
-	binary.BigEndian.PutUint16(num[16:], c.key.loPort)
-	binary.BigEndian.PutUint16(num[18:], c.key.hiPort)
-	num[20] = c.proto
-	for _, b := range num {
-		add(b)
-	}
-	for i := 0; i < len(file); i++ {
-		add(file[i])
 	}
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	var out [18]byte

@@ -32,10 +32,38 @@ func NewConnWriter(w io.Writer, format string) (ConnWriter, error) {
 	case "zeek":
 		return &zeekWriter{w: bw}, nil
 	case "csv":
-		cw := csv.NewWriter(bw)
-		return &csvWriter{w: cw, bw: bw}, nil
+		return &csvWriter{w: csv.NewWriter(bw), bw: bw}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(ConnFormats, ", "))
+}
+
+// appendPlain appends a field's value as plain text (escaping texts with
+// esc) and reports false when it is unset; lists are joined with sep.
+func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string, sep string) ([]byte, bool) {
+	switch f.kind {
+	case kindTime:
+		v, ok := f.time(c)
+		return appendTime(b, v), ok
+	case kindNumber:
+		v, ok := f.num(c)
+		return appendUint(b, v), ok
+	case kindAddr:
+		return appendAddr(b, f.addr(c)), true
+	case kindSafe:
+		v, ok := f.str(c)
+		return append(b, v...), ok
+	case kindText:
+		v, ok := f.str(c)
+		return append(b, esc(v)...), ok
+	}
+	items := f.list(c)
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, sep...)
+		}
+		b = append(b, esc(it)...)
+	}
+	return b, len(items) > 0
 }
 
 // ndjsonWriter writes one JSON object a line, with Zeek's field names;
@@ -53,45 +81,41 @@ func (n *ndjsonWriter) Write(c *flows.Conn) error {
 
 func (n *ndjsonWriter) appendRecord(b []byte, c *flows.Conn) []byte {
 	b = append(b, '{')
-	first := true
+	open := len(b)
 	for i := range connFields {
 		f := &connFields[i]
-		if f.kind == kindStringList {
-			if !first {
-				b = append(b, ',')
-			}
-			b = append(b, connJSONKeys[i]...)
+		mark := len(b)
+		if mark > open {
+			b = append(b, ',')
+		}
+		b = append(b, connJSONKeys[i]...)
+		ok := true
+		switch f.kind {
+		case kindTime, kindNumber:
+			b, ok = appendPlain(b, f, c, nil, "")
+		case kindAddr, kindSafe:
+			b = append(b, '"')
+			b, ok = appendPlain(b, f, c, nil, "")
+			b = append(b, '"')
+		case kindText:
+			var v string
+			v, ok = f.str(c)
+			b = appendJSONString(b, v)
+		case kindList:
+			items := f.list(c)
+			ok = len(items) > 0
 			b = append(b, '[')
-			for j, file := range c.Files {
+			for j, it := range items {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				b = appendJSONString(b, file)
+				b = appendJSONString(b, it)
 			}
 			b = append(b, ']')
-			first = false
-			continue
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		mark := len(b)
-		b = append(b, connJSONKeys[i]...)
-		if f.kind == kindString {
-			b = append(b, '"')
-		}
-		var ok bool
-		if b, ok = f.value(b, c); !ok {
+		if !ok {
 			b = b[:mark]
-			if !first {
-				b = b[:mark-1]
-			}
-			continue
 		}
-		if f.kind == kindString {
-			b = append(b, '"')
-		}
-		first = false
 	}
 	return append(b, '}', '\n')
 }
@@ -149,6 +173,8 @@ type zeekWriter struct {
 
 const zeekTimeLayout = "2006-01-02-15-04-05"
 
+func zeekEscape(s string) string { return escapeControl(s, ',') }
+
 func (z *zeekWriter) header(ts int64) error {
 	var sb strings.Builder
 	sb.WriteString("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n")
@@ -182,32 +208,15 @@ func (z *zeekWriter) Write(c *flows.Conn) error {
 
 func (z *zeekWriter) appendRecord(b []byte, c *flows.Conn) []byte {
 	for i := range connFields {
-		f := &connFields[i]
 		if i > 0 {
 			b = append(b, '\t')
 		}
-		if f.kind == kindStringList {
-			if len(c.Files) == 0 {
-				b = append(b, "(empty)"...)
-			}
-			for j, file := range c.Files {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, escapeControl(file, ',')...)
-			}
-			continue
-		}
 		start := len(b)
-		val, ok := f.value(b, c)
-		if !ok {
+		var ok bool
+		if b, ok = appendPlain(b, &connFields[i], c, zeekEscape, ","); !ok {
 			b = append(b[:start], '-')
-			continue
-		}
-		b = val
-		if f.kind == kindString {
-			s := escapeControl(string(b[start:]), 0)
-			b = append(b[:start], s...)
+		} else if connFields[i].kind == kindSafe && len(b) == start {
+			b = append(b, "(empty)"...)
 		}
 	}
 	return append(b, '\n')
@@ -224,7 +233,7 @@ func (z *zeekWriter) Close() error {
 }
 
 // csvWriter writes RFC 4180 CSV with a header row of the field names; unset
-// fields are empty.
+// fields are empty and lists are joined with ";".
 type csvWriter struct {
 	w       *csv.Writer
 	bw      *bufio.Writer
@@ -232,6 +241,8 @@ type csvWriter struct {
 	row     []string
 	val     []byte
 }
+
+func csvEscape(s string) string { return escapeControl(s, ';') }
 
 func (c *csvWriter) Write(conn *flows.Conn) error {
 	if !c.started {
@@ -242,25 +253,12 @@ func (c *csvWriter) Write(conn *flows.Conn) error {
 	}
 	c.row = c.row[:0]
 	for i := range connFields {
-		f := &connFields[i]
-		if f.kind == kindStringList {
-			files := make([]string, len(conn.Files))
-			for j, file := range conn.Files {
-				files[j] = escapeControl(file, ';')
-			}
-			c.row = append(c.row, strings.Join(files, ";"))
-			continue
-		}
-		val, ok := f.value(c.val[:0], conn)
+		val, ok := appendPlain(c.val[:0], &connFields[i], conn, csvEscape, ";")
 		c.val = val
-		switch {
-		case !ok:
-			c.row = append(c.row, "")
-		case f.kind == kindString:
-			c.row = append(c.row, escapeControl(string(val), 0))
-		default:
-			c.row = append(c.row, string(val))
+		if !ok {
+			val = nil
 		}
+		c.row = append(c.row, string(val))
 	}
 	return c.w.Write(c.row)
 }

@@ -2,7 +2,6 @@ package render
 
 import (
 	"net/netip"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -11,25 +10,148 @@ import (
 
 // ConnSchemaVersion is the version of the conversation record schema
 // documented in docs/formats.md.
-const ConnSchemaVersion = "1"
+const ConnSchemaVersion = "2"
 
-// connField is one column of a conversation record.
-type connField struct {
-	name     string
-	zeekType string
-	// value appends the field's value in its plain text form and reports
-	// false when the field is unset for this record.
-	value func(b []byte, c *flows.Conn) ([]byte, bool)
-	kind  fieldKind
-}
-
+// fieldKind says how a field's value is got and written.
 type fieldKind uint8
 
 const (
-	kindNumber     fieldKind = iota
-	kindString               // text that needs no escaping: netfx writes it from a fixed alphabet
-	kindStringList           // file names: escaped
+	kindTime   fieldKind = iota // Unix ns written as seconds with six decimals
+	kindNumber                  // unsigned integer
+	kindSafe                    // text netfx writes from a fixed alphabet: no escaping needed
+	kindText                    // text from the evidence (rule names, paths): escaped
+	kindList                    // list of texts from the evidence: escaped
+	kindAddr                    // IP address
 )
+
+// connField is one column of a conversation record. Exactly one getter is
+// set, by kind; each reports false when the field is unset for a record.
+type connField struct {
+	name     string
+	zeekType string
+	kind     fieldKind
+	time     func(*flows.Conn) (int64, bool)
+	num      func(*flows.Conn) (uint64, bool)
+	str      func(*flows.Conn) (string, bool)
+	list     func(*flows.Conn) []string
+	addr     func(*flows.Conn) netip.Addr
+}
+
+func timeField(name, typ string, get func(*flows.Conn) (int64, bool)) connField {
+	return connField{name: name, zeekType: typ, kind: kindTime, time: get}
+}
+func numField(name, typ string, get func(*flows.Conn) (uint64, bool)) connField {
+	return connField{name: name, zeekType: typ, kind: kindNumber, num: get}
+}
+func safeField(name, typ string, get func(*flows.Conn) (string, bool)) connField {
+	return connField{name: name, zeekType: typ, kind: kindSafe, str: get}
+}
+func textField(name string, get func(*flows.Conn) (string, bool)) connField {
+	return connField{name: name, zeekType: "string", kind: kindText, str: get}
+}
+func addrField(name string, get func(*flows.Conn) netip.Addr) connField {
+	return connField{name: name, zeekType: "addr", kind: kindAddr, addr: get}
+}
+func listField(name string, get func(*flows.Conn) []string) connField {
+	return connField{name: name, zeekType: "vector[string]", kind: kindList, list: get}
+}
+
+// seen reports whether the capture saw the conversation: the fields only
+// packets give are unset for conversations only flow logs saw.
+func seen(c *flows.Conn) bool { return c.Source != flows.SourceFlowLog }
+
+// counted reports whether packet and IP byte counts are known: from the
+// capture, or logged by the flow logs.
+func counted(c *flows.Conn) bool { return seen(c) || (c.FlowLog != nil && c.FlowLog.Counted) }
+
+func logView(c *flows.Conn) (*flows.FlowLogView, bool) { return c.FlowLog, c.FlowLog != nil }
+
+// connFields is the record schema, in Zeek conn.log order followed by
+// netfx's own fields.
+var connFields = []connField{
+	timeField("ts", "time", func(c *flows.Conn) (int64, bool) { return c.TS, true }),
+	safeField("uid", "string", func(c *flows.Conn) (string, bool) { return c.UID, true }),
+	addrField("id.orig_h", func(c *flows.Conn) netip.Addr { return c.Orig }),
+	numField("id.orig_p", "port", func(c *flows.Conn) (uint64, bool) { return uint64(c.OrigPort), true }),
+	addrField("id.resp_h", func(c *flows.Conn) netip.Addr { return c.Resp }),
+	numField("id.resp_p", "port", func(c *flows.Conn) (uint64, bool) { return uint64(c.RespPort), true }),
+	safeField("proto", "enum", func(c *flows.Conn) (string, bool) { return c.ProtoName(), true }),
+	safeField("service", "string", func(c *flows.Conn) (string, bool) { return c.Service, c.Service != "" }),
+	timeField("duration", "interval", func(c *flows.Conn) (int64, bool) { return c.Duration, c.Duration > 0 }),
+	numField("orig_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.OrigBytes, c.Duration > 0 && seen(c) }),
+	numField("resp_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.RespBytes, c.Duration > 0 && seen(c) }),
+	safeField("conn_state", "string", func(c *flows.Conn) (string, bool) { return c.ConnState, true }),
+	numField("missed_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.MissedBytes, seen(c) }),
+	safeField("history", "string", func(c *flows.Conn) (string, bool) { return c.History, c.History != "" }),
+	numField("orig_pkts", "count", func(c *flows.Conn) (uint64, bool) { return c.OrigPkts, counted(c) }),
+	numField("orig_ip_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.OrigIPBytes, counted(c) }),
+	numField("resp_pkts", "count", func(c *flows.Conn) (uint64, bool) { return c.RespPkts, counted(c) }),
+	numField("resp_ip_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.RespIPBytes, counted(c) }),
+	numField("ip_proto", "count", func(c *flows.Conn) (uint64, bool) { return uint64(c.Proto), true }),
+	safeField("community_id", "string", func(c *flows.Conn) (string, bool) { return c.CommunityID, c.CommunityID != "" }),
+	numField("vlan", "int", func(c *flows.Conn) (uint64, bool) { return uint64(c.VLAN), c.NumVLANs > 0 }),
+	numField("inner_vlan", "int", func(c *flows.Conn) (uint64, bool) { return uint64(c.InnerVLAN), c.NumVLANs > 1 }),
+	safeField("source", "string", func(c *flows.Conn) (string, bool) { return c.Source, c.Source != "" }),
+	listField("files", func(c *flows.Conn) []string { return c.Files }),
+	numField("first_record", "count", func(c *flows.Conn) (uint64, bool) { return uint64(c.FirstRecord), seen(c) }),
+	textField("flowlog_rule", func(c *flows.Conn) (string, bool) {
+		if v, ok := logView(c); ok {
+			return v.Rule, v.Rule != ""
+		}
+		return "", false
+	}),
+	safeField("flowlog_decision", "string", func(c *flows.Conn) (string, bool) {
+		if v, ok := logView(c); ok {
+			return v.Decision, true
+		}
+		return "", false
+	}),
+	safeField("flowlog_direction", "string", func(c *flows.Conn) (string, bool) {
+		if v, ok := logView(c); ok {
+			return v.Direction, true
+		}
+		return "", false
+	}),
+	numField("flowlog_orig_pkts", "count", logCounter(func(v *flows.FlowLogView) uint64 { return v.OrigPkts })),
+	numField("flowlog_orig_bytes", "count", logCounter(func(v *flows.FlowLogView) uint64 { return v.OrigBytes })),
+	numField("flowlog_resp_pkts", "count", logCounter(func(v *flows.FlowLogView) uint64 { return v.RespPkts })),
+	numField("flowlog_resp_bytes", "count", logCounter(func(v *flows.FlowLogView) uint64 { return v.RespBytes })),
+	textField("flowlog_encryption", func(c *flows.Conn) (string, bool) {
+		if v, ok := logView(c); ok {
+			return v.Encryption, v.Encryption != ""
+		}
+		return "", false
+	}),
+	numField("flowlog_attempts", "count", func(c *flows.Conn) (uint64, bool) {
+		if v, ok := logView(c); ok {
+			return uint64(v.Attempts), v.Attempts > 0
+		}
+		return 0, false
+	}),
+	listField("flowlog_sources", func(c *flows.Conn) []string {
+		if v, ok := logView(c); ok {
+			return v.Sources
+		}
+		return nil
+	}),
+	listField("flowlog_files", func(c *flows.Conn) []string {
+		if v, ok := logView(c); ok {
+			return v.Files
+		}
+		return nil
+	}),
+}
+
+// logCounter makes the getter of a logged counter, set when the logs
+// counted the connection.
+func logCounter(get func(*flows.FlowLogView) uint64) func(*flows.Conn) (uint64, bool) {
+	return func(c *flows.Conn) (uint64, bool) {
+		if v, ok := logView(c); ok && v.Counted {
+			return get(v), true
+		}
+		return 0, false
+	}
+}
 
 // connJSONKeys holds `"name":` for each field, in connFields order.
 var connJSONKeys = func() []string {
@@ -40,49 +162,6 @@ var connJSONKeys = func() []string {
 	return keys
 }()
 
-// connFields is the record schema, in Zeek conn.log order followed by
-// netfx's own fields.
-var connFields = []connField{
-	{"ts", "time", func(b []byte, c *flows.Conn) ([]byte, bool) { return appendTime(b, c.TS), true }, kindNumber},
-	{"uid", "string", func(b []byte, c *flows.Conn) ([]byte, bool) { return append(b, c.UID...), true }, kindString},
-	{"id.orig_h", "addr", func(b []byte, c *flows.Conn) ([]byte, bool) { return appendAddr(b, c.Orig), true }, kindString},
-	{"id.orig_p", "port", func(b []byte, c *flows.Conn) ([]byte, bool) {
-		return strconv.AppendUint(b, uint64(c.OrigPort), 10), true
-	}, kindNumber},
-	{"id.resp_h", "addr", func(b []byte, c *flows.Conn) ([]byte, bool) { return appendAddr(b, c.Resp), true }, kindString},
-	{"id.resp_p", "port", func(b []byte, c *flows.Conn) ([]byte, bool) {
-		return strconv.AppendUint(b, uint64(c.RespPort), 10), true
-	}, kindNumber},
-	{"proto", "enum", func(b []byte, c *flows.Conn) ([]byte, bool) { return append(b, c.ProtoName()...), true }, kindString},
-	{"service", "string", func(b []byte, c *flows.Conn) ([]byte, bool) { return append(b, c.Service...), c.Service != "" }, kindString},
-	{"duration", "interval", func(b []byte, c *flows.Conn) ([]byte, bool) {
-		return appendTime(b, c.Duration), c.Duration > 0
-	}, kindNumber},
-	{"orig_bytes", "count", func(b []byte, c *flows.Conn) ([]byte, bool) {
-		return strconv.AppendUint(b, c.OrigBytes, 10), c.Duration > 0
-	}, kindNumber},
-	{"resp_bytes", "count", func(b []byte, c *flows.Conn) ([]byte, bool) {
-		return strconv.AppendUint(b, c.RespBytes, 10), c.Duration > 0
-	}, kindNumber},
-	{"conn_state", "string", func(b []byte, c *flows.Conn) ([]byte, bool) { return append(b, c.ConnState...), true }, kindString},
-	{"missed_bytes", "count", func(b []byte, c *flows.Conn) ([]byte, bool) { return strconv.AppendUint(b, c.MissedBytes, 10), true }, kindNumber},
-	{"history", "string", func(b []byte, c *flows.Conn) ([]byte, bool) { return append(b, c.History...), c.History != "" }, kindString},
-	{"orig_pkts", "count", func(b []byte, c *flows.Conn) ([]byte, bool) { return strconv.AppendUint(b, c.OrigPkts, 10), true }, kindNumber},
-	{"orig_ip_bytes", "count", func(b []byte, c *flows.Conn) ([]byte, bool) { return strconv.AppendUint(b, c.OrigIPBytes, 10), true }, kindNumber},
-	{"resp_pkts", "count", func(b []byte, c *flows.Conn) ([]byte, bool) { return strconv.AppendUint(b, c.RespPkts, 10), true }, kindNumber},
-	{"resp_ip_bytes", "count", func(b []byte, c *flows.Conn) ([]byte, bool) { return strconv.AppendUint(b, c.RespIPBytes, 10), true }, kindNumber},
-	{"ip_proto", "count", func(b []byte, c *flows.Conn) ([]byte, bool) { return strconv.AppendUint(b, uint64(c.Proto), 10), true }, kindNumber},
-	{"community_id", "string", func(b []byte, c *flows.Conn) ([]byte, bool) { return append(b, c.CommunityID...), true }, kindString},
-	{"vlan", "int", func(b []byte, c *flows.Conn) ([]byte, bool) {
-		return strconv.AppendUint(b, uint64(c.VLAN), 10), c.NumVLANs > 0
-	}, kindNumber},
-	{"inner_vlan", "int", func(b []byte, c *flows.Conn) ([]byte, bool) {
-		return strconv.AppendUint(b, uint64(c.InnerVLAN), 10), c.NumVLANs > 1
-	}, kindNumber},
-	{"files", "vector[string]", nil, kindStringList},
-	{"first_record", "count", func(b []byte, c *flows.Conn) ([]byte, bool) { return strconv.AppendInt(b, c.FirstRecord, 10), true }, kindNumber},
-}
-
 // appendTime writes Unix nanoseconds as seconds with six decimals, as Zeek
 // writes times and intervals.
 func appendTime(b []byte, ns int64) []byte {
@@ -92,13 +171,27 @@ func appendTime(b []byte, ns int64) []byte {
 		u = -u
 	}
 	us := u / 1000
-	b = strconv.AppendUint(b, us/1e6, 10)
+	b = appendUint(b, us/1e6)
 	frac := us % 1e6
 	b = append(b, '.')
-	for d := int64(100000); d > 0; d /= 10 {
-		b = append(b, byte('0'+frac/uint64(d)%10))
+	for d := uint64(100000); d > 0; d /= 10 {
+		b = append(b, byte('0'+frac/d%10))
 	}
 	return b
+}
+
+func appendUint(b []byte, v uint64) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
 }
 
 func appendAddr(b []byte, a netip.Addr) []byte { return a.Unmap().AppendTo(b) }
@@ -112,9 +205,10 @@ func FieldNames() []string {
 	return names
 }
 
-// escapeControl replaces bytes below 0x20, DEL and invalid UTF-8 with \xNN
-// escapes, as Zeek does in its logs, so that packet data cannot move a
-// terminal's cursor or break a line-oriented format.
+// escapeControl replaces bytes below 0x20, DEL, backslashes, the extra
+// separator byte and invalid UTF-8 with \xNN escapes, as Zeek does in its
+// logs, so that evidence cannot move a terminal's cursor or break a
+// line-oriented format.
 func escapeControl(s string, extra byte) string {
 	clean := true
 	for i := 0; i < len(s); i++ {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
 )
 
@@ -98,6 +99,7 @@ type flowFlags struct {
 	seed                     uint16
 	tcp, udp, icmp, other    time.Duration
 	attemptDelay, closeDelay time.Duration
+	tolerance                time.Duration
 }
 
 func (f *flowFlags) register(cmd *cobra.Command) {
@@ -110,17 +112,24 @@ func (f *flowFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.other, "other-timeout", d.OtherTimeout, "inactivity timeout of other IP protocols")
 	fs.DurationVar(&f.attemptDelay, "tcp-attempt-delay", d.TCPAttemptDelay, "end an unanswered TCP connection attempt after this long")
 	fs.DurationVar(&f.closeDelay, "tcp-close-delay", d.TCPCloseDelay, "end a closed TCP connection after this long without packets")
+	fs.DurationVar(&f.tolerance, "flowlog-tolerance", flowlog.DefaultTolerance, "how far apart in time flow-log and capture views of one connection may be")
 }
 
-func (f *flowFlags) config() (flows.Config, error) {
+func (f *flowFlags) options() (readOptions, error) {
 	for _, d := range []time.Duration{f.tcp, f.udp, f.icmp, f.other, f.attemptDelay, f.closeDelay} {
 		if d <= 0 {
-			return flows.Config{}, usageError{fmt.Errorf("timeouts must be positive, got %v", d)}
+			return readOptions{}, usageError{fmt.Errorf("timeouts must be positive, got %v", d)}
 		}
 	}
-	return flows.Config{
-		TCPTimeout: f.tcp, UDPTimeout: f.udp, ICMPTimeout: f.icmp, OtherTimeout: f.other,
-		TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed,
+	if f.tolerance < 0 {
+		return readOptions{}, usageError{fmt.Errorf("--flowlog-tolerance must not be negative, got %v", f.tolerance)}
+	}
+	return readOptions{
+		flows: flows.Config{
+			TCPTimeout: f.tcp, UDPTimeout: f.udp, ICMPTimeout: f.icmp, OtherTimeout: f.other,
+			TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed,
+		},
+		tolerance: f.tolerance,
 	}, nil
 }
 

@@ -21,7 +21,7 @@ conn.log's field names plus community_id, ip_proto and netfx's provenance fields
 Records go to standard output, diagnostics to standard error.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := ff.config()
+			opt, err := ff.options()
 			if err != nil {
 				return err
 			}
@@ -30,7 +30,7 @@ Records go to standard output, diagnostics to standard error.`,
 				return usageError{err}
 			}
 			sorter := flows.NewSorter(flows.DefaultSortMemory)
-			damaged, err := readInputs(s, args, cfg, flows.ReadOptions{}, sorter.Add, func(flows.FileResult) {})
+			damaged, err := readInputs(s, args, opt, sink{conn: sorter.Add})
 			if err != nil {
 				return err
 			}

@@ -1,19 +1,51 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
+	"time"
 
+	"github.com/netfx/netfx/analyze"
+	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/pcapread"
 )
 
-// readInputs expands the command line's inputs and reads every capture
-// through one flow table. Problems are reported on stderr as they happen;
-// the returned bool says whether any input was damaged or unreadable. Files
-// found in folders that are not captures are noted and skipped.
-func readInputs(s *streams, args []string, cfg flows.Config, opt flows.ReadOptions, emit func(*flows.Conn), done func(flows.FileResult)) (damaged bool, err error) {
+// sink receives what reading the inputs produces.
+type sink struct {
+	conn        func(*flows.Conn)      // every record: capture, flow-log and merged
+	captureFile func(flows.FileResult) // each capture file read
+	flowLogFile func(flowLogResult)    // each flow-log file read
+	tuple       func(*flowlog.Tuple)   // each flow-log tuple, optional
+}
+
+// flowLogResult is how one flow-log file was read.
+type flowLogResult struct {
+	Path  string
+	Stats flowlog.Stats
+	Err   error
+}
+
+// readOptions are the options of a run over the inputs.
+type readOptions struct {
+	flows     flows.Config
+	read      flows.ReadOptions
+	tolerance time.Duration // between flow logs, and between logs and captures
+}
+
+// readInputs expands the command line's inputs, sorts files into captures
+// and flow logs by content, reads the flow logs into connections, then the
+// captures through one flow table, merging each capture conversation with
+// the logs' view of it, and finally hands on what only the logs saw.
+// Problems are reported on stderr as they happen; the returned bool says
+// whether any input was damaged or unreadable. Files found in folders that
+// are neither are noted and skipped.
+func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged bool, err error) {
 	paths, err := pcapread.Expand(args)
 	if err != nil {
 		return false, err
@@ -22,19 +54,115 @@ func readInputs(s *streams, args []string, cfg flows.Config, opt flows.ReadOptio
 	for _, a := range args {
 		explicit[a] = true
 	}
-	flows.ReadCaptures(paths, cfg, opt, emit, func(res flows.FileResult) {
+	var captures, logs []string
+	for _, p := range paths {
+		switch kind, err := sniff(p); {
+		case err != nil:
+			damaged = true
+			fmt.Fprintf(s.err, "netfx: %s\n", escapeTerminal(err.Error()))
+		case kind == kindFlowLog:
+			logs = append(logs, p)
+		case kind == kindCapture || explicit[p]:
+			captures = append(captures, p)
+		default:
+			fmt.Fprintf(s.err, "netfx: skipped %s: neither a capture nor a flow log\n", escapeTerminal(p))
+		}
+	}
+
+	reader, builder := flowlog.NewReader(), flowlog.NewBuilder()
+	for _, p := range logs {
+		res := readFlowLog(reader, p, func(t *flowlog.Tuple) {
+			builder.Add(t)
+			if out.tuple != nil {
+				out.tuple(t)
+			}
+		})
+		if res.Err != nil {
+			if !explicit[p] && errors.Is(res.Err, flowlog.ErrNotFlowLog) && res.Stats.Records == 0 {
+				fmt.Fprintf(s.err, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
+				continue
+			}
+			damaged = true
+			fmt.Fprintf(s.err, "netfx: %s\n", escapeTerminal(res.Err.Error()))
+		}
+		if out.flowLogFile != nil {
+			out.flowLogFile(res)
+		}
+	}
+	logConns := flowlog.Connections(builder.Flows(), opt.tolerance, opt.flows.CommunityIDSeed)
+	merger := analyze.NewMerger(logConns, opt.tolerance)
+
+	flows.ReadCaptures(captures, opt.flows, opt.read, func(c *flows.Conn) { out.conn(merger.Merge(c)) }, func(res flows.FileResult) {
 		if res.Err != nil {
 			if !explicit[res.Path] && errors.Is(res.Err, pcapread.ErrUnsupported) {
 				fmt.Fprintf(s.err, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
-				res.Err = nil
 				return
 			}
 			damaged = true
 			fmt.Fprintf(s.err, "netfx: %s\n", escapeTerminal(describeError(res)))
 		}
-		done(res)
+		if out.captureFile != nil {
+			out.captureFile(res)
+		}
 	})
+	for _, c := range merger.Unmatched() {
+		out.conn(c)
+	}
 	return damaged, nil
+}
+
+func readFlowLog(reader *flowlog.Reader, path string, emit func(*flowlog.Tuple)) flowLogResult {
+	res := flowLogResult{Path: path}
+	f, err := os.Open(path)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer f.Close()
+	res.Stats, res.Err = reader.Read(f, path, emit)
+	return res
+}
+
+// Kinds of input file, by content.
+const (
+	kindUnknown = iota
+	kindCapture
+	kindFlowLog
+)
+
+// sniff tells captures from flow logs by their first bytes: capture magic
+// numbers (or gzip or zstd, which netfx reads captures from), or JSON text.
+func sniff(path string) (int, error) {
+	if path == "-" {
+		return kindCapture, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return kindUnknown, err
+	}
+	defer f.Close()
+	head, err := bufio.NewReaderSize(f, 512).Peek(512)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		return kindUnknown, fmt.Errorf("%s: %w", path, err)
+	}
+	return sniffBytes(head), nil
+}
+
+func sniffBytes(head []byte) int {
+	magics := [][]byte{
+		{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4}, {0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d},
+		{0x0a, 0x0d, 0x0d, 0x0a}, {0x1f, 0x8b}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("GMBU"),
+	}
+	for _, m := range magics {
+		if bytes.HasPrefix(head, m) {
+			return kindCapture
+		}
+	}
+	text := bytes.TrimLeft(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF}), " \t\r\n")
+	if len(text) > 0 && strings.ContainsRune("{[,", rune(text[0])) {
+		return kindFlowLog
+	}
+	return kindUnknown
 }
 
 // describeError says what went wrong with a file and what was kept.

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netfx/netfx/analyze"
-	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/render"
 )
 
@@ -30,20 +29,21 @@ by bytes and by conversations (internal or external), and the top responder port
 output.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := ff.config()
+			opt, err := ff.options()
 			if err != nil {
 				return err
 			}
-			opt := analyze.Options{Top: top}
+			opt.read.Hash = hash
+			aopt := analyze.Options{Top: top}
 			for _, c := range internal {
 				p, err := netip.ParsePrefix(c)
 				if err != nil {
 					return usageError{fmt.Errorf("--internal %q: %w", c, err)}
 				}
-				opt.Internal = append(opt.Internal, p)
+				aopt.Internal = append(aopt.Internal, p)
 			}
-			sum := analyze.NewSummary(opt)
-			damaged, err := readInputs(s, args, cfg, flows.ReadOptions{Hash: hash}, sum.AddConn, sum.AddFile)
+			sum := analyze.NewSummary(aopt)
+			damaged, err := readInputs(s, args, opt, sink{conn: sum.AddConn, captureFile: sum.AddFile})
 			if err != nil {
 				return err
 			}
