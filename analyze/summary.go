@@ -12,15 +12,16 @@ import (
 // Report is the result of an analysis, ready for rendering. Its JSON form is
 // documented in docs/report-json.md.
 type Report struct {
-	SchemaVersion   string     `json:"schema_version"`
-	Inputs          []Input    `json:"inputs"`
-	Gaps            []Gap      `json:"gaps"`
-	Totals          Totals     `json:"totals"`
-	TopHostsByBytes []HostStat `json:"top_hosts_by_bytes"`
-	TopHostsByConns []HostStat `json:"top_hosts_by_conns"`
-	TopPairsByBytes []PairStat `json:"top_pairs_by_bytes"`
-	TopPairsByConns []PairStat `json:"top_pairs_by_conns"`
-	TopPorts        []PortStat `json:"top_ports"`
+	SchemaVersion   string         `json:"schema_version"`
+	Inputs          []Input        `json:"inputs"`
+	Gaps            []Gap          `json:"gaps"`
+	Totals          Totals         `json:"totals"`
+	TopHostsByBytes []HostStat     `json:"top_hosts_by_bytes"`
+	TopHostsByConns []HostStat     `json:"top_hosts_by_conns"`
+	TopPairsByBytes []PairStat     `json:"top_pairs_by_bytes"`
+	TopPairsByConns []PairStat     `json:"top_pairs_by_conns"`
+	TopPorts        []PortStat     `json:"top_ports"`
+	FlowLogs        *FlowLogReport `json:"flow_logs,omitempty"`
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
@@ -112,6 +113,7 @@ type Summary struct {
 	hosts  map[netip.Addr]*hostAcc
 	pairs  map[[2]netip.Addr]*PairStat
 	ports  map[portKey]*portAcc
+	fl     flowLogAcc
 }
 
 type hostAcc struct {
@@ -168,6 +170,7 @@ func (s *Summary) AddFile(res flows.FileResult) {
 // AddConn accounts one conversation.
 func (s *Summary) AddConn(c *flows.Conn) {
 	s.conns++
+	s.addLogSide(c)
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
@@ -245,6 +248,13 @@ func (s *Summary) Report() Report {
 		r.Totals.First, r.Totals.Last = FormatTime(first), FormatTime(last)
 	}
 	r.Gaps = gaps(s.inputs)
+	var windows [][2]int64
+	for _, in := range s.inputs {
+		if in.Packets > 0 {
+			windows = append(windows, [2]int64{in.first, in.last})
+		}
+	}
+	r.FlowLogs = s.flowLogReport(windows)
 
 	hosts := make([]HostStat, 0, len(s.hosts))
 	for _, h := range s.hosts {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/olekukonko/tablewriter"
 
@@ -99,7 +100,103 @@ func ReportTable(w io.Writer, r analyze.Report) error {
 	for _, p := range r.TopPorts {
 		rows = append(rows, []string{p.Proto, strconv.Itoa(int(p.Port)), utoa(p.Conversations), humanBytes(p.Bytes), strconv.Itoa(p.Responders), strconv.Itoa(p.Originators)})
 	}
-	return table(w, []any{"proto", "port", "conversations", "bytes", "responders", "originators"}, rows)
+	if err := table(w, []any{"proto", "port", "conversations", "bytes", "responders", "originators"}, rows); err != nil {
+		return err
+	}
+	if r.FlowLogs != nil {
+		return flowLogTables(w, r.FlowLogs)
+	}
+	return nil
+}
+
+// flowLogTables writes the flow-log sections of the report.
+func flowLogTables(w io.Writer, f *analyze.FlowLogReport) error {
+	section(w, "Flow-log inputs")
+	rows := [][]string{}
+	for _, in := range f.Inputs {
+		versions := make([]string, len(in.Versions))
+		for i, v := range in.Versions {
+			versions[i] = strconv.Itoa(v)
+		}
+		rows = append(rows, []string{clean(shortPath(in.File)), dash(in.Kind), dash(joinStrings(versions)), strconv.Itoa(in.Records),
+			strconv.Itoa(in.Duplicates), strconv.Itoa(in.Tuples), dash(in.First), dash(in.Last), dash(clean(in.Damage))})
+	}
+	if err := table(w, []any{"file", "kind", "version", "records", "duplicates", "tuples", "first", "last", "damage"}, rows); err != nil {
+		return err
+	}
+
+	section(w, "Flow-log coverage by NIC and hour")
+	rows = rows[:0]
+	for _, c := range f.Coverage {
+		rows = append(rows, []string{clean(lastSegment(c.Log)), clean(c.MAC), c.Hour, strconv.Itoa(c.Tuples)})
+	}
+	if err := table(w, []any{"log", "mac", "hour", "tuples"}, rows); err != nil {
+		return err
+	}
+
+	n := f.Connections
+	fmt.Fprintf(w, "\nConnections: %d seen by capture and flow logs, %d by the flow logs only (%d while no capture ran, %d denied), %d by the capture only\n",
+		n.Both, n.FlowLogOnly, n.InGaps, n.Denied, n.CaptureOnly)
+
+	briefHeader := []any{"uid", "ts", "originator", "responder", "proto", "bytes", "rule"}
+	briefRows := func(bs []analyze.ConnBrief) [][]string {
+		out := [][]string{}
+		for _, b := range bs {
+			out = append(out, []string{b.UID, b.TS, endpointPort(b.Orig, b.OrigPort), endpointPort(b.Resp, b.RespPort), b.Proto, humanBytes(b.Bytes), dash(clean(b.Rule))})
+		}
+		return out
+	}
+	section(w, "What happened while no capture ran (flow logs only, largest first)")
+	if err := table(w, briefHeader, briefRows(f.InGaps)); err != nil {
+		return err
+	}
+	section(w, "Seen by the flow logs only while a capture ran")
+	if err := table(w, briefHeader, briefRows(f.LogOnly)); err != nil {
+		return err
+	}
+	section(w, "Denied traffic (flow logs only)")
+	rows = rows[:0]
+	for _, d := range f.Denied {
+		rows = append(rows, []string{d.Src.String(), endpointPort(d.Dst, d.DstPort), d.Proto, strconv.Itoa(d.Attempts), clean(d.Rule), d.First, d.Last})
+	}
+	if err := table(w, []any{"source", "target", "proto", "attempts", "rule", "first", "last"}, rows); err != nil {
+		return err
+	}
+	section(w, "Seen by the capture only (NIC not logged, or logs missing)")
+	if err := table(w, briefHeader, briefRows(f.CaptureOnly)); err != nil {
+		return err
+	}
+	section(w, "Disagreements between capture and flow logs")
+	rows = rows[:0]
+	for _, d := range f.Disagreements {
+		rows = append(rows, []string{d.Conn.UID, endpointPort(d.Conn.Orig, d.Conn.OrigPort), endpointPort(d.Conn.Resp, d.Conn.RespPort),
+			humanBytes(d.CaptureBytes), humanBytes(d.LoggedBytes), d.Why})
+	}
+	return table(w, []any{"uid", "originator", "responder", "captured", "logged", "why"}, rows)
+}
+
+// shortPath shortens a flow-log blob path for a table: the resource-ID
+// part of a storage-account download becomes its last segment, so
+// ".../resourceId=/SUBSCRIPTIONS/.../NETWORKSECURITYGROUPS/VM1-NSG/y=2026/..."
+// reads ".../VM1-NSG/y=2026/...". The JSON report keeps full paths.
+func shortPath(p string) string {
+	for _, marker := range []string{"resourceId=", "flowLogResourceID="} {
+		i := strings.Index(p, marker)
+		j := strings.Index(p, "/y=")
+		if i >= 0 && j > i {
+			return p[:i] + "…/" + lastSegment(p[i:j]) + p[j:]
+		}
+	}
+	return p
+}
+
+// lastSegment is the last part of a resource ID, the resource's name.
+func lastSegment(id string) string {
+	return id[strings.LastIndex(id, "/")+1:]
+}
+
+func endpointPort(a netip.Addr, port uint16) string {
+	return netip.AddrPortFrom(a, port).String()
 }
 
 func section(w io.Writer, title string) { fmt.Fprintf(w, "\n%s\n", title) }

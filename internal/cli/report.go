@@ -43,7 +43,10 @@ output.`,
 				aopt.Internal = append(aopt.Internal, p)
 			}
 			sum := analyze.NewSummary(aopt)
-			damaged, err := readInputs(s, args, opt, sink{conn: sum.AddConn, captureFile: sum.AddFile})
+			damaged, err := readInputs(s, args, opt, sink{
+				conn: sum.AddConn, captureFile: sum.AddFile, tuple: sum.AddTuple,
+				flowLogFile: func(r flowLogResult) { sum.AddFlowLogFile(r.Path, r.Stats, r.Err) },
+			})
 			if err != nil {
 				return err
 			}

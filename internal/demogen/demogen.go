@@ -1,12 +1,13 @@
 // Package demogen writes the demo evidence in testdata/demo: consecutive
-// packet captures of one Azure-like VM, deterministic for a given seed. Run
-// "go run ./internal/demogen/cmd" to regenerate it; a test checks that the
+// packet captures of one Azure-like VM, and the NSG and VNet flow logs that
+// cover the captures and the time around them, laid out as a download of
+// the storage account. It is deterministic for a given seed. Run "go run
+// ./internal/demogen/cmd" to regenerate it; a test checks that the
 // committed files match.
 package demogen
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -19,20 +20,26 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
+// Seed is the seed of the committed demo evidence.
+const Seed = 20260314
+
 // The scenario: VM 10.1.0.4 in VNet 10.1.0.0/16 talks to a domain
 // controller, a file server and a database in the VNet, to Azure's platform
-// address 168.63.129.16, and to internet hosts in the documentation ranges.
+// address 168.63.129.16, and to internet hosts in the documentation ranges;
+// internet scanners knock on its ports and are denied by the NSG.
 var (
 	vm         = netip.MustParseAddr("10.1.0.4")
 	dc         = netip.MustParseAddr("10.1.0.5")
 	fileServer = netip.MustParseAddr("10.1.1.10")
 	database   = netip.MustParseAddr("10.1.2.20")
+	jumpHost   = netip.MustParseAddr("10.1.3.7")
 	azureDNS   = netip.MustParseAddr("168.63.129.16")
 	internet   = []netip.Addr{
 		netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.25"),
 		netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("198.51.100.80"),
 		netip.MustParseAddr("192.0.2.44"),
 	}
+	scanners   = []netip.Addr{netip.MustParseAddr("192.0.2.200"), netip.MustParseAddr("198.51.100.201")}
 	vmMAC      = []byte{0x00, 0x0d, 0x3a, 0x10, 0x00, 0x04}
 	gatewayMAC = []byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc}
 )
@@ -52,33 +59,49 @@ var Captures = []Capture{
 	{"vm1-capture-03.pcap", time.Date(2026, 3, 14, 10, 41, 30, 0, time.UTC), time.Date(2026, 3, 14, 10, 50, 0, 0, time.UTC)},
 }
 
+// The flow logs cover a longer span than the captures: from half an hour
+// before the first to twenty minutes after the last.
+var (
+	logStart = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+	logEnd   = time.Date(2026, 3, 14, 11, 10, 0, 0, time.UTC)
+)
+
 // packet is one frame with its time.
 type packet struct {
 	ts   time.Time
 	data []byte
 }
 
-// Write writes the demo captures into dir.
+// connection is one generated connection and its packets.
+type connection struct {
+	client, server netip.Addr
+	cport, sport   uint16
+	proto          uint8
+	packets        []packet
+	denied         bool        // dropped by the NSG: no packets, only flow-log tuples
+	attempts       []time.Time // denied: when the client tried
+	rule           string
+}
+
+// Write writes the demo evidence into dir.
 func Write(dir string, seed uint64) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	g := &generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), port: 49152}
-	for i, c := range Captures {
-		g.packets = g.packets[:0]
-		g.scenario(c, i)
-		if err := g.write(filepath.Join(dir, c.Name), c); err != nil {
+	for t := logStart; t.Before(logEnd); t = t.Add(10 * time.Minute) {
+		g.traffic(t, t.Add(10*time.Minute))
+	}
+	g.longSession(Captures[1].End.Add(-3*time.Minute), Captures[2].Start.Add(2*time.Minute))
+	for _, c := range Captures {
+		if err := g.writeCapture(filepath.Join(dir, c.Name), c); err != nil {
 			return err
 		}
 	}
-	return nil
+	return g.writeFlowLogs(dir)
 }
 
 type generator struct {
-	rng     *rand.Rand
-	packets []packet
-	port    uint16
-	carry   []packet // packets of the long session that fall into the next capture
+	rng   *rand.Rand
+	conns []*connection
+	port  uint16
 }
 
 func (g *generator) ephemeral() uint16 {
@@ -89,143 +112,164 @@ func (g *generator) ephemeral() uint16 {
 	return g.port
 }
 
-// scenario generates the traffic of one capture window.
-func (g *generator) scenario(c Capture, index int) {
-	span := c.End.Sub(c.Start)
-	at := func() time.Time { return c.Start.Add(time.Duration(g.rng.Int64N(int64(span - 30*time.Second)))) }
+// traffic generates ten minutes of the VM's ordinary traffic.
+func (g *generator) traffic(from, to time.Time) {
+	span := to.Sub(from)
+	at := func() time.Time { return from.Add(time.Duration(g.rng.Int64N(int64(span - 30*time.Second)))) }
 	for range 40 {
 		g.dns(at())
 	}
 	for range 12 {
-		g.tcp(at(), vm, g.ephemeral(), internet[g.rng.IntN(len(internet))], 443, 600, 4000+g.rng.IntN(40000), true)
+		g.tcp(at(), vm, g.ephemeral(), internet[g.rng.IntN(len(internet))], 443, 600, 4000+g.rng.IntN(40000), "DefaultRule_AllowInternetOutBound")
 	}
 	for range 6 {
-		g.tcp(at(), vm, g.ephemeral(), dc, 389, 400, 3000, true)
-		g.tcp(at(), vm, g.ephemeral(), dc, 88, 1500, 1400, true)
+		g.tcp(at(), vm, g.ephemeral(), dc, 389, 400, 3000, "DefaultRule_AllowVnetOutBound")
+		g.tcp(at(), vm, g.ephemeral(), dc, 88, 1500, 1400, "DefaultRule_AllowVnetOutBound")
 	}
 	for range 4 {
-		g.tcp(at(), vm, g.ephemeral(), fileServer, 445, 3000, 20000, true)
-		g.tcp(at(), vm, g.ephemeral(), database, 1433, 1200, 8000, true)
+		g.tcp(at(), vm, g.ephemeral(), fileServer, 445, 3000, 20000, "DefaultRule_AllowVnetOutBound")
+		g.tcp(at(), vm, g.ephemeral(), database, 1433, 1200, 8000, "DefaultRule_AllowVnetOutBound")
 	}
 	for range 10 {
-		g.tcp(at(), azureDNS, uint16(50000+g.rng.IntN(1000)), vm, 80, 0, 0, true) // load balancer health probes
+		// Load balancer health probes.
+		g.tcp(at(), azureDNS, uint16(50000+g.rng.IntN(1000)), vm, 80, 0, 0, "DefaultRule_AllowAzureLoadBalancerInBound")
 	}
 	for range 5 {
 		g.ping(at(), vm, internet[g.rng.IntN(len(internet))])
 	}
-	// An internet host tries the VM's SSH port and is refused.
-	g.refused(at(), internet[4], g.ephemeral(), vm, 22)
-	g.packets = append(g.packets, g.carry...)
-	g.carry = nil
-	if index == 1 {
-		// A long administrative SSH session that outlives this capture.
-		g.longSession(c.End.Add(-3*time.Minute), Captures[2].Start.Add(2*time.Minute), c.End)
+	// Scanners try RDP and SMB and are denied; one SSH attempt reaches the
+	// VM, which refuses it.
+	for range 3 {
+		g.denied(at(), scanners[g.rng.IntN(len(scanners))], []uint16{3389, 445, 5985}[g.rng.IntN(3)])
 	}
+	g.refused(at(), internet[4], g.ephemeral(), vm, 22)
 }
 
-// tcp appends a connection: handshake, request and response data in
-// MSS-sized segments, and a FIN close.
-func (g *generator) tcp(t time.Time, client netip.Addr, cport uint16, server netip.Addr, sport uint16, up, down int, closeIt bool) {
+// add appends a connection and returns it.
+func (g *generator) add(client netip.Addr, cport uint16, server netip.Addr, sport uint16, proto uint8, rule string) *connection {
+	c := &connection{client: client, cport: cport, server: server, sport: sport, proto: proto, rule: rule}
+	g.conns = append(g.conns, c)
+	return c
+}
+
+// tcp adds a connection: handshake, request and response data in MSS-sized
+// segments, and a FIN close.
+func (g *generator) tcp(t time.Time, client netip.Addr, cport uint16, server netip.Addr, sport uint16, up, down int, rule string) {
+	c := g.add(client, cport, server, sport, 6, rule)
 	cseq, sseq := g.rng.Uint32(), g.rng.Uint32()
 	rtt := time.Duration(1+g.rng.IntN(40)) * time.Millisecond
-	add := func(from netip.Addr, fp uint16, to netip.Addr, tp uint16, seq, ack uint32, flags uint8, n int) {
-		g.packets = append(g.packets, packet{t, frame(from, fp, to, tp, seq, ack, flags, n)})
+	send := func(fromClient bool, seq, ackNum uint32, flags uint8, n int) {
+		if fromClient {
+			c.packets = append(c.packets, packet{t, frame(client, cport, server, sport, seq, ackNum, flags, n)})
+		} else {
+			c.packets = append(c.packets, packet{t, frame(server, sport, client, cport, seq, ackNum, flags, n)})
+		}
 		t = t.Add(rtt / 2)
 	}
-	add(client, cport, server, sport, cseq, 0, syn, 0)
-	add(server, sport, client, cport, sseq, cseq+1, syn|ack, 0)
+	send(true, cseq, 0, syn, 0)
+	send(false, sseq, cseq+1, syn|ack, 0)
 	cseq++
 	sseq++
-	add(client, cport, server, sport, cseq, sseq, ack, 0)
-	for _, dir := range [2]struct {
-		n       int
-		fromSrv bool
-	}{{up, false}, {down, true}} {
-		for left := dir.n; left > 0; {
-			n := min(left, 1460)
-			if dir.fromSrv {
-				add(server, sport, client, cport, sseq, cseq, ack|psh, n)
-				sseq += uint32(n)
-			} else {
-				add(client, cport, server, sport, cseq, sseq, ack|psh, n)
-				cseq += uint32(n)
-			}
-			left -= n
-		}
-		if dir.n > 0 {
-			if dir.fromSrv {
-				add(client, cport, server, sport, cseq, sseq, ack, 0)
-			} else {
-				add(server, sport, client, cport, sseq, cseq, ack, 0)
-			}
-		}
+	send(true, cseq, sseq, ack, 0)
+	for left := up; left > 0; left -= 1460 {
+		n := min(left, 1460)
+		send(true, cseq, sseq, ack|psh, n)
+		cseq += uint32(n)
 	}
-	if closeIt {
-		add(client, cport, server, sport, cseq, sseq, fin|ack, 0)
-		add(server, sport, client, cport, sseq, cseq+1, fin|ack, 0)
-		add(client, cport, server, sport, cseq+1, sseq+1, ack, 0)
+	if up > 0 {
+		send(false, sseq, cseq, ack, 0)
 	}
+	for left := down; left > 0; left -= 1460 {
+		n := min(left, 1460)
+		send(false, sseq, cseq, ack|psh, n)
+		sseq += uint32(n)
+	}
+	if down > 0 {
+		send(true, cseq, sseq, ack, 0)
+	}
+	send(true, cseq, sseq, fin|ack, 0)
+	send(false, sseq, cseq+1, fin|ack, 0)
+	send(true, cseq+1, sseq+1, ack, 0)
 }
 
-// longSession appends an SSH session from start to end with a keystroke
-// exchange every few seconds; packets after cut go into the next capture.
-func (g *generator) longSession(start, end, cut time.Time) {
-	client, cport := netip.MustParseAddr("10.1.3.7"), uint16(51022)
+// longSession adds an SSH session from the jump host to the VM from start
+// to end, with a keystroke exchange every few seconds.
+func (g *generator) longSession(start, end time.Time) {
+	c := g.add(jumpHost, 51022, vm, 22, 6, "UserRule_allow-ssh-from-jumphost")
 	cseq, sseq := uint32(1000), uint32(5000)
-	n := len(g.packets)
-	g.packets = append(g.packets,
-		packet{start, frame(client, cport, vm, 22, cseq, 0, syn, 0)},
-		packet{start.Add(time.Millisecond), frame(vm, 22, client, cport, sseq, cseq+1, syn|ack, 0)},
-		packet{start.Add(2 * time.Millisecond), frame(client, cport, vm, 22, cseq+1, sseq+1, ack, 0)})
+	add := func(t time.Time, fromClient bool, seq, ackNum uint32, flags uint8, n int) {
+		if fromClient {
+			c.packets = append(c.packets, packet{t, frame(jumpHost, 51022, vm, 22, seq, ackNum, flags, n)})
+		} else {
+			c.packets = append(c.packets, packet{t, frame(vm, 22, jumpHost, 51022, seq, ackNum, flags, n)})
+		}
+	}
+	add(start, true, cseq, 0, syn, 0)
+	add(start.Add(time.Millisecond), false, sseq, cseq+1, syn|ack, 0)
+	add(start.Add(2*time.Millisecond), true, cseq+1, sseq+1, ack, 0)
 	cseq++
 	sseq++
 	for t := start.Add(time.Second); t.Before(end); t = t.Add(time.Duration(2+g.rng.IntN(8)) * time.Second) {
-		g.packets = append(g.packets,
-			packet{t, frame(client, cport, vm, 22, cseq, sseq, ack|psh, 36)},
-			packet{t.Add(time.Millisecond), frame(vm, 22, client, cport, sseq, cseq+36, ack|psh, 52)},
-			packet{t.Add(2 * time.Millisecond), frame(client, cport, vm, 22, cseq+36, sseq+52, ack, 0)})
+		add(t, true, cseq, sseq, ack|psh, 36)
+		add(t.Add(time.Millisecond), false, sseq, cseq+36, ack|psh, 52)
+		add(t.Add(2*time.Millisecond), true, cseq+36, sseq+52, ack, 0)
 		cseq += 36
 		sseq += 52
 	}
-	g.packets = append(g.packets,
-		packet{end, frame(client, cport, vm, 22, cseq, sseq, fin|ack, 0)},
-		packet{end.Add(time.Millisecond), frame(vm, 22, client, cport, sseq, cseq+1, fin|ack, 0)},
-		packet{end.Add(2 * time.Millisecond), frame(client, cport, vm, 22, cseq+1, sseq+1, ack, 0)})
-	session := g.packets[n:]
-	i := slices.IndexFunc(session, func(p packet) bool { return !p.ts.Before(cut) })
-	if i >= 0 {
-		g.carry = append(g.carry, session[i:]...)
-		g.packets = g.packets[:n+i]
-	}
+	add(end, true, cseq, sseq, fin|ack, 0)
+	add(end.Add(time.Millisecond), false, sseq, cseq+1, fin|ack, 0)
+	add(end.Add(2*time.Millisecond), true, cseq+1, sseq+1, ack, 0)
 }
 
-// refused appends a SYN answered by a RST.
+// refused adds a SYN answered by a RST.
 func (g *generator) refused(t time.Time, client netip.Addr, cport uint16, server netip.Addr, sport uint16) {
+	c := g.add(client, cport, server, sport, 6, "UserRule_allow-ssh")
 	seq := g.rng.Uint32()
-	g.packets = append(g.packets,
+	c.packets = append(c.packets,
 		packet{t, frame(client, cport, server, sport, seq, 0, syn, 0)},
 		packet{t.Add(30 * time.Millisecond), frame(server, sport, client, cport, 0, seq+1, rst|ack, 0)})
 }
 
-// dns appends a query to Azure's resolver and its answer.
+// denied adds a connection attempt the NSG drops: the client sends its SYN
+// three times, at 0, 3 and 9 seconds, and no packet reaches the VM.
+func (g *generator) denied(t time.Time, client netip.Addr, port uint16) {
+	c := g.add(client, g.ephemeral(), vm, port, 6, "DefaultRule_DenyAllInBound")
+	c.denied = true
+	c.attempts = []time.Time{t, t.Add(3 * time.Second), t.Add(9 * time.Second)}
+}
+
+// dns adds a query to Azure's resolver and its answer.
 func (g *generator) dns(t time.Time) {
 	port := g.ephemeral()
-	g.packets = append(g.packets,
+	c := g.add(vm, port, azureDNS, 53, 17, "DefaultRule_AllowVnetOutBound")
+	c.packets = append(c.packets,
 		packet{t, udpFrame(vm, port, azureDNS, 53, 40)},
 		packet{t.Add(2 * time.Millisecond), udpFrame(azureDNS, 53, vm, port, 90)})
 }
 
-// ping appends an ICMP echo request and reply.
+// ping adds an ICMP echo request and reply.
 func (g *generator) ping(t time.Time, from, to netip.Addr) {
 	id := uint16(g.rng.IntN(65536))
-	g.packets = append(g.packets,
+	c := g.add(from, 0, to, 0, 1, "DefaultRule_AllowInternetOutBound")
+	c.packets = append(c.packets,
 		packet{t, icmpFrame(from, to, 8, id)},
 		packet{t.Add(20 * time.Millisecond), icmpFrame(to, from, 0, id)})
 }
 
-// write sorts the window's packets by time and writes them as a pcap file.
-func (g *generator) write(path string, c Capture) error {
-	slices.SortStableFunc(g.packets, func(a, b packet) int { return a.ts.Compare(b.ts) })
+// writeCapture writes the packets inside a capture's window as a pcap file.
+func (g *generator) writeCapture(path string, c Capture) error {
+	var pkts []packet
+	for _, conn := range g.conns {
+		for _, p := range conn.packets {
+			if !p.ts.Before(c.Start) && p.ts.Before(c.End) {
+				pkts = append(pkts, p)
+			}
+		}
+	}
+	slices.SortStableFunc(pkts, func(a, b packet) int { return a.ts.Compare(b.ts) })
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -235,20 +279,14 @@ func (g *generator) write(path string, c Capture) error {
 		f.Close()
 		return err
 	}
-	for _, p := range g.packets {
-		if p.ts.Before(c.Start) || !p.ts.Before(c.End.Add(time.Minute)) {
-			continue
-		}
+	for _, p := range pkts {
 		ci := gopacket.CaptureInfo{Timestamp: p.ts, CaptureLength: len(p.data), Length: len(p.data)}
 		if err := w.WritePacket(ci, p.data); err != nil {
 			f.Close()
 			return err
 		}
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("demogen: %w", err)
-	}
-	return nil
+	return f.Close()
 }
 
 const (
@@ -324,6 +362,3 @@ func icmpFrame(from, to netip.Addr, typ uint8, id uint16) []byte {
 	binary.BigEndian.PutUint16(m[4:6], id)
 	return append(b, m...)
 }
-
-// Seed is the seed of the committed demo evidence.
-const Seed = 20260314

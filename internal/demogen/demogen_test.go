@@ -2,29 +2,45 @@ package demogen
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// TestCommittedDemoIsCurrent regenerates the demo evidence and compares it
-// with the files in testdata/demo, so the two cannot drift apart.
+// TestCommittedDemoIsCurrent regenerates the demo evidence and compares it,
+// file by file, with testdata/demo, so the two cannot drift apart.
 func TestCommittedDemoIsCurrent(t *testing.T) {
 	dir := t.TempDir()
 	if err := Write(dir, Seed); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range Captures {
-		got, err := os.ReadFile(filepath.Join(dir, c.Name))
-		if err != nil {
-			t.Fatal(err)
+	const committed = "../../testdata/demo"
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		want, err := os.ReadFile(filepath.Join("../../testdata/demo", c.Name))
+		files++
+		rel, _ := filepath.Rel(dir, path)
+		got, err := os.ReadFile(path)
 		if err != nil {
-			t.Fatal(err)
+			return err
+		}
+		want, err := os.ReadFile(filepath.Join(committed, rel))
+		if err != nil {
+			t.Errorf("%s is not committed: run go run ./internal/demogen/cmd", rel)
+			return nil
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the generator's output: run go run ./internal/demogen/cmd", c.Name)
+			t.Errorf("%s differs from the generator's output: run go run ./internal/demogen/cmd", rel)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 9 {
+		t.Errorf("the generator wrote %d files, want 3 captures and 6 flow-log blobs", files)
 	}
 }

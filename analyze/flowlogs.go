@@ -1,0 +1,304 @@
+package analyze
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/netfx/netfx/flowlog"
+	"github.com/netfx/netfx/flows"
+)
+
+// FlowLogReport is what the flow logs add to a report: their inputs and
+// coverage, and how they compare with the captures. Its JSON form is
+// documented in docs/report-json.md.
+type FlowLogReport struct {
+	Inputs        []FlowLogInput `json:"inputs"`
+	Coverage      []Coverage     `json:"coverage"`
+	Connections   LogCounts      `json:"connections"`
+	InGaps        []ConnBrief    `json:"in_capture_gaps"`
+	LogOnly       []ConnBrief    `json:"log_only_during_captures"`
+	Denied        []DeniedStat   `json:"denied"`
+	CaptureOnly   []ConnBrief    `json:"capture_only"`
+	Disagreements []Disagreement `json:"disagreements"`
+}
+
+// FlowLogInput describes one flow-log file as read.
+type FlowLogInput struct {
+	File       string `json:"file"`
+	Kind       string `json:"kind"` // "nsg" or "vnet"
+	Versions   []int  `json:"versions"`
+	Records    int    `json:"records"`
+	Duplicates int    `json:"duplicate_records"`
+	Tuples     int    `json:"tuples"`
+	First      string `json:"first,omitempty"`
+	Last       string `json:"last,omitempty"`
+	Damage     string `json:"damage,omitempty"`
+}
+
+// Coverage is how many tuples one log wrote for one NIC in one hour.
+type Coverage struct {
+	Log    string `json:"log"` // resource ID
+	MAC    string `json:"mac"`
+	Hour   string `json:"hour"` // RFC 3339, UTC, the start of the hour
+	Tuples int    `json:"tuples"`
+}
+
+// LogCounts sorts the connections by who saw them.
+type LogCounts struct {
+	Both        int `json:"both"`
+	FlowLogOnly int `json:"flowlog_only"`
+	CaptureOnly int `json:"capture_only"`
+	InGaps      int `json:"in_capture_gaps"`
+	Denied      int `json:"denied"` // flow-log-only connections the logs show denied
+}
+
+// ConnBrief points at one connection record, with enough to find it in
+// netfx conns output and in the evidence.
+type ConnBrief struct {
+	UID         string     `json:"uid"`
+	CommunityID string     `json:"community_id,omitempty"`
+	TS          string     `json:"ts"`
+	Duration    float64    `json:"duration"`
+	Orig        netip.Addr `json:"orig_h"`
+	OrigPort    uint16     `json:"orig_p"`
+	Resp        netip.Addr `json:"resp_h"`
+	RespPort    uint16     `json:"resp_p"`
+	Proto       string     `json:"proto"`
+	Bytes       uint64     `json:"bytes"` // IP bytes both ways, as counted by the capture or logged
+	Rule        string     `json:"rule,omitempty"`
+	Decision    string     `json:"decision,omitempty"`
+}
+
+// DeniedStat sums the denied attempts from one source to one service.
+type DeniedStat struct {
+	Src      netip.Addr `json:"src"`
+	Dst      netip.Addr `json:"dst"`
+	DstPort  uint16     `json:"dst_port"`
+	Proto    string     `json:"proto"`
+	Rule     string     `json:"rule"`
+	Attempts int        `json:"attempts"`
+	First    string     `json:"first"`
+	Last     string     `json:"last"`
+
+	first, last int64
+}
+
+// Disagreement is a connection whose logged byte count is far above what
+// the capture counted although the capture covered its whole logged span.
+type Disagreement struct {
+	Conn         ConnBrief `json:"conn"`
+	LoggedBytes  uint64    `json:"logged_bytes"`
+	CaptureBytes uint64    `json:"capture_bytes"`
+	Why          string    `json:"why"`
+}
+
+// flowLogAcc accumulates the flow-log side of a Summary.
+type flowLogAcc struct {
+	inputs      []FlowLogInput
+	coverage    map[coverageKey]int
+	logOnly     []*flows.Conn // flow-log-only connections, classified at Report time
+	captureOnly []*flows.Conn // the largest capture-only connections (bounded)
+	capOnlyN    int
+	both        int
+	denied      map[deniedKey]*DeniedStat
+	checks      []*flows.Conn // merged connections with more logged than captured bytes
+}
+
+type coverageKey struct {
+	log, mac string
+	hour     int64
+}
+
+type deniedKey struct {
+	src, dst netip.Addr
+	port     uint16
+	proto    uint8
+	rule     string
+}
+
+// AddFlowLogFile records how one flow-log file was read.
+func (s *Summary) AddFlowLogFile(path string, st flowlog.Stats, err error) {
+	in := FlowLogInput{File: path, Kind: st.Kind, Versions: st.Versions, Records: st.Records, Duplicates: st.Duplicates, Tuples: st.Tuples}
+	if in.Versions == nil {
+		in.Versions = []int{}
+	}
+	if st.Tuples > 0 {
+		in.First, in.Last = FormatTime(st.First), FormatTime(st.Last)
+	}
+	if err != nil {
+		in.Damage = err.Error()
+		s.damage++
+	}
+	s.fl.inputs = append(s.fl.inputs, in)
+}
+
+// AddTuple counts one flow-log tuple toward the coverage table.
+func (s *Summary) AddTuple(t *flowlog.Tuple) {
+	if s.fl.coverage == nil {
+		s.fl.coverage = make(map[coverageKey]int)
+	}
+	s.fl.coverage[coverageKey{t.Log.ResourceID, t.Log.MAC, t.Time - t.Time%int64(time.Hour)}]++
+}
+
+// maxKept bounds the connections a Summary keeps for its lists.
+const maxKept = 1000
+
+// addLogSide sorts one connection by who saw it.
+func (s *Summary) addLogSide(c *flows.Conn) {
+	a := &s.fl
+	switch c.Source {
+	case flows.SourceFlowLog:
+		a.logOnly = append(a.logOnly, c)
+		if c.FlowLog.Decision == "deny" {
+			if a.denied == nil {
+				a.denied = make(map[deniedKey]*DeniedStat)
+			}
+			k := deniedKey{c.Orig, c.Resp, c.RespPort, c.Proto, c.FlowLog.Rule}
+			d := a.denied[k]
+			if d == nil {
+				d = &DeniedStat{Src: c.Orig, Dst: c.Resp, DstPort: c.RespPort, Proto: c.ProtoName(), Rule: c.FlowLog.Rule, first: c.TS}
+				a.denied[k] = d
+			}
+			d.Attempts += max(c.FlowLog.Attempts, 1)
+			d.first, d.last = min(d.first, c.TS), max(d.last, c.TS+c.Duration)
+		}
+	case flows.SourceBoth:
+		a.both++
+		v := c.FlowLog
+		if v.Decision == "allow" && v.Counted && v.OrigBytes+v.RespBytes > disagreementFactor*(c.OrigIPBytes+c.RespIPBytes)+disagreementSlack {
+			a.checks = append(a.checks, c)
+		}
+	case flows.SourceCapture:
+		a.capOnlyN++
+		a.captureOnly = keepLargest(a.captureOnly, c)
+	}
+}
+
+// A logged byte count above disagreementFactor times the captured count
+// plus disagreementSlack is a disagreement; the slack absorbs link-layer
+// headers, should a log count them, and rounding.
+const (
+	disagreementFactor = 2
+	disagreementSlack  = 4096
+)
+
+// keepLargest keeps up to maxKept connections, dropping the smallest.
+func keepLargest(s []*flows.Conn, c *flows.Conn) []*flows.Conn {
+	if len(s) < maxKept {
+		return append(s, c)
+	}
+	i := slices.MinFunc(indexes(len(s)), func(x, y int) int { return cmp.Compare(bytesOf(s[x]), bytesOf(s[y])) })
+	if bytesOf(c) > bytesOf(s[i]) {
+		s[i] = c
+	}
+	return s
+}
+
+func indexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func bytesOf(c *flows.Conn) uint64 { return c.OrigIPBytes + c.RespIPBytes }
+
+func brief(c *flows.Conn) ConnBrief {
+	b := ConnBrief{
+		UID: c.UID, CommunityID: c.CommunityID, TS: FormatTime(c.TS), Duration: float64(c.Duration) / 1e9,
+		Orig: c.Orig.Unmap(), OrigPort: c.OrigPort, Resp: c.Resp.Unmap(), RespPort: c.RespPort, Proto: c.ProtoName(),
+		Bytes: bytesOf(c),
+	}
+	if c.FlowLog != nil {
+		b.Rule, b.Decision = c.FlowLog.Rule, c.FlowLog.Decision
+	}
+	return b
+}
+
+// flowLogReport builds the flow-log part of the report; nil without logs.
+func (s *Summary) flowLogReport(windows [][2]int64) *FlowLogReport {
+	a := &s.fl
+	if len(a.inputs) == 0 {
+		return nil
+	}
+	r := &FlowLogReport{Inputs: a.inputs, Coverage: []Coverage{}, InGaps: []ConnBrief{}, LogOnly: []ConnBrief{},
+		Denied: []DeniedStat{}, CaptureOnly: []ConnBrief{}, Disagreements: []Disagreement{}}
+	for k, n := range a.coverage {
+		r.Coverage = append(r.Coverage, Coverage{Log: k.log, MAC: k.mac, Hour: FormatTime(k.hour), Tuples: n})
+	}
+	slices.SortFunc(r.Coverage, func(x, y Coverage) int {
+		return cmp.Or(cmp.Compare(x.Log, y.Log), cmp.Compare(x.MAC, y.MAC), cmp.Compare(x.Hour, y.Hour))
+	})
+	r.Connections = LogCounts{Both: a.both, CaptureOnly: a.capOnlyN}
+	inGaps, during := []*flows.Conn{}, []*flows.Conn{}
+	for _, c := range a.logOnly {
+		r.Connections.FlowLogOnly++
+		if c.FlowLog.Decision == "deny" {
+			r.Connections.Denied++
+			continue
+		}
+		if overlapsAny(c.TS, c.TS+c.Duration, windows) {
+			during = append(during, c)
+		} else {
+			inGaps = append(inGaps, c)
+		}
+	}
+	r.Connections.InGaps = len(inGaps)
+	r.InGaps = briefs(inGaps, s.opt.Top)
+	r.LogOnly = briefs(during, s.opt.Top)
+	r.CaptureOnly = briefs(a.captureOnly, s.opt.Top)
+	for _, d := range a.denied {
+		d.First, d.Last = FormatTime(d.first), FormatTime(d.last)
+		r.Denied = append(r.Denied, *d)
+	}
+	slices.SortFunc(r.Denied, func(x, y DeniedStat) int {
+		return cmp.Or(cmp.Compare(y.Attempts, x.Attempts), x.Src.Compare(y.Src), x.Dst.Compare(y.Dst), cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Rule, y.Rule))
+	})
+	r.Denied = r.Denied[:min(len(r.Denied), s.opt.Top)]
+	for _, c := range a.checks {
+		v := c.FlowLog
+		if !coveredBy(v.Begin, v.End-int64(flowlog.EndGrace), windows) {
+			continue // the capture missed part of the connection: no surprise
+		}
+		r.Disagreements = append(r.Disagreements, Disagreement{
+			Conn: brief(c), LoggedBytes: v.OrigBytes + v.RespBytes, CaptureBytes: bytesOf(c),
+			Why: "the flow logs count far more bytes than the capture, which ran for the whole logged span: packets the capture missed (capture filter, drops) or traffic on another path",
+		})
+	}
+	slices.SortFunc(r.Disagreements, func(x, y Disagreement) int { return cmp.Compare(x.Conn.UID, y.Conn.UID) })
+	return r
+}
+
+// briefs returns the n largest connections, largest first.
+func briefs(cs []*flows.Conn, n int) []ConnBrief {
+	sorted := slices.Clone(cs)
+	slices.SortFunc(sorted, func(x, y *flows.Conn) int {
+		return cmp.Or(cmp.Compare(bytesOf(y), bytesOf(x)), cmp.Compare(x.TS, y.TS), cmp.Compare(x.UID, y.UID))
+	})
+	out := []ConnBrief{}
+	for _, c := range sorted[:min(n, len(sorted))] {
+		out = append(out, brief(c))
+	}
+	return out
+}
+
+func overlapsAny(start, end int64, windows [][2]int64) bool {
+	for _, w := range windows {
+		if end >= w[0] && start <= w[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func coveredBy(start, end int64, windows [][2]int64) bool {
+	for _, w := range windows {
+		if start >= w[0] && end <= w[1] {
+			return true
+		}
+	}
+	return false
+}
