@@ -112,7 +112,7 @@ type parser struct {
 	records int
 	stats   Stats
 	emit    func(*Tuple)
-	tuple   Tuple
+	parsed  []Tuple // the current record's tuples
 }
 
 // Read reads the flow-log file r (named path in errors and in each tuple's
@@ -636,11 +636,9 @@ func (p *parser) finishRecord(start int64) error {
 	if !containsInt(p.stats.Versions, log.Version) {
 		p.stats.Versions = append(p.stats.Versions, log.Version)
 	}
-	if p.rd.duplicate(r, &log) {
-		p.stats.Duplicates++
-		return nil
-	}
-	p.stats.Records++
+	// Parse every tuple before emitting any, so a record is kept whole or
+	// not at all.
+	p.parsed = p.parsed[:0]
 	for gi := range r.groups {
 		g := &r.groups[gi]
 		l := log
@@ -649,22 +647,30 @@ func (p *parser) finishRecord(start int64) error {
 			l.MAC = normalizeMAC(g.mac)
 		}
 		lp := p.rd.log(l)
-		if !containsLog(p.stats.Logs, lp) {
-			p.stats.Logs = append(p.stats.Logs, lp)
-		}
 		for _, off := range g.tuples {
-			t := &p.tuple
-			*t = Tuple{Rule: g.rule, Log: lp, File: p.path, Record: p.records}
-			if err := parseTuple(r.arena[off[0]:off[1]], lp, t); err != nil {
+			t := Tuple{Rule: g.rule, Log: lp, File: p.path, Record: p.records}
+			if err := parseTuple(r.arena[off[0]:off[1]], lp, &t); err != nil {
 				return fail(err)
 			}
-			p.stats.Tuples++
-			if p.stats.First == 0 || t.Time < p.stats.First {
-				p.stats.First = t.Time
-			}
-			p.stats.Last = max(p.stats.Last, t.Time)
-			p.emit(t)
+			p.parsed = append(p.parsed, t)
 		}
+	}
+	if p.rd.duplicate(r, &log) {
+		p.stats.Duplicates++
+		return nil
+	}
+	p.stats.Records++
+	for i := range p.parsed {
+		t := &p.parsed[i]
+		if !containsLog(p.stats.Logs, t.Log) {
+			p.stats.Logs = append(p.stats.Logs, t.Log)
+		}
+		p.stats.Tuples++
+		if p.stats.First == 0 || t.Time < p.stats.First {
+			p.stats.First = t.Time
+		}
+		p.stats.Last = max(p.stats.Last, t.Time)
+		p.emit(t)
 	}
 	return nil
 }
