@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -245,5 +246,91 @@ func TestReportGolden(t *testing.T) {
 		if out != string(want) {
 			t.Errorf("%s differs from the golden file (run with -update after checking the change):\n%s", tt.golden, out)
 		}
+	}
+}
+
+// TestDemoMergesCapturesAndFlowLogs runs conns on the demo evidence: where
+// capture and logs both saw a whole connection their counts agree, every
+// connection is one record, and what only the logs saw lies outside the
+// capture windows or was denied.
+func TestDemoMergesCapturesAndFlowLogs(t *testing.T) {
+	out, stderr, code := run("conns", "../../testdata/demo")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	type rec struct {
+		TS       float64  `json:"ts"`
+		Duration float64  `json:"duration"`
+		Source   string   `json:"source"`
+		CID      string   `json:"community_id"`
+		OrigPkts *int     `json:"orig_pkts"`
+		RespIP   *int     `json:"resp_ip_bytes"`
+		LogPkts  *int     `json:"flowlog_orig_pkts"`
+		LogRespB *int     `json:"flowlog_resp_bytes"`
+		Decision string   `json:"flowlog_decision"`
+		Sources  []string `json:"flowlog_sources"`
+		Proto    string   `json:"proto"`
+		RespPort int      `json:"id.resp_p"`
+	}
+	windows := [][2]float64{}
+	for _, name := range []string{"01", "02", "03"} {
+		rep, _, _ := run("report", "--json", "../../testdata/demo/vm1-capture-"+name+".pcap")
+		var r struct {
+			Inputs []struct{ First, Last string }
+		}
+		if err := json.Unmarshal([]byte(rep), &r); err != nil {
+			t.Fatal(err)
+		}
+		first, _ := time.Parse(time.RFC3339Nano, r.Inputs[0].First)
+		last, _ := time.Parse(time.RFC3339Nano, r.Inputs[0].Last)
+		windows = append(windows, [2]float64{float64(first.UnixNano()) / 1e9, float64(last.UnixNano()) / 1e9})
+	}
+	inside := func(a, b float64) bool {
+		for _, w := range windows {
+			if a >= w[0] && b <= w[1] {
+				return true
+			}
+		}
+		return false
+	}
+	overlaps := func(a, b float64) bool {
+		for _, w := range windows {
+			if b >= w[0] && a <= w[1] {
+				return true
+			}
+		}
+		return false
+	}
+	counts := map[string]int{}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r rec
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		counts[r.Source]++
+		key := fmt.Sprintf("%s %.0f", r.CID, r.TS)
+		if r.CID != "" && seen[key] {
+			t.Errorf("connection %s appears twice", key)
+		}
+		seen[key] = true
+		switch r.Source {
+		case "both":
+			if inside(r.TS, r.TS+r.Duration) && r.LogPkts != nil && (*r.LogPkts != *r.OrigPkts || *r.LogRespB != *r.RespIP) {
+				t.Errorf("fully captured connection %s: capture %d pkts %d bytes, logs %d pkts %d bytes", key, *r.OrigPkts, *r.RespIP, *r.LogPkts, *r.LogRespB)
+			}
+			if r.Proto == "tcp" && len(r.Sources) != 2 {
+				t.Errorf("TCP connection %s lists %d logs, want the NSG and the VNet flow log", key, len(r.Sources))
+			}
+		case "flowlog":
+			if r.Decision == "allow" && overlaps(r.TS, r.TS+r.Duration) {
+				t.Errorf("allowed connection %s only in the logs, but a capture was running", key)
+			}
+		}
+	}
+	if counts["both"] < 100 || counts["flowlog"] < 100 || counts["capture"] != 0 {
+		t.Errorf("records by source %v", counts)
 	}
 }

@@ -1,0 +1,96 @@
+package analyze
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/netfx/netfx/flowlog"
+	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/pcapread"
+)
+
+func conn(src, dst string, sp, dp uint16, ts time.Duration, dur time.Duration) *flows.Conn {
+	return &flows.Conn{
+		TS: int64(ts), Duration: int64(dur), Orig: netip.MustParseAddr(src), Resp: netip.MustParseAddr(dst),
+		OrigPort: sp, RespPort: dp, Proto: 6, OrigPkts: 5, OrigIPBytes: 500, RespPkts: 5, RespIPBytes: 5000,
+		Source: flows.SourceCapture, UID: "C" + src,
+	}
+}
+
+func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision string) *flows.Conn {
+	c := conn(src, dst, sp, dp, begin, end-begin)
+	c.Source = flows.SourceFlowLog
+	c.FlowLog = &flows.FlowLogView{Begin: int64(begin), End: int64(end), Decision: decision, Rule: "R", Counted: true,
+		OrigPkts: 5, OrigBytes: 500, RespPkts: 5, RespBytes: 5000, Sources: []string{"NSG"}}
+	return c
+}
+
+func TestMerger(t *testing.T) {
+	logs := []*flows.Conn{
+		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Minute, "allow"),                    // matches the capture, same direction
+		logConn("198.51.100.1", "10.0.0.4", 443, 50001, time.Hour, time.Hour+time.Minute, "allow"), // matches, logged reversed
+		logConn("10.0.0.4", "203.0.113.1", 50002, 443, 10*time.Minute, 11*time.Minute, "allow"),    // too late for the capture
+		logConn("192.0.2.9", "10.0.0.4", 40000, 3389, 0, 0, "deny"),                                // no capture
+	}
+	m := NewMerger(logs, 2*time.Minute)
+	a := m.Merge(conn("10.0.0.4", "203.0.113.1", 50000, 443, 30*time.Second, time.Second))
+	b := m.Merge(conn("10.0.0.4", "198.51.100.1", 50001, 443, time.Hour+90*time.Second, time.Second))
+	c := m.Merge(conn("10.0.0.4", "203.0.113.1", 50002, 443, 0, time.Second))
+	if a.Source != flows.SourceBoth || a.FlowLog == nil || a.FlowLog.OrigBytes != 500 {
+		t.Errorf("a: %+v", a)
+	}
+	if b.Source != flows.SourceBoth || b.FlowLog.OrigBytes != 5000 || b.FlowLog.RespBytes != 500 {
+		t.Errorf("b: counters not turned to the capture's originator: %+v", b.FlowLog)
+	}
+	if c.Source != flows.SourceCapture || c.FlowLog != nil {
+		t.Errorf("c matched a log 10 minutes away: %+v", c.FlowLog)
+	}
+	rest := m.Unmatched()
+	if len(rest) != 2 || rest[0].RespPort != 3389 || rest[1].OrigPort != 50002 {
+		t.Errorf("unmatched %v", rest)
+	}
+}
+
+func TestSummaryFlowLogSections(t *testing.T) {
+	s := NewSummary(Options{Top: 5})
+	capture := conn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Second)
+	both := conn("10.0.0.4", "203.0.113.1", 50001, 443, time.Second, time.Second)
+	both.Source = flows.SourceBoth
+	both.FlowLog = &flows.FlowLogView{Begin: int64(time.Second), End: int64(2 * time.Second), Decision: "allow", Counted: true,
+		OrigBytes: 900000, RespBytes: 900000}
+	s.AddFile(flows.FileResult{Path: "a.pcap", Stats: statsWindow(0, 10*time.Second)})
+	s.AddFlowLogFile("PT1H.json", flowlogStats(), nil)
+	for _, c := range []*flows.Conn{
+		capture, both,
+		logConn("10.0.0.4", "203.0.113.1", 50002, 443, time.Hour, time.Hour+time.Minute, "allow"),
+		logConn("192.0.2.9", "10.0.0.4", 40000, 3389, 0, 0, "deny"),
+		logConn("192.0.2.9", "10.0.0.4", 40001, 3389, time.Minute, time.Minute, "deny"),
+	} {
+		s.AddConn(c)
+	}
+	r := s.Report().FlowLogs
+	if r == nil {
+		t.Fatal("no flow-log section")
+	}
+	want := LogCounts{Both: 1, FlowLogOnly: 3, CaptureOnly: 1, InGaps: 1, Denied: 2}
+	if r.Connections != want {
+		t.Errorf("counts %+v, want %+v", r.Connections, want)
+	}
+	if len(r.Denied) != 1 || r.Denied[0].Attempts != 2 || r.Denied[0].DstPort != 3389 {
+		t.Errorf("denied %+v", r.Denied)
+	}
+	if len(r.Disagreements) != 1 || r.Disagreements[0].Conn.UID != both.UID {
+		t.Errorf("disagreements %+v", r.Disagreements)
+	}
+	if len(r.InGaps) != 1 || r.InGaps[0].OrigPort != 50002 || len(r.CaptureOnly) != 1 {
+		t.Errorf("in gaps %+v, capture only %+v", r.InGaps, r.CaptureOnly)
+	}
+}
+func statsWindow(first, last time.Duration) pcapread.Stats {
+	return pcapread.Stats{Records: 10, First: int64(first), Last: int64(last)}
+}
+
+func flowlogStats() flowlog.Stats {
+	return flowlog.Stats{Kind: "nsg", Versions: []int{2}, Records: 1, Tuples: 3}
+}
