@@ -105,14 +105,15 @@ func (r *record) addTuple(g *group, b []byte) error {
 
 // parser reads one file.
 type parser struct {
-	s       *scanner
-	path    string
-	rd      *Reader
-	rec     record
-	records int
-	stats   Stats
-	emit    func(*Tuple)
-	parsed  []Tuple // the current record's tuples
+	s        *scanner
+	path     string
+	rd       *Reader
+	rec      record
+	records  int
+	stats    Stats
+	emit     func(*Tuple)
+	parsed   []Tuple // the current record's tuples
+	recStart int64   // offset of the record being read
 }
 
 // Read reads the flow-log file r (named path in errors and in each tuple's
@@ -171,6 +172,7 @@ func (p *parser) run() error {
 func (p *parser) topObject() error {
 	p.rec.reset()
 	start := p.s.offset()
+	p.recStart = start
 	for {
 		key, done, err := p.key()
 		if err != nil {
@@ -228,6 +230,7 @@ func (p *parser) recordArray() error {
 func (p *parser) recordObject() error {
 	p.rec.reset()
 	start := p.s.offset()
+	p.recStart = start
 	for {
 		key, done, err := p.key()
 		if err != nil {
@@ -249,8 +252,11 @@ func (p *parser) recordError(err error) error {
 	}
 	off := p.s.offset()
 	var je *jsonError
-	if errors.As(err, &je) {
+	switch {
+	case errors.As(err, &je):
 		off = je.offset
+	case errors.Is(err, errTruncated):
+		off = p.recStart // the record that was cut
 	}
 	return &FormatError{Path: p.path, Record: p.records + 1, Offset: off, Err: err}
 }
