@@ -93,7 +93,7 @@ func runTCP(t *testing.T, segs []seg) []*Conn {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	for i, s := range segs {
 		p := pcapread.Packet{Timestamp: base + int64(s.at), Record: int64(i + 1), Proto: pcapread.ProtoTCP, HasPorts: true,
-			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: s.n, IPBytes: 40 + s.n}
+			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: s.n, IPBytes: 40 + s.n, Window: 64240}
 		if s.fromOrig {
 			p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, 80
 		} else {

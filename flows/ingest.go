@@ -30,12 +30,14 @@ type ReadOptions struct {
 type batch struct {
 	file    string
 	packets []pcapread.Packet
+	payload []byte // the packets' captured payloads, which their Payload slices point into
 	result  *FileResult
 }
 
 const (
-	batchSize    = 2048 // packets per batch: about 300 KiB, within a core's L2 cache
-	batchesAhead = 4    // batches in flight between the two goroutines
+	batchSize    = 1024    // packets per batch: about 150 KiB of headers
+	batchPayload = 1 << 20 // payload bytes per batch
+	batchesAhead = 4       // batches in flight between the two goroutines
 )
 
 // ReadCaptures reads the capture files in order through one Table, so that
@@ -51,7 +53,7 @@ func ReadCaptures(paths []string, cfg Config, opt ReadOptions, emit func(*Conn),
 	full := make(chan *batch, batchesAhead)
 	empty := make(chan *batch, batchesAhead)
 	for range batchesAhead {
-		empty <- &batch{packets: make([]pcapread.Packet, 0, batchSize)}
+		empty <- &batch{packets: make([]pcapread.Packet, 0, batchSize), payload: make([]byte, 0, batchPayload)}
 	}
 	go func() {
 		defer close(full)
@@ -70,7 +72,7 @@ func ReadCaptures(paths []string, cfg Config, opt ReadOptions, emit func(*Conn),
 		if b.result != nil {
 			done(*b.result)
 		}
-		b.file, b.packets, b.result = "", b.packets[:0], nil
+		b.file, b.packets, b.payload, b.result = "", b.packets[:0], b.payload[:0], nil
 		empty <- b
 	}
 	t.Flush()
@@ -108,13 +110,17 @@ func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *ba
 	}
 	b.file = path
 	for r.Next() {
-		if len(b.packets) == cap(b.packets) {
+		p := r.Packet()
+		if len(b.packets) == cap(b.packets) || len(b.payload)+len(p.Payload) > cap(b.payload) {
 			full <- b
 			b = <-empty
 		}
-		p := r.Packet()
-		p.Payload = nil // it points into the reader's buffer
+		// The payload points into the reader's buffer: copy it into the
+		// batch, whose capacity never changes, so the slices stay valid.
+		start := len(b.payload)
+		b.payload = append(b.payload, p.Payload...)
 		b.packets = append(b.packets, *p)
+		b.packets[len(b.packets)-1].Payload = b.payload[start:len(b.payload):len(b.payload)]
 	}
 	res.Format, res.Stats, res.Err = r.Format(), r.Stats(), r.Err()
 	if h != nil {

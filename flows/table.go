@@ -350,6 +350,7 @@ func (t *Table) record(c *conv) *Conn {
 		r.OrigBytes = c.origEP.tcpSize(&c.respEP)
 		r.RespBytes = c.respEP.tcpSize(&c.origEP)
 		r.ConnState = tcpConnState(c.origEP.state, c.respEP.state, r.OrigBytes, r.RespBytes, r.History)
+		r.MissedBytes = c.origEP.missed + c.respEP.missed
 	case pcapread.ProtoUDP:
 		r.OrigBytes, r.RespBytes = c.origEP.size, c.respEP.size
 		r.ConnState = udpConnState(c.origPkts > 0, c.respPkts > 0)

@@ -43,6 +43,100 @@ type endpoint struct {
 	start, last, ack                      uint64
 	histLastSYN, histLastFIN, histLastRST uint64
 	size                                  uint64 // UDP, ICMP and other protocols: payload bytes sent
+	// Content tracking: contig is the end of the bytes seen in order;
+	// holes are up to two ranges seen beyond it; missed counts the bytes
+	// the peer acknowledged that the capture never had (Zeek's gaps).
+	contig uint64
+	holes  [2][2]uint64
+	missed uint64
+	// Scaled history letters (Zeek's ScaledHistoryEntry): the letter is
+	// recorded at the 1st, 10th, 100th... occurrence.
+	rxmit, gaps, zeroWin scaledCount
+}
+
+// scaledCount counts occurrences of a history event and says when its
+// letter is due: at 1, 10, 100 and so on.
+type scaledCount struct{ n, next uint32 }
+
+func (s *scaledCount) due() bool {
+	s.n++
+	if s.next == 0 {
+		s.next = 1
+	}
+	if s.n == s.next {
+		s.next *= 10
+		return true
+	}
+	return false
+}
+
+// addSegment notes that the endpoint sent sequence space [from, to).
+func (e *endpoint) addSegment(from, to uint64) {
+	if to <= from {
+		return
+	}
+	if from > e.contig {
+		e.addHole(from, to)
+		return
+	}
+	e.contig = max(e.contig, to)
+	e.mergeHoles()
+}
+
+// addHole remembers out-of-order data; with both slots used, the range
+// nearest the in-order edge is kept.
+func (e *endpoint) addHole(from, to uint64) {
+	for i := range e.holes {
+		h := &e.holes[i]
+		if h[1] == 0 {
+			*h = [2]uint64{from, to}
+			return
+		}
+		if from <= h[1] && to >= h[0] {
+			h[0], h[1] = min(h[0], from), max(h[1], to)
+			return
+		}
+	}
+	if far := &e.holes[1]; e.holes[0][0] > far[0] {
+		e.holes[0], *far = *far, e.holes[0]
+	}
+	if from < e.holes[1][0] {
+		e.holes[1] = [2]uint64{from, to}
+	}
+}
+
+// mergeHoles folds remembered ranges that the in-order edge has reached.
+func (e *endpoint) mergeHoles() {
+	for changed := true; changed; {
+		changed = false
+		for i := range e.holes {
+			if h := &e.holes[i]; h[1] != 0 && h[0] <= e.contig {
+				e.contig = max(e.contig, h[1])
+				*h = [2]uint64{}
+				changed = true
+			}
+		}
+	}
+}
+
+// acked moves the in-order edge to an acknowledged sequence number and
+// returns how many bytes below it were never seen.
+func (e *endpoint) acked(ack uint64) uint64 {
+	if ack <= e.contig {
+		return 0
+	}
+	missing := ack - e.contig
+	for i := range e.holes {
+		if h := &e.holes[i]; h[1] != 0 && h[0] < ack {
+			missing -= min(h[1], ack) - max(h[0], e.contig)
+			if h[1] <= ack {
+				*h = [2]uint64{}
+			}
+		}
+	}
+	e.contig = ack
+	e.mergeHoles()
+	return missing
 }
 
 // unwrap places a 32-bit sequence number in the 64-bit space near ref.
@@ -55,6 +149,7 @@ func (e *endpoint) initSeq(seq uint32) {
 	// Start well above zero so that unwrapping never underflows.
 	base := uint64(seq) + 1<<40
 	e.start, e.ack, e.last = base, base, base
+	e.contig, e.holes = base+1, [2][2]uint64{}
 	e.seqInit = true
 }
 
@@ -109,8 +204,12 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 			ep.initSeq(p.Seq)
 		}
 	}
-	relSeq := unwrap(p.Seq, ep.last) - ep.start
+	seq64 := unwrap(p.Seq, ep.last)
+	relSeq := seq64 - ep.start
 	c.tcpHistory(ep, isOrig, flags, relSeq, length)
+	if p.Window == 0 && !rst && peer.state != tcpClosed && ep.state != tcpReset && ep.zeroWin.due() {
+		c.addHistory('W', isOrig)
+	}
 
 	if !c.origEP.didClose || !c.respEP.didClose {
 		c.lastTime = p.Timestamp
@@ -124,6 +223,7 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 		} else if !rst {
 			if a := unwrap(p.Ack, peer.ack); a > peer.ack && !(p.Ack == 0 && a-peer.ack > tooLargeSeqDelta) {
 				peer.ack = a
+				c.checkGap(peer, !isOrig, a, fin)
 			}
 		}
 	}
@@ -137,9 +237,36 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 	case ep.state == tcpReset:
 	case delta > 0:
 		ep.last = newLast
+	case length > 0 && ep.rxmit.due():
+		c.addHistory('T', isOrig)
 	}
+	// The FIN takes a sequence number after the data, the SYN one before.
+	dataStart := seq64
+	if syn {
+		dataStart++
+	}
+	dataEnd := dataStart + uint64(length)
+	if fin {
+		dataEnd++
+	}
+	ep.addSegment(dataStart, dataEnd)
 
 	c.tcpStateMachine(ep, peer, isOrig, syn, fin, rst, ack, length)
+}
+
+// checkGap accounts the bytes of ep, the peer of the packet's sender, that
+// the packet acknowledges but the capture never had, as Zeek's reassembler
+// does: only once both sides are established, and without flagging gaps
+// revealed by a FIN, which are unreliable.
+func (c *conv) checkGap(ep *endpoint, epIsOrig bool, ack uint64, fin bool) {
+	missing := ep.acked(ack)
+	if missing == 0 || c.origEP.state != tcpEstablished || c.respEP.state != tcpEstablished {
+		return
+	}
+	ep.missed += missing
+	if !fin && ep.gaps.due() {
+		c.addHistory('G', epIsOrig)
+	}
 }
 
 // tcpHistory appends the history letters for one packet (Zeek's
