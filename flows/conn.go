@@ -1,6 +1,10 @@
 package flows
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/netfx/netfx/appid"
+)
 
 // Conn is one finished conversation: a connection as Zeek's conn.log
 // describes it, with netfx's provenance fields. Times are Unix nanoseconds.
@@ -27,6 +31,10 @@ type Conn struct {
 
 	VLAN, InnerVLAN uint16 // outermost and innermost 802.1Q IDs of the first packet
 	NumVLANs        uint8
+
+	// App is what the payload showed: handshake facts and names; nil when
+	// nothing was identified.
+	App *appid.Facts
 
 	Files       []string // capture files with packets of this conversation, in input order
 	FirstRecord int64    // record number of the first packet in Files[0]

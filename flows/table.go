@@ -54,6 +54,7 @@ type conv struct {
 	proto              uint8
 	oneWay             bool // an ICMP message type without a reply type
 	live               bool // the slot holds a conversation in progress
+	inspected          bool // payload inspection is over
 	closed             bool // TCP: the close is complete (Zeek's close_complete)
 	flipped            bool
 	numVLANs           uint8
@@ -92,7 +93,8 @@ type Table struct {
 	emit      func(*Conn)
 	index     *index
 	convs     []conv
-	deadlines []int64 // per slot: when the conversation expires if no packet comes
+	insp      []*inspection // per slot: payload inspection, nil before any payload
+	deadlines []int64       // per slot: when the conversation expires if no packet comes
 	free      []int32
 	files     []string
 	file      int32
@@ -136,7 +138,11 @@ func (t *Table) Add(p *pcapread.Packet) {
 		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
 	}
 	c := &t.convs[i]
-	c.account(p, srcIsLo == c.origIsLo)
+	isOrig := srcIsLo == c.origIsLo
+	c.account(p, isOrig)
+	if c.proto == pcapread.ProtoTCP || c.proto == pcapread.ProtoUDP {
+		t.inspect(i, c, p, isOrig)
+	}
 	c.lastFile = t.file
 	t.deadlines[i] = t.deadline(c)
 }
@@ -189,6 +195,7 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 		i, t.free = t.free[n-1], t.free[:n-1]
 	} else {
 		t.convs = append(t.convs, conv{})
+		t.insp = append(t.insp, nil)
 		t.deadlines = append(t.deadlines, 0)
 		i = int32(len(t.convs) - 1)
 	}
@@ -313,7 +320,12 @@ func (t *Table) finish(i int32) {
 	t.index.remove(c.hash, i, t.convs)
 	c.live = false
 	t.free = append(t.free, i)
-	t.emit(t.record(c))
+	r := t.record(c)
+	if ins := t.insp[i]; ins != nil {
+		r.Service, r.App = ins.in.Services(), ins.in.Facts()
+		t.insp[i] = nil
+	}
+	t.emit(r)
 }
 
 // addrs returns the originator's and responder's addresses.

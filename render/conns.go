@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,6 +56,12 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string,
 	case kindText:
 		v, ok := f.str(c)
 		return append(b, esc(v)...), ok
+	case kindBool:
+		v, ok := f.flag(c)
+		if v {
+			return append(b, 'T'), ok
+		}
+		return append(b, 'F'), ok
 	}
 	items := f.list(c)
 	for i, it := range items {
@@ -93,6 +100,10 @@ func (n *ndjsonWriter) appendRecord(b []byte, c *flows.Conn) []byte {
 		switch f.kind {
 		case kindTime, kindNumber:
 			b, ok = appendPlain(b, f, c, nil, "")
+		case kindBool:
+			var v bool
+			v, ok = f.flag(c)
+			b = strconv.AppendBool(b, v)
 		case kindAddr, kindSafe:
 			b = append(b, '"')
 			b, ok = appendPlain(b, f, c, nil, "")

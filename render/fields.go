@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
 )
 
@@ -22,6 +23,7 @@ const (
 	kindText                    // text from the evidence (rule names, paths): escaped
 	kindList                    // list of texts from the evidence: escaped
 	kindAddr                    // IP address
+	kindBool                    // true or false, written T or F in Zeek logs
 )
 
 // connField is one column of a conversation record. Exactly one getter is
@@ -35,6 +37,7 @@ type connField struct {
 	str      func(*flows.Conn) (string, bool)
 	list     func(*flows.Conn) []string
 	addr     func(*flows.Conn) netip.Addr
+	flag     func(*flows.Conn) (bool, bool)
 }
 
 func timeField(name, typ string, get func(*flows.Conn) (int64, bool)) connField {
@@ -51,6 +54,9 @@ func textField(name string, get func(*flows.Conn) (string, bool)) connField {
 }
 func addrField(name string, get func(*flows.Conn) netip.Addr) connField {
 	return connField{name: name, zeekType: "addr", kind: kindAddr, addr: get}
+}
+func boolField(name string, get func(*flows.Conn) (bool, bool)) connField {
+	return connField{name: name, zeekType: "bool", kind: kindBool, flag: get}
 }
 func listField(name string, get func(*flows.Conn) []string) connField {
 	return connField{name: name, zeekType: "vector[string]", kind: kindList, list: get}
@@ -140,6 +146,106 @@ var connFields = []connField{
 		}
 		return nil
 	}),
+	appText("ssl.server_name", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.ServerName }) }),
+	appText("ssl.version", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.Version }) }),
+	appList("ssl.client_alpn", func(f *appid.Facts) []string { return whenList(f.TLS != nil, func() []string { return f.TLS.ALPN }) }),
+	appText("ssl.next_protocol", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.NextProto }) }),
+	appText("ssl.ja4", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.JA4 }) }),
+	appText("http.method", func(f *appid.Facts) string { return when(f.HTTP != nil, func() string { return f.HTTP.Method }) }),
+	appText("http.host", func(f *appid.Facts) string { return when(f.HTTP != nil, func() string { return f.HTTP.Host }) }),
+	appText("http.uri", func(f *appid.Facts) string { return when(f.HTTP != nil, func() string { return f.HTTP.URI }) }),
+	appText("http.user_agent", func(f *appid.Facts) string { return when(f.HTTP != nil, func() string { return f.HTTP.UserAgent }) }),
+	numField("http.status_code", "count", func(c *flows.Conn) (uint64, bool) {
+		if c.App != nil && c.App.HTTP != nil && c.App.HTTP.Status > 0 {
+			return uint64(c.App.HTTP.Status), true
+		}
+		return 0, false
+	}),
+	boolField("http.winrm", func(c *flows.Conn) (bool, bool) {
+		return true, c.App != nil && c.App.HTTP != nil && c.App.HTTP.WinRM
+	}),
+	appText("ssh.client", func(f *appid.Facts) string { return when(f.SSH != nil, func() string { return f.SSH.Client }) }),
+	appText("ssh.server", func(f *appid.Facts) string { return when(f.SSH != nil, func() string { return f.SSH.Server }) }),
+	appText("rdp.cookie", func(f *appid.Facts) string { return when(f.RDP != nil, func() string { return f.RDP.Cookie }) }),
+	appText("rdp.requested_protocols", func(f *appid.Facts) string { return when(f.RDP != nil, func() string { return f.RDP.Requested }) }),
+	appText("rdp.security_protocol", func(f *appid.Facts) string { return when(f.RDP != nil, func() string { return f.RDP.Security }) }),
+	appText("smb.dialect", func(f *appid.Facts) string { return when(f.SMB != nil, func() string { return f.SMB.Dialect }) }),
+	appList("smb.trees", func(f *appid.Facts) []string { return whenList(f.SMB != nil, func() []string { return f.SMB.Trees }) }),
+	appList("smb.pipes", func(f *appid.Facts) []string { return whenList(f.SMB != nil, func() []string { return f.SMB.Pipes }) }),
+	appList("smb.files", func(f *appid.Facts) []string { return whenList(f.SMB != nil, func() []string { return f.SMB.Files }) }),
+	boolField("smb.encrypted", func(c *flows.Conn) (bool, bool) {
+		return true, c.App != nil && c.App.SMB != nil && c.App.SMB.Encrypted
+	}),
+	appList("dce_rpc.endpoints", func(f *appid.Facts) []string {
+		return whenList(f.DCERPC != nil, func() []string { return f.DCERPC.Interfaces })
+	}),
+	appList("dce_rpc.operations", func(f *appid.Facts) []string {
+		return whenList(f.DCERPC != nil, func() []string { return f.DCERPC.Operations })
+	}),
+	appText("krb.request_type", func(f *appid.Facts) string {
+		return when(f.Kerberos != nil, func() string { return f.Kerberos.RequestType })
+	}),
+	appText("krb.client", func(f *appid.Facts) string {
+		return when(f.Kerberos != nil, func() string { return f.Kerberos.Client })
+	}),
+	appText("krb.service", func(f *appid.Facts) string {
+		return when(f.Kerberos != nil, func() string { return f.Kerberos.Service })
+	}),
+	appText("ldap.bind_name", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindName }) }),
+	appText("ldap.bind_type", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindType }) }),
+	appList("ldap.search_bases", func(f *appid.Facts) []string {
+		return whenList(f.LDAP != nil, func() []string { return f.LDAP.Searches })
+	}),
+	appText("ntlm.username", func(f *appid.Facts) string { return when(f.NTLM != nil, func() string { return f.NTLM.Username }) }),
+	appText("ntlm.domainname", func(f *appid.Facts) string { return when(f.NTLM != nil, func() string { return f.NTLM.Domain }) }),
+	appText("ntlm.hostname", func(f *appid.Facts) string { return when(f.NTLM != nil, func() string { return f.NTLM.Hostname }) }),
+	appList("dns.queries", func(f *appid.Facts) []string { return whenList(f.DNS != nil, func() []string { return f.DNS.Queries }) }),
+	appList("dns.answers", func(f *appid.Facts) []string {
+		if f.DNS == nil {
+			return nil
+		}
+		out := make([]string, len(f.DNS.Answers))
+		for i, a := range f.DNS.Answers {
+			out[i] = a.Name + " " + a.Type + " " + a.Value
+		}
+		return out
+	}),
+	appText("banner.server", func(f *appid.Facts) string { return when(f.Banner != nil, func() string { return f.Banner.Server }) }),
+}
+
+// appText makes the getter of a text fact from the payload.
+func appText(name string, get func(*appid.Facts) string) connField {
+	return textField(name, func(c *flows.Conn) (string, bool) {
+		if c.App == nil {
+			return "", false
+		}
+		v := get(c.App)
+		return v, v != ""
+	})
+}
+
+// appList makes the getter of a list fact from the payload.
+func appList(name string, get func(*appid.Facts) []string) connField {
+	return listField(name, func(c *flows.Conn) []string {
+		if c.App == nil {
+			return nil
+		}
+		return get(c.App)
+	})
+}
+
+func when(ok bool, get func() string) string {
+	if !ok {
+		return ""
+	}
+	return get()
+}
+
+func whenList(ok bool, get func() []string) []string {
+	if !ok {
+		return nil
+	}
+	return get()
 }
 
 // logCounter makes the getter of a logged counter, set when the logs

@@ -1,0 +1,217 @@
+package appid
+
+import (
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Directions of a conversation.
+const (
+	FromOrig = 0
+	FromResp = 1
+)
+
+// Budgets bound the work and memory per conversation.
+const (
+	prefixMax    = 16 << 10 // bytes kept per direction until the protocol is known
+	streamBudget = 4 << 20  // bytes a framed protocol (SMB, DCE-RPC, LDAP, Kerberos) is followed per direction
+	maxListItems = 16       // entries kept in each list of facts
+)
+
+// Facts is what the payload told. Unset fields were not seen.
+type Facts struct {
+	TLS      *TLSFacts      `json:"ssl,omitempty"`
+	HTTP     *HTTPFacts     `json:"http,omitempty"`
+	SSH      *SSHFacts      `json:"ssh,omitempty"`
+	RDP      *RDPFacts      `json:"rdp,omitempty"`
+	SMB      *SMBFacts      `json:"smb,omitempty"`
+	DCERPC   *DCERPCFacts   `json:"dce_rpc,omitempty"`
+	Kerberos *KerberosFacts `json:"krb,omitempty"`
+	LDAP     *LDAPFacts     `json:"ldap,omitempty"`
+	NTLM     *NTLMFacts     `json:"ntlm,omitempty"`
+	DNS      *DNSFacts      `json:"dns,omitempty"`
+	Banner   *BannerFacts   `json:"banner,omitempty"` // SMTP and FTP
+}
+
+// Inspector identifies one conversation. The zero value is not usable;
+// use NewInspector.
+type Inspector struct {
+	facts    Facts
+	services []string
+	udp      bool
+	prefix   [2][]byte
+	handler  handler // the identified protocol's parser, nil while unknown
+	fed      [2]int
+	lost     [2]bool // a gap broke the stream
+	done     bool
+}
+
+// handler follows an identified protocol's stream.
+type handler interface {
+	// feed takes the next in-order bytes of one direction and reports
+	// whether it wants more.
+	feed(in *Inspector, dir int, data []byte) bool
+}
+
+// NewInspector returns an Inspector for a TCP (udp false) or UDP
+// conversation.
+func NewInspector(udp bool) *Inspector { return &Inspector{udp: udp} }
+
+// Done reports whether the Inspector wants no more payload.
+func (in *Inspector) Done() bool { return in.done }
+
+// Services returns the identified protocols in Zeek's service names, in
+// the order they were recognised, comma-separated.
+func (in *Inspector) Services() string { return strings.Join(in.services, ",") }
+
+// Facts returns what was read, or nil if nothing was.
+func (in *Inspector) Facts() *Facts {
+	if in.facts == (Facts{}) {
+		return nil
+	}
+	f := in.facts
+	return &f
+}
+
+func (in *Inspector) addService(s string) {
+	if !slices.Contains(in.services, s) {
+		in.services = append(in.services, s)
+	}
+}
+
+// Gap tells the Inspector that bytes of one direction were not captured.
+// Framed protocols cannot resynchronise, so that direction is abandoned.
+func (in *Inspector) Gap(dir int) {
+	in.lost[dir] = true
+	if in.lost[0] && in.lost[1] {
+		in.done = true
+	}
+}
+
+// Stream takes the next in-order TCP payload bytes of one direction.
+func (in *Inspector) Stream(dir int, data []byte) {
+	if in.done || in.lost[dir] || len(data) == 0 {
+		return
+	}
+	in.fed[dir] += len(data)
+	if in.handler != nil {
+		if !in.handler.feed(in, dir, data) || in.fed[0]+in.fed[1] > 2*streamBudget {
+			in.done = true
+		}
+		return
+	}
+	p := &in.prefix[dir]
+	room := prefixMax - len(*p)
+	*p = append(*p, data[:min(len(data), room)]...)
+	if in.detectTCP(dir) {
+		// Hand the handler what was buffered, both directions, in the
+		// order they began.
+		for d := range 2 {
+			buf := in.prefix[d]
+			in.prefix[d] = nil
+			if len(buf) > 0 && in.handler != nil && !in.done {
+				if !in.handler.feed(in, d, buf) {
+					in.done = true
+				}
+			}
+		}
+		return
+	}
+	if len(in.prefix[0]) >= prefixMax && len(in.prefix[1]) >= prefixMax || in.fed[0]+in.fed[1] > 4*prefixMax {
+		in.done = true // unknown protocol: stop looking
+		in.prefix = [2][]byte{}
+	}
+}
+
+// Datagram takes one UDP payload of one direction.
+func (in *Inspector) Datagram(dir int, data []byte) {
+	if in.done || len(data) == 0 {
+		return
+	}
+	in.fed[dir]++
+	if in.fed[0]+in.fed[1] > 64 {
+		in.done = true
+		return
+	}
+	switch {
+	case looksDNS(data):
+		in.addService("dns")
+		in.dns(data, false)
+	case looksKerberosUDP(data):
+		in.addService("krb")
+		in.kerberos(data)
+	case looksQUIC(data):
+		in.addService("quic")
+		in.done = true
+	case looksNTP(data):
+		in.addService("ntp")
+		in.done = true
+	}
+}
+
+// detectTCP tries each protocol's signature on the buffered prefixes and
+// sets the handler; it reports whether one matched.
+func (in *Inspector) detectTCP(dir int) bool {
+	p := in.prefix[dir]
+	switch {
+	case looksTLS(p):
+		in.handler = &tlsHandler{}
+	case looksHTTPRequest(p) || (dir == FromResp && looksHTTPResponse(p)):
+		in.handler = &httpHandler{}
+	case len(p) >= 4 && string(p[:4]) == "SSH-":
+		in.handler = &sshHandler{}
+	case looksRDP(p):
+		in.handler = &rdpHandler{}
+	case looksSMB(p):
+		in.handler = &smbHandler{}
+	case looksDCERPC(p):
+		in.handler = &rpcHandler{}
+	case looksKerberosTCP(p):
+		in.handler = &framedHandler{kind: "krb"}
+	case looksLDAP(p):
+		in.handler = &framedHandler{kind: "ldap"}
+	case looksDNSTCP(p):
+		in.handler = &framedHandler{kind: "dns"}
+	case dir == FromResp && looksBanner(p):
+		in.handler = &bannerHandler{}
+	default:
+		return false
+	}
+	return true
+}
+
+// appendLimited appends s to list unless it is present or the list is full.
+func appendLimited(list []string, s string) []string {
+	if s == "" || len(list) >= maxListItems || slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+// printable returns b as text with control characters dropped, invalid
+// UTF-8 replaced and its length bounded to max bytes: facts come from
+// packets and end up on terminals.
+func printable(b []byte, max int) string {
+	var sb strings.Builder
+	for len(b) > 0 && sb.Len() < max {
+		r, size := utf8.DecodeRune(b)
+		b = b[size:]
+		switch {
+		case r == utf8.RuneError && size == 1:
+			sb.WriteByte('?')
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		default:
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
+}
+
+// Release drops the buffers of an Inspector that is done, keeping what it
+// found.
+func (in *Inspector) Release() {
+	in.prefix = [2][]byte{}
+	in.handler = nil
+	in.done = true
+}

@@ -1,0 +1,238 @@
+package appid
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// DNSFacts is the queries and answers of a DNS conversation.
+type DNSFacts struct {
+	Queries  []string    `json:"queries,omitempty"` // name and type, e.g. "example.com A"
+	Answers  []DNSAnswer `json:"answers,omitempty"`
+	TXT      int         `json:"txt_queries,omitempty"`
+	NXDomain int         `json:"nxdomain,omitempty"`
+}
+
+// DNSAnswer is one address or alias record of an answer.
+type DNSAnswer struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+var dnsTypes = map[uint16]string{1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 252: "AXFR", 255: "ANY", 65: "HTTPS"}
+
+func typeName(t uint16) string {
+	if s, ok := dnsTypes[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("TYPE%d", t)
+}
+
+// looksDNS checks a UDP payload for a DNS message whose question parses.
+func looksDNS(p []byte) bool {
+	if len(p) < 17 {
+		return false
+	}
+	flags := binary.BigEndian.Uint16(p[2:])
+	qd := binary.BigEndian.Uint16(p[4:])
+	if qd == 0 || qd > 4 || flags&0x7800 > 0x1000 { // opcode query or status... up to notify/update are rare
+		return false
+	}
+	name, off, ok := dnsName(p, 12)
+	if !ok || off+4 > len(p) {
+		return false
+	}
+	class := binary.BigEndian.Uint16(p[off+2:]) &^ 0x8000 // mDNS sets the top bit
+	return class == 1 && (name != "" || binary.BigEndian.Uint16(p[off:]) != 0)
+}
+
+func looksDNSTCP(p []byte) bool {
+	return len(p) >= 19 && int(binary.BigEndian.Uint16(p)) >= 17 && looksDNS(p[2:min(len(p), 2+int(binary.BigEndian.Uint16(p)))])
+}
+
+// dns reads one DNS message.
+func (in *Inspector) dns(p []byte, tcp bool) {
+	if len(p) < 12 {
+		return
+	}
+	in.addService("dns")
+	if in.facts.DNS == nil {
+		in.facts.DNS = &DNSFacts{}
+	}
+	f := in.facts.DNS
+	flags := binary.BigEndian.Uint16(p[2:])
+	qd, an := int(binary.BigEndian.Uint16(p[4:])), int(binary.BigEndian.Uint16(p[6:]))
+	response := flags&0x8000 != 0
+	if response && flags&0x000f == 3 {
+		f.NXDomain++
+	}
+	off := 12
+	for i := 0; i < qd && i < 8; i++ {
+		name, next, ok := dnsName(p, off)
+		if !ok || next+4 > len(p) {
+			return
+		}
+		qtype := binary.BigEndian.Uint16(p[next:])
+		if !response {
+			f.Queries = appendLimited(f.Queries, name+" "+typeName(qtype))
+			if qtype == 16 {
+				f.TXT++
+			}
+		}
+		off = next + 4
+	}
+	for i := 0; i < an && i < 64; i++ {
+		name, next, ok := dnsName(p, off)
+		if !ok || next+10 > len(p) {
+			return
+		}
+		typ := binary.BigEndian.Uint16(p[next:])
+		n := int(binary.BigEndian.Uint16(p[next+8:]))
+		data := next + 10
+		if data+n > len(p) {
+			return
+		}
+		var value string
+		switch typ {
+		case 1:
+			if n == 4 {
+				value = netip.AddrFrom4([4]byte(p[data : data+4])).String()
+			}
+		case 28:
+			if n == 16 {
+				value = netip.AddrFrom16([16]byte(p[data : data+16])).String()
+			}
+		case 5, 12:
+			value, _, _ = dnsName(p, data)
+		}
+		if value != "" && len(f.Answers) < maxListItems*4 {
+			f.Answers = append(f.Answers, DNSAnswer{Name: name, Type: typeName(typ), Value: value})
+		}
+		off = data + n
+	}
+}
+
+// dnsName reads a possibly compressed name at off and returns it and the
+// offset after it.
+func dnsName(p []byte, off int) (string, int, bool) {
+	var sb strings.Builder
+	end := -1
+	for jumps := 0; jumps < 64; {
+		if off >= len(p) {
+			return "", 0, false
+		}
+		l := int(p[off])
+		switch {
+		case l == 0:
+			if end < 0 {
+				end = off + 1
+			}
+			return sb.String(), end, sb.Len() <= 255
+		case l&0xc0 == 0xc0:
+			if off+1 >= len(p) {
+				return "", 0, false
+			}
+			if end < 0 {
+				end = off + 2
+			}
+			off = int(binary.BigEndian.Uint16(p[off:]) & 0x3fff)
+			jumps++
+		case l&0xc0 != 0:
+			return "", 0, false
+		default:
+			if off+1+l > len(p) || sb.Len() > 255 {
+				return "", 0, false
+			}
+			if sb.Len() > 0 {
+				sb.WriteByte('.')
+			}
+			sb.WriteString(printable(p[off+1:off+1+l], 63))
+			off += 1 + l
+		}
+	}
+	return "", 0, false
+}
+
+// framedHandler follows protocols whose messages carry their length:
+// Kerberos over TCP (4-byte prefix), DNS over TCP (2-byte prefix) and LDAP
+// (BER elements).
+type framedHandler struct {
+	kind string
+	fr   [2]framer
+	ber  [2][]byte
+}
+
+func (h *framedHandler) feed(in *Inspector, dir int, data []byte) bool {
+	switch h.kind {
+	case "ldap":
+		return h.feedLDAP(in, dir, data)
+	case "krb":
+		in.addService("krb")
+	case "dns":
+		in.addService("dns")
+	}
+	fr := &h.fr[dir]
+	if fr.lenBytes == 0 {
+		*fr = framer{lenBytes: 4, headMax: 64 << 10, want: -1}
+		if h.kind == "dns" {
+			fr.lenBytes = 2
+		}
+	}
+	fr.messages(data, func(msg []byte, full bool) {
+		if !full {
+			return
+		}
+		if h.kind == "krb" {
+			in.kerberos(msg)
+		} else {
+			in.dns(msg, true)
+		}
+	})
+	return true
+}
+
+// feedLDAP splits the stream into BER messages; after StartTLS it hands
+// over to TLS.
+func (h *framedHandler) feedLDAP(in *Inspector, dir int, data []byte) bool {
+	b := append(h.ber[dir], data...)
+	for len(b) > 0 {
+		if in.facts.LDAP != nil && in.facts.LDAP.StartTLS && looksTLS(b) {
+			tls := &tlsHandler{}
+			in.handler = tls
+			return tls.feed(in, dir, b)
+		}
+		_, _, rest, ok := berNext(b)
+		if !ok {
+			break
+		}
+		in.ldap(b[:len(b)-len(rest)])
+		b = rest
+	}
+	if len(b) > 1<<20 {
+		return false
+	}
+	h.ber[dir] = append(h.ber[dir][:0], b...)
+	return true
+}
+
+// looksQUIC checks for a QUIC long-header packet of a known version.
+func looksQUIC(p []byte) bool {
+	if len(p) < 7 || p[0]&0xc0 != 0xc0 {
+		return false
+	}
+	v := binary.BigEndian.Uint32(p[1:])
+	return v == 1 || v == 0x6b3343cf || v&0xffffff00 == 0xff000000
+}
+
+// looksNTP checks for a 48-byte NTP message of version 3 or 4 in client,
+// server or symmetric mode.
+func looksNTP(p []byte) bool {
+	if len(p) != 48 && len(p) != 68 && len(p) != 72 {
+		return false
+	}
+	vn, mode := p[0]>>3&7, p[0]&7
+	return (vn == 3 || vn == 4) && mode >= 1 && mode <= 4 && p[1] <= 16
+}

@@ -1,0 +1,250 @@
+package appid
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"strconv"
+	"strings"
+)
+
+// HTTPFacts is the first request and response of an HTTP conversation.
+type HTTPFacts struct {
+	Method    string `json:"method,omitempty"`
+	Host      string `json:"host,omitempty"`
+	URI       string `json:"uri,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	Status    int    `json:"status_code,omitempty"`
+	WinRM     bool   `json:"winrm,omitempty"` // POST /wsman: Windows Remote Management
+}
+
+var httpMethods = [][]byte{[]byte("GET "), []byte("POST "), []byte("HEAD "), []byte("PUT "), []byte("DELETE "),
+	[]byte("OPTIONS "), []byte("CONNECT "), []byte("PATCH "), []byte("TRACE "), []byte("PROPFIND ")}
+
+func looksHTTPRequest(p []byte) bool {
+	for _, m := range httpMethods {
+		if bytes.HasPrefix(p, m) {
+			line, _, _ := bytes.Cut(p, []byte("\r\n"))
+			return bytes.Contains(line, []byte(" HTTP/1.")) || len(line) == len(p) && len(p) < 2048
+		}
+	}
+	return false
+}
+
+func looksHTTPResponse(p []byte) bool { return bytes.HasPrefix(p, []byte("HTTP/1.")) }
+
+// httpHandler reads the first request and response headers, and NTLM
+// messages in Authorization headers of later requests.
+type httpHandler struct {
+	buf [2][]byte
+}
+
+const httpScan = 64 << 10
+
+func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
+	in.addService("http")
+	if in.facts.HTTP == nil {
+		in.facts.HTTP = &HTTPFacts{}
+	}
+	f := in.facts.HTTP
+	if len(h.buf[dir]) < httpScan {
+		h.buf[dir] = append(h.buf[dir], data[:min(len(data), httpScan-len(h.buf[dir]))]...)
+	}
+	b := h.buf[dir]
+	if looksHTTPResponse(b) && f.Status == 0 {
+		line, _, _ := bytes.Cut(b, []byte("\r\n"))
+		if parts := bytes.Fields(line); len(parts) >= 2 {
+			f.Status, _ = strconv.Atoi(string(parts[1]))
+		}
+	}
+	if looksHTTPRequest(b) && f.Method == "" {
+		if head, _, ok := bytes.Cut(b, []byte("\r\n\r\n")); ok {
+			lines := bytes.Split(head, []byte("\r\n"))
+			if parts := bytes.Fields(lines[0]); len(parts) >= 2 {
+				f.Method, f.URI = printable(parts[0], 16), printable(parts[1], 2048)
+			}
+			for _, l := range lines[1:] {
+				k, v, _ := bytes.Cut(l, []byte(":"))
+				switch string(bytes.ToLower(bytes.TrimSpace(k))) {
+				case "host":
+					f.Host = printable(bytes.TrimSpace(v), 255)
+				case "user-agent":
+					f.UserAgent = printable(bytes.TrimSpace(v), 512)
+				}
+			}
+			if f.Method == "POST" && bytes.HasPrefix(bytes.ToLower([]byte(f.URI)), []byte("/wsman")) {
+				f.WinRM = true
+				in.addService("winrm")
+			}
+		}
+	}
+	// NTLM in Authorization (client) and WWW-Authenticate (server) headers.
+	for rest := b; ; {
+		i := bytes.Index(rest, []byte("\r\nAuthorization: "))
+		if i < 0 {
+			break
+		}
+		rest = rest[i+17:]
+		line, _, _ := bytes.Cut(rest, []byte("\r\n"))
+		scheme, token, _ := bytes.Cut(line, []byte(" "))
+		if s := string(bytes.ToLower(scheme)); s == "ntlm" || s == "negotiate" {
+			if raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(token))); err == nil {
+				in.ntlm(raw)
+			}
+		}
+	}
+	return len(h.buf[0]) < httpScan || len(h.buf[1]) < httpScan
+}
+
+// SSHFacts is the two software banners of an SSH conversation.
+type SSHFacts struct {
+	Client string `json:"client,omitempty"`
+	Server string `json:"server,omitempty"`
+}
+
+// sshHandler reads the first line of each direction.
+type sshHandler struct {
+	line [2][]byte
+}
+
+func (h *sshHandler) feed(in *Inspector, dir int, data []byte) bool {
+	in.addService("ssh")
+	if in.facts.SSH == nil {
+		in.facts.SSH = &SSHFacts{}
+	}
+	h.line[dir] = append(h.line[dir], data[:min(len(data), 512)]...)
+	for d := range 2 {
+		l := h.line[d]
+		if !bytes.HasPrefix(l, []byte("SSH-")) {
+			continue
+		}
+		if end := bytes.IndexAny(l, "\r\n"); end > 0 {
+			banner := printable(l[:end], 255)
+			if d == FromOrig {
+				in.facts.SSH.Client = banner
+			} else {
+				in.facts.SSH.Server = banner
+			}
+		}
+	}
+	return in.facts.SSH.Client == "" || in.facts.SSH.Server == ""
+}
+
+// BannerFacts is the greeting of a text protocol's server.
+type BannerFacts struct {
+	Server string `json:"server,omitempty"`
+}
+
+func looksBanner(p []byte) bool {
+	if !bytes.HasPrefix(p, []byte("220")) || len(p) < 4 {
+		return false
+	}
+	line, _, _ := bytes.Cut(p, []byte("\n"))
+	return bytes.Contains(bytes.ToUpper(line), []byte("SMTP")) || bytes.Contains(bytes.ToUpper(line), []byte("FTP")) || bytes.Contains(line, []byte("ESMTP"))
+}
+
+// bannerHandler reads an SMTP or FTP server's greeting.
+type bannerHandler struct{}
+
+func (bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
+	if dir != FromResp {
+		return true
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	upper := bytes.ToUpper(line)
+	if bytes.Contains(upper, []byte("FTP")) {
+		in.addService("ftp")
+	} else {
+		in.addService("smtp")
+	}
+	in.facts.Banner = &BannerFacts{Server: printable(bytes.TrimRight(line, "\r"), 255)}
+	return false
+}
+
+// RDPFacts is the start of an RDP conversation.
+type RDPFacts struct {
+	Cookie    string `json:"cookie,omitempty"` // the mstshash user name, as the client sent it
+	Requested string `json:"requested_protocols,omitempty"`
+	Security  string `json:"security_protocol,omitempty"` // the protocol the server chose: RDP, SSL, HYBRID (CredSSP), HYBRID_EX
+}
+
+func looksRDP(p []byte) bool {
+	// TPKT version 3, then an X.224 Connection Request.
+	return len(p) >= 6 && p[0] == 3 && p[1] == 0 && p[5]&0xf0 == 0xe0
+}
+
+var rdpProtocols = map[uint32]string{0: "RDP", 1: "SSL", 2: "HYBRID", 8: "HYBRID_EX", 3: "HYBRID", 11: "HYBRID_EX"}
+
+// rdpHandler reads the X.224 connection request and confirm, then hands
+// over to TLS when the server chose it.
+type rdpHandler struct {
+	buf [2][]byte
+}
+
+func (h *rdpHandler) feed(in *Inspector, dir int, data []byte) bool {
+	in.addService("rdp")
+	if in.facts.RDP == nil {
+		in.facts.RDP = &RDPFacts{}
+	}
+	f := in.facts.RDP
+	h.buf[dir] = append(h.buf[dir], data...)
+	b := h.buf[dir]
+	if len(b) < 4 {
+		return true
+	}
+	n := int(binary.BigEndian.Uint16(b[2:4]))
+	if n < 7 || len(b) < n {
+		return len(b) < 4096
+	}
+	pdu := b[:n]
+	rest := b[n:]
+	switch pdu[5] & 0xf0 {
+	case 0xe0: // connection request
+		body := pdu[11:]
+		if i := bytes.Index(body, []byte("Cookie: mstshash=")); i >= 0 {
+			c, _, _ := bytes.Cut(body[i+17:], []byte("\r\n"))
+			f.Cookie = printable(c, 128)
+		}
+		if i := bytes.Index(body, []byte{0x01, 0x00, 0x08, 0x00}); i >= 0 && len(body) >= i+8 { // RDP_NEG_REQ
+			f.Requested = protocolList(binary.LittleEndian.Uint32(body[i+4:]))
+		}
+	case 0xd0: // connection confirm
+		body := pdu[11:]
+		if len(body) >= 8 && body[0] == 0x02 { // RDP_NEG_RSP
+			sel := binary.LittleEndian.Uint32(body[4:])
+			f.Security = rdpProtocols[sel]
+			if sel != 0 {
+				// TLS (and CredSSP inside it) follows on both sides: hand
+				// over what is buffered beyond the X.224 exchange.
+				tls := &tlsHandler{}
+				in.handler = tls
+				if other := h.buf[1-dir]; len(other) > 0 {
+					tls.feed(in, 1-dir, other)
+				}
+				if len(rest) > 0 {
+					tls.feed(in, dir, rest)
+				}
+				return true
+			}
+		}
+	}
+	h.buf[dir] = rest
+	return f.Security == "" || len(h.buf[0])+len(h.buf[1]) < 4096
+}
+
+// protocolList names the protocols a client offers in RDP_NEG_REQ.
+func protocolList(v uint32) string {
+	var names []string
+	for _, p := range []struct {
+		bit  uint32
+		name string
+	}{{1, "SSL"}, {2, "HYBRID"}, {4, "RDSTLS"}, {8, "HYBRID_EX"}} {
+		if v&p.bit != 0 {
+			names = append(names, p.name)
+		}
+	}
+	if len(names) == 0 {
+		return "RDP"
+	}
+	return strings.Join(names, "|")
+}

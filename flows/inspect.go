@@ -1,0 +1,122 @@
+package flows
+
+import (
+	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/pcapread"
+)
+
+// inspection feeds a conversation's payload, in order, to its protocol
+// Inspector. TCP segments are put in order with a small, bounded buffer
+// for out-of-order data; what cannot be put in order is a gap, after
+// which that direction is given up.
+type inspection struct {
+	in      *appid.Inspector
+	next    [2]uint64 // sequence number of the next byte to deliver
+	started [2]bool
+	pending [2][]segment
+	held    [2]int // bytes held in pending
+}
+
+type segment struct {
+	seq  uint64
+	data []byte
+}
+
+// Bounds of the out-of-order buffer per direction.
+const (
+	maxPendingSegments = 16
+	maxPendingBytes    = 64 << 10
+)
+
+// inspect passes the packet's payload to the conversation's Inspector,
+// creating it at the first payload.
+func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
+	if c.inspected || (p.PayloadLen == 0 && t.insp[i] == nil) {
+		return
+	}
+	ins := t.insp[i]
+	if ins == nil {
+		ins = &inspection{in: appid.NewInspector(c.proto == pcapread.ProtoUDP)}
+		t.insp[i] = ins
+	}
+	dir := appid.FromResp
+	if isOrig {
+		dir = appid.FromOrig
+	}
+	if c.proto == pcapread.ProtoUDP {
+		ins.in.Datagram(dir, p.Payload)
+	} else {
+		ins.tcp(dir, c, p, isOrig)
+	}
+	if ins.in.Done() {
+		ins.in.Release()
+		ins.pending = [2][]segment{}
+		c.inspected = true
+	}
+}
+
+// tcp delivers a TCP segment's payload in sequence order.
+func (ins *inspection) tcp(dir int, c *conv, p *pcapread.Packet, isOrig bool) {
+	if p.PayloadLen == 0 || p.TCPFlags&pcapread.FlagRST != 0 {
+		return
+	}
+	ep := &c.respEP
+	if isOrig {
+		ep = &c.origEP
+	}
+	seq := unwrap(p.Seq, ep.last)
+	if p.TCPFlags&pcapread.FlagSYN != 0 {
+		seq++
+	}
+	if !ins.started[dir] {
+		ins.started[dir], ins.next[dir] = true, seq
+	}
+	ins.add(dir, seq, p.Payload, p.PayloadLen)
+}
+
+// add delivers data that starts at seq, holding it back if bytes before it
+// are missing; payloadLen is the length the headers announce, which a
+// snap length may have cut.
+func (ins *inspection) add(dir int, seq uint64, data []byte, payloadLen int) {
+	end := seq + uint64(payloadLen)
+	next := ins.next[dir]
+	switch {
+	case end <= next:
+		return // a retransmission of delivered bytes
+	case seq > next:
+		if len(ins.pending[dir]) < maxPendingSegments && ins.held[dir]+len(data) <= maxPendingBytes && len(data) == payloadLen {
+			ins.pending[dir] = append(ins.pending[dir], segment{seq, append([]byte(nil), data...)})
+			ins.held[dir] += len(data)
+			return
+		}
+		ins.in.Gap(dir) // too much is missing: give the direction up
+		ins.next[dir] = end
+		return
+	}
+	skip := int(next - seq)
+	if skip < len(data) {
+		ins.in.Stream(dir, data[skip:])
+	}
+	ins.next[dir] = end
+	if len(data) < payloadLen {
+		ins.in.Gap(dir) // the snap length cut the payload
+		return
+	}
+	ins.drain(dir)
+}
+
+// drain delivers held segments that have become in order.
+func (ins *inspection) drain(dir int) {
+	for progress := true; progress && len(ins.pending[dir]) > 0; {
+		progress = false
+		for k, s := range ins.pending[dir] {
+			if s.seq <= ins.next[dir] {
+				ins.pending[dir] = append(ins.pending[dir][:k], ins.pending[dir][k+1:]...)
+				ins.held[dir] -= len(s.data)
+				ins.add(dir, s.seq, s.data, len(s.data))
+				progress = true
+				break
+			}
+		}
+	}
+}
