@@ -139,7 +139,7 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 			}
 		case cmd == 0x0005 && !response && len(body) >= 48:
 			name := utf16At(msg, int(binary.LittleEndian.Uint16(body[44:])), int(binary.LittleEndian.Uint16(body[46:])))
-			if strings.HasSuffix(strings.ToUpper(h.trees[treeID]), `\IPC$`) {
+			if h.isPipeTree(treeID, name) {
 				f.Pipes = appendLimited(f.Pipes, strings.ToLower(name))
 			} else {
 				f.Files = appendLimited(f.Files, name)
@@ -165,10 +165,35 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 // pipeData passes the data of a pipe read, write or transceive on IPC$
 // to the DCE-RPC parser.
 func (h *smbHandler) pipeData(in *Inspector, msg []byte, off, n int, treeID uint32) {
-	if !strings.HasSuffix(strings.ToUpper(h.trees[treeID]), `\IPC$`) || off < 64 || off >= len(msg) || n <= 0 {
+	if off < 64 || off >= len(msg) || n <= 0 {
 		return
 	}
-	h.rpc.pdus(in, msg[off:min(len(msg), off+n)])
+	data := msg[off:min(len(msg), off+n)]
+	if _, known := h.trees[treeID]; known && !h.isPipeTree(treeID, "") || !looksRPCPDU(data) {
+		return
+	}
+	h.rpc.pdus(in, data)
+}
+
+// isPipeTree reports whether a tree is IPC$, where files are named pipes.
+// For a conversation captured after its TREE_CONNECT, the tree is unknown:
+// then well-known pipe names count as pipes.
+func (h *smbHandler) isPipeTree(treeID uint32, name string) bool {
+	if path, ok := h.trees[treeID]; ok {
+		return strings.HasSuffix(strings.ToUpper(path), `\IPC$`)
+	}
+	return knownPipes[strings.ToLower(name)]
+}
+
+var knownPipes = map[string]bool{
+	"svcctl": true, "atsvc": true, "winreg": true, "samr": true, "lsarpc": true, "lsass": true, "srvsvc": true,
+	"wkssvc": true, "netlogon": true, "spoolss": true, "epmapper": true, "ntsvcs": true, "eventlog": true,
+	"efsrpc": true, "browser": true, "protected_storage": true, "psexesvc": true, "remcom_communicaton": true,
+}
+
+// looksRPCPDU checks for a DCE-RPC connection-oriented PDU header.
+func looksRPCPDU(b []byte) bool {
+	return len(b) >= 16 && b[0] == 5 && b[1] <= 1 && b[2] <= 20
 }
 
 // smb1 reads what SMB1 shows without deep parsing: the dialect, NTLM
