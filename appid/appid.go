@@ -58,12 +58,24 @@ type handler interface {
 // conversation.
 func NewInspector(udp bool) *Inspector { return &Inspector{udp: udp} }
 
+// Reset makes the Inspector ready for a new conversation, keeping its
+// buffers' memory.
+func (in *Inspector) Reset(udp bool) {
+	services := in.services[:0]
+	*in = Inspector{udp: udp, services: services}
+}
+
 // Done reports whether the Inspector wants no more payload.
 func (in *Inspector) Done() bool { return in.done }
 
 // Services returns the identified protocols in Zeek's service names, in
 // the order they were recognised, comma-separated.
-func (in *Inspector) Services() string { return strings.Join(in.services, ",") }
+func (in *Inspector) Services() string {
+	if len(in.services) == 1 {
+		return in.services[0]
+	}
+	return strings.Join(in.services, ",")
+}
 
 // Facts returns what was read, or nil if nothing was.
 func (in *Inspector) Facts() *Facts {
@@ -101,28 +113,42 @@ func (in *Inspector) Stream(dir int, data []byte) {
 		}
 		return
 	}
-	p := &in.prefix[dir]
-	room := prefixMax - len(*p)
-	*p = append(*p, data[:min(len(data), room)]...)
-	if in.detectTCP(dir) {
-		// Hand the handler what was buffered, both directions, in the
-		// order they began.
-		for d := range 2 {
-			buf := in.prefix[d]
-			in.prefix[d] = nil
-			if len(buf) > 0 && in.handler != nil && !in.done {
-				if !in.handler.feed(in, d, buf) {
-					in.done = true
-				}
-			}
+	// Detect on the new bytes directly when nothing is buffered, which is
+	// the common case: a protocol shows itself in its first segment.
+	p := data
+	if len(in.prefix[dir]) > 0 {
+		in.prefix[dir] = append(in.prefix[dir], data[:min(len(data), detectKeep-len(in.prefix[dir]))]...)
+		p = in.prefix[dir]
+	}
+	if in.detectTCP(dir, p) {
+		// Hand over what the other direction buffered, then this one's.
+		if other := in.prefix[1-dir]; len(other) > 0 && !in.handler.feed(in, 1-dir, other) {
+			in.done = true
+		}
+		in.prefix = [2][]byte{}
+		if !in.done && in.handler != nil && !in.handler.feed(in, dir, p) {
+			in.done = true
 		}
 		return
 	}
-	if len(in.prefix[0]) >= prefixMax && len(in.prefix[1]) >= prefixMax || in.fed[0]+in.fed[1] > 4*prefixMax {
-		in.done = true // unknown protocol: stop looking
+	if in.fed[0]+in.fed[1] >= detectLimit {
+		in.done = true // an unknown protocol: stop looking
 		in.prefix = [2][]byte{}
+		return
+	}
+	if len(in.prefix[dir]) == 0 {
+		in.prefix[dir] = append(make([]byte, 0, detectKeep), data[:min(len(data), detectKeep)]...)
 	}
 }
+
+// detectKeep is how many bytes of a direction are kept while its protocol
+// is unknown: enough for any signature that a first segment cut short.
+const detectKeep = 1024
+
+// detectLimit is how many bytes of a conversation are looked at before its
+// protocol is declared unknown: every protocol netfx identifies shows
+// itself in its first messages.
+const detectLimit = 4 << 10
 
 // Datagram takes one UDP payload of one direction.
 func (in *Inspector) Datagram(dir int, data []byte) {
@@ -130,7 +156,7 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 		return
 	}
 	in.fed[dir]++
-	if in.fed[0]+in.fed[1] > 64 {
+	if in.fed[0]+in.fed[1] > maxDatagrams {
 		in.done = true
 		return
 	}
@@ -150,10 +176,12 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 	}
 }
 
-// detectTCP tries each protocol's signature on the buffered prefixes and
-// sets the handler; it reports whether one matched.
-func (in *Inspector) detectTCP(dir int) bool {
-	p := in.prefix[dir]
+// maxDatagrams is how many datagrams of a UDP conversation are read.
+const maxDatagrams = 16
+
+// detectTCP tries each protocol's signature on the first bytes p of a
+// direction and sets the handler; it reports whether one matched.
+func (in *Inspector) detectTCP(dir int, p []byte) bool {
 	switch {
 	case looksTLS(p):
 		in.handler = &tlsHandler{}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"strings"
 )
 
 // DNSFacts is the queries and answers of a DNS conversation.
@@ -41,12 +40,13 @@ func looksDNS(p []byte) bool {
 	if qd == 0 || qd > 4 || flags&0x7800 > 0x1000 { // opcode query or status... up to notify/update are rare
 		return false
 	}
-	name, off, ok := dnsName(p, 12)
+	var buf [256]byte
+	n, off, ok := dnsNameTo(p, 12, &buf)
 	if !ok || off+4 > len(p) {
 		return false
 	}
 	class := binary.BigEndian.Uint16(p[off+2:]) &^ 0x8000 // mDNS sets the top bit
-	return class == 1 && (name != "" || binary.BigEndian.Uint16(p[off:]) != 0)
+	return class == 1 && (n > 0 || binary.BigEndian.Uint16(p[off:]) != 0)
 }
 
 func looksDNSTCP(p []byte) bool {
@@ -116,13 +116,23 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 }
 
 // dnsName reads a possibly compressed name at off and returns it and the
-// offset after it.
+// offset after it. Bytes outside printable ASCII are written as '?'.
 func dnsName(p []byte, off int) (string, int, bool) {
-	var sb strings.Builder
-	end := -1
+	var buf [256]byte
+	n, end, ok := dnsNameTo(p, off, &buf)
+	if !ok {
+		return "", 0, false
+	}
+	return string(buf[:n]), end, true
+}
+
+// dnsNameTo writes the name at off into buf and returns its length and
+// the offset after it, without allocating.
+func dnsNameTo(p []byte, off int, buf *[256]byte) (int, int, bool) {
+	n, end := 0, -1
 	for jumps := 0; jumps < 64; {
 		if off >= len(p) {
-			return "", 0, false
+			return 0, 0, false
 		}
 		l := int(p[off])
 		switch {
@@ -130,10 +140,10 @@ func dnsName(p []byte, off int) (string, int, bool) {
 			if end < 0 {
 				end = off + 1
 			}
-			return sb.String(), end, sb.Len() <= 255
+			return n, end, true
 		case l&0xc0 == 0xc0:
 			if off+1 >= len(p) {
-				return "", 0, false
+				return 0, 0, false
 			}
 			if end < 0 {
 				end = off + 2
@@ -141,19 +151,26 @@ func dnsName(p []byte, off int) (string, int, bool) {
 			off = int(binary.BigEndian.Uint16(p[off:]) & 0x3fff)
 			jumps++
 		case l&0xc0 != 0:
-			return "", 0, false
+			return 0, 0, false
 		default:
-			if off+1+l > len(p) || sb.Len() > 255 {
-				return "", 0, false
+			if off+1+l > len(p) || n+1+l > len(buf) {
+				return 0, 0, false
 			}
-			if sb.Len() > 0 {
-				sb.WriteByte('.')
+			if n > 0 {
+				buf[n] = '.'
+				n++
 			}
-			sb.WriteString(printable(p[off+1:off+1+l], 63))
+			for _, c := range p[off+1 : off+1+l] {
+				if c < 0x21 || c > 0x7e {
+					c = '?'
+				}
+				buf[n] = c
+				n++
+			}
 			off += 1 + l
 		}
 	}
-	return "", 0, false
+	return 0, 0, false
 }
 
 // framedHandler follows protocols whose messages carry their length:

@@ -33,13 +33,16 @@ func looksHTTPRequest(p []byte) bool {
 
 func looksHTTPResponse(p []byte) bool { return bytes.HasPrefix(p, []byte("HTTP/1.")) }
 
-// httpHandler reads the first request and response headers, and NTLM
-// messages in Authorization headers of later requests.
+// httpHandler reads the first request and response headers, and the NTLM
+// messages in the Authorization headers of the requests that follow a
+// challenge.
 type httpHandler struct {
-	buf [2][]byte
+	buf     [2][]byte
+	scanned int // client bytes already searched for Authorization headers
 }
 
-const httpScan = 64 << 10
+// httpScan bounds the bytes of each direction kept and searched.
+const httpScan = 16 << 10
 
 func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("http")
@@ -51,41 +54,56 @@ func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 		h.buf[dir] = append(h.buf[dir], data[:min(len(data), httpScan-len(h.buf[dir]))]...)
 	}
 	b := h.buf[dir]
-	if looksHTTPResponse(b) && f.Status == 0 {
+	if f.Status == 0 && looksHTTPResponse(b) {
 		line, _, _ := bytes.Cut(b, []byte("\r\n"))
 		if parts := bytes.Fields(line); len(parts) >= 2 {
 			f.Status, _ = strconv.Atoi(string(parts[1]))
 		}
 	}
-	if looksHTTPRequest(b) && f.Method == "" {
+	if f.Method == "" && looksHTTPRequest(b) {
 		if head, _, ok := bytes.Cut(b, []byte("\r\n\r\n")); ok {
-			lines := bytes.Split(head, []byte("\r\n"))
-			if parts := bytes.Fields(lines[0]); len(parts) >= 2 {
-				f.Method, f.URI = printable(parts[0], 16), printable(parts[1], 2048)
-			}
-			for _, l := range lines[1:] {
-				k, v, _ := bytes.Cut(l, []byte(":"))
-				switch string(bytes.ToLower(bytes.TrimSpace(k))) {
-				case "host":
-					f.Host = printable(bytes.TrimSpace(v), 255)
-				case "user-agent":
-					f.UserAgent = printable(bytes.TrimSpace(v), 512)
-				}
-			}
-			if f.Method == "POST" && bytes.HasPrefix(bytes.ToLower([]byte(f.URI)), []byte("/wsman")) {
-				f.WinRM = true
-				in.addService("winrm")
-			}
+			h.request(in, f, head)
 		}
 	}
-	// NTLM in Authorization (client) and WWW-Authenticate (server) headers.
-	for rest := b; ; {
-		i := bytes.Index(rest, []byte("\r\nAuthorization: "))
-		if i < 0 {
-			break
+	if dir == FromOrig {
+		// Search only what is new, backing up over a header cut in two.
+		from := max(0, h.scanned-len("\r\nAuthorization: "))
+		h.authorization(in, b[from:])
+		h.scanned = len(b)
+	}
+	full := len(h.buf[FromOrig]) >= httpScan
+	return !full && (f.Method == "" || f.Status == 0 || (f.Status == 401 && in.facts.NTLM == nil))
+}
+
+func (h *httpHandler) request(in *Inspector, f *HTTPFacts, head []byte) {
+	lines := bytes.Split(head, []byte("\r\n"))
+	if parts := bytes.Fields(lines[0]); len(parts) >= 2 {
+		f.Method, f.URI = printable(parts[0], 16), printable(parts[1], 2048)
+	}
+	for _, l := range lines[1:] {
+		k, v, _ := bytes.Cut(l, []byte(":"))
+		switch string(bytes.ToLower(bytes.TrimSpace(k))) {
+		case "host":
+			f.Host = printable(bytes.TrimSpace(v), 255)
+		case "user-agent":
+			f.UserAgent = printable(bytes.TrimSpace(v), 512)
 		}
-		rest = rest[i+17:]
-		line, _, _ := bytes.Cut(rest, []byte("\r\n"))
+	}
+	if f.Method == "POST" && bytes.HasPrefix(bytes.ToLower([]byte(f.URI)), []byte("/wsman")) {
+		f.WinRM = true
+		in.addService("winrm")
+	}
+}
+
+// authorization reads NTLM messages from Authorization headers in b.
+func (h *httpHandler) authorization(in *Inspector, b []byte) {
+	for {
+		i := bytes.Index(b, []byte("\r\nAuthorization: "))
+		if i < 0 {
+			return
+		}
+		b = b[i+17:]
+		line, _, _ := bytes.Cut(b, []byte("\r\n"))
 		scheme, token, _ := bytes.Cut(line, []byte(" "))
 		if s := string(bytes.ToLower(scheme)); s == "ntlm" || s == "negotiate" {
 			if raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(token))); err == nil {
@@ -93,7 +111,6 @@ func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 			}
 		}
 	}
-	return len(h.buf[0]) < httpScan || len(h.buf[1]) < httpScan
 }
 
 // SSHFacts is the two software banners of an SSH conversation.

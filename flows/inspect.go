@@ -36,7 +36,7 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 	}
 	ins := t.insp[i]
 	if ins == nil {
-		ins = &inspection{in: appid.NewInspector(c.proto == pcapread.ProtoUDP)}
+		ins = t.newInspection(c.proto == pcapread.ProtoUDP)
 		t.insp[i] = ins
 	}
 	dir := appid.FromResp
@@ -54,6 +54,23 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 		c.inspected = true
 	}
 }
+
+// newInspection takes an inspection from the pool, or makes one.
+func (t *Table) newInspection(udp bool) *inspection {
+	n := len(t.inspPool)
+	if n == 0 {
+		return &inspection{in: appid.NewInspector(udp)}
+	}
+	ins := t.inspPool[n-1]
+	t.inspPool = t.inspPool[:n-1]
+	in := ins.in
+	in.Reset(udp)
+	*ins = inspection{in: in}
+	return ins
+}
+
+// maxInspectionPool bounds the inspections kept for reuse.
+const maxInspectionPool = 1024
 
 // tcp delivers a TCP segment's payload in sequence order.
 func (ins *inspection) tcp(dir int, c *conv, p *pcapread.Packet, isOrig bool) {

@@ -94,6 +94,7 @@ type Table struct {
 	index     *index
 	convs     []conv
 	insp      []*inspection // per slot: payload inspection, nil before any payload
+	inspPool  []*inspection // finished inspections, for reuse
 	deadlines []int64       // per slot: when the conversation expires if no packet comes
 	free      []int32
 	files     []string
@@ -324,6 +325,9 @@ func (t *Table) finish(i int32) {
 	if ins := t.insp[i]; ins != nil {
 		r.Service, r.App = ins.in.Services(), ins.in.Facts()
 		t.insp[i] = nil
+		if len(t.inspPool) < maxInspectionPool {
+			t.inspPool = append(t.inspPool, ins)
+		}
 	}
 	t.emit(r)
 }

@@ -91,6 +91,9 @@ func (n *ndjsonWriter) appendRecord(b []byte, c *flows.Conn) []byte {
 	open := len(b)
 	for i := range connFields {
 		f := &connFields[i]
+		if f.skip(c) {
+			continue
+		}
 		mark := len(b)
 		if mark > open {
 			b = append(b, ',')

@@ -38,6 +38,28 @@ type connField struct {
 	list     func(*flows.Conn) []string
 	addr     func(*flows.Conn) netip.Addr
 	flag     func(*flows.Conn) (bool, bool)
+	group    fieldGroup
+}
+
+// fieldGroup gathers fields that are all unset when a part of the record
+// is missing, so writers can skip them at once.
+type fieldGroup uint8
+
+const (
+	groupCore    fieldGroup = iota
+	groupFlowLog            // unset without Conn.FlowLog
+	groupApp                // unset without Conn.App
+)
+
+// skip reports whether the field's group is absent from c.
+func (f *connField) skip(c *flows.Conn) bool {
+	switch f.group {
+	case groupFlowLog:
+		return c.FlowLog == nil
+	case groupApp:
+		return c.App == nil
+	}
+	return false
 }
 
 func timeField(name, typ string, get func(*flows.Conn) (int64, bool)) connField {
@@ -256,6 +278,20 @@ func logCounter(get func(*flows.FlowLogView) uint64) func(*flows.Conn) (uint64, 
 			return get(v), true
 		}
 		return 0, false
+	}
+}
+
+func init() {
+	for i := range connFields {
+		f := &connFields[i]
+		switch {
+		case strings.HasPrefix(f.name, "flowlog_"):
+			f.group = groupFlowLog
+		case strings.Contains(f.name, "."):
+			if !strings.HasPrefix(f.name, "id.") {
+				f.group = groupApp
+			}
+		}
 	}
 }
 
