@@ -117,7 +117,7 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 		treeID := binary.LittleEndian.Uint32(msg[36:])
 		status := binary.LittleEndian.Uint32(msg[8:])
 		body := msg[64:]
-		if next > 0 && next <= len(msg) {
+		if next >= 64 && next <= len(msg) {
 			body = msg[64:next]
 		}
 		switch {
@@ -155,7 +155,7 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 				h.pipeData(in, msg, int(binary.LittleEndian.Uint32(body[24:])), int(binary.LittleEndian.Uint32(body[28:])), treeID)
 			}
 		}
-		if next <= 0 || next >= len(msg) {
+		if next < 64 || next >= len(msg) {
 			return
 		}
 		msg = msg[next:]

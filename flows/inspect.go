@@ -86,7 +86,13 @@ func (ins *inspection) tcp(dir int, c *conv, p *pcapread.Packet, isOrig bool) {
 		seq++
 	}
 	if !ins.started[dir] {
-		ins.started[dir], ins.next[dir] = true, seq
+		// The stream starts after the SYN's sequence number, or, without
+		// a SYN, where the endpoint's first packet (or the peer's first
+		// acknowledgement) says; an out-of-order first segment waits.
+		ins.started[dir], ins.next[dir] = true, ep.start+1
+		if seq < ins.next[dir] {
+			ins.next[dir] = seq
+		}
 	}
 	ins.add(dir, seq, p.Payload, p.PayloadLen)
 }

@@ -1,0 +1,262 @@
+package appid
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf16"
+)
+
+func TestJA4Hashes(t *testing.T) {
+	// A browser's JA4_r from the JA4 documentation and its published hashes.
+	ciphers := strings.Split("002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9", ",")
+	exts := strings.Split("0005,000a,000b,000d,0012,0017,001b,0023,002b,002d,0033,44cd,fe0d,ff01", ",")
+	sigs := strings.Split("0403,0804,0401,0503,0805,0501,0806,0601", ",")
+	if got := ja4Hash(ciphers, nil); got != "8daaf6152771" {
+		t.Errorf("cipher hash %s, want 8daaf6152771", got)
+	}
+	if got := ja4Hash(exts, sigs); got != "d8a2da3f94cd" {
+		t.Errorf("extension hash %s, want d8a2da3f94cd", got)
+	}
+	if ja4ALPN([]byte("http/1.1")) != "h1" || ja4ALPN([]byte("h2")) != "h2" || ja4ALPN([]byte{0xab, '!'}) != "a1" {
+		t.Errorf("ALPN characters wrong")
+	}
+}
+
+// clientHello builds a TLS record holding a ClientHello.
+func clientHello(sni string, alpn ...string) []byte {
+	var ext []byte
+	u16 := func(b []byte, v int) []byte { return binary.BigEndian.AppendUint16(b, uint16(v)) }
+	name := append([]byte{0}, u16(nil, len(sni))...)
+	name = append(name, sni...)
+	ext = u16(ext, 0x0000)
+	ext = u16(ext, len(name)+2)
+	ext = u16(ext, len(name))
+	ext = append(ext, name...)
+	var protos []byte
+	for _, p := range alpn {
+		protos = append(protos, byte(len(p)))
+		protos = append(protos, p...)
+	}
+	ext = u16(ext, 0x0010)
+	ext = u16(ext, len(protos)+2)
+	ext = u16(ext, len(protos))
+	ext = append(ext, protos...)
+	ext = append(ext, 0x0a, 0x0a, 0, 0)                         // a GREASE extension
+	ext = append(ext, 0, 0x2b, 0, 5, 4, 0x03, 0x04, 0x03, 0x03) // supported_versions: 1.3, 1.2
+	body := []byte{3, 3}
+	body = append(body, make([]byte, 32)...)
+	body = append(body, 0)                                        // session id
+	body = append(body, 0, 6, 0x13, 0x01, 0x0a, 0x0a, 0xc0, 0x2f) // ciphers, one GREASE
+	body = append(body, 1, 0)                                     // compression
+	body = u16(body, len(ext))
+	body = append(body, ext...)
+	hs := append([]byte{1, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	return append([]byte{0x16, 3, 1, byte(len(hs) >> 8), byte(len(hs))}, hs...)
+}
+
+func TestTLSClientHello(t *testing.T) {
+	hello := clientHello("www.example.org", "h2", "http/1.1")
+	for _, split := range []int{len(hello), 7, 40, len(hello) - 1} {
+		in := NewInspector(false)
+		// Delivered in two segments, as a ClientHello may be.
+		in.Stream(FromOrig, hello[:split])
+		in.Stream(FromOrig, hello[split:])
+		f := in.Facts()
+		if in.Services() != "ssl" || f == nil || f.TLS == nil {
+			t.Fatalf("split %d: services %q facts %+v", split, in.Services(), f)
+		}
+		if f.TLS.ServerName != "www.example.org" || !slices.Equal(f.TLS.ALPN, []string{"h2", "http/1.1"}) || f.TLS.Version != "TLSv13" {
+			t.Errorf("split %d: %+v", split, f.TLS)
+		}
+		if !strings.HasPrefix(f.TLS.JA4, "t13d0203h2_") {
+			t.Errorf("split %d: JA4 %s, want t13d0203h2_…", split, f.TLS.JA4)
+		}
+	}
+}
+
+func ntlmAuthenticate(user, domain, host string) []byte {
+	enc := func(s string) []byte {
+		var b []byte
+		for _, u := range utf16.Encode([]rune(s)) {
+			b = binary.LittleEndian.AppendUint16(b, u)
+		}
+		return b
+	}
+	m := make([]byte, 64)
+	copy(m, "NTLMSSP\x00")
+	binary.LittleEndian.PutUint32(m[8:], 3)
+	binary.LittleEndian.PutUint32(m[60:], 1) // unicode
+	for _, f := range []struct {
+		at int
+		v  []byte
+	}{{28, enc(domain)}, {36, enc(user)}, {44, enc(host)}} {
+		binary.LittleEndian.PutUint16(m[f.at:], uint16(len(f.v)))
+		binary.LittleEndian.PutUint32(m[f.at+4:], uint32(len(m)))
+		m = append(m, f.v...)
+	}
+	return m
+}
+
+func TestHTTPWinRMAndNTLM(t *testing.T) {
+	in := NewInspector(false)
+	in.Stream(FromOrig, []byte("POST /wsman HTTP/1.1\r\nHost: dc01:5985\r\nUser-Agent: Microsoft WinRM Client\r\nAuthorization: Negotiate TlRMTVNTUAABAAAA\r\n\r\n"))
+	in.Stream(FromResp, []byte("HTTP/1.1 401 \r\nWWW-Authenticate: Negotiate x\r\n\r\n"))
+	auth := base64.StdEncoding.EncodeToString(ntlmAuthenticate("alice", "CORP", "WS01"))
+	in.Stream(FromOrig, []byte("POST /wsman HTTP/1.1\r\nHost: dc01:5985\r\nAuthorization: Negotiate "+auth+"\r\n\r\n"))
+	f := in.Facts()
+	if in.Services() != "http,winrm,ntlm" || f.HTTP.Method != "POST" || f.HTTP.Host != "dc01:5985" || !f.HTTP.WinRM || f.HTTP.Status != 401 {
+		t.Fatalf("services %q http %+v", in.Services(), f.HTTP)
+	}
+	if f.NTLM == nil || f.NTLM.Username != "alice" || f.NTLM.Domain != "CORP" || f.NTLM.Hostname != "WS01" {
+		t.Errorf("ntlm %+v", f.NTLM)
+	}
+}
+
+func TestSSHOnAnyPort(t *testing.T) {
+	in := NewInspector(false)
+	in.Stream(FromResp, []byte("SSH-2.0-OpenSSH_9.6\r\n"))
+	in.Stream(FromOrig, []byte("SSH-2.0-Go\r\n"))
+	if f := in.Facts(); in.Services() != "ssh" || f.SSH.Client != "SSH-2.0-Go" || f.SSH.Server != "SSH-2.0-OpenSSH_9.6" || !in.Done() {
+		t.Errorf("services %q ssh %+v done %v", in.Services(), f.SSH, in.Done())
+	}
+}
+
+// rpcBind is a DCE-RPC bind PDU for one interface UUID (text form).
+func rpcBind(uuid [16]byte) []byte {
+	p := make([]byte, 72)
+	p[0], p[2], p[3] = 5, 11, 3
+	binary.LittleEndian.PutUint16(p[8:], 72)
+	p[24] = 1 // one context
+	copy(p[32:48], uuid[:])
+	return p
+}
+
+var svcctlUUID = [16]byte{0x81, 0xbb, 0x7a, 0x36, 0x44, 0x98, 0xf1, 0x35, 0xad, 0x32, 0x98, 0xf0, 0x38, 0x00, 0x10, 0x03}
+
+func rpcRequest(opnum uint16) []byte {
+	p := make([]byte, 24)
+	p[0], p[2] = 5, 0
+	binary.LittleEndian.PutUint16(p[8:], 24)
+	binary.LittleEndian.PutUint16(p[22:], opnum)
+	return p
+}
+
+func TestDCERPCOverTCP(t *testing.T) {
+	in := NewInspector(false)
+	stream := append(rpcBind(svcctlUUID), rpcRequest(12)...)
+	in.Stream(FromOrig, stream[:30]) // a PDU split across segments
+	in.Stream(FromOrig, stream[30:])
+	f := in.Facts()
+	if in.Services() != "dce_rpc" || !slices.Equal(f.DCERPC.Interfaces, []string{"svcctl"}) || !slices.Equal(f.DCERPC.Operations, []string{"svcctl:CreateServiceW"}) {
+		t.Errorf("services %q rpc %+v", in.Services(), f.DCERPC)
+	}
+}
+
+// smb2 builds an NBSS-framed SMB2 message with a body.
+func smb2(cmd uint16, response bool, msgID uint64, tree uint32, body []byte) []byte {
+	h := make([]byte, 64)
+	copy(h, "\xfeSMB")
+	binary.LittleEndian.PutUint16(h[4:], 64)
+	binary.LittleEndian.PutUint16(h[12:], cmd)
+	if response {
+		h[16] = 1
+	}
+	binary.LittleEndian.PutUint64(h[24:], msgID)
+	binary.LittleEndian.PutUint32(h[36:], tree)
+	m := append(h, body...)
+	return append([]byte{0, 0, byte(len(m) >> 8), byte(len(m))}, m...)
+}
+
+func utf16le(s string) []byte {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return b
+}
+
+func TestSMBPipesAndRPC(t *testing.T) {
+	path := utf16le(`\\dc01\IPC$`)
+	tc := make([]byte, 8)
+	binary.LittleEndian.PutUint16(tc[4:], 64+8)
+	binary.LittleEndian.PutUint16(tc[6:], uint16(len(path)))
+	tc = append(tc, path...)
+	name := utf16le("svcctl")
+	create := make([]byte, 56)
+	binary.LittleEndian.PutUint16(create[44:], 64+56)
+	binary.LittleEndian.PutUint16(create[46:], uint16(len(name)))
+	create = append(create, name...)
+	bind := rpcBind(svcctlUUID)
+	write := make([]byte, 48)
+	binary.LittleEndian.PutUint16(write[2:], 64+48)
+	binary.LittleEndian.PutUint32(write[4:], uint32(len(bind)))
+	write = append(write, bind...)
+	neg := make([]byte, 8)
+	binary.LittleEndian.PutUint16(neg[4:], 0x0311)
+
+	in := NewInspector(false)
+	client := slices.Concat(smb2(3, false, 1, 0, tc), smb2(5, false, 2, 7, create), smb2(9, false, 3, 7, write))
+	in.Stream(FromResp, smb2(0, true, 0, 0, neg))
+	in.Stream(FromOrig, client[:100])
+	in.Stream(FromResp, smb2(3, true, 1, 7, make([]byte, 16)))
+	in.Stream(FromOrig, client[100:])
+	f := in.Facts()
+	if f == nil || f.SMB == nil {
+		t.Fatalf("no SMB facts; services %q", in.Services())
+	}
+	if f.SMB.Dialect != "3.1.1" || !slices.Equal(f.SMB.Trees, []string{`\\dc01\IPC$`}) || !slices.Equal(f.SMB.Pipes, []string{"svcctl"}) {
+		t.Errorf("smb %+v", f.SMB)
+	}
+	if f.DCERPC == nil || !slices.Equal(f.DCERPC.Interfaces, []string{"svcctl"}) || in.Services() != "smb,dce_rpc" {
+		t.Errorf("services %q rpc %+v", in.Services(), f.DCERPC)
+	}
+}
+
+func TestDNS(t *testing.T) {
+	q := []byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0}
+	q = append(q, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1)
+	r := bytes.Clone(q)
+	r[2], r[7] = 0x81, 1
+	r = append(r, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 93, 184, 216, 34)
+	in := NewInspector(true)
+	in.Datagram(FromOrig, q)
+	in.Datagram(FromResp, r)
+	f := in.Facts()
+	if in.Services() != "dns" || !slices.Equal(f.DNS.Queries, []string{"www.example.com A"}) || len(f.DNS.Answers) != 1 || f.DNS.Answers[0] != (DNSAnswer{"www.example.com", "A", "93.184.216.34"}) {
+		t.Errorf("services %q dns %+v", in.Services(), f.DNS)
+	}
+	// A compression loop must not hang.
+	loop := append(q[:12:12], 0xc0, 12, 0, 1, 0, 1)
+	if looksDNS(loop) {
+		t.Errorf("a name that points at itself parsed")
+	}
+}
+
+func TestLDAPSimpleBind(t *testing.T) {
+	dn := "cn=admin,dc=corp"
+	bind := []byte{0x02, 0x01, 0x03, 0x04, byte(len(dn))}
+	bind = append(bind, dn...)
+	bind = append(bind, 0x80, 0x03, 'p', 'w', 'd')
+	op := append([]byte{0x60, byte(len(bind))}, bind...)
+	msg := append([]byte{0x02, 0x01, 0x01}, op...)
+	msg = append([]byte{0x30, byte(len(msg))}, msg...)
+	in := NewInspector(false)
+	in.Stream(FromOrig, msg)
+	if f := in.Facts(); in.Services() != "ldap" || f.LDAP.BindName != dn || f.LDAP.BindType != "simple" {
+		t.Errorf("services %q ldap %+v", in.Services(), f)
+	}
+}
+
+func TestUnknownProtocolStops(t *testing.T) {
+	in := NewInspector(false)
+	for range 10 {
+		in.Stream(FromOrig, bytes.Repeat([]byte{0x42}, 1000))
+	}
+	if !in.Done() || in.Services() != "" || in.Facts() != nil {
+		t.Errorf("done %v services %q", in.Done(), in.Services())
+	}
+}

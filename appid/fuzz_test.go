@@ -1,0 +1,39 @@
+package appid
+
+import (
+	"slices"
+	"testing"
+)
+
+// FuzzInspector feeds arbitrary bytes, cut into segments of both
+// directions, to a TCP and a UDP Inspector. Parsers must not panic or read
+// out of bounds, and what they report stays bounded.
+func FuzzInspector(f *testing.F) {
+	f.Add(clientHello("a.example", "h2"), uint8(7))
+	f.Add(slices.Concat(rpcBind(svcctlUUID), rpcRequest(12)), uint8(3))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: NTLM TlRMTVNTUAADAAAA\r\n\r\n"), uint8(5))
+	f.Add(smb2(3, false, 1, 0, make([]byte, 8)), uint8(2))
+	f.Add([]byte("\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=bob\r\n\x01\x00\x08\x00\x03\x00\x00\x00"), uint8(9))
+	f.Add([]byte("SSH-2.0-x\r\n"), uint8(1))
+	f.Add([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1}, uint8(4))
+	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
+		tcp, udp := NewInspector(false), NewInspector(true)
+		step := int(cut)%64 + 1
+		for i, dir := 0, 0; i < len(data); i, dir = i+step, 1-dir {
+			seg := data[i:min(len(data), i+step)]
+			tcp.Stream(dir*int(cut&1), seg)
+			udp.Datagram(dir, seg)
+		}
+		tcp.Stream(FromOrig, data)
+		for _, in := range []*Inspector{tcp, udp} {
+			if f := in.Facts(); f != nil {
+				if f.DNS != nil && (len(f.DNS.Queries) > maxListItems || len(f.DNS.Answers) > 4*maxListItems) {
+					t.Fatalf("unbounded DNS facts")
+				}
+				if f.SMB != nil && len(f.SMB.Files) > maxListItems {
+					t.Fatalf("unbounded SMB facts")
+				}
+			}
+		}
+	})
+}
