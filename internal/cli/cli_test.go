@@ -334,3 +334,54 @@ func TestDemoMergesCapturesAndFlowLogs(t *testing.T) {
 		t.Errorf("records by source %v", counts)
 	}
 }
+
+// TestServicesOnCorpus checks that conns says what real captures carry,
+// whatever their ports, and names the RPC interfaces that reveal lateral
+// movement.
+func TestServicesOnCorpus(t *testing.T) {
+	dir := needCorpus(t, "pcap")
+	tests := []struct {
+		file  string
+		field string // a record field, or "service"
+		want  string // a value the field of some record contains
+	}{
+		{"zeek__ssh_ssh-on-port-80.pcap", "service", "ssh"},
+		{"zeek__postgresql_http-on-port-5432.pcap", "service", "http"},
+		{"zeek__tls_tls13_wolfssl.pcap", "service", "ssl"},
+		{"arkime__ssl-selfsign.pcap", "service", "ssl"},
+		{"zeek__smb_smb3.pcap", "smb.dialect", "3.0"},
+		{"zeek__smb_smb311.pcap", "smb.dialect", "3.1.1"},
+		{"pcapattack__LM_psexec_smb_dcerpc_epm_svcctl.pcapng", "dce_rpc.endpoints", "svcctl"},
+		{"pcapattack__LM_psexec_smb_dcerpc_epm_svcctl.pcapng", "smb.trees", `ADMIN$`},
+		{"pcapattack__LM_WMI_ProcessCallCreate.pcapng", "dce_rpc.endpoints", "IWbemServices"},
+		{"pcapattack__CVE-2020-1472_Zerologon_RPC_NetLogon_NullChallenge_SecChan_6_from_nonDC_to_DC.pcapng", "dce_rpc.endpoints", "netlogon"},
+		{"pcapattack__discovery_scan_dcerpc_endpoint_mapper.pcapng", "dce_rpc.endpoints", "epmapper"},
+		{"samrlab__sharphound_domain_z.pcapng", "dce_rpc.endpoints", "samr"},
+		{"samrlab__sharphound_domain_z.pcapng", "service", "ldap"},
+		{"pcapattack__LM_rdp_sharprdp.pcapng", "service", "rdp"},
+		{"zeek__krb_kinit.pcap", "service", "krb"},
+		{"zeek__ldap_simpleauth.pcap", "ldap.bind_type", "simple"},
+		{"sanders__dns_axfr.pcapng", "service", "dns"},
+		{"suricata__20171220_smb_mimikatz_copy_to_host.pcap", "smb.files", "mimikatz.exe"},
+	}
+	for _, tt := range tests {
+		out, stderr, code := run("conns", filepath.Join(dir, tt.file))
+		if code != ExitOK {
+			t.Errorf("%s: exit %d: %s", tt.file, code, stderr)
+			continue
+		}
+		found := false
+		sc := bufio.NewScanner(strings.NewReader(out))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() && !found {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatal(err)
+			}
+			found = strings.Contains(fmt.Sprint(m[tt.field]), tt.want)
+		}
+		if !found {
+			t.Errorf("%s: no record has %s containing %q", tt.file, tt.field, tt.want)
+		}
+	}
+}
