@@ -2,9 +2,11 @@ package analyze
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/pcapread"
@@ -93,4 +95,34 @@ func statsWindow(first, last time.Duration) pcapread.Stats {
 
 func flowlogStats() flowlog.Stats {
 	return flowlog.Stats{Kind: "nsg", Versions: []int{2}, Records: 1, Tuples: 3}
+}
+
+func TestNamesForAddresses(t *testing.T) {
+	s := NewSummary(Options{})
+	web := conn("10.0.0.4", "203.0.113.7", 50000, 443, time.Second, time.Second)
+	web.App = &appid.Facts{TLS: &appid.TLSFacts{ServerName: "Login.Example.COM."}}
+	dns := conn("10.0.0.4", "10.0.0.53", 50001, 53, 0, time.Millisecond)
+	dns.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: []appid.DNSAnswer{
+		{Name: "www.example.com", Type: "CNAME", Value: "edge.example.net"},
+		{Name: "edge.example.net", Type: "A", Value: "203.0.113.7"},
+	}}}
+	s.AddConn(dns)
+	s.AddConn(web)
+	r := s.Report()
+	if len(r.Names) != 1 || r.Names[0].IP != netip.MustParseAddr("203.0.113.7") {
+		t.Fatalf("names %+v", r.Names)
+	}
+	var got []string
+	for _, n := range r.Names[0].Names {
+		got = append(got, n.Name+"/"+n.Source)
+	}
+	want := []string{"edge.example.net/dns", "login.example.com/tls_sni", "www.example.com/dns"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("names %v, want %v", got, want)
+	}
+	for _, h := range r.TopHostsByBytes {
+		if h.IP == netip.MustParseAddr("203.0.113.7") && h.Name == "" {
+			t.Errorf("talker %v has no name", h.IP)
+		}
+	}
 }

@@ -22,6 +22,7 @@ type Report struct {
 	TopPairsByConns []PairStat     `json:"top_pairs_by_conns"`
 	TopPorts        []PortStat     `json:"top_ports"`
 	FlowLogs        *FlowLogReport `json:"flow_logs,omitempty"`
+	Names           []NameSet      `json:"names"` // names of addresses, from DNS answers, TLS server names and HTTP Host headers
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
@@ -69,6 +70,7 @@ type Totals struct {
 // HostStat is one host's traffic, both directions.
 type HostStat struct {
 	IP            netip.Addr `json:"ip"`
+	Name          string     `json:"name,omitempty"` // its most used name, see Report.Names
 	Internal      bool       `json:"internal"`
 	Bytes         uint64     `json:"bytes"` // IP bytes sent and received
 	Packets       uint64     `json:"packets"`
@@ -79,8 +81,10 @@ type HostStat struct {
 // PairStat is the traffic between two hosts; A is the lower address.
 type PairStat struct {
 	A             netip.Addr `json:"a"`
+	AName         string     `json:"a_name,omitempty"`
 	AInternal     bool       `json:"a_internal"`
 	B             netip.Addr `json:"b"`
+	BName         string     `json:"b_name,omitempty"`
 	BInternal     bool       `json:"b_internal"`
 	Bytes         uint64     `json:"bytes"`
 	Packets       uint64     `json:"packets"`
@@ -114,6 +118,7 @@ type Summary struct {
 	pairs  map[[2]netip.Addr]*PairStat
 	ports  map[portKey]*portAcc
 	fl     flowLogAcc
+	names  names
 }
 
 type hostAcc struct {
@@ -142,6 +147,7 @@ func NewSummary(opt Options) *Summary {
 		hosts: make(map[netip.Addr]*hostAcc),
 		pairs: make(map[[2]netip.Addr]*PairStat),
 		ports: make(map[portKey]*portAcc),
+		names: make(names),
 	}
 }
 
@@ -171,6 +177,7 @@ func (s *Summary) AddFile(res flows.FileResult) {
 func (s *Summary) AddConn(c *flows.Conn) {
 	s.conns++
 	s.addLogSide(c)
+	s.names.fromConn(c)
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
@@ -255,10 +262,12 @@ func (s *Summary) Report() Report {
 		}
 	}
 	r.FlowLogs = s.flowLogReport(windows)
+	r.Names = s.names.sets()
 
 	hosts := make([]HostStat, 0, len(s.hosts))
 	for _, h := range s.hosts {
 		h.stat.Peers = len(h.peers)
+		h.stat.Name = s.names.best(h.stat.IP)
 		hosts = append(hosts, h.stat)
 	}
 	r.TopHostsByBytes = top(hosts, s.opt.Top, func(a, b HostStat) int {
@@ -269,6 +278,7 @@ func (s *Summary) Report() Report {
 	})
 	pairs := make([]PairStat, 0, len(s.pairs))
 	for _, p := range s.pairs {
+		p.AName, p.BName = s.names.best(p.A), s.names.best(p.B)
 		pairs = append(pairs, *p)
 	}
 	pairOrder := func(a, b PairStat) int { return cmp.Or(a.A.Compare(b.A), a.B.Compare(b.B)) }

@@ -11,7 +11,7 @@ import (
 
 // ConnSchemaVersion is the version of the conversation record schema
 // documented in docs/formats.md.
-const ConnSchemaVersion = "2"
+const ConnSchemaVersion = "3"
 
 // fieldKind says how a field's value is got and written.
 type fieldKind uint8

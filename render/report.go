@@ -64,11 +64,11 @@ func ReportTable(w io.Writer, r analyze.Report) error {
 	hostRows := func(hs []analyze.HostStat) [][]string {
 		out := make([][]string, 0, len(hs))
 		for _, h := range hs {
-			out = append(out, []string{h.IP.String(), place(h.Internal), humanBytes(h.Bytes), utoa(h.Packets), utoa(h.Conversations), strconv.Itoa(h.Peers)})
+			out = append(out, []string{h.IP.String(), dash(clean(h.Name)), place(h.Internal), humanBytes(h.Bytes), utoa(h.Packets), utoa(h.Conversations), strconv.Itoa(h.Peers)})
 		}
 		return out
 	}
-	hostHeader := []any{"host", "where", "bytes", "packets", "conversations", "peers"}
+	hostHeader := []any{"host", "name", "where", "bytes", "packets", "conversations", "peers"}
 	section(w, "Top hosts by bytes")
 	if err := table(w, hostHeader, hostRows(r.TopHostsByBytes)); err != nil {
 		return err
@@ -81,7 +81,7 @@ func ReportTable(w io.Writer, r analyze.Report) error {
 	pairRows := func(ps []analyze.PairStat) [][]string {
 		out := make([][]string, 0, len(ps))
 		for _, p := range ps {
-			out = append(out, []string{endpoint(p.A, p.AInternal), endpoint(p.B, p.BInternal), humanBytes(p.Bytes), utoa(p.Packets), utoa(p.Conversations)})
+			out = append(out, []string{endpoint(p.A, p.AName, p.AInternal), endpoint(p.B, p.BName, p.BInternal), humanBytes(p.Bytes), utoa(p.Packets), utoa(p.Conversations)})
 		}
 		return out
 	}
@@ -101,6 +101,21 @@ func ReportTable(w io.Writer, r analyze.Report) error {
 		rows = append(rows, []string{p.Proto, strconv.Itoa(int(p.Port)), utoa(p.Conversations), humanBytes(p.Bytes), strconv.Itoa(p.Responders), strconv.Itoa(p.Originators)})
 	}
 	if err := table(w, []any{"proto", "port", "conversations", "bytes", "responders", "originators"}, rows); err != nil {
+		return err
+	}
+
+	section(w, "Names for addresses (from DNS answers, TLS server names, HTTP Host headers)")
+	rows = rows[:0]
+	for _, n := range r.Names {
+		for i, name := range n.Names {
+			addr := ""
+			if i == 0 {
+				addr = n.IP.String()
+			}
+			rows = append(rows, []string{addr, clean(name.Name), name.Source, strconv.Itoa(name.Count), name.First})
+		}
+	}
+	if err := table(w, []any{"address", "name", "source", "conversations", "first seen"}, rows); err != nil {
 		return err
 	}
 	if r.FlowLogs != nil {
@@ -223,7 +238,12 @@ func place(internal bool) string {
 	return "external"
 }
 
-func endpoint(a netip.Addr, internal bool) string { return a.String() + " (" + place(internal) + ")" }
+func endpoint(a netip.Addr, name string, internal bool) string {
+	if name != "" {
+		return a.String() + " " + clean(name) + " (" + place(internal) + ")"
+	}
+	return a.String() + " (" + place(internal) + ")"
+}
 
 func clean(s string) string { return escapeControl(s, 0) }
 
