@@ -2,6 +2,7 @@ package flowlog
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func build(t *testing.T, tuples ...string) []*Flow {
 
 func TestBuilderJoinsTuples(t *testing.T) {
 	const s = 1773482400000 // ms
-	ms := func(d time.Duration) string { return itoa(s + d.Milliseconds()) }
+	ms := func(d time.Duration) string { return strconv.FormatInt(s+d.Milliseconds(), 10) }
 	tests := []struct {
 		name   string
 		tuples []string
@@ -77,19 +78,6 @@ func TestBuilderJoinsTuples(t *testing.T) {
 				tt.check(t, fs)
 			}
 		})
-	}
-}
-
-func itoa(v int64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
 	}
 }
 

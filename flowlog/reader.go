@@ -475,12 +475,9 @@ func (p *parser) nsgFlows() error {
 	if err := p.expect(tokBeginArray, "properties.flows"); err != nil {
 		return err
 	}
-	return p.eachElement(func(tok tokenKind, _ []byte) error {
-		if tok != tokBeginObject {
-			return errors.New("properties.flows[] holds a non-object")
-		}
+	return p.eachObject("properties.flows[]", func() error {
 		rule := ""
-		var macs []group
+		first := len(p.rec.groups)
 		err := p.eachKey(func(key string) error {
 			switch strings.ToLower(key) {
 			case "rule":
@@ -491,31 +488,13 @@ func (p *parser) nsgFlows() error {
 				if err := p.expect(tokBeginArray, "flows[].flows"); err != nil {
 					return err
 				}
-				return p.eachElement(func(tok tokenKind, _ []byte) error {
-					if tok != tokBeginObject {
-						return errors.New("flows[].flows[] holds a non-object")
-					}
-					g := group{}
-					err := p.eachKey(func(key string) error {
-						switch strings.ToLower(key) {
-						case "mac":
-							var err error
-							g.mac, err = p.str()
-							return err
-						case "flowtuples":
-							return p.tuples(&g)
-						}
-						return p.skip()
-					})
-					macs = append(macs, g)
-					return err
-				})
+				return p.eachObject("flows[].flows[]", p.group)
 			}
 			return p.skip()
 		})
-		for _, g := range macs {
-			g.rule = rule
-			p.rec.groups = append(p.rec.groups, g)
+		// The rule may come after the groups it names.
+		for i := first; i < len(p.rec.groups); i++ {
+			p.rec.groups[i].rule = rule
 		}
 		return err
 	})
@@ -535,10 +514,7 @@ func (p *parser) flowRecords() error {
 		if err := p.expect(tokBeginArray, "flowRecords.flows"); err != nil {
 			return err
 		}
-		return p.eachElement(func(tok tokenKind, _ []byte) error {
-			if tok != tokBeginObject {
-				return errors.New("flowRecords.flows[] holds a non-object")
-			}
+		return p.eachObject("flowRecords.flows[]", func() error {
 			return p.eachKey(func(key string) error {
 				if !strings.EqualFold(key, "flowGroups") {
 					return p.skip()
@@ -546,32 +522,43 @@ func (p *parser) flowRecords() error {
 				if err := p.expect(tokBeginArray, "flowGroups"); err != nil {
 					return err
 				}
-				return p.eachElement(func(tok tokenKind, _ []byte) error {
-					if tok != tokBeginObject {
-						return errors.New("flowGroups[] holds a non-object")
-					}
-					g := group{}
-					err := p.eachKey(func(key string) error {
-						switch strings.ToLower(key) {
-						case "rule":
-							var err error
-							g.rule, err = p.str()
-							return err
-						case "flowtuples":
-							return p.tuples(&g)
-						case "mac":
-							var err error
-							g.mac, err = p.str()
-							return err
-						}
-						return p.skip()
-					})
-					p.rec.groups = append(p.rec.groups, g)
-					return err
-				})
+				return p.eachObject("flowGroups[]", p.group)
 			})
 		})
 	})
+}
+
+// eachObject calls fn for each object of an array whose opening bracket
+// has been read; fn reads the object's keys.
+func (p *parser) eachObject(what string, fn func() error) error {
+	return p.eachElement(func(tok tokenKind, _ []byte) error {
+		if tok != tokBeginObject {
+			return fmt.Errorf("%s holds a non-object", what)
+		}
+		return fn()
+	})
+}
+
+// group reads one group of tuples, {rule?, mac?, flowTuples}, into the
+// record: a VNet flow group, or an NSG flow log's per-MAC entry.
+func (p *parser) group() error {
+	g := group{}
+	err := p.eachKey(func(key string) error {
+		var err error
+		switch strings.ToLower(key) {
+		case "rule":
+			g.rule, err = p.str()
+		case "mac":
+			g.mac, err = p.str()
+		case "flowtuples":
+			err = p.tuples(&g)
+		default:
+			err = p.skip()
+		}
+		return err
+	})
+	p.rec.groups = append(p.rec.groups, g)
+	return err
 }
 
 // tuples reads a flowTuples array of strings into the record's arena.

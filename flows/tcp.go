@@ -344,14 +344,7 @@ func (c *conv) tcpStateMachine(ep, peer *endpoint, isOrig, syn, fin, rst, ack bo
 				ep.setState(tcpEstablished)
 			}
 		}
-		if fin {
-			ep.setState(tcpClosed)
-			doClose = true
-		}
-		if rst {
-			ep.setState(tcpReset)
-			doClose = true
-		}
+		doClose = ep.finOrReset(fin, rst)
 		if ep.state == tcpInactive {
 			switch {
 			case !isOrig && length == 0 && c.origEP.state == tcpSynSent:
@@ -363,14 +356,7 @@ func (c *conv) tcpStateMachine(ep, peer *endpoint, isOrig, syn, fin, rst, ack bo
 			}
 		}
 	case tcpSynSent, tcpSynAckSent:
-		if fin {
-			ep.setState(tcpClosed)
-			doClose = true
-		}
-		if rst {
-			ep.setState(tcpReset)
-			doClose = true
-		}
+		doClose = ep.finOrReset(fin, rst)
 	case tcpEstablished, tcpPartial:
 		if syn && ep.state == tcpPartial && peer.state == tcpInactive && !ack {
 			ep.setState(tcpSynSent)
@@ -400,6 +386,18 @@ func (c *conv) tcpStateMachine(ep, peer *endpoint, isOrig, syn, fin, rst, ack bo
 			c.closed = true
 		}
 	}
+}
+
+// finOrReset moves the endpoint to CLOSED on a FIN and to RESET on a RST,
+// and reports whether either closed it.
+func (e *endpoint) finOrReset(fin, rst bool) bool {
+	if fin {
+		e.setState(tcpClosed)
+	}
+	if rst {
+		e.setState(tcpReset)
+	}
+	return fin || rst
 }
 
 func (e *endpoint) setState(s uint8) {
