@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// benchBlob is an hour of busy VNet flow log: 60 records of 2000 tuples.
+// benchBlob is an hour of busy VNet flow log: 60 records of 2000 tuples,
+// each connection a B tuple and an E tuple, as real logs have them.
 func benchBlob() []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"records":[`)
@@ -17,8 +18,14 @@ func benchBlob() []byte {
 		}
 		tuples := make([]string, 2000)
 		for i := range tuples {
-			tuples[i] = fmt.Sprintf("%d,10.1.%d.%d,203.0.113.%d,%d,443,6,O,E,NX,%d,%d,%d,%d",
-				1773482400000+int64(r*60000+i), i%200, i%250, i%250, 40000+i, i%50, i*100, i%40, i*900)
+			c := r*1000 + i/2 // the connection
+			if i%2 == 0 {
+				tuples[i] = fmt.Sprintf("%d,10.1.%d.%d,203.0.113.%d,%d,443,6,O,B,NX,0,0,0,0",
+					1773482400000+int64(r*60000+i), c%200, c%250, c%250, 1024+c)
+			} else {
+				tuples[i] = fmt.Sprintf("%d,10.1.%d.%d,203.0.113.%d,%d,443,6,O,E,NX,%d,%d,%d,%d",
+					1773482400000+int64(r*60000+i), c%200, c%250, c%250, 1024+c, i%50, i*100, i%40, i*900)
+			}
 		}
 		rec := vnetRecord(tuples...)
 		b.WriteString(strings.Replace(rec, "10:01:02", fmt.Sprintf("10:%02d:02", r), 1))

@@ -61,6 +61,7 @@ type flowKey struct {
 type Builder struct {
 	open  map[flowKey]*Flow
 	flows []*Flow
+	slab  []Flow // flows are allocated from slabs, not one by one
 }
 
 // NewBuilder returns an empty Builder.
@@ -76,7 +77,12 @@ func (b *Builder) Add(t *Tuple) {
 		f = nil
 	}
 	if f == nil {
-		f = &Flow{
+		if len(b.slab) == cap(b.slab) {
+			b.slab = make([]Flow, 0, 256)
+		}
+		b.slab = append(b.slab, Flow{})
+		f = &b.slab[len(b.slab)-1]
+		*f = Flow{
 			Log: t.Log, Src: t.Src, Dst: t.Dst, SrcPort: t.SrcPort, DstPort: t.DstPort, Proto: t.Proto,
 			Inbound: t.Inbound, Denied: t.Denied, Rule: t.Rule, Encryption: t.Encryption,
 			Begin: t.Time, File: t.File, Record: t.Record, last: t.Time,
@@ -146,7 +152,18 @@ func (b *Builder) Flows() []*Flow {
 	slices.SortFunc(b.flows, func(x, y *Flow) int {
 		return cmp.Or(cmp.Compare(x.Begin, y.Begin), x.Src.Compare(y.Src), x.Dst.Compare(y.Dst),
 			cmp.Compare(x.SrcPort, y.SrcPort), cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Proto, y.Proto),
-			cmp.Compare(x.Log.Source(), y.Log.Source()), cmp.Compare(x.End, y.End))
+			cmp.Compare(x.Log.ResourceID, y.Log.ResourceID), cmp.Compare(x.Log.MAC, y.Log.MAC), cmp.Compare(x.Log.Kind, y.Log.Kind),
+			cmp.Compare(x.End, y.End), boolOrder(x.Inbound, y.Inbound))
 	})
 	return b.flows
+}
+
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case b:
+		return -1
+	}
+	return 1
 }

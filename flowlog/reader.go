@@ -2,9 +2,10 @@ package flowlog
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"io"
 	"strings"
 )
@@ -57,13 +58,14 @@ const (
 // twice, or once mid-hour and once whole) is counted once. Its memory
 // grows with records, about 60 an hour per NIC, not with tuples.
 type Reader struct {
-	seen map[uint64]struct{}
+	seen map[uint64]struct{} // hashes of the records read
+	seed maphash.Seed
 	logs map[Log]*Log
 }
 
 // NewReader returns a Reader.
 func NewReader() *Reader {
-	return &Reader{seen: make(map[uint64]struct{}), logs: make(map[Log]*Log)}
+	return &Reader{seen: make(map[uint64]struct{}), seed: maphash.MakeSeed(), logs: make(map[Log]*Log)}
 }
 
 // record accumulates one record's fields while it is being read; fields
@@ -639,6 +641,12 @@ func (p *parser) finishRecord(start int64) error {
 		if g.mac != "" {
 			l.MAC = normalizeMAC(g.mac)
 		}
+		if l.MAC == "" || l.ResourceID == "" {
+			// Fall back on the blob's path in the storage account.
+			res, mac := blobPath(p.path)
+			l.MAC = cmp.Or(l.MAC, mac)
+			l.ResourceID = cmp.Or(l.ResourceID, res)
+		}
 		lp := p.rd.log(l)
 		for _, off := range g.tuples {
 			t := Tuple{Rule: g.rule, Log: lp, File: p.path, Record: p.records}
@@ -671,13 +679,20 @@ func (p *parser) finishRecord(start int64) error {
 // duplicate reports whether an identical record was read before, and
 // remembers this one.
 func (rd *Reader) duplicate(r *record, log *Log) bool {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s|%s|%s|%s|", log.Kind, log.ResourceID, r.mac, r.time)
+	var h maphash.Hash
+	h.SetSeed(rd.seed)
+	for _, s := range [...]string{log.Kind, log.ResourceID, r.mac, r.time} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
 	for _, g := range r.groups {
-		fmt.Fprintf(h, "%s|%s|", g.rule, g.mac)
+		h.WriteString(g.rule)
+		h.WriteByte(0)
+		h.WriteString(g.mac)
+		h.WriteByte(0)
 		for _, off := range g.tuples {
 			h.Write(r.arena[off[0]:off[1]])
-			h.Write([]byte{0})
+			h.WriteByte(0)
 		}
 	}
 	k := h.Sum64()
@@ -696,6 +711,34 @@ func (rd *Reader) log(l Log) *Log {
 	p := &l
 	rd.logs[l] = p
 	return p
+}
+
+// blobPath reads the resource ID and MAC from a blob's path in a download
+// of the storage account, as .../resourceId=/SUBSCRIPTIONS/.../y=2026/.../
+// macAddress=000D3A100004/PT1H.json (NSG flow logs) or
+// .../flowLogResourceID=/.../y=... (VNet flow logs). The documented variants
+// differ before the y= segment, so the resource is whatever stands between
+// the "=" of its key and "/y=".
+func blobPath(path string) (resource, mac string) {
+	path = strings.ReplaceAll(path, `\`, "/")
+	path = strings.ReplaceAll(path, "%3D", "=")
+	for _, key := range []string{"resourceId=", "flowLogResourceID="} {
+		if i := strings.Index(strings.ToLower(path), strings.ToLower(key)); i >= 0 {
+			rest := path[i+len(key):]
+			if j := strings.Index(rest, "/y="); j >= 0 {
+				resource = strings.ToUpper(rest[:j])
+			}
+			break
+		}
+	}
+	if i := strings.Index(path, "macAddress="); i >= 0 {
+		m := path[i+len("macAddress="):]
+		if j := strings.IndexByte(m, '/'); j >= 0 {
+			m = m[:j]
+		}
+		mac = normalizeMAC(m)
+	}
+	return resource, mac
 }
 
 func normalizeMAC(s string) string {

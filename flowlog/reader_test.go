@@ -206,3 +206,19 @@ func TestCorpusSamples(t *testing.T) {
 		}
 	}
 }
+
+func TestBlobPath(t *testing.T) {
+	tests := []struct{ path, resource, mac string }{
+		{"ev/insights-logs-networksecuritygroupflowevent/resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG1/y=2026/m=03/d=14/h=10/m=00/macAddress=000D3A100004/PT1H.json",
+			"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG1", "000D3A100004"},
+		{"insights-logs-flowlogflowevent/flowLogResourceID=/S_NETWORKWATCHERRG/NETWORKWATCHER_EASTUS_FL/y=2026/m=07/d=07/h=15/m=00/macAddress=00-22-48-7b-c2-05/PT1H.json",
+			"/S_NETWORKWATCHERRG/NETWORKWATCHER_EASTUS_FL", "0022487BC205"},
+		{"old/resourceId%3D/subscriptions/s/nsg/y=2017/PT1H.json", "/SUBSCRIPTIONS/S/NSG", ""},
+		{"PT1H.json", "", ""},
+	}
+	for _, tt := range tests {
+		if r, m := blobPath(tt.path); r != tt.resource || m != tt.mac {
+			t.Errorf("%s: %q %q, want %q %q", tt.path, r, m, tt.resource, tt.mac)
+		}
+	}
+}
