@@ -16,6 +16,7 @@ var defaultInternal = []netip.Prefix{
 // Network says which addresses are internal.
 type Network struct {
 	prefixes []netip.Prefix
+	learned  map[netip.Addr]bool // NIC addresses the flow logs showed
 }
 
 // NewNetwork returns the default internal ranges plus extra.
@@ -30,10 +31,23 @@ func NewNetwork(extra []netip.Prefix) *Network {
 // Internal reports whether a is inside one of the internal ranges.
 func (n *Network) Internal(a netip.Addr) bool {
 	a = a.Unmap()
+	if n.learned[a] {
+		return true
+	}
 	for _, p := range n.prefixes {
 		if p.Contains(a) {
 			return true
 		}
 	}
 	return false
+}
+
+// learn adds an address the flow logs showed to be a VNet NIC's.
+func (n *Network) learn(a netip.Addr) {
+	if n.learned == nil {
+		n.learned = make(map[netip.Addr]bool)
+	}
+	if len(n.learned) < 1<<16 {
+		n.learned[a] = true
+	}
 }

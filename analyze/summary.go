@@ -13,6 +13,7 @@ import (
 // documented in docs/report-json.md.
 type Report struct {
 	SchemaVersion   string         `json:"schema_version"`
+	Findings        []Finding      `json:"findings"` // most severe first; docs/findings.md
 	Inputs          []Input        `json:"inputs"`
 	Gaps            []Gap          `json:"gaps"`
 	Totals          Totals         `json:"totals"`
@@ -26,7 +27,7 @@ type Report struct {
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
-const ReportSchemaVersion = "1"
+const ReportSchemaVersion = "2"
 
 // Input describes one capture file as read.
 type Input struct {
@@ -105,6 +106,7 @@ type PortStat struct {
 type Options struct {
 	Internal []netip.Prefix // in addition to the default internal ranges
 	Top      int            // rows per top list
+	Detect   DetectOptions
 }
 
 // Summary accumulates conversations and file results into a Report.
@@ -119,6 +121,7 @@ type Summary struct {
 	ports  map[portKey]*portAcc
 	fl     flowLogAcc
 	names  names
+	det    *detector
 }
 
 type hostAcc struct {
@@ -142,13 +145,15 @@ func NewSummary(opt Options) *Summary {
 	if opt.Top <= 0 {
 		opt.Top = 10
 	}
-	return &Summary{
+	s := &Summary{
 		opt: opt, net: NewNetwork(opt.Internal),
 		hosts: make(map[netip.Addr]*hostAcc),
 		pairs: make(map[[2]netip.Addr]*PairStat),
 		ports: make(map[portKey]*portAcc),
 		names: make(names),
 	}
+	s.det = newDetector(opt.Detect, s.net, s.names)
+	return s
 }
 
 // AddFile records how one input was read.
@@ -178,6 +183,7 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	s.conns++
 	s.addLogSide(c)
 	s.names.fromConn(c)
+	s.det.observe(c)
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
@@ -231,7 +237,7 @@ func (h *hostAcc) add(peer netip.Addr, bytes, pkts uint64) {
 // Report builds the report. Ties are broken by address or port, so the same
 // input always gives the same report.
 func (s *Summary) Report() Report {
-	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}}
+	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}, Findings: s.det.findings()}
 	if r.Inputs == nil {
 		r.Inputs = []Input{}
 	}

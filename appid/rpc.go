@@ -10,6 +10,7 @@ import (
 type DCERPCFacts struct {
 	Interfaces []string `json:"endpoints,omitempty"`  // bound interfaces, by name (svcctl, drsuapi, ...) or UUID
 	Operations []string `json:"operations,omitempty"` // interface:operation, e.g. svcctl:CreateServiceW
+	Requests   int      `json:"requests,omitempty"`   // request PDUs seen
 }
 
 // rpcInterfaces names the interfaces that matter for lateral movement and
@@ -54,6 +55,7 @@ var rpcInterfaces = map[string]string{
 // rpcOperations names the operations worth reporting, by interface and
 // operation number.
 var rpcOperations = map[string]map[uint16]string{
+	"wkssvc":                {2: "NetrWkstaUserEnum"},
 	"svcctl":                {0: "CloseServiceHandle", 2: "DeleteService", 6: "QueryServiceStatus", 11: "ChangeServiceConfigW", 12: "CreateServiceW", 15: "OpenSCManagerW", 16: "OpenServiceW", 19: "StartServiceW", 24: "CreateServiceA", 44: "CreateServiceWOW64A", 45: "CreateServiceWOW64W"},
 	"atsvc":                 {0: "NetrJobAdd", 1: "NetrJobDel", 2: "NetrJobEnum"},
 	"ITaskSchedulerService": {1: "SchRpcRegisterTask", 12: "SchRpcRun", 7: "SchRpcDelete"},
@@ -157,6 +159,7 @@ func (s *rpcState) pdu(in *Inspector, p []byte) {
 		if len(p) < 24 {
 			return
 		}
+		f.Requests++
 		iface := s.contexts[binary.LittleEndian.Uint16(p[20:])]
 		opnum := binary.LittleEndian.Uint16(p[22:])
 		if iface == "" {

@@ -29,6 +29,10 @@ func ReportTable(w io.Writer, r analyze.Report) error {
 		fmt.Fprintf(w, "time span: %s to %s\n", t.First, t.Last)
 	}
 
+	if err := findingsTable(w, r.Findings); err != nil {
+		return err
+	}
+
 	section(w, "Inputs")
 	header := []any{"file", "format", "link types", "packets", "bytes", "first", "last", "damage"}
 	hashed := len(r.Inputs) > 0 && r.Inputs[0].SHA256 != ""
@@ -280,4 +284,52 @@ func humanBytes(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// findingsTable lists the findings, most severe first, with the evidence to
+// check each by.
+func findingsTable(w io.Writer, fs []analyze.Finding) error {
+	section(w, "Findings")
+	rows := make([][]string, 0, len(fs))
+	for _, f := range fs {
+		evidence := strings.Join(f.Evidence.UIDs[:min(3, len(f.Evidence.UIDs))], " ")
+		if len(f.Evidence.UIDs) > 3 {
+			evidence += fmt.Sprintf(" (+%d)", len(f.Evidence.UIDs)-3)
+		}
+		if len(f.Evidence.Facts) > 0 {
+			evidence += "; " + clean(strings.Join(f.Evidence.Facts[:min(3, len(f.Evidence.Facts))], "; "))
+		}
+		rows = append(rows, []string{f.Severity, strconv.Itoa(f.Score), f.Kind, dash(f.Technique), findingEndpoint(f.Src),
+			findingTargets(f.Dst), strconv.Itoa(f.Count), f.FirstSeen, clean(f.Why), evidence})
+	}
+	return table(w, []any{"severity", "score", "kind", "technique", "source", "target", "count", "first seen", "why", "evidence"}, rows)
+}
+
+func findingEndpoint(e analyze.Endpoint) string {
+	s := e.IP.String()
+	if e.Port != nil {
+		s = netip.AddrPortFrom(e.IP, *e.Port).String()
+	}
+	if e.Name != "" {
+		s += " " + clean(e.Name)
+	}
+	return s
+}
+
+func findingTargets(dst any) string {
+	switch d := dst.(type) {
+	case analyze.Endpoint:
+		return findingEndpoint(d)
+	case []analyze.Endpoint:
+		var parts []string
+		for i, e := range d {
+			if i == 4 {
+				parts = append(parts, fmt.Sprintf("+%d more", len(d)-4))
+				break
+			}
+			parts = append(parts, findingEndpoint(e))
+		}
+		return strings.Join(parts, ", ")
+	}
+	return "-"
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,11 +14,13 @@ import (
 
 func newReportCommand(s *streams) *cobra.Command {
 	var (
-		ff       flowFlags
-		asJSON   bool
-		hash     bool
-		top      int
-		internal []string
+		ff        flowFlags
+		asJSON    bool
+		hash      bool
+		top       int
+		internal  []string
+		since     string
+		allowlist string
 	)
 	cmd := &cobra.Command{
 		Use:   "report INPUT...",
@@ -41,6 +45,24 @@ output.`,
 					return usageError{fmt.Errorf("--internal %q: %w", c, err)}
 				}
 				aopt.Internal = append(aopt.Internal, p)
+			}
+			if since != "" {
+				t, err := time.Parse(time.RFC3339, since)
+				if err != nil {
+					return usageError{fmt.Errorf("--since %q: want an RFC 3339 time such as 2026-03-14T10:30:00Z", since)}
+				}
+				aopt.Detect.Since = t
+			}
+			if allowlist != "" {
+				f, err := os.Open(allowlist)
+				if err != nil {
+					return usageError{err}
+				}
+				aopt.Detect.Allowlist, err = analyze.ParseAllowlist(f, allowlist)
+				f.Close()
+				if err != nil {
+					return usageError{err}
+				}
 			}
 			sum := analyze.NewSummary(aopt)
 			damaged, err := readInputs(s, args, opt, sink{
@@ -71,5 +93,7 @@ output.`,
 	fs.BoolVar(&hash, "hash", false, "compute the SHA-256 of each input file")
 	fs.IntVar(&top, "top", 10, "rows in each top list")
 	fs.StringArrayVar(&internal, "internal", nil, "treat this CIDR as internal as well (repeatable)")
+	fs.StringVar(&since, "since", "", "the suspected compromise time (RFC 3339): findings after it weigh more")
+	fs.StringVar(&allowlist, "allowlist", "", "file of known-good hosts, pairs and ports not to flag (see docs/findings.md)")
 	return cmd
 }

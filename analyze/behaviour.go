@@ -1,0 +1,348 @@
+package analyze
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// Beacons (T1071), exfiltration (T1041), long connections and DNS tunnels
+// (T1071.004).
+
+// Beacon thresholds: RITA v5 scores interval and size regularity; netfx
+// adds connection count and time coverage over the whole evidence, so a
+// beacon is seen across the gaps between captures.
+const (
+	beaconMinConns    = 6
+	beaconMinScore    = 0.75
+	beaconMinInterval = 5 * time.Second // faster is a burst, not a beacon
+	maxSeries         = 4096            // connection times kept per pair
+)
+
+type seriesAcc struct {
+	ts    []int64
+	bytes []float64
+	conns []*flows.Conn // the first few, for evidence
+	n     int
+}
+
+type beaconDetector struct {
+	pairs       map[[2]netip.Addr]*seriesAcc
+	first, last int64
+}
+
+func (b *beaconDetector) init() { b.pairs = map[[2]netip.Addr]*seriesAcc{}; b.first = math.MaxInt64 }
+
+func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
+	b.first, b.last = min(b.first, c.TS), max(b.last, c.TS)
+	// Resolvers and time servers are periodic by design; failed attempts
+	// are retries, not beacons (RITA's known false positives).
+	if !established(c) || c.RespPort == 53 || c.RespPort == 123 || c.Proto == 1 || c.Proto == 58 {
+		return
+	}
+	k := [2]netip.Addr{c.Orig.Unmap(), c.Resp.Unmap()}
+	s := b.pairs[k]
+	if s == nil {
+		s = &seriesAcc{}
+		b.pairs[k] = s
+	}
+	s.n++
+	if len(s.ts) < maxSeries {
+		s.ts = append(s.ts, c.TS)
+		s.bytes = append(s.bytes, float64(c.OrigIPBytes))
+	}
+	if len(s.conns) < maxEvidence {
+		s.conns = append(s.conns, c)
+	}
+}
+
+func (b *beaconDetector) findings(d *detector) []*Finding {
+	var out []*Finding
+	span := float64(b.last - b.first)
+	for k, s := range b.pairs {
+		if len(s.ts) < beaconMinConns || span <= 0 {
+			continue
+		}
+		ts := slices.Clone(s.ts)
+		slices.Sort(ts)
+		var intervals []float64
+		for i := 1; i < len(ts); i++ {
+			if dt := ts[i] - ts[i-1]; dt > 0 {
+				intervals = append(intervals, float64(dt))
+			}
+		}
+		if len(intervals) < 3 {
+			continue
+		}
+		tsScore := regularity(intervals, 1)
+		dsScore := regularity(s.bytes, 0)
+		coverage := math.Min(1, float64(ts[len(ts)-1]-ts[0])/span)
+		countScore := math.Min(1, float64(s.n)/24)
+		score := 0.4*tsScore + 0.2*dsScore + 0.2*coverage + 0.2*countScore
+		if score < beaconMinScore {
+			continue
+		}
+		median := time.Duration(quantile(intervals, 0.5)).Round(time.Second)
+		if median < beaconMinInterval {
+			continue
+		}
+		f := newFinding("beacon", "T1071", s.conns[0], d.endpoint(k[0], nil), d.endpoint(k[1], port(s.conns[0].RespPort)))
+		for _, c := range s.conns {
+			f.add(c)
+		}
+		f.Count = s.n
+		f.first, f.last = ts[0], ts[len(ts)-1]
+		f.Score = int(math.Round(score * 100))
+		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("interval median %s, interval regularity %.2f, size regularity %.2f, coverage %.2f", median, tsScore, dsScore, coverage))
+		f.Why = fmt.Sprintf("%d connections from %s to %s about every %s, with regular sizes, over %.0f%% of the evidence's time span: a beacon", s.n, k[0], k[1], median, coverage*100)
+		out = append(out, f)
+	}
+	return out
+}
+
+// regularity scores how regular values are, as RITA does: the mean of a
+// Bowley-skew score and a median-absolute-deviation score, 1 for perfectly
+// regular. small is the MAD score for a median below 1.
+func regularity(v []float64, small float64) float64 {
+	if len(v) < 3 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	q1, q2, q3 := quantile(s, 0.25), quantile(s, 0.5), quantile(s, 0.75)
+	skew := 0.0
+	if q3-q1 >= 10 && q2 != q1 && q2 != q3 {
+		skew = (q1 + q3 - 2*q2) / (q3 - q1)
+	}
+	skewScore := 1 - math.Abs(skew)
+	dev := make([]float64, len(s))
+	for i, x := range s {
+		dev[i] = math.Abs(x - q2)
+	}
+	slices.Sort(dev)
+	mad := quantile(dev, 0.5)
+	madScore := small
+	if q2 >= 1 {
+		madScore = math.Max(0, (q2-mad)/q2)
+	}
+	return (skewScore + madScore) / 2
+}
+
+// quantile of sorted values, by linear interpolation.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	if !slices.IsSorted(sorted) {
+		sorted = slices.Clone(sorted)
+		slices.Sort(sorted)
+	}
+	pos := q * float64(len(sorted)-1)
+	lo := int(pos)
+	if lo+1 >= len(sorted) {
+		return sorted[lo]
+	}
+	return sorted[lo] + (pos-float64(lo))*(sorted[lo+1]-sorted[lo])
+}
+
+// Exfiltration and long-connection thresholds. 25 MB mirrors RITA's
+// data-size modifier; the producer-consumer ratio (Bullard and Gerth,
+// FloCon 2014) of 0.6 means the source sends at least four times what it
+// receives. Long connections start at RITA's one hour.
+const (
+	exfilBytes   = 25_000_000
+	exfilPCR     = 0.6
+	longDuration = time.Hour
+)
+
+type volumeAcc struct {
+	out, in uint64
+	conns   []*flows.Conn
+	n       int
+}
+
+type volumeDetector struct {
+	pairs map[[2]netip.Addr]*volumeAcc
+	long  []*Finding
+}
+
+func (v *volumeDetector) init() { v.pairs = map[[2]netip.Addr]*volumeAcc{} }
+
+func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
+	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	if durationOf(c) >= longDuration && established(c) {
+		f := newFinding("long_connection", "", c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
+		f.add(c, fmt.Sprintf("one connection lasting %s", durationOf(c).Round(time.Second)))
+		f.Score = 35
+		if !d.internal(orig) || !d.internal(resp) {
+			f.Score = 50
+		}
+		f.Why = fmt.Sprintf("a connection from %s to %s lasted %s: a long-lived channel (C2, tunnel) or an admin session to confirm", orig, resp, durationOf(c).Round(time.Second))
+		v.long = append(v.long, f)
+	}
+	if !d.internal(orig) || d.internal(resp) || !established(c) {
+		return
+	}
+	out, in := c.OrigIPBytes, c.RespIPBytes
+	if c.Source == flows.SourceFlowLog && (c.FlowLog == nil || !c.FlowLog.Counted) {
+		return
+	}
+	k := [2]netip.Addr{orig, resp}
+	a := v.pairs[k]
+	if a == nil {
+		a = &volumeAcc{}
+		v.pairs[k] = a
+	}
+	a.out += out
+	a.in += in
+	a.n++
+	if len(a.conns) < maxEvidence {
+		a.conns = append(a.conns, c)
+	}
+}
+
+func (v *volumeDetector) findings(d *detector) []*Finding {
+	out := v.long
+	for k, a := range v.pairs {
+		pcr := float64(int64(a.out)-int64(a.in)) / float64(a.out+a.in)
+		if a.out < exfilBytes || pcr < exfilPCR {
+			continue
+		}
+		f := newFinding("exfiltration", "T1041", a.conns[0], d.endpoint(k[0], nil), d.endpoint(k[1], port(a.conns[0].RespPort)))
+		for _, c := range a.conns {
+			f.add(c)
+		}
+		f.Count = a.n
+		f.Score = min(95, 70+int(a.out/exfilBytes)*5)
+		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("%d bytes out, %d in, producer-consumer ratio %.2f", a.out, a.in, pcr))
+		f.Why = fmt.Sprintf("%s sent %.1f MB to %s and received %.1f MB: a large, one-way upload", k[0], float64(a.out)/1e6, k[1], float64(a.in)/1e6)
+		out = append(out, f)
+	}
+	return out
+}
+
+// DNS tunnel thresholds: queries to one domain with long or random-looking
+// names, or many TXT queries, carry data or commands.
+const (
+	tunnelQueries = 10 // suspicious queries to one domain
+	longLabel     = 30 // a label this long...
+	longName      = 52 // ...or a name this long is suspicious
+	entropyMin    = 3.5
+)
+
+type dnsKey struct {
+	client netip.Addr
+	domain string
+}
+
+type dnsAcc struct {
+	suspicious, txt, total int
+	subdomains             map[string]bool
+	conns                  []*flows.Conn
+	resolver               netip.Addr
+}
+
+type dnsDetector struct {
+	domains map[dnsKey]*dnsAcc
+}
+
+func (n *dnsDetector) init() { n.domains = map[dnsKey]*dnsAcc{} }
+
+func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
+	if c.App == nil || c.App.DNS == nil {
+		return
+	}
+	for _, q := range c.App.DNS.Queries {
+		name, typ, _ := strings.Cut(q, " ")
+		domain := registered(name)
+		if domain == "" {
+			continue
+		}
+		k := dnsKey{c.Orig.Unmap(), domain}
+		a := n.domains[k]
+		if a == nil {
+			if len(n.domains) >= 1<<16 {
+				continue
+			}
+			a = &dnsAcc{subdomains: map[string]bool{}, resolver: c.Resp.Unmap()}
+			n.domains[k] = a
+		}
+		a.total++
+		if typ == "TXT" {
+			a.txt++
+		}
+		sub := strings.TrimSuffix(strings.TrimSuffix(name, domain), ".")
+		if len(a.subdomains) < 1024 {
+			a.subdomains[sub] = true
+		}
+		if len(name) >= longName || longestLabel(sub) >= longLabel || (len(sub) >= 16 && entropy(sub) >= entropyMin) {
+			a.suspicious++
+		}
+		if len(a.conns) < maxEvidence {
+			a.conns = append(a.conns, c)
+		}
+	}
+}
+
+func (n *dnsDetector) findings(d *detector) []*Finding {
+	var out []*Finding
+	for k, a := range n.domains {
+		if a.suspicious < tunnelQueries && (a.txt < tunnelQueries || len(a.subdomains) < tunnelQueries) {
+			continue
+		}
+		f := newFinding("dns_tunnel", "T1071.004", a.conns[0], d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
+		for _, c := range a.conns {
+			f.add(c)
+		}
+		f.Count = a.total
+		f.Score = min(90, 60+a.suspicious/5+a.txt/5)
+		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d TXT, %d distinct subdomains", k.domain, a.total, a.suspicious, a.txt, len(a.subdomains)))
+		f.Why = fmt.Sprintf("%s sent %d queries for %s with encoded-looking names or TXT lookups: data or commands carried in DNS", k.client, a.total, k.domain)
+		out = append(out, f)
+	}
+	return out
+}
+
+// registered approximates a name's registered domain: its last two labels
+// (three under a two-letter country code with a short second level, as
+// example.co.uk).
+func registered(name string) string {
+	labels := strings.Split(strings.TrimSuffix(strings.ToLower(name), "."), ".")
+	if len(labels) < 2 {
+		return ""
+	}
+	n := 2
+	if len(labels) >= 3 && len(labels[len(labels)-1]) == 2 && len(labels[len(labels)-2]) <= 3 {
+		n = 3
+	}
+	return strings.Join(labels[len(labels)-n:], ".")
+}
+
+func longestLabel(name string) int {
+	best := 0
+	for _, l := range strings.Split(name, ".") {
+		best = max(best, len(l))
+	}
+	return best
+}
+
+// entropy is the Shannon entropy of s in bits per character.
+func entropy(s string) float64 {
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	e := 0.0
+	for _, n := range counts {
+		if n > 0 {
+			p := float64(n) / float64(len(s))
+			e -= p * math.Log2(p)
+		}
+	}
+	return e
+}

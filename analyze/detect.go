@@ -1,0 +1,204 @@
+package analyze
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// DetectOptions tune the detectors; docs/findings.md explains each.
+type DetectOptions struct {
+	Since     time.Time  // the suspected compromise: activity after it weighs more
+	Allowlist *Allowlist // known-good hosts, pairs and ports
+}
+
+// platform addresses are Azure's own services: shown, never flagged.
+var platform = map[netip.Addr]string{
+	netip.MustParseAddr("168.63.129.16"):   "Azure platform (DNS, DHCP, health probes, wireserver)",
+	netip.MustParseAddr("169.254.169.254"): "Azure Instance Metadata Service",
+}
+
+// detector runs every detector over the conversations of a Summary.
+type detector struct {
+	opt     DetectOptions
+	net     *Network
+	names   names
+	lateral lateralDetector
+	ports   portDetector
+	scans   scanDetector
+	access  accessDetector
+	beacons beaconDetector
+	volume  volumeDetector
+	dns     dnsDetector
+}
+
+func newDetector(opt DetectOptions, net *Network, n names) *detector {
+	d := &detector{opt: opt, net: net, names: n}
+	d.lateral.init()
+	d.ports.init()
+	d.scans.init()
+	d.access.init()
+	d.beacons.init()
+	d.volume.init()
+	d.dns.init()
+	return d
+}
+
+// observe passes one conversation to the detectors that want it.
+func (d *detector) observe(c *flows.Conn) {
+	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	if _, ok := platform[orig]; ok {
+		return
+	}
+	if _, ok := platform[resp]; ok {
+		return
+	}
+	if d.opt.Allowlist.allows(orig, resp, c.Proto, c.RespPort) {
+		return
+	}
+	d.learnVNet(c)
+	d.scans.observe(d, c)
+	d.access.observe(d, c)
+	d.lateral.observe(d, c)
+	d.ports.observe(d, c)
+	d.beacons.observe(d, c)
+	d.volume.observe(d, c)
+	d.dns.observe(d, c)
+}
+
+// learnVNet treats the NIC side of flow-logged connections as internal:
+// flow logs only log the VNet's own NICs.
+func (d *detector) learnVNet(c *flows.Conn) {
+	if c.FlowLog == nil {
+		return
+	}
+	nic := c.Orig.Unmap()
+	if c.FlowLog.Direction == "in" {
+		nic = c.Resp.Unmap()
+	}
+	d.net.learn(nic)
+}
+
+// findings collects every detector's findings.
+func (d *detector) findings() []Finding {
+	var fs []*Finding
+	for _, f := range [][]*Finding{
+		d.lateral.findings(d), d.ports.findings(d), d.scans.findings(d), d.access.findings(d),
+		d.beacons.findings(d), d.volume.findings(d), d.dns.findings(d),
+	} {
+		fs = append(fs, f...)
+	}
+	return finish(fs)
+}
+
+func (d *detector) internal(a netip.Addr) bool { return d.net.Internal(a) }
+
+// endpoint describes an address (and port) with its best name.
+func (d *detector) endpoint(a netip.Addr, p *uint16) Endpoint {
+	return Endpoint{IP: a.Unmap(), Port: p, Name: d.names.best(a)}
+}
+
+// afterSince reports whether t is after the suspected compromise.
+func (d *detector) afterSince(t int64) bool {
+	return !d.opt.Since.IsZero() && t >= d.opt.Since.UnixNano()
+}
+
+// established reports whether a conversation carried data both ways or was
+// allowed and answered: not a failed attempt.
+func established(c *flows.Conn) bool {
+	switch c.ConnState {
+	case "S0", "REJ", "RSTOS0", "RSTRH", "SH", "SHR", "OTH":
+		if c.ConnState == "OTH" && c.OrigPkts > 0 && c.RespPkts > 0 {
+			return true
+		}
+		return false
+	}
+	return c.FlowLog == nil || c.FlowLog.Decision != "deny"
+}
+
+// failed reports whether a conversation was an attempt that got no
+// service: unanswered, rejected, or denied by the NSG.
+func failed(c *flows.Conn) bool {
+	if c.FlowLog != nil && c.FlowLog.Decision == "deny" {
+		return true
+	}
+	switch c.ConnState {
+	case "S0", "REJ", "RSTOS0", "RSTRH":
+		return c.Proto == 6
+	}
+	return false
+}
+
+// Allowlist suppresses findings on known-good hosts, pairs and ports.
+type Allowlist struct {
+	hosts []netip.Prefix
+	pairs map[[2]netip.Addr]bool
+	ports map[[2]uint16]bool // protocol number, port
+}
+
+// ParseAllowlist reads an allowlist: one entry a line, '#' starts a comment.
+//
+//	host 10.1.0.50          a host or a CIDR: nothing to or from it is flagged
+//	pair 10.1.0.4 10.1.1.10 conversations between the two are not flagged
+//	port tcp/8443           conversations to this port are not flagged
+func ParseAllowlist(r io.Reader, name string) (*Allowlist, error) {
+	a := &Allowlist{pairs: map[[2]netip.Addr]bool{}, ports: map[[2]uint16]bool{}}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		bad := func(why string) error { return fmt.Errorf("%s:%d: %s", name, n, why) }
+		switch {
+		case f[0] == "host" && len(f) == 2:
+			p, err := netip.ParsePrefix(f[1])
+			if err != nil {
+				addr, err2 := netip.ParseAddr(f[1])
+				if err2 != nil {
+					return nil, bad("not an address or CIDR: " + f[1])
+				}
+				p = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+			}
+			a.hosts = append(a.hosts, p.Masked())
+		case f[0] == "pair" && len(f) == 3:
+			x, err1 := netip.ParseAddr(f[1])
+			y, err2 := netip.ParseAddr(f[2])
+			if err1 != nil || err2 != nil {
+				return nil, bad("pair wants two addresses")
+			}
+			a.pairs[[2]netip.Addr{x.Unmap(), y.Unmap()}] = true
+			a.pairs[[2]netip.Addr{y.Unmap(), x.Unmap()}] = true
+		case f[0] == "port" && len(f) == 2:
+			proto, num, ok := strings.Cut(f[1], "/")
+			p, err := strconv.ParseUint(num, 10, 16)
+			pn := map[string]uint16{"tcp": 6, "udp": 17, "sctp": 132}[strings.ToLower(proto)]
+			if !ok || err != nil || pn == 0 {
+				return nil, bad("port wants tcp/N, udp/N or sctp/N")
+			}
+			a.ports[[2]uint16{pn, uint16(p)}] = true
+		default:
+			return nil, bad("want host ADDR|CIDR, pair ADDR ADDR or port PROTO/N")
+		}
+	}
+	return a, sc.Err()
+}
+
+func (a *Allowlist) allows(orig, resp netip.Addr, proto uint8, port uint16) bool {
+	if a == nil {
+		return false
+	}
+	for _, p := range a.hosts {
+		if p.Contains(orig) || p.Contains(resp) {
+			return true
+		}
+	}
+	return a.pairs[[2]netip.Addr{orig, resp}] || a.ports[[2]uint16{uint16(proto), port}]
+}

@@ -1,0 +1,254 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// Scans (T1046), brute force (T1110) and the inbound access that follows it.
+// Thresholds default to Zeek's scan.zeek: 25 hosts on one port, or 15
+// ports on one host, within 5 minutes, counting failed attempts (unanswered,
+// rejected, or denied by the NSG).
+const (
+	addrScanHosts  = 25
+	portScanPorts  = 15
+	scanWindow     = 5 * time.Minute
+	bruteSessions  = 10               // short sessions to one service from one source...
+	bruteWindow    = 10 * time.Minute // ...within this window
+	bruteMaxLength = 30 * time.Second // a session this short is an attempt
+	accessMinBytes = 20 << 10         // an interactive session carries at least this...
+	accessMinTime  = time.Minute      // ...or lasts this long
+)
+
+// interactive ports: remote sessions an intruder logs in with.
+var interactive = map[uint16]string{3389: "RDP", 22: "SSH", 5985: "WinRM", 5986: "WinRM", 445: "SMB", 5900: "VNC"}
+
+type scanKey struct {
+	src    netip.Addr
+	target netip.Addr // vertical scans: the host; horizontal: unset
+	port   uint16     // horizontal scans: the port; vertical: 0
+	window int64
+}
+
+type scanDetector struct {
+	recon    map[[2]netip.Addr]*Finding      // RPC enumeration of one host by one source
+	wins     map[scanKey]map[netip.Addr]bool // horizontal: distinct targets
+	vwins    map[scanKey]map[uint16]bool     // vertical: distinct ports
+	found    map[scanKey]*Finding            // one finding per episode (window unset)
+	examples map[scanKey][]*flows.Conn
+}
+
+func (s *scanDetector) init() {
+	s.recon = map[[2]netip.Addr]*Finding{}
+	s.wins, s.vwins, s.found, s.examples = map[scanKey]map[netip.Addr]bool{}, map[scanKey]map[uint16]bool{}, map[scanKey]*Finding{}, map[scanKey][]*flows.Conn{}
+}
+
+func (s *scanDetector) observe(d *detector, c *flows.Conn) {
+	s.observeRecon(d, c)
+	if !failed(c) {
+		return
+	}
+	src, dst := c.Orig.Unmap(), c.Resp.Unmap()
+	w := c.TS / int64(scanWindow)
+	hk := scanKey{src: src, port: c.RespPort, window: w}
+	hosts := s.wins[hk]
+	if hosts == nil {
+		hosts = map[netip.Addr]bool{}
+		s.wins[hk] = hosts
+	}
+	if len(hosts) <= addrScanHosts*40 {
+		hosts[dst] = true
+	}
+	vk := scanKey{src: src, target: dst, window: w}
+	ports := s.vwins[vk]
+	if ports == nil {
+		ports = map[uint16]bool{}
+		s.vwins[vk] = ports
+	}
+	if len(ports) <= portScanPorts*400 {
+		ports[c.RespPort] = true
+	}
+	switch {
+	case len(hosts) >= addrScanHosts:
+		s.record(d, c, scanKey{src: src, port: c.RespPort}, fmt.Sprintf("%s:%d", dst, c.RespPort))
+	case len(ports) >= portScanPorts:
+		s.record(d, c, scanKey{src: src, target: dst}, fmt.Sprintf("%s:%d", dst, c.RespPort))
+	default:
+		// Keep the attempts of a window until it crosses a threshold.
+		for _, k := range []scanKey{{src: src, port: c.RespPort}, {src: src, target: dst}} {
+			if len(s.examples[k]) < addrScanHosts*2 {
+				s.examples[k] = append(s.examples[k], c)
+			}
+		}
+	}
+}
+
+func (s *scanDetector) record(d *detector, c *flows.Conn, k scanKey, fact string) {
+	f := s.found[k]
+	if f == nil {
+		f = newFinding("scan", "T1046", c, d.endpoint(k.src, nil), nil)
+		s.found[k] = f
+		for _, e := range s.examples[k] {
+			s.addTarget(d, f, e)
+		}
+		delete(s.examples, k)
+	}
+	s.addTarget(d, f, c)
+}
+
+func (s *scanDetector) addTarget(d *detector, f *Finding, c *flows.Conn) {
+	f.add(c)
+	if len(f.dsts) < maxEvidence*5 {
+		f.dsts = append(f.dsts, d.endpoint(c.Resp, port(c.RespPort)))
+	}
+}
+
+// Discovery over RPC: the endpoint mapper asked about every interface, and
+// the SAMR, LSA, server and workstation queries of BloodHound/SharpHound-style
+// Active Directory collection.
+const epmLookups = 20
+
+var reconInterfaces = []string{"samr", "lsarpc", "srvsvc", "wkssvc", "winreg"}
+
+func (s *scanDetector) observeRecon(d *detector, c *flows.Conn) {
+	if c.App == nil || c.App.DCERPC == nil {
+		return
+	}
+	r := c.App.DCERPC
+	var facts []string
+	technique := ""
+	if slices.Contains(r.Interfaces, "epmapper") && r.Requests >= epmLookups {
+		technique = "T1046"
+		facts = append(facts, fmt.Sprintf("%d endpoint-mapper requests in one connection", r.Requests))
+	}
+	for _, op := range r.Operations {
+		if op == "srvsvc:NetrSessionEnum" || op == "wkssvc:NetrWkstaUserEnum" || strings.HasPrefix(op, "samr:") || strings.HasPrefix(op, "lsarpc:LsarLookup") {
+			facts = append(facts, "rpc "+op)
+		}
+	}
+	n := 0
+	for _, i := range reconInterfaces {
+		if slices.Contains(r.Interfaces, i) {
+			n++
+		}
+	}
+	if technique == "" && n >= 3 {
+		technique = "T1087.002"
+	}
+	if technique == "" {
+		return
+	}
+	k := [2]netip.Addr{c.Orig.Unmap(), c.Resp.Unmap()}
+	f := s.recon[k]
+	if f == nil {
+		f = newFinding("scan", technique, c, d.endpoint(k[0], nil), d.endpoint(k[1], port(c.RespPort)))
+		s.recon[k] = f
+	}
+	f.add(c, facts...)
+}
+
+func (s *scanDetector) findings(d *detector) []*Finding {
+	var out []*Finding
+	for k, f := range s.recon {
+		if f.Technique == "T1046" {
+			f.Score = 60
+			f.Why = fmt.Sprintf("%s asked the RPC endpoint mapper of %s about its interfaces again and again: RPC service discovery", k[0], k[1])
+		} else {
+			f.Score = 65
+			f.Why = fmt.Sprintf("%s queried %s for sessions, users, groups and policy over SMB pipes (SAMR, LSA, server and workstation services): Active Directory reconnaissance as BloodHound/SharpHound collects it", k[0], k[1])
+		}
+		out = append(out, f)
+	}
+	for k, f := range s.found {
+		external := !d.internal(k.src)
+		f.Score = 50 + min(25, f.Count/20)
+		if external {
+			f.Score += 10
+		}
+		if k.target.IsValid() {
+			f.Why = fmt.Sprintf("%s probed %d connection attempts across many ports of %s that failed or were denied: a port scan (vertical)", k.src, f.Count, k.target)
+		} else {
+			f.Why = fmt.Sprintf("%s probed port %d on many hosts with %d attempts that failed or were denied: an address scan (horizontal)", k.src, k.port, f.Count)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// accessDetector finds brute force against exposed services and the
+// interactive sessions from the internet that follow.
+type accessDetector struct {
+	brute    map[scanKey]*Finding // src, target, port, window
+	sessions []*Finding           // inbound interactive sessions
+	forced   map[netip.Addr][]int64
+}
+
+func (a *accessDetector) init() {
+	a.brute, a.forced = map[scanKey]*Finding{}, map[netip.Addr][]int64{}
+}
+
+func (a *accessDetector) observe(d *detector, c *flows.Conn) {
+	name, ok := interactive[c.RespPort]
+	src, dst := c.Orig.Unmap(), c.Resp.Unmap()
+	if !ok || c.Proto != 6 || d.internal(src) || !d.internal(dst) {
+		return
+	}
+	bytes := c.OrigIPBytes + c.RespIPBytes
+	if c.FlowLog != nil && c.Source == flows.SourceFlowLog && !c.FlowLog.Counted {
+		bytes = 0
+	}
+	if durationOf(c) < bruteMaxLength && !(c.FlowLog != nil && c.FlowLog.Decision == "deny") {
+		k := scanKey{src: src, target: dst, port: c.RespPort, window: c.TS / int64(bruteWindow)}
+		f := a.brute[k]
+		if f == nil {
+			f = newFinding("brute_force", "T1110", c, d.endpoint(src, nil), d.endpoint(dst, port(c.RespPort)))
+			a.brute[k] = f
+		}
+		f.add(c)
+		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s within %s: password guessing against an exposed service", f.Count, name, src, dst, bruteWindow)
+		return
+	}
+	if established(c) && (bytes >= accessMinBytes || durationOf(c) >= accessMinTime) {
+		f := newFinding("inbound_access", "T1133", c, d.endpoint(src, nil), d.endpoint(dst, port(c.RespPort)))
+		f.add(c, fmt.Sprintf("%s session of %s, %d bytes", name, durationOf(c).Round(time.Second), bytes))
+		f.Score = 55
+		f.Why = fmt.Sprintf("an interactive %s session from the internet (%s) to %s", name, src, dst)
+		a.sessions = append(a.sessions, f)
+	}
+}
+
+func (a *accessDetector) findings(d *detector) []*Finding {
+	var out []*Finding
+	for k, f := range a.brute {
+		if f.Count < bruteSessions {
+			continue
+		}
+		f.Score = min(85, 60+f.Count/5)
+		a.forced[k.src] = append(a.forced[k.src], f.first)
+		out = append(out, f)
+	}
+	for _, f := range a.sessions {
+		src := f.Src.IP
+		for _, t := range a.forced[src] {
+			if t <= f.first {
+				f.Score = 90
+				f.Why += ", after the same source's brute force: likely the intrusion"
+				break
+			}
+		}
+		if f.Score < 90 && len(a.forced) > 0 {
+			f.Score = 70
+			f.Why += ", while brute force against the VM was under way"
+		}
+		if d.afterSince(f.first) {
+			f.Score += 5
+		}
+		out = append(out, f)
+	}
+	return out
+}
