@@ -20,6 +20,8 @@ import (
 const (
 	beaconMinConns    = 6
 	beaconMinScore    = 0.75
+	beaconMinTiming   = 0.8             // interval regularity a beacon needs, whatever its other scores
+	beaconMinCoverage = 0.25            // share of the evidence span it must cover: a burst is not a beacon
 	beaconMinInterval = 5 * time.Second // faster is a burst, not a beacon
 	maxSeries         = 4096            // connection times kept per pair
 )
@@ -79,12 +81,12 @@ func (b *beaconDetector) findings(d *detector) []*Finding {
 		if len(intervals) < 3 {
 			continue
 		}
-		tsScore := regularity(intervals, 1)
-		dsScore := regularity(s.bytes, 0)
+		tsScore := regularity(intervals, 1, float64(10*time.Second))
+		dsScore := regularity(s.bytes, 0, 10)
 		coverage := math.Min(1, float64(ts[len(ts)-1]-ts[0])/span)
 		countScore := math.Min(1, float64(s.n)/24)
 		score := 0.4*tsScore + 0.2*dsScore + 0.2*coverage + 0.2*countScore
-		if score < beaconMinScore {
+		if score < beaconMinScore || tsScore < beaconMinTiming || coverage < beaconMinCoverage {
 			continue
 		}
 		median := time.Duration(quantile(intervals, 0.5)).Round(time.Second)
@@ -107,8 +109,10 @@ func (b *beaconDetector) findings(d *detector) []*Finding {
 
 // regularity scores how regular values are, as RITA does: the mean of a
 // Bowley-skew score and a median-absolute-deviation score, 1 for perfectly
-// regular. small is the MAD score for a median below 1.
-func regularity(v []float64, small float64) float64 {
+// regular. small is the MAD score for a median below 1; the skew counts
+// only when the interquartile range reaches minIQR (RITA: 10 seconds for
+// intervals, 10 bytes for sizes), so jitter below it is not skew.
+func regularity(v []float64, small, minIQR float64) float64 {
 	if len(v) < 3 {
 		return 0
 	}
@@ -116,7 +120,7 @@ func regularity(v []float64, small float64) float64 {
 	slices.Sort(s)
 	q1, q2, q3 := quantile(s, 0.25), quantile(s, 0.5), quantile(s, 0.75)
 	skew := 0.0
-	if q3-q1 >= 10 && q2 != q1 && q2 != q3 {
+	if q3-q1 >= minIQR && q2 != q1 && q2 != q3 {
 		skew = (q1 + q3 - 2*q2) / (q3 - q1)
 	}
 	skewScore := 1 - math.Abs(skew)

@@ -98,10 +98,7 @@ func (p *portDetector) observe(d *detector, c *flows.Conn) {
 	}
 	if c.FlowLog != nil && c.FlowLog.Decision == "deny" {
 		if _, admin := adminPorts[c.RespPort]; admin {
-			f := p.get(d, c, "denied", "", 20)
-			f.Src.Port = nil
-			f.add(c, "denied by "+c.FlowLog.Rule)
-			f.Why = fmt.Sprintf("%s tried port %d and the NSG denied it (%d attempt(s))", orig, c.RespPort, f.Count)
+			p.denied(d, c)
 		}
 	}
 	if external && established(c) && c.Proto == 6 && c.OrigPort >= 1024 && c.RespPort >= 1024 &&
@@ -125,6 +122,29 @@ func (p *portDetector) observe(d *detector, c *flows.Conn) {
 			r.resps[resp] = true
 		}
 	}
+}
+
+// denied gathers the denied attempts on one port of one host, from every
+// source, into one low finding: internet scanners knock on exposed VMs all
+// the time, so this is context, not an alarm.
+func (p *portDetector) denied(d *detector, c *flows.Conn) {
+	resp := c.Resp.Unmap()
+	k := portKey2{dst: resp, port: c.RespPort, what: "denied"}
+	f := p.findingsBy[k]
+	if f == nil {
+		f = newFinding("unusual_port", "", c, d.endpoint(c.Orig, nil), d.endpoint(resp, port(c.RespPort)))
+		f.Score = 20
+		f.dsts = nil
+		p.findingsBy[k] = f
+	}
+	f.add(c, "denied by "+c.FlowLog.Rule, "source "+c.Orig.Unmap().String())
+	sources := 0
+	for _, fact := range f.Evidence.Facts {
+		if strings.HasPrefix(fact, "source ") {
+			sources++
+		}
+	}
+	f.Why = fmt.Sprintf("%d attempt(s) from %d source(s) on port %d of %s, denied by the NSG: exposure to scanning", f.Count, sources, c.RespPort, resp)
 }
 
 // knownPort reports whether a port belongs to a common service.

@@ -228,7 +228,7 @@ func (a *accessDetector) findings(d *detector) []*Finding {
 		if f.Count < bruteSessions {
 			continue
 		}
-		f.Score = min(85, 60+f.Count/5)
+		f.Score = min(85, 65+f.Count/3)
 		a.forced[k.src] = append(a.forced[k.src], f.first)
 		out = append(out, f)
 	}

@@ -385,3 +385,107 @@ func TestServicesOnCorpus(t *testing.T) {
 		}
 	}
 }
+
+// finding is the part of a report finding the tests read.
+type finding struct {
+	Kind, Technique, Severity string
+	Score, Count              int
+	Src                       struct{ IP string }
+	Dst                       json.RawMessage
+	Evidence                  struct{ UIDs []string }
+}
+
+func findings(t *testing.T, args ...string) []finding {
+	t.Helper()
+	out, stderr, code := run(append([]string{"report", "--json"}, args...)...)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r struct{ Findings []finding }
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Findings
+}
+
+func (f finding) dstIP() string {
+	var e struct{ IP string }
+	if json.Unmarshal(f.Dst, &e) == nil {
+		return e.IP
+	}
+	return "many"
+}
+
+// TestDemoFindings asserts each behaviour planted in the demo evidence is
+// found, and that the ordinary traffic around it raises nothing but the
+// low-severity record of scanners denied by the NSG.
+func TestDemoFindings(t *testing.T) {
+	fs := findings(t, "../../testdata/demo")
+	want := []struct{ kind, technique, src, dst string }{
+		{"brute_force", "T1110", "203.0.113.66", "10.1.0.4"},
+		{"inbound_access", "T1133", "203.0.113.66", "10.1.0.4"},
+		{"lateral_movement", "T1569.002", "10.1.0.4", "10.1.1.10"},
+		{"lateral_movement", "T1021.001", "10.1.0.4", "10.1.0.5"},
+		{"lateral_movement", "T1021.006", "10.1.0.4", "10.1.2.20"},
+		{"lateral_movement", "T1021.004", "10.1.0.4", "10.1.2.30"},
+		{"lateral_movement", "T1021.004", "10.1.3.7", "10.1.0.4"}, // the jump host's admin session
+		{"beacon", "T1071", "10.1.0.4", "198.51.100.99"},
+		{"unusual_port", "T1571", "10.1.0.4", "203.0.113.77"},
+		{"exfiltration", "T1041", "10.1.0.4", "192.0.2.123"},
+	}
+	found := map[int]bool{}
+	for _, f := range fs {
+		matched := false
+		for i, w := range want {
+			if f.Kind == w.kind && f.Technique == w.technique && f.Src.IP == w.src && f.dstIP() == w.dst {
+				found[i], matched = true, true
+			}
+		}
+		if !matched && !(f.Kind == "unusual_port" && f.Severity == "low") {
+			t.Errorf("finding on ordinary traffic: %+v", f)
+		}
+		if len(f.Evidence.UIDs) == 0 {
+			t.Errorf("finding without evidence: %+v", f)
+		}
+	}
+	for i, w := range want {
+		if !found[i] {
+			t.Errorf("planted %s %s %s -> %s not found", w.kind, w.technique, w.src, w.dst)
+		}
+	}
+}
+
+// TestFindingsOnAttackCaptures checks the real attack captures of the
+// corpus give the expected kind and technique, one finding per episode.
+func TestFindingsOnAttackCaptures(t *testing.T) {
+	dir := needCorpus(t, "pcap")
+	tests := []struct {
+		file, kind, technique string
+		minCount              int
+	}{
+		{"pcapattack__LM_psexec_smb_dcerpc_epm_svcctl.pcapng", "lateral_movement", "T1569.002", 1},
+		{"pcapattack__LM_WMI_ProcessCallCreate.pcapng", "lateral_movement", "T1047", 1},
+		{"pcapattack__LM_rdp_sharprdp.pcapng", "lateral_movement", "T1021.001", 1},
+		{"pcapattack__CVE-2020-1472_Zerologon_RPC_NetLogon_NullChallenge_SecChan_6_from_nonDC_to_DC.pcapng", "lateral_movement", "T1210", 400},
+		{"suricata__20171220_smb_mimikatz_copy_to_host.pcap", "lateral_movement", "T1021.002", 1},
+		{"pcapattack__discovery_scan_dcerpc_endpoint_mapper.pcapng", "scan", "T1046", 1},
+		{"samrlab__sharphound_domain_z.pcapng", "scan", "T1087.002", 1},
+		{"sanders__synscan.pcapng", "scan", "T1046", 1900},
+		{"pcapattack__cmds_over_dns_txt_queries_and_reponses.pcap", "dns_tunnel", "T1071.004", 10},
+		{"zeek__ssh_ssh-on-port-80.pcap", "unusual_port", "T1571", 1},
+	}
+	for _, tt := range tests {
+		n := 0
+		for _, f := range findings(t, filepath.Join(dir, tt.file)) {
+			if f.Kind == tt.kind && f.Technique == tt.technique {
+				n++
+				if f.Count < tt.minCount {
+					t.Errorf("%s: %s covers %d connections, want at least %d", tt.file, tt.technique, f.Count, tt.minCount)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d %s/%s findings, want one episode", tt.file, n, tt.kind, tt.technique)
+		}
+	}
+}

@@ -80,7 +80,14 @@ type connection struct {
 	packets        []packet
 	denied         bool        // dropped by the NSG: no packets, only flow-log tuples
 	attempts       []time.Time // denied: when the client tried
+	bulk           *bulk       // a transfer known only from flow logs, without packets
 	rule           string
+}
+
+// bulk is a transfer the demo describes by its totals.
+type bulk struct {
+	start, end                         time.Time
+	pktsOut, bytesOut, pktsIn, bytesIn int
 }
 
 // Write writes the demo evidence into dir.
@@ -90,6 +97,7 @@ func Write(dir string, seed uint64) error {
 		g.traffic(t, t.Add(10*time.Minute))
 	}
 	g.longSession(Captures[1].End.Add(-3*time.Minute), Captures[2].Start.Add(2*time.Minute))
+	g.plant()
 	for _, c := range Captures {
 		if err := g.writeCapture(filepath.Join(dir, c.Name), c); err != nil {
 			return err
@@ -116,19 +124,20 @@ func (g *generator) ephemeral() uint16 {
 func (g *generator) traffic(from, to time.Time) {
 	span := to.Sub(from)
 	at := func() time.Time { return from.Add(time.Duration(g.rng.Int64N(int64(span - 30*time.Second)))) }
+	vary := func(n int) int { return n/2 + g.rng.IntN(n) }
 	for range 40 {
 		g.dns(at())
 	}
 	for range 12 {
-		g.tcp(at(), vm, g.ephemeral(), internet[g.rng.IntN(len(internet))], 443, 600, 4000+g.rng.IntN(40000), "DefaultRule_AllowInternetOutBound")
+		g.tcp(at(), vm, g.ephemeral(), internet[g.rng.IntN(len(internet))], 443, vary(600), 4000+g.rng.IntN(40000), "DefaultRule_AllowInternetOutBound")
 	}
 	for range 6 {
-		g.tcp(at(), vm, g.ephemeral(), dc, 389, 400, 3000, "DefaultRule_AllowVnetOutBound")
-		g.tcp(at(), vm, g.ephemeral(), dc, 88, 1500, 1400, "DefaultRule_AllowVnetOutBound")
+		g.tcp(at(), vm, g.ephemeral(), dc, 389, vary(400), vary(3000), "DefaultRule_AllowVnetOutBound")
+		g.tcp(at(), vm, g.ephemeral(), dc, 88, vary(1500), vary(1400), "DefaultRule_AllowVnetOutBound")
 	}
 	for range 4 {
-		g.tcp(at(), vm, g.ephemeral(), fileServer, 445, 3000, 20000, "DefaultRule_AllowVnetOutBound")
-		g.tcp(at(), vm, g.ephemeral(), database, 1433, 1200, 8000, "DefaultRule_AllowVnetOutBound")
+		g.tcp(at(), vm, g.ephemeral(), fileServer, 445, vary(3000), vary(20000), "DefaultRule_AllowVnetOutBound")
+		g.tcp(at(), vm, g.ephemeral(), database, 1433, vary(1200), vary(8000), "DefaultRule_AllowVnetOutBound")
 	}
 	for range 10 {
 		// Load balancer health probes.
@@ -155,41 +164,63 @@ func (g *generator) add(client netip.Addr, cport uint16, server netip.Addr, spor
 // tcp adds a connection: handshake, request and response data in MSS-sized
 // segments, and a FIN close.
 func (g *generator) tcp(t time.Time, client netip.Addr, cport uint16, server netip.Addr, sport uint16, up, down int, rule string) {
+	var msgs []message
+	if up > 0 {
+		msgs = append(msgs, message{true, make([]byte, up)})
+	}
+	if down > 0 {
+		msgs = append(msgs, message{false, make([]byte, down)})
+	}
+	g.exchange(t, client, cport, server, sport, rule, msgs...)
+}
+
+// message is one application message of an exchange.
+type message struct {
+	fromClient bool
+	data       []byte
+}
+
+// exchange adds a TCP connection carrying the messages in order, each
+// acknowledged, then closed with FINs; it returns when the connection ended.
+func (g *generator) exchange(t time.Time, client netip.Addr, cport uint16, server netip.Addr, sport uint16, rule string, msgs ...message) time.Time {
 	c := g.add(client, cport, server, sport, 6, rule)
 	cseq, sseq := g.rng.Uint32(), g.rng.Uint32()
 	rtt := time.Duration(1+g.rng.IntN(40)) * time.Millisecond
-	send := func(fromClient bool, seq, ackNum uint32, flags uint8, n int) {
+	send := func(fromClient bool, seq, ackNum uint32, flags uint8, payload []byte) {
 		if fromClient {
-			c.packets = append(c.packets, packet{t, frame(client, cport, server, sport, seq, ackNum, flags, n)})
+			c.packets = append(c.packets, packet{t, frame(client, cport, server, sport, seq, ackNum, flags, payload)})
 		} else {
-			c.packets = append(c.packets, packet{t, frame(server, sport, client, cport, seq, ackNum, flags, n)})
+			c.packets = append(c.packets, packet{t, frame(server, sport, client, cport, seq, ackNum, flags, payload)})
 		}
 		t = t.Add(rtt / 2)
 	}
-	send(true, cseq, 0, syn, 0)
-	send(false, sseq, cseq+1, syn|ack, 0)
+	send(true, cseq, 0, syn, nil)
+	send(false, sseq, cseq+1, syn|ack, nil)
 	cseq++
 	sseq++
-	send(true, cseq, sseq, ack, 0)
-	for left := up; left > 0; left -= 1460 {
-		n := min(left, 1460)
-		send(true, cseq, sseq, ack|psh, n)
-		cseq += uint32(n)
+	send(true, cseq, sseq, ack, nil)
+	for _, m := range msgs {
+		for data := m.data; len(data) > 0; {
+			seg := data[:min(len(data), 1460)]
+			data = data[len(seg):]
+			if m.fromClient {
+				send(true, cseq, sseq, ack|psh, seg)
+				cseq += uint32(len(seg))
+			} else {
+				send(false, sseq, cseq, ack|psh, seg)
+				sseq += uint32(len(seg))
+			}
+		}
+		if m.fromClient {
+			send(false, sseq, cseq, ack, nil)
+		} else {
+			send(true, cseq, sseq, ack, nil)
+		}
 	}
-	if up > 0 {
-		send(false, sseq, cseq, ack, 0)
-	}
-	for left := down; left > 0; left -= 1460 {
-		n := min(left, 1460)
-		send(false, sseq, cseq, ack|psh, n)
-		sseq += uint32(n)
-	}
-	if down > 0 {
-		send(true, cseq, sseq, ack, 0)
-	}
-	send(true, cseq, sseq, fin|ack, 0)
-	send(false, sseq, cseq+1, fin|ack, 0)
-	send(true, cseq+1, sseq+1, ack, 0)
+	send(true, cseq, sseq, fin|ack, nil)
+	send(false, sseq, cseq+1, fin|ack, nil)
+	send(true, cseq+1, sseq+1, ack, nil)
+	return t
 }
 
 // longSession adds an SSH session from the jump host to the VM from start
@@ -197,28 +228,33 @@ func (g *generator) tcp(t time.Time, client netip.Addr, cport uint16, server net
 func (g *generator) longSession(start, end time.Time) {
 	c := g.add(jumpHost, 51022, vm, 22, 6, "UserRule_allow-ssh-from-jumphost")
 	cseq, sseq := uint32(1000), uint32(5000)
-	add := func(t time.Time, fromClient bool, seq, ackNum uint32, flags uint8, n int) {
+	add := func(t time.Time, fromClient bool, seq, ackNum uint32, flags uint8, payload []byte) {
 		if fromClient {
-			c.packets = append(c.packets, packet{t, frame(jumpHost, 51022, vm, 22, seq, ackNum, flags, n)})
+			c.packets = append(c.packets, packet{t, frame(jumpHost, 51022, vm, 22, seq, ackNum, flags, payload)})
 		} else {
-			c.packets = append(c.packets, packet{t, frame(vm, 22, jumpHost, 51022, seq, ackNum, flags, n)})
+			c.packets = append(c.packets, packet{t, frame(vm, 22, jumpHost, 51022, seq, ackNum, flags, payload)})
 		}
 	}
-	add(start, true, cseq, 0, syn, 0)
-	add(start.Add(time.Millisecond), false, sseq, cseq+1, syn|ack, 0)
-	add(start.Add(2*time.Millisecond), true, cseq+1, sseq+1, ack, 0)
+	add(start, true, cseq, 0, syn, nil)
+	add(start.Add(time.Millisecond), false, sseq, cseq+1, syn|ack, nil)
+	add(start.Add(2*time.Millisecond), true, cseq+1, sseq+1, ack, nil)
 	cseq++
 	sseq++
+	server, client := []byte("SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n"), []byte("SSH-2.0-PuTTY_Release_0.81\r\n")
+	add(start.Add(3*time.Millisecond), false, sseq, cseq, ack|psh, server)
+	sseq += uint32(len(server))
+	add(start.Add(4*time.Millisecond), true, cseq, sseq, ack|psh, client)
+	cseq += uint32(len(client))
 	for t := start.Add(time.Second); t.Before(end); t = t.Add(time.Duration(2+g.rng.IntN(8)) * time.Second) {
-		add(t, true, cseq, sseq, ack|psh, 36)
-		add(t.Add(time.Millisecond), false, sseq, cseq+36, ack|psh, 52)
-		add(t.Add(2*time.Millisecond), true, cseq+36, sseq+52, ack, 0)
+		add(t, true, cseq, sseq, ack|psh, make([]byte, 36))
+		add(t.Add(time.Millisecond), false, sseq, cseq+36, ack|psh, make([]byte, 52))
+		add(t.Add(2*time.Millisecond), true, cseq+36, sseq+52, ack, nil)
 		cseq += 36
 		sseq += 52
 	}
-	add(end, true, cseq, sseq, fin|ack, 0)
-	add(end.Add(time.Millisecond), false, sseq, cseq+1, fin|ack, 0)
-	add(end.Add(2*time.Millisecond), true, cseq+1, sseq+1, ack, 0)
+	add(end, true, cseq, sseq, fin|ack, nil)
+	add(end.Add(time.Millisecond), false, sseq, cseq+1, fin|ack, nil)
+	add(end.Add(2*time.Millisecond), true, cseq+1, sseq+1, ack, nil)
 }
 
 // refused adds a SYN answered by a RST.
@@ -226,8 +262,8 @@ func (g *generator) refused(t time.Time, client netip.Addr, cport uint16, server
 	c := g.add(client, cport, server, sport, 6, "UserRule_allow-ssh")
 	seq := g.rng.Uint32()
 	c.packets = append(c.packets,
-		packet{t, frame(client, cport, server, sport, seq, 0, syn, 0)},
-		packet{t.Add(30 * time.Millisecond), frame(server, sport, client, cport, 0, seq+1, rst|ack, 0)})
+		packet{t, frame(client, cport, server, sport, seq, 0, syn, nil)},
+		packet{t.Add(30 * time.Millisecond), frame(server, sport, client, cport, 0, seq+1, rst|ack, nil)})
 }
 
 // denied adds a connection attempt the NSG drops: the client sends its SYN
@@ -333,9 +369,9 @@ func ipv4(b []byte, from, to netip.Addr, proto uint8, payload int) []byte {
 	return append(b, h...)
 }
 
-func frame(from netip.Addr, fp uint16, to netip.Addr, tp uint16, seq, ackNum uint32, flags uint8, n int) []byte {
-	b := ipv4(ether(from), from, to, 6, 20+n)
-	t := make([]byte, 20+n)
+func frame(from netip.Addr, fp uint16, to netip.Addr, tp uint16, seq, ackNum uint32, flags uint8, payload []byte) []byte {
+	b := ipv4(ether(from), from, to, 6, 20+len(payload))
+	t := make([]byte, 20, 20+len(payload))
 	binary.BigEndian.PutUint16(t[0:2], fp)
 	binary.BigEndian.PutUint16(t[2:4], tp)
 	binary.BigEndian.PutUint32(t[4:8], seq)
@@ -343,7 +379,7 @@ func frame(from netip.Addr, fp uint16, to netip.Addr, tp uint16, seq, ackNum uin
 	t[12] = 5 << 4
 	t[13] = flags
 	binary.BigEndian.PutUint16(t[14:16], 64240)
-	return append(b, t...)
+	return append(append(b, t...), payload...)
 }
 
 func udpFrame(from netip.Addr, fp uint16, to netip.Addr, tp uint16, n int) []byte {

@@ -48,6 +48,21 @@ func (c *connection) tuples() []tuple {
 		}
 		return out
 	}
+	if b := c.bulk; b != nil {
+		// Counters spread evenly over the transfer, a C tuple every five
+		// minutes, the rest with the E tuple.
+		out := []tuple{{ts: b.start, conn: c, state: 'B'}}
+		steps := int(b.end.Sub(b.start)/statsInterval) + 1
+		for i := 1; i <= steps; i++ {
+			state, at := byte('C'), b.start.Add(time.Duration(i)*statsInterval)
+			if i == steps {
+				state, at = 'E', b.end
+			}
+			out = append(out, tuple{ts: at, conn: c, state: state, counted: true,
+				pktsOut: b.pktsOut / steps, bytesOut: b.bytesOut / steps, pktsIn: b.pktsIn / steps, bytesIn: b.bytesIn / steps})
+		}
+		return out
+	}
 	begin := c.packets[0].ts
 	out := []tuple{{ts: begin, conn: c, state: 'B'}}
 	cur := tuple{conn: c, state: 'C', counted: true}
