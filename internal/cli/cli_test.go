@@ -271,6 +271,7 @@ func TestDemoMergesCapturesAndFlowLogs(t *testing.T) {
 		Sources  []string `json:"flowlog_sources"`
 		Proto    string   `json:"proto"`
 		RespPort int      `json:"id.resp_p"`
+		History  string   `json:"history"`
 	}
 	windows := [][2]float64{}
 	for _, name := range []string{"01", "02", "03"} {
