@@ -58,8 +58,8 @@ func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 		s.ts = append(s.ts, c.TS)
 		s.bytes = append(s.bytes, float64(c.OrigIPBytes))
 	}
-	if len(s.conns) < maxEvidence {
-		s.conns = append(s.conns, c)
+	if len(s.conns) < keptPerPair {
+		s.conns = append(s.conns, keep(c))
 	}
 }
 
@@ -205,8 +205,8 @@ func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 	a.out += out
 	a.in += in
 	a.n++
-	if len(a.conns) < maxEvidence {
-		a.conns = append(a.conns, c)
+	if len(a.conns) < keptPerPair {
+		a.conns = append(a.conns, keep(c))
 	}
 }
 
@@ -287,16 +287,30 @@ func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
 		if len(name) >= longName || longestLabel(sub) >= longLabel || (len(sub) >= 16 && entropy(sub) >= entropyMin) {
 			a.suspicious++
 		}
-		if len(a.conns) < maxEvidence {
-			a.conns = append(a.conns, c)
+		if len(a.conns) < keptPerPair {
+			a.conns = append(a.conns, keep(c))
 		}
 	}
+}
+
+// cloudDomains name their hosts with long random-looking labels by design
+// (storage accounts, VMs, CDN edges): RITA's users keep the same list of
+// never-include domains.
+var cloudDomains = map[string]bool{
+	"windows.net": true, "azure.com": true, "cloudapp.net": true, "azureedge.net": true, "trafficmanager.net": true,
+	"microsoft.com": true, "microsoftonline.com": true, "azure.net": true, "msedge.net": true, "office.com": true,
+	"amazonaws.com": true, "cloudfront.net": true, "googleapis.com": true, "gvt1.com": true, "akamaiedge.net": true,
+	"akadns.net": true, "windowsupdate.com": true, "azurewebsites.net": true, "core.windows.net": true, "live.com": true,
 }
 
 func (n *dnsDetector) findings(d *detector) []*Finding {
 	var out []*Finding
 	for k, a := range n.domains {
-		if a.suspicious < tunnelQueries && (a.txt < tunnelQueries || len(a.subdomains) < tunnelQueries) {
+		if cloudDomains[k.domain] {
+			continue
+		}
+		encoded := a.suspicious >= tunnelQueries && 2*a.suspicious >= a.total
+		if !encoded && (a.txt < tunnelQueries || len(a.subdomains) < tunnelQueries) {
 			continue
 		}
 		f := newFinding("dns_tunnel", "T1071.004", a.conns[0], d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))

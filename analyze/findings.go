@@ -143,3 +143,15 @@ func port(p uint16) *uint16 { return &p }
 
 // durationOf is a conversation's span as a time.Duration.
 func durationOf(c *flows.Conn) time.Duration { return time.Duration(c.Duration) }
+
+// keptPerPair is how many conversations a detector keeps per pair or
+// domain for the evidence of a finding it may report at the end.
+const keptPerPair = 3
+
+// keep returns the part of a conversation a finding's evidence needs,
+// dropping the payload facts, so what detectors hold for later stays small.
+func keep(c *flows.Conn) *flows.Conn {
+	k := *c
+	k.App = nil
+	return &k
+}

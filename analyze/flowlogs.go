@@ -142,9 +142,6 @@ func (s *Summary) AddTuple(t *flowlog.Tuple) {
 	s.fl.coverage[coverageKey{t.Log.ResourceID, t.Log.MAC, t.Time - t.Time%int64(time.Hour)}]++
 }
 
-// maxKept bounds the connections a Summary keeps for its lists.
-const maxKept = 1000
-
 // addLogSide sorts one connection by who saw it.
 func (s *Summary) addLogSide(c *flows.Conn) {
 	a := &s.fl
@@ -172,7 +169,7 @@ func (s *Summary) addLogSide(c *flows.Conn) {
 		}
 	case flows.SourceCapture:
 		a.capOnlyN++
-		a.captureOnly = keepLargest(a.captureOnly, c)
+		a.captureOnly = keepLargest(a.captureOnly, c, s.opt.Top)
 	}
 }
 
@@ -184,24 +181,16 @@ const (
 	disagreementSlack  = 4096
 )
 
-// keepLargest keeps up to maxKept connections, dropping the smallest.
-func keepLargest(s []*flows.Conn, c *flows.Conn) []*flows.Conn {
-	if len(s) < maxKept {
-		return append(s, c)
+// keepLargest keeps the n largest connections by bytes, largest first;
+// a short sorted slice, so each conversation costs at most n steps.
+func keepLargest(s []*flows.Conn, c *flows.Conn, n int) []*flows.Conn {
+	b := bytesOf(c)
+	if len(s) == n && b <= bytesOf(s[n-1]) {
+		return s
 	}
-	i := slices.MinFunc(indexes(len(s)), func(x, y int) int { return cmp.Compare(bytesOf(s[x]), bytesOf(s[y])) })
-	if bytesOf(c) > bytesOf(s[i]) {
-		s[i] = c
-	}
-	return s
-}
-
-func indexes(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
+	i, _ := slices.BinarySearchFunc(s, b, func(x *flows.Conn, t uint64) int { return cmp.Compare(t, bytesOf(x)) })
+	s = slices.Insert(s, i, keep(c))
+	return s[:min(len(s), n)]
 }
 
 func bytesOf(c *flows.Conn) uint64 { return c.OrigIPBytes + c.RespIPBytes }

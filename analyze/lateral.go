@@ -25,7 +25,7 @@ var adminPorts = map[uint16]string{
 
 // Thresholds of the lateral-movement detector.
 const (
-	fanOutHosts  = 5                // distinct internal targets on admin ports...
+	fanOutHosts  = 10               // distinct internal targets on admin ports...
 	fanOutWindow = 10 * time.Minute // ...within this window
 	pivotWindow  = 30 * time.Minute // A→B then B→C within this is a pivot chain
 	zerologonMin = 20               // Netlogon authentications in one episode
