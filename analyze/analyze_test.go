@@ -179,3 +179,109 @@ func TestRegularity(t *testing.T) {
 		t.Errorf("registered domains wrong")
 	}
 }
+
+// TestLateralGrouping checks that one source's use of one technique on
+// several hosts is one finding naming them all, while payload-confirmed and
+// port-only evidence stay apart.
+func TestLateralGrouping(t *testing.T) {
+	s := NewSummary(Options{})
+	for i, dst := range []string{"10.0.0.21", "10.0.0.22", "10.0.0.23"} {
+		c := conn("10.0.0.6", dst, uint16(50000+i), 22, time.Duration(i)*time.Minute, time.Minute)
+		c.UID = "C" + dst
+		s.AddConn(c)
+	}
+	confirmed := conn("10.0.0.6", "10.0.0.24", 50010, 22, 10*time.Minute, time.Minute)
+	confirmed.App = &appid.Facts{SSH: &appid.SSHFacts{Client: "SSH-2.0-OpenSSH_9.6"}}
+	s.AddConn(confirmed)
+	fs := s.Report().Findings
+	if len(fs) != 2 {
+		t.Fatalf("got %d findings, want 2: %+v", len(fs), fs)
+	}
+	byHow := map[bool]Finding{}
+	for _, f := range fs {
+		byHow[strings.Contains(f.Why, "payload)")] = f
+	}
+	grouped := byHow[false]
+	if dsts, ok := grouped.Dst.([]Endpoint); !ok || len(dsts) != 3 || grouped.Count != 3 || len(grouped.Evidence.UIDs) != 3 {
+		t.Errorf("port-only finding not grouped: %+v", grouped)
+	}
+	if !strings.Contains(grouped.Why, "3 internal hosts") {
+		t.Errorf("why = %q", grouped.Why)
+	}
+	if single, ok := byHow[true].Dst.(Endpoint); !ok || single.IP != netip.MustParseAddr("10.0.0.24") {
+		t.Errorf("payload finding: %+v", byHow[true])
+	}
+}
+
+// TestPivotChain checks that A→B then B→C is a pivot when B had not used
+// remote administration before, and not when B is a jump host that had.
+func TestPivotChain(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		bBefore  bool // B administered another host before A reached it
+		wantChan bool
+	}{
+		{"fresh host", false, true},
+		{"jump host", true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSummary(Options{})
+			add := func(src, dst string, at time.Duration) {
+				c := conn(src, dst, 50000, 3389, at, time.Minute)
+				c.UID = "C" + src + dst
+				s.AddConn(c)
+			}
+			if tt.bBefore {
+				add("10.0.0.2", "10.0.0.9", 0)
+			}
+			add("10.0.0.1", "10.0.0.2", 5*time.Minute)
+			add("10.0.0.2", "10.0.0.3", 8*time.Minute)
+			add("10.0.0.2", "10.0.0.4", 9*time.Minute)
+			var chains []Finding
+			for _, f := range s.Report().Findings {
+				if strings.HasPrefix(f.Why, "pivot chain") {
+					chains = append(chains, f)
+				}
+			}
+			if !tt.wantChan {
+				if len(chains) != 0 {
+					t.Errorf("jump host reported as pivot: %+v", chains)
+				}
+				return
+			}
+			if len(chains) != 1 {
+				t.Fatalf("got %d pivot findings, want 1", len(chains))
+			}
+			f := chains[0]
+			// Both hops are RDP by port only (40): the pivot scores 40 + 20.
+			if dsts := f.Dst.([]Endpoint); len(dsts) != 3 || f.Count != 3 || f.Src.IP != netip.MustParseAddr("10.0.0.1") || f.Score != 60 {
+				t.Errorf("pivot %+v", f)
+			}
+		})
+	}
+}
+
+func TestC2Ports(t *testing.T) {
+	for _, tt := range []struct {
+		proto uint8
+		port  uint16
+		want  bool
+	}{
+		{6, 4444, true},
+		{17, 4444, false}, // Metasploit handlers listen on TCP
+		{17, 31337, true}, // Back Orifice used UDP
+		{6, 4443, false},
+	} {
+		s := NewSummary(Options{})
+		c := conn("10.0.0.6", "192.0.2.9", 50000, tt.port, 0, time.Second)
+		c.Proto = tt.proto
+		s.AddConn(c)
+		got := false
+		for _, f := range s.Report().Findings {
+			got = got || strings.HasPrefix(f.Why, "connections to port")
+		}
+		if got != tt.want {
+			t.Errorf("proto %d port %d flagged %v, want %v", tt.proto, tt.port, got, tt.want)
+		}
+	}
+}

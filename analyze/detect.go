@@ -109,6 +109,15 @@ func (d *detector) afterSince(t int64) bool {
 	return !d.opt.Since.IsZero() && t >= d.opt.Since.UnixNano()
 }
 
+// sinceBonus raises a lateral finding that started after --since, and says so.
+func (d *detector) sinceBonus(f *Finding) *Finding {
+	if d.afterSince(f.first) {
+		f.Score += 10
+		f.Why += "; it started after --since"
+	}
+	return f
+}
+
 // established reports whether a conversation carried data both ways or was
 // allowed and answered: not a failed attempt.
 func established(c *flows.Conn) bool {

@@ -83,6 +83,16 @@ func (f *Finding) add(c *flows.Conn, facts ...string) {
 	}
 }
 
+// merge adds another finding's evidence, each list still bounded.
+func (e *Evidence) merge(o *Evidence) {
+	for _, lists := range [][2]*[]string{{&e.UIDs, &o.UIDs}, {&e.CommunityIDs, &o.CommunityIDs}, {&e.Files, &o.Files},
+		{&e.Facts, &o.Facts}, {&e.Rules, &o.Rules}, {&e.Sources, &o.Sources}} {
+		for _, s := range *lists[1] {
+			*lists[0] = appendBounded(*lists[0], s)
+		}
+	}
+}
+
 func appendBounded(list []string, s string) []string {
 	if s == "" || len(list) >= maxEvidence || slices.Contains(list, s) {
 		return list

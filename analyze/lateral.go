@@ -28,7 +28,12 @@ const (
 	fanOutHosts  = 10               // distinct internal targets on admin ports...
 	fanOutWindow = 10 * time.Minute // ...within this window
 	pivotWindow  = 30 * time.Minute // A→B then B→C within this is a pivot chain
+	pivotBonus   = 20               // a pivot scores as its weakest hop plus this
 	zerologonMin = 20               // Netlogon authentications in one episode
+	// A technique that this many internal sources use is routine in the
+	// network: a source using it on few hosts scores routinePenalty less.
+	routineSources = 20
+	routinePenalty = 25
 )
 
 type lateralKey struct {
@@ -191,67 +196,122 @@ func (l *lateralDetector) fanOut(d *detector, c *flows.Conn, src, dst netip.Addr
 	f.add(c, fmt.Sprintf("%s:%d", dst, c.RespPort))
 }
 
+// groupKey gathers the pair findings of one source, technique and kind of
+// evidence into one finding naming every target.
+type groupKey struct {
+	src       netip.Addr
+	technique string
+	confirmed bool
+}
+
 func (l *lateralDetector) findings(d *detector) []*Finding {
 	var out []*Finding
+	groups := map[groupKey][]*Finding{}
 	for k, f := range l.pairs {
-		if k.technique == "T1210" && f.Count < zerologonMin {
-			continue // a few Netlogon authentications are normal
-		}
 		if k.technique == "T1210" {
+			if f.Count < zerologonMin {
+				continue // a few Netlogon authentications are normal
+			}
 			f.Score = 90
 			f.Why = fmt.Sprintf("%d Netlogon authentications (NetrServerAuthenticate3) from %s to %s in %s: the Zerologon (CVE-2020-1472) pattern", f.Count, k.src, k.dst, spanOf(f))
-		} else {
-			f.Why = lateralWhy(k.technique, k.src, k.dst, f)
+			out = append(out, d.sinceBonus(f))
+			continue
 		}
-		if d.afterSince(f.first) {
-			f.Score += 10
-			f.Why += "; it started after --since"
+		g := groupKey{k.src, k.technique, confirmedByPayload(f)}
+		groups[g] = append(groups[g], f)
+	}
+	users := map[string]map[netip.Addr]bool{} // technique → sources using it
+	for g := range groups {
+		if users[g.technique] == nil {
+			users[g.technique] = map[netip.Addr]bool{}
 		}
-		out = append(out, f)
+		users[g.technique][g.src] = true
+	}
+	hopScore := map[[2]netip.Addr]int{} // strongest technique on each pair, for pivots
+	for g, fs := range groups {
+		routine := len(users[g.technique]) >= routineSources && len(fs) < fanOutHosts
+		for _, f := range fs {
+			score := f.Score
+			if routine && score < 70 {
+				score -= routinePenalty
+			}
+			hop := [2]netip.Addr{g.src, f.Dst.(Endpoint).IP}
+			hopScore[hop] = max(hopScore[hop], score)
+		}
+		f := fs[0]
+		if len(fs) > 1 {
+			f = mergePairs(fs)
+		}
+		f.Why = lateralWhy(g.technique, g.src, f, g.confirmed)
+		if routine && f.Score < 70 {
+			f.Score -= routinePenalty
+			f.Why += fmt.Sprintf("; %d internal hosts use %s here, so it is routine in this network", len(users[g.technique]), techniqueNames[g.technique])
+		}
+		out = append(out, d.sinceBonus(f))
 	}
 	for k, f := range l.fanout {
 		if distinctHosts(f.dsts) < fanOutHosts {
 			continue
 		}
 		n := distinctHosts(f.dsts)
-		f.Score = min(85, 55+2*n)
+		f.Score = min(85, 50+n)
 		f.Why = fmt.Sprintf("%s reached %d internal hosts on remote-administration ports within %s: fan-out, as an intruder spreading or sweeping", k.src, n, fanOutWindow)
-		if d.afterSince(f.first) {
-			f.Score += 10
-		}
-		out = append(out, f)
+		out = append(out, d.sinceBonus(f))
 	}
-	out = append(out, l.pivots(d)...)
+	out = append(out, l.pivots(d, hopScore)...)
 	return out
 }
 
-// pivots finds chains A→B→C of admin connections, the second starting
-// within pivotWindow after the first.
-func (l *lateralDetector) pivots(d *detector) []*Finding {
+// pivots finds chains A→B→C of admin connections: B, reached from A,
+// reaches C within pivotWindow, and B had used no admin protocol before A
+// reached it (hosts that administer others as a matter of course, such as
+// jump hosts, are not pivots). One finding per A→B names every C; it
+// scores as its weakest hop plus pivotBonus.
+func (l *lateralDetector) pivots(d *detector, hopScore map[[2]netip.Addr]int) []*Finding {
 	bySrc := map[netip.Addr][]edge{}
+	firstOut := map[netip.Addr]int64{}
+	all := make([]edge, 0, len(l.edges))
 	for _, e := range l.edges {
 		bySrc[e.src] = append(bySrc[e.src], e)
-	}
-	var out []*Finding
-	var all []edge
-	for _, e := range l.edges {
+		if t, ok := firstOut[e.src]; !ok || e.first < t {
+			firstOut[e.src] = e.first
+		}
 		all = append(all, e)
 	}
-	slices.SortFunc(all, func(a, b edge) int {
+	byFirst := func(a, b edge) int {
 		return cmp.Or(cmp.Compare(a.first, b.first), a.src.Compare(b.src), a.dst.Compare(b.dst))
-	})
+	}
+	slices.SortFunc(all, byFirst)
+	var out []*Finding
 	for _, ab := range all {
-		for _, bc := range bySrc[ab.dst] {
-			if bc.dst == ab.src || bc.first < ab.first || bc.first > ab.first+int64(pivotWindow) {
+		if firstOut[ab.dst] < ab.first {
+			continue
+		}
+		next := bySrc[ab.dst]
+		slices.SortFunc(next, byFirst)
+		var f *Finding
+		for _, bc := range next {
+			if bc.dst == ab.src || bc.first > ab.first+int64(pivotWindow) {
 				continue
 			}
-			f := &Finding{Kind: "lateral_movement", Technique: "T1021", Src: d.endpoint(ab.src, nil), Proto: "tcp",
-				first: ab.first, last: bc.first, Score: 80,
-				dsts: []Endpoint{d.endpoint(ab.dst, nil), d.endpoint(bc.dst, nil)}}
-			f.Count = 2
-			f.Evidence.UIDs = []string{ab.uid, bc.uid}
-			f.Evidence.Facts = []string{fmt.Sprintf("%s -> %s -> %s", ab.src, ab.dst, bc.dst)}
-			f.Why = fmt.Sprintf("pivot chain: %s reached %s, which reached %s %s later over remote-administration protocols", ab.src, ab.dst, bc.dst, time.Duration(bc.first-ab.first).Round(time.Second))
+			if f == nil {
+				f = &Finding{Kind: "lateral_movement", Technique: "T1021", Src: d.endpoint(ab.src, nil), Proto: "tcp",
+					first: ab.first, last: bc.first, Count: 1,
+					dsts: []Endpoint{d.endpoint(ab.dst, nil)}}
+				f.Evidence.UIDs = []string{ab.uid}
+			}
+			weakest := min(hopScore[[2]netip.Addr{ab.src, ab.dst}], hopScore[[2]netip.Addr{bc.src, bc.dst}])
+			f.Score = max(f.Score, min(95, max(50, weakest+pivotBonus)))
+			f.Count++
+			f.last = max(f.last, bc.first)
+			f.dsts = append(f.dsts, d.endpoint(bc.dst, nil))
+			f.Evidence.UIDs = appendBounded(f.Evidence.UIDs, bc.uid)
+			f.Evidence.Facts = appendBounded(f.Evidence.Facts, fmt.Sprintf("%s -> %s -> %s after %s", ab.src, ab.dst, bc.dst,
+				time.Duration(bc.first-ab.first).Round(time.Second)))
+		}
+		if f != nil {
+			f.Why = fmt.Sprintf("pivot chain: %s reached %s, which had not used remote administration before and then reached %d host(s) within %s",
+				ab.src, ab.dst, f.Count-1, pivotWindow)
 			out = append(out, f)
 		}
 	}
@@ -264,12 +324,39 @@ var techniqueNames = map[string]string{
 	"T1053.005": "a remote scheduled task", "T1047": "WMI", "T1003.006": "directory replication (DCSync)",
 }
 
-func lateralWhy(technique string, src, dst netip.Addr, f *Finding) string {
+func confirmedByPayload(f *Finding) bool {
+	return slices.Contains(f.Evidence.Facts, "confirmed by payload")
+}
+
+// mergePairs joins the pair findings of one group, ordered by their first
+// connection, into one finding with every target in dst.
+func mergePairs(fs []*Finding) *Finding {
+	slices.SortFunc(fs, func(a, b *Finding) int {
+		return cmp.Or(cmp.Compare(a.first, b.first), a.Dst.(Endpoint).IP.Compare(b.Dst.(Endpoint).IP))
+	})
+	m := *fs[0]
+	m.Evidence = Evidence{}
+	m.Count = 0
+	for _, f := range fs {
+		m.dsts = append(m.dsts, f.Dst.(Endpoint))
+		m.Score = max(m.Score, f.Score)
+		m.Count += f.Count
+		m.first, m.last = min(m.first, f.first), max(m.last, f.last)
+		m.Evidence.merge(&f.Evidence)
+	}
+	return &m
+}
+
+func lateralWhy(technique string, src netip.Addr, f *Finding, confirmed bool) string {
 	how := "payload"
-	if !slices.Contains(f.Evidence.Facts, "confirmed by payload") {
+	if !confirmed {
 		how = "port only"
 	}
-	return fmt.Sprintf("%s used %s on %s (%d connection(s), %s)", src, techniqueNames[technique], dst, f.Count, how)
+	target := f.Dst.(Endpoint).IP.String()
+	if len(f.dsts) > 0 {
+		target = fmt.Sprintf("%d internal hosts", distinctHosts(f.dsts))
+	}
+	return fmt.Sprintf("%s used %s on %s (%d connection(s), %s)", src, techniqueNames[technique], target, f.Count, how)
 }
 
 func spanOf(f *Finding) time.Duration { return time.Duration(f.last - f.first).Round(time.Second) }

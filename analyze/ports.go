@@ -31,12 +31,20 @@ var servicePorts = map[string][]uint16{
 	"quic": {443, 80, 8443},
 }
 
-// c2Ports are ports common in attack tools and C2 frameworks' defaults
-// (Metasploit 4444, Back Orifice 31337, IRC botnets 6667, Tor 9001/9050).
+// c2Ports are the TCP ports common in attack tools and C2 frameworks'
+// defaults (Metasploit 4444, IRC botnets 6667, Tor 9001/9050, Cobalt
+// Strike 50050); Back Orifice listened on UDP 31337, so that port counts on
+// both. Other UDP traffic to these numbers is not flagged: the tools use TCP.
 var c2Ports = map[uint16]string{
 	4444: "Metasploit's default handler port", 4445: "Metasploit", 1337: "attack tooling", 31337: "Back Orifice and other backdoors",
 	6666: "IRC botnets", 6667: "IRC botnets", 6668: "IRC botnets", 6669: "IRC botnets", 12345: "NetBus",
 	9001: "Tor relays", 9050: "Tor SOCKS", 5555: "Android debug bridge and RATs", 50050: "Cobalt Strike team server",
+}
+
+// c2Port says which tool a conversation's responder port suggests.
+func c2Port(c *flows.Conn) (string, bool) {
+	what, ok := c2Ports[c.RespPort]
+	return what, ok && (c.Proto == 6 || c.Proto == 17 && c.RespPort == 31337)
 }
 
 type portKey2 struct {
@@ -91,7 +99,7 @@ func (p *portDetector) observe(d *detector, c *flows.Conn) {
 			f.Why = fmt.Sprintf("%s on port %d, which is not its own: a protocol on a non-standard port", strings.ToUpper(svc), c.RespPort)
 		}
 	}
-	if what, ok := c2Ports[c.RespPort]; ok && established(c) {
+	if what, ok := c2Port(c); ok && established(c) {
 		f := p.get(d, c, "c2-port", "T1571", 50)
 		f.add(c)
 		f.Why = fmt.Sprintf("connections to port %d (%s)", c.RespPort, what)

@@ -20,8 +20,9 @@ func ReportJSON(w io.Writer, r analyze.Report) error {
 	return enc.Encode(r)
 }
 
-// ReportTable writes the report as terminal tables.
-func ReportTable(w io.Writer, r analyze.Report) error {
+// ReportTable writes the report as terminal tables, the first maxFindings
+// findings (all when maxFindings is 0 or less) leading.
+func ReportTable(w io.Writer, r analyze.Report, maxFindings int) error {
 	t := r.Totals
 	fmt.Fprintf(w, "netfx report: %d file(s), %d damaged; %d packets, %s; %d conversations between %d hosts\n",
 		t.Files, t.DamagedFiles, t.Packets, humanBytes(uint64(t.Bytes)), t.Conversations, t.Hosts)
@@ -29,7 +30,7 @@ func ReportTable(w io.Writer, r analyze.Report) error {
 		fmt.Fprintf(w, "time span: %s to %s\n", t.First, t.Last)
 	}
 
-	if err := findingsTable(w, r.Findings); err != nil {
+	if err := findingsTable(w, r.Findings, maxFindings); err != nil {
 		return err
 	}
 
@@ -286,12 +287,16 @@ func humanBytes(n uint64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// findingsTable lists the findings, most severe first, with the evidence to
-// check each by.
-func findingsTable(w io.Writer, fs []analyze.Finding) error {
+// findingsTable lists the first limit findings, most severe first, with the
+// evidence to check each by, and says how many it left out.
+func findingsTable(w io.Writer, fs []analyze.Finding, limit int) error {
 	section(w, "Findings")
-	rows := make([][]string, 0, len(fs))
-	for _, f := range fs {
+	shown := fs
+	if limit > 0 && len(fs) > limit {
+		shown = fs[:limit]
+	}
+	rows := make([][]string, 0, len(shown))
+	for _, f := range shown {
 		evidence := strings.Join(f.Evidence.UIDs[:min(3, len(f.Evidence.UIDs))], " ")
 		if len(f.Evidence.UIDs) > 3 {
 			evidence += fmt.Sprintf(" (+%d)", len(f.Evidence.UIDs)-3)
@@ -302,7 +307,11 @@ func findingsTable(w io.Writer, fs []analyze.Finding) error {
 		rows = append(rows, []string{f.Severity, strconv.Itoa(f.Score), f.Kind, dash(f.Technique), findingEndpoint(f.Src),
 			findingTargets(f.Dst), strconv.Itoa(f.Count), f.FirstSeen, clean(f.Why), evidence})
 	}
-	return table(w, []any{"severity", "score", "kind", "technique", "source", "target", "count", "first seen", "why", "evidence"}, rows)
+	err := table(w, []any{"severity", "score", "kind", "technique", "source", "target", "count", "first seen", "why", "evidence"}, rows)
+	if err == nil && len(shown) < len(fs) {
+		_, err = fmt.Fprintf(w, "%d more finding(s) not shown: raise --findings, or use --json, which lists all\n", len(fs)-len(shown))
+	}
+	return err
 }
 
 func findingEndpoint(e analyze.Endpoint) string {

@@ -18,6 +18,7 @@ func newReportCommand(s *streams) *cobra.Command {
 		asJSON    bool
 		hash      bool
 		top       int
+		findings  int
 		internal  []string
 		since     string
 		allowlist string
@@ -76,7 +77,7 @@ output.`,
 			if asJSON {
 				err = render.ReportJSON(s.out, rep)
 			} else {
-				err = render.ReportTable(s.out, rep)
+				err = render.ReportTable(s.out, rep, findings)
 			}
 			if err != nil {
 				return err
@@ -92,6 +93,7 @@ output.`,
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&hash, "hash", false, "compute the SHA-256 of each input file")
 	fs.IntVar(&top, "top", 10, "rows in each top list")
+	fs.IntVar(&findings, "findings", 50, "findings shown in the table, most severe first (0: all; --json lists all)")
 	fs.StringArrayVar(&internal, "internal", nil, "treat this CIDR as internal as well (repeatable)")
 	fs.StringVar(&since, "since", "", "the suspected compromise time (RFC 3339): findings after it weigh more")
 	fs.StringVar(&allowlist, "allowlist", "", "file of known-good hosts, pairs and ports not to flag (see docs/findings.md)")
