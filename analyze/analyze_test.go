@@ -285,3 +285,25 @@ func TestC2Ports(t *testing.T) {
 		}
 	}
 }
+
+// TestLateralNew checks that a pair first seen after the evidence's first
+// quarter is marked new, and one seen in the baseline is not.
+func TestLateralNew(t *testing.T) {
+	s := NewSummary(Options{})
+	add := func(src, dst string, at time.Duration) {
+		c := conn(src, dst, 50000, 3389, at, time.Minute)
+		c.UID = "C" + src + dst + at.String()
+		s.AddConn(c)
+	}
+	add("10.0.0.1", "10.0.0.2", 0)
+	add("10.0.0.1", "10.0.0.2", 3*time.Hour)
+	add("10.0.0.5", "10.0.0.6", 3*time.Hour)
+	add("10.0.0.8", "10.0.0.9", 4*time.Hour) // the evidence ends here
+	newBy := map[string]bool{}
+	for _, f := range s.Report().Findings {
+		newBy[f.Src.IP.String()] = strings.Contains(f.Why, "; new:")
+	}
+	if newBy["10.0.0.1"] || !newBy["10.0.0.5"] || !newBy["10.0.0.8"] {
+		t.Errorf("new: %v", newBy)
+	}
+}

@@ -34,14 +34,12 @@ type seriesAcc struct {
 }
 
 type beaconDetector struct {
-	pairs       map[[2]netip.Addr]*seriesAcc
-	first, last int64
+	pairs map[[2]netip.Addr]*seriesAcc
 }
 
-func (b *beaconDetector) init() { b.pairs = map[[2]netip.Addr]*seriesAcc{}; b.first = math.MaxInt64 }
+func (b *beaconDetector) init() { b.pairs = map[[2]netip.Addr]*seriesAcc{} }
 
 func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
-	b.first, b.last = min(b.first, c.TS), max(b.last, c.TS)
 	// Resolvers and time servers are periodic by design; failed attempts
 	// are retries, not beacons (RITA's known false positives).
 	if !established(c) || c.RespPort == 53 || c.RespPort == 123 || c.Proto == 1 || c.Proto == 58 {
@@ -65,7 +63,7 @@ func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 
 func (b *beaconDetector) findings(d *detector) []*Finding {
 	var out []*Finding
-	span := float64(b.last - b.first)
+	span := float64(d.last - d.first)
 	for k, s := range b.pairs {
 		if len(s.ts) < beaconMinConns || span <= 0 {
 			continue

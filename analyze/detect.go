@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -26,20 +27,21 @@ var platform = map[netip.Addr]string{
 
 // detector runs every detector over the conversations of a Summary.
 type detector struct {
-	opt     DetectOptions
-	net     *Network
-	names   names
-	lateral lateralDetector
-	ports   portDetector
-	scans   scanDetector
-	access  accessDetector
-	beacons beaconDetector
-	volume  volumeDetector
-	dns     dnsDetector
+	opt         DetectOptions
+	first, last int64 // the evidence's time span: every conversation's start
+	net         *Network
+	names       names
+	lateral     lateralDetector
+	ports       portDetector
+	scans       scanDetector
+	access      accessDetector
+	beacons     beaconDetector
+	volume      volumeDetector
+	dns         dnsDetector
 }
 
 func newDetector(opt DetectOptions, net *Network, n names) *detector {
-	d := &detector{opt: opt, net: net, names: n}
+	d := &detector{opt: opt, net: net, names: n, first: math.MaxInt64}
 	d.lateral.init()
 	d.ports.init()
 	d.scans.init()
@@ -52,6 +54,7 @@ func newDetector(opt DetectOptions, net *Network, n names) *detector {
 
 // observe passes one conversation to the detectors that want it.
 func (d *detector) observe(c *flows.Conn) {
+	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS)
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
 	if _, ok := platform[orig]; ok {
 		return
@@ -117,6 +120,21 @@ func (d *detector) sinceBonus(f *Finding) *Finding {
 	}
 	return f
 }
+
+// baselineEnd is the end of the part of the evidence that says what is
+// usual: its first quarter, when the evidence spans at least minBaseline;
+// activity that first appears later is new. ok is false for shorter
+// evidence, which has no baseline to compare with.
+func (d *detector) baselineEnd() (end int64, ok bool) {
+	span := d.last - d.first
+	if d.first > d.last || span < int64(minBaseline) {
+		return 0, false
+	}
+	return d.first + span/4, true
+}
+
+// minBaseline is the shortest evidence that has a baseline.
+const minBaseline = time.Hour
 
 // established reports whether a conversation carried data both ways or was
 // allowed and answered: not a failed attempt.

@@ -29,6 +29,7 @@ const (
 	fanOutWindow = 10 * time.Minute // ...within this window
 	pivotWindow  = 30 * time.Minute // A→B then B→C within this is a pivot chain
 	pivotBonus   = 20               // a pivot scores as its weakest hop plus this
+	newBonus     = 10               // for a pair first seen after the evidence's baseline
 	zerologonMin = 20               // Netlogon authentications in one episode
 	// A technique that this many internal sources use is routine in the
 	// network: a source using it on few hosts scores routinePenalty less.
@@ -247,6 +248,11 @@ func (l *lateralDetector) findings(d *detector) []*Finding {
 			f.Score -= routinePenalty
 			f.Why += fmt.Sprintf("; %d internal hosts use %s here, so it is routine in this network", len(users[g.technique]), techniqueNames[g.technique])
 		}
+		if end, ok := d.baselineEnd(); ok && l.allNew(g.src, fs, end) {
+			f.Score += newBonus
+			f.Why += fmt.Sprintf("; new: no remote administration between these hosts in the first %s of the evidence",
+				time.Duration(end-d.first).Round(time.Minute))
+		}
 		out = append(out, d.sinceBonus(f))
 	}
 	for k, f := range l.fanout {
@@ -322,6 +328,17 @@ var techniqueNames = map[string]string{
 	"T1021.001": "RDP", "T1021.002": "SMB to an administrative share", "T1021.003": "DCOM", "T1021.004": "SSH",
 	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "remote service creation (PsExec-style)",
 	"T1053.005": "a remote scheduled task", "T1047": "WMI", "T1003.006": "directory replication (DCSync)",
+}
+
+// allNew reports whether src first used an admin protocol on each target of
+// fs after the baseline's end.
+func (l *lateralDetector) allNew(src netip.Addr, fs []*Finding, end int64) bool {
+	for _, f := range fs {
+		if e := l.edges[[2]netip.Addr{src, f.Dst.(Endpoint).IP}]; e.first <= end {
+			return false
+		}
+	}
+	return true
 }
 
 func confirmedByPayload(f *Finding) bool {
