@@ -22,6 +22,9 @@ type FileResult struct {
 // ReadOptions says how ReadCaptures reads its inputs.
 type ReadOptions struct {
 	Hash bool // compute each file's SHA-256 while reading it
+	// WrapInput, if set, wraps each file's reader before it is read, for
+	// instance to count bytes for a progress bar.
+	WrapInput func(io.Reader) io.Reader
 }
 
 // batch carries decoded packets from the reading goroutine to the table.
@@ -97,6 +100,9 @@ func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *ba
 		}
 		defer f.Close()
 		src = f
+	}
+	if opt.WrapInput != nil {
+		src = opt.WrapInput(src)
 	}
 	var h hash.Hash
 	if opt.Hash {

@@ -100,6 +100,7 @@ type flowFlags struct {
 	tcp, udp, icmp, other    time.Duration
 	attemptDelay, closeDelay time.Duration
 	tolerance                time.Duration
+	quiet                    bool
 }
 
 func (f *flowFlags) register(cmd *cobra.Command) {
@@ -113,6 +114,7 @@ func (f *flowFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.attemptDelay, "tcp-attempt-delay", d.TCPAttemptDelay, "end an unanswered TCP connection attempt after this long")
 	fs.DurationVar(&f.closeDelay, "tcp-close-delay", d.TCPCloseDelay, "end a closed TCP connection after this long without packets")
 	fs.DurationVar(&f.tolerance, "flowlog-tolerance", flowlog.DefaultTolerance, "how far apart in time flow-log and capture views of one connection may be")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress bar (it shows only on a terminal, for runs over a second)")
 }
 
 func (f *flowFlags) options() (readOptions, error) {
@@ -130,6 +132,7 @@ func (f *flowFlags) options() (readOptions, error) {
 			TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed,
 		},
 		tolerance: f.tolerance,
+		quiet:     f.quiet,
 	}, nil
 }
 

@@ -36,6 +36,7 @@ type readOptions struct {
 	flows     flows.Config
 	read      flows.ReadOptions
 	tolerance time.Duration // between flow logs, and between logs and captures
+	quiet     bool          // no progress bar
 }
 
 // readInputs expands the command line's inputs, sorts files into captures
@@ -55,23 +56,36 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 		explicit[a] = true
 	}
 	var captures, logs []string
+	var total int64 // bytes to read, for the progress bar; -1 when unknown
 	for _, p := range paths {
-		switch kind, err := sniff(p); {
+		kind, err := sniff(p)
+		switch {
 		case err != nil:
 			damaged = true
 			fmt.Fprintf(s.err, "netfx: %s\n", escapeTerminal(err.Error()))
+			continue
 		case kind == kindFlowLog:
 			logs = append(logs, p)
 		case kind == kindCapture || explicit[p]:
 			captures = append(captures, p)
 		default:
 			fmt.Fprintf(s.err, "netfx: skipped %s: neither a capture nor a flow log\n", escapeTerminal(p))
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && total >= 0 {
+			total += fi.Size()
+		} else {
+			total = -1
 		}
 	}
+	bar := newProgress(s.err, total, opt.quiet)
+	defer bar.finish()
+	msg := io.Writer(bar) // messages clear the bar first
+	opt.read.WrapInput = bar.wrap
 
 	reader, builder := flowlog.NewReader(), flowlog.NewBuilder()
 	for _, p := range logs {
-		res := readFlowLog(reader, p, func(t *flowlog.Tuple) {
+		res := readFlowLog(reader, p, bar.wrap, func(t *flowlog.Tuple) {
 			builder.Add(t)
 			if out.tuple != nil {
 				out.tuple(t)
@@ -79,11 +93,11 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 		})
 		if res.Err != nil {
 			if !explicit[p] && errors.Is(res.Err, flowlog.ErrNotFlowLog) && res.Stats.Records == 0 {
-				fmt.Fprintf(s.err, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
+				fmt.Fprintf(msg, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
 				continue
 			}
 			damaged = true
-			fmt.Fprintf(s.err, "netfx: %s\n", escapeTerminal(res.Err.Error()))
+			fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(res.Err.Error()))
 		}
 		if out.flowLogFile != nil {
 			out.flowLogFile(res)
@@ -95,11 +109,11 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	flows.ReadCaptures(captures, opt.flows, opt.read, func(c *flows.Conn) { out.conn(merger.Merge(c)) }, func(res flows.FileResult) {
 		if res.Err != nil {
 			if !explicit[res.Path] && errors.Is(res.Err, pcapread.ErrUnsupported) {
-				fmt.Fprintf(s.err, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
+				fmt.Fprintf(msg, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
 				return
 			}
 			damaged = true
-			fmt.Fprintf(s.err, "netfx: %s\n", escapeTerminal(describeError(res)))
+			fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(describeError(res)))
 		}
 		if out.captureFile != nil {
 			out.captureFile(res)
@@ -111,7 +125,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	return damaged, nil
 }
 
-func readFlowLog(reader *flowlog.Reader, path string, emit func(*flowlog.Tuple)) flowLogResult {
+func readFlowLog(reader *flowlog.Reader, path string, wrap func(io.Reader) io.Reader, emit func(*flowlog.Tuple)) flowLogResult {
 	res := flowLogResult{Path: path}
 	f, err := os.Open(path)
 	if err != nil {
@@ -119,7 +133,7 @@ func readFlowLog(reader *flowlog.Reader, path string, emit func(*flowlog.Tuple))
 		return res
 	}
 	defer f.Close()
-	res.Stats, res.Err = reader.Read(f, path, emit)
+	res.Stats, res.Err = reader.Read(wrap(f), path, emit)
 	return res
 }
 
