@@ -23,7 +23,8 @@ type Report struct {
 	TopPairsByConns []PairStat     `json:"top_pairs_by_conns"`
 	TopPorts        []PortStat     `json:"top_ports"`
 	FlowLogs        *FlowLogReport `json:"flow_logs,omitempty"`
-	Names           []NameSet      `json:"names"` // names of addresses, from DNS answers, TLS server names and HTTP Host headers
+	ConnLogs        []ConnLogInput `json:"conn_logs,omitempty"` // conversation logs read, when any
+	Names           []NameSet      `json:"names"`               // names of addresses, from DNS answers, TLS server names and HTTP Host headers
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
@@ -111,17 +112,18 @@ type Options struct {
 
 // Summary accumulates conversations and file results into a Report.
 type Summary struct {
-	opt    Options
-	net    *Network
-	inputs []Input
-	damage int
-	conns  uint64
-	hosts  map[netip.Addr]*hostAcc
-	pairs  map[[2]netip.Addr]*PairStat
-	ports  map[portKey]*portAcc
-	fl     flowLogAcc
-	names  names
-	det    *detector
+	opt      Options
+	net      *Network
+	inputs   []Input
+	connLogs []ConnLogInput
+	damage   int
+	conns    uint64
+	hosts    map[netip.Addr]*hostAcc
+	pairs    map[[2]netip.Addr]*PairStat
+	ports    map[portKey]*portAcc
+	fl       flowLogAcc
+	names    names
+	det      *detector
 }
 
 type hostAcc struct {
@@ -244,22 +246,31 @@ func (s *Summary) Report() Report {
 	r.Totals = Totals{Files: len(s.inputs), DamagedFiles: s.damage, Conversations: s.conns, Hosts: len(s.hosts)}
 	var first, last int64
 	seen := false
+	widen := func(a, b int64) {
+		if !seen || a < first {
+			first = a
+		}
+		if !seen || b > last {
+			last = b
+		}
+		seen = true
+	}
 	for _, in := range s.inputs {
 		r.Totals.Packets += in.Packets
 		r.Totals.Bytes += in.Bytes
 		if in.Packets > 0 {
-			if !seen || in.first < first {
-				first = in.first
-			}
-			if !seen || in.last > last {
-				last = in.last
-			}
-			seen = true
+			widen(in.first, in.last)
+		}
+	}
+	for _, in := range s.connLogs {
+		if in.Records > 0 {
+			widen(in.first, in.last)
 		}
 	}
 	if seen {
 		r.Totals.First, r.Totals.Last = FormatTime(first), FormatTime(last)
 	}
+	r.ConnLogs = s.connLogs
 	r.Gaps = gaps(s.inputs)
 	var windows [][2]int64
 	for _, in := range s.inputs {

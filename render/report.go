@@ -53,6 +53,17 @@ func ReportTable(w io.Writer, r analyze.Report, maxFindings int) error {
 		return err
 	}
 
+	if len(r.ConnLogs) > 0 {
+		section(w, "Conversation-log inputs")
+		rows = rows[:0]
+		for _, in := range r.ConnLogs {
+			rows = append(rows, []string{clean(in.File), in.Format, itoa(in.Records), dash(in.First), dash(in.Last), dash(clean(in.Damage))})
+		}
+		if err := table(w, []any{"file", "format", "records", "first", "last", "damage"}, rows); err != nil {
+			return err
+		}
+	}
+
 	section(w, "Gaps between captures")
 	if len(r.Gaps) == 0 {
 		fmt.Fprintln(w, "none")

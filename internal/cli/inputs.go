@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/analyze"
+	"github.com/netfx/netfx/connlog"
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/pcapread"
@@ -21,6 +22,7 @@ type sink struct {
 	conn        func(*flows.Conn)      // every record: capture, flow-log and merged
 	captureFile func(flows.FileResult) // each capture file read
 	flowLogFile func(flowLogResult)    // each flow-log file read
+	connLogFile func(connLogResult)    // each conversation log read
 	tuple       func(*flowlog.Tuple)   // each flow-log tuple, optional
 }
 
@@ -28,6 +30,13 @@ type sink struct {
 type flowLogResult struct {
 	Path  string
 	Stats flowlog.Stats
+	Err   error
+}
+
+// connLogResult is how one conversation log was read.
+type connLogResult struct {
+	Path  string
+	Stats connlog.Stats
 	Err   error
 }
 
@@ -39,10 +48,12 @@ type readOptions struct {
 	quiet     bool          // no progress bar
 }
 
-// readInputs expands the command line's inputs, sorts files into captures
-// and flow logs by content, reads the flow logs into connections, then the
-// captures through one flow table, merging each capture conversation with
-// the logs' view of it, and finally hands on what only the logs saw.
+// readInputs expands the command line's inputs, sorts files into captures,
+// flow logs and conversation logs by content, reads the flow logs into
+// connections, then the captures through one flow table and the
+// conversation logs' records as they are, merging each conversation a
+// capture saw with the logs' view of it, and finally hands on what only the
+// flow logs saw.
 // Problems are reported on stderr as they happen; the returned bool says
 // whether any input was damaged or unreadable. Files found in folders that
 // are neither are noted and skipped.
@@ -55,7 +66,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	for _, a := range args {
 		explicit[a] = true
 	}
-	var captures, logs []string
+	var captures, logs, connLogs []string
 	var total int64 // bytes to read, for the progress bar; -1 when unknown
 	for _, p := range paths {
 		kind, err := sniff(p)
@@ -66,6 +77,8 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 			continue
 		case kind == kindFlowLog:
 			logs = append(logs, p)
+		case kind == kindConnLog:
+			connLogs = append(connLogs, p)
 		case kind == kindCapture || explicit[p]:
 			captures = append(captures, p)
 		default:
@@ -119,22 +132,49 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 			out.captureFile(res)
 		}
 	})
+	mergeLogged := func(c *flows.Conn) {
+		if c.Source == flows.SourceCapture {
+			c = merger.Merge(c)
+		}
+		out.conn(c)
+	}
+	for _, p := range connLogs {
+		res := readConnLog(p, bar.wrap, mergeLogged)
+		if res.Err != nil {
+			damaged = true
+			fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(res.Err.Error()))
+		}
+		if out.connLogFile != nil {
+			out.connLogFile(res)
+		}
+	}
 	for _, c := range merger.Unmatched() {
 		out.conn(c)
 	}
 	return damaged, nil
 }
 
+// readConnLog reads a conversation log; its records were built elsewhere,
+// so they go to emit as they are, not through the flow table.
+func readConnLog(path string, wrap func(io.Reader) io.Reader, emit func(*flows.Conn)) connLogResult {
+	st, err := openAndRead(path, wrap, func(r io.Reader) (connlog.Stats, error) { return connlog.Read(r, path, emit) })
+	return connLogResult{path, st, err}
+}
+
 func readFlowLog(reader *flowlog.Reader, path string, wrap func(io.Reader) io.Reader, emit func(*flowlog.Tuple)) flowLogResult {
-	res := flowLogResult{Path: path}
+	st, err := openAndRead(path, wrap, func(r io.Reader) (flowlog.Stats, error) { return reader.Read(r, path, emit) })
+	return flowLogResult{path, st, err}
+}
+
+// openAndRead opens a file and reads it, through wrap, with read.
+func openAndRead[S any](path string, wrap func(io.Reader) io.Reader, read func(io.Reader) (S, error)) (S, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		res.Err = err
-		return res
+		var none S
+		return none, err
 	}
 	defer f.Close()
-	res.Stats, res.Err = reader.Read(wrap(f), path, emit)
-	return res
+	return read(wrap(f))
 }
 
 // Kinds of input file, by content.
@@ -142,10 +182,13 @@ const (
 	kindUnknown = iota
 	kindCapture
 	kindFlowLog
+	kindConnLog
 )
 
-// sniff tells captures from flow logs by their first bytes: capture magic
-// numbers (or gzip or zstd, which netfx reads captures from), or JSON text.
+// sniff tells captures, flow logs and conversation logs apart by their
+// first bytes: capture magic numbers (or gzip or zstd, which netfx reads
+// captures from), a Zeek log header or JSON conversation records, or other
+// JSON text.
 func sniff(path string) (int, error) {
 	if path == "-" {
 		return kindCapture, nil
@@ -171,6 +214,9 @@ func sniffBytes(head []byte) int {
 		if bytes.HasPrefix(head, m) {
 			return kindCapture
 		}
+	}
+	if _, ok := connlog.Detect(head); ok {
+		return kindConnLog
 	}
 	text := bytes.TrimLeft(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF}), " \t\r\n")
 	if len(text) > 0 && strings.ContainsRune("{[,", rune(text[0])) {

@@ -69,6 +69,7 @@ output.`,
 			damaged, err := readInputs(s, args, opt, sink{
 				conn: sum.AddConn, captureFile: sum.AddFile, tuple: sum.AddTuple,
 				flowLogFile: func(r flowLogResult) { sum.AddFlowLogFile(r.Path, r.Stats, r.Err) },
+				connLogFile: func(r connLogResult) { sum.AddConnLogFile(r.Path, r.Stats, r.Err) },
 			})
 			if err != nil {
 				return err

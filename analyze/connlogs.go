@@ -1,0 +1,30 @@
+package analyze
+
+import "github.com/netfx/netfx/connlog"
+
+// ConnLogInput describes one conversation log read: netfx conns output or
+// Zeek's conn.log, made elsewhere from captures netfx did not read itself.
+type ConnLogInput struct {
+	File    string `json:"file"`
+	Format  string `json:"format"` // json or zeek-tsv
+	Records int64  `json:"records"`
+	First   string `json:"first,omitempty"` // RFC 3339, UTC: the earliest and latest ts
+	Last    string `json:"last,omitempty"`
+	Damage  string `json:"damage,omitempty"` // why reading stopped early
+
+	first, last int64
+}
+
+// AddConnLogFile records one conversation log read; its records come
+// through AddConn.
+func (s *Summary) AddConnLogFile(path string, st connlog.Stats, err error) {
+	in := ConnLogInput{File: path, Format: string(st.Format), Records: st.Records, first: st.First, last: st.Last}
+	if st.Records > 0 {
+		in.First, in.Last = FormatTime(st.First), FormatTime(st.Last)
+	}
+	if err != nil {
+		in.Damage = err.Error()
+		s.damage++
+	}
+	s.connLogs = append(s.connLogs, in)
+}

@@ -1,0 +1,268 @@
+package connlog
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/flows"
+)
+
+// value is one field of a record: a scalar, or a list for Zeek's vector
+// and set types and JSON arrays.
+type value struct {
+	s      string
+	list   []string
+	isList bool
+}
+
+// setter stores a field's value in a conversation.
+type setter func(c *flows.Conn, v value) error
+
+// setters maps field names to what sets them: Zeek's conn.log fields,
+// netfx's own (docs/formats.md), and the payload facts, found through
+// appid's JSON names ("ssl.server_name" is Facts.TLS.ServerName).
+var setters = func() map[string]setter {
+	m := map[string]setter{
+		"ts":            timeSetter(func(c *flows.Conn) *int64 { return &c.TS }),
+		"duration":      timeSetter(func(c *flows.Conn) *int64 { return &c.Duration }),
+		"uid":           textSetter(func(c *flows.Conn) *string { return &c.UID }),
+		"service":       textSetter(func(c *flows.Conn) *string { return &c.Service }),
+		"conn_state":    textSetter(func(c *flows.Conn) *string { return &c.ConnState }),
+		"history":       textSetter(func(c *flows.Conn) *string { return &c.History }),
+		"community_id":  textSetter(func(c *flows.Conn) *string { return &c.CommunityID }),
+		"source":        textSetter(func(c *flows.Conn) *string { return &c.Source }),
+		"id.orig_h":     addrSetter(func(c *flows.Conn) *netip.Addr { return &c.Orig }),
+		"id.resp_h":     addrSetter(func(c *flows.Conn) *netip.Addr { return &c.Resp }),
+		"id.orig_p":     uintSetter(16, func(c *flows.Conn, n uint64) { c.OrigPort = uint16(n) }),
+		"id.resp_p":     uintSetter(16, func(c *flows.Conn, n uint64) { c.RespPort = uint16(n) }),
+		"ip_proto":      uintSetter(8, func(c *flows.Conn, n uint64) { c.Proto = uint8(n) }),
+		"orig_bytes":    uintSetter(64, func(c *flows.Conn, n uint64) { c.OrigBytes = n }),
+		"resp_bytes":    uintSetter(64, func(c *flows.Conn, n uint64) { c.RespBytes = n }),
+		"missed_bytes":  uintSetter(64, func(c *flows.Conn, n uint64) { c.MissedBytes = n }),
+		"orig_pkts":     uintSetter(64, func(c *flows.Conn, n uint64) { c.OrigPkts = n }),
+		"resp_pkts":     uintSetter(64, func(c *flows.Conn, n uint64) { c.RespPkts = n }),
+		"orig_ip_bytes": uintSetter(64, func(c *flows.Conn, n uint64) { c.OrigIPBytes = n }),
+		"resp_ip_bytes": uintSetter(64, func(c *flows.Conn, n uint64) { c.RespIPBytes = n }),
+		"first_record":  uintSetter(63, func(c *flows.Conn, n uint64) { c.FirstRecord = int64(n) }),
+		"vlan":          uintSetter(12, func(c *flows.Conn, n uint64) { c.VLAN, c.NumVLANs = uint16(n), max(c.NumVLANs, 1) }),
+		"inner_vlan":    uintSetter(12, func(c *flows.Conn, n uint64) { c.InnerVLAN, c.NumVLANs = uint16(n), 2 }),
+		"files":         func(c *flows.Conn, v value) error { c.Files = v.strings(); return nil },
+		"proto": func(c *flows.Conn, v value) error {
+			if c.Proto == 0 { // ip_proto, when the record has it, is exact
+				c.Proto = map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132}[v.s]
+			}
+			return nil
+		},
+
+		"flowlog_rule":       logText(func(l *flows.FlowLogView) *string { return &l.Rule }),
+		"flowlog_decision":   logText(func(l *flows.FlowLogView) *string { return &l.Decision }),
+		"flowlog_direction":  logText(func(l *flows.FlowLogView) *string { return &l.Direction }),
+		"flowlog_encryption": logText(func(l *flows.FlowLogView) *string { return &l.Encryption }),
+		"flowlog_orig_pkts":  logCounter(func(l *flows.FlowLogView) *uint64 { return &l.OrigPkts }),
+		"flowlog_orig_bytes": logCounter(func(l *flows.FlowLogView) *uint64 { return &l.OrigBytes }),
+		"flowlog_resp_pkts":  logCounter(func(l *flows.FlowLogView) *uint64 { return &l.RespPkts }),
+		"flowlog_resp_bytes": logCounter(func(l *flows.FlowLogView) *uint64 { return &l.RespBytes }),
+		"flowlog_attempts": uintSetter(31, func(c *flows.Conn, n uint64) {
+			logView(c).Attempts = int(n)
+		}),
+		"flowlog_sources": func(c *flows.Conn, v value) error { logView(c).Sources = v.strings(); return nil },
+		"flowlog_files":   func(c *flows.Conn, v value) error { logView(c).Files = v.strings(); return nil },
+		"dns.answers": func(c *flows.Conn, v value) error {
+			dns := facts(c).DNS
+			if dns == nil {
+				dns = &appid.DNSFacts{}
+				facts(c).DNS = dns
+			}
+			for _, a := range v.strings() {
+				name, rest, _ := strings.Cut(a, " ")
+				typ, val, _ := strings.Cut(rest, " ")
+				dns.Answers = append(dns.Answers, appid.DNSAnswer{Name: name, Type: typ, Value: val})
+			}
+			return nil
+		},
+	}
+	addFactSetters(m)
+	return m
+}()
+
+func (v value) strings() []string {
+	if v.isList {
+		return v.list
+	}
+	if v.s == "" {
+		return nil
+	}
+	return []string{v.s}
+}
+
+func textSetter(field func(*flows.Conn) *string) setter {
+	return func(c *flows.Conn, v value) error { *field(c) = v.s; return nil }
+}
+
+func addrSetter(field func(*flows.Conn) *netip.Addr) setter {
+	return func(c *flows.Conn, v value) error {
+		a, err := netip.ParseAddr(v.s)
+		if err != nil {
+			return fmt.Errorf("bad address %q", v.s)
+		}
+		*field(c) = a
+		return nil
+	}
+}
+
+func uintSetter(bits int, set func(*flows.Conn, uint64)) setter {
+	return func(c *flows.Conn, v value) error {
+		n, err := strconv.ParseUint(v.s, 10, bits)
+		if err != nil {
+			return fmt.Errorf("bad count %q", v.s)
+		}
+		set(c, n)
+		return nil
+	}
+}
+
+// timeSetter parses Zeek's times and intervals: seconds with a fraction, or
+// (Zeek's JSON with ISO 8601 timestamps) an RFC 3339 time.
+func timeSetter(field func(*flows.Conn) *int64) setter {
+	return func(c *flows.Conn, v value) error {
+		if t, err := time.Parse(time.RFC3339Nano, v.s); err == nil {
+			*field(c) = t.UnixNano()
+			return nil
+		}
+		sec, frac, _ := strings.Cut(v.s, ".")
+		s, err := strconv.ParseInt(sec, 10, 64)
+		if err != nil || len(frac) > 9 || s > math.MaxInt64/1_000_000_000-1 || s < math.MinInt64/1_000_000_000+1 {
+			return fmt.Errorf("bad time %q", v.s)
+		}
+		ns := int64(0)
+		if frac != "" {
+			f, err := strconv.ParseUint(frac, 10, 32)
+			if err != nil {
+				return fmt.Errorf("bad time %q", v.s)
+			}
+			ns = int64(f) * int64(math.Pow10(9-len(frac)))
+		}
+		if strings.HasPrefix(sec, "-") {
+			ns = -ns
+		}
+		*field(c) = s*1e9 + ns
+		return nil
+	}
+}
+
+func logView(c *flows.Conn) *flows.FlowLogView {
+	if c.FlowLog == nil {
+		c.FlowLog = &flows.FlowLogView{}
+	}
+	return c.FlowLog
+}
+
+func logText(field func(*flows.FlowLogView) *string) setter {
+	return func(c *flows.Conn, v value) error { *field(logView(c)) = v.s; return nil }
+}
+
+func logCounter(field func(*flows.FlowLogView) *uint64) setter {
+	return func(c *flows.Conn, v value) error {
+		n, err := strconv.ParseUint(v.s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("bad count %q", v.s)
+		}
+		l := logView(c)
+		*field(l), l.Counted = n, true
+		return nil
+	}
+}
+
+func facts(c *flows.Conn) *appid.Facts {
+	if c.App == nil {
+		c.App = &appid.Facts{}
+	}
+	return c.App
+}
+
+// addFactSetters adds a setter for each payload fact, named as netfx
+// writes it: the JSON name of the protocol, a dot, the JSON name of the
+// fact. Facts of types other than text, lists of text, counts and flags
+// have setters of their own.
+func addFactSetters(m map[string]setter) {
+	ft := reflect.TypeFor[appid.Facts]()
+	for i := range ft.NumField() {
+		proto := ft.Field(i)
+		group := jsonName(proto)
+		st := proto.Type.Elem()
+		for j := range st.NumField() {
+			name := group + "." + jsonName(st.Field(j))
+			if _, ok := m[name]; ok {
+				continue
+			}
+			if set := factSetter(st.Field(j).Type); set != nil {
+				pi, fj := i, j
+				m[name] = func(c *flows.Conn, v value) error {
+					p := reflect.ValueOf(facts(c)).Elem().Field(pi)
+					if p.IsNil() {
+						p.Set(reflect.New(p.Type().Elem()))
+					}
+					return set(p.Elem().Field(fj), v)
+				}
+			}
+		}
+	}
+}
+
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name
+}
+
+// factSetter returns how to store a value in a field of type t, or nil.
+func factSetter(t reflect.Type) func(reflect.Value, value) error {
+	switch {
+	case t.Kind() == reflect.String:
+		return func(f reflect.Value, v value) error { f.SetString(v.s); return nil }
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return func(f reflect.Value, v value) error { f.Set(reflect.ValueOf(v.strings())); return nil }
+	case t.Kind() == reflect.Int:
+		return func(f reflect.Value, v value) error {
+			n, err := strconv.ParseInt(v.s, 10, 32)
+			if err != nil {
+				return fmt.Errorf("bad number %q", v.s)
+			}
+			f.SetInt(n)
+			return nil
+		}
+	case t.Kind() == reflect.Bool:
+		return func(f reflect.Value, v value) error {
+			switch v.s {
+			case "T", "true":
+				f.SetBool(true)
+			case "F", "false":
+			default:
+				return fmt.Errorf("bad flag %q", v.s)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// finish completes a record once all its fields are set: the protocol
+// number of ICMPv6, and the source of a record from Zeek, which only sees
+// captures.
+func finish(c *flows.Conn) error {
+	if !c.Orig.IsValid() || !c.Resp.IsValid() {
+		return fmt.Errorf("record has no id.orig_h or id.resp_h")
+	}
+	if c.Proto == 1 && c.Orig.Is6() && !c.Orig.Is4In6() {
+		c.Proto = 58
+	}
+	if c.Source == "" {
+		c.Source = flows.SourceCapture
+	}
+	return nil
+}
