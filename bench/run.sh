@@ -45,6 +45,7 @@ for ((i = 0; i < runs; i++)); do
   if command -v tcpdump >/dev/null; then times[tcpdump]+="$(seconds tcpdump -n -r "$cap" -w /dev/null) "; fi
 done
 peak=$( { /usr/bin/time -f %M "$data/netfx" conns --format ndjson "$cap" >/dev/null; } 2>&1 | tail -1)
+peak_report=$( { /usr/bin/time -f %M "$data/netfx" report "$cap" >/dev/null; } 2>&1 | tail -1)
 base=$(echo ${times[cat]} | tr ' ' '\n' | median)
 echo "capture: $cap ($(stat -c %s "$cap") bytes), $runs runs, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 printf '%-10s %10s %10s\n' tool "median s" "x cat"
@@ -52,7 +53,7 @@ for n in "${names[@]}"; do
   m=$(echo ${times[$n]} | tr ' ' '\n' | median)
   printf '%-10s %10.3f %10.2f\n' "$n" "$m" "$(echo "$m / $base" | bc -l)"
 done
-echo "netfx conns peak RSS: $((peak / 1024)) MiB"
+echo "peak RSS: netfx conns $((peak / 1024)) MiB, netfx report $((peak_report / 1024)) MiB"
 if command -v tshark >/dev/null; then
   cat "$small" >/dev/null
   c=$(seconds cat "$small"); n=$(seconds "$data/netfx" conns "$small"); s=$(seconds tshark -n -q -r "$small" -z conv,tcp)
