@@ -171,3 +171,21 @@ func TestTimeoutsSplitConversations(t *testing.T) {
 		t.Errorf("first conversation %+v", out[0])
 	}
 }
+
+// TestBadChecksumLetter checks that a segment with a wrong checksum sets
+// C for its side, once, and is still counted.
+func TestBadChecksumLetter(t *testing.T) {
+	var out []*Conn
+	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
+	tab.SetFile("crafted.pcap")
+	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	for i, bad := range []bool{false, true, true} {
+		p := pcapread.Packet{Timestamp: int64(i) * 1e6, Record: int64(i + 1), Proto: pcapread.ProtoUDP, HasPorts: true,
+			Src: client, Dst: server, SrcPort: 5353, DstPort: 53, PayloadLen: 10, IPBytes: 38, BadChecksum: bad}
+		tab.Add(&p)
+	}
+	tab.Flush()
+	if len(out) != 1 || out[0].History != "DC" || out[0].OrigPkts != 3 {
+		t.Fatalf("got %+v", out)
+	}
+}

@@ -243,15 +243,19 @@ func (c *conv) account(p *pcapread.Packet, isOrig bool) {
 		c.respPkts++
 		c.respIP += uint64(p.IPBytes)
 	}
+	ep := &c.respEP
+	if isOrig {
+		ep = &c.origEP
+	}
+	if p.BadChecksum {
+		// Counted all the same, as tshark counts it; Zeek would drop it.
+		c.historyOnce(ep, histBadChecksum, 'C', isOrig)
+	}
 	if c.proto == pcapread.ProtoTCP {
 		c.tcpPacket(p, isOrig)
 		return
 	}
 	c.lastTime = max(c.lastTime, p.Timestamp)
-	ep := &c.respEP
-	if isOrig {
-		ep = &c.origEP
-	}
 	ep.size += uint64(p.PayloadLen)
 	if c.proto == pcapread.ProtoUDP && p.PayloadLen > 0 {
 		c.historyOnce(ep, histData, 'D', isOrig)

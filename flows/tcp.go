@@ -23,6 +23,7 @@ const (
 	histACK
 	histMulti
 	histFinRst
+	histBadChecksum
 )
 
 // tooLargeSeqDelta is Zeek's TOO_LARGE_SEQ_DELTA: a SYN or RST whose

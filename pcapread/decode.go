@@ -224,8 +224,10 @@ func (d *Decoder) ipv4(p *Packet, b []byte, wire int, stats *Stats) bool {
 	}
 	ihl := int(b[0]&0x0f) * 4
 	total := int(binary.BigEndian.Uint16(b[2:4]))
-	if total == 0 {
-		// TSO and BIG TCP: the length is the frame's.
+	offloaded := total == 0
+	if offloaded {
+		// TSO and BIG TCP: the length is the frame's, and the checksums
+		// are left to the NIC.
 		total = wire
 	}
 	if ihl < 20 || len(b) < ihl || total < ihl {
@@ -246,7 +248,7 @@ func (d *Decoder) ipv4(p *Packet, b []byte, wire int, stats *Stats) bool {
 		offset := int(flagsFrag&0x1fff) * 8
 		return d.fragment(p, key, ihl, offset, flagsFrag&0x2000 != 0, payload, payloadLen, stats)
 	}
-	return d.transport(p, payload, payloadLen, stats)
+	return d.transport(p, payload, payloadLen, !offloaded, stats)
 }
 
 // IPv6 extension headers that netfx walks past.
@@ -268,7 +270,8 @@ func (d *Decoder) ipv6(p *Packet, b []byte, wire int, stats *Stats) bool {
 		return false
 	}
 	payloadLen := int(binary.BigEndian.Uint16(b[4:6]))
-	if payloadLen == 0 {
+	offloaded := payloadLen == 0
+	if offloaded {
 		// A jumbogram, or a TSO frame: the length is the frame's.
 		payloadLen = max(wire-40, 0)
 	}
@@ -312,7 +315,7 @@ func (d *Decoder) ipv6(p *Packet, b []byte, wire int, stats *Stats) bool {
 			return d.fragment(p, key, hdrLen, offset, more, rest[8:], payloadLen+40-hdrLen-8, stats)
 		default:
 			p.Proto = next
-			return d.transport(p, rest, payloadLen+40-hdrLen, stats)
+			return d.transport(p, rest, payloadLen+40-hdrLen, !offloaded, stats)
 		}
 		if n > len(rest) || hdrLen+n > payloadLen+40 {
 			stats.Truncated++
@@ -325,8 +328,9 @@ func (d *Decoder) ipv6(p *Packet, b []byte, wire int, stats *Stats) bool {
 }
 
 // transport decodes the transport header at b, the captured part of a
-// payload of payloadLen bytes.
-func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, stats *Stats) bool {
+// payload of payloadLen bytes. When checkable, and the whole TCP or UDP
+// segment was captured, its checksum is verified.
+func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool, stats *Stats) bool {
 	hdr := 0
 	switch p.Proto {
 	case ProtoTCP:
@@ -373,5 +377,8 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, stats *Stats) b
 		p.Payload = b[hdr:min(len(b), payloadLen)]
 	}
 	p.Truncated = len(p.Payload) < p.PayloadLen
+	if checkable && !p.Truncated && len(b) >= payloadLen && (p.Proto == ProtoTCP || p.Proto == ProtoUDP && binary.BigEndian.Uint16(b[6:8]) != 0) {
+		p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, b[:payloadLen])
+	}
 	return true
 }

@@ -74,7 +74,7 @@ func (d *Decoder) fragment(p *Packet, key fragKey, ipHdr, offset int, more bool,
 	t.release(key)
 	p.IPBytes = hdr + total
 	p.Fragment = true
-	ok := d.transport(p, t.headBuf[:n], total, stats)
+	ok := d.transport(p, t.headBuf[:n], total, false, stats) // only the head is kept: no checksum
 	if ok {
 		p.Truncated = false // the payload beyond the first bytes was seen, just not kept
 	}

@@ -55,4 +55,7 @@ type Packet struct {
 	NumVLANs  uint8
 	Fragment  bool // reassembled from IP fragments
 	Truncated bool // captured bytes end before the payload the headers announce
+	// BadChecksum says a TCP or UDP segment captured whole had a wrong
+	// checksum: corrupted, or (on the sending host) left to the NIC.
+	BadChecksum bool
 }

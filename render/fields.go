@@ -9,10 +9,6 @@ import (
 	"github.com/netfx/netfx/flows"
 )
 
-// ConnSchemaVersion is the version of the conversation record schema
-// documented in docs/formats.md.
-const ConnSchemaVersion = "3"
-
 // fieldKind says how a field's value is got and written.
 type fieldKind uint8
 

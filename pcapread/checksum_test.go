@@ -1,0 +1,111 @@
+package pcapread
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// TestChecksum checks the checksum against gopacket's serializer, which
+// computes it independently, for TCP and UDP over IPv4 and IPv6 with even
+// and odd payload lengths, and that one flipped bit is caught.
+func TestChecksum(t *testing.T) {
+	for _, tt := range []struct {
+		src, dst string
+		udp      bool
+		payload  int
+	}{
+		{"10.0.0.1", "192.0.2.7", false, 0},
+		{"10.0.0.1", "192.0.2.7", false, 1461},
+		{"10.0.0.1", "192.0.2.7", true, 7},
+		{"2001:db8::1", "2001:db8::2:3", false, 1000},
+		{"2001:db8::1", "2001:db8::2:3", true, 33},
+	} {
+		src, dst := netip.MustParseAddr(tt.src), netip.MustParseAddr(tt.dst)
+		var ip gopacket.NetworkLayer
+		var proto layers.IPProtocol = layers.IPProtocolTCP
+		if tt.udp {
+			proto = layers.IPProtocolUDP
+		}
+		if src.Is4() {
+			ip = &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
+		} else {
+			ip = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
+		}
+		var l4 interface {
+			gopacket.SerializableLayer
+			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+		}
+		if tt.udp {
+			l4 = &layers.UDP{SrcPort: 5353, DstPort: 53}
+		} else {
+			l4 = &layers.TCP{SrcPort: 50000, DstPort: 443, Seq: 12345, ACK: true, Window: 512}
+		}
+		if err := l4.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		payload := make([]byte, tt.payload)
+		for i := range payload {
+			payload[i] = byte(i*7 + 3)
+		}
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, l4, gopacket.Payload(payload)); err != nil {
+			t.Fatal(err)
+		}
+		seg := buf.Bytes()
+		if !checksumOK(src, dst, uint8(proto), seg) {
+			t.Errorf("%+v: right checksum taken for wrong", tt)
+		}
+		seg[len(seg)-1] ^= 0x10
+		if checksumOK(src, dst, uint8(proto), seg) {
+			t.Errorf("%+v: flipped bit not caught", tt)
+		}
+	}
+}
+
+func BenchmarkChecksum(b *testing.B) {
+	seg := make([]byte, 1460)
+	src, dst := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	b.SetBytes(int64(len(seg)))
+	for b.Loop() {
+		checksumOK(src, dst, ProtoTCP, seg)
+	}
+}
+
+// TestChecksumMatchesNaive compares the word-at-a-time sum with the
+// textbook 16-bit one over every length up to 100 bytes.
+func TestChecksumMatchesNaive(t *testing.T) {
+	src, dst := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("10.0.0.2")
+	naive := func(seg []byte) uint64 {
+		var sum uint64
+		for _, b := range [][]byte{src.AsSlice(), dst.AsSlice()} {
+			for i := 0; i < len(b); i += 2 {
+				sum += uint64(b[i])<<8 | uint64(b[i+1])
+			}
+		}
+		sum += uint64(ProtoUDP) + uint64(len(seg))
+		for i := 0; i < len(seg); i += 2 {
+			w := uint64(seg[i]) << 8
+			if i+1 < len(seg) {
+				w |= uint64(seg[i+1])
+			}
+			sum += w
+		}
+		for sum > 0xffff {
+			sum = sum&0xffff + sum>>16
+		}
+		return sum
+	}
+	seg := make([]byte, 100)
+	for n := range len(seg) + 1 {
+		for i := range seg {
+			seg[i] = byte(i*31 + n*7)
+		}
+		if got, want := onesSum(src, dst, ProtoUDP, seg[:n]), naive(seg[:n]); got != want {
+			t.Errorf("length %d: sum %#x, the naive sum %#x", n, got, want)
+		}
+	}
+}
