@@ -170,22 +170,42 @@ type volumeAcc struct {
 
 type volumeDetector struct {
 	pairs map[[2]netip.Addr]*volumeAcc
-	long  []*Finding
+	// pieces gathers, per TCP 5-tuple, the conversations that may be
+	// parts of one connection that a capture gap cut: those still open
+	// when they ended, and those that started without a handshake.
+	pieces map[mergeKey]*Finding
+	long   []*Finding
 }
 
-func (v *volumeDetector) init() { v.pairs = map[[2]netip.Addr]*volumeAcc{} }
+func (v *volumeDetector) init() {
+	v.pairs, v.pieces = map[[2]netip.Addr]*volumeAcc{}, map[mergeKey]*Finding{}
+}
+
+// span is how long a conversation lasted as far as the evidence shows: the
+// capture's duration, or the flow logs' when they saw more of it.
+func span(c *flows.Conn) (first, last int64) {
+	first, last = c.TS, c.TS+c.Duration
+	if v := c.FlowLog; v != nil && v.Decision != "deny" && v.End > v.Begin && v.Begin > 0 {
+		first, last = min(first, v.Begin), max(last, v.End)
+	}
+	return first, last
+}
 
 func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
-	if durationOf(c) >= longDuration && established(c) {
+	if first, last := span(c); last-first >= int64(longDuration) && established(c) {
 		f := newFinding("long_connection", "", c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
-		f.add(c, fmt.Sprintf("one connection lasting %s", durationOf(c).Round(time.Second)))
-		f.Score = 35
-		if !d.internal(orig) || !d.internal(resp) {
-			f.Score = 50
-		}
-		f.Why = fmt.Sprintf("a connection from %s to %s lasted %s: a long-lived channel (C2, tunnel) or an admin session to confirm", orig, resp, durationOf(c).Round(time.Second))
+		f.first, f.last = first, last
+		f.add(c, fmt.Sprintf("one connection lasting %s", time.Duration(last-first).Round(time.Second)))
 		v.long = append(v.long, f)
+	} else if c.Proto == 6 && c.Source != flows.SourceFlowLog && (!strings.ContainsAny(c.History, "FfRr") || !strings.HasPrefix(c.History, "S")) {
+		k := keyFor(c)
+		f := v.pieces[k]
+		if f == nil {
+			f = newFinding("long_connection", "", c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
+			v.pieces[k] = f
+		}
+		f.add(c)
 	}
 	if !d.internal(orig) || d.internal(resp) || !established(c) {
 		return
@@ -209,7 +229,15 @@ func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 }
 
 func (v *volumeDetector) findings(d *detector) []*Finding {
-	out := v.long
+	out := []*Finding{}
+	for _, f := range v.long {
+		out = append(out, longFinding(d, f, ""))
+	}
+	for _, f := range v.pieces {
+		if f.Count > 1 && f.last-f.first >= int64(longDuration) {
+			out = append(out, longFinding(d, f, fmt.Sprintf(", in %d pieces that capture gaps cut", f.Count)))
+		}
+	}
 	for k, a := range v.pairs {
 		pcr := float64(int64(a.out)-int64(a.in)) / float64(a.out+a.in)
 		if a.out < exfilBytes || pcr < exfilPCR {
@@ -226,6 +254,17 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// longFinding scores and explains a long connection.
+func longFinding(d *detector, f *Finding, pieces string) *Finding {
+	f.Score = 35
+	if !d.internal(f.Src.IP) || !d.internal(f.Dst.(Endpoint).IP) {
+		f.Score = 50
+	}
+	f.Why = fmt.Sprintf("a connection from %s to %s lasted %s%s: a long-lived channel (C2, tunnel) or an admin session to confirm",
+		f.Src.IP, f.Dst.(Endpoint).IP, spanOf(f), pieces)
+	return f
 }
 
 // DNS tunnel thresholds: queries to one domain with long or random-looking

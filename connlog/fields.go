@@ -264,5 +264,10 @@ func finish(c *flows.Conn) error {
 	if c.Source == "" {
 		c.Source = flows.SourceCapture
 	}
+	if v := c.FlowLog; v != nil {
+		// The record does not carry the logs' own time span: the
+		// conversation's stands in for it.
+		v.Begin, v.End = c.TS, c.TS+c.Duration
+	}
 	return nil
 }

@@ -105,8 +105,14 @@ type Table struct {
 
 // NewTable returns a Table that passes each finished conversation to emit.
 func NewTable(cfg Config, emit func(*Conn)) *Table {
-	return &Table{cfg: cfg, emit: emit, index: newIndex()}
+	return &Table{cfg: cfg, emit: emit, index: newIndex(),
+		convs: make([]conv, 0, initialSlots), insp: make([]*inspection, 0, initialSlots), deadlines: make([]int64, 0, initialSlots)}
 }
+
+// initialSlots is the room for live conversations a Table starts with, so
+// that a busy capture does not copy the slab as it grows. The memory is
+// touched only as slots are used.
+const initialSlots = 1 << 15
 
 // SetFile names the capture file the next packets come from. Files must be
 // given in the order they are read; a conversation may span several.
