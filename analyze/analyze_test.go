@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -346,6 +347,32 @@ func TestLongConnections(t *testing.T) {
 			t.Errorf("%s: unexpected %q", tt.name, got)
 		case tt.want != "" && (len(got) != 1 || !strings.Contains(got[0], tt.want)):
 			t.Errorf("%s: got %q, want one with %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestScanThresholds(t *testing.T) {
+	for _, tt := range []struct {
+		ports, threshold int
+		want             bool
+	}{
+		{14, 0, false}, // Zeek's default: 15 ports
+		{15, 0, true},
+		{10, 10, true},
+		{9, 10, false},
+	} {
+		s := NewSummary(Options{Detect: DetectOptions{ScanPorts: tt.threshold}})
+		for i := range tt.ports {
+			c := conn("203.0.113.5", "10.0.0.4", 40000, uint16(1000+i), time.Duration(i)*time.Second, 0)
+			c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, fmt.Sprint("C", i)
+			s.AddConn(c)
+		}
+		got := false
+		for _, f := range s.Report().Findings {
+			got = got || f.Kind == "scan"
+		}
+		if got != tt.want {
+			t.Errorf("%d ports, threshold %d: scan %v, want %v", tt.ports, tt.threshold, got, tt.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -17,6 +18,11 @@ import (
 type DetectOptions struct {
 	Since     time.Time  // the suspected compromise: activity after it weighs more
 	Allowlist *Allowlist // known-good hosts, pairs and ports
+	// A scan is failed attempts from one source to ScanHosts hosts on one
+	// port, or to ScanPorts ports of one host, within ScanWindow; zero
+	// values take the defaults (Zeek's).
+	ScanHosts, ScanPorts int
+	ScanWindow           time.Duration
 }
 
 // platform addresses are Azure's own services: shown, never flagged.
@@ -41,6 +47,9 @@ type detector struct {
 }
 
 func newDetector(opt DetectOptions, net *Network, n names) *detector {
+	opt.ScanHosts = cmp.Or(opt.ScanHosts, DefaultScanHosts)
+	opt.ScanPorts = cmp.Or(opt.ScanPorts, DefaultScanPorts)
+	opt.ScanWindow = cmp.Or(opt.ScanWindow, DefaultScanWindow)
 	d := &detector{opt: opt, net: net, names: n, first: math.MaxInt64}
 	d.lateral.init()
 	d.ports.init()

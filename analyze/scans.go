@@ -11,13 +11,16 @@ import (
 )
 
 // Scans (T1046), brute force (T1110) and the inbound access that follows it.
-// Thresholds default to Zeek's scan.zeek: 25 hosts on one port, or 15
+// Scan thresholds default to Zeek's scan.zeek: 25 hosts on one port, or 15
 // ports on one host, within 5 minutes, counting failed attempts (unanswered,
-// rejected, or denied by the NSG).
+// rejected, or denied by the NSG); DetectOptions changes them.
 const (
-	addrScanHosts  = 25
-	portScanPorts  = 15
-	scanWindow     = 5 * time.Minute
+	DefaultScanHosts  = 25
+	DefaultScanPorts  = 15
+	DefaultScanWindow = 5 * time.Minute
+)
+
+const (
 	bruteSessions  = 10               // short sessions to one service from one source...
 	bruteWindow    = 10 * time.Minute // ...within this window
 	bruteMaxLength = 30 * time.Second // a session this short is an attempt
@@ -54,14 +57,14 @@ func (s *scanDetector) observe(d *detector, c *flows.Conn) {
 		return
 	}
 	src, dst := c.Orig.Unmap(), c.Resp.Unmap()
-	w := c.TS / int64(scanWindow)
+	w := c.TS / int64(d.opt.ScanWindow)
 	hk := scanKey{src: src, port: c.RespPort, window: w}
 	hosts := s.wins[hk]
 	if hosts == nil {
 		hosts = map[netip.Addr]bool{}
 		s.wins[hk] = hosts
 	}
-	if len(hosts) <= addrScanHosts*40 {
+	if len(hosts) <= d.opt.ScanHosts*40 {
 		hosts[dst] = true
 	}
 	vk := scanKey{src: src, target: dst, window: w}
@@ -70,18 +73,18 @@ func (s *scanDetector) observe(d *detector, c *flows.Conn) {
 		ports = map[uint16]bool{}
 		s.vwins[vk] = ports
 	}
-	if len(ports) <= portScanPorts*400 {
+	if len(ports) <= d.opt.ScanPorts*400 {
 		ports[c.RespPort] = true
 	}
 	switch {
-	case len(hosts) >= addrScanHosts:
+	case len(hosts) >= d.opt.ScanHosts:
 		s.record(d, c, scanKey{src: src, port: c.RespPort}, fmt.Sprintf("%s:%d", dst, c.RespPort))
-	case len(ports) >= portScanPorts:
+	case len(ports) >= d.opt.ScanPorts:
 		s.record(d, c, scanKey{src: src, target: dst}, fmt.Sprintf("%s:%d", dst, c.RespPort))
 	default:
 		// Keep the attempts of a window until it crosses a threshold.
 		for _, k := range []scanKey{{src: src, port: c.RespPort}, {src: src, target: dst}} {
-			if len(s.examples[k]) < addrScanHosts*2 {
+			if len(s.examples[k]) < d.opt.ScanHosts*2 {
 				s.examples[k] = append(s.examples[k], keep(c))
 			}
 		}

@@ -22,6 +22,7 @@ func newReportCommand(s *streams) *cobra.Command {
 		internal  []string
 		since     string
 		allowlist string
+		scan      analyze.DetectOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "report INPUT...",
@@ -39,7 +40,10 @@ output.`,
 				return err
 			}
 			opt.read.Hash = hash
-			aopt := analyze.Options{Top: top}
+			if scan.ScanHosts < 1 || scan.ScanPorts < 1 || scan.ScanWindow <= 0 {
+				return usageError{fmt.Errorf("--scan-hosts, --scan-ports and --scan-window must be positive")}
+			}
+			aopt := analyze.Options{Top: top, Detect: scan}
 			for _, c := range internal {
 				p, err := netip.ParsePrefix(c)
 				if err != nil {
@@ -97,6 +101,9 @@ output.`,
 	fs.IntVar(&findings, "findings", 50, "findings shown in the table, most severe first (0: all; --json lists all)")
 	fs.StringArrayVar(&internal, "internal", nil, "treat this CIDR as internal as well (repeatable)")
 	fs.StringVar(&since, "since", "", "the suspected compromise time (RFC 3339): findings after it weigh more")
+	fs.IntVar(&scan.ScanHosts, "scan-hosts", analyze.DefaultScanHosts, "a scan: failed attempts on one port of this many hosts...")
+	fs.IntVar(&scan.ScanPorts, "scan-ports", analyze.DefaultScanPorts, "...or on this many ports of one host...")
+	fs.DurationVar(&scan.ScanWindow, "scan-window", analyze.DefaultScanWindow, "...within this time (Zeek's scan.zeek defaults)")
 	fs.StringVar(&allowlist, "allowlist", "", "file of known-good hosts, pairs and ports not to flag (see docs/findings.md)")
 	return cmd
 }
