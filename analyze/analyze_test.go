@@ -376,3 +376,35 @@ func TestScanThresholds(t *testing.T) {
 		}
 	}
 }
+
+// TestDataAccess checks that database and directory connections are
+// findings only when new or after --since.
+func TestDataAccess(t *testing.T) {
+	since := time.Unix(0, int64(3*time.Hour))
+	for _, tt := range []struct {
+		name  string
+		opt   DetectOptions
+		at    time.Duration // of the second pair's first connection
+		found bool
+	}{
+		{"in the baseline", DetectOptions{}, 10 * time.Minute, false},
+		{"new", DetectOptions{}, 3 * time.Hour, true},
+		{"after --since", DetectOptions{Since: since}, 3*time.Hour + time.Minute, true},
+	} {
+		s := NewSummary(Options{Detect: tt.opt})
+		s.AddConn(conn("10.0.0.1", "10.0.0.2", 50000, 1433, 0, time.Minute))           // routine, in the baseline
+		s.AddConn(conn("10.0.0.1", "10.0.0.2", 50001, 1433, 4*time.Hour, time.Minute)) // the evidence ends here
+		c := conn("10.0.0.7", "10.0.0.2", 50002, 1433, tt.at, time.Minute)
+		c.UID = "Cnew"
+		s.AddConn(c)
+		var got []Finding
+		for _, f := range s.Report().Findings {
+			if f.Kind == "lateral_movement" {
+				got = append(got, f)
+			}
+		}
+		if tt.found != (len(got) == 1) || len(got) > 1 || (tt.found && (got[0].Src.IP != netip.MustParseAddr("10.0.0.7") || got[0].Technique != "")) {
+			t.Errorf("%s: %+v", tt.name, got)
+		}
+	}
+}

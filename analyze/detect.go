@@ -5,8 +5,10 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +36,9 @@ var platform = map[netip.Addr]string{
 // detector runs every detector over the conversations of a Summary.
 type detector struct {
 	opt         DetectOptions
-	first, last int64 // the evidence's time span: every conversation's start
+	first, last int64         // the evidence's time span: every conversation's start
+	perMinute   map[int64]int // conversations starting in each minute
+	baseline    int64         // baselineEnd, once computed
 	net         *Network
 	names       names
 	lateral     lateralDetector
@@ -50,7 +54,7 @@ func newDetector(opt DetectOptions, net *Network, n names) *detector {
 	opt.ScanHosts = cmp.Or(opt.ScanHosts, DefaultScanHosts)
 	opt.ScanPorts = cmp.Or(opt.ScanPorts, DefaultScanPorts)
 	opt.ScanWindow = cmp.Or(opt.ScanWindow, DefaultScanWindow)
-	d := &detector{opt: opt, net: net, names: n, first: math.MaxInt64}
+	d := &detector{opt: opt, net: net, names: n, first: math.MaxInt64, perMinute: map[int64]int{}}
 	d.lateral.init()
 	d.ports.init()
 	d.scans.init()
@@ -64,6 +68,7 @@ func newDetector(opt DetectOptions, net *Network, n names) *detector {
 // observe passes one conversation to the detectors that want it.
 func (d *detector) observe(c *flows.Conn) {
 	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS)
+	d.perMinute[c.TS/int64(time.Minute)]++
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
 	if _, ok := platform[orig]; ok {
 		return
@@ -131,15 +136,30 @@ func (d *detector) sinceBonus(f *Finding) *Finding {
 }
 
 // baselineEnd is the end of the part of the evidence that says what is
-// usual: its first quarter, when the evidence spans at least minBaseline;
-// activity that first appears later is new. ok is false for shorter
-// evidence, which has no baseline to compare with.
+// usual: the minute by which a quarter of its conversations had started
+// (captures cover hours with gaps, flow logs days, so a quarter of the time
+// could hold almost nothing), when the evidence spans at least
+// minBaseline; activity that first appears later is new. ok is false for
+// shorter evidence, which has no baseline to compare with.
 func (d *detector) baselineEnd() (end int64, ok bool) {
-	span := d.last - d.first
-	if d.first > d.last || span < int64(minBaseline) {
+	if d.first > d.last || d.last-d.first < int64(minBaseline) {
 		return 0, false
 	}
-	return d.first + span/4, true
+	if d.baseline == 0 {
+		minutes := slices.Sorted(maps.Keys(d.perMinute))
+		seen, total := 0, 0
+		for _, n := range d.perMinute {
+			total += n
+		}
+		for _, m := range minutes {
+			seen += d.perMinute[m]
+			if seen*4 >= total {
+				d.baseline = (m + 1) * int64(time.Minute)
+				break
+			}
+		}
+	}
+	return d.baseline, true
 }
 
 // minBaseline is the shortest evidence that has a baseline.

@@ -23,6 +23,20 @@ var adminPorts = map[uint16]string{
 	22: "T1021.004", 5900: "T1021.005", 5985: "T1021.006", 5986: "T1021.006",
 }
 
+// dataPorts are database and directory services. Servers use them all day,
+// so a connection to one is a lateral-movement candidate only when it is new
+// (first seen after the evidence's baseline) or after --since: an intruder
+// reaching for the data, or querying the directory from a host that never
+// did.
+var dataPorts = map[uint16]string{
+	1433: "SQL Server", 1521: "Oracle", 3306: "MySQL", 5432: "PostgreSQL", 27017: "MongoDB", 6379: "Redis",
+	9200: "Elasticsearch", 389: "LDAP", 636: "LDAPS", 3268: "the Global Catalog", 3269: "the Global Catalog",
+}
+
+// dataAccess is the technique key of connections to dataPorts: no ATT&CK
+// technique names them as such, so their findings carry none.
+const dataAccess = "data"
+
 // Thresholds of the lateral-movement detector.
 const (
 	fanOutHosts  = 10               // distinct internal targets on admin ports...
@@ -54,13 +68,14 @@ type edge struct {
 }
 
 type lateralDetector struct {
-	pairs  map[lateralKey]*Finding
-	fanout map[fanKey]*Finding
-	edges  map[[2]netip.Addr]edge
+	pairs     map[lateralKey]*Finding
+	fanout    map[fanKey]*Finding
+	edges     map[[2]netip.Addr]edge // first admin connection of each pair, for pivots
+	firstSeen map[lateralKey]int64   // first admin, and first data, connection of each pair, for newness
 }
 
 func (l *lateralDetector) init() {
-	l.pairs, l.fanout, l.edges = map[lateralKey]*Finding{}, map[fanKey]*Finding{}, map[[2]netip.Addr]edge{}
+	l.pairs, l.fanout, l.edges, l.firstSeen = map[lateralKey]*Finding{}, map[fanKey]*Finding{}, map[[2]netip.Addr]edge{}, map[lateralKey]int64{}
 }
 
 // classify says which technique a conversation shows, how strongly, and
@@ -144,6 +159,9 @@ func classify(c *flows.Conn) (technique string, score int, confirmed bool, facts
 	if t, ok := adminPorts[c.RespPort]; ok && c.Proto == 6 && established(c) && c.RespPort != 445 && c.RespPort != 139 && c.RespPort != 135 {
 		return t, 40, false, []string{fmt.Sprintf("%s/%d established (port only, no payload)", c.ProtoName(), c.RespPort)}
 	}
+	if what, ok := dataPorts[c.RespPort]; ok && c.Proto == 6 && established(c) {
+		return dataAccess, 30, false, []string{fmt.Sprintf("%s/%d (%s) established", c.ProtoName(), c.RespPort, what)}
+	}
 	return "", 0, false, nil
 }
 
@@ -163,6 +181,9 @@ func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 	f := l.pairs[k]
 	if f == nil {
 		f = newFinding("lateral_movement", technique, c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
+		if technique == dataAccess {
+			f.Technique = ""
+		}
 		f.Score = score
 		l.pairs[k] = f
 	}
@@ -171,6 +192,14 @@ func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 		facts = append(facts, "confirmed by payload")
 	}
 	f.add(c, facts...)
+	for _, fk := range []lateralKey{newnessKey(orig, resp, technique), newnessKey(orig, netip.Addr{}, technique)} {
+		if t, ok := l.firstSeen[fk]; !ok || c.TS < t {
+			l.firstSeen[fk] = c.TS
+		}
+	}
+	if technique == dataAccess {
+		return // data access is no hop of a pivot chain
+	}
 	if e, ok := l.edges[[2]netip.Addr{orig, resp}]; !ok || c.TS < e.first {
 		l.edges[[2]netip.Addr{orig, resp}] = edge{orig, resp, c.TS, c.UID}
 	}
@@ -248,9 +277,19 @@ func (l *lateralDetector) findings(d *detector) []*Finding {
 			f.Score -= routinePenalty
 			f.Why += fmt.Sprintf("; %d internal hosts use %s here, so it is routine in this network", len(users[g.technique]), techniqueNames[g.technique])
 		}
-		if end, ok := d.baselineEnd(); ok && l.allNew(g.src, fs, end) {
+		end, baseline := d.baselineEnd()
+		isNew := baseline && l.allNew(g.src, g.technique, fs, end)
+		if g.technique == dataAccess {
+			// Servers query each other all day: what is new is a host
+			// that used no database or directory before.
+			isNew = baseline && l.firstSeen[newnessKey(g.src, netip.Addr{}, dataAccess)] > end
+		}
+		if g.technique == dataAccess && !isNew && !d.afterSince(f.first) {
+			continue // everyday database and directory traffic
+		}
+		if isNew {
 			f.Score += newBonus
-			f.Why += fmt.Sprintf("; new: no remote administration between these hosts in the first %s of the evidence",
+			f.Why += fmt.Sprintf("; new: no %s in the first %s of the evidence", newWhat(g.technique),
 				time.Duration(end-d.first).Round(time.Minute))
 		}
 		out = append(out, d.sinceBonus(f))
@@ -328,17 +367,35 @@ var techniqueNames = map[string]string{
 	"T1021.001": "RDP", "T1021.002": "SMB to an administrative share", "T1021.003": "DCOM", "T1021.004": "SSH",
 	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "remote service creation (PsExec-style)",
 	"T1053.005": "a remote scheduled task", "T1047": "WMI", "T1003.006": "directory replication (DCSync)",
+	dataAccess: "a database or directory service",
 }
 
-// allNew reports whether src first used an admin protocol on each target of
-// fs after the baseline's end.
-func (l *lateralDetector) allNew(src netip.Addr, fs []*Finding, end int64) bool {
+// newnessKey says what newness is judged by: a pair's (or, with a zero
+// dst, a source's) first use of any remote administration, or of any data
+// service.
+func newnessKey(src, dst netip.Addr, technique string) lateralKey {
+	if technique != dataAccess {
+		technique = "admin"
+	}
+	return lateralKey{src, dst, technique}
+}
+
+// allNew reports whether src first reached each target of fs, the way the
+// group's technique does, after the baseline's end.
+func (l *lateralDetector) allNew(src netip.Addr, technique string, fs []*Finding, end int64) bool {
 	for _, f := range fs {
-		if e := l.edges[[2]netip.Addr{src, f.Dst.(Endpoint).IP}]; e.first <= end {
+		if l.firstSeen[newnessKey(src, f.Dst.(Endpoint).IP, technique)] <= end {
 			return false
 		}
 	}
 	return true
+}
+
+func newWhat(technique string) string {
+	if technique == dataAccess {
+		return "database or directory use from this host"
+	}
+	return "remote administration between these hosts"
 }
 
 func confirmedByPayload(f *Finding) bool {
