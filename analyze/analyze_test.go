@@ -387,12 +387,14 @@ func TestDataAccess(t *testing.T) {
 		at    time.Duration // of the second pair's first connection
 		found bool
 	}{
-		{"in the baseline", DetectOptions{}, 10 * time.Minute, false},
+		{"in the baseline", DetectOptions{}, 2 * time.Minute, false},
 		{"new", DetectOptions{}, 3 * time.Hour, true},
 		{"after --since", DetectOptions{Since: since}, 3*time.Hour + time.Minute, true},
 	} {
 		s := NewSummary(Options{Detect: tt.opt})
-		s.AddConn(conn("10.0.0.1", "10.0.0.2", 50000, 1433, 0, time.Minute))           // routine, in the baseline
+		for i := range 12 { // routine; the first quarter of the conversations ends at minute 3
+			s.AddConn(conn("10.0.0.1", "10.0.0.2", uint16(50100+i), 1433, time.Duration(i)*time.Minute, time.Minute))
+		}
 		s.AddConn(conn("10.0.0.1", "10.0.0.2", 50001, 1433, 4*time.Hour, time.Minute)) // the evidence ends here
 		c := conn("10.0.0.7", "10.0.0.2", 50002, 1433, tt.at, time.Minute)
 		c.UID = "Cnew"
