@@ -69,49 +69,54 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 	if response && flags&0x000f == 3 {
 		f.NXDomain++
 	}
+	// Names are read into a buffer on the stack and made strings only
+	// when they are kept.
+	var buf [256]byte
 	off := 12
 	for i := 0; i < qd && i < 8; i++ {
-		name, next, ok := dnsName(p, off)
+		n, next, ok := dnsNameTo(p, off, &buf)
 		if !ok || next+4 > len(p) {
 			return
 		}
 		qtype := binary.BigEndian.Uint16(p[next:])
 		if !response {
-			f.Queries = appendLimited(f.Queries, name+" "+typeName(qtype))
+			if len(f.Queries) < maxListItems {
+				f.Queries = appendLimited(f.Queries, string(buf[:n])+" "+typeName(qtype))
+			}
 			if qtype == 16 {
 				f.TXT++
 			}
 		}
 		off = next + 4
 	}
-	for i := 0; i < an && i < 64; i++ {
-		name, next, ok := dnsName(p, off)
+	for i := 0; i < an && i < 64 && len(f.Answers) < maxListItems*4; i++ {
+		n, next, ok := dnsNameTo(p, off, &buf)
 		if !ok || next+10 > len(p) {
 			return
 		}
 		typ := binary.BigEndian.Uint16(p[next:])
-		n := int(binary.BigEndian.Uint16(p[next+8:]))
+		size := int(binary.BigEndian.Uint16(p[next+8:]))
 		data := next + 10
-		if data+n > len(p) {
+		if data+size > len(p) {
 			return
 		}
 		var value string
 		switch typ {
 		case 1:
-			if n == 4 {
+			if size == 4 {
 				value = netip.AddrFrom4([4]byte(p[data : data+4])).String()
 			}
 		case 28:
-			if n == 16 {
+			if size == 16 {
 				value = netip.AddrFrom16([16]byte(p[data : data+16])).String()
 			}
 		case 5, 12:
 			value, _, _ = dnsName(p, data)
 		}
-		if value != "" && len(f.Answers) < maxListItems*4 {
-			f.Answers = append(f.Answers, DNSAnswer{Name: name, Type: typeName(typ), Value: value})
+		if value != "" {
+			f.Answers = append(f.Answers, DNSAnswer{Name: string(buf[:n]), Type: typeName(typ), Value: value})
 		}
-		off = data + n
+		off = data + size
 	}
 }
 

@@ -27,25 +27,30 @@ func onesSum(src, dst netip.Addr, proto uint8, seg []byte) uint64 {
 		}
 	}
 	sum = addCarry(sum, uint64(proto)+uint64(len(seg)))
-	// Sum 32-bit words into 64-bit accumulators, which cannot overflow
-	// for any segment an IP packet holds; four of them let the CPU add in
-	// parallel.
-	var a, b, c, d uint64
+	// Add 64-bit words in four independent chains, counting the carries
+	// out of each apart, so the CPU can run the chains side by side.
+	var a, b, c, d, ca, cb, cc, cd uint64
 	for len(seg) >= 32 {
-		w0, w1 := binary.BigEndian.Uint64(seg), binary.BigEndian.Uint64(seg[8:])
-		w2, w3 := binary.BigEndian.Uint64(seg[16:]), binary.BigEndian.Uint64(seg[24:])
-		a += w0>>32 + w0&0xffffffff
-		b += w1>>32 + w1&0xffffffff
-		c += w2>>32 + w2&0xffffffff
-		d += w3>>32 + w3&0xffffffff
+		var k uint64
+		a, k = bits.Add64(a, binary.BigEndian.Uint64(seg), 0)
+		ca += k
+		b, k = bits.Add64(b, binary.BigEndian.Uint64(seg[8:]), 0)
+		cb += k
+		c, k = bits.Add64(c, binary.BigEndian.Uint64(seg[16:]), 0)
+		cc += k
+		d, k = bits.Add64(d, binary.BigEndian.Uint64(seg[24:]), 0)
+		cd += k
 		seg = seg[32:]
 	}
 	for len(seg) >= 8 {
-		w := binary.BigEndian.Uint64(seg)
-		a += w>>32 + w&0xffffffff
+		var k uint64
+		a, k = bits.Add64(a, binary.BigEndian.Uint64(seg), 0)
+		ca += k
 		seg = seg[8:]
 	}
-	sum = addCarry(addCarry(addCarry(addCarry(sum, a), b), c), d)
+	for _, v := range [...]uint64{a, b, c, d, ca, cb, cc, cd} {
+		sum = addCarry(sum, v)
+	}
 	if len(seg) > 0 {
 		var tail [8]byte // the last bytes, padded with zeros on the right
 		copy(tail[:], seg)
