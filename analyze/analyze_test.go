@@ -410,3 +410,91 @@ func TestDataAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestBehaviourDetectors runs each behaviour detector on crafted
+// conversations that should fire it and on near misses that should not.
+func TestBehaviourDetectors(t *testing.T) {
+	dnsConn := func(i int, name string) *flows.Conn {
+		c := conn("10.0.0.4", "10.0.0.53", uint16(40000+i), 53, time.Duration(i)*time.Second, time.Millisecond)
+		c.Proto, c.UID = 17, fmt.Sprint("Cd", i)
+		c.App = &appid.Facts{DNS: &appid.DNSFacts{Queries: []string{name + " A"}}}
+		return c
+	}
+	rdp := func(i int, at, dur time.Duration, bytes uint64) *flows.Conn {
+		c := conn("203.0.113.66", "10.0.0.4", uint16(50000+i), 3389, at, dur)
+		c.RespIPBytes, c.UID, c.ConnState = bytes, fmt.Sprint("Cr", i), "SF"
+		return c
+	}
+	tests := []struct {
+		name  string
+		conns func() []*flows.Conn
+		kind  string
+		want  bool
+	}{
+		{"dns tunnel", func() (cs []*flows.Conn) {
+			for i := range 40 {
+				cs = append(cs, dnsConn(i, fmt.Sprintf("q%x7f3a9c2e1b5d%x.t.evil.example", i*7919, i*104729)))
+			}
+			return cs
+		}, "dns_tunnel", true},
+		{"dns, ordinary names", func() (cs []*flows.Conn) {
+			for i := range 40 {
+				cs = append(cs, dnsConn(i, fmt.Sprintf("host%d.corp.example", i%5)))
+			}
+			return cs
+		}, "dns_tunnel", false},
+		{"brute force then a session", func() (cs []*flows.Conn) {
+			for i := range 12 {
+				cs = append(cs, rdp(i, time.Duration(i)*20*time.Second, 3*time.Second, 3000))
+			}
+			return append(cs, rdp(99, 5*time.Minute, 10*time.Minute, 400_000))
+		}, "inbound_access", true},
+		{"a few failed logins", func() (cs []*flows.Conn) {
+			for i := range 4 {
+				cs = append(cs, rdp(i, time.Duration(i)*20*time.Second, 3*time.Second, 3000))
+			}
+			return cs
+		}, "brute_force", false},
+		{"upload", func() []*flows.Conn {
+			c := conn("10.0.0.4", "192.0.2.123", 50000, 443, 0, time.Minute)
+			c.OrigIPBytes, c.RespIPBytes = 40_000_000, 400_000
+			return []*flows.Conn{c}
+		}, "exfiltration", true},
+		{"download", func() []*flows.Conn {
+			c := conn("10.0.0.4", "192.0.2.123", 50000, 443, 0, time.Minute)
+			c.OrigIPBytes, c.RespIPBytes = 400_000, 40_000_000
+			return []*flows.Conn{c}
+		}, "exfiltration", false},
+		{"beacon", func() (cs []*flows.Conn) {
+			for i := range 30 {
+				c := conn("10.0.0.4", "198.51.100.99", uint16(50000+i), 443, time.Duration(i)*time.Minute, time.Second)
+				c.UID = fmt.Sprint("Cb", i)
+				cs = append(cs, c)
+			}
+			return cs
+		}, "beacon", true},
+		{"irregular traffic", func() (cs []*flows.Conn) {
+			at := time.Duration(0)
+			for i := range 30 {
+				at += time.Duration(1+(i*i*7919)%600) * time.Second
+				c := conn("10.0.0.4", "198.51.100.99", uint16(50000+i), 443, at, time.Second)
+				c.UID, c.OrigIPBytes = fmt.Sprint("Cb", i), uint64(100+(i*104729)%50000)
+				cs = append(cs, c)
+			}
+			return cs
+		}, "beacon", false},
+	}
+	for _, tt := range tests {
+		s := NewSummary(Options{})
+		for _, c := range tt.conns() {
+			s.AddConn(c)
+		}
+		got := false
+		for _, f := range s.Report().Findings {
+			got = got || f.Kind == tt.kind
+		}
+		if got != tt.want {
+			t.Errorf("%s: %s found %v, want %v", tt.name, tt.kind, got, tt.want)
+		}
+	}
+}
