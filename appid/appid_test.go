@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/netfx/netfx/internal/demogen"
 )
 
 func TestJA4Hashes(t *testing.T) {
@@ -156,21 +158,6 @@ func TestDCERPCOverTCP(t *testing.T) {
 	}
 }
 
-// smb2 builds an NBSS-framed SMB2 message with a body.
-func smb2(cmd uint16, response bool, msgID uint64, tree uint32, body []byte) []byte {
-	h := make([]byte, 64)
-	copy(h, "\xfeSMB")
-	binary.LittleEndian.PutUint16(h[4:], 64)
-	binary.LittleEndian.PutUint16(h[12:], cmd)
-	if response {
-		h[16] = 1
-	}
-	binary.LittleEndian.PutUint64(h[24:], msgID)
-	binary.LittleEndian.PutUint32(h[36:], tree)
-	m := append(h, body...)
-	return append([]byte{0, 0, byte(len(m) >> 8), byte(len(m))}, m...)
-}
-
 func utf16le(s string) []byte {
 	var b []byte
 	for _, u := range utf16.Encode([]rune(s)) {
@@ -199,10 +186,10 @@ func TestSMBPipesAndRPC(t *testing.T) {
 	binary.LittleEndian.PutUint16(neg[4:], 0x0311)
 
 	in := NewInspector(false)
-	client := slices.Concat(smb2(3, false, 1, 0, tc), smb2(5, false, 2, 7, create), smb2(9, false, 3, 7, write))
-	in.Stream(FromResp, smb2(0, true, 0, 0, neg))
+	client := slices.Concat(demogen.SMB2(3, false, 1, 0, tc), demogen.SMB2(5, false, 2, 7, create), demogen.SMB2(9, false, 3, 7, write))
+	in.Stream(FromResp, demogen.SMB2(0, true, 0, 0, neg))
 	in.Stream(FromOrig, client[:100])
-	in.Stream(FromResp, smb2(3, true, 1, 7, make([]byte, 16)))
+	in.Stream(FromResp, demogen.SMB2(3, true, 1, 7, make([]byte, 16)))
 	in.Stream(FromOrig, client[100:])
 	f := in.Facts()
 	if f == nil || f.SMB == nil {

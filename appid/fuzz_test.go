@@ -3,6 +3,8 @@ package appid
 import (
 	"slices"
 	"testing"
+
+	"github.com/netfx/netfx/internal/demogen"
 )
 
 // FuzzInspector feeds arbitrary bytes, cut into segments of both
@@ -12,7 +14,7 @@ func FuzzInspector(f *testing.F) {
 	f.Add(clientHello("a.example", "h2"), uint8(7))
 	f.Add(slices.Concat(rpcBind(svcctlUUID), rpcRequest(12)), uint8(3))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: NTLM TlRMTVNTUAADAAAA\r\n\r\n"), uint8(5))
-	f.Add(smb2(3, false, 1, 0, make([]byte, 8)), uint8(2))
+	f.Add(demogen.SMB2(3, false, 1, 0, make([]byte, 8)), uint8(2))
 	f.Add([]byte("\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=bob\r\n\x01\x00\x08\x00\x03\x00\x00\x00"), uint8(9))
 	f.Add([]byte("SSH-2.0-x\r\n"), uint8(1))
 	f.Add([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1}, uint8(4))

@@ -160,7 +160,7 @@ func (p *parser) run() error {
 				return err
 			}
 		case tokBeginObject:
-			if err := p.topObject(); err != nil {
+			if err := p.recordObject(true); err != nil {
 				return err
 			}
 		default:
@@ -169,9 +169,20 @@ func (p *parser) run() error {
 	}
 }
 
-// topObject reads an object that is either a {"records": [...]} document or
-// a record on its own (JSON lines, raw blocks).
-func (p *parser) topObject() error {
+// recordArray reads records up to the closing bracket.
+func (p *parser) recordArray() error {
+	return p.eachElement(func(tok tokenKind, _ []byte) error {
+		if tok != tokBeginObject {
+			return p.recordError(fmt.Errorf("%w: records[] holds a non-object", ErrNotFlowLog))
+		}
+		return p.recordObject(false)
+	})
+}
+
+// recordObject reads one record after its opening brace. At the top level
+// (JSON lines, raw blocks, whole blobs) the object may instead be a
+// {"records": [...]} document, whose records it reads.
+func (p *parser) recordObject(top bool) error {
 	p.rec.reset()
 	start := p.s.offset()
 	p.recStart = start
@@ -183,7 +194,7 @@ func (p *parser) topObject() error {
 		if done {
 			break
 		}
-		if strings.EqualFold(key, "records") {
+		if top && strings.EqualFold(key, "records") {
 			tok, _, err := p.s.next()
 			if err != nil {
 				return err
@@ -201,50 +212,10 @@ func (p *parser) topObject() error {
 			return p.recordError(err)
 		}
 	}
-	if p.rec.fields == 0 {
-		return nil
+	if top && p.rec.fields == 0 {
+		return nil // the document held only the records array
 	}
 	return p.finishRecord(start)
-}
-
-// recordArray reads records up to the closing bracket.
-func (p *parser) recordArray() error {
-	for {
-		tok, _, err := p.s.next()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case tokEndArray:
-			return nil
-		case tokComma:
-		case tokBeginObject:
-			if err := p.recordObject(); err != nil {
-				return err
-			}
-		default:
-			return p.recordError(fmt.Errorf("%w: records[] holds a non-object", ErrNotFlowLog))
-		}
-	}
-}
-
-// recordObject reads one record after its opening brace.
-func (p *parser) recordObject() error {
-	p.rec.reset()
-	start := p.s.offset()
-	p.recStart = start
-	for {
-		key, done, err := p.key()
-		if err != nil {
-			return p.recordError(err)
-		}
-		if done {
-			return p.finishRecord(start)
-		}
-		if err := p.recordField(key, 0); err != nil {
-			return p.recordError(err)
-		}
-	}
 }
 
 func (p *parser) recordError(err error) error {
@@ -415,7 +386,7 @@ func (p *parser) expect(kind tokenKind, what string) error {
 	return nil
 }
 
-// each calls fn for every element of an array after its opening bracket has
+// eachElement calls fn for every element of an array after its opening bracket has
 // been read by expect; fn must read the element.
 func (p *parser) eachElement(fn func(tok tokenKind, v []byte) error) error {
 	for {

@@ -129,22 +129,23 @@ func psexecSMB() []message {
 	neg := make([]byte, 8)
 	binary.LittleEndian.PutUint16(neg[4:], 0x0302)
 	msgs := []message{
-		{false, smb2(0, true, 0, 0, neg)},
-		{true, smb2(3, false, 1, 0, treeConnect(`\\10.1.1.10\ADMIN$`))}, {false, smb2(3, true, 1, 5, make([]byte, 16))},
-		{true, smb2(5, false, 2, 5, create("PSEXESVC.exe"))}, {false, smb2(5, true, 2, 5, make([]byte, 88))},
-		{true, smb2(9, false, 3, 5, write(make([]byte, 60000)))}, {false, smb2(9, true, 3, 5, make([]byte, 16))},
-		{true, smb2(3, false, 4, 0, treeConnect(`\\10.1.1.10\IPC$`))}, {false, smb2(3, true, 4, 6, make([]byte, 16))},
-		{true, smb2(5, false, 5, 6, create("svcctl"))}, {false, smb2(5, true, 5, 6, make([]byte, 88))},
-		{true, smb2(9, false, 6, 6, write(rpcBind(svcctl)))}, {false, smb2(9, true, 6, 6, make([]byte, 16))},
-		{true, smb2(9, false, 7, 6, write(rpcRequest(15)))}, {false, smb2(9, true, 7, 6, make([]byte, 16))},
-		{true, smb2(9, false, 8, 6, write(rpcRequest(12)))}, {false, smb2(9, true, 8, 6, make([]byte, 16))},
-		{true, smb2(9, false, 9, 6, write(rpcRequest(19)))}, {false, smb2(9, true, 9, 6, make([]byte, 16))},
+		{false, SMB2(0, true, 0, 0, neg)},
+		{true, SMB2(3, false, 1, 0, treeConnect(`\\10.1.1.10\ADMIN$`))}, {false, SMB2(3, true, 1, 5, make([]byte, 16))},
+		{true, SMB2(5, false, 2, 5, create("PSEXESVC.exe"))}, {false, SMB2(5, true, 2, 5, make([]byte, 88))},
+		{true, SMB2(9, false, 3, 5, write(make([]byte, 60000)))}, {false, SMB2(9, true, 3, 5, make([]byte, 16))},
+		{true, SMB2(3, false, 4, 0, treeConnect(`\\10.1.1.10\IPC$`))}, {false, SMB2(3, true, 4, 6, make([]byte, 16))},
+		{true, SMB2(5, false, 5, 6, create("svcctl"))}, {false, SMB2(5, true, 5, 6, make([]byte, 88))},
+		{true, SMB2(9, false, 6, 6, write(rpcBind(svcctl)))}, {false, SMB2(9, true, 6, 6, make([]byte, 16))},
+		{true, SMB2(9, false, 7, 6, write(rpcRequest(15)))}, {false, SMB2(9, true, 7, 6, make([]byte, 16))},
+		{true, SMB2(9, false, 8, 6, write(rpcRequest(12)))}, {false, SMB2(9, true, 8, 6, make([]byte, 16))},
+		{true, SMB2(9, false, 9, 6, write(rpcRequest(19)))}, {false, SMB2(9, true, 9, 6, make([]byte, 16))},
 	}
 	return msgs
 }
 
-// smb2 is an NBSS-framed SMB2 message.
-func smb2(cmd uint16, response bool, msgID uint64, tree uint32, body []byte) []byte {
+// SMB2 is an NBSS-framed SMB2 message: command, request or response,
+// message ID, tree ID and body. The appid tests build their streams with it.
+func SMB2(cmd uint16, response bool, msgID uint64, tree uint32, body []byte) []byte {
 	h := make([]byte, 64)
 	copy(h, "\xfeSMB")
 	binary.LittleEndian.PutUint16(h[4:], 64)
