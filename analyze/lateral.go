@@ -160,7 +160,7 @@ func classify(c *flows.Conn) (technique string, score int, confirmed bool, facts
 		return t, 40, false, []string{fmt.Sprintf("%s/%d established (port only, no payload)", c.ProtoName(), c.RespPort)}
 	}
 	if what, ok := dataPorts[c.RespPort]; ok && c.Proto == 6 && established(c) {
-		return dataAccess, 30, false, []string{fmt.Sprintf("%s/%d (%s) established", c.ProtoName(), c.RespPort, what)}
+		return dataAccess, 20, false, []string{fmt.Sprintf("%s/%d (%s) established", c.ProtoName(), c.RespPort, what)}
 	}
 	return "", 0, false, nil
 }
