@@ -192,10 +192,9 @@ func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 		facts = append(facts, "confirmed by payload")
 	}
 	f.add(c, facts...)
-	for _, fk := range []lateralKey{newnessKey(orig, resp, technique), newnessKey(orig, netip.Addr{}, technique)} {
-		if t, ok := l.firstSeen[fk]; !ok || c.TS < t {
-			l.firstSeen[fk] = c.TS
-		}
+	l.seen(newnessKey(orig, resp, technique), c.TS)
+	if technique == dataAccess {
+		l.seen(newnessKey(orig, netip.Addr{}, technique), c.TS) // the source's first data use
 	}
 	if technique == dataAccess {
 		return // data access is no hop of a pivot chain
@@ -368,6 +367,13 @@ var techniqueNames = map[string]string{
 	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "remote service creation (PsExec-style)",
 	"T1053.005": "a remote scheduled task", "T1047": "WMI", "T1003.006": "directory replication (DCSync)",
 	dataAccess: "a database or directory service",
+}
+
+// seen notes when k was first seen.
+func (l *lateralDetector) seen(k lateralKey, ts int64) {
+	if t, ok := l.firstSeen[k]; !ok || ts < t {
+		l.firstSeen[k] = ts
+	}
 }
 
 // newnessKey says what newness is judged by: a pair's (or, with a zero
