@@ -82,7 +82,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 		case kind == kindCapture || explicit[p]:
 			captures = append(captures, p)
 		default:
-			fmt.Fprintf(s.err, "netfx: skipped %s: neither a capture nor a flow log\n", escapeTerminal(p))
+			fmt.Fprintf(s.err, "netfx: skipped %s: not a capture, flow log or conversation log\n", escapeTerminal(p))
 			continue
 		}
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && total >= 0 {
