@@ -49,9 +49,10 @@ const (
 // result to done once the file is read; both are called on the caller's
 // goroutine, in input order. Everything read before an error is kept.
 //
-// Reading and decoding run on a second goroutine, handing the table batches
-// of decoded headers, so the two stages use two cores; the table alone
-// decides conversations, so the result is the same as a serial read.
+// Reading and decoding run on one goroutine, handing the table batches of
+// decoded headers; the table runs on a second; the caller's goroutine takes
+// the finished conversations. The table alone decides conversations, so
+// the result is the same as a serial read.
 func ReadCaptures(paths []string, cfg Config, opt ReadOptions, emit func(*Conn), done func(FileResult)) {
 	full := make(chan *batch, batchesAhead)
 	empty := make(chan *batch, batchesAhead)
@@ -64,22 +65,62 @@ func ReadCaptures(paths []string, cfg Config, opt ReadOptions, emit func(*Conn),
 			readFile(path, opt, empty, full)
 		}
 	}()
-	t := NewTable(cfg, emit)
-	for b := range full {
-		if b.file != "" {
-			t.SetFile(b.file)
+	// The table runs on a third goroutine and hands its results back in
+	// order, so that what the caller does with each conversation (merging,
+	// sorting, analysis) runs beside the table instead of after it.
+	results := make(chan []tableResult, batchesAhead)
+	go func() {
+		defer close(results)
+		var out []tableResult
+		send := func() {
+			if len(out) > 0 {
+				results <- out
+				out = make([]tableResult, 0, resultBatch)
+			}
 		}
-		for i := range b.packets {
-			t.Add(&b.packets[i])
+		t := NewTable(cfg, func(c *Conn) {
+			out = append(out, tableResult{conn: c})
+			if len(out) == resultBatch {
+				send()
+			}
+		})
+		for b := range full {
+			if b.file != "" {
+				t.SetFile(b.file)
+			}
+			for i := range b.packets {
+				t.Add(&b.packets[i])
+			}
+			if b.result != nil {
+				out = append(out, tableResult{file: b.result})
+				send()
+			}
+			b.file, b.packets, b.payload, b.result = "", b.packets[:0], b.payload[:0], nil
+			empty <- b
 		}
-		if b.result != nil {
-			done(*b.result)
+		t.Flush()
+		send()
+	}()
+	for rs := range results {
+		for _, r := range rs {
+			if r.conn != nil {
+				emit(r.conn)
+			} else {
+				done(*r.file)
+			}
 		}
-		b.file, b.packets, b.payload, b.result = "", b.packets[:0], b.payload[:0], nil
-		empty <- b
 	}
-	t.Flush()
 }
+
+// tableResult is one thing the table gives back: a finished conversation,
+// or a file read to its end.
+type tableResult struct {
+	conn *Conn
+	file *FileResult
+}
+
+// resultBatch is how many results go back to the caller at once.
+const resultBatch = 256
 
 // readFile reads one capture and sends its packets in batches.
 func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *batch) {

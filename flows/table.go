@@ -367,7 +367,7 @@ func (t *Table) record(c *conv) *Conn {
 		OrigPkts: c.origPkts, RespPkts: c.respPkts, OrigIPBytes: c.origIP, RespIPBytes: c.respIP,
 		History: string(c.history[:c.nhistory]),
 		VLAN:    c.vlan, InnerVLAN: c.innerVLAN, NumVLANs: c.numVLANs,
-		Files:       t.files[c.firstFile : c.lastFile+1],
+		Files:       t.files[c.firstFile : c.lastFile+1 : c.lastFile+1],
 		FirstRecord: c.firstRecord,
 		Source:      SourceCapture,
 	}
