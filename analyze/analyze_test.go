@@ -377,6 +377,33 @@ func TestScanThresholds(t *testing.T) {
 	}
 }
 
+// TestQuietTechniques checks that SMB and RPC seen by port only are
+// findings only between hosts that had not used them before.
+func TestQuietTechniques(t *testing.T) {
+	for _, p := range []uint16{445, 135} {
+		s := NewSummary(Options{})
+		for i := range 12 { // a file server's everyday clients, in the baseline
+			c := conn(fmt.Sprint("10.0.0.", 20+i), "10.0.0.2", 50000, p, time.Duration(i)*time.Minute, time.Minute)
+			c.UID = fmt.Sprint("Cs", i)
+			s.AddConn(c)
+		}
+		s.AddConn(conn("10.0.0.20", "10.0.0.2", 50001, p, 4*time.Hour, time.Minute)) // the evidence ends here
+		late := conn("10.0.0.7", "10.0.0.9", 50002, p, 3*time.Hour, time.Minute)
+		late.UID = "Clate"
+		s.AddConn(late)
+		var got []Finding
+		for _, f := range s.Report().Findings {
+			if f.Kind == "lateral_movement" {
+				got = append(got, f)
+			}
+		}
+		want := map[uint16]string{445: "T1021.002", 135: "T1021.003"}[p]
+		if len(got) != 1 || got[0].Src.IP != netip.MustParseAddr("10.0.0.7") || got[0].Technique != want || !strings.Contains(got[0].Why, "new:") {
+			t.Errorf("port %d: %+v", p, got)
+		}
+	}
+}
+
 // TestDataAccess checks that database and directory connections are
 // findings only when new or after --since.
 func TestDataAccess(t *testing.T) {

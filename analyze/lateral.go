@@ -37,6 +37,30 @@ var dataPorts = map[uint16]string{
 // technique names them as such, so their findings carry none.
 const dataAccess = "data"
 
+// Technique keys of SMB (445, 139) and RPC (135) seen by port only: file
+// servers and domain controllers answer them all day, so like data access
+// they are findings only when new or after --since.
+const (
+	smbByPort = "T1021.002 by port"
+	rpcByPort = "T1021.003 by port"
+)
+
+// quiet reports whether a technique key is everyday traffic unless new.
+func quiet(technique string) bool {
+	return technique == dataAccess || technique == smbByPort || technique == rpcByPort
+}
+
+// techniqueID is the ATT&CK ID a technique key reports.
+func techniqueID(technique string) string {
+	switch technique {
+	case dataAccess:
+		return ""
+	case smbByPort, rpcByPort:
+		return strings.TrimSuffix(technique, " by port")
+	}
+	return technique
+}
+
 // Thresholds of the lateral-movement detector.
 const (
 	fanOutHosts  = 10               // distinct internal targets on admin ports...
@@ -159,6 +183,13 @@ func classify(c *flows.Conn) (technique string, score int, confirmed bool, facts
 	if t, ok := adminPorts[c.RespPort]; ok && c.Proto == 6 && established(c) && c.RespPort != 445 && c.RespPort != 139 && c.RespPort != 135 {
 		return t, 40, false, []string{fmt.Sprintf("%s/%d established (port only, no payload)", c.ProtoName(), c.RespPort)}
 	}
+	if (c.RespPort == 445 || c.RespPort == 139 || c.RespPort == 135) && c.Proto == 6 && established(c) {
+		t := smbByPort
+		if c.RespPort == 135 {
+			t = rpcByPort
+		}
+		return t, 30, false, []string{fmt.Sprintf("%s/%d established (port only)", c.ProtoName(), c.RespPort)}
+	}
 	if what, ok := dataPorts[c.RespPort]; ok && c.Proto == 6 && established(c) {
 		return dataAccess, 20, false, []string{fmt.Sprintf("%s/%d (%s) established", c.ProtoName(), c.RespPort, what)}
 	}
@@ -180,10 +211,7 @@ func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 	k := lateralKey{orig, resp, technique}
 	f := l.pairs[k]
 	if f == nil {
-		f = newFinding("lateral_movement", technique, c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
-		if technique == dataAccess {
-			f.Technique = ""
-		}
+		f = newFinding("lateral_movement", techniqueID(technique), c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
 		f.Score = score
 		l.pairs[k] = f
 	}
@@ -192,12 +220,16 @@ func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 		facts = append(facts, "confirmed by payload")
 	}
 	f.add(c, facts...)
-	l.seen(newnessKey(orig, resp, technique), c.TS)
-	if technique == dataAccess {
+	switch technique { // what allNew asks about
+	case dataAccess:
 		l.seen(newnessKey(orig, netip.Addr{}, technique), c.TS) // the source's first data use
+	case smbByPort, rpcByPort:
+		l.seen(newnessKey(netip.Addr{}, resp, technique), c.TS) // the server's first client
+	default:
+		l.seen(newnessKey(orig, resp, technique), c.TS)
 	}
-	if technique == dataAccess {
-		return // data access is no hop of a pivot chain
+	if quiet(technique) {
+		return // everyday traffic is no hop of a pivot chain
 	}
 	if e, ok := l.edges[[2]netip.Addr{orig, resp}]; !ok || c.TS < e.first {
 		l.edges[[2]netip.Addr{orig, resp}] = edge{orig, resp, c.TS, c.UID}
@@ -278,13 +310,8 @@ func (l *lateralDetector) findings(d *detector) []*Finding {
 		}
 		end, baseline := d.baselineEnd()
 		isNew := baseline && l.allNew(g.src, g.technique, fs, end)
-		if g.technique == dataAccess {
-			// Servers query each other all day: what is new is a host
-			// that used no database or directory before.
-			isNew = baseline && l.firstSeen[newnessKey(g.src, netip.Addr{}, dataAccess)] > end
-		}
-		if g.technique == dataAccess && !isNew && !d.afterSince(f.first) {
-			continue // everyday database and directory traffic
+		if quiet(g.technique) && !isNew && !d.afterSince(f.first) {
+			continue // everyday file-server, RPC, database and directory traffic
 		}
 		if isNew {
 			f.Score += newBonus
@@ -366,7 +393,7 @@ var techniqueNames = map[string]string{
 	"T1021.001": "RDP", "T1021.002": "SMB to an administrative share", "T1021.003": "DCOM", "T1021.004": "SSH",
 	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "remote service creation (PsExec-style)",
 	"T1053.005": "a remote scheduled task", "T1047": "WMI", "T1003.006": "directory replication (DCSync)",
-	dataAccess: "a database or directory service",
+	dataAccess: "a database or directory service", smbByPort: "SMB", rpcByPort: "RPC (port 135)",
 }
 
 // seen notes when k was first seen.
@@ -376,21 +403,32 @@ func (l *lateralDetector) seen(k lateralKey, ts int64) {
 	}
 }
 
-// newnessKey says what newness is judged by: a pair's (or, with a zero
-// dst, a source's) first use of any remote administration, or of any data
-// service.
+// newnessKey says what newness is judged by: a pair's first use of any
+// remote administration, or (with a zero src or dst) a server's or a
+// source's first use of a quiet technique.
 func newnessKey(src, dst netip.Addr, technique string) lateralKey {
-	if technique != dataAccess {
+	if !quiet(technique) {
 		technique = "admin"
 	}
 	return lateralKey{src, dst, technique}
 }
 
-// allNew reports whether src first reached each target of fs, the way the
-// group's technique does, after the baseline's end.
+// allNew reports whether what a group of findings shows began after the
+// baseline's end: for remote administration, src's use on each target.
+// Quiet techniques are everyday between clients and servers, so what must
+// be new differs: for data access, src using any database or directory
+// service at all; for SMB and RPC by port, each target serving them at all
+// (an intruder's target is often a workstation that never did).
 func (l *lateralDetector) allNew(src netip.Addr, technique string, fs []*Finding, end int64) bool {
+	if technique == dataAccess {
+		return l.firstSeen[newnessKey(src, netip.Addr{}, technique)] > end
+	}
 	for _, f := range fs {
-		if l.firstSeen[newnessKey(src, f.Dst.(Endpoint).IP, technique)] <= end {
+		from := src
+		if technique == smbByPort || technique == rpcByPort {
+			from = netip.Addr{}
+		}
+		if l.firstSeen[newnessKey(from, f.Dst.(Endpoint).IP, technique)] <= end {
 			return false
 		}
 	}
@@ -398,8 +436,11 @@ func (l *lateralDetector) allNew(src netip.Addr, technique string, fs []*Finding
 }
 
 func newWhat(technique string) string {
-	if technique == dataAccess {
+	switch technique {
+	case dataAccess:
 		return "database or directory use from this host"
+	case smbByPort, rpcByPort:
+		return techniqueNames[technique] + " to this host"
 	}
 	return "remote administration between these hosts"
 }
