@@ -29,6 +29,19 @@ func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision 
 	return c
 }
 
+// findingsWhere returns the report's findings that keep accepts.
+func findingsWhere(s *Summary, keep func(Finding) bool) []Finding {
+	var out []Finding
+	for _, f := range s.Report().Findings {
+		if keep(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func ofKind(kind string) func(Finding) bool { return func(f Finding) bool { return f.Kind == kind } }
+
 func TestMerger(t *testing.T) {
 	logs := []*flows.Conn{
 		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Minute, "allow"),                    // matches the capture, same direction
@@ -238,12 +251,7 @@ func TestPivotChain(t *testing.T) {
 			add("10.0.0.1", "10.0.0.2", 5*time.Minute)
 			add("10.0.0.2", "10.0.0.3", 8*time.Minute)
 			add("10.0.0.2", "10.0.0.4", 9*time.Minute)
-			var chains []Finding
-			for _, f := range s.Report().Findings {
-				if strings.HasPrefix(f.Why, "pivot chain") {
-					chains = append(chains, f)
-				}
-			}
+			chains := findingsWhere(s, func(f Finding) bool { return strings.HasPrefix(f.Why, "pivot chain") })
 			if !tt.wantChan {
 				if len(chains) != 0 {
 					t.Errorf("jump host reported as pivot: %+v", chains)
@@ -277,10 +285,7 @@ func TestC2Ports(t *testing.T) {
 		c := conn("10.0.0.6", "192.0.2.9", 50000, tt.port, 0, time.Second)
 		c.Proto = tt.proto
 		s.AddConn(c)
-		got := false
-		for _, f := range s.Report().Findings {
-			got = got || strings.HasPrefix(f.Why, "connections to port")
-		}
+		got := len(findingsWhere(s, func(f Finding) bool { return strings.HasPrefix(f.Why, "connections to port") })) > 0
 		if got != tt.want {
 			t.Errorf("proto %d port %d flagged %v, want %v", tt.proto, tt.port, got, tt.want)
 		}
@@ -337,10 +342,8 @@ func TestLongConnections(t *testing.T) {
 			s.AddConn(c)
 		}
 		var got []string
-		for _, f := range s.Report().Findings {
-			if f.Kind == "long_connection" {
-				got = append(got, f.Why)
-			}
+		for _, f := range findingsWhere(s, ofKind("long_connection")) {
+			got = append(got, f.Why)
 		}
 		switch {
 		case tt.want == "" && len(got) != 0:
@@ -367,10 +370,7 @@ func TestScanThresholds(t *testing.T) {
 			c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, fmt.Sprint("C", i)
 			s.AddConn(c)
 		}
-		got := false
-		for _, f := range s.Report().Findings {
-			got = got || f.Kind == "scan"
-		}
+		got := len(findingsWhere(s, ofKind("scan"))) > 0
 		if got != tt.want {
 			t.Errorf("%d ports, threshold %d: scan %v, want %v", tt.ports, tt.threshold, got, tt.want)
 		}
@@ -391,12 +391,7 @@ func TestQuietTechniques(t *testing.T) {
 		late := conn("10.0.0.7", "10.0.0.9", 50002, p, 3*time.Hour, time.Minute)
 		late.UID = "Clate"
 		s.AddConn(late)
-		var got []Finding
-		for _, f := range s.Report().Findings {
-			if f.Kind == "lateral_movement" {
-				got = append(got, f)
-			}
-		}
+		got := findingsWhere(s, ofKind("lateral_movement"))
 		want := map[uint16]string{445: "T1021.002", 135: "T1021.003"}[p]
 		if len(got) != 1 || got[0].Src.IP != netip.MustParseAddr("10.0.0.7") || got[0].Technique != want || !strings.Contains(got[0].Why, "new:") {
 			t.Errorf("port %d: %+v", p, got)
@@ -426,12 +421,7 @@ func TestDataAccess(t *testing.T) {
 		c := conn("10.0.0.7", "10.0.0.2", 50002, 1433, tt.at, time.Minute)
 		c.UID = "Cnew"
 		s.AddConn(c)
-		var got []Finding
-		for _, f := range s.Report().Findings {
-			if f.Kind == "lateral_movement" {
-				got = append(got, f)
-			}
-		}
+		got := findingsWhere(s, ofKind("lateral_movement"))
 		if tt.found != (len(got) == 1) || len(got) > 1 || (tt.found && (got[0].Src.IP != netip.MustParseAddr("10.0.0.7") || got[0].Technique != "")) {
 			t.Errorf("%s: %+v", tt.name, got)
 		}
@@ -516,10 +506,7 @@ func TestBehaviourDetectors(t *testing.T) {
 		for _, c := range tt.conns() {
 			s.AddConn(c)
 		}
-		got := false
-		for _, f := range s.Report().Findings {
-			got = got || f.Kind == tt.kind
-		}
+		got := len(findingsWhere(s, ofKind(tt.kind))) > 0
 		if got != tt.want {
 			t.Errorf("%s: %s found %v, want %v", tt.name, tt.kind, got, tt.want)
 		}

@@ -84,25 +84,38 @@ const (
 	PA = pcapread.FlagPSH | pcapread.FlagACK
 )
 
-func runTCP(t *testing.T, segs []seg) []*Conn {
-	t.Helper()
+// runCrafted runs packets between a client, 10.0.0.1:40000, and a server,
+// 10.0.0.2 on port, through a Table. Each packet gives what differs: time,
+// flags, sequence numbers, lengths; fromOrig[i] says which way packet i goes.
+func runCrafted(port uint16, pkts []pcapread.Packet, fromOrig []bool) []*Conn {
 	var out []*Conn
 	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
 	tab.SetFile("crafted.pcap")
 	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	for i, s := range segs {
-		p := pcapread.Packet{Timestamp: base + int64(s.at), Record: int64(i + 1), Proto: pcapread.ProtoTCP, HasPorts: true,
-			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: s.n, IPBytes: 40 + s.n, Window: 64240}
-		if s.fromOrig {
-			p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, 80
+	for i := range pkts {
+		p := &pkts[i]
+		p.Record, p.HasPorts = int64(i+1), true
+		if fromOrig[i] {
+			p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, port
 		} else {
-			p.Src, p.Dst, p.SrcPort, p.DstPort = server, client, 80, 40000
+			p.Src, p.Dst, p.SrcPort, p.DstPort = server, client, port, 40000
 		}
-		tab.Add(&p)
+		tab.Add(p)
 	}
 	tab.Flush()
 	return out
+}
+
+func runTCP(t *testing.T, segs []seg) []*Conn {
+	t.Helper()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	pkts, dirs := make([]pcapread.Packet, len(segs)), make([]bool, len(segs))
+	for i, s := range segs {
+		pkts[i] = pcapread.Packet{Timestamp: base + int64(s.at), Proto: pcapread.ProtoTCP,
+			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: s.n, IPBytes: 40 + s.n, Window: 64240}
+		dirs[i] = s.fromOrig
+	}
+	return runCrafted(80, pkts, dirs)
 }
 
 func TestTCPConversations(t *testing.T) {
@@ -175,16 +188,12 @@ func TestTimeoutsSplitConversations(t *testing.T) {
 // TestBadChecksumLetter checks that a segment with a wrong checksum sets
 // C for its side, once, and is still counted.
 func TestBadChecksumLetter(t *testing.T) {
-	var out []*Conn
-	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
-	tab.SetFile("crafted.pcap")
-	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	var pkts []pcapread.Packet
 	for i, bad := range []bool{false, true, true} {
-		p := pcapread.Packet{Timestamp: int64(i) * 1e6, Record: int64(i + 1), Proto: pcapread.ProtoUDP, HasPorts: true,
-			Src: client, Dst: server, SrcPort: 5353, DstPort: 53, PayloadLen: 10, IPBytes: 38, BadChecksum: bad}
-		tab.Add(&p)
+		pkts = append(pkts, pcapread.Packet{Timestamp: int64(i) * 1e6, Proto: pcapread.ProtoUDP,
+			PayloadLen: 10, IPBytes: 38, BadChecksum: bad})
 	}
-	tab.Flush()
+	out := runCrafted(53, pkts, []bool{true, true, true})
 	if len(out) != 1 || out[0].History != "DC" || out[0].OrigPkts != 3 {
 		t.Fatalf("got %+v", out)
 	}

@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -19,21 +18,13 @@ type tseg struct {
 
 func runPayload(t *testing.T, segs []tseg) *Conn {
 	t.Helper()
-	var out []*Conn
-	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
-	tab.SetFile("crafted.pcap")
-	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	pkts, dirs := make([]pcapread.Packet, len(segs)), make([]bool, len(segs))
 	for i, s := range segs {
-		p := pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Record: int64(i + 1), Proto: pcapread.ProtoTCP, HasPorts: true,
+		pkts[i] = pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Proto: pcapread.ProtoTCP,
 			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: len(s.data), Payload: []byte(s.data), IPBytes: 40 + len(s.data), Window: 1000}
-		if s.fromOrig {
-			p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, 8080
-		} else {
-			p.Src, p.Dst, p.SrcPort, p.DstPort = server, client, 8080, 40000
-		}
-		tab.Add(&p)
+		dirs[i] = s.fromOrig
 	}
-	tab.Flush()
+	out := runCrafted(8080, pkts, dirs)
 	if len(out) != 1 {
 		t.Fatalf("%d conversations", len(out))
 	}
