@@ -173,12 +173,12 @@ type volumeDetector struct {
 	// pieces gathers, per TCP 5-tuple, the conversations that may be
 	// parts of one connection that a capture gap cut: those still open
 	// when they ended, and those that started without a handshake.
-	pieces map[mergeKey]*Finding
+	pieces map[flows.Endpoints]*Finding
 	long   []*Finding
 }
 
 func (v *volumeDetector) init() {
-	v.pairs, v.pieces = map[[2]netip.Addr]*volumeAcc{}, map[mergeKey]*Finding{}
+	v.pairs, v.pieces = map[[2]netip.Addr]*volumeAcc{}, map[flows.Endpoints]*Finding{}
 }
 
 // span is how long a conversation lasted as far as the evidence shows: the
@@ -199,7 +199,7 @@ func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 		f.add(c, fmt.Sprintf("one connection lasting %s", time.Duration(last-first).Round(time.Second)))
 		v.long = append(v.long, f)
 	} else if c.Proto == 6 && c.Source != flows.SourceFlowLog && (!strings.ContainsAny(c.History, "FfRr") || !strings.HasPrefix(c.History, "S")) {
-		k := keyFor(c)
+		k := c.Endpoints()
 		f := v.pieces[k]
 		if f == nil {
 			f = newFinding("long_connection", "", c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))

@@ -98,12 +98,14 @@ type Disagreement struct {
 type flowLogAcc struct {
 	inputs      []FlowLogInput
 	coverage    map[coverageKey]int
-	logOnly     []*flows.Conn // flow-log-only connections, classified at Report time
-	captureOnly []*flows.Conn // the largest capture-only connections (bounded)
-	capOnlyN    int
-	both        int
+	counts      LogCounts
+	inGaps      []*flows.Conn // the largest allowed log-only connections outside the capture windows
+	during      []*flows.Conn // the largest allowed log-only connections during a capture
+	captureOnly []*flows.Conn // the largest capture-only connections
 	denied      map[deniedKey]*DeniedStat
-	checks      []*flows.Conn // merged connections with more logged than captured bytes
+	disagree    []Disagreement
+	windows     [][2]int64 // the capture windows, for len(s.inputs) == windowsOf
+	windowsOf   int
 }
 
 type coverageKey struct {
@@ -142,35 +144,69 @@ func (s *Summary) AddTuple(t *flowlog.Tuple) {
 	s.fl.coverage[coverageKey{t.Log.ResourceID, t.Log.MAC, t.Time - t.Time%int64(time.Hour)}]++
 }
 
-// addLogSide sorts one connection by who saw it.
+// addLogSide sorts one connection by who saw it. It keeps counts and the
+// largest few of each kind, so memory does not grow with the logs; the
+// capture files must be added before the connections only the logs saw.
 func (s *Summary) addLogSide(c *flows.Conn) {
 	a := &s.fl
 	switch c.Source {
 	case flows.SourceFlowLog:
-		a.logOnly = append(a.logOnly, c)
+		a.counts.FlowLogOnly++
 		if c.FlowLog.Decision == "deny" {
-			if a.denied == nil {
-				a.denied = make(map[deniedKey]*DeniedStat)
-			}
-			k := deniedKey{c.Orig, c.Resp, c.RespPort, c.Proto, c.FlowLog.Rule}
-			d := a.denied[k]
-			if d == nil {
-				d = &DeniedStat{Src: c.Orig, Dst: c.Resp, DstPort: c.RespPort, Proto: c.ProtoName(), Rule: c.FlowLog.Rule, first: c.TS}
-				a.denied[k] = d
-			}
-			d.Attempts += max(c.FlowLog.Attempts, 1)
-			d.first, d.last = min(d.first, c.TS), max(d.last, c.TS+c.Duration)
+			a.counts.Denied++
+			s.addDenied(c)
+			return
+		}
+		if overlapsAny(c.TS, c.TS+c.Duration, s.captureWindows()) {
+			a.during = keepLargest(a.during, c, s.opt.Top)
+		} else {
+			a.counts.InGaps++
+			a.inGaps = keepLargest(a.inGaps, c, s.opt.Top)
 		}
 	case flows.SourceBoth:
-		a.both++
+		a.counts.Both++
 		v := c.FlowLog
-		if v.Decision == "allow" && v.Counted && v.OrigBytes+v.RespBytes > disagreementFactor*(c.OrigIPBytes+c.RespIPBytes)+disagreementSlack {
-			a.checks = append(a.checks, c)
+		if v.Decision == "allow" && v.Counted && v.OrigBytes+v.RespBytes > disagreementFactor*(c.OrigIPBytes+c.RespIPBytes)+disagreementSlack &&
+			coveredBy(v.Begin, v.End-int64(flowlog.EndGrace), s.captureWindows()) {
+			a.disagree = append(a.disagree, Disagreement{
+				Conn: brief(c), LoggedBytes: v.OrigBytes + v.RespBytes, CaptureBytes: bytesOf(c),
+				Why: "the flow logs count far more bytes than the capture, which ran for the whole logged span: packets the capture missed (capture filter, drops) or traffic on another path",
+			})
 		}
 	case flows.SourceCapture:
-		a.capOnlyN++
+		a.counts.CaptureOnly++
 		a.captureOnly = keepLargest(a.captureOnly, c, s.opt.Top)
 	}
+}
+
+// addDenied sums a denied flow-log connection into its source and service.
+func (s *Summary) addDenied(c *flows.Conn) {
+	a := &s.fl
+	if a.denied == nil {
+		a.denied = make(map[deniedKey]*DeniedStat)
+	}
+	k := deniedKey{c.Orig, c.Resp, c.RespPort, c.Proto, c.FlowLog.Rule}
+	d := a.denied[k]
+	if d == nil {
+		d = &DeniedStat{Src: c.Orig, Dst: c.Resp, DstPort: c.RespPort, Proto: c.ProtoName(), Rule: c.FlowLog.Rule, first: c.TS}
+		a.denied[k] = d
+	}
+	d.Attempts += max(c.FlowLog.Attempts, 1)
+	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS+c.Duration)
+}
+
+// captureWindows returns the time spans of the capture files read so far.
+func (s *Summary) captureWindows() [][2]int64 {
+	a := &s.fl
+	if a.windowsOf != len(s.inputs) || a.windows == nil {
+		a.windows, a.windowsOf = [][2]int64{}, len(s.inputs)
+		for _, in := range s.inputs {
+			if in.Packets > 0 {
+				a.windows = append(a.windows, [2]int64{in.first, in.last})
+			}
+		}
+	}
+	return a.windows
 }
 
 // A logged byte count above disagreementFactor times the captured count
@@ -181,16 +217,23 @@ const (
 	disagreementSlack  = 4096
 )
 
-// keepLargest keeps the n largest connections by bytes, largest first;
-// a short sorted slice, so each conversation costs at most n steps.
+// keepLargest keeps the n largest connections by bytes (then the
+// earliest, then by uid, so the choice does not depend on the order they
+// come in), largest first; a short sorted slice, so each conversation
+// costs at most n steps.
 func keepLargest(s []*flows.Conn, c *flows.Conn, n int) []*flows.Conn {
-	b := bytesOf(c)
-	if len(s) == n && b <= bytesOf(s[n-1]) {
+	if len(s) == n && compareLargest(c, s[n-1]) >= 0 {
 		return s
 	}
-	i, _ := slices.BinarySearchFunc(s, b, func(x *flows.Conn, t uint64) int { return cmp.Compare(t, bytesOf(x)) })
+	i, _ := slices.BinarySearchFunc(s, c, compareLargest)
 	s = slices.Insert(s, i, keep(c))
 	return s[:min(len(s), n)]
+}
+
+// compareLargest orders connections by bytes, largest first, then by ts
+// and uid.
+func compareLargest(x, y *flows.Conn) int {
+	return cmp.Or(cmp.Compare(bytesOf(y), bytesOf(x)), cmp.Compare(x.TS, y.TS), cmp.Compare(x.UID, y.UID))
 }
 
 func bytesOf(c *flows.Conn) uint64 { return c.OrigIPBytes + c.RespIPBytes }
@@ -208,37 +251,19 @@ func brief(c *flows.Conn) ConnBrief {
 }
 
 // flowLogReport builds the flow-log part of the report; nil without logs.
-func (s *Summary) flowLogReport(windows [][2]int64) *FlowLogReport {
+func (s *Summary) flowLogReport() *FlowLogReport {
 	a := &s.fl
 	if len(a.inputs) == 0 {
 		return nil
 	}
-	r := &FlowLogReport{Inputs: a.inputs, Coverage: []Coverage{}, InGaps: []ConnBrief{}, LogOnly: []ConnBrief{},
-		Denied: []DeniedStat{}, CaptureOnly: []ConnBrief{}, Disagreements: []Disagreement{}}
+	r := &FlowLogReport{Inputs: a.inputs, Coverage: []Coverage{}, Connections: a.counts, InGaps: briefs(a.inGaps),
+		LogOnly: briefs(a.during), Denied: []DeniedStat{}, CaptureOnly: briefs(a.captureOnly), Disagreements: slices.Clone(a.disagree)}
 	for k, n := range a.coverage {
 		r.Coverage = append(r.Coverage, Coverage{Log: k.log, MAC: k.mac, Hour: FormatTime(k.hour), Tuples: n})
 	}
 	slices.SortFunc(r.Coverage, func(x, y Coverage) int {
 		return cmp.Or(cmp.Compare(x.Log, y.Log), cmp.Compare(x.MAC, y.MAC), cmp.Compare(x.Hour, y.Hour))
 	})
-	r.Connections = LogCounts{Both: a.both, CaptureOnly: a.capOnlyN}
-	inGaps, during := []*flows.Conn{}, []*flows.Conn{}
-	for _, c := range a.logOnly {
-		r.Connections.FlowLogOnly++
-		if c.FlowLog.Decision == "deny" {
-			r.Connections.Denied++
-			continue
-		}
-		if overlapsAny(c.TS, c.TS+c.Duration, windows) {
-			during = append(during, c)
-		} else {
-			inGaps = append(inGaps, c)
-		}
-	}
-	r.Connections.InGaps = len(inGaps)
-	r.InGaps = briefs(inGaps, s.opt.Top)
-	r.LogOnly = briefs(during, s.opt.Top)
-	r.CaptureOnly = briefs(a.captureOnly, s.opt.Top)
 	for _, d := range a.denied {
 		d.First, d.Last = FormatTime(d.first), FormatTime(d.last)
 		r.Denied = append(r.Denied, *d)
@@ -247,28 +272,17 @@ func (s *Summary) flowLogReport(windows [][2]int64) *FlowLogReport {
 		return cmp.Or(cmp.Compare(y.Attempts, x.Attempts), x.Src.Compare(y.Src), x.Dst.Compare(y.Dst), cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Rule, y.Rule))
 	})
 	r.Denied = r.Denied[:min(len(r.Denied), s.opt.Top)]
-	for _, c := range a.checks {
-		v := c.FlowLog
-		if !coveredBy(v.Begin, v.End-int64(flowlog.EndGrace), windows) {
-			continue // the capture missed part of the connection: no surprise
-		}
-		r.Disagreements = append(r.Disagreements, Disagreement{
-			Conn: brief(c), LoggedBytes: v.OrigBytes + v.RespBytes, CaptureBytes: bytesOf(c),
-			Why: "the flow logs count far more bytes than the capture, which ran for the whole logged span: packets the capture missed (capture filter, drops) or traffic on another path",
-		})
+	if r.Disagreements == nil {
+		r.Disagreements = []Disagreement{}
 	}
 	slices.SortFunc(r.Disagreements, func(x, y Disagreement) int { return cmp.Compare(x.Conn.UID, y.Conn.UID) })
 	return r
 }
 
-// briefs returns the n largest connections, largest first.
-func briefs(cs []*flows.Conn, n int) []ConnBrief {
-	sorted := slices.Clone(cs)
-	slices.SortFunc(sorted, func(x, y *flows.Conn) int {
-		return cmp.Or(cmp.Compare(bytesOf(y), bytesOf(x)), cmp.Compare(x.TS, y.TS), cmp.Compare(x.UID, y.UID))
-	})
-	out := []ConnBrief{}
-	for _, c := range sorted[:min(n, len(sorted))] {
+// briefs describes connections kept by keepLargest, in their order.
+func briefs(cs []*flows.Conn) []ConnBrief {
+	out := make([]ConnBrief, 0, len(cs))
+	for _, c := range cs {
 		out = append(out, brief(c))
 	}
 	return out

@@ -1,68 +1,79 @@
 package analyze
 
 import (
-	"cmp"
-	"net/netip"
+	"iter"
 	"slices"
 	"time"
 
 	"github.com/netfx/netfx/flows"
 )
 
-// Merger joins capture conversations with the flow-log connections that
-// recorded the same connection: same 5-tuple in either direction (ICMP:
-// same addresses, as flow logs carry no type or code) and overlapping
-// times, allowing for the minute granularity of flow logs and for clock
-// skew. A joined record keeps the capture's Zeek fields and gains the
-// logs' view, with Source "both".
-type Merger struct {
-	tol   int64
-	byKey map[mergeKey][]*flows.Conn
-	used  map[*flows.Conn]bool
-	logs  []*flows.Conn
-}
-
-type mergeKey struct {
-	a, b         netip.Addr
-	aPort, bPort uint16
-	proto        uint8
-}
-
-func keyFor(c *flows.Conn) mergeKey {
-	a, b, ap, bp := c.Orig.Unmap(), c.Resp.Unmap(), c.OrigPort, c.RespPort
-	if c.Proto == 1 || c.Proto == 58 {
-		ap, bp = 0, 0
-	}
-	if x := a.Compare(b); x > 0 || (x == 0 && ap > bp) {
-		a, b, ap, bp = b, a, bp, ap
-	}
-	return mergeKey{a, b, ap, bp, c.Proto}
-}
-
-// NewMerger indexes the flow-log connections.
-func NewMerger(logConns []*flows.Conn, tolerance time.Duration) *Merger {
-	m := &Merger{tol: int64(tolerance), byKey: make(map[mergeKey][]*flows.Conn), used: make(map[*flows.Conn]bool), logs: logConns}
-	for _, c := range logConns {
-		k := keyFor(c)
-		m.byKey[k] = append(m.byKey[k], c)
-	}
-	return m
-}
-
-// Merge attaches to capture conversation c the flow-log connections that
-// overlap it in time, and returns c.
-func (m *Merger) Merge(c *flows.Conn) *flows.Conn {
-	cands := m.byKey[keyFor(c)]
-	if len(cands) == 0 {
-		return c
-	}
-	start, end := c.TS, c.TS+c.Duration
-	for _, l := range cands {
-		v := l.FlowLog
-		if end < v.Begin-m.tol || start > v.End+m.tol {
+// Join pairs capture conversations with the flow-log connections that
+// recorded the same connection: same Endpoints (the 5-tuple in either
+// direction; for ICMP the addresses, as flow logs carry no type or code)
+// and overlapping times, allowing for the minute granularity of flow logs
+// and for clock skew. A joined record keeps the capture's Zeek fields and
+// gains the logs' view, with Source "both"; a flow-log connection may join
+// several conversations.
+//
+// Both sequences must be ordered by Endpoints (flows.Endpoints.Compare),
+// so that Join holds only the log connections of one 5-tuple at a time.
+// Every capture conversation and every log connection goes to emit once:
+// joined, or as it came. Records in captures whose Source is not
+// "capture" (read from conversation logs) pass through unchanged.
+func Join(captures, logs iter.Seq[*flows.Conn], tolerance time.Duration, emit func(*flows.Conn)) {
+	next, stop := iter.Pull(logs)
+	defer stop()
+	pending, more := next()
+	var (
+		group    []*flows.Conn // the log connections of key
+		used     []bool
+		key      flows.Endpoints
+		haveKey  bool
+		tol      = int64(tolerance)
+		endGroup = func() {
+			for i, l := range group {
+				if !used[i] {
+					emit(l)
+				}
+			}
+			group, used = group[:0], used[:0]
+		}
+	)
+	for c := range captures {
+		if c.Source != flows.SourceCapture {
+			emit(c)
 			continue
 		}
-		m.used[l] = true
+		if k := c.Endpoints(); !haveKey || k != key {
+			endGroup()
+			key, haveKey = k, true
+			for ; more && pending.Endpoints().Compare(k) < 0; pending, more = next() {
+				emit(pending)
+			}
+			for ; more && pending.Endpoints() == k; pending, more = next() {
+				group, used = append(group, pending), append(used, false)
+			}
+		}
+		attach(c, group, used, tol)
+		emit(c)
+	}
+	endGroup()
+	for ; more; pending, more = next() {
+		emit(pending)
+	}
+}
+
+// attach gives capture conversation c the view of each log connection in
+// cands that overlaps it in time, and marks those used.
+func attach(c *flows.Conn, cands []*flows.Conn, used []bool, tol int64) {
+	start, end := c.TS, c.TS+c.Duration
+	for i, l := range cands {
+		v := l.FlowLog
+		if end < v.Begin-tol || start > v.End+tol {
+			continue
+		}
+		used[i] = true
 		if c.FlowLog == nil {
 			view := *v
 			c.FlowLog = &view
@@ -77,7 +88,6 @@ func (m *Merger) Merge(c *flows.Conn) *flows.Conn {
 		}
 		joinViews(c.FlowLog, v)
 	}
-	return c
 }
 
 // joinViews adds a second flow-log connection to a record's view.
@@ -106,15 +116,11 @@ func joinViews(dst, src *flows.FlowLogView) {
 	}
 }
 
-// Unmatched returns the flow-log connections no capture conversation
-// matched, in time order: what only the logs saw.
-func (m *Merger) Unmatched() []*flows.Conn {
-	var out []*flows.Conn
-	for _, c := range m.logs {
-		if !m.used[c] {
-			out = append(out, c)
-		}
+// CompareForJoin orders conversations as Join needs them: by Endpoints,
+// then by ts and uid, so the order is total.
+func CompareForJoin(a, b *flows.Conn) int {
+	if x := a.Endpoints().Compare(b.Endpoints()); x != 0 {
+		return x
 	}
-	slices.SortStableFunc(out, func(a, b *flows.Conn) int { return cmp.Compare(a.TS, b.TS) })
-	return out
+	return flows.CompareConns(a, b)
 }

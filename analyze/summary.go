@@ -272,13 +272,7 @@ func (s *Summary) Report() Report {
 	}
 	r.ConnLogs = s.connLogs
 	r.Gaps = gaps(s.inputs)
-	var windows [][2]int64
-	for _, in := range s.inputs {
-		if in.Packets > 0 {
-			windows = append(windows, [2]int64{in.first, in.last})
-		}
-	}
-	r.FlowLogs = s.flowLogReport(windows)
+	r.FlowLogs = s.flowLogReport()
 	r.Names = s.names.sets()
 
 	hosts := make([]HostStat, 0, len(s.hosts))

@@ -54,10 +54,14 @@ func BenchmarkReadAndBuild(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		bld := NewBuilder()
+		n := 0
+		bld := NewBuilder(func(*Flow) { n++ })
 		if _, err := NewReader().Read(bytes.NewReader(data), "bench.json", bld.Add); err != nil {
 			b.Fatal(err)
 		}
-		bld.Flows()
+		bld.Flush()
+		if n == 0 {
+			b.Fatal("no flows")
+		}
 	}
 }

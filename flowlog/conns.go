@@ -1,9 +1,8 @@
 package flowlog
 
 import (
-	"cmp"
 	"encoding/binary"
-	"net/netip"
+	"iter"
 	"slices"
 	"time"
 
@@ -15,51 +14,37 @@ import (
 // clocks differ. It applies between logs and between logs and captures.
 const DefaultTolerance = 2 * time.Minute
 
-// endpointKey is a direction-free 5-tuple.
-type endpointKey struct {
-	a, b         netip.Addr
-	aPort, bPort uint16
-	proto        uint8
-}
-
-func keyOf(src, dst netip.Addr, sp, dp uint16, proto uint8) endpointKey {
-	if c := src.Compare(dst); c > 0 || (c == 0 && sp > dp) {
-		src, dst, sp, dp = dst, src, dp, sp
-	}
-	return endpointKey{src, dst, sp, dp, proto}
-}
-
 // Connections joins flows that several logs recorded of one connection
-// (same 5-tuple in either direction, times within tolerance) and returns
-// one record for each connection, ordered by begin time, with Source
-// SourceFlowLog and the Zeek fields filled from the logs.
-func Connections(fs []*Flow, tolerance time.Duration, seed uint16) []*flows.Conn {
-	sorted := slices.Clone(fs)
-	slices.SortStableFunc(sorted, func(x, y *Flow) int {
-		kx, ky := keyOf(x.Src, x.Dst, x.SrcPort, x.DstPort, x.Proto), keyOf(y.Src, y.Dst, y.SrcPort, y.DstPort, y.Proto)
-		return cmp.Or(kx.a.Compare(ky.a), kx.b.Compare(ky.b), cmp.Compare(kx.aPort, ky.aPort),
-			cmp.Compare(kx.bPort, ky.bPort), cmp.Compare(kx.proto, ky.proto), cmp.Compare(x.Begin, y.Begin))
-	})
-	var out []*flows.Conn
-	tol := int64(tolerance)
-	for i := 0; i < len(sorted); {
-		group := []*Flow{sorted[i]}
-		k := keyOf(sorted[i].Src, sorted[i].Dst, sorted[i].SrcPort, sorted[i].DstPort, sorted[i].Proto)
-		end := sorted[i].End
-		j := i + 1
-		for ; j < len(sorted); j++ {
-			f := sorted[j]
-			if keyOf(f.Src, f.Dst, f.SrcPort, f.DstPort, f.Proto) != k || f.Begin > end+tol {
-				break
+// (same Endpoints, times within tolerance) into one record each, with
+// Source SourceFlowLog and the Zeek fields filled from the logs. The flows
+// must come in CompareFlows order; the connections come out in the order
+// of their Endpoints, and by begin time for equal Endpoints.
+func Connections(fs iter.Seq[*Flow], tolerance time.Duration, seed uint16) iter.Seq[*flows.Conn] {
+	return func(yield func(*flows.Conn) bool) {
+		tol := int64(tolerance)
+		var (
+			group []*Flow
+			key   flows.Endpoints
+			end   int64
+		)
+		for f := range fs {
+			k := f.key
+			if len(group) > 0 && (k != key || f.Begin > end+tol) {
+				if !yield(connection(group, seed)) {
+					return
+				}
+				group = group[:0]
+			}
+			if len(group) == 0 {
+				key, end = k, f.End
 			}
 			group = append(group, f)
 			end = max(end, f.End)
 		}
-		out = append(out, connection(group, seed))
-		i = j
+		if len(group) > 0 {
+			yield(connection(group, seed))
+		}
 	}
-	slices.SortStableFunc(out, func(a, b *flows.Conn) int { return cmp.Compare(a.TS, b.TS) })
-	return out
 }
 
 // connection builds the record of one connection from its flows.

@@ -3,8 +3,9 @@ package flowlog
 import (
 	"cmp"
 	"net/netip"
-	"slices"
 	"time"
+
+	"github.com/netfx/netfx/flows"
 )
 
 // Timing of flows built from tuples; docs/flowlogs.md explains each.
@@ -44,8 +45,9 @@ type Flow struct {
 	Attempts         int // denied flows: the attempts joined into it
 	File             string
 	Record           int
-	last             int64 // time of the last tuple
-	continued        bool  // a C tuple was seen
+	last             int64           // time of the last tuple
+	continued        bool            // a C tuple was seen
+	key              flows.Endpoints // set when the flow ends
 }
 
 type flowKey struct {
@@ -56,16 +58,28 @@ type flowKey struct {
 	inbound          bool
 }
 
-// Builder joins tuples into flows. Its memory grows with the flows, which
-// the merge with captures needs whole.
+// Builder joins tuples into flows and hands each flow on once it has
+// ended, so its memory grows with the flows still open, not with the logs.
 type Builder struct {
-	open  map[flowKey]*Flow
-	flows []*Flow
-	slab  []Flow // flows are allocated from slabs, not one by one
+	emit   func(*Flow)
+	open   map[flowKey]*Flow
+	latest map[*Log]int64 // each log's latest tuple time
+	added  int            // tuples since the last sweep
 }
 
-// NewBuilder returns an empty Builder.
-func NewBuilder() *Builder { return &Builder{open: make(map[flowKey]*Flow)} }
+// SweepSlack is how far out of time order one log's tuples may come (its
+// blobs read in another order, a record straddling the hour) before a flow
+// that looked idle is ended too early; an idle flow is ended once its log
+// has moved IdleTimeout plus this past the flow's last tuple.
+const SweepSlack = time.Hour
+
+// sweepEvery is how many tuples come between sweeps for idle flows.
+const sweepEvery = 1 << 16
+
+// NewBuilder returns a Builder that passes each finished flow to emit.
+func NewBuilder(emit func(*Flow)) *Builder {
+	return &Builder{emit: emit, open: make(map[flowKey]*Flow), latest: make(map[*Log]int64)}
+}
 
 // Add takes one tuple. Tuples of a flow should come in time order, as they
 // do when a NIC's hourly blobs are read in order.
@@ -77,12 +91,7 @@ func (b *Builder) Add(t *Tuple) {
 		f = nil
 	}
 	if f == nil {
-		if len(b.slab) == cap(b.slab) {
-			b.slab = make([]Flow, 0, 256)
-		}
-		b.slab = append(b.slab, Flow{})
-		f = &b.slab[len(b.slab)-1]
-		*f = Flow{
+		f = &Flow{
 			Log: t.Log, Src: t.Src, Dst: t.Dst, SrcPort: t.SrcPort, DstPort: t.DstPort, Proto: t.Proto,
 			Inbound: t.Inbound, Denied: t.Denied, Rule: t.Rule, Encryption: t.Encryption,
 			Begin: t.Time, File: t.File, Record: t.Record, last: t.Time,
@@ -99,6 +108,23 @@ func (b *Builder) Add(t *Tuple) {
 	if t.State == 'E' {
 		f.Ended = true
 		b.close(k, f)
+	}
+	if t.Time > b.latest[t.Log] {
+		b.latest[t.Log] = t.Time
+	}
+	if b.added++; b.added == sweepEvery {
+		b.sweep()
+	}
+}
+
+// sweep ends the flows whose log has moved far past their last tuple: no
+// later tuple could continue them.
+func (b *Builder) sweep() {
+	b.added = 0
+	for k, f := range b.open {
+		if b.latest[f.Log]-f.last > int64(IdleTimeout+SweepSlack) {
+			b.close(k, f)
+		}
 	}
 }
 
@@ -135,29 +161,35 @@ func (f *Flow) extend(t *Tuple) {
 }
 
 func (b *Builder) close(k flowKey, f *Flow) {
+	f.key = f.endpoints()
 	f.End = f.last
 	if !f.Ended && !f.Denied {
 		f.End += int64(EndGrace)
 	}
 	delete(b.open, k)
-	b.flows = append(b.flows, f)
+	b.emit(f)
 }
 
-// Flows closes the open flows and returns every flow, ordered by begin
-// time (then by tuple for equal times), for a deterministic result.
-func (b *Builder) Flows() []*Flow {
+// Flush ends the flows still open.
+func (b *Builder) Flush() {
 	for k, f := range b.open {
 		b.close(k, f)
 	}
-	slices.SortFunc(b.flows, func(x, y *Flow) int {
-		return cmp.Or(cmp.Compare(x.Begin, y.Begin), x.Src.Compare(y.Src), x.Dst.Compare(y.Dst),
-			cmp.Compare(x.SrcPort, y.SrcPort), cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Proto, y.Proto),
-			cmp.Compare(x.Log.ResourceID, y.Log.ResourceID), cmp.Compare(x.Log.MAC, y.Log.MAC), cmp.Compare(x.Log.Kind, y.Log.Kind),
-			cmp.Compare(x.End, y.End), boolOrder(x.Inbound, y.Inbound))
-	})
-	return b.flows
 }
 
+// CompareFlows orders ended flows as Connections needs them: by the
+// connection's Endpoints, then by begin time, then by every other field
+// that tells flows apart, for a deterministic result.
+func CompareFlows(x, y *Flow) int {
+	return cmp.Or(x.key.Compare(y.key), cmp.Compare(x.Begin, y.Begin),
+		x.Src.Compare(y.Src), x.Dst.Compare(y.Dst), cmp.Compare(x.SrcPort, y.SrcPort), cmp.Compare(x.DstPort, y.DstPort),
+		cmp.Compare(x.Log.ResourceID, y.Log.ResourceID), cmp.Compare(x.Log.MAC, y.Log.MAC), cmp.Compare(x.Log.Kind, y.Log.Kind),
+		cmp.Compare(x.End, y.End), boolOrder(x.Inbound, y.Inbound), cmp.Compare(x.File, y.File), cmp.Compare(x.Record, y.Record))
+}
+
+func (f *Flow) endpoints() flows.Endpoints {
+	return flows.EndpointsOf(f.Src, f.Dst, f.SrcPort, f.DstPort, f.Proto)
+}
 func boolOrder(a, b bool) int {
 	switch {
 	case a == b:

@@ -1,7 +1,12 @@
 package flowlog
 
 import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,7 +16,8 @@ import (
 // build reads VNet tuples (one record each, in order) into connections.
 func build(t *testing.T, tuples ...string) []*Flow {
 	t.Helper()
-	b := NewBuilder()
+	var fs []*Flow
+	b := NewBuilder(func(f *Flow) { fs = append(fs, f) })
 	rd := NewReader()
 	for i, tp := range tuples {
 		doc := strings.Replace(vnetRecord(tp), "10:01:02", "10:01:0"+string(rune('0'+i%10)), 1)
@@ -19,7 +25,9 @@ func build(t *testing.T, tuples ...string) []*Flow {
 			t.Fatal(err)
 		}
 	}
-	return b.Flows()
+	b.Flush()
+	slices.SortFunc(fs, func(x, y *Flow) int { return cmp.Or(cmp.Compare(x.Begin, y.Begin), CompareFlows(x, y)) })
+	return fs
 }
 
 func TestBuilderJoinsTuples(t *testing.T) {
@@ -93,7 +101,11 @@ func TestConnectionsJoinLogs(t *testing.T) {
 			Begin: int64(begin), End: int64(begin + time.Minute), Ended: true, Counted: true, PktsSent: 10, BytesSent: 1000, PktsRecv: 8, BytesRecv: 5000, Rule: "R"}
 	}
 	fs := []*Flow{flow(nsgA, false, 0), flow(nsgB, true, time.Second), flow(vnet, false, 30*time.Second), flow(nsgA, false, time.Hour)}
-	conns := Connections(fs, DefaultTolerance, 0)
+	for _, f := range fs {
+		f.key = f.endpoints() // as the Builder does when a flow ends
+	}
+	slices.SortFunc(fs, CompareFlows)
+	conns := slices.Collect(Connections(slices.Values(fs), DefaultTolerance, 0))
 	if len(conns) != 2 {
 		t.Fatalf("%d connections, want 2", len(conns))
 	}
@@ -103,5 +115,66 @@ func TestConnectionsJoinLogs(t *testing.T) {
 	}
 	if c.UID == "" || c.CommunityID == "" || c.UID == conns[1].UID {
 		t.Errorf("uids %s %s, community id %s", c.UID, conns[1].UID, c.CommunityID)
+	}
+}
+
+// TestBuilderEndsIdleFlows checks that the Builder's memory follows the
+// open flows: a flow left without an E tuple is handed on once its log has
+// moved far past it, without waiting for Flush, and ended flows are not
+// kept.
+func TestBuilderEndsIdleFlows(t *testing.T) {
+	log := &Log{Kind: "vnet", Version: 4, ResourceID: "FL", MAC: "A"}
+	src, dst := netip.MustParseAddr("10.0.0.4"), netip.MustParseAddr("10.0.0.5")
+	var ended []*Flow
+	b := NewBuilder(func(f *Flow) { ended = append(ended, f) })
+	t0 := int64(1773482400) * int64(time.Second)
+	b.Add(&Tuple{Time: t0, Src: src, Dst: dst, SrcPort: 1, DstPort: 22, Proto: 6, State: 'B', Log: log})
+	later := t0 + int64(IdleTimeout+SweepSlack+time.Minute)
+	for i := range sweepEvery {
+		for _, state := range []byte{'B', 'E'} {
+			b.Add(&Tuple{Time: later + int64(i), Src: src, Dst: dst, SrcPort: uint16(1000 + i%60000), DstPort: 443, Proto: 6, State: state, Log: log})
+		}
+	}
+	if len(b.open) != 0 {
+		t.Errorf("%d flows open, want 0", len(b.open))
+	}
+	if len(ended) != sweepEvery+1 {
+		t.Fatalf("%d flows ended before Flush, want %d", len(ended), sweepEvery+1)
+	}
+	idle := slices.IndexFunc(ended, func(f *Flow) bool { return f.DstPort == 22 })
+	if idle < 0 || ended[idle].End != t0+int64(EndGrace) || ended[idle].Ended {
+		t.Errorf("idle flow not ended as expected: %+v", ended[max(idle, 0)])
+	}
+}
+
+// TestFlowCodecRoundTrip checks that a flow spilled and read back is the
+// same flow.
+func TestFlowCodecRoundTrip(t *testing.T) {
+	log := &Log{Kind: "nsg", Version: 2, ResourceID: "NSG", MAC: "A"}
+	in := []*Flow{
+		{Log: log, Src: netip.MustParseAddr("10.0.0.4"), Dst: netip.MustParseAddr("2001:db8::1"), SrcPort: 50000, DstPort: 443, Proto: 6,
+			Inbound: true, Ended: true, Counted: true, Rule: "R", Encryption: "X", Begin: -5, End: 1 << 60,
+			PktsSent: 1, BytesSent: 2, PktsRecv: 3, BytesRecv: 1 << 40, Tuples: 4, Attempts: 5, File: "f.json", Record: 6},
+		{Log: log, Src: netip.MustParseAddr("10.0.0.5"), Dst: netip.MustParseAddr("10.0.0.6"), Proto: 1, Denied: true, Rule: "D", File: "g.json"},
+	}
+	var buf bytes.Buffer
+	c := NewFlowCodec()
+	w := bufio.NewWriter(&buf)
+	for _, f := range in {
+		if err := c.Encode(w, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	r := bufio.NewReader(&buf)
+	for _, want := range in {
+		want.key = want.endpoints()
+		got, err := c.Decode(r)
+		if err != nil || *got != *want {
+			t.Fatalf("decoded %+v, %v; want %+v", got, err, want)
+		}
+	}
+	if _, err := c.Decode(r); err != io.EOF {
+		t.Errorf("after the last flow: %v, want io.EOF", err)
 	}
 }

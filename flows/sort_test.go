@@ -28,7 +28,7 @@ func TestSorterSpillsAndMerges(t *testing.T) {
 			t.Fatal(err)
 		}
 		sorted := slices.Clone(want)
-		slices.SortFunc(sorted, compareConns)
+		slices.SortFunc(sorted, CompareConns)
 		if len(got) != len(sorted) {
 			t.Fatalf("limit %d: %d records, want %d", limit, len(got), len(sorted))
 		}

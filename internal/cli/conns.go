@@ -30,7 +30,7 @@ Records go to standard output, diagnostics to standard error.`,
 				return usageError{err}
 			}
 			sorter := flows.NewSorter(flows.DefaultSortMemory)
-			damaged, err := readInputs(s, args, opt, sink{conn: sorter.Add})
+			damaged, err := readInputs(s, args, opt, sink{conn: sorter.Add, anyOrder: true})
 			if err != nil {
 				return err
 			}

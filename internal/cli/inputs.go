@@ -14,6 +14,7 @@ import (
 	"github.com/netfx/netfx/connlog"
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/extsort"
 	"github.com/netfx/netfx/pcapread"
 )
 
@@ -24,6 +25,10 @@ type sink struct {
 	flowLogFile func(flowLogResult)    // each flow-log file read
 	connLogFile func(connLogResult)    // each conversation log read
 	tuple       func(*flowlog.Tuple)   // each flow-log tuple, optional
+	// anyOrder says conn puts the records in order itself. Otherwise they
+	// come in time order when flow logs are joined with captures, and in
+	// the order the flow table finishes them when not.
+	anyOrder bool
 }
 
 // flowLogResult is how one flow-log file was read.
@@ -96,7 +101,43 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	msg := io.Writer(bar) // messages clear the bar first
 	opt.read.WrapInput = bar.wrap
 
-	reader, builder := flowlog.NewReader(), flowlog.NewBuilder()
+	captureFile := func(res flows.FileResult) {
+		if res.Err != nil {
+			if !explicit[res.Path] && errors.Is(res.Err, pcapread.ErrUnsupported) {
+				fmt.Fprintf(msg, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
+				return
+			}
+			damaged = true
+			fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(describeError(res)))
+		}
+		if out.captureFile != nil {
+			out.captureFile(res)
+		}
+	}
+	readConnLogs := func(emit func(*flows.Conn)) {
+		for _, p := range connLogs {
+			res := readConnLog(p, bar.wrap, emit)
+			if res.Err != nil {
+				damaged = true
+				fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(res.Err.Error()))
+			}
+			if out.connLogFile != nil {
+				out.connLogFile(res)
+			}
+		}
+	}
+	if len(logs) == 0 {
+		flows.ReadCaptures(captures, opt.flows, opt.read, out.conn, captureFile)
+		readConnLogs(out.conn)
+		return damaged, nil
+	}
+
+	// With flow logs, the flows they record and the conversations the
+	// captures saw are each sorted by 5-tuple, on disk beyond a fixed
+	// number, joined, and sorted back into time order: memory stays
+	// bounded by the open flows and the sorters, however long the logs.
+	flowSorter := extsort.NewWithCodec(joinSortMemory, flowlog.CompareFlows, flowlog.NewFlowCodec())
+	reader, builder := flowlog.NewReader(), flowlog.NewBuilder(flowSorter.Add)
 	for _, p := range logs {
 		res := readFlowLog(reader, p, bar.wrap, func(t *flowlog.Tuple) {
 			builder.Add(t)
@@ -116,43 +157,33 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 			out.flowLogFile(res)
 		}
 	}
-	logConns := flowlog.Connections(builder.Flows(), opt.tolerance, opt.flows.CommunityIDSeed)
-	merger := analyze.NewMerger(logConns, opt.tolerance)
-
-	flows.ReadCaptures(captures, opt.flows, opt.read, func(c *flows.Conn) { out.conn(merger.Merge(c)) }, func(res flows.FileResult) {
-		if res.Err != nil {
-			if !explicit[res.Path] && errors.Is(res.Err, pcapread.ErrUnsupported) {
-				fmt.Fprintf(msg, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
-				return
-			}
-			damaged = true
-			fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(describeError(res)))
+	builder.Flush()
+	convSorter := extsort.New(joinSortMemory, analyze.CompareForJoin)
+	flows.ReadCaptures(captures, opt.flows, opt.read, convSorter.Add, captureFile)
+	readConnLogs(convSorter.Add)
+	logConns := flowlog.Connections(flowSorter.All(), opt.tolerance, opt.flows.CommunityIDSeed)
+	sorters := []interface{ Err() error }{flowSorter, convSorter}
+	if out.anyOrder {
+		analyze.Join(convSorter.All(), logConns, opt.tolerance, out.conn)
+	} else {
+		joined := flows.NewSorter(joinSortMemory)
+		analyze.Join(convSorter.All(), logConns, opt.tolerance, joined.Add)
+		for c := range joined.All() {
+			out.conn(c)
 		}
-		if out.captureFile != nil {
-			out.captureFile(res)
-		}
-	})
-	mergeLogged := func(c *flows.Conn) {
-		if c.Source == flows.SourceCapture {
-			c = merger.Merge(c)
-		}
-		out.conn(c)
+		sorters = append(sorters, joined)
 	}
-	for _, p := range connLogs {
-		res := readConnLog(p, bar.wrap, mergeLogged)
-		if res.Err != nil {
-			damaged = true
-			fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(res.Err.Error()))
+	for _, s := range sorters {
+		if err := s.Err(); err != nil {
+			return damaged, fmt.Errorf("sorting records in a temporary file: %w", err)
 		}
-		if out.connLogFile != nil {
-			out.connLogFile(res)
-		}
-	}
-	for _, c := range merger.Unmatched() {
-		out.conn(c)
 	}
 	return damaged, nil
 }
+
+// joinSortMemory is how many records each sorter of the join with flow
+// logs holds in memory before it spills to a temporary file.
+const joinSortMemory = flows.DefaultSortMemory / 2
 
 // readConnLog reads a conversation log; its records were built elsewhere,
 // so they go to emit as they are, not through the flow table.

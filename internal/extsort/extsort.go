@@ -1,0 +1,236 @@
+// Package extsort sorts more values than memory should hold: it keeps a
+// fixed number in memory and spills sorted runs to temporary files (never
+// next to the evidence), merging them when the values are read back. netfx
+// uses it to order conversation records for output and to join capture
+// conversations with flow-log connections by 5-tuple.
+package extsort
+
+import (
+	"bufio"
+	"container/heap"
+	"encoding/gob"
+	"errors"
+	"io"
+	"iter"
+	"os"
+	"slices"
+)
+
+// Sorter orders values by cmp.
+type Sorter[T any] struct {
+	limit int
+	cmp   func(a, b T) int
+	codec Codec[T]
+	buf   []T
+	runs  []*os.File
+	err   error
+}
+
+// Codec writes values to a spilled run and reads them back.
+type Codec[T any] interface {
+	Encode(w *bufio.Writer, v T) error
+	// Decode returns io.EOF after the last value of a run.
+	Decode(r *bufio.Reader) (T, error)
+}
+
+// New returns a Sorter that holds at most limit values in memory and
+// spills with encoding/gob, so only exported fields survive a spill.
+func New[T any](limit int, cmp func(a, b T) int) *Sorter[T] {
+	return &Sorter[T]{limit: max(limit, 1), cmp: cmp}
+}
+
+// NewWithCodec returns a Sorter that spills with codec.
+func NewWithCodec[T any](limit int, cmp func(a, b T) int, codec Codec[T]) *Sorter[T] {
+	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, codec: codec}
+}
+
+// Add takes a value. An error spilling a run is kept and reported by All's
+// caller through Err.
+func (s *Sorter[T]) Add(v T) {
+	if s.err != nil {
+		return
+	}
+	s.buf = append(s.buf, v)
+	if len(s.buf) >= s.limit {
+		s.err = s.spill()
+	}
+}
+
+// Spilled reports how many runs went to temporary files.
+func (s *Sorter[T]) Spilled() int { return len(s.runs) }
+
+// spill writes the buffered values, sorted, to a temporary file.
+func (s *Sorter[T]) spill() error {
+	slices.SortFunc(s.buf, s.cmp)
+	f, err := os.CreateTemp("", "netfx-sort-*")
+	if err != nil {
+		return err
+	}
+	s.runs = append(s.runs, f)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	enc := s.codec
+	if enc == nil {
+		enc = &gobCodec[T]{enc: gob.NewEncoder(bw)}
+	}
+	for _, v := range s.buf {
+		if err := enc.Encode(bw, v); err != nil {
+			return err
+		}
+	}
+	clear(s.buf)
+	s.buf = s.buf[:0]
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return err
+}
+
+// Err returns the first error spilling or reading back a run.
+func (s *Sorter[T]) Err() error { return s.err }
+
+// All yields the values in order and removes the temporary files when it
+// is done or stopped; check Err afterwards. The Sorter cannot be used
+// after All.
+func (s *Sorter[T]) All() iter.Seq[T] {
+	return func(yield func(T) bool) {
+		defer s.removeRuns()
+		if s.err != nil {
+			return
+		}
+		slices.SortFunc(s.buf, s.cmp)
+		if len(s.runs) == 0 {
+			for _, v := range s.buf {
+				if !yield(v) {
+					return
+				}
+			}
+			return
+		}
+		var sources []*source[T]
+		for _, f := range s.runs {
+			br := bufio.NewReaderSize(f, 256<<10)
+			dec := s.codec
+			if dec == nil {
+				dec = &gobCodec[T]{dec: gob.NewDecoder(br)}
+			}
+			sources = append(sources, &source[T]{dec: dec, r: br})
+		}
+		if len(s.buf) > 0 {
+			sources = append(sources, &source[T]{mem: s.buf})
+		}
+		h := &mergeHeap[T]{cmp: s.cmp}
+		for _, src := range sources {
+			if s.err = src.advance(); s.err != nil {
+				return
+			}
+			if src.ok {
+				h.items = append(h.items, src)
+			}
+		}
+		heap.Init(h)
+		for h.Len() > 0 {
+			src := h.items[0]
+			if !yield(src.head) {
+				return
+			}
+			if s.err = src.advance(); s.err != nil {
+				return
+			}
+			if src.ok {
+				heap.Fix(h, 0)
+			} else {
+				heap.Pop(h)
+			}
+		}
+	}
+}
+
+// Each calls fn with the values in order, in blocks of up to block values.
+func (s *Sorter[T]) Each(block int, fn func([]T) error) error {
+	out := make([]T, 0, block)
+	for v := range s.All() {
+		out = append(out, v)
+		if len(out) == block {
+			if err := fn(out); err != nil {
+				return err
+			}
+			out = make([]T, 0, block)
+		}
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if len(out) > 0 {
+		return fn(out)
+	}
+	return nil
+}
+
+func (s *Sorter[T]) removeRuns() {
+	for _, f := range s.runs {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	s.runs = nil
+}
+
+// source is one sorted run, a spilled file or the values in memory, with
+// its next value in head.
+type source[T any] struct {
+	dec  Codec[T]
+	r    *bufio.Reader
+	mem  []T
+	head T
+	ok   bool
+}
+
+func (src *source[T]) advance() error {
+	var zero T
+	src.head, src.ok = zero, false
+	if src.dec == nil {
+		if len(src.mem) > 0 {
+			src.head, src.ok, src.mem = src.mem[0], true, src.mem[1:]
+		}
+		return nil
+	}
+	v, err := src.dec.Decode(src.r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+	src.head, src.ok = v, true
+	return nil
+}
+
+// gobCodec spills with encoding/gob: one encoder per run written, one
+// decoder per run read.
+type gobCodec[T any] struct {
+	enc *gob.Encoder
+	dec *gob.Decoder
+}
+
+func (c *gobCodec[T]) Encode(_ *bufio.Writer, v T) error { return c.enc.Encode(&v) }
+
+func (c *gobCodec[T]) Decode(*bufio.Reader) (T, error) {
+	var v T
+	err := c.dec.Decode(&v)
+	return v, err
+}
+
+type mergeHeap[T any] struct {
+	cmp   func(a, b T) int
+	items []*source[T]
+}
+
+func (h *mergeHeap[T]) Len() int           { return len(h.items) }
+func (h *mergeHeap[T]) Less(i, j int) bool { return h.cmp(h.items[i].head, h.items[j].head) < 0 }
+func (h *mergeHeap[T]) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *mergeHeap[T]) Push(x any)         { h.items = append(h.items, x.(*source[T])) }
+func (h *mergeHeap[T]) Pop() any {
+	it := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return it
+}

@@ -1,0 +1,71 @@
+package extsort
+
+import (
+	"cmp"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+type item struct {
+	Key   int
+	Label string
+}
+
+func compareItems(a, b *item) int {
+	return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Label, b.Label))
+}
+
+// TestSortSpillsAndMerges sorts more values than the sorter may hold in
+// memory, with every limit from all-in-memory to one value per run.
+func TestSortSpillsAndMerges(t *testing.T) {
+	var in []*item
+	for i := range 500 {
+		in = append(in, &item{Key: (i * 7919) % 97, Label: string(rune('a' + i%26))})
+	}
+	want := slices.Clone(in)
+	slices.SortFunc(want, compareItems)
+	for _, tc := range []struct {
+		limit, runs int
+	}{{1000, 0}, {100, 5}, {7, 71}, {1, 500}} {
+		s := New(tc.limit, compareItems)
+		for _, v := range in {
+			s.Add(v)
+		}
+		if s.Spilled() != tc.runs {
+			t.Errorf("limit %d: %d runs spilled, want %d", tc.limit, s.Spilled(), tc.runs)
+		}
+		var got []*item
+		if err := s.Each(16, func(b []*item) error { got = append(got, b...); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(got, want, func(a, b *item) bool { return *a == *b }) {
+			t.Fatalf("limit %d: wrong order or values", tc.limit)
+		}
+	}
+}
+
+// TestStoppingEarlyRemovesRuns checks that the temporary files go away
+// when the reader stops before the end.
+func TestStoppingEarlyRemovesRuns(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	s := New(3, func(a, b int) int { return cmp.Compare(a, b) })
+	for i := range 20 {
+		s.Add(20 - i)
+	}
+	for v := range s.All() {
+		if v != 1 {
+			t.Fatalf("first value %d, want 1", v)
+		}
+		break
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+}
