@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,9 @@ type readOptions struct {
 	read      flows.ReadOptions
 	tolerance time.Duration // between flow logs, and between logs and captures
 	quiet     bool          // no progress bar
+	// sortMemory is how many records each sorter of the join with flow
+	// logs holds in memory; 0 means joinSortMemory.
+	sortMemory int
 }
 
 // readInputs expands the command line's inputs, sorts files into captures,
@@ -136,7 +140,8 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	// captures saw are each sorted by 5-tuple, on disk beyond a fixed
 	// number, joined, and sorted back into time order: memory stays
 	// bounded by the open flows and the sorters, however long the logs.
-	flowSorter := extsort.NewWithCodec(joinSortMemory, flowlog.CompareFlows, flowlog.NewFlowCodec())
+	mem := cmp.Or(opt.sortMemory, joinSortMemory)
+	flowSorter := extsort.NewWithCodec(mem, flowlog.CompareFlows, flowlog.NewFlowCodec())
 	reader, builder := flowlog.NewReader(), flowlog.NewBuilder(flowSorter.Add)
 	for _, p := range logs {
 		res := readFlowLog(reader, p, bar.wrap, func(t *flowlog.Tuple) {
@@ -158,7 +163,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 		}
 	}
 	builder.Flush()
-	convSorter := extsort.New(joinSortMemory, analyze.CompareForJoin)
+	convSorter := extsort.New(mem, analyze.CompareForJoin)
 	flows.ReadCaptures(captures, opt.flows, opt.read, convSorter.Add, captureFile)
 	readConnLogs(convSorter.Add)
 	logConns := flowlog.Connections(flowSorter.All(), opt.tolerance, opt.flows.CommunityIDSeed)
@@ -166,7 +171,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	if out.anyOrder {
 		analyze.Join(convSorter.All(), logConns, opt.tolerance, out.conn)
 	} else {
-		joined := flows.NewSorter(joinSortMemory)
+		joined := flows.NewSorter(mem)
 		analyze.Join(convSorter.All(), logConns, opt.tolerance, joined.Add)
 		for c := range joined.All() {
 			out.conn(c)
