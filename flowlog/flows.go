@@ -61,10 +61,13 @@ type flowKey struct {
 // Builder joins tuples into flows and hands each flow on once it has
 // ended, so its memory grows with the flows still open, not with the logs.
 type Builder struct {
-	emit   func(*Flow)
-	open   map[flowKey]*Flow
-	latest map[*Log]int64 // each log's latest tuple time
-	added  int            // tuples since the last sweep
+	emit    func(*Flow)
+	open    map[flowKey]*Flow
+	latest  map[*Log]*int64 // each log's latest tuple time
+	lastLog *Log            // the log of the previous tuple, and its latest time
+	lastAt  *int64
+	added   int    // tuples since the last sweep
+	slab    []Flow // flows are allocated from slabs, not one by one
 }
 
 // SweepSlack is how far out of time order one log's tuples may come (its
@@ -78,7 +81,7 @@ const sweepEvery = 1 << 16
 
 // NewBuilder returns a Builder that passes each finished flow to emit.
 func NewBuilder(emit func(*Flow)) *Builder {
-	return &Builder{emit: emit, open: make(map[flowKey]*Flow), latest: make(map[*Log]int64)}
+	return &Builder{emit: emit, open: make(map[flowKey]*Flow), latest: make(map[*Log]*int64)}
 }
 
 // Add takes one tuple. Tuples of a flow should come in time order, as they
@@ -91,7 +94,12 @@ func (b *Builder) Add(t *Tuple) {
 		f = nil
 	}
 	if f == nil {
-		f = &Flow{
+		if len(b.slab) == cap(b.slab) {
+			b.slab = make([]Flow, 0, 256)
+		}
+		b.slab = append(b.slab, Flow{})
+		f = &b.slab[len(b.slab)-1]
+		*f = Flow{
 			Log: t.Log, Src: t.Src, Dst: t.Dst, SrcPort: t.SrcPort, DstPort: t.DstPort, Proto: t.Proto,
 			Inbound: t.Inbound, Denied: t.Denied, Rule: t.Rule, Encryption: t.Encryption,
 			Begin: t.Time, File: t.File, Record: t.Record, last: t.Time,
@@ -109,9 +117,14 @@ func (b *Builder) Add(t *Tuple) {
 		f.Ended = true
 		b.close(k, f)
 	}
-	if t.Time > b.latest[t.Log] {
-		b.latest[t.Log] = t.Time
+	if t.Log != b.lastLog {
+		b.lastLog, b.lastAt = t.Log, b.latest[t.Log]
+		if b.lastAt == nil {
+			b.lastAt = new(int64)
+			b.latest[t.Log] = b.lastAt
+		}
 	}
+	*b.lastAt = max(*b.lastAt, t.Time)
 	if b.added++; b.added == sweepEvery {
 		b.sweep()
 	}
@@ -122,7 +135,7 @@ func (b *Builder) Add(t *Tuple) {
 func (b *Builder) sweep() {
 	b.added = 0
 	for k, f := range b.open {
-		if b.latest[f.Log]-f.last > int64(IdleTimeout+SweepSlack) {
+		if *b.latest[f.Log]-f.last > int64(IdleTimeout+SweepSlack) {
 			b.close(k, f)
 		}
 	}
