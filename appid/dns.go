@@ -81,7 +81,8 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		qtype := binary.BigEndian.Uint16(p[next:])
 		if !response {
 			if len(f.Queries) < maxListItems {
-				f.Queries = appendLimited(f.Queries, string(buf[:n])+" "+typeName(qtype))
+				var q [272]byte
+				f.Queries = appendLimited(f.Queries, in.strings.of(append(append(append(q[:0], buf[:n]...), ' '), typeName(qtype)...)))
 			}
 			if qtype == 16 {
 				f.TXT++
@@ -100,21 +101,22 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		if data+size > len(p) {
 			return
 		}
-		var value string
+		var value [256]byte
+		v := 0
 		switch typ {
 		case 1:
 			if size == 4 {
-				value = netip.AddrFrom4([4]byte(p[data : data+4])).String()
+				v = len(netip.AddrFrom4([4]byte(p[data:data+4])).AppendTo(value[:0]))
 			}
 		case 28:
 			if size == 16 {
-				value = netip.AddrFrom16([16]byte(p[data : data+16])).String()
+				v = len(netip.AddrFrom16([16]byte(p[data:data+16])).AppendTo(value[:0]))
 			}
 		case 5, 12:
-			value, _, _ = dnsName(p, data)
+			v, _, _ = dnsNameTo(p, data, &value)
 		}
-		if value != "" {
-			f.Answers = append(f.Answers, DNSAnswer{Name: string(buf[:n]), Type: typeName(typ), Value: value})
+		if v > 0 {
+			f.Answers = append(f.Answers, DNSAnswer{Name: in.strings.of(buf[:n]), Type: typeName(typ), Value: in.strings.of(value[:v])})
 		}
 		off = data + size
 	}

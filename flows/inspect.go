@@ -59,7 +59,9 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 func (t *Table) newInspection(udp bool) *inspection {
 	n := len(t.inspPool)
 	if n == 0 {
-		return &inspection{in: appid.NewInspector(udp)}
+		in := appid.NewInspector(udp)
+		in.ShareStrings(t.strings)
+		return &inspection{in: in}
 	}
 	ins := t.inspPool[n-1]
 	t.inspPool = t.inspPool[:n-1]
