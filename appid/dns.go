@@ -106,11 +106,11 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		switch typ {
 		case 1:
 			if size == 4 {
-				v = len(netip.AddrFrom4([4]byte(p[data:data+4])).AppendTo(value[:0]))
+				v = len(netip.AddrFrom4([4]byte(p[data : data+4])).AppendTo(value[:0]))
 			}
 		case 28:
 			if size == 16 {
-				v = len(netip.AddrFrom16([16]byte(p[data:data+16])).AppendTo(value[:0]))
+				v = len(netip.AddrFrom16([16]byte(p[data : data+16])).AppendTo(value[:0]))
 			}
 		case 5, 12:
 			v, _, _ = dnsNameTo(p, data, &value)
