@@ -44,8 +44,8 @@ func NewWithCodec[T any](limit int, cmp func(a, b T) int, codec Codec[T]) *Sorte
 	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, codec: codec}
 }
 
-// Add takes a value. An error spilling a run is kept and reported by All's
-// caller through Err.
+// Add takes a value. An error spilling a run is kept: Err returns it, and
+// All then yields nothing.
 func (s *Sorter[T]) Add(v T) {
 	if s.err != nil {
 		return
