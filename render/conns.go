@@ -2,40 +2,174 @@ package render
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/binary"
 	"encoding/csv"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/extsort"
 )
 
-// ConnWriter writes conversation records in one format.
-type ConnWriter interface {
-	Write(c *flows.Conn) error
-	// Close writes any trailer and flushes; it does not close the
-	// underlying writer.
-	Close() error
+// ConnWriter writes conversation records in one format, ordered by ts
+// then uid whatever order they are added in. Each record is encoded when it
+// is added, so encoding runs while the input is still being read; Close
+// sorts the encoded records (beyond a fixed number in temporary files,
+// never next to the evidence) and writes them between the format's header
+// and trailer.
+type ConnWriter struct {
+	out     *bufio.Writer
+	format  connFormat
+	sorter  *extsort.Sorter[encodedConn]
+	arena   []byte // encoded records, which encodedConn.Text slices point into
+	records int
+	firstTS int64
+	lastTS  int64
+}
+
+// connFormat encodes records in one format.
+type connFormat interface {
+	appendRecord(b []byte, c *flows.Conn) []byte
+	// header writes what comes before the records; firstTS is the first
+	// record's time, 0 when there are none.
+	header(w *bufio.Writer, firstTS int64) error
+	// trailer writes what comes after them; lastTS is the latest record
+	// time, 0 when there are none.
+	trailer(w *bufio.Writer, lastTS int64) error
 }
 
 // ConnFormats lists the formats NewConnWriter accepts.
 var ConnFormats = []string{"ndjson", "zeek", "csv"}
 
+// sortMemory is how many bytes of encoded records a ConnWriter holds in
+// memory before it spills them to a temporary file.
+const sortMemory = 96 << 20
+
 // NewConnWriter returns a writer of the named format on w.
-func NewConnWriter(w io.Writer, format string) (ConnWriter, error) {
-	bw := bufio.NewWriterSize(w, 256<<10)
+func NewConnWriter(w io.Writer, format string) (*ConnWriter, error) {
+	return newConnWriter(w, format, sortMemory)
+}
+
+func newConnWriter(w io.Writer, format string, memory int) (*ConnWriter, error) {
+	var f connFormat
 	switch format {
 	case "ndjson":
-		return &ndjsonWriter{w: bw}, nil
+		f = ndjsonFormat{}
 	case "zeek":
-		return &zeekWriter{w: bw}, nil
+		f = zeekFormat{}
 	case "csv":
-		return &csvWriter{w: csv.NewWriter(bw), bw: bw}, nil
+		f = newCSVFormat()
+	default:
+		return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(ConnFormats, ", "))
 	}
-	return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(ConnFormats, ", "))
+	sorter := extsort.NewWithCodec(math.MaxInt, compareEncoded, encodedCodec{})
+	sorter.LimitBytes(memory, func(r encodedConn) int { return len(r.Text) + len(r.UID) + 40 })
+	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), format: f, sorter: sorter}, nil
+}
+
+// encodedConn is one record, encoded, with its sort key.
+type encodedConn struct {
+	TS   int64
+	UID  string
+	Text []byte
+}
+
+func compareEncoded(a, b encodedConn) int {
+	return cmp.Or(cmp.Compare(a.TS, b.TS), strings.Compare(a.UID, b.UID))
+}
+
+// Add encodes a record.
+func (w *ConnWriter) Add(c *flows.Conn) {
+	if cap(w.arena)-len(w.arena) < 64<<10 {
+		w.arena = make([]byte, 0, 1<<20)
+	}
+	start := len(w.arena)
+	w.arena = w.format.appendRecord(w.arena, c)
+	w.sorter.Add(encodedConn{c.TS, c.UID, w.arena[start:len(w.arena):len(w.arena)]})
+	if w.records == 0 || c.TS < w.firstTS {
+		w.firstTS = c.TS
+	}
+	w.lastTS = max(w.lastTS, c.TS)
+	w.records++
+}
+
+// Close writes the header, the records in order and the trailer, and
+// flushes; it does not close the underlying writer.
+func (w *ConnWriter) Close() error {
+	if err := w.format.header(w.out, w.firstTS); err != nil {
+		return err
+	}
+	var err error
+	for r := range w.sorter.All() {
+		if _, err = w.out.Write(r.Text); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = w.sorter.Err()
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.format.trailer(w.out, w.lastTS); err != nil {
+		return err
+	}
+	return w.out.Flush()
+}
+
+// encodedCodec spills encoded records: time, uid and text, length-prefixed.
+type encodedCodec struct{}
+
+func (encodedCodec) Encode(w *bufio.Writer, r encodedConn) error {
+	var b [3 * binary.MaxVarintLen64]byte
+	n := binary.PutVarint(b[:], r.TS)
+	n += binary.PutUvarint(b[n:], uint64(len(r.UID)))
+	w.Write(b[:n])
+	w.WriteString(r.UID)
+	n = binary.PutUvarint(b[:], uint64(len(r.Text)))
+	w.Write(b[:n])
+	_, err := w.Write(r.Text)
+	return err
+}
+
+func (encodedCodec) Decode(r *bufio.Reader) (encodedConn, error) {
+	var e encodedConn
+	ts, err := binary.ReadVarint(r)
+	if err != nil {
+		return e, err // io.EOF at the end of a run
+	}
+	e.TS = ts
+	var uid []byte
+	if uid, err = readLengthPrefixed(r); err == nil {
+		e.UID = string(uid)
+		e.Text, err = readLengthPrefixed(r)
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return e, err
+}
+
+// readLengthPrefixed reads a uvarint length and that many bytes, refusing
+// a length longer than any record netfx writes.
+func readLengthPrefixed(r *bufio.Reader) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if n > 1<<24 {
+		return nil, fmt.Errorf("spilled record of %d bytes", n)
+	}
+	b := make([]byte, n)
+	_, err = io.ReadFull(r, b)
+	return b, err
 }
 
 // appendPlain appends a field's value as plain text (escaping texts with
@@ -73,20 +207,14 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string,
 	return b, len(items) > 0
 }
 
-// ndjsonWriter writes one JSON object a line, with Zeek's field names;
-// unset fields are left out, as Zeek's JSON logs do.
-type ndjsonWriter struct {
-	w   *bufio.Writer
-	buf []byte
-}
+// ndjsonFormat is one JSON object a line, with Zeek's field names; unset
+// fields are left out, as Zeek's JSON logs do.
+type ndjsonFormat struct{}
 
-func (n *ndjsonWriter) Write(c *flows.Conn) error {
-	n.buf = n.appendRecord(n.buf[:0], c)
-	_, err := n.w.Write(n.buf)
-	return err
-}
+func (ndjsonFormat) header(*bufio.Writer, int64) error  { return nil }
+func (ndjsonFormat) trailer(*bufio.Writer, int64) error { return nil }
 
-func (n *ndjsonWriter) appendRecord(b []byte, c *flows.Conn) []byte {
+func (ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 	b = append(b, '{')
 	open := len(b)
 	for i := range connFields {
@@ -134,8 +262,6 @@ func (n *ndjsonWriter) appendRecord(b []byte, c *flows.Conn) []byte {
 	return append(b, '}', '\n')
 }
 
-func (n *ndjsonWriter) Close() error { return n.w.Flush() }
-
 // appendJSONString appends s as a JSON string. Control characters, the
 // characters HTML treats specially and invalid UTF-8 are escaped, so the
 // output is safe to paste into a terminal or a web page.
@@ -176,20 +302,15 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// zeekWriter writes Zeek's tab-separated log format, header lines included,
+// zeekFormat is Zeek's tab-separated log format, header lines included,
 // so that zeek-cut and Zeek log readers accept it.
-type zeekWriter struct {
-	w       *bufio.Writer
-	buf     []byte
-	started bool
-	lastTS  int64
-}
+type zeekFormat struct{}
 
 const zeekTimeLayout = "2006-01-02-15-04-05"
 
 func zeekEscape(s string) string { return escapeControl(s, ',') }
 
-func (z *zeekWriter) header(ts int64) error {
+func (zeekFormat) header(w *bufio.Writer, ts int64) error {
 	var sb strings.Builder
 	sb.WriteString("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n")
 	// Zeek writes the wall-clock time here; netfx writes the first
@@ -203,24 +324,11 @@ func (z *zeekWriter) header(ts int64) error {
 		sb.WriteString("\t" + f.zeekType)
 	}
 	sb.WriteString("\n")
-	_, err := z.w.WriteString(sb.String())
+	_, err := w.WriteString(sb.String())
 	return err
 }
 
-func (z *zeekWriter) Write(c *flows.Conn) error {
-	if !z.started {
-		z.started = true
-		if err := z.header(c.TS); err != nil {
-			return err
-		}
-	}
-	z.lastTS = max(z.lastTS, c.TS)
-	z.buf = z.appendRecord(z.buf[:0], c)
-	_, err := z.w.Write(z.buf)
-	return err
-}
-
-func (z *zeekWriter) appendRecord(b []byte, c *flows.Conn) []byte {
+func (zeekFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 	for i := range connFields {
 		if i > 0 {
 			b = append(b, '\t')
@@ -236,35 +344,37 @@ func (z *zeekWriter) appendRecord(b []byte, c *flows.Conn) []byte {
 	return append(b, '\n')
 }
 
-func (z *zeekWriter) Close() error {
-	if !z.started {
-		if err := z.header(0); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(z.w, "#close\t%s\n", time.Unix(0, z.lastTS).UTC().Format(zeekTimeLayout))
-	return z.w.Flush()
+func (zeekFormat) trailer(w *bufio.Writer, lastTS int64) error {
+	_, err := fmt.Fprintf(w, "#close\t%s\n", time.Unix(0, lastTS).UTC().Format(zeekTimeLayout))
+	return err
 }
 
-// csvWriter writes RFC 4180 CSV with a header row of the field names; unset
+// csvFormat is RFC 4180 CSV with a header row of the field names; unset
 // fields are empty and lists are joined with ";".
-type csvWriter struct {
-	w       *csv.Writer
-	bw      *bufio.Writer
-	started bool
-	row     []string
-	val     []byte
+type csvFormat struct {
+	buf *bytes.Buffer
+	w   *csv.Writer
+	row []string
+	val []byte
+}
+
+func newCSVFormat() *csvFormat {
+	var buf bytes.Buffer
+	return &csvFormat{buf: &buf, w: csv.NewWriter(&buf)}
 }
 
 func csvEscape(s string) string { return escapeControl(s, ';') }
 
-func (c *csvWriter) Write(conn *flows.Conn) error {
-	if !c.started {
-		c.started = true
-		if err := c.w.Write(FieldNames()); err != nil {
-			return err
-		}
-	}
+func (c *csvFormat) header(w *bufio.Writer, _ int64) error {
+	cw := csv.NewWriter(w)
+	cw.Write(FieldNames())
+	cw.Flush()
+	return cw.Error()
+}
+
+func (*csvFormat) trailer(*bufio.Writer, int64) error { return nil }
+
+func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn) []byte {
 	c.row = c.row[:0]
 	for i := range connFields {
 		val, ok := appendPlain(c.val[:0], &connFields[i], conn, csvEscape, ";")
@@ -274,18 +384,8 @@ func (c *csvWriter) Write(conn *flows.Conn) error {
 		}
 		c.row = append(c.row, string(val))
 	}
-	return c.w.Write(c.row)
-}
-
-func (c *csvWriter) Close() error {
-	if !c.started {
-		if err := c.w.Write(FieldNames()); err != nil {
-			return err
-		}
-	}
+	c.buf.Reset()
+	c.w.Write(c.row) // into a bytes.Buffer: cannot fail
 	c.w.Flush()
-	if err := c.w.Error(); err != nil {
-		return err
-	}
-	return c.bw.Flush()
+	return append(b, c.buf.Bytes()...)
 }

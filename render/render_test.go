@@ -5,7 +5,9 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,24 +29,20 @@ func sampleConns(n int) []*flows.Conn {
 	return conns
 }
 
-func encode(t *testing.T, format string, conns []*flows.Conn, parallel bool) string {
+func encode(t *testing.T, format string, conns []*flows.Conn) string {
+	t.Helper()
+	return encodeWith(t, format, conns, sortMemory)
+}
+
+func encodeWith(t *testing.T, format string, conns []*flows.Conn, memory int) string {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewConnWriter(&buf, format)
+	w, err := newConnWriter(&buf, format, memory)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if parallel {
-		err = WriteConns(w, conns)
-	} else {
-		for _, c := range conns {
-			if err = w.Write(c); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range conns {
+		w.Add(c)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -52,21 +50,31 @@ func encode(t *testing.T, format string, conns []*flows.Conn, parallel bool) str
 	return buf.String()
 }
 
-// TestWriteConnsMatchesSerial checks the parallel encoder writes exactly
-// what writing records one by one writes.
-func TestWriteConnsMatchesSerial(t *testing.T) {
-	conns := sampleConns(3*encodeBlock + 17)
+// TestConnWriterOrders checks that records added in any order come out by
+// ts then uid, the same whether they fit in memory or spill to temporary
+// files, in every format.
+func TestConnWriterOrders(t *testing.T) {
+	conns := sampleConns(1000)
+	shuffled := slices.Clone(conns)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 	for _, format := range ConnFormats {
-		if a, b := encode(t, format, conns, false), encode(t, format, conns, true); a != b {
-			t.Errorf("%s: parallel output differs from serial", format)
+		want := encode(t, format, conns)
+		if got := encode(t, format, shuffled); got != want {
+			t.Errorf("%s: shuffled records not put in order", format)
 		}
+		if got := encodeWith(t, format, shuffled, 7000); got != want {
+			t.Errorf("%s: output differs when the records spill", format)
+		}
+	}
+	if strings.Index(encode(t, "ndjson", shuffled), conns[0].UID) > 100 {
+		t.Error("the earliest record is not first")
 	}
 }
 
 // TestNDJSONRoundTrip decodes every line with encoding/json.
 func TestNDJSONRoundTrip(t *testing.T) {
 	conns := sampleConns(5)
-	out := encode(t, "ndjson", conns, false)
+	out := encode(t, "ndjson", conns)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != len(conns) {
 		t.Fatalf("%d lines for %d records", len(lines), len(conns))
@@ -95,7 +103,7 @@ func TestNDJSONRoundTrip(t *testing.T) {
 // TestCSVRoundTrip reads the CSV back with encoding/csv.
 func TestCSVRoundTrip(t *testing.T) {
 	conns := sampleConns(3)
-	rows, err := csv.NewReader(strings.NewReader(encode(t, "csv", conns, false))).ReadAll()
+	rows, err := csv.NewReader(strings.NewReader(encode(t, "csv", conns))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +120,7 @@ func TestCSVRoundTrip(t *testing.T) {
 }
 
 func TestZeekEscapes(t *testing.T) {
-	out := encode(t, "zeek", sampleConns(1), false)
+	out := encode(t, "zeek", sampleConns(1))
 	if !strings.Contains(out, `evil\x1b[31m\x09name\x2c;.pcap`) {
 		t.Errorf("file name not escaped as Zeek does:\n%s", out)
 	}

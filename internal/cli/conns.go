@@ -3,7 +3,6 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/render"
 )
 
@@ -29,12 +28,7 @@ Records go to standard output, diagnostics to standard error.`,
 			if err != nil {
 				return usageError{err}
 			}
-			sorter := flows.NewSorter(flows.DefaultSortMemory)
-			damaged, err := readInputs(s, args, opt, sink{conn: sorter.Add, anyOrder: true})
-			if err != nil {
-				return err
-			}
-			err = sorter.Each(64<<10, func(block []*flows.Conn) error { return render.WriteConns(w, block) })
+			damaged, err := readInputs(s, args, opt, sink{conn: w.Add, anyOrder: true})
 			if err != nil {
 				return err
 			}

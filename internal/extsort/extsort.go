@@ -19,11 +19,14 @@ import (
 // Sorter orders values by cmp.
 type Sorter[T any] struct {
 	limit int
-	cmp   func(a, b T) int
-	codec Codec[T]
-	buf   []T
-	runs  []*os.File
-	err   error
+	// Optional bound on the bytes held in memory, by size's measure.
+	maxBytes, bytes int
+	size            func(T) int
+	cmp             func(a, b T) int
+	codec           Codec[T]
+	buf             []T
+	runs            []*os.File
+	err             error
 }
 
 // Codec writes values to a spilled run and reads them back.
@@ -51,9 +54,18 @@ func (s *Sorter[T]) Add(v T) {
 		return
 	}
 	s.buf = append(s.buf, v)
-	if len(s.buf) >= s.limit {
+	if s.size != nil {
+		s.bytes += s.size(v)
+	}
+	if len(s.buf) >= s.limit || (s.size != nil && s.bytes >= s.maxBytes) {
 		s.err = s.spill()
 	}
+}
+
+// LimitBytes makes the Sorter spill also when the values in memory add up
+// to n bytes, as size measures them.
+func (s *Sorter[T]) LimitBytes(n int, size func(T) int) {
+	s.maxBytes, s.size = n, size
 }
 
 // Spilled reports how many runs went to temporary files.
@@ -78,7 +90,7 @@ func (s *Sorter[T]) spill() error {
 		}
 	}
 	clear(s.buf)
-	s.buf = s.buf[:0]
+	s.buf, s.bytes = s.buf[:0], 0
 	if err := bw.Flush(); err != nil {
 		return err
 	}

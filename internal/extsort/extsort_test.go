@@ -69,3 +69,22 @@ func TestStoppingEarlyRemovesRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLimitBytes spills by the size of the values held, not their number.
+func TestLimitBytes(t *testing.T) {
+	s := New(1000, func(a, b string) int { return cmp.Compare(a, b) })
+	s.LimitBytes(100, func(v string) int { return len(v) })
+	for i := range 30 {
+		s.Add(string(rune('a'+i%26)) + "123456789") // 10 bytes each: a run every 10
+	}
+	if s.Spilled() != 3 {
+		t.Errorf("%d runs spilled, want 3", s.Spilled())
+	}
+	var got []string
+	for v := range s.All() {
+		got = append(got, v)
+	}
+	if len(got) != 30 || !slices.IsSorted(got) || s.Err() != nil {
+		t.Errorf("%d values, sorted %v, err %v", len(got), slices.IsSorted(got), s.Err())
+	}
+}
