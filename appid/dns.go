@@ -21,11 +21,34 @@ type DNSAnswer struct {
 	Value string `json:"value"`
 }
 
-var dnsTypes = map[uint16]string{1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 252: "AXFR", 255: "ANY", 65: "HTTPS"}
-
+// typeName returns a DNS record type's mnemonic, or TYPEn as RFC 3597
+// writes unknown types.
 func typeName(t uint16) string {
-	if s, ok := dnsTypes[t]; ok {
-		return s
+	switch t {
+	case 1:
+		return "A"
+	case 2:
+		return "NS"
+	case 5:
+		return "CNAME"
+	case 6:
+		return "SOA"
+	case 12:
+		return "PTR"
+	case 15:
+		return "MX"
+	case 16:
+		return "TXT"
+	case 28:
+		return "AAAA"
+	case 33:
+		return "SRV"
+	case 65:
+		return "HTTPS"
+	case 252:
+		return "AXFR"
+	case 255:
+		return "ANY"
 	}
 	return fmt.Sprintf("TYPE%d", t)
 }
@@ -89,6 +112,9 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 			}
 		}
 		off = next + 4
+	}
+	if f.Answers == nil && an > 0 {
+		f.Answers = make([]DNSAnswer, 0, min(an, maxListItems*4))
 	}
 	for i := 0; i < an && i < 64 && len(f.Answers) < maxListItems*4; i++ {
 		n, next, ok := dnsNameTo(p, off, &buf)

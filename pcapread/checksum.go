@@ -27,39 +27,41 @@ func onesSum(src, dst netip.Addr, proto uint8, seg []byte) uint64 {
 		}
 	}
 	sum = addCarry(sum, uint64(proto)+uint64(len(seg)))
-	// Add 64-bit words in four independent chains, counting the carries
-	// out of each apart, so the CPU can run the chains side by side.
-	var a, b, c, d, ca, cb, cc, cd uint64
+	// The data is summed as little-endian words, in one add-with-carry
+	// chain: a ones' complement sum does not depend on byte order, except
+	// that it comes out byte-swapped (RFC 1071, section 2).
+	var data, carry uint64
 	for len(seg) >= 32 {
-		var k uint64
-		a, k = bits.Add64(a, binary.BigEndian.Uint64(seg), 0)
-		ca += k
-		b, k = bits.Add64(b, binary.BigEndian.Uint64(seg[8:]), 0)
-		cb += k
-		c, k = bits.Add64(c, binary.BigEndian.Uint64(seg[16:]), 0)
-		cc += k
-		d, k = bits.Add64(d, binary.BigEndian.Uint64(seg[24:]), 0)
-		cd += k
+		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg), carry)
+		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg[8:]), carry)
+		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg[16:]), carry)
+		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg[24:]), carry)
 		seg = seg[32:]
 	}
 	for len(seg) >= 8 {
-		var k uint64
-		a, k = bits.Add64(a, binary.BigEndian.Uint64(seg), 0)
-		ca += k
+		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg), carry)
 		seg = seg[8:]
 	}
-	for _, v := range [...]uint64{a, b, c, d, ca, cb, cc, cd} {
-		sum = addCarry(sum, v)
-	}
 	if len(seg) > 0 {
-		var tail [8]byte // the last bytes, padded with zeros on the right
+		var tail [8]byte // the last bytes, padded with zeros
 		copy(tail[:], seg)
-		sum = addCarry(sum, binary.BigEndian.Uint64(tail[:]))
+		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(tail[:]), carry)
 	}
+	data += carry // cannot carry again: data is at most 2^64-2 after a carry
+	folded := fold(data)
+	sum = addCarry(sum, uint64(bits.ReverseBytes16(uint16(folded))))
 	for sum > 0xffff {
 		sum = sum&0xffff + sum>>16
 	}
 	return sum
+}
+
+// fold reduces a 64-bit ones' complement sum to 16 bits.
+func fold(v uint64) uint64 {
+	v = v&0xffffffff + v>>32
+	v = v&0xffffffff + v>>32
+	v = v&0xffff + v>>16
+	return v&0xffff + v>>16
 }
 
 // addCarry adds in ones' complement: a carry out of the top bit comes back
