@@ -45,7 +45,6 @@ type Inspector struct {
 	fed      [2]int
 	lost     [2]bool // a gap broke the stream
 	done     bool
-	strings  *Strings // shared copies of names that recur, nil for none
 }
 
 // handler follows an identified protocol's stream.
@@ -63,38 +62,7 @@ func NewInspector(udp bool) *Inspector { return &Inspector{udp: udp} }
 // buffers' memory.
 func (in *Inspector) Reset(udp bool) {
 	services := in.services[:0]
-	*in = Inspector{udp: udp, services: services, strings: in.strings}
-}
-
-// ShareStrings makes the Inspector keep names that recur across
-// conversations (DNS names and addresses) as one copy in s, instead of
-// allocating each. s is not safe for concurrent use: Inspectors that share
-// it must run on one goroutine.
-func (in *Inspector) ShareStrings(s *Strings) { in.strings = s }
-
-// Strings holds one copy of each name it was given, up to a fixed number.
-type Strings struct{ m map[string]string }
-
-// maxStrings bounds a Strings table: at most a few MiB of names.
-const maxStrings = 1 << 15
-
-// NewStrings returns an empty Strings table.
-func NewStrings() *Strings { return &Strings{m: make(map[string]string)} }
-
-// of returns b as a string, the kept copy when there is one; a nil table
-// keeps nothing.
-func (s *Strings) of(b []byte) string {
-	if s == nil {
-		return string(b)
-	}
-	if v, ok := s.m[string(b)]; ok {
-		return v
-	}
-	v := string(b)
-	if len(s.m) < maxStrings {
-		s.m[v] = v
-	}
-	return v
+	*in = Inspector{udp: udp, services: services}
 }
 
 // Done reports whether the Inspector wants no more payload.

@@ -105,7 +105,7 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		if !response {
 			if len(f.Queries) < maxListItems {
 				var q [272]byte
-				f.Queries = appendLimited(f.Queries, in.strings.of(append(append(append(q[:0], buf[:n]...), ' '), typeName(qtype)...)))
+				f.Queries = appendLimited(f.Queries, string(append(append(append(q[:0], buf[:n]...), ' '), typeName(qtype)...)))
 			}
 			if qtype == 16 {
 				f.TXT++
@@ -142,7 +142,7 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 			v, _, _ = dnsNameTo(p, data, &value)
 		}
 		if v > 0 {
-			f.Answers = append(f.Answers, DNSAnswer{Name: in.strings.of(buf[:n]), Type: typeName(typ), Value: in.strings.of(value[:v])})
+			f.Answers = append(f.Answers, DNSAnswer{Name: string(buf[:n]), Type: typeName(typ), Value: string(value[:v])})
 		}
 		off = data + size
 	}

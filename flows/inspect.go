@@ -59,9 +59,7 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 func (t *Table) newInspection(udp bool) *inspection {
 	n := len(t.inspPool)
 	if n == 0 {
-		in := appid.NewInspector(udp)
-		in.ShareStrings(t.strings)
-		return &inspection{in: in}
+		return &inspection{in: appid.NewInspector(udp)}
 	}
 	ins := t.inspPool[n-1]
 	t.inspPool = t.inspPool[:n-1]

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/pcapread"
 )
 
@@ -94,10 +93,9 @@ type Table struct {
 	emit      func(*Conn)
 	index     *index
 	convs     []conv
-	insp      []*inspection  // per slot: payload inspection, nil before any payload
-	inspPool  []*inspection  // finished inspections, for reuse
-	strings   *appid.Strings // names the inspections share
-	deadlines []int64        // per slot: when the conversation expires if no packet comes
+	insp      []*inspection // per slot: payload inspection, nil before any payload
+	inspPool  []*inspection // finished inspections, for reuse
+	deadlines []int64       // per slot: when the conversation expires if no packet comes
 	free      []int32
 	files     []string
 	file      int32
@@ -107,7 +105,7 @@ type Table struct {
 
 // NewTable returns a Table that passes each finished conversation to emit.
 func NewTable(cfg Config, emit func(*Conn)) *Table {
-	return &Table{cfg: cfg, emit: emit, index: newIndex(), strings: appid.NewStrings(),
+	return &Table{cfg: cfg, emit: emit, index: newIndex(),
 		convs: make([]conv, 0, initialSlots), insp: make([]*inspection, 0, initialSlots), deadlines: make([]int64, 0, initialSlots)}
 }
 
