@@ -198,3 +198,49 @@ func TestBadChecksumLetter(t *testing.T) {
 		t.Fatalf("got %+v", out)
 	}
 }
+
+// TestNoAllocationsPerPacketInTable checks that a packet of a live
+// conversation costs the flow table no allocation once identification is
+// over: data segments after the payload was identified (or given up on)
+// and acknowledgements.
+func TestNoAllocationsPerPacketInTable(t *testing.T) {
+	tab := NewTable(DefaultConfig, func(*Conn) {})
+	tab.SetFile("allocs.pcap")
+	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	payload := make([]byte, 1400)
+	for i := range payload {
+		payload[i] = byte(i*7 + i>>3) // no protocol's signature
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	seq, n := uint32(1001), 0
+	add := func(fromClient bool, flags uint8, data []byte) {
+		p := pcapread.Packet{Timestamp: base + int64(n)*1000, Proto: pcapread.ProtoTCP, HasPorts: true, TCPFlags: flags,
+			Window: 64240, IPBytes: 40 + len(data), PayloadLen: len(data), Payload: data, Record: int64(n + 1)}
+		if fromClient {
+			p.Src, p.Dst, p.SrcPort, p.DstPort, p.Seq, p.Ack = client, server, 40000, 443, seq, 5001
+			seq += uint32(len(data))
+		} else {
+			p.Src, p.Dst, p.SrcPort, p.DstPort, p.Seq, p.Ack = server, client, 443, 40000, 5001, seq
+		}
+		n++
+		tab.Add(&p)
+	}
+	add(true, S, nil)
+	seq++
+	add(false, S|A, nil)
+	add(true, A, nil)
+	for range 64 { // past the identification budget
+		add(true, A|pcapread.FlagPSH, payload)
+	}
+	for _, tc := range []struct {
+		name string
+		add  func()
+	}{
+		{"data", func() { add(true, A|pcapread.FlagPSH, payload) }},
+		{"ack", func() { add(false, A, nil) }},
+	} {
+		if allocs := testing.AllocsPerRun(1000, tc.add); allocs != 0 {
+			t.Errorf("%s: %v allocations per packet, want 0", tc.name, allocs)
+		}
+	}
+}
