@@ -57,7 +57,7 @@ func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 		s.bytes = append(s.bytes, float64(c.OrigIPBytes))
 	}
 	if len(s.conns) < keptPerPair {
-		s.conns = append(s.conns, keep(c))
+		s.conns = append(s.conns, d.keep(c))
 	}
 }
 
@@ -224,7 +224,7 @@ func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 	a.in += in
 	a.n++
 	if len(a.conns) < keptPerPair {
-		a.conns = append(a.conns, keep(c))
+		a.conns = append(a.conns, d.keep(c))
 	}
 }
 
@@ -325,7 +325,7 @@ func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
 			a.suspicious++
 		}
 		if len(a.conns) < keptPerPair {
-			a.conns = append(a.conns, keep(c))
+			a.conns = append(a.conns, d.keep(c))
 		}
 	}
 }

@@ -48,6 +48,18 @@ type detector struct {
 	beacons     beaconDetector
 	volume      volumeDetector
 	dns         dnsDetector
+	// kept is the copy detectors keep of the conversation being observed,
+	// made once however many of them keep it; nil until one does.
+	kept *flows.Conn
+}
+
+// keep returns the copy of conversation c, the one being observed, that
+// detectors keep as evidence (see keep): the same copy for every detector.
+func (d *detector) keep(c *flows.Conn) *flows.Conn {
+	if d.kept == nil {
+		d.kept = keep(c)
+	}
+	return d.kept
 }
 
 func newDetector(opt DetectOptions, net *Network, n names) *detector {
@@ -67,6 +79,7 @@ func newDetector(opt DetectOptions, net *Network, n names) *detector {
 
 // observe passes one conversation to the detectors that want it.
 func (d *detector) observe(c *flows.Conn) {
+	d.kept = nil
 	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS)
 	d.perMinute[c.TS/int64(time.Minute)]++
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()

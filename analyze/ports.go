@@ -119,7 +119,7 @@ func (p *portDetector) observe(d *detector, c *flows.Conn) {
 		k := [2]uint16{uint16(c.Proto), c.RespPort}
 		r := p.rare[k]
 		if r == nil {
-			r = &rareAcc{origs: map[netip.Addr]bool{}, resps: map[netip.Addr]bool{}, first: keep(c)}
+			r = &rareAcc{origs: map[netip.Addr]bool{}, resps: map[netip.Addr]bool{}, first: d.keep(c)}
 			p.rare[k] = r
 		}
 		r.n++

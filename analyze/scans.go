@@ -85,7 +85,7 @@ func (s *scanDetector) observe(d *detector, c *flows.Conn) {
 		// Keep the attempts of a window until it crosses a threshold.
 		for _, k := range []scanKey{{src: src, port: c.RespPort}, {src: src, target: dst}} {
 			if len(s.examples[k]) < d.opt.ScanHosts*2 {
-				s.examples[k] = append(s.examples[k], keep(c))
+				s.examples[k] = append(s.examples[k], d.keep(c))
 			}
 		}
 	}
