@@ -54,3 +54,31 @@ func FuzzTuple(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSplitFields checks the word-at-a-time comma search against
+// bytes.Split.
+func FuzzSplitFields(f *testing.F) {
+	for _, s := range []string{"", ",", "a", "a,b", ",,,,", "1773482401,192.0.2.9,10.1.0.4,40000,3389,T,I,D,B,,,,",
+		"1773482400123,10.1.0.4,203.0.113.10,50000,443,6,O,E,NX,1,2,3,4", "a,b,c,d,e,f,g,h,i,j,k,l,m,n", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,",
+		",,,,,,,,,,,,,,,,,,,,", "\xac,-,\x00\x2c\x2d", "12345678,", "1234567,8"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got [14][]byte
+		n := splitFields(b, &got)
+		want := bytes.Split(b, []byte(","))
+		if len(want) > len(got) {
+			if n != len(got)+1 {
+				t.Fatalf("%q: %d fields, want %d (more than fit)", b, n, len(got)+1)
+			}
+			want = want[:len(got)]
+		} else if n != len(want) {
+			t.Fatalf("%q: %d fields, want %d", b, n, len(want))
+		}
+		for i, w := range want {
+			if !bytes.Equal(got[i], w) {
+				t.Fatalf("%q: field %d is %q, want %q", b, i, got[i], w)
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package flowlog
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -81,6 +82,7 @@ type record struct {
 	otherKeys                                  []string // a few keys that are not flow-log fields, for errors
 	groups                                     []group
 	arena                                      []byte
+	bounds                                     []byte // scratch: tuple boundaries, for hashing
 	flatRule, flatACL                          string
 }
 
@@ -91,8 +93,8 @@ type group struct {
 }
 
 func (r *record) reset() {
-	groups, arena, other := r.groups[:0], r.arena[:0], r.otherKeys[:0]
-	*r = record{groups: groups, arena: arena, otherKeys: other}
+	groups, arena, bounds, other := r.groups[:0], r.arena[:0], r.bounds[:0], r.otherKeys[:0]
+	*r = record{groups: groups, arena: arena, bounds: bounds, otherKeys: other}
 }
 
 func (r *record) addTuple(g *group, b []byte) error {
@@ -656,16 +658,23 @@ func (rd *Reader) duplicate(r *record, log *Log) bool {
 		h.WriteString(s)
 		h.WriteByte(0)
 	}
+	// The arena holds every tuple in order; their boundaries and the
+	// groups' keys make the hash exact.
+	bounds := r.bounds[:0]
 	for _, g := range r.groups {
 		h.WriteString(g.rule)
 		h.WriteByte(0)
 		h.WriteString(g.mac)
 		h.WriteByte(0)
+		bounds = binary.LittleEndian.AppendUint32(bounds, uint32(len(g.tuples)))
 		for _, off := range g.tuples {
-			h.Write(r.arena[off[0]:off[1]])
-			h.WriteByte(0)
+			bounds = binary.LittleEndian.AppendUint32(bounds, uint32(off[0]))
+			bounds = binary.LittleEndian.AppendUint32(bounds, uint32(off[1]))
 		}
 	}
+	r.bounds = bounds
+	h.Write(bounds)
+	h.Write(r.arena)
 	k := h.Sum64()
 	if _, ok := rd.seen[k]; ok {
 		return true

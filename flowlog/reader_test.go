@@ -222,3 +222,17 @@ func TestBlobPath(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicatesNeedSameTuples: two records whose tuples join into the same
+// text, split differently, are two records, not a duplicate.
+func TestDuplicatesNeedSameTuples(t *testing.T) {
+	a := vnetRecord("1773482400123,10.1.0.4,203.0.113.10,50000,443,6,O,E,NX,1,2,3,4", "1773482400124,10.1.0.4,203.0.113.10,50000,443,6,O,E,NX,1,2,3,4")
+	b := vnetRecord("1773482400123,10.1.0.4,203.0.113.10,50000,443,6,O,E,NX,1,2,3,41", "773482400124,10.1.0.4,203.0.113.10,50000,443,6,O,E,NX,1,2,3,4")
+	st, err := NewReader().Read(strings.NewReader(`{"records":[`+a+`,`+b+`,`+a+`]}`), "PT1H.json", func(*Tuple) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != 2 || st.Duplicates != 1 {
+		t.Errorf("%d records, %d duplicates; want 2, 1", st.Records, st.Duplicates)
+	}
+}
