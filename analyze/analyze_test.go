@@ -395,6 +395,40 @@ func TestScanThresholds(t *testing.T) {
 	}
 }
 
+// TestScanStateBounded feeds three days of failed attempts from ever new
+// internet sources, as a VM exposed to the internet sees: the scan windows
+// and kept attempts stay bounded, and a scan at the end is still found.
+func TestScanStateBounded(t *testing.T) {
+	s := NewSummary(Options{})
+	const perMinute = 50
+	minutes := 3 * 24 * 60
+	for m := range minutes {
+		for i := range perMinute {
+			n := m*perMinute + i
+			src := netip.AddrFrom4([4]byte{100, 64 + byte(n>>16), byte(n >> 8), byte(n)}).String()
+			c := conn(src, "10.0.0.4", 40000, uint16(1+n%1000), time.Duration(m)*time.Minute+time.Duration(i)*time.Second, 0)
+			c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, fmt.Sprint("C", n)
+			s.AddConn(c)
+		}
+	}
+	sc := &s.det.scans
+	n := len(sc.wins) + len(sc.vwins) + len(sc.examples)
+	t.Logf("%d entries", n)
+	if n > 6*sweepMin {
+		t.Errorf("%d scan windows and attempt lists after %d attempts from new sources; want at most %d", n, minutes*perMinute, 6*sweepMin)
+	}
+	end := time.Duration(minutes) * time.Minute
+	for i := range 20 {
+		c := conn("203.0.113.5", "10.0.0.9", 40000, uint16(2000+i), end+time.Duration(i)*time.Second, 0)
+		c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, fmt.Sprint("S", i)
+		s.AddConn(c)
+	}
+	found := findingsWhere(s, func(f Finding) bool { return f.Kind == "scan" && f.Src.IP.String() == "203.0.113.5" })
+	if len(found) != 1 || found[0].Count != 20 {
+		t.Errorf("scan after three days: %+v, want one finding of 20 attempts", found)
+	}
+}
+
 // TestQuietTechniques checks that SMB and RPC seen by port only are
 // findings only between hosts that had not used them before.
 func TestQuietTechniques(t *testing.T) {

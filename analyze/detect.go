@@ -271,3 +271,36 @@ func (a *Allowlist) allows(orig, resp netip.Addr, proto uint8, port uint16) bool
 	}
 	return a.pairs[[2]netip.Addr{orig, resp}] || a.ports[[2]uint16{uint16(proto), port}]
 }
+
+// Detector state for time windows is dropped once the window ended
+// sweepSlack before the latest conversation and nothing touched it for a
+// sweep period. The slack covers conversations that arrive out of time
+// order: the flow table hands them over as they finish.
+const (
+	sweepSlack = time.Hour
+	sweepMin   = 1 << 14 // updates between sweeps, at least
+)
+
+// sweeper says when to sweep a detector's windowed state: when it has
+// doubled since the last sweep left it (and holds at least sweepMin
+// entries), so sweeping costs O(1) per update.
+type sweeper struct {
+	next, gen int
+}
+
+// due reports whether a sweep is due for state of that many entries; each
+// sweep starts a new generation.
+func (s *sweeper) due(entries int) bool {
+	if entries < max(sweepMin, s.next) {
+		return false
+	}
+	s.gen++
+	return true
+}
+
+// swept records how many entries a sweep left.
+func (s *sweeper) swept(entries int) { s.next = 2 * entries }
+
+// stale reports whether an entry last touched in generation gen went
+// untouched for a whole sweep period.
+func (s *sweeper) stale(gen int) bool { return gen < s.gen-1 }

@@ -39,16 +39,31 @@ type scanKey struct {
 }
 
 type scanDetector struct {
-	recon    map[[2]netip.Addr]*Finding      // RPC enumeration of one host by one source
-	wins     map[scanKey]map[netip.Addr]bool // horizontal: distinct targets
-	vwins    map[scanKey]map[uint16]bool     // vertical: distinct ports
-	found    map[scanKey]*Finding            // one finding per episode (window unset)
-	examples map[scanKey][]*flows.Conn
+	recon    map[[2]netip.Addr]*Finding        // RPC enumeration of one host by one source
+	wins     map[scanKey]*distinct[netip.Addr] // horizontal: distinct targets
+	vwins    map[scanKey]*distinct[uint16]     // vertical: distinct ports
+	found    map[scanKey]*Finding              // one finding per episode (window unset)
+	examples map[scanKey]*attempts             // failed attempts before a threshold is crossed
+	sweeps   sweeper
+}
+
+// distinct is the set of values a scan window has seen.
+type distinct[T comparable] struct {
+	seen map[T]bool
+	gen  int // sweep generation of the last attempt
+}
+
+// attempts are the failed attempts kept as evidence for a scan that may
+// come.
+type attempts struct {
+	conns []*flows.Conn
+	last  int64 // ts of the latest attempt
+	gen   int
 }
 
 func (s *scanDetector) init() {
 	s.recon = map[[2]netip.Addr]*Finding{}
-	s.wins, s.vwins, s.found, s.examples = map[scanKey]map[netip.Addr]bool{}, map[scanKey]map[uint16]bool{}, map[scanKey]*Finding{}, map[scanKey][]*flows.Conn{}
+	s.wins, s.vwins, s.found, s.examples = map[scanKey]*distinct[netip.Addr]{}, map[scanKey]*distinct[uint16]{}, map[scanKey]*Finding{}, map[scanKey]*attempts{}
 }
 
 func (s *scanDetector) observe(d *detector, c *flows.Conn) {
@@ -56,39 +71,73 @@ func (s *scanDetector) observe(d *detector, c *flows.Conn) {
 	if !failed(c) {
 		return
 	}
+	if s.sweeps.due(len(s.wins) + len(s.vwins) + len(s.examples)) {
+		s.sweep(d)
+	}
+	gen := s.sweeps.gen
 	src, dst := c.Orig.Unmap(), c.Resp.Unmap()
 	w := c.TS / int64(d.opt.ScanWindow)
-	hk := scanKey{src: src, port: c.RespPort, window: w}
-	hosts := s.wins[hk]
-	if hosts == nil {
-		hosts = map[netip.Addr]bool{}
-		s.wins[hk] = hosts
-	}
-	if len(hosts) <= d.opt.ScanHosts*40 {
-		hosts[dst] = true
-	}
-	vk := scanKey{src: src, target: dst, window: w}
-	ports := s.vwins[vk]
-	if ports == nil {
-		ports = map[uint16]bool{}
-		s.vwins[vk] = ports
-	}
-	if len(ports) <= d.opt.ScanPorts*400 {
-		ports[c.RespPort] = true
-	}
+	hosts := add(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts*40, gen)
+	ports := add(s.vwins, scanKey{src: src, target: dst, window: w}, c.RespPort, d.opt.ScanPorts*400, gen)
 	switch {
-	case len(hosts) >= d.opt.ScanHosts:
+	case hosts >= d.opt.ScanHosts:
 		s.record(d, c, scanKey{src: src, port: c.RespPort}, fmt.Sprintf("%s:%d", dst, c.RespPort))
-	case len(ports) >= d.opt.ScanPorts:
+	case ports >= d.opt.ScanPorts:
 		s.record(d, c, scanKey{src: src, target: dst}, fmt.Sprintf("%s:%d", dst, c.RespPort))
 	default:
 		// Keep the attempts of a window until it crosses a threshold.
 		for _, k := range []scanKey{{src: src, port: c.RespPort}, {src: src, target: dst}} {
-			if len(s.examples[k]) < d.opt.ScanHosts*2 {
-				s.examples[k] = append(s.examples[k], d.keep(c))
+			a := s.examples[k]
+			if a == nil {
+				a = &attempts{}
+				s.examples[k] = a
+			}
+			a.last, a.gen = max(a.last, c.TS), gen
+			if len(a.conns) < d.opt.ScanHosts*2 {
+				a.conns = append(a.conns, d.keep(c))
 			}
 		}
 	}
+}
+
+// add puts v into the set of window k (at most limit values) and returns
+// the set's size.
+func add[T comparable](wins map[scanKey]*distinct[T], k scanKey, v T, limit, gen int) int {
+	w := wins[k]
+	if w == nil {
+		w = &distinct[T]{seen: map[T]bool{}}
+		wins[k] = w
+	}
+	w.gen = gen
+	if len(w.seen) <= limit {
+		w.seen[v] = true
+	}
+	return len(w.seen)
+}
+
+// sweep drops the windows, and the kept attempts, that ended sweepSlack
+// before the latest conversation and saw no attempt for a sweep period:
+// memory stays bounded over days of scanning from the internet. A late
+// attempt of a dropped window starts it afresh.
+func (s *scanDetector) sweep(d *detector) {
+	stale := func(gen int, end int64) bool { return s.sweeps.stale(gen) && end+int64(sweepSlack) < d.last }
+	window := int64(d.opt.ScanWindow)
+	for k, w := range s.wins {
+		if stale(w.gen, (k.window+1)*window) {
+			delete(s.wins, k)
+		}
+	}
+	for k, w := range s.vwins {
+		if stale(w.gen, (k.window+1)*window) {
+			delete(s.vwins, k)
+		}
+	}
+	for k, a := range s.examples {
+		if stale(a.gen, a.last+window) {
+			delete(s.examples, k)
+		}
+	}
+	s.sweeps.swept(len(s.wins) + len(s.vwins) + len(s.examples))
 }
 
 func (s *scanDetector) record(d *detector, c *flows.Conn, k scanKey, fact string) {
@@ -96,8 +145,10 @@ func (s *scanDetector) record(d *detector, c *flows.Conn, k scanKey, fact string
 	if f == nil {
 		f = newFinding("scan", "T1046", c, d.endpoint(k.src, nil), nil)
 		s.found[k] = f
-		for _, e := range s.examples[k] {
-			s.addTarget(d, f, e)
+		if a := s.examples[k]; a != nil {
+			for _, e := range a.conns {
+				s.addTarget(d, f, e)
+			}
 		}
 		delete(s.examples, k)
 	}
