@@ -304,3 +304,36 @@ func (s *sweeper) swept(entries int) { s.next = 2 * entries }
 // stale reports whether an entry last touched in generation gen went
 // untouched for a whole sweep period.
 func (s *sweeper) stale(gen int) bool { return gen < s.gen-1 }
+
+// windowFindings are findings of one time window each that count toward a
+// threshold (brute force, fan-out); those still below it are dropped once
+// their window is long past, as scan windows are.
+type windowFindings[K comparable] struct {
+	m      map[K]*Finding
+	window time.Duration
+	below  func(*Finding) bool // under the threshold: not a finding yet
+	sweeps sweeper
+}
+
+func newWindowFindings[K comparable](window time.Duration, below func(*Finding) bool) windowFindings[K] {
+	return windowFindings[K]{m: map[K]*Finding{}, window: window, below: below}
+}
+
+// get returns the finding of key k, made by start when there is none.
+func (w *windowFindings[K]) get(d *detector, k K, start func() *Finding) *Finding {
+	if w.sweeps.due(len(w.m)) {
+		for k, f := range w.m {
+			if w.sweeps.stale(f.gen) && f.last+int64(w.window+sweepSlack) < d.last && w.below(f) {
+				delete(w.m, k)
+			}
+		}
+		w.sweeps.swept(len(w.m))
+	}
+	f := w.m[k]
+	if f == nil {
+		f = start()
+		w.m[k] = f
+	}
+	f.gen = w.sweeps.gen
+	return f
+}

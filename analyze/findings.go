@@ -28,6 +28,7 @@ type Finding struct {
 	first     int64
 	last      int64
 	dsts      []Endpoint
+	gen       int // sweep generation of the last update, for windowFindings
 }
 
 // Endpoint is one side of a finding.

@@ -93,13 +93,14 @@ type edge struct {
 
 type lateralDetector struct {
 	pairs     map[lateralKey]*Finding
-	fanout    map[fanKey]*Finding
+	fanout    windowFindings[fanKey]
 	edges     map[[2]netip.Addr]edge // first admin connection of each pair, for pivots
 	firstSeen map[lateralKey]int64   // first admin, and first data, connection of each pair, for newness
 }
 
 func (l *lateralDetector) init() {
-	l.pairs, l.fanout, l.edges, l.firstSeen = map[lateralKey]*Finding{}, map[fanKey]*Finding{}, map[[2]netip.Addr]edge{}, map[lateralKey]int64{}
+	l.pairs, l.edges, l.firstSeen = map[lateralKey]*Finding{}, map[[2]netip.Addr]edge{}, map[lateralKey]int64{}
+	l.fanout = newWindowFindings[fanKey](fanOutWindow, func(f *Finding) bool { return distinctHosts(f.dsts) < fanOutHosts })
 }
 
 // classify says which technique a conversation shows, how strongly, and
@@ -240,11 +241,7 @@ func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 // window.
 func (l *lateralDetector) fanOut(d *detector, c *flows.Conn, src, dst netip.Addr) {
 	k := fanKey{src, c.TS / int64(fanOutWindow)}
-	f := l.fanout[k]
-	if f == nil {
-		f = newFinding("lateral_movement", "T1021", c, d.endpoint(src, nil), nil)
-		l.fanout[k] = f
-	}
+	f := l.fanout.get(d, k, func() *Finding { return newFinding("lateral_movement", "T1021", c, d.endpoint(src, nil), nil) })
 	for _, e := range f.dsts {
 		if e.IP == dst && *e.Port == c.RespPort {
 			f.add(c)
@@ -320,7 +317,7 @@ func (l *lateralDetector) findings(d *detector) []*Finding {
 		}
 		out = append(out, d.sinceBonus(f))
 	}
-	for k, f := range l.fanout {
+	for k, f := range l.fanout.m {
 		if distinctHosts(f.dsts) < fanOutHosts {
 			continue
 		}

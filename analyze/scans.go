@@ -237,13 +237,14 @@ func (s *scanDetector) findings(d *detector) []*Finding {
 // accessDetector finds brute force against exposed services and the
 // interactive sessions from the internet that follow.
 type accessDetector struct {
-	brute    map[scanKey]*Finding // src, target, port, window
-	sessions []*Finding           // inbound interactive sessions
+	brute    windowFindings[scanKey] // src, target, port, window
+	sessions []*Finding              // inbound interactive sessions
 	forced   map[netip.Addr][]int64
 }
 
 func (a *accessDetector) init() {
-	a.brute, a.forced = map[scanKey]*Finding{}, map[netip.Addr][]int64{}
+	a.brute = newWindowFindings[scanKey](bruteWindow, func(f *Finding) bool { return f.Count < bruteSessions })
+	a.forced = map[netip.Addr][]int64{}
 }
 
 func (a *accessDetector) observe(d *detector, c *flows.Conn) {
@@ -258,11 +259,9 @@ func (a *accessDetector) observe(d *detector, c *flows.Conn) {
 	}
 	if durationOf(c) < bruteMaxLength && !(c.FlowLog != nil && c.FlowLog.Decision == "deny") {
 		k := scanKey{src: src, target: dst, port: c.RespPort, window: c.TS / int64(bruteWindow)}
-		f := a.brute[k]
-		if f == nil {
-			f = newFinding("brute_force", "T1110", c, d.endpoint(src, nil), d.endpoint(dst, port(c.RespPort)))
-			a.brute[k] = f
-		}
+		f := a.brute.get(d, k, func() *Finding {
+			return newFinding("brute_force", "T1110", c, d.endpoint(src, nil), d.endpoint(dst, port(c.RespPort)))
+		})
 		f.add(c)
 		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s within %s: password guessing against an exposed service", f.Count, name, src, dst, bruteWindow)
 		return
@@ -278,7 +277,7 @@ func (a *accessDetector) observe(d *detector, c *flows.Conn) {
 
 func (a *accessDetector) findings(d *detector) []*Finding {
 	var out []*Finding
-	for k, f := range a.brute {
+	for k, f := range a.brute.m {
 		if f.Count < bruteSessions {
 			continue
 		}
