@@ -573,3 +573,28 @@ func TestBehaviourDetectors(t *testing.T) {
 		}
 	}
 }
+
+// TestHostPeers counts each host's distinct peers, whichever side it was
+// on, a host talking to itself counting itself once.
+func TestHostPeers(t *testing.T) {
+	s := NewSummary(Options{})
+	for _, c := range []*flows.Conn{
+		conn("10.0.0.1", "10.0.0.2", 1000, 80, 0, 0),
+		conn("10.0.0.2", "10.0.0.1", 1001, 22, time.Second, 0), // the same pair, the other way
+		conn("10.0.0.1", "10.0.0.3", 1002, 80, 2*time.Second, 0),
+		conn("10.0.0.3", "10.0.0.3", 1003, 80, 3*time.Second, 0),
+		conn("10.0.0.4", "10.0.0.1", 1004, 80, 4*time.Second, 0),
+	} {
+		s.AddConn(c)
+	}
+	want := map[string]int{"10.0.0.1": 3, "10.0.0.2": 1, "10.0.0.3": 2, "10.0.0.4": 1}
+	hosts := s.Report().TopHostsByConns
+	if len(hosts) != len(want) {
+		t.Fatalf("%d hosts, want %d", len(hosts), len(want))
+	}
+	for _, h := range hosts {
+		if h.Peers != want[h.IP.String()] {
+			t.Errorf("%s: %d peers, want %d", h.IP, h.Peers, want[h.IP.String()])
+		}
+	}
+}

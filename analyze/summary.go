@@ -126,9 +126,10 @@ type Summary struct {
 	det      *detector
 }
 
+// hostAcc is a host's totals; its peers are counted as its pairs are
+// first seen.
 type hostAcc struct {
-	stat  HostStat
-	peers map[netip.Addr]struct{}
+	stat HostStat
 }
 
 type portKey struct {
@@ -189,9 +190,12 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
-	s.host(orig).add(resp, bytes, pkts)
+	ho := s.host(orig)
+	ho.add(bytes, pkts)
+	hr := ho
 	if resp != orig {
-		s.host(resp).add(orig, bytes, pkts)
+		hr = s.host(resp)
+		hr.add(bytes, pkts)
 	}
 	pk := [2]netip.Addr{orig, resp}
 	if resp.Less(orig) {
@@ -201,6 +205,10 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	if p == nil {
 		p = &PairStat{A: pk[0], AInternal: s.net.Internal(pk[0]), B: pk[1], BInternal: s.net.Internal(pk[1])}
 		s.pairs[pk] = p
+		ho.stat.Peers++
+		if hr != ho {
+			hr.stat.Peers++
+		}
 	}
 	p.Bytes += bytes
 	p.Packets += pkts
@@ -223,17 +231,16 @@ func (s *Summary) AddConn(c *flows.Conn) {
 func (s *Summary) host(a netip.Addr) *hostAcc {
 	h := s.hosts[a]
 	if h == nil {
-		h = &hostAcc{stat: HostStat{IP: a, Internal: s.net.Internal(a)}, peers: make(map[netip.Addr]struct{})}
+		h = &hostAcc{stat: HostStat{IP: a, Internal: s.net.Internal(a)}}
 		s.hosts[a] = h
 	}
 	return h
 }
 
-func (h *hostAcc) add(peer netip.Addr, bytes, pkts uint64) {
+func (h *hostAcc) add(bytes, pkts uint64) {
 	h.stat.Bytes += bytes
 	h.stat.Packets += pkts
 	h.stat.Conversations++
-	h.peers[peer] = struct{}{}
 }
 
 // Report builds the report. Ties are broken by address or port, so the same
@@ -277,7 +284,6 @@ func (s *Summary) Report() Report {
 
 	hosts := make([]HostStat, 0, len(s.hosts))
 	for _, h := range s.hosts {
-		h.stat.Peers = len(h.peers)
 		h.stat.Name = s.names.best(h.stat.IP)
 		hosts = append(hosts, h.stat)
 	}
