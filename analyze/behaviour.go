@@ -29,7 +29,7 @@ const (
 type seriesAcc struct {
 	ts    []int64
 	bytes []float64
-	conns []*flows.Conn // the first few, for evidence
+	conns []*keptConn // the first few, for evidence
 	n     int
 }
 
@@ -91,10 +91,7 @@ func (b *beaconDetector) findings(d *detector) []*Finding {
 		if median < beaconMinInterval {
 			continue
 		}
-		f := newFinding("beacon", "T1071", s.conns[0], d.endpoint(k[0], nil), d.endpoint(k[1], port(s.conns[0].RespPort)))
-		for _, c := range s.conns {
-			f.add(c)
-		}
+		f := findingFrom("beacon", "T1071", s.conns, d.endpoint(k[0], nil), d.endpoint(k[1], port(s.conns[0].respPort)))
 		f.Count = s.n
 		f.first, f.last = ts[0], ts[len(ts)-1]
 		f.Score = int(math.Round(score * 100))
@@ -164,7 +161,7 @@ const (
 
 type volumeAcc struct {
 	out, in uint64
-	conns   []*flows.Conn
+	conns   []*keptConn
 	n       int
 }
 
@@ -243,10 +240,7 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 		if a.out < exfilBytes || pcr < exfilPCR {
 			continue
 		}
-		f := newFinding("exfiltration", "T1041", a.conns[0], d.endpoint(k[0], nil), d.endpoint(k[1], port(a.conns[0].RespPort)))
-		for _, c := range a.conns {
-			f.add(c)
-		}
+		f := findingFrom("exfiltration", "T1041", a.conns, d.endpoint(k[0], nil), d.endpoint(k[1], port(a.conns[0].respPort)))
 		f.Count = a.n
 		f.Score = min(95, 70+int(a.out/exfilBytes)*5)
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("%d bytes out, %d in, producer-consumer ratio %.2f", a.out, a.in, pcr))
@@ -284,7 +278,7 @@ type dnsKey struct {
 type dnsAcc struct {
 	suspicious, txt, total int
 	subdomains             map[string]bool
-	conns                  []*flows.Conn
+	conns                  []*keptConn
 	resolver               netip.Addr
 }
 
@@ -350,10 +344,7 @@ func (n *dnsDetector) findings(d *detector) []*Finding {
 		if !encoded && (a.txt < tunnelQueries || len(a.subdomains) < tunnelQueries) {
 			continue
 		}
-		f := newFinding("dns_tunnel", "T1071.004", a.conns[0], d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
-		for _, c := range a.conns {
-			f.add(c)
-		}
+		f := findingFrom("dns_tunnel", "T1071.004", a.conns, d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
 		f.Count = a.total
 		f.Score = min(90, 60+a.suspicious/5+a.txt/5)
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d TXT, %d distinct subdomains", k.domain, a.total, a.suspicious, a.txt, len(a.subdomains)))

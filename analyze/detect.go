@@ -50,12 +50,12 @@ type detector struct {
 	dns         dnsDetector
 	// kept is the copy detectors keep of the conversation being observed,
 	// made once however many of them keep it; nil until one does.
-	kept *flows.Conn
+	kept *keptConn
 }
 
 // keep returns the copy of conversation c, the one being observed, that
 // detectors keep as evidence (see keep): the same copy for every detector.
-func (d *detector) keep(c *flows.Conn) *flows.Conn {
+func (d *detector) keep(c *flows.Conn) *keptConn {
 	if d.kept == nil {
 		d.kept = keep(c)
 	}

@@ -58,6 +58,16 @@ func newFinding(kind, technique string, c *flows.Conn, src Endpoint, dst any) *F
 	return f
 }
 
+// findingFrom starts a finding from kept conversations, the first setting
+// its protocol, and puts them all into its evidence.
+func findingFrom(kind, technique string, kept []*keptConn, src Endpoint, dst any) *Finding {
+	f := newFinding(kind, technique, kept[0].conn(), src, dst)
+	for _, k := range kept {
+		f.add(k.conn())
+	}
+	return f
+}
+
 // add puts a conversation into the finding's evidence.
 func (f *Finding) add(c *flows.Conn, facts ...string) {
 	f.Count++
@@ -159,10 +169,27 @@ func durationOf(c *flows.Conn) time.Duration { return time.Duration(c.Duration) 
 // domain for the evidence of a finding it may report at the end.
 const keptPerPair = 3
 
-// keep returns the part of a conversation a finding's evidence needs,
-// dropping the payload facts, so what detectors hold for later stays small.
-func keep(c *flows.Conn) *flows.Conn {
-	k := *c
-	k.App = nil
-	return &k
+// keptConn is the part of a conversation that a finding's evidence needs,
+// half the size of a flows.Conn: detectors keep a few per pair, port or
+// domain until the end.
+type keptConn struct {
+	ts, duration                      int64
+	uid, communityID, service, source string
+	files                             []string
+	flowLog                           *flows.FlowLogView
+	resp                              netip.Addr
+	respPort                          uint16
+	proto                             uint8
+}
+
+func keep(c *flows.Conn) *keptConn {
+	return &keptConn{ts: c.TS, duration: c.Duration, uid: c.UID, communityID: c.CommunityID, service: c.Service,
+		source: c.Source, files: c.Files, flowLog: c.FlowLog, resp: c.Resp, respPort: c.RespPort, proto: c.Proto}
+}
+
+// conn returns the kept fields as a conversation, for building a finding;
+// the others are zero.
+func (k *keptConn) conn() *flows.Conn {
+	return &flows.Conn{TS: k.ts, Duration: k.duration, UID: k.uid, CommunityID: k.communityID, Service: k.service,
+		Source: k.source, Files: k.files, FlowLog: k.flowLog, Resp: k.resp, RespPort: k.respPort, Proto: k.proto}
 }

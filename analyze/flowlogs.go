@@ -226,7 +226,9 @@ func keepLargest(s []*flows.Conn, c *flows.Conn, n int) []*flows.Conn {
 		return s
 	}
 	i, _ := slices.BinarySearchFunc(s, c, compareLargest)
-	s = slices.Insert(s, i, keep(c))
+	k := *c
+	k.App = nil // the payload facts are not reported here
+	s = slices.Insert(s, i, &k)
 	return s[:min(len(s), n)]
 }
 

@@ -55,7 +55,8 @@ type portKey2 struct {
 
 type rareAcc struct {
 	origs, resps map[netip.Addr]bool
-	first        *flows.Conn
+	first        *keptConn
+	firstOrig    netip.Addr
 	n            int
 }
 
@@ -119,7 +120,7 @@ func (p *portDetector) observe(d *detector, c *flows.Conn) {
 		k := [2]uint16{uint16(c.Proto), c.RespPort}
 		r := p.rare[k]
 		if r == nil {
-			r = &rareAcc{origs: map[netip.Addr]bool{}, resps: map[netip.Addr]bool{}, first: d.keep(c)}
+			r = &rareAcc{origs: map[netip.Addr]bool{}, resps: map[netip.Addr]bool{}, first: d.keep(c), firstOrig: c.Orig}
 			p.rare[k] = r
 		}
 		r.n++
@@ -179,12 +180,11 @@ func (p *portDetector) findings(d *detector) []*Finding {
 	}
 	var rare []*Finding
 	for k, r := range p.rare {
-		if len(r.origs) != 1 || len(r.resps) != 1 || knownPort(k[1]) || r.first.Service != "" {
+		if len(r.origs) != 1 || len(r.resps) != 1 || knownPort(k[1]) || r.first.service != "" {
 			continue
 		}
-		c := r.first
-		f := newFinding("unusual_port", "T1571", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))
-		f.add(c)
+		c := r.first.conn()
+		f := findingFrom("unusual_port", "T1571", []*keptConn{r.first}, d.endpoint(r.firstOrig, nil), d.endpoint(c.Resp, port(c.RespPort)))
 		f.Count = r.n
 		f.Score = 20
 		f.Why = fmt.Sprintf("port %s/%d was used by one host talking to one host in all the evidence (%d connection(s))", c.ProtoName(), k[1], r.n)
