@@ -11,6 +11,7 @@ import (
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/benchdata"
 	"github.com/netfx/netfx/pcapread"
 )
 
@@ -597,4 +598,21 @@ func TestHostPeers(t *testing.T) {
 			t.Errorf("%s: %d peers, want %d", h.IP, h.Peers, want[h.IP.String()])
 		}
 	}
+}
+
+// BenchmarkSummary measures accounting, detection and the report over the
+// demo evidence's conversations, in ns per conversation.
+func BenchmarkSummary(b *testing.B) {
+	conns := benchdata.DemoConns(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewSummary(Options{})
+		for _, c := range conns {
+			s.AddConn(c)
+		}
+		if r := s.Report(); r.Totals.Conversations != uint64(len(conns)) {
+			b.Fatalf("%d conversations in the report, want %d", r.Totals.Conversations, len(conns))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(conns)), "ns/conversation")
 }

@@ -2,7 +2,10 @@ package flows
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/netfx/netfx/pcapread"
 )
 
 // BenchmarkReadCaptures reads the capture named by NETFX_BENCH_PCAP (for
@@ -27,4 +30,53 @@ func BenchmarkReadCaptures(b *testing.B) {
 			}
 		})
 	}
+}
+
+// demoPackets decodes the demo evidence's captures into memory, payload
+// included, for the benchmarks of the stages after reading.
+func demoPackets(tb testing.TB) []pcapread.Packet {
+	files, _ := filepath.Glob("../testdata/demo/*.pcap")
+	if len(files) == 0 {
+		tb.Skip("no demo captures in ../testdata/demo")
+	}
+	var out []pcapread.Packet
+	for _, f := range files {
+		r, err := pcapread.Open(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for r.Next() {
+			p := *r.Packet()
+			p.Payload = append([]byte(nil), p.Payload...)
+			out = append(out, p)
+		}
+		if err := r.Err(); err != nil {
+			tb.Fatal(err)
+		}
+		r.Close()
+	}
+	return out
+}
+
+// BenchmarkTable measures the flow table with identification, from decoded
+// packets to finished conversations, in ns per packet (the demo evidence,
+// over and over; making the table is not timed).
+func BenchmarkTable(b *testing.B) {
+	packets := demoPackets(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		n := 0
+		tab := NewTable(DefaultConfig, func(*Conn) { n++ })
+		tab.SetFile("demo.pcap")
+		b.StartTimer()
+		for i := range packets {
+			tab.Add(&packets[i])
+		}
+		tab.Flush()
+		if n == 0 {
+			b.Fatal("no conversations")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(packets)), "ns/packet")
 }

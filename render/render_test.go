@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/netfx/netfx/analyze"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/benchdata"
 )
 
 func sampleConns(n int) []*flows.Conn {
@@ -151,5 +153,29 @@ func TestFindingsTableLimit(t *testing.T) {
 		if more := strings.Contains(b.String(), "more finding(s) not shown"); more != (tt.shown < len(fs)) {
 			t.Errorf("limit %d: 'not shown' note %v", tt.limit, more)
 		}
+	}
+}
+
+// BenchmarkConnWriter measures encoding and ordering the demo evidence's
+// conversations in each format, in ns per record.
+func BenchmarkConnWriter(b *testing.B) {
+	conns := benchdata.DemoConns(b)
+	for _, format := range ConnFormats {
+		b.Run(format, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w, err := NewConnWriter(io.Discard, format)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, c := range conns {
+					w.Add(c)
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(conns)), "ns/record")
+		})
 	}
 }
