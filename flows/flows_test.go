@@ -244,3 +244,49 @@ func TestNoAllocationsPerPacketInTable(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderCutPackets: TCP packets whose header the snap length cut after
+// the ports count in their conversation (packets, IP bytes, duration), as
+// tshark counts them, without touching its state.
+func TestHeaderCutPackets(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	full := func(at time.Duration, flags uint8, seq, ack uint32) pcapread.Packet {
+		return pcapread.Packet{Timestamp: base + int64(at), Proto: pcapread.ProtoTCP, TCPFlags: flags, Seq: seq, Ack: ack, IPBytes: 40, Window: 64240}
+	}
+	cut := func(at time.Duration) pcapread.Packet {
+		return pcapread.Packet{Timestamp: base + int64(at), Proto: pcapread.ProtoTCP, HeaderCut: true, Truncated: true, PayloadLen: 1000, IPBytes: 1060}
+	}
+	ms := time.Millisecond
+	tests := []struct {
+		name                   string
+		pkts                   []pcapread.Packet
+		fromOrig               []bool
+		state, history         string
+		origPkts, origIP, resp uint64
+		duration               time.Duration
+	}{
+		{"inside a connection",
+			[]pcapread.Packet{full(0, S, 100, 0), full(ms, S|A, 500, 101), full(2*ms, A, 101, 501), cut(3 * ms), cut(4 * ms),
+				full(5*ms, F|A, 2101, 501), full(6*ms, F|A, 501, 2102), full(7*ms, A, 2102, 502)},
+			[]bool{true, false, true, true, true, true, false, true}, "SF", "ShAFf", 6, 4*40 + 2*1060, 2, 6 * ms}, // the last ACK comes after both FINs
+		{"nothing but cut packets", []pcapread.Packet{cut(0), cut(ms), cut(2 * ms)}, []bool{true, false, true}, "OTH", "", 2, 2 * 1060, 1, 2 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conns := runCrafted(80, tt.pkts, tt.fromOrig)
+			if len(conns) != 1 {
+				t.Fatalf("%d conversations, want 1", len(conns))
+			}
+			c := conns[0]
+			if c.Orig != netip.MustParseAddr("10.0.0.1") {
+				t.Errorf("originator %v, want the client", c.Orig)
+			}
+			if c.ConnState != tt.state || c.History != tt.history || c.OrigPkts != tt.origPkts || c.OrigIPBytes != tt.origIP ||
+				c.RespPkts != tt.resp || time.Duration(c.Duration) != tt.duration {
+				t.Errorf("conn_state %s history %q orig %d pkts %d IP bytes, resp %d pkts, duration %v; want %s %q %d %d %d %v",
+					c.ConnState, c.History, c.OrigPkts, c.OrigIPBytes, c.RespPkts, time.Duration(c.Duration),
+					tt.state, tt.history, tt.origPkts, tt.origIP, tt.resp, tt.duration)
+			}
+		})
+	}
+}

@@ -147,7 +147,7 @@ func (t *Table) Add(p *pcapread.Packet) {
 	c := &t.convs[i]
 	isOrig := srcIsLo == c.origIsLo
 	c.account(p, isOrig)
-	if c.proto == pcapread.ProtoTCP || c.proto == pcapread.ProtoUDP {
+	if (c.proto == pcapread.ProtoTCP || c.proto == pcapread.ProtoUDP) && !p.HeaderCut {
 		t.inspect(i, c, p, isOrig)
 	}
 	c.lastFile = t.file
@@ -257,7 +257,11 @@ func (c *conv) account(p *pcapread.Packet, isOrig bool) {
 		// Counted all the same, as tshark counts it; Zeek would drop it.
 		c.historyOnce(ep, histBadChecksum, 'C', isOrig)
 	}
-	if c.proto == pcapread.ProtoTCP {
+	switch {
+	case p.HeaderCut:
+		c.extend(p.Timestamp) // counted, but its flags are unknown
+		return
+	case c.proto == pcapread.ProtoTCP:
 		c.tcpPacket(p, isOrig)
 		return
 	}
@@ -265,6 +269,14 @@ func (c *conv) account(p *pcapread.Packet, isOrig bool) {
 	ep.size += uint64(p.PayloadLen)
 	if c.proto == pcapread.ProtoUDP && p.PayloadLen > 0 {
 		c.historyOnce(ep, histData, 'D', isOrig)
+	}
+}
+
+// extend makes a TCP packet at ts the conversation's last, unless both
+// sides had closed (Zeek leaves those packets out of the duration).
+func (c *conv) extend(ts int64) {
+	if !c.origEP.didClose || !c.respEP.didClose {
+		c.lastTime = ts
 	}
 }
 

@@ -212,9 +212,7 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 		c.addHistory('W', isOrig)
 	}
 
-	if !c.origEP.didClose || !c.respEP.didClose {
-		c.lastTime = p.Timestamp
-	}
+	c.extend(p.Timestamp)
 	if fin {
 		ep.finCount++
 	}

@@ -334,34 +334,48 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool,
 	hdr := 0
 	switch p.Proto {
 	case ProtoTCP:
-		if len(b) < 20 {
+		if len(b) < 4 || payloadLen < 20 {
 			stats.Truncated++
 			return false
+		}
+		p.SrcPort = binary.BigEndian.Uint16(b[0:2])
+		p.DstPort = binary.BigEndian.Uint16(b[2:4])
+		p.HasPorts = true
+		if len(b) < 16 {
+			// A snap length that cuts the TCP header (IPv6 at 64 bytes, stacked
+			// VLAN tags): the packet counts in its conversation, as tshark
+			// counts it, but its flags and sequence numbers are unknown.
+			stats.Truncated++
+			p.HeaderCut, p.Truncated = true, true
+			p.PayloadLen = payloadLen - 20
+			return true
 		}
 		hdr = int(b[12]>>4) * 4
 		if hdr < 20 || hdr > payloadLen {
 			stats.Truncated++
 			return false
 		}
-		p.SrcPort = binary.BigEndian.Uint16(b[0:2])
-		p.DstPort = binary.BigEndian.Uint16(b[2:4])
 		p.Seq = binary.BigEndian.Uint32(b[4:8])
 		p.Ack = binary.BigEndian.Uint32(b[8:12])
 		p.TCPFlags = b[13]
 		p.Window = binary.BigEndian.Uint16(b[14:16])
-		p.HasPorts = true
 	case ProtoUDP, ProtoSCTP:
 		hdr = 8
 		if p.Proto == ProtoSCTP {
 			hdr = 12
 		}
-		if len(b) < hdr || payloadLen < hdr {
+		// The ports are enough: the payload's length comes from the IP header.
+		if len(b) < 4 || payloadLen < hdr {
 			stats.Truncated++
 			return false
 		}
 		p.SrcPort = binary.BigEndian.Uint16(b[0:2])
 		p.DstPort = binary.BigEndian.Uint16(b[2:4])
 		p.HasPorts = true
+		if len(b) < hdr {
+			stats.Truncated++
+			p.Truncated = true
+		}
 	case ProtoICMP, ProtoICMPv6:
 		hdr = 8
 		if len(b) < 2 {
@@ -376,7 +390,7 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool,
 	if hdr <= len(b) {
 		p.Payload = b[hdr:min(len(b), payloadLen)]
 	}
-	p.Truncated = len(p.Payload) < p.PayloadLen
+	p.Truncated = p.Truncated || len(p.Payload) < p.PayloadLen
 	if checkable && !p.Truncated && len(b) >= payloadLen && (p.Proto == ProtoTCP || p.Proto == ProtoUDP && binary.BigEndian.Uint16(b[6:8]) != 0) {
 		p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, b[:payloadLen])
 	}

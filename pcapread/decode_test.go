@@ -3,6 +3,7 @@ package pcapread
 import (
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
@@ -116,7 +117,9 @@ func TestDecodeLinkAndNetworkLayers(t *testing.T) {
 		{"IPv4-mapped IPv6 source", 229, ipv6TCP(mapped), "::ffff:192.0.2.9", 6, 22, nil, 60, true},
 		{"ARP is not IP", 1, cat(ethernet(0x0806), make([]byte, 28)), "", 0, 0, nil, 0, false},
 		{"IPv4 header cut", 1, cat(ethernet(0x0800), v4[:12]), "", 0, 0, nil, 0, false},
-		{"TCP header cut", 229, ipv6TCP(plain6)[:50], "", 0, 0, nil, 0, false},
+		{"TCP header cut before the ports", 229, ipv6TCP(plain6)[:42], "", 0, 0, nil, 0, false},
+		{"TCP header cut after the ports", 229, ipv6TCP(plain6)[:50], "2001:db8::1", 6, 22, nil, 60, true},
+		{"UDP header cut after the ports", 228, v4[:25], "192.0.2.1", 17, 53, nil, 38, true},
 		{"unknown link type", 147, v4, "", 0, 0, nil, 0, false},
 	}
 	for _, tt := range tests {
@@ -136,6 +139,12 @@ func TestDecodeLinkAndNetworkLayers(t *testing.T) {
 			}
 			if p.Src.String() != tt.src || p.Proto != tt.proto || p.DstPort != tt.dport || p.IPBytes != tt.ipBytes {
 				t.Errorf("got %v proto %d dport %d ip bytes %d", p.Src, p.Proto, p.DstPort, p.IPBytes)
+			}
+			if cut := strings.Contains(tt.name, "cut"); p.Truncated != cut || stats.Truncated != map[bool]int64{true: 1}[cut] {
+				t.Errorf("truncated %v, %d counted; want %v", p.Truncated, stats.Truncated, cut)
+			}
+			if p.HeaderCut != (tt.proto == 6 && strings.Contains(tt.name, "cut")) {
+				t.Errorf("HeaderCut %v", p.HeaderCut)
 			}
 			if int(p.NumVLANs) != len(tt.vlans) || (len(tt.vlans) > 0 && (p.VLANs[0] != tt.vlans[0] || p.VLANs[1] != tt.vlans[len(tt.vlans)-1])) {
 				t.Errorf("VLANs %v (%d), want %v", p.VLANs, p.NumVLANs, tt.vlans)

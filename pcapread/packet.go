@@ -58,4 +58,7 @@ type Packet struct {
 	// BadChecksum says a TCP or UDP segment captured whole had a wrong
 	// checksum: corrupted, or (on the sending host) left to the NIC.
 	BadChecksum bool
+	// HeaderCut says the capture cut the TCP header after the ports: the
+	// flags, sequence numbers and window are unknown (zero).
+	HeaderCut bool
 }
