@@ -14,8 +14,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+
+	"github.com/netfx/netfx/internal/decompress"
 )
 
 // Format is a capture file format, as detected from content.
@@ -99,23 +99,11 @@ func NewReader(src io.Reader, name string) (*Reader, error) {
 	if len(magic) == 0 && err == io.EOF {
 		return nil, &FormatError{Path: name, Err: ErrEmpty}
 	}
-	var stream io.Reader = head
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(head)
-		if err != nil {
-			return nil, &FormatError{Path: name, Err: fmt.Errorf("gzip: %w", err)}
-		}
-		r.format.Compression = "gzip"
-		stream = zr
-	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(head, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
-		if err != nil {
-			return nil, &FormatError{Path: name, Err: fmt.Errorf("zstd: %w", err)}
-		}
-		r.format.Compression = "zstd"
-		stream = zr.IOReadCloser()
+	stream, compression, err := decompress.Reader(head)
+	if err != nil {
+		return nil, &FormatError{Path: name, Err: err}
 	}
+	r.format.Compression = compression
 	if r.format.Compression != "" {
 		inner := bufio.NewReaderSize(stream, 64<<10)
 		if magic, err = inner.Peek(4); len(magic) == 0 && err != nil {

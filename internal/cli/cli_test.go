@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
 )
@@ -508,11 +511,12 @@ func TestConnLogInput(t *testing.T) {
 	}
 	zeek, _, _ := run("conns", "--format", "zeek", "../../testdata/demo")
 	dir := t.TempDir()
-	logs := map[string]string{"conns.ndjson": want, "conn.log": zeek}
+	// Zeek archives its logs gzip-compressed (conn.00:00:00-01:00:00.log.gz).
+	logs := map[string]string{"conns.ndjson": want, "conn.log": zeek, "conn.log.gz": zeek, "conns.ndjson.zst": want}
 	direct := findings(t, "../../testdata/demo")
 	for name, content := range logs {
 		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		if err := os.WriteFile(path, compressed(t, name, content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		got, stderr, code := run("conns", path)
@@ -530,6 +534,28 @@ func TestConnLogInput(t *testing.T) {
 			}
 		}
 	}
+}
+
+// compressed returns content compressed as the name's extension says.
+func compressed(t *testing.T, name, content string) []byte {
+	var b bytes.Buffer
+	var w io.WriteCloser
+	switch filepath.Ext(name) {
+	case ".gz":
+		w = gzip.NewWriter(&b)
+	case ".zst":
+		zw, err := zstd.NewWriter(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w = zw
+	default:
+		return []byte(content)
+	}
+	if _, err := io.WriteString(w, content); err != nil || w.Close() != nil {
+		t.Fatal("compressing", name, err)
+	}
+	return b.Bytes()
 }
 
 // TestConnLogsWithFlowLogs runs the per-capture step separately, as a

@@ -15,6 +15,7 @@ import (
 	"github.com/netfx/netfx/connlog"
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/decompress"
 	"github.com/netfx/netfx/internal/extsort"
 	"github.com/netfx/netfx/pcapread"
 )
@@ -202,15 +203,20 @@ func readFlowLog(reader *flowlog.Reader, path string, wrap func(io.Reader) io.Re
 	return flowLogResult{path, st, err}
 }
 
-// openAndRead opens a file and reads it, through wrap, with read.
+// openAndRead opens a file and reads it, through wrap and decompressed if
+// it is gzip or zstd, with read.
 func openAndRead[S any](path string, wrap func(io.Reader) io.Reader, read func(io.Reader) (S, error)) (S, error) {
+	var none S
 	f, err := os.Open(path)
 	if err != nil {
-		var none S
 		return none, err
 	}
 	defer f.Close()
-	return read(wrap(f))
+	content, _, err := decompress.Reader(bufio.NewReaderSize(wrap(f), 64<<10))
+	if err != nil {
+		return none, fmt.Errorf("%s: %w", path, err)
+	}
+	return read(content)
 }
 
 // Kinds of input file, by content.
@@ -222,9 +228,9 @@ const (
 )
 
 // sniff tells captures, flow logs and conversation logs apart by their
-// first bytes: capture magic numbers (or gzip or zstd, which netfx reads
-// captures from), a Zeek log header or JSON conversation records, or other
-// JSON text.
+// first bytes, decompressed when the file is gzip or zstd: capture magic
+// numbers, a Zeek log header or JSON conversation records, or other JSON
+// text.
 func sniff(path string) (int, error) {
 	if path == "-" {
 		return kindCapture, nil
@@ -234,8 +240,16 @@ func sniff(path string) (int, error) {
 		return kindUnknown, err
 	}
 	defer f.Close()
-	head, err := bufio.NewReaderSize(f, 512).Peek(512)
+	content, compression, err := decompress.Reader(bufio.NewReaderSize(f, 4096))
+	if err != nil {
+		// A damaged compressed file: the capture reader reports it.
+		return kindCapture, nil
+	}
+	head, err := bufio.NewReaderSize(content, 512).Peek(512)
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		if compression != "" {
+			return kindCapture, nil
+		}
 		return kindUnknown, fmt.Errorf("%s: %w", path, err)
 	}
 	return sniffBytes(head), nil
@@ -244,7 +258,7 @@ func sniff(path string) (int, error) {
 func sniffBytes(head []byte) int {
 	magics := [][]byte{
 		{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4}, {0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d},
-		{0x0a, 0x0d, 0x0d, 0x0a}, {0x1f, 0x8b}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("GMBU"),
+		{0x0a, 0x0d, 0x0d, 0x0a}, []byte("GMBU"),
 	}
 	for _, m := range magics {
 		if bytes.HasPrefix(head, m) {
