@@ -77,8 +77,8 @@ func (s *scanDetector) observe(d *detector, c *flows.Conn) {
 	gen := s.sweeps.gen
 	src, dst := c.Orig.Unmap(), c.Resp.Unmap()
 	w := c.TS / int64(d.opt.ScanWindow)
-	hosts := add(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts*40, gen)
-	ports := add(s.vwins, scanKey{src: src, target: dst, window: w}, c.RespPort, d.opt.ScanPorts*400, gen)
+	hosts := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts*40, gen)
+	ports := addDistinct(s.vwins, scanKey{src: src, target: dst, window: w}, c.RespPort, d.opt.ScanPorts*400, gen)
 	switch {
 	case hosts >= d.opt.ScanHosts:
 		s.record(d, c, scanKey{src: src, port: c.RespPort}, fmt.Sprintf("%s:%d", dst, c.RespPort))
@@ -100,9 +100,9 @@ func (s *scanDetector) observe(d *detector, c *flows.Conn) {
 	}
 }
 
-// add puts v into the set of window k (at most limit values) and returns
-// the set's size.
-func add[T comparable](wins map[scanKey]*distinct[T], k scanKey, v T, limit, gen int) int {
+// addDistinct puts v into the set of window k (at most limit values) and
+// returns the set's size.
+func addDistinct[T comparable](wins map[scanKey]*distinct[T], k scanKey, v T, limit, gen int) int {
 	w := wins[k]
 	if w == nil {
 		w = &distinct[T]{seen: map[T]bool{}}
@@ -115,20 +115,20 @@ func add[T comparable](wins map[scanKey]*distinct[T], k scanKey, v T, limit, gen
 	return len(w.seen)
 }
 
-// sweep drops the windows, and the kept attempts, that ended sweepSlack
-// before the latest conversation and saw no attempt for a sweep period:
-// memory stays bounded over days of scanning from the internet. A late
-// attempt of a dropped window starts it afresh.
+// sweep drops the windows that stayed below their threshold, and the kept
+// attempts, that ended sweepSlack before the latest conversation and saw no
+// attempt for a sweep period: memory stays bounded over days of scanning
+// from the internet. A late attempt of a dropped window starts it afresh.
 func (s *scanDetector) sweep(d *detector) {
 	stale := func(gen int, end int64) bool { return s.sweeps.stale(gen) && end+int64(sweepSlack) < d.last }
 	window := int64(d.opt.ScanWindow)
 	for k, w := range s.wins {
-		if stale(w.gen, (k.window+1)*window) {
+		if len(w.seen) < d.opt.ScanHosts && stale(w.gen, (k.window+1)*window) {
 			delete(s.wins, k)
 		}
 	}
 	for k, w := range s.vwins {
-		if stale(w.gen, (k.window+1)*window) {
+		if len(w.seen) < d.opt.ScanPorts && stale(w.gen, (k.window+1)*window) {
 			delete(s.vwins, k)
 		}
 	}
