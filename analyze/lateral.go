@@ -318,7 +318,7 @@ func (l *lateralDetector) findings(d *detector) []*Finding {
 		out = append(out, d.sinceBonus(f))
 	}
 	for k, f := range l.fanout.m {
-		if distinctHosts(f.dsts) < fanOutHosts {
+		if l.fanout.below(f) {
 			continue
 		}
 		n := distinctHosts(f.dsts)

@@ -278,7 +278,7 @@ func (a *accessDetector) observe(d *detector, c *flows.Conn) {
 func (a *accessDetector) findings(d *detector) []*Finding {
 	var out []*Finding
 	for k, f := range a.brute.m {
-		if f.Count < bruteSessions {
+		if a.brute.below(f) {
 			continue
 		}
 		f.Score = min(85, 65+f.Count/3)
