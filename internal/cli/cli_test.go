@@ -218,6 +218,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"frobnicate"}, ExitUsage},
 		{[]string{"conns", "does-not-exist.pcap"}, ExitDamaged},
 		{[]string{"report", "--internal", "not-a-cidr", "../../testdata/demo"}, ExitUsage},
+		{[]string{"report", "--top", "-1", "../../testdata/demo"}, ExitUsage},
+		{[]string{"report", "--findings", "-3", "../../testdata/demo"}, ExitUsage},
+		{[]string{"report", "--scan-window", "0s", "../../testdata/demo"}, ExitUsage},
+		{[]string{"conns", "--tcp-timeout", "-1s", "../../testdata/demo"}, ExitUsage},
 	}
 	for _, tt := range tests {
 		if _, stderr, code := run(tt.args...); code != tt.code {

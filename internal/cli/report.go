@@ -43,6 +43,9 @@ output.`,
 			if scan.ScanHosts < 1 || scan.ScanPorts < 1 || scan.ScanWindow <= 0 {
 				return usageError{fmt.Errorf("--scan-hosts, --scan-ports and --scan-window must be positive")}
 			}
+			if top < 1 || findings < 0 {
+				return usageError{fmt.Errorf("--top must be positive and --findings not negative, got %d and %d", top, findings)}
+			}
 			aopt := analyze.Options{Top: top, Detect: scan}
 			for _, c := range internal {
 				p, err := netip.ParsePrefix(c)
