@@ -46,7 +46,8 @@ type Stats struct {
 	Fragments    int64 // IP fragments read; reassembled datagrams are delivered once
 	FragDropped  int64 // fragments that never completed a datagram (timed out or over the limits)
 	UnknownLinks int64 // frames of link types netfx cannot decode
-	First, Last  int64 // timestamps (Unix ns) of the first and last record, 0 if none
+	First, Last  int64 // earliest and latest timestamps (Unix ns), as capinfos gives them; 0 if none
+	timed        bool  // First and Last hold a timestamp (simple packet blocks have none)
 	LinkTypes    []layers.LinkType
 }
 
@@ -250,10 +251,13 @@ func (r *Reader) count(ts int64, ci captureInfo) {
 	s := &r.stats
 	s.Records++
 	s.Bytes += int64(ci.Length)
-	if s.Records == 1 {
-		s.First = ts
+	switch {
+	case ts == 0: // no timestamp
+	case !s.timed:
+		s.First, s.Last, s.timed = ts, ts, true
+	default:
+		s.First, s.Last = min(s.First, ts), max(s.Last, ts)
 	}
-	s.Last = ts
 	r.noteLinkType(ci.link)
 }
 

@@ -194,3 +194,31 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+// TestFirstAndLastAreEarliestAndLatest: a capture need not be in time
+// order; its first and last timestamps are the earliest and latest, as
+// capinfos gives them.
+func TestFirstAndLastAreEarliestAndLatest(t *testing.T) {
+	var buf bytes.Buffer
+	w := pcapgo.NewWriter(&buf)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	frame := tcpFrame(10)
+	for _, s := range []int64{5, 1, 9, 3} {
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(1700000000+s, 0), CaptureLength: len(frame), Length: len(frame)}
+		if err := w.WritePacket(ci, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, st, err := readAll(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(1700000001e9); st.First != want {
+		t.Errorf("first %d, want %d", st.First, want)
+	}
+	if want := int64(1700000009e9); st.Last != want {
+		t.Errorf("last %d, want %d", st.Last, want)
+	}
+}
