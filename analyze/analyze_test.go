@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -615,4 +616,24 @@ func BenchmarkSummary(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(conns)), "ns/conversation")
+}
+
+// TestTop checks the streaming selection against sorting everything.
+func TestTop(t *testing.T) {
+	type kv struct{ k, v int }
+	order := func(a, b kv) int { return cmp.Or(cmp.Compare(b.v, a.v), cmp.Compare(a.k, b.k)) } // v descending, ties by k
+	var all []kv
+	for i := range 1000 {
+		all = append(all, kv{i, (i * 7919) % 97}) // many ties
+	}
+	for _, n := range []int{1, 3, 10, 999, 1000, 5000} {
+		got := top(slices.Values(all), n, order)
+		want := slices.SortedFunc(slices.Values(all), order)[:min(n, len(all))]
+		if !slices.Equal(got, want) {
+			t.Errorf("top %d: got %v..., want %v...", n, got[:min(3, len(got))], want[:min(3, len(want))])
+		}
+	}
+	if got := top(slices.Values([]kv{}), 5, order); got == nil || len(got) != 0 {
+		t.Errorf("top of nothing is %#v, want an empty, non-nil list (JSON [])", got)
+	}
 }

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"iter"
 	"net/netip"
 	"slices"
 	"time"
@@ -119,11 +120,18 @@ type Summary struct {
 	damage   int
 	conns    uint64
 	hosts    map[netip.Addr]*hostAcc
-	pairs    map[[2]netip.Addr]*PairStat
+	pairs    map[[2]netip.Addr]pairAcc // lower address first
 	ports    map[portKey]*portAcc
 	fl       flowLogAcc
 	names    names
 	det      *detector
+}
+
+// pairAcc is the traffic between two hosts, kept by value: a busy folder
+// has hundreds of thousands of pairs.
+type pairAcc struct {
+	bytes, packets, conversations uint64
+	aInternal, bInternal          bool
 }
 
 // hostAcc is a host's totals; its peers are counted as its pairs are
@@ -151,7 +159,7 @@ func NewSummary(opt Options) *Summary {
 	s := &Summary{
 		opt: opt, net: NewNetwork(opt.Internal),
 		hosts: make(map[netip.Addr]*hostAcc),
-		pairs: make(map[[2]netip.Addr]*PairStat),
+		pairs: make(map[[2]netip.Addr]pairAcc),
 		ports: make(map[portKey]*portAcc),
 		names: make(names),
 	}
@@ -201,18 +209,18 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	if resp.Less(orig) {
 		pk = [2]netip.Addr{resp, orig}
 	}
-	p := s.pairs[pk]
-	if p == nil {
-		p = &PairStat{A: pk[0], AInternal: s.net.Internal(pk[0]), B: pk[1], BInternal: s.net.Internal(pk[1])}
-		s.pairs[pk] = p
+	p, seen := s.pairs[pk]
+	if !seen {
+		p.aInternal, p.bInternal = s.net.Internal(pk[0]), s.net.Internal(pk[1])
 		ho.stat.Peers++
 		if hr != ho {
 			hr.stat.Peers++
 		}
 	}
-	p.Bytes += bytes
-	p.Packets += pkts
-	p.Conversations++
+	p.bytes += bytes
+	p.packets += pkts
+	p.conversations++
+	s.pairs[pk] = p
 	if c.Proto == 6 || c.Proto == 17 || c.Proto == 132 {
 		k := portKey{c.Proto, c.RespPort}
 		pa := s.ports[k]
@@ -282,10 +290,12 @@ func (s *Summary) Report() Report {
 	r.FlowLogs = s.flowLogReport()
 	r.Names = s.names.sets()
 
-	hosts := make([]HostStat, 0, len(s.hosts))
-	for _, h := range s.hosts {
-		h.stat.Name = s.names.best(h.stat.IP)
-		hosts = append(hosts, h.stat)
+	hosts := func(yield func(HostStat) bool) {
+		for _, h := range s.hosts {
+			if !yield(h.stat) {
+				return
+			}
+		}
 	}
 	r.TopHostsByBytes = top(hosts, s.opt.Top, func(a, b HostStat) int {
 		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), a.IP.Compare(b.IP))
@@ -293,10 +303,18 @@ func (s *Summary) Report() Report {
 	r.TopHostsByConns = top(hosts, s.opt.Top, func(a, b HostStat) int {
 		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes), a.IP.Compare(b.IP))
 	})
-	pairs := make([]PairStat, 0, len(s.pairs))
-	for _, p := range s.pairs {
-		p.AName, p.BName = s.names.best(p.A), s.names.best(p.B)
-		pairs = append(pairs, *p)
+	for _, list := range [][]HostStat{r.TopHostsByBytes, r.TopHostsByConns} {
+		for i := range list {
+			list[i].Name = s.names.best(list[i].IP)
+		}
+	}
+	pairs := func(yield func(PairStat) bool) {
+		for k, p := range s.pairs {
+			if !yield(PairStat{A: k[0], AInternal: p.aInternal, B: k[1], BInternal: p.bInternal,
+				Bytes: p.bytes, Packets: p.packets, Conversations: p.conversations}) {
+				return
+			}
+		}
 	}
 	pairOrder := func(a, b PairStat) int { return cmp.Or(a.A.Compare(b.A), a.B.Compare(b.B)) }
 	r.TopPairsByBytes = top(pairs, s.opt.Top, func(a, b PairStat) int {
@@ -305,10 +323,18 @@ func (s *Summary) Report() Report {
 	r.TopPairsByConns = top(pairs, s.opt.Top, func(a, b PairStat) int {
 		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes), pairOrder(a, b))
 	})
-	ports := make([]PortStat, 0, len(s.ports))
-	for _, p := range s.ports {
-		p.stat.Responders, p.stat.Originators = len(p.responders), len(p.originators)
-		ports = append(ports, p.stat)
+	for _, list := range [][]PairStat{r.TopPairsByBytes, r.TopPairsByConns} {
+		for i := range list {
+			list[i].AName, list[i].BName = s.names.best(list[i].A), s.names.best(list[i].B)
+		}
+	}
+	ports := func(yield func(PortStat) bool) {
+		for _, p := range s.ports {
+			p.stat.Responders, p.stat.Originators = len(p.responders), len(p.originators)
+			if !yield(p.stat) {
+				return
+			}
+		}
 	}
 	r.TopPorts = top(ports, s.opt.Top, func(a, b PortStat) int {
 		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes),
@@ -317,10 +343,21 @@ func (s *Summary) Report() Report {
 	return r
 }
 
-// top returns the first n of s in the order of less.
-func top[T any](s []T, n int, order func(a, b T) int) []T {
-	slices.SortFunc(s, order)
-	return slices.Clone(s[:min(n, len(s))])
+// top returns the first n of all in order, a strict total order, holding
+// no more than n at a time.
+func top[T any](all iter.Seq[T], n int, order func(a, b T) int) []T {
+	best := make([]T, 0, min(n+1, 64))
+	for v := range all {
+		if len(best) == n && order(v, best[n-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(best, v, order)
+		best = slices.Insert(best, i, v)
+		if len(best) > n {
+			best = best[:n]
+		}
+	}
+	return best
 }
 
 // minGap is the shortest pause between captures reported as a gap.
