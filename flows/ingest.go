@@ -25,6 +25,8 @@ type ReadOptions struct {
 	// WrapInput, if set, wraps each file's reader before it is read, for
 	// instance to count bytes for a progress bar.
 	WrapInput func(io.Reader) io.Reader
+	// Stdin is what the path "-" reads; os.Stdin when nil.
+	Stdin io.Reader
 }
 
 // batch carries decoded packets from the reading goroutine to the table.
@@ -132,7 +134,10 @@ func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *ba
 	}()
 	var src io.Reader
 	if path == "-" {
-		src = os.Stdin
+		src = opt.Stdin
+		if src == nil {
+			src = os.Stdin
+		}
 	} else {
 		f, err := os.Open(path)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,8 +29,13 @@ const sharedDir = "../../../shared/corpus"
 
 // run runs netfx in-process and returns its stdout, stderr and exit code.
 func run(args ...string) (string, string, int) {
+	return runWithStdin(nil, args...)
+}
+
+// runWithStdin runs netfx with stdin as its standard input.
+func runWithStdin(stdin []byte, args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
+	code := Main(context.Background(), args, bytes.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -527,6 +533,9 @@ func TestConnLogInput(t *testing.T) {
 		if code != ExitOK || got != want {
 			t.Errorf("%s: exit %d (%s); records read back differ from those written", name, code, stderr)
 		}
+		if got, stderr, code := runWithStdin(compressed(t, name, content), "conns", "-"); code != ExitOK || got != want {
+			t.Errorf("%s on standard input: exit %d (%s); records differ from those written", name, code, stderr)
+		}
 		fromLog := findings(t, path)
 		if len(fromLog) != len(direct) {
 			t.Fatalf("%s: %d findings, from the evidence %d", name, len(fromLog), len(direct))
@@ -618,5 +627,44 @@ func TestJoinSpillsToDisk(t *testing.T) {
 	}
 	if !bytes.Equal(inMemory, spilled) {
 		t.Error("records differ when the sorters spill")
+	}
+}
+
+// TestStandardInput reads a capture and a flow-log blob from standard
+// input ("-"): the same conversations as from the files.
+func TestStandardInput(t *testing.T) {
+	blob := ""
+	filepath.WalkDir("../../testdata/demo", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && blob == "" && d.Name() == "PT1H.json" {
+			blob = path
+		}
+		return nil
+	})
+	if blob == "" {
+		t.Fatal("no demo flow-log blob")
+	}
+	for _, path := range []string{"../../testdata/demo/vm1-capture-01.pcap", blob} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, _ := run("conns", path)
+		got, stderr, code := runWithStdin(data, "conns", "-")
+		if code != ExitOK {
+			t.Fatalf("%s on standard input: exit %d: %s", path, code, stderr)
+		}
+		// uids name the input, so records of one ts may come in another order.
+		sorted := func(out string) []string {
+			var s []string
+			for _, r := range parseRecords(t, out) {
+				r.UID = ""
+				s = append(s, fmt.Sprint(r))
+			}
+			sort.Strings(s)
+			return s
+		}
+		if w, g := sorted(want), sorted(got); len(w) == 0 || strings.Join(w, "\n") != strings.Join(g, "\n") {
+			t.Errorf("%s on standard input: %d records, from the file %d, or they differ", path, len(g), len(w))
+		}
 	}
 }

@@ -68,6 +68,8 @@ type readOptions struct {
 // whether any input was damaged or unreadable. Files found in folders that
 // are neither are noted and skipped.
 func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged bool, err error) {
+	in := stdin{bufio.NewReaderSize(s.in, sniffLen)}
+	opt.read.Stdin = in
 	paths, err := pcapread.Expand(args)
 	if err != nil {
 		return false, err
@@ -79,7 +81,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	var captures, logs, connLogs []string
 	var total int64 // bytes to read, for the progress bar; -1 when unknown
 	for _, p := range paths {
-		kind, err := sniff(p)
+		kind, err := in.sniff(p)
 		switch {
 		case err != nil:
 			damaged = true
@@ -121,7 +123,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	}
 	readConnLogs := func(emit func(*flows.Conn)) {
 		for _, p := range connLogs {
-			res := readConnLog(p, bar.wrap, emit)
+			res := in.readConnLog(p, bar.wrap, emit)
 			if res.Err != nil {
 				damaged = true
 				fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(res.Err.Error()))
@@ -145,7 +147,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	flowSorter := extsort.NewWithCodec(mem, flowlog.CompareFlows, flowlog.NewFlowCodec())
 	reader, builder := flowlog.NewReader(), flowlog.NewBuilder(flowSorter.Add)
 	for _, p := range logs {
-		res := readFlowLog(reader, p, bar.wrap, func(t *flowlog.Tuple) {
+		res := in.readFlowLog(reader, p, bar.wrap, func(t *flowlog.Tuple) {
 			builder.Add(t)
 			if out.tuple != nil {
 				out.tuple(t)
@@ -191,28 +193,37 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 // logs holds in memory before it spills to a temporary file.
 const joinSortMemory = flows.DefaultSortMemory / 2
 
+// stdin is standard input, buffered so that sniffing it leaves every byte
+// for the reader it is handed to: "-" may carry a capture, a flow log or a
+// conversation log.
+type stdin struct{ *bufio.Reader }
+
 // readConnLog reads a conversation log; its records were built elsewhere,
 // so they go to emit as they are, not through the flow table.
-func readConnLog(path string, wrap func(io.Reader) io.Reader, emit func(*flows.Conn)) connLogResult {
-	st, err := openAndRead(path, wrap, func(r io.Reader) (connlog.Stats, error) { return connlog.Read(r, path, emit) })
+func (in stdin) readConnLog(path string, wrap func(io.Reader) io.Reader, emit func(*flows.Conn)) connLogResult {
+	st, err := openAndRead(in, path, wrap, func(r io.Reader) (connlog.Stats, error) { return connlog.Read(r, path, emit) })
 	return connLogResult{path, st, err}
 }
 
-func readFlowLog(reader *flowlog.Reader, path string, wrap func(io.Reader) io.Reader, emit func(*flowlog.Tuple)) flowLogResult {
-	st, err := openAndRead(path, wrap, func(r io.Reader) (flowlog.Stats, error) { return reader.Read(r, path, emit) })
+func (in stdin) readFlowLog(reader *flowlog.Reader, path string, wrap func(io.Reader) io.Reader, emit func(*flowlog.Tuple)) flowLogResult {
+	st, err := openAndRead(in, path, wrap, func(r io.Reader) (flowlog.Stats, error) { return reader.Read(r, path, emit) })
 	return flowLogResult{path, st, err}
 }
 
-// openAndRead opens a file and reads it, through wrap and decompressed if
-// it is gzip or zstd, with read.
-func openAndRead[S any](path string, wrap func(io.Reader) io.Reader, read func(io.Reader) (S, error)) (S, error) {
+// openAndRead opens a file ("-": standard input) and reads it, through wrap
+// and decompressed if it is gzip or zstd, with read.
+func openAndRead[S any](in stdin, path string, wrap func(io.Reader) io.Reader, read func(io.Reader) (S, error)) (S, error) {
 	var none S
-	f, err := os.Open(path)
-	if err != nil {
-		return none, err
+	var src io.Reader = in
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return none, err
+		}
+		defer f.Close()
+		src = f
 	}
-	defer f.Close()
-	content, _, err := decompress.Reader(bufio.NewReaderSize(wrap(f), 64<<10))
+	content, _, err := decompress.Reader(bufio.NewReaderSize(wrap(src), 64<<10))
 	if err != nil {
 		return none, fmt.Errorf("%s: %w", path, err)
 	}
@@ -227,31 +238,33 @@ const (
 	kindConnLog
 )
 
+// sniffLen is how much of a file sniff reads: enough compressed bytes to
+// decompress the first 512.
+const sniffLen = 64 << 10
+
 // sniff tells captures, flow logs and conversation logs apart by their
 // first bytes, decompressed when the file is gzip or zstd: capture magic
 // numbers, a Zeek log header or JSON conversation records, or other JSON
-// text.
-func sniff(path string) (int, error) {
-	if path == "-" {
-		return kindCapture, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return kindUnknown, err
-	}
-	defer f.Close()
-	content, compression, err := decompress.Reader(bufio.NewReaderSize(f, 4096))
-	if err != nil {
-		// A damaged compressed file: the capture reader reports it.
-		return kindCapture, nil
-	}
-	head, err := bufio.NewReaderSize(content, 512).Peek(512)
-	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
-		if compression != "" {
-			return kindCapture, nil
+// text. Standard input is only peeked at.
+func (in stdin) sniff(path string) (int, error) {
+	br := in.Reader
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return kindUnknown, err
 		}
+		defer f.Close()
+		br = bufio.NewReaderSize(f, sniffLen)
+	}
+	raw, err := br.Peek(sniffLen)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
 		return kindUnknown, fmt.Errorf("%s: %w", path, err)
 	}
+	content, _, err := decompress.Reader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return kindCapture, nil // a damaged compressed file: the capture reader reports it
+	}
+	head, _ := bufio.NewReaderSize(content, 512).Peek(512) // what the prefix gives
 	return sniffBytes(head), nil
 }
 
