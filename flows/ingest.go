@@ -160,6 +160,7 @@ func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *ba
 		res.Err = err
 		return
 	}
+	defer r.Close() // src is closed above: this releases the buffers
 	b.file = path
 	for r.Next() {
 		p := r.Packet()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -123,7 +124,7 @@ func NewReader(src io.Reader, name string) (*Reader, error) {
 	} else {
 		r.fr = newPcapFramer(stream, name)
 	}
-	r.br = bufio.NewReaderSize(r.fr, readBufferSize)
+	r.br = bigReader(r.fr)
 	if r.format.Container == "pcapng" {
 		r.ng, err = pcapgo.NewNgReader(r.br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 	} else {
@@ -185,12 +186,30 @@ func (r *Reader) Format() Format { return r.format }
 // Stats returns the counts so far; after Next returns false, for the file.
 func (r *Reader) Stats() Stats { return r.stats }
 
-// Close closes the file opened by Open.
+// Close releases the Reader's buffers and closes the file opened by Open;
+// the Reader and its packets must not be used after it.
 func (r *Reader) Close() error {
+	if r.br != nil {
+		r.br.Reset(nil)
+		bigReaders.Put(r.br)
+		r.br = nil
+	}
 	if r.closer != nil {
 		return r.closer.Close()
 	}
 	return nil
+}
+
+// bigReaders recycles the buffers pcapgo reads through, so that a folder of
+// many small captures does not allocate and clear a megabyte for each.
+var bigReaders sync.Pool
+
+func bigReader(src io.Reader) *bufio.Reader {
+	if br, ok := bigReaders.Get().(*bufio.Reader); ok {
+		br.Reset(src)
+		return br
+	}
+	return bufio.NewReaderSize(src, readBufferSize)
 }
 
 // Err returns the error that ended reading, nil at a clean end of file. It
