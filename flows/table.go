@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/binary"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/netfx/netfx/pcapread"
@@ -414,9 +415,11 @@ func udpConnState(origActive, respActive bool) string {
 }
 
 // uid derives a Zeek-style connection uid from what identifies the
-// conversation in its input: the tuple, the first packet's time, file and
-// record.
+// conversation in its input: the tuple, the first packet's time and record,
+// and the name of its first file without the folder, so the same capture
+// gives the same uids however its path is written and wherever it is moved.
 func uid(c *conv, file string) string {
+	file = filepath.Base(file)
 	var buf [128]byte
 	b := append(buf[:0], c.key.lo[:]...)
 	b = append(b, c.key.hi[:]...)

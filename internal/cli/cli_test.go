@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -665,6 +666,40 @@ func TestStandardInput(t *testing.T) {
 		}
 		if w, g := sorted(want), sorted(got); len(w) == 0 || strings.Join(w, "\n") != strings.Join(g, "\n") {
 			t.Errorf("%s on standard input: %d records, from the file %d, or they differ", path, len(g), len(w))
+		}
+	}
+}
+
+// TestUIDsIgnoreTheFolder: the same capture gives the same uids however
+// its path is written, and from a copy in another folder.
+func TestUIDsIgnoreTheFolder(t *testing.T) {
+	rel := "../../testdata/demo/vm1-capture-01.pcap"
+	abs, err := filepath.Abs(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(t.TempDir(), "vm1-capture-01.pcap")
+	if err := os.WriteFile(moved, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i, path := range []string{rel, abs, moved} {
+		out, stderr, code := run("conns", path)
+		if code != ExitOK {
+			t.Fatalf("%s: exit %d: %s", path, code, stderr)
+		}
+		var uids []string
+		for _, r := range parseRecords(t, out) {
+			uids = append(uids, r.UID)
+		}
+		if i == 0 {
+			want = uids
+		} else if len(uids) == 0 || !slices.Equal(uids, want) {
+			t.Errorf("%s: uids differ from those of %s", path, rel)
 		}
 	}
 }
