@@ -25,8 +25,10 @@ type ReadOptions struct {
 	// WrapInput, if set, wraps each file's reader before it is read, for
 	// instance to count bytes for a progress bar.
 	WrapInput func(io.Reader) io.Reader
-	// Stdin is what the path "-" reads; os.Stdin when nil.
-	Stdin io.Reader
+	// Open, if set, opens each path instead of os.Open (and standard
+	// input for "-"); what it returns is closed after reading if it is an
+	// io.Closer.
+	Open func(path string) (io.Reader, error)
 }
 
 // batch carries decoded packets from the reading goroutine to the table.
@@ -132,20 +134,20 @@ func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *ba
 		b.result = res
 		full <- b
 	}()
-	var src io.Reader
-	if path == "-" {
-		src = opt.Stdin
-		if src == nil {
-			src = os.Stdin
+	var src io.Reader = os.Stdin
+	if opt.Open != nil || path != "-" {
+		open := opt.Open
+		if open == nil {
+			open = func(path string) (io.Reader, error) { return os.Open(path) }
 		}
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
+		var err error
+		if src, err = open(path); err != nil {
 			res.Err = err
 			return
 		}
-		defer f.Close()
-		src = f
+		if c, ok := src.(io.Closer); ok {
+			defer c.Close()
+		}
 	}
 	if opt.WrapInput != nil {
 		src = opt.WrapInput(src)

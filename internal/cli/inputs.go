@@ -68,8 +68,9 @@ type readOptions struct {
 // whether any input was damaged or unreadable. Files found in folders that
 // are neither are noted and skipped.
 func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged bool, err error) {
-	in := stdin{bufio.NewReaderSize(s.in, sniffLen)}
-	opt.read.Stdin = in
+	in := newSources(s.in)
+	defer in.close()
+	opt.read.Open = in.reader
 	paths, err := pcapread.Expand(args)
 	if err != nil {
 		return false, err
@@ -193,35 +194,58 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 // logs holds in memory before it spills to a temporary file.
 const joinSortMemory = flows.DefaultSortMemory / 2
 
-// stdin is standard input, buffered so that sniffing it leaves every byte
-// for the reader it is handed to: "-" may carry a capture, a flow log or a
-// conversation log.
-type stdin struct{ *bufio.Reader }
+// sources holds the inputs that can be read only once — standard input
+// ("-"), and pipes such as a shell's <(zcat capture.gz) — buffered, so that
+// sniffing them leaves every byte for the reader they are handed to.
+type sources struct {
+	stdin *bufio.Reader
+	open  map[string]*bufio.Reader // pipes sniffed, by path
+	files []*os.File               // to close at the end
+}
+
+func newSources(stdin io.Reader) *sources {
+	return &sources{stdin: bufio.NewReaderSize(stdin, sniffLen), open: map[string]*bufio.Reader{}}
+}
+
+// reader opens path for reading: a stream already opened, or the file.
+func (in *sources) reader(path string) (io.Reader, error) {
+	if path == "-" {
+		return in.stdin, nil
+	}
+	if br, ok := in.open[path]; ok {
+		return br, nil
+	}
+	return os.Open(path)
+}
+
+func (in *sources) close() {
+	for _, f := range in.files {
+		f.Close()
+	}
+}
 
 // readConnLog reads a conversation log; its records were built elsewhere,
 // so they go to emit as they are, not through the flow table.
-func (in stdin) readConnLog(path string, wrap func(io.Reader) io.Reader, emit func(*flows.Conn)) connLogResult {
+func (in *sources) readConnLog(path string, wrap func(io.Reader) io.Reader, emit func(*flows.Conn)) connLogResult {
 	st, err := openAndRead(in, path, wrap, func(r io.Reader) (connlog.Stats, error) { return connlog.Read(r, path, emit) })
 	return connLogResult{path, st, err}
 }
 
-func (in stdin) readFlowLog(reader *flowlog.Reader, path string, wrap func(io.Reader) io.Reader, emit func(*flowlog.Tuple)) flowLogResult {
+func (in *sources) readFlowLog(reader *flowlog.Reader, path string, wrap func(io.Reader) io.Reader, emit func(*flowlog.Tuple)) flowLogResult {
 	st, err := openAndRead(in, path, wrap, func(r io.Reader) (flowlog.Stats, error) { return reader.Read(r, path, emit) })
 	return flowLogResult{path, st, err}
 }
 
-// openAndRead opens a file ("-": standard input) and reads it, through wrap
-// and decompressed if it is gzip or zstd, with read.
-func openAndRead[S any](in stdin, path string, wrap func(io.Reader) io.Reader, read func(io.Reader) (S, error)) (S, error) {
+// openAndRead opens a file or stream and reads it, through wrap and
+// decompressed if it is gzip or zstd, with read.
+func openAndRead[S any](in *sources, path string, wrap func(io.Reader) io.Reader, read func(io.Reader) (S, error)) (S, error) {
 	var none S
-	var src io.Reader = in
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return none, err
-		}
-		defer f.Close()
-		src = f
+	src, err := in.reader(path)
+	if err != nil {
+		return none, err
+	}
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close()
 	}
 	content, _, err := decompress.Reader(bufio.NewReaderSize(wrap(src), 64<<10))
 	if err != nil {
@@ -245,16 +269,20 @@ const sniffLen = 64 << 10
 // sniff tells captures, flow logs and conversation logs apart by their
 // first bytes, decompressed when the file is gzip or zstd: capture magic
 // numbers, a Zeek log header or JSON conversation records, or other JSON
-// text. Standard input is only peeked at.
-func (in stdin) sniff(path string) (int, error) {
-	br := in.Reader
+// text. Standard input and pipes are only peeked at, and kept open.
+func (in *sources) sniff(path string) (int, error) {
+	br := in.stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
 			return kindUnknown, err
 		}
-		defer f.Close()
 		br = bufio.NewReaderSize(f, sniffLen)
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			defer f.Close()
+		} else {
+			in.open[path], in.files = br, append(in.files, f)
+		}
 	}
 	raw, err := br.Peek(sniffLen)
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
