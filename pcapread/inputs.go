@@ -1,6 +1,7 @@
 package pcapread
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 // given, folders walked recursively in lexical order (hidden files and
 // folders skipped; symbolic links followed), and "-" for standard input.
 // Each file and folder is taken once, however many links lead to it. Order
-// is deterministic.
+// is deterministic. Inputs and folders that cannot be read are skipped;
+// the error names each of them, and the files that could be listed are
+// returned all the same.
 func Expand(args []string) ([]string, error) {
 	e := expansion{seen: map[string]bool{}}
 	for _, arg := range args {
@@ -20,23 +23,22 @@ func Expand(args []string) ([]string, error) {
 			continue
 		}
 		info, err := os.Stat(arg)
-		if err != nil {
-			return nil, err
-		}
-		if !info.IsDir() {
+		switch {
+		case err != nil:
+			e.errs = append(e.errs, err)
+		case info.IsDir():
+			e.walk(arg)
+		default:
 			e.add(arg)
-			continue
-		}
-		if err := e.walk(arg); err != nil {
-			return nil, err
 		}
 	}
-	return e.out, nil
+	return e.out, errors.Join(e.errs...)
 }
 
 type expansion struct {
 	out  []string
 	seen map[string]bool // real paths of the files and folders taken
+	errs []error
 }
 
 // once reports whether path, resolved, is seen for the first time.
@@ -59,14 +61,15 @@ func (e *expansion) add(path string) {
 }
 
 // walk adds the files below folder dir, which may be a link.
-func (e *expansion) walk(dir string) error {
+func (e *expansion) walk(dir string) {
 	if !e.once(dir) {
-		return nil
+		return
 	}
 	root := dir + string(filepath.Separator) // so that a link to a folder is walked
-	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return err
+			e.errs = append(e.errs, err) // an unreadable folder: skipped
+			return nil
 		}
 		if path == root {
 			return nil
@@ -91,7 +94,7 @@ func (e *expansion) walk(dir string) error {
 			case target.Mode().IsRegular():
 				e.add(path)
 			case target.IsDir():
-				return e.walk(path)
+				e.walk(path)
 			}
 		}
 		return nil

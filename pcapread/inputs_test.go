@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +51,20 @@ func TestExpand(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Expand gave\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestExpandSkipsWhatItCannotRead lists the readable inputs and names the
+// others in its error.
+func TestExpandSkipsWhatItCannotRead(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a.pcap")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pcap")
+	got, err := Expand([]string{missing, dir})
+	if !slices.Equal(got, []string{file}) || err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("Expand gave %q, %v; want %q and an error naming %s", got, err, []string{file}, missing)
 	}
 }

@@ -703,3 +703,13 @@ func TestUIDsIgnoreTheFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingInputKeepsTheOthers: an input that cannot be read is reported
+// and exits 1, and everything else is still read.
+func TestMissingInputKeepsTheOthers(t *testing.T) {
+	want, _, _ := run("conns", "../../testdata/demo")
+	got, stderr, code := run("conns", "../../testdata/demo", "does-not-exist.pcap")
+	if code != ExitDamaged || got != want || !strings.Contains(stderr, "does-not-exist.pcap") {
+		t.Errorf("exit %d, %d bytes of records (want %d), stderr %q", code, len(got), len(want), stderr)
+	}
+}

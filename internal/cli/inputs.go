@@ -72,8 +72,11 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	defer in.close()
 	opt.read.Open = in.reader
 	paths, err := pcapread.Expand(args)
-	if err != nil {
-		return false, err
+	if err != nil { // inputs that cannot be read: the others still are
+		damaged = true
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(s.err, "netfx: %s\n", escapeTerminal(line))
+		}
 	}
 	explicit := make(map[string]bool, len(args))
 	for _, a := range args {
