@@ -170,12 +170,21 @@ type volumeDetector struct {
 	// pieces gathers, per TCP 5-tuple, the conversations that may be
 	// parts of one connection that a capture gap cut: those still open
 	// when they ended, and those that started without a handshake.
-	pieces map[flows.Endpoints]*Finding
+	pieces map[flows.Endpoints]*piecesAcc
 	long   []*Finding
 }
 
+// piecesAcc is the pieces of one 5-tuple: most stay one piece, so the
+// finding is only made at the end, for those that join into a long one.
+type piecesAcc struct {
+	first, last int64
+	n           int
+	orig        netip.Addr
+	kept        []*keptConn // the first pieces, for evidence
+}
+
 func (v *volumeDetector) init() {
-	v.pairs, v.pieces = map[[2]netip.Addr]*volumeAcc{}, map[flows.Endpoints]*Finding{}
+	v.pairs, v.pieces = map[[2]netip.Addr]*volumeAcc{}, map[flows.Endpoints]*piecesAcc{}
 }
 
 // span is how long a conversation lasted as far as the evidence shows: the
@@ -197,12 +206,16 @@ func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 		v.long = append(v.long, f)
 	} else if c.Proto == 6 && c.Source != flows.SourceFlowLog && (!strings.ContainsAny(c.History, "FfRr") || !strings.HasPrefix(c.History, "S")) {
 		k := c.Endpoints()
-		f := v.pieces[k]
-		if f == nil {
-			f = newFinding("long_connection", "", c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
-			v.pieces[k] = f
+		p := v.pieces[k]
+		if p == nil {
+			p = &piecesAcc{first: c.TS, last: c.TS + c.Duration, orig: orig}
+			v.pieces[k] = p
 		}
-		f.add(c)
+		p.n++
+		p.first, p.last = min(p.first, c.TS), max(p.last, c.TS+c.Duration)
+		if len(p.kept) < maxEvidence {
+			p.kept = append(p.kept, d.keep(c))
+		}
 	}
 	if !d.internal(orig) || d.internal(resp) || !established(c) {
 		return
@@ -230,8 +243,11 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 	for _, f := range v.long {
 		out = append(out, longFinding(d, f, ""))
 	}
-	for _, f := range v.pieces {
-		if f.Count > 1 && f.last-f.first >= int64(longDuration) {
+	for _, p := range v.pieces {
+		if p.n > 1 && p.last-p.first >= int64(longDuration) {
+			first := p.kept[0]
+			f := findingFrom("long_connection", "", p.kept, d.endpoint(p.orig, nil), d.endpoint(first.resp.Unmap(), port(first.respPort)))
+			f.Count, f.first, f.last = p.n, p.first, p.last
 			out = append(out, longFinding(d, f, fmt.Sprintf(", in %d pieces that capture gaps cut", f.Count)))
 		}
 	}
