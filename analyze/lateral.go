@@ -251,7 +251,11 @@ func (l *lateralDetector) fanOut(d *detector, c *flows.Conn, src, dst netip.Addr
 	if len(f.dsts) < 256 {
 		f.dsts = append(f.dsts, d.endpoint(dst, port(c.RespPort)))
 	}
-	f.add(c, fmt.Sprintf("%s:%d", dst, c.RespPort))
+	if len(f.Evidence.Facts) < maxEvidence { // the list is bounded: no need to write more
+		f.add(c, fmt.Sprintf("%s:%d", dst, c.RespPort))
+	} else {
+		f.add(c)
+	}
 }
 
 // groupKey gathers the pair findings of one source, technique and kind of

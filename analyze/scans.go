@@ -263,7 +263,6 @@ func (a *accessDetector) observe(d *detector, c *flows.Conn) {
 			return newFinding("brute_force", "T1110", c, d.endpoint(src, nil), d.endpoint(dst, port(c.RespPort)))
 		})
 		f.add(c)
-		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s within %s: password guessing against an exposed service", f.Count, name, src, dst, bruteWindow)
 		return
 	}
 	if established(c) && (bytes >= accessMinBytes || durationOf(c) >= accessMinTime) {
@@ -282,6 +281,8 @@ func (a *accessDetector) findings(d *detector) []*Finding {
 			continue
 		}
 		f.Score = min(85, 65+f.Count/3)
+		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s within %s: password guessing against an exposed service",
+			f.Count, interactive[k.port], k.src, k.target, bruteWindow)
 		a.forced[k.src] = append(a.forced[k.src], f.first)
 		out = append(out, f)
 	}
