@@ -119,16 +119,19 @@ type Summary struct {
 	connLogs []ConnLogInput
 	damage   int
 	conns    uint64
-	hosts    map[netip.Addr]*hostAcc
-	pairs    map[[2]netip.Addr]pairAcc // lower address first
+	hostIDs  map[netip.Addr]uint32 // index in hosts
+	hosts    []hostAcc
+	pairs    map[uint64]pairAcc // hosts' indexes, the lower address's in the high half
 	ports    map[portKey]*portAcc
 	fl       flowLogAcc
 	names    names
 	det      *detector
 }
 
-// pairAcc is the traffic between two hosts, kept by value: a busy folder
-// has hundreds of thousands of pairs.
+// pairAcc is the traffic between two hosts. A busy folder has hundreds of
+// thousands of pairs, so they are kept by value under the hosts' indexes:
+// the map holds no pointers, is half the size it would be with addresses,
+// and the garbage collector does not scan it.
 type pairAcc struct {
 	bytes, packets, conversations uint64
 	aInternal, bInternal          bool
@@ -147,8 +150,8 @@ type portKey struct {
 
 type portAcc struct {
 	stat        PortStat
-	responders  map[netip.Addr]struct{}
-	originators map[netip.Addr]struct{}
+	responders  map[uint32]struct{} // hosts' indexes
+	originators map[uint32]struct{}
 }
 
 // NewSummary returns an empty Summary.
@@ -158,10 +161,10 @@ func NewSummary(opt Options) *Summary {
 	}
 	s := &Summary{
 		opt: opt, net: NewNetwork(opt.Internal),
-		hosts: make(map[netip.Addr]*hostAcc),
-		pairs: make(map[[2]netip.Addr]pairAcc),
-		ports: make(map[portKey]*portAcc),
-		names: make(names),
+		hostIDs: make(map[netip.Addr]uint32),
+		pairs:   make(map[uint64]pairAcc),
+		ports:   make(map[portKey]*portAcc),
+		names:   make(names),
 	}
 	s.det = newDetector(opt.Detect, s.net, s.names)
 	return s
@@ -198,22 +201,21 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
-	ho := s.host(orig)
+	io, ir := s.host(orig), s.host(resp)
+	ho, hr := &s.hosts[io], &s.hosts[ir]
 	ho.add(bytes, pkts)
-	hr := ho
-	if resp != orig {
-		hr = s.host(resp)
+	if ir != io {
 		hr.add(bytes, pkts)
 	}
-	pk := [2]netip.Addr{orig, resp}
+	pk := uint64(io)<<32 | uint64(ir)
 	if resp.Less(orig) {
-		pk = [2]netip.Addr{resp, orig}
+		pk = uint64(ir)<<32 | uint64(io)
 	}
 	p, seen := s.pairs[pk]
 	if !seen {
-		p.aInternal, p.bInternal = s.net.Internal(pk[0]), s.net.Internal(pk[1])
+		p.aInternal, p.bInternal = s.net.Internal(s.hosts[pk>>32].stat.IP), s.net.Internal(s.hosts[uint32(pk)].stat.IP)
 		ho.stat.Peers++
-		if hr != ho {
+		if ir != io {
 			hr.stat.Peers++
 		}
 	}
@@ -226,23 +228,25 @@ func (s *Summary) AddConn(c *flows.Conn) {
 		pa := s.ports[k]
 		if pa == nil {
 			pa = &portAcc{stat: PortStat{Proto: c.ProtoName(), Port: c.RespPort},
-				responders: make(map[netip.Addr]struct{}), originators: make(map[netip.Addr]struct{})}
+				responders: make(map[uint32]struct{}), originators: make(map[uint32]struct{})}
 			s.ports[k] = pa
 		}
 		pa.stat.Conversations++
 		pa.stat.Bytes += bytes
-		pa.responders[resp] = struct{}{}
-		pa.originators[orig] = struct{}{}
+		pa.responders[ir] = struct{}{}
+		pa.originators[io] = struct{}{}
 	}
 }
 
-func (s *Summary) host(a netip.Addr) *hostAcc {
-	h := s.hosts[a]
-	if h == nil {
-		h = &hostAcc{stat: HostStat{IP: a, Internal: s.net.Internal(a)}}
-		s.hosts[a] = h
+// host returns the index of address a's totals, adding them if new.
+func (s *Summary) host(a netip.Addr) uint32 {
+	id, ok := s.hostIDs[a]
+	if !ok {
+		id = uint32(len(s.hosts))
+		s.hostIDs[a] = id
+		s.hosts = append(s.hosts, hostAcc{stat: HostStat{IP: a, Internal: s.net.Internal(a)}})
 	}
-	return h
+	return id
 }
 
 func (h *hostAcc) add(bytes, pkts uint64) {
@@ -291,8 +295,8 @@ func (s *Summary) Report() Report {
 	r.Names = s.names.sets()
 
 	hosts := func(yield func(HostStat) bool) {
-		for _, h := range s.hosts {
-			if !yield(h.stat) {
+		for i := range s.hosts {
+			if !yield(s.hosts[i].stat) {
 				return
 			}
 		}
@@ -310,7 +314,8 @@ func (s *Summary) Report() Report {
 	}
 	pairs := func(yield func(PairStat) bool) {
 		for k, p := range s.pairs {
-			if !yield(PairStat{A: k[0], AInternal: p.aInternal, B: k[1], BInternal: p.bInternal,
+			a, b := s.hosts[k>>32].stat.IP, s.hosts[uint32(k)].stat.IP
+			if !yield(PairStat{A: a, AInternal: p.aInternal, B: b, BInternal: p.bInternal,
 				Bytes: p.bytes, Packets: p.packets, Conversations: p.conversations}) {
 				return
 			}
