@@ -27,18 +27,17 @@ type Name struct {
 // maxNamesPerAddr bounds the names kept for one address.
 const maxNamesPerAddr = 8
 
-type nameKey struct {
-	name, source string
-}
-
+// nameAcc is one name of an address. An address has a few at most, so
+// they are kept in a short list rather than a map of their own.
 type nameAcc struct {
-	count int
-	first int64
+	name, source string
+	count        int
+	first        int64
 }
 
 // names collects names for addresses from DNS answers, TLS server names
 // and HTTP Host headers.
-type names map[netip.Addr]map[nameKey]*nameAcc
+type names map[netip.Addr][]nameAcc
 
 func (n names) add(ip netip.Addr, name, source string, ts int64) {
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
@@ -46,22 +45,17 @@ func (n names) add(ip netip.Addr, name, source string, ts int64) {
 		return
 	}
 	ip = ip.Unmap()
-	m := n[ip]
-	if m == nil {
-		m = make(map[nameKey]*nameAcc)
-		n[ip] = m
-	}
-	k := nameKey{name, source}
-	a := m[k]
-	if a == nil {
-		if len(m) >= maxNamesPerAddr {
+	list := n[ip]
+	for i := range list {
+		if a := &list[i]; a.name == name && a.source == source {
+			a.count++
+			a.first = min(a.first, ts)
 			return
 		}
-		a = &nameAcc{first: ts}
-		m[k] = a
 	}
-	a.count++
-	a.first = min(a.first, ts)
+	if len(list) < maxNamesPerAddr {
+		n[ip] = append(list, nameAcc{name: name, source: source, count: 1, first: ts})
+	}
 }
 
 // fromConn takes the names a conversation's payload gave.
@@ -72,9 +66,12 @@ func (n names) fromConn(c *flows.Conn) {
 	}
 	if f.DNS != nil {
 		// Aliases: a CNAME's owner names the address its target resolves to.
-		aliasOf := map[string][]string{}
+		var aliasOf map[string][]string
 		for _, a := range f.DNS.Answers {
 			if a.Type == "CNAME" {
+				if aliasOf == nil {
+					aliasOf = map[string][]string{}
+				}
 				aliasOf[a.Value] = append(aliasOf[a.Value], a.Name)
 			}
 		}
@@ -113,10 +110,10 @@ func (n names) fromConn(c *flows.Conn) {
 // sets returns every address's names, most used first, ordered by address.
 func (n names) sets() []NameSet {
 	out := make([]NameSet, 0, len(n))
-	for ip, m := range n {
+	for ip, list := range n {
 		s := NameSet{IP: ip}
-		for k, a := range m {
-			s.Names = append(s.Names, Name{Name: k.name, Source: k.source, Count: a.count, First: FormatTime(a.first)})
+		for _, a := range list {
+			s.Names = append(s.Names, Name{Name: a.name, Source: a.source, Count: a.count, First: FormatTime(a.first)})
 		}
 		slices.SortFunc(s.Names, func(x, y Name) int {
 			return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Name, y.Name), cmp.Compare(x.Source, y.Source))
@@ -129,11 +126,10 @@ func (n names) sets() []NameSet {
 
 // best returns the most used name of an address, or "".
 func (n names) best(ip netip.Addr) string {
-	m := n[ip.Unmap()]
 	best, count := "", 0
-	for k, a := range m {
-		if a.count > count || (a.count == count && k.name < best) {
-			best, count = k.name, a.count
+	for _, a := range n[ip.Unmap()] {
+		if a.count > count || (a.count == count && a.name < best) {
+			best, count = a.name, a.count
 		}
 	}
 	return best
