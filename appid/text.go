@@ -215,9 +215,9 @@ func (h *rdpHandler) feed(in *Inspector, dir int, data []byte) bool {
 	}
 	pdu := b[:n]
 	rest := b[n:]
+	body := pdu[min(n, 11):] // after the TPKT header and the X.224 fixed part, if the PDU is that long
 	switch pdu[5] & 0xf0 {
 	case 0xe0: // connection request
-		body := pdu[11:]
 		if i := bytes.Index(body, []byte("Cookie: mstshash=")); i >= 0 {
 			c, _, _ := bytes.Cut(body[i+17:], []byte("\r\n"))
 			f.Cookie = printable(c, 128)
@@ -226,7 +226,6 @@ func (h *rdpHandler) feed(in *Inspector, dir int, data []byte) bool {
 			f.Requested = protocolList(binary.LittleEndian.Uint32(body[i+4:]))
 		}
 	case 0xd0: // connection confirm
-		body := pdu[11:]
 		if len(body) >= 8 && body[0] == 0x02 { // RDP_NEG_RSP
 			sel := binary.LittleEndian.Uint32(body[4:])
 			f.Security = rdpProtocols[sel]
