@@ -29,7 +29,7 @@ const (
 type seriesAcc struct {
 	ts    []int64
 	bytes []float64
-	conns []*keptConn // the first few, for evidence
+	conns []keptRef // the first few, for evidence
 	n     int
 }
 
@@ -91,7 +91,7 @@ func (b *beaconDetector) findings(d *detector) []*Finding {
 		if median < beaconMinInterval {
 			continue
 		}
-		f := findingFrom("beacon", "T1071", s.conns, d.endpoint(k[0], nil), d.endpoint(k[1], port(s.conns[0].respPort)))
+		f := d.findingFrom("beacon", "T1071", s.conns, d.endpoint(k[0], nil), d.endpoint(k[1], port(d.evidence.get(s.conns[0]).RespPort)))
 		f.Count = s.n
 		f.first, f.last = ts[0], ts[len(ts)-1]
 		f.Score = int(math.Round(score * 100))
@@ -161,7 +161,7 @@ const (
 
 type volumeAcc struct {
 	out, in uint64
-	conns   []*keptConn
+	conns   []keptRef
 	n       int
 }
 
@@ -180,7 +180,7 @@ type piecesAcc struct {
 	first, last int64
 	n           int
 	orig        netip.Addr
-	kept        []*keptConn // the first pieces, for evidence
+	kept        []keptRef // the first pieces, for evidence
 }
 
 func (v *volumeDetector) init() {
@@ -245,8 +245,8 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 	}
 	for _, p := range v.pieces {
 		if p.n > 1 && p.last-p.first >= int64(longDuration) {
-			first := p.kept[0]
-			f := findingFrom("long_connection", "", p.kept, d.endpoint(p.orig, nil), d.endpoint(first.resp.Unmap(), port(first.respPort)))
+			first := d.evidence.get(p.kept[0])
+			f := d.findingFrom("long_connection", "", p.kept, d.endpoint(p.orig, nil), d.endpoint(first.Resp.Unmap(), port(first.RespPort)))
 			f.Count, f.first, f.last = p.n, p.first, p.last
 			out = append(out, longFinding(d, f, fmt.Sprintf(", in %d pieces that capture gaps cut", f.Count)))
 		}
@@ -256,7 +256,7 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 		if a.out < exfilBytes || pcr < exfilPCR {
 			continue
 		}
-		f := findingFrom("exfiltration", "T1041", a.conns, d.endpoint(k[0], nil), d.endpoint(k[1], port(a.conns[0].respPort)))
+		f := d.findingFrom("exfiltration", "T1041", a.conns, d.endpoint(k[0], nil), d.endpoint(k[1], port(d.evidence.get(a.conns[0]).RespPort)))
 		f.Count = a.n
 		f.Score = min(95, 70+int(a.out/exfilBytes)*5)
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("%d bytes out, %d in, producer-consumer ratio %.2f", a.out, a.in, pcr))
@@ -294,7 +294,7 @@ type dnsKey struct {
 type dnsAcc struct {
 	suspicious, txt, total int
 	subdomains             map[string]bool
-	conns                  []*keptConn
+	conns                  []keptRef
 	resolver               netip.Addr
 }
 
@@ -360,7 +360,7 @@ func (n *dnsDetector) findings(d *detector) []*Finding {
 		if !encoded && (a.txt < tunnelQueries || len(a.subdomains) < tunnelQueries) {
 			continue
 		}
-		f := findingFrom("dns_tunnel", "T1071.004", a.conns, d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
+		f := d.findingFrom("dns_tunnel", "T1071.004", a.conns, d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
 		f.Count = a.total
 		f.Score = min(90, 60+a.suspicious/5+a.txt/5)
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d TXT, %d distinct subdomains", k.domain, a.total, a.suspicious, a.txt, len(a.subdomains)))

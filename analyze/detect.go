@@ -48,16 +48,20 @@ type detector struct {
 	beacons     beaconDetector
 	volume      volumeDetector
 	dns         dnsDetector
-	// kept is the copy detectors keep of the conversation being observed,
-	// made once however many of them keep it; nil until one does.
-	kept *keptConn
+	evidence    *evidenceStore
+	// kept is where the conversation being observed was stored, once a
+	// detector keeps it: it is stored once however many keep it.
+	kept     keptRef
+	isKept   bool
+	found    []Finding // the findings, once made
+	finished bool
 }
 
-// keep returns the copy of conversation c, the one being observed, that
-// detectors keep as evidence (see keep): the same copy for every detector.
-func (d *detector) keep(c *flows.Conn) *keptConn {
-	if d.kept == nil {
-		d.kept = keep(c)
+// keep stores the evidence fields of conversation c, the one being
+// observed, for a finding that may be made at the end.
+func (d *detector) keep(c *flows.Conn) keptRef {
+	if !d.isKept {
+		d.kept, d.isKept = d.evidence.put(c), true
 	}
 	return d.kept
 }
@@ -66,7 +70,8 @@ func newDetector(opt DetectOptions, net *Network, n names) *detector {
 	opt.ScanHosts = cmp.Or(opt.ScanHosts, DefaultScanHosts)
 	opt.ScanPorts = cmp.Or(opt.ScanPorts, DefaultScanPorts)
 	opt.ScanWindow = cmp.Or(opt.ScanWindow, DefaultScanWindow)
-	d := &detector{opt: opt, net: net, names: n, first: math.MaxInt64, perMinute: map[int64]int{}}
+	d := &detector{opt: opt, net: net, names: n, first: math.MaxInt64, perMinute: map[int64]int{},
+		evidence: newEvidenceStore(evidenceBuffer)}
 	d.lateral.init()
 	d.ports.init()
 	d.scans.init()
@@ -79,7 +84,7 @@ func newDetector(opt DetectOptions, net *Network, n names) *detector {
 
 // observe passes one conversation to the detectors that want it.
 func (d *detector) observe(c *flows.Conn) {
-	d.kept = nil
+	d.isKept = false
 	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS)
 	d.perMinute[c.TS/int64(time.Minute)]++
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
@@ -115,8 +120,14 @@ func (d *detector) learnVNet(c *flows.Conn) {
 	d.net.learn(nic)
 }
 
-// findings collects every detector's findings.
+// findings collects every detector's findings, once: the kept evidence is
+// released after.
 func (d *detector) findings() []Finding {
+	if d.finished {
+		return d.found
+	}
+	defer d.evidence.close()
+	d.finished = true
 	var fs []*Finding
 	for _, f := range [][]*Finding{
 		d.lateral.findings(d), d.ports.findings(d), d.scans.findings(d), d.access.findings(d),
@@ -124,7 +135,8 @@ func (d *detector) findings() []Finding {
 	} {
 		fs = append(fs, f...)
 	}
-	return finish(fs)
+	d.found = finish(fs)
+	return d.found
 }
 
 func (d *detector) internal(a netip.Addr) bool { return d.net.Internal(a) }

@@ -60,10 +60,14 @@ func newFinding(kind, technique string, c *flows.Conn, src Endpoint, dst any) *F
 
 // findingFrom starts a finding from kept conversations, the first setting
 // its protocol, and puts them all into its evidence.
-func findingFrom(kind, technique string, kept []*keptConn, src Endpoint, dst any) *Finding {
-	f := newFinding(kind, technique, kept[0].conn(), src, dst)
-	for _, k := range kept {
-		f.add(k.conn())
+func (d *detector) findingFrom(kind, technique string, kept []keptRef, src Endpoint, dst any) *Finding {
+	var f *Finding
+	for i, k := range kept {
+		c := d.evidence.get(k)
+		if i == 0 {
+			f = newFinding(kind, technique, c, src, dst)
+		}
+		f.add(c)
 	}
 	return f
 }
@@ -168,28 +172,3 @@ func durationOf(c *flows.Conn) time.Duration { return time.Duration(c.Duration) 
 // keptPerPair is how many conversations a detector keeps per pair or
 // domain for the evidence of a finding it may report at the end.
 const keptPerPair = 3
-
-// keptConn is the part of a conversation that a finding's evidence needs,
-// 176 bytes against a flows.Conn's 288: detectors keep a few per pair, port
-// or domain until the end.
-type keptConn struct {
-	ts, duration                      int64
-	uid, communityID, service, source string
-	files                             []string
-	flowLog                           *flows.FlowLogView
-	resp                              netip.Addr
-	respPort                          uint16
-	proto                             uint8
-}
-
-func keep(c *flows.Conn) *keptConn {
-	return &keptConn{ts: c.TS, duration: c.Duration, uid: c.UID, communityID: c.CommunityID, service: c.Service,
-		source: c.Source, files: c.Files, flowLog: c.FlowLog, resp: c.Resp, respPort: c.RespPort, proto: c.Proto}
-}
-
-// conn returns the kept fields as a conversation, for building a finding;
-// the others are zero.
-func (k *keptConn) conn() *flows.Conn {
-	return &flows.Conn{TS: k.ts, Duration: k.duration, UID: k.uid, CommunityID: k.communityID, Service: k.service,
-		Source: k.source, Files: k.files, FlowLog: k.flowLog, Resp: k.resp, RespPort: k.respPort, Proto: k.proto}
-}

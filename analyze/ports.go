@@ -55,7 +55,7 @@ type portKey2 struct {
 
 type rareAcc struct {
 	origs, resps map[netip.Addr]bool
-	first        *keptConn
+	first        keptRef
 	firstOrig    netip.Addr
 	n            int
 }
@@ -180,11 +180,14 @@ func (p *portDetector) findings(d *detector) []*Finding {
 	}
 	var rare []*Finding
 	for k, r := range p.rare {
-		if len(r.origs) != 1 || len(r.resps) != 1 || knownPort(k[1]) || r.first.service != "" {
+		if len(r.origs) != 1 || len(r.resps) != 1 || knownPort(k[1]) {
 			continue
 		}
-		c := r.first.conn()
-		f := findingFrom("unusual_port", "T1571", []*keptConn{r.first}, d.endpoint(r.firstOrig, nil), d.endpoint(c.Resp, port(c.RespPort)))
+		c := d.evidence.get(r.first)
+		if c.Service != "" {
+			continue
+		}
+		f := d.findingFrom("unusual_port", "T1571", []keptRef{r.first}, d.endpoint(r.firstOrig, nil), d.endpoint(c.Resp, port(c.RespPort)))
 		f.Count = r.n
 		f.Score = 20
 		f.Why = fmt.Sprintf("port %s/%d was used by one host talking to one host in all the evidence (%d connection(s))", c.ProtoName(), k[1], r.n)

@@ -56,7 +56,7 @@ type distinct[T comparable] struct {
 // attempts are the failed attempts kept as evidence for a scan that may
 // come.
 type attempts struct {
-	conns []*keptConn
+	conns []keptRef
 	last  int64 // ts of the latest attempt
 	gen   int
 }
@@ -147,7 +147,7 @@ func (s *scanDetector) record(d *detector, c *flows.Conn, k scanKey, fact string
 		s.found[k] = f
 		if a := s.examples[k]; a != nil {
 			for _, e := range a.conns {
-				s.addTarget(d, f, e.conn())
+				s.addTarget(d, f, d.evidence.get(e))
 			}
 		}
 		delete(s.examples, k)

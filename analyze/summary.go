@@ -255,6 +255,10 @@ func (h *hostAcc) add(bytes, pkts uint64) {
 	h.stat.Conversations++
 }
 
+// Err reports a failure that left something out of the report: kept
+// evidence that could not be read back from its temporary file.
+func (s *Summary) Err() error { return s.det.evidence.err }
+
 // Report builds the report. Ties are broken by address or port, so the same
 // input always gives the same report.
 func (s *Summary) Report() Report {

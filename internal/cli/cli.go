@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -134,6 +135,27 @@ func (f *flowFlags) options() (readOptions, error) {
 		tolerance: f.tolerance,
 		quiet:     f.quiet,
 	}, nil
+}
+
+// writeHeapProfile writes a profile of the live heap to the file that
+// NETFX_MEMPROFILE names, if it names one: for performance work, at the
+// moment the analyses hold the most (see docs/performance.md).
+func writeHeapProfile(stderr io.Writer) {
+	path := os.Getenv("NETFX_MEMPROFILE")
+	if path == "" {
+		return
+	}
+	runtime.GC()
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "netfx: heap profile: %v\n", err)
+	}
 }
 
 // startCPUProfile writes a CPU profile of the run to path, for performance

@@ -81,6 +81,7 @@ output.`,
 			if err != nil {
 				return err
 			}
+			writeHeapProfile(s.err)
 			rep := sum.Report()
 			if asJSON {
 				err = render.ReportJSON(s.out, rep)
@@ -89,6 +90,9 @@ output.`,
 			}
 			if err != nil {
 				return err
+			}
+			if err := sum.Err(); err != nil {
+				return err // the report is printed, but some evidence is missing from it
 			}
 			if damaged {
 				return errDamaged

@@ -1,0 +1,277 @@
+package analyze
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// Detectors keep the first few conversations of every pair, domain, port
+// and scan window as evidence for a finding they may report at the end;
+// on evidence with ever new peers that is the largest part of the
+// analyses' memory, and most of it is never used. The kept conversations
+// are therefore stored encoded: the newest in a buffer, and, once it
+// fills, in a temporary file (never next to the evidence), read back only
+// for the findings. Memory does not grow with them, and the garbage
+// collector has no pointers to follow. If no temporary file can be used,
+// they all stay in the buffer.
+
+// keptRef is where an evidenceStore holds a kept conversation.
+type keptRef int64
+
+// evidenceBuffer is how many bytes of records are held in memory before
+// they are written to the temporary file.
+const evidenceBuffer = 4 << 20
+
+type evidenceStore struct {
+	buf      []byte // records from offset base on
+	base     int64  // bytes in the file
+	limit    int    // buffer size that sends the records to the file
+	file     *os.File
+	memOnly  bool  // the file could not be created or written
+	err      error // the first record that could not be read back
+	scratch  []byte
+	unlinked bool // the file's name is gone (on Unix, at once)
+}
+
+func newEvidenceStore(limit int) *evidenceStore {
+	return &evidenceStore{limit: limit}
+}
+
+// put stores the evidence fields of conversation c.
+func (s *evidenceStore) put(c *flows.Conn) keptRef {
+	ref := keptRef(s.base + int64(len(s.buf)))
+	start := len(s.buf)
+	s.buf = append(s.buf, 0, 0, 0, 0) // the record's length, set below
+	s.buf = appendKept(s.buf, c)
+	binary.LittleEndian.PutUint32(s.buf[start:], uint32(len(s.buf)-start-4))
+	if len(s.buf) >= s.limit && !s.memOnly {
+		s.spill()
+	}
+	return ref
+}
+
+// spill moves the buffered records to the temporary file; on any failure
+// they stay in memory from then on.
+func (s *evidenceStore) spill() {
+	if s.file == nil {
+		f, err := os.CreateTemp("", "netfx-evidence-*")
+		if err != nil {
+			s.memOnly = true
+			return
+		}
+		s.file = f
+		// On Unix the open file outlives its name, so nothing is left
+		// behind whatever happens; elsewhere close removes it.
+		s.unlinked = os.Remove(f.Name()) == nil
+	}
+	if _, err := s.file.WriteAt(s.buf, s.base); err != nil {
+		s.memOnly = true
+		return
+	}
+	s.base += int64(len(s.buf))
+	s.buf = s.buf[:0]
+}
+
+// get returns the kept fields of the conversation at ref as a
+// conversation; the other fields are zero. A record that cannot be read
+// back gives an empty conversation, and Err says why.
+func (s *evidenceStore) get(ref keptRef) *flows.Conn {
+	rec, err := s.record(int64(ref))
+	if err == nil {
+		var c *flows.Conn
+		if c, err = decodeKept(rec); err == nil {
+			return c
+		}
+	}
+	if s.err == nil {
+		s.err = fmt.Errorf("reading back kept evidence at offset %d: %w", ref, err)
+	}
+	return &flows.Conn{}
+}
+
+func (s *evidenceStore) record(off int64) ([]byte, error) {
+	if off >= s.base {
+		b := s.buf[off-s.base:]
+		n := binary.LittleEndian.Uint32(b)
+		return b[4 : 4+n], nil
+	}
+	var size [4]byte
+	if _, err := s.file.ReadAt(size[:], off); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(size[:])
+	if int64(n) > s.base-off-4 {
+		return nil, errors.New("record runs past the end of the file")
+	}
+	if cap(s.scratch) < int(n) {
+		s.scratch = make([]byte, n)
+	}
+	s.scratch = s.scratch[:n]
+	if _, err := s.file.ReadAt(s.scratch, off+4); err != nil {
+		return nil, err
+	}
+	return s.scratch, nil
+}
+
+// close releases the temporary file.
+func (s *evidenceStore) close() {
+	if s.file != nil {
+		s.file.Close()
+		if !s.unlinked {
+			os.Remove(s.file.Name())
+		}
+		s.file = nil
+	}
+}
+
+// appendKept encodes the fields of c that evidence needs.
+func appendKept(b []byte, c *flows.Conn) []byte {
+	b = binary.AppendVarint(b, c.TS)
+	b = binary.AppendVarint(b, c.Duration)
+	b = appendStrings(b, c.UID, c.CommunityID, c.Service, c.Source)
+	b = appendList(b, c.Files)
+	var addr [64]byte
+	raw, _ := c.Resp.AppendBinary(addr[:0])
+	b = binary.AppendUvarint(b, uint64(len(raw)))
+	b = append(b, raw...)
+	b = binary.AppendUvarint(b, uint64(c.RespPort))
+	b = append(b, c.Proto)
+	v := c.FlowLog
+	if v == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = binary.AppendVarint(b, v.Begin)
+	b = binary.AppendVarint(b, v.End)
+	b = appendStrings(b, v.Rule, v.Decision, v.Direction, v.Encryption)
+	b = append(b, boolByte(v.Ended), boolByte(v.Counted))
+	b = binary.AppendVarint(b, int64(v.Attempts))
+	for _, n := range []uint64{v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes} {
+		b = binary.AppendUvarint(b, n)
+	}
+	b = appendList(b, v.Sources)
+	return appendList(b, v.Files)
+}
+
+func appendStrings(b []byte, ss ...string) []byte {
+	for _, s := range ss {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// appendList encodes a list of strings; nil and empty stay apart.
+func appendList(b []byte, ss []string) []byte {
+	if ss == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(ss))+1)
+	return appendStrings(b, ss...)
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// decodeKept reverses appendKept.
+func decodeKept(rec []byte) (*flows.Conn, error) {
+	d := keptDecoder{b: rec}
+	c := &flows.Conn{TS: d.varint(), Duration: d.varint(),
+		UID: d.string(), CommunityID: d.string(), Service: d.string(), Source: d.string(), Files: d.list()}
+	if raw := d.bytes(int(d.uvarint())); d.err == nil {
+		d.err = c.Resp.UnmarshalBinary(raw)
+	}
+	c.RespPort, c.Proto = uint16(d.uvarint()), d.byte()
+	if d.byte() == 1 {
+		v := &flows.FlowLogView{Begin: d.varint(), End: d.varint(),
+			Rule: d.string(), Decision: d.string(), Direction: d.string(), Encryption: d.string()}
+		v.Ended, v.Counted = d.byte() == 1, d.byte() == 1
+		v.Attempts = int(d.varint())
+		v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes = d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
+		v.Sources, v.Files = d.list(), d.list()
+		c.FlowLog = v
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.err = errors.New("bytes left after the record")
+	}
+	return c, d.err
+}
+
+// keptDecoder reads a record, keeping the first error.
+type keptDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *keptDecoder) fail() {
+	if d.err == nil {
+		d.err = io.ErrUnexpectedEOF
+	}
+	d.b = nil
+}
+
+func (d *keptDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *keptDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *keptDecoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *keptDecoder) bytes(n int) []byte {
+	if n < 0 || n > len(d.b) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *keptDecoder) string() string { return string(d.bytes(int(d.uvarint()))) }
+
+func (d *keptDecoder) list() []string {
+	n := d.uvarint()
+	if n == 0 || uint64(len(d.b)) < n-1 { // each string takes a byte at least
+		if n != 0 {
+			d.fail()
+		}
+		return nil
+	}
+	ss := make([]string, n-1)
+	for i := range ss {
+		ss[i] = d.string()
+	}
+	return ss
+}

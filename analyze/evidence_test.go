@@ -1,0 +1,128 @@
+package analyze
+
+import (
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/benchdata"
+)
+
+// keptFields returns the fields of c that the evidence store keeps.
+func keptFields(c *flows.Conn) *flows.Conn {
+	return &flows.Conn{TS: c.TS, Duration: c.Duration, UID: c.UID, CommunityID: c.CommunityID, Service: c.Service,
+		Source: c.Source, Files: c.Files, FlowLog: c.FlowLog, Resp: c.Resp, RespPort: c.RespPort, Proto: c.Proto}
+}
+
+func evidenceConns() []*flows.Conn {
+	capture := conn("10.0.0.4", "203.0.113.1", 50000, 443, 0, 90)
+	capture.TS = -5 // before 1970: a varint, not a uvarint
+	capture.CommunityID, capture.Service, capture.Files = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=", "ssl", []string{"a.pcap", "b.pcap"}
+	v6 := conn("fd00::1", "fe80::1%eth0", 1, 65535, 1<<40, 0)
+	v6.Proto, v6.Files = 17, []string{}
+	noAddr := &flows.Conn{UID: "C0"}
+	logged := logConn("10.0.0.4", "198.51.100.7", 40000, 22, 0, 120, "deny")
+	logged.FlowLog.Direction, logged.FlowLog.Encryption, logged.FlowLog.Ended, logged.FlowLog.Attempts = "in", "NX", true, 3
+	logged.FlowLog.Files = []string{"PT1H.json", ""}
+	return []*flows.Conn{capture, v6, noAddr, logged}
+}
+
+func TestEvidenceStoreRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int
+	}{
+		{"in memory", evidenceBuffer},
+		{"each record spilled", 1},
+		{"spilled in twos", 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newEvidenceStore(tc.limit)
+			defer s.close()
+			conns := evidenceConns()
+			refs := make([]keptRef, len(conns))
+			for i, c := range conns {
+				refs[i] = s.put(c)
+			}
+			if tc.limit < evidenceBuffer && s.base == 0 {
+				t.Fatal("nothing was written to the temporary file")
+			}
+			for i := len(conns) - 1; i >= 0; i-- { // out of order, as findings read them
+				if got, want := s.get(refs[i]), keptFields(conns[i]); !reflect.DeepEqual(got, want) {
+					t.Errorf("record %d:\n got %+v\nwant %+v", i, got, want)
+				}
+			}
+			if s.err != nil {
+				t.Fatal(s.err)
+			}
+		})
+	}
+}
+
+// TestEvidenceStoreWithoutTemporaryFile: when no temporary file can be
+// made, the records stay in memory.
+func TestEvidenceStoreWithoutTemporaryFile(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	s := newEvidenceStore(1)
+	c := evidenceConns()[0]
+	refs := []keptRef{s.put(c), s.put(c)}
+	if !s.memOnly || s.file != nil {
+		t.Fatalf("memOnly %v, file %v: want the buffer only", s.memOnly, s.file)
+	}
+	for _, r := range refs {
+		if got := s.get(r); !reflect.DeepEqual(got, keptFields(c)) {
+			t.Errorf("got %+v", got)
+		}
+	}
+}
+
+// TestEvidenceStoreDamagedRecord: a record that cannot be decoded gives
+// an empty conversation and an error, never a panic.
+func TestEvidenceStoreDamagedRecord(t *testing.T) {
+	s := newEvidenceStore(1)
+	defer s.close()
+	ref := s.put(evidenceConns()[3])
+	for _, damage := range [][]byte{
+		{200, 0, 0, 0},           // a length past the end of the file
+		{4, 0, 0, 0, 0x80, 0x80}, // a varint cut short
+		{3, 0, 0, 0, 0, 0, 0xff}, // a string longer than the record
+		{30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, // a list longer than the record
+	} {
+		if _, err := s.file.WriteAt(damage, int64(ref)); err != nil {
+			t.Fatal(err)
+		}
+		s.err = nil
+		if got := s.get(ref); got.UID != "" || s.err == nil {
+			t.Errorf("% x: got %+v, error %v; want an empty conversation and an error", damage, got, s.err)
+		}
+	}
+}
+
+// TestEvidenceSpillKeepsFindings: the report is the same whether the kept
+// evidence stays in memory or goes to the temporary file record by record.
+func TestEvidenceSpillKeepsFindings(t *testing.T) {
+	conns := benchdata.DemoConns(t)
+	report := func(limit int) Report {
+		s := NewSummary(Options{})
+		s.det.evidence.limit = limit
+		for _, c := range conns {
+			s.AddConn(c)
+		}
+		if limit == 1 && s.det.evidence.base == 0 {
+			t.Fatal("nothing was written to the temporary file")
+		}
+		r := s.Report()
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	inMemory, spilled := report(evidenceBuffer), report(1)
+	if len(inMemory.Findings) == 0 {
+		t.Fatal("no findings on the demo evidence")
+	}
+	if !reflect.DeepEqual(inMemory, spilled) {
+		t.Error("the report changed when the evidence was spilled")
+	}
+}
