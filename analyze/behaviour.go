@@ -293,7 +293,7 @@ type dnsKey struct {
 
 type dnsAcc struct {
 	suspicious, txt, total int
-	subdomains             map[string]bool
+	subdomains             []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
 	conns                  []keptRef
 	resolver               netip.Addr
 }
@@ -320,7 +320,10 @@ func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
 			if len(n.domains) >= 1<<16 {
 				continue
 			}
-			a = &dnsAcc{subdomains: map[string]bool{}, resolver: c.Resp.Unmap()}
+			// The domain is copied out of the query, which is then not
+			// kept for it.
+			k.domain = strings.Clone(domain)
+			a = &dnsAcc{resolver: c.Resp.Unmap()}
 			n.domains[k] = a
 		}
 		a.total++
@@ -329,7 +332,9 @@ func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
 		}
 		sub := strings.TrimSuffix(strings.TrimSuffix(name, domain), ".")
 		if len(a.subdomains) < 1024 {
-			a.subdomains[sub] = true
+			if i, found := slices.BinarySearch(a.subdomains, nameHash(sub)); !found {
+				a.subdomains = slices.Insert(a.subdomains, i, nameHash(sub))
+			}
 		}
 		if len(name) >= longName || longestLabel(sub) >= longLabel || (len(sub) >= 16 && entropy(sub) >= entropyMin) {
 			a.suspicious++
@@ -338,6 +343,18 @@ func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
 			a.conns = append(a.conns, d.keep(c))
 		}
 	}
+}
+
+// nameHash is the 64-bit FNV-1a hash of a name: subdomains are counted by
+// their hashes, so that the query names need not be kept (two of a
+// domain's at most 1,024 distinct subdomains collide with a probability
+// under 10^-13).
+func nameHash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
 }
 
 // cloudDomains name their hosts with long random-looking labels by design
