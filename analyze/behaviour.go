@@ -26,18 +26,24 @@ const (
 	maxSeries         = 4096            // connection times kept per pair
 )
 
+// seriesAcc is the connections of one originator to one responder, kept
+// by value: most pairs have one.
 type seriesAcc struct {
-	ts    []int64
-	bytes []float64
-	conns []keptRef // the first few, for evidence
-	n     int
+	n      int
+	points []seriesPoint        // the first maxSeries connections
+	conns  [keptPerPair]keptRef // the first min(n, keptPerPair), for evidence
+}
+
+type seriesPoint struct {
+	ts    int64
+	bytes float64 // the originator's IP bytes
 }
 
 type beaconDetector struct {
-	pairs map[[2]netip.Addr]*seriesAcc
+	pairs map[uint64]seriesAcc // originator and responder (pairOf)
 }
 
-func (b *beaconDetector) init() { b.pairs = map[[2]netip.Addr]*seriesAcc{} }
+func (b *beaconDetector) init() { b.pairs = map[uint64]seriesAcc{} }
 
 func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 	// Resolvers and time servers are periodic by design; failed attempts
@@ -45,30 +51,29 @@ func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 	if !established(c) || c.RespPort == 53 || c.RespPort == 123 || c.Proto == 1 || c.Proto == 58 {
 		return
 	}
-	k := [2]netip.Addr{c.Orig.Unmap(), c.Resp.Unmap()}
+	k := pairOf(d.hosts.id(c.Orig.Unmap()), d.hosts.id(c.Resp.Unmap()))
 	s := b.pairs[k]
-	if s == nil {
-		s = &seriesAcc{}
-		b.pairs[k] = s
+	if s.n < keptPerPair {
+		s.conns[s.n] = d.keep(c)
 	}
 	s.n++
-	if len(s.ts) < maxSeries {
-		s.ts = append(s.ts, c.TS)
-		s.bytes = append(s.bytes, float64(c.OrigIPBytes))
+	if len(s.points) < maxSeries {
+		s.points = append(s.points, seriesPoint{c.TS, float64(c.OrigIPBytes)})
 	}
-	if len(s.conns) < keptPerPair {
-		s.conns = append(s.conns, d.keep(c))
-	}
+	b.pairs[k] = s
 }
 
 func (b *beaconDetector) findings(d *detector) []*Finding {
 	var out []*Finding
 	span := float64(d.last - d.first)
 	for k, s := range b.pairs {
-		if len(s.ts) < beaconMinConns || span <= 0 {
+		if len(s.points) < beaconMinConns || span <= 0 {
 			continue
 		}
-		ts := slices.Clone(s.ts)
+		ts, bytes := make([]int64, len(s.points)), make([]float64, len(s.points))
+		for i, p := range s.points {
+			ts[i], bytes[i] = p.ts, p.bytes
+		}
 		slices.Sort(ts)
 		var intervals []float64
 		for i := 1; i < len(ts); i++ {
@@ -80,7 +85,7 @@ func (b *beaconDetector) findings(d *detector) []*Finding {
 			continue
 		}
 		tsScore := regularity(intervals, 1, float64(10*time.Second))
-		dsScore := regularity(s.bytes, 0, 10)
+		dsScore := regularity(bytes, 0, 10)
 		coverage := math.Min(1, float64(ts[len(ts)-1]-ts[0])/span)
 		countScore := math.Min(1, float64(s.n)/24)
 		score := 0.4*tsScore + 0.2*dsScore + 0.2*coverage + 0.2*countScore
@@ -91,12 +96,13 @@ func (b *beaconDetector) findings(d *detector) []*Finding {
 		if median < beaconMinInterval {
 			continue
 		}
-		f := d.findingFrom("beacon", "T1071", s.conns, d.endpoint(k[0], nil), d.endpoint(k[1], port(d.evidence.get(s.conns[0]).RespPort)))
+		orig, resp := d.hosts.pair(k)
+		f := d.findingFrom("beacon", "T1071", s.conns[:min(s.n, keptPerPair)], d.endpoint(orig, nil), d.endpoint(resp, port(d.evidence.get(s.conns[0]).RespPort)))
 		f.Count = s.n
 		f.first, f.last = ts[0], ts[len(ts)-1]
 		f.Score = int(math.Round(score * 100))
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("interval median %s, interval regularity %.2f, size regularity %.2f, coverage %.2f", median, tsScore, dsScore, coverage))
-		f.Why = fmt.Sprintf("%d connections from %s to %s about every %s, with regular sizes, over %.0f%% of the evidence's time span: a beacon", s.n, k[0], k[1], median, coverage*100)
+		f.Why = fmt.Sprintf("%d connections from %s to %s about every %s, with regular sizes, over %.0f%% of the evidence's time span: a beacon", s.n, orig, resp, median, coverage*100)
 		out = append(out, f)
 	}
 	return out
@@ -159,14 +165,16 @@ const (
 	longDuration = time.Hour
 )
 
+// volumeAcc is the traffic of one originator to one responder, kept by
+// value in a map without pointers.
 type volumeAcc struct {
 	out, in uint64
-	conns   []keptRef
+	conns   [keptPerPair]keptRef // the first min(n, keptPerPair), for evidence
 	n       int
 }
 
 type volumeDetector struct {
-	pairs map[[2]netip.Addr]*volumeAcc
+	pairs map[uint64]volumeAcc // originator and responder (pairOf)
 	// pieces gathers, per TCP 5-tuple, the conversations that may be
 	// parts of one connection that a capture gap cut: those still open
 	// when they ended, and those that started without a handshake.
@@ -184,7 +192,7 @@ type piecesAcc struct {
 }
 
 func (v *volumeDetector) init() {
-	v.pairs, v.pieces = map[[2]netip.Addr]*volumeAcc{}, map[flows.Endpoints]*piecesAcc{}
+	v.pairs, v.pieces = map[uint64]volumeAcc{}, map[flows.Endpoints]*piecesAcc{}
 }
 
 // span is how long a conversation lasted as far as the evidence shows: the
@@ -224,18 +232,15 @@ func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 	if c.Source == flows.SourceFlowLog && (c.FlowLog == nil || !c.FlowLog.Counted) {
 		return
 	}
-	k := [2]netip.Addr{orig, resp}
+	k := pairOf(d.hosts.id(orig), d.hosts.id(resp))
 	a := v.pairs[k]
-	if a == nil {
-		a = &volumeAcc{}
-		v.pairs[k] = a
-	}
 	a.out += out
 	a.in += in
-	a.n++
-	if len(a.conns) < keptPerPair {
-		a.conns = append(a.conns, d.keep(c))
+	if a.n < keptPerPair {
+		a.conns[a.n] = d.keep(c)
 	}
+	a.n++
+	v.pairs[k] = a
 }
 
 func (v *volumeDetector) findings(d *detector) []*Finding {
@@ -256,11 +261,12 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 		if a.out < exfilBytes || pcr < exfilPCR {
 			continue
 		}
-		f := d.findingFrom("exfiltration", "T1041", a.conns, d.endpoint(k[0], nil), d.endpoint(k[1], port(d.evidence.get(a.conns[0]).RespPort)))
+		orig, resp := d.hosts.pair(k)
+		f := d.findingFrom("exfiltration", "T1041", a.conns[:min(a.n, keptPerPair)], d.endpoint(orig, nil), d.endpoint(resp, port(d.evidence.get(a.conns[0]).RespPort)))
 		f.Count = a.n
 		f.Score = min(95, 70+int(a.out/exfilBytes)*5)
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("%d bytes out, %d in, producer-consumer ratio %.2f", a.out, a.in, pcr))
-		f.Why = fmt.Sprintf("%s sent %.1f MB to %s and received %.1f MB: a large, one-way upload", k[0], float64(a.out)/1e6, k[1], float64(a.in)/1e6)
+		f.Why = fmt.Sprintf("%s sent %.1f MB to %s and received %.1f MB: a large, one-way upload", orig, float64(a.out)/1e6, resp, float64(a.in)/1e6)
 		out = append(out, f)
 	}
 	return out

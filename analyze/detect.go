@@ -40,6 +40,7 @@ type detector struct {
 	perMinute   map[int64]int // conversations starting in each minute
 	baseline    int64         // baselineEnd, once computed
 	net         *Network
+	hosts       *hostTable
 	names       names
 	lateral     lateralDetector
 	ports       portDetector
@@ -66,11 +67,11 @@ func (d *detector) keep(c *flows.Conn) keptRef {
 	return d.kept
 }
 
-func newDetector(opt DetectOptions, net *Network, n names) *detector {
+func newDetector(opt DetectOptions, net *Network, n names, hosts *hostTable) *detector {
 	opt.ScanHosts = cmp.Or(opt.ScanHosts, DefaultScanHosts)
 	opt.ScanPorts = cmp.Or(opt.ScanPorts, DefaultScanPorts)
 	opt.ScanWindow = cmp.Or(opt.ScanWindow, DefaultScanWindow)
-	d := &detector{opt: opt, net: net, names: n, first: math.MaxInt64, perMinute: map[int64]int{},
+	d := &detector{opt: opt, net: net, names: n, hosts: hosts, first: math.MaxInt64, perMinute: map[int64]int{},
 		evidence: newEvidenceStore(evidenceBuffer)}
 	d.lateral.init()
 	d.ports.init()

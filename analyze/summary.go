@@ -119,9 +119,8 @@ type Summary struct {
 	connLogs []ConnLogInput
 	damage   int
 	conns    uint64
-	hostIDs  map[netip.Addr]uint32 // index in hosts
-	hosts    []hostAcc
-	pairs    map[uint64]pairAcc // hosts' indexes, the lower address's in the high half
+	hosts    *hostTable
+	pairs    map[uint64]pairAcc // hosts' numbers, the lower address's in the high half
 	ports    map[portKey]*portAcc
 	fl       flowLogAcc
 	names    names
@@ -129,9 +128,8 @@ type Summary struct {
 }
 
 // pairAcc is the traffic between two hosts. A busy folder has hundreds of
-// thousands of pairs, so they are kept by value under the hosts' indexes:
-// the map holds no pointers, is half the size it would be with addresses,
-// and the garbage collector does not scan it.
+// thousands of pairs, so they are kept by value under the hosts' numbers
+// (see hostTable).
 type pairAcc struct {
 	bytes, packets, conversations uint64
 	aInternal, bInternal          bool
@@ -161,12 +159,12 @@ func NewSummary(opt Options) *Summary {
 	}
 	s := &Summary{
 		opt: opt, net: NewNetwork(opt.Internal),
-		hostIDs: make(map[netip.Addr]uint32),
-		pairs:   make(map[uint64]pairAcc),
-		ports:   make(map[portKey]*portAcc),
-		names:   make(names),
+		pairs: make(map[uint64]pairAcc),
+		ports: make(map[portKey]*portAcc),
+		names: make(names),
 	}
-	s.det = newDetector(opt.Detect, s.net, s.names)
+	s.hosts = &hostTable{ids: make(map[netip.Addr]uint32), net: s.net}
+	s.det = newDetector(opt.Detect, s.net, s.names, s.hosts)
 	return s
 }
 
@@ -201,19 +199,20 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
-	io, ir := s.host(orig), s.host(resp)
-	ho, hr := &s.hosts[io], &s.hosts[ir]
+	io, ir := s.hosts.id(orig), s.hosts.id(resp)
+	ho, hr := s.hosts.acc(io), s.hosts.acc(ir)
 	ho.add(bytes, pkts)
 	if ir != io {
 		hr.add(bytes, pkts)
 	}
-	pk := uint64(io)<<32 | uint64(ir)
+	pk := pairOf(io, ir)
 	if resp.Less(orig) {
-		pk = uint64(ir)<<32 | uint64(io)
+		pk = pairOf(ir, io)
 	}
 	p, seen := s.pairs[pk]
 	if !seen {
-		p.aInternal, p.bInternal = s.net.Internal(s.hosts[pk>>32].stat.IP), s.net.Internal(s.hosts[uint32(pk)].stat.IP)
+		a, b := s.hosts.pair(pk)
+		p.aInternal, p.bInternal = s.net.Internal(a), s.net.Internal(b)
 		ho.stat.Peers++
 		if ir != io {
 			hr.stat.Peers++
@@ -238,15 +237,37 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	}
 }
 
-// host returns the index of address a's totals, adding them if new.
-func (s *Summary) host(a netip.Addr) uint32 {
-	id, ok := s.hostIDs[a]
+// hostTable numbers the hosts of the evidence and holds their totals.
+// State kept per pair of hosts is keyed by the two numbers (see pairOf):
+// maps without pointers, a fraction of the size of maps keyed by
+// addresses, which the garbage collector does not scan.
+type hostTable struct {
+	ids   map[netip.Addr]uint32
+	hosts []hostAcc
+	net   *Network
+}
+
+// id returns the number of address a, which must be unmapped, adding the
+// host if new.
+func (t *hostTable) id(a netip.Addr) uint32 {
+	id, ok := t.ids[a]
 	if !ok {
-		id = uint32(len(s.hosts))
-		s.hostIDs[a] = id
-		s.hosts = append(s.hosts, hostAcc{stat: HostStat{IP: a, Internal: s.net.Internal(a)}})
+		id = uint32(len(t.hosts))
+		t.ids[a] = id
+		t.hosts = append(t.hosts, hostAcc{stat: HostStat{IP: a, Internal: t.net.Internal(a)}})
 	}
 	return id
+}
+
+func (t *hostTable) acc(id uint32) *hostAcc    { return &t.hosts[id] }
+func (t *hostTable) addr(id uint32) netip.Addr { return t.hosts[id].stat.IP }
+
+// pairOf is the key of the hosts numbered a and b, in that order.
+func pairOf(a, b uint32) uint64 { return uint64(a)<<32 | uint64(b) }
+
+// pair returns the addresses of a pairOf key, in its order.
+func (t *hostTable) pair(k uint64) (netip.Addr, netip.Addr) {
+	return t.addr(uint32(k >> 32)), t.addr(uint32(k))
 }
 
 func (h *hostAcc) add(bytes, pkts uint64) {
@@ -266,7 +287,7 @@ func (s *Summary) Report() Report {
 	if r.Inputs == nil {
 		r.Inputs = []Input{}
 	}
-	r.Totals = Totals{Files: len(s.inputs), DamagedFiles: s.damage, Conversations: s.conns, Hosts: len(s.hosts)}
+	r.Totals = Totals{Files: len(s.inputs), DamagedFiles: s.damage, Conversations: s.conns, Hosts: len(s.hosts.hosts)}
 	var first, last int64
 	seen := false
 	widen := func(a, b int64) {
@@ -299,8 +320,8 @@ func (s *Summary) Report() Report {
 	r.Names = s.names.sets()
 
 	hosts := func(yield func(HostStat) bool) {
-		for i := range s.hosts {
-			if !yield(s.hosts[i].stat) {
+		for i := range s.hosts.hosts {
+			if !yield(s.hosts.hosts[i].stat) {
 				return
 			}
 		}
@@ -318,7 +339,7 @@ func (s *Summary) Report() Report {
 	}
 	pairs := func(yield func(PairStat) bool) {
 		for k, p := range s.pairs {
-			a, b := s.hosts[k>>32].stat.IP, s.hosts[uint32(k)].stat.IP
+			a, b := s.hosts.pair(k)
 			if !yield(PairStat{A: a, AInternal: p.aInternal, B: b, BInternal: p.bInternal,
 				Bytes: p.bytes, Packets: p.packets, Conversations: p.conversations}) {
 				return
