@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
@@ -39,11 +40,46 @@ type seriesPoint struct {
 	bytes float64 // the originator's IP bytes
 }
 
-type beaconDetector struct {
-	pairs map[uint64]seriesAcc // originator and responder (pairOf)
+type seriesCodec struct{}
+
+func (seriesCodec) append(b []byte, s seriesAcc) []byte {
+	b = binary.AppendUvarint(b, uint64(s.n))
+	b = appendKeptRefs(b, s.conns)
+	b = binary.AppendUvarint(b, uint64(len(s.points)))
+	for _, p := range s.points {
+		b = binary.AppendVarint(b, p.ts)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.bytes))
+	}
+	return b
 }
 
-func (b *beaconDetector) init() { b.pairs = map[uint64]seriesAcc{} }
+func (seriesCodec) decode(b []byte) (seriesAcc, error) {
+	d := recordDecoder{b: b}
+	s := seriesAcc{n: int(d.uvarint()), conns: d.keptRefs()}
+	if n := d.uvarint(); n <= uint64(len(d.b)) { // each point takes a byte at least
+		s.points = make([]seriesPoint, n)
+		for i := range s.points {
+			s.points[i].ts = d.varint()
+			s.points[i].bytes = math.Float64frombits(d.fixed64())
+		}
+	} else {
+		d.fail()
+	}
+	return s, d.end()
+}
+
+func (seriesCodec) merge(older, newer seriesAcc) seriesAcc {
+	older.conns = mergeKept(older.conns, older.n, newer.conns, newer.n)
+	older.n += newer.n
+	older.points = append(older.points, newer.points[:min(len(newer.points), maxSeries-len(older.points))]...)
+	return older
+}
+
+type beaconDetector struct {
+	pairs *pairMap[seriesAcc] // originator and responder (pairOf)
+}
+
+func (b *beaconDetector) init() { b.pairs = newPairMap[seriesAcc](pairMapLimit, seriesCodec{}) }
 
 func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 	// Resolvers and time servers are periodic by design; failed attempts
@@ -52,7 +88,7 @@ func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 		return
 	}
 	k := pairOf(d.hosts.id(c.Orig.Unmap()), d.hosts.id(c.Resp.Unmap()))
-	s := b.pairs[k]
+	s := b.pairs.get(k)
 	if s.n < keptPerPair {
 		s.conns[s.n] = d.keep(c)
 	}
@@ -60,13 +96,14 @@ func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 	if len(s.points) < maxSeries {
 		s.points = append(s.points, seriesPoint{c.TS, float64(c.OrigIPBytes)})
 	}
-	b.pairs[k] = s
+	b.pairs.set(k, s)
 }
 
 func (b *beaconDetector) findings(d *detector) []*Finding {
 	var out []*Finding
 	span := float64(d.last - d.first)
-	for k, s := range b.pairs {
+	defer b.pairs.close()
+	for k, s := range b.pairs.all() {
 		if len(s.points) < beaconMinConns || span <= 0 {
 			continue
 		}
@@ -173,8 +210,31 @@ type volumeAcc struct {
 	n       int
 }
 
+type volumeCodec struct{}
+
+func (volumeCodec) append(b []byte, a volumeAcc) []byte {
+	b = binary.AppendUvarint(b, a.out)
+	b = binary.AppendUvarint(b, a.in)
+	b = binary.AppendUvarint(b, uint64(a.n))
+	return appendKeptRefs(b, a.conns)
+}
+
+func (volumeCodec) decode(b []byte) (volumeAcc, error) {
+	d := recordDecoder{b: b}
+	a := volumeAcc{out: d.uvarint(), in: d.uvarint(), n: int(d.uvarint()), conns: d.keptRefs()}
+	return a, d.end()
+}
+
+func (volumeCodec) merge(older, newer volumeAcc) volumeAcc {
+	older.conns = mergeKept(older.conns, older.n, newer.conns, newer.n)
+	older.out += newer.out
+	older.in += newer.in
+	older.n += newer.n
+	return older
+}
+
 type volumeDetector struct {
-	pairs map[uint64]volumeAcc // originator and responder (pairOf)
+	pairs *pairMap[volumeAcc] // originator and responder (pairOf)
 	// pieces gathers, per TCP 5-tuple, the conversations that may be
 	// parts of one connection that a capture gap cut: those still open
 	// when they ended, and those that started without a handshake.
@@ -192,7 +252,7 @@ type piecesAcc struct {
 }
 
 func (v *volumeDetector) init() {
-	v.pairs, v.pieces = map[uint64]volumeAcc{}, map[flows.Endpoints]*piecesAcc{}
+	v.pairs, v.pieces = newPairMap[volumeAcc](pairMapLimit, volumeCodec{}), map[flows.Endpoints]*piecesAcc{}
 }
 
 // span is how long a conversation lasted as far as the evidence shows: the
@@ -233,14 +293,14 @@ func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 		return
 	}
 	k := pairOf(d.hosts.id(orig), d.hosts.id(resp))
-	a := v.pairs[k]
+	a := v.pairs.get(k)
 	a.out += out
 	a.in += in
 	if a.n < keptPerPair {
 		a.conns[a.n] = d.keep(c)
 	}
 	a.n++
-	v.pairs[k] = a
+	v.pairs.set(k, a)
 }
 
 func (v *volumeDetector) findings(d *detector) []*Finding {
@@ -256,7 +316,8 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 			out = append(out, longFinding(d, f, fmt.Sprintf(", in %d pieces that capture gaps cut", f.Count)))
 		}
 	}
-	for k, a := range v.pairs {
+	defer v.pairs.close()
+	for k, a := range v.pairs.all() {
 		pcr := float64(int64(a.out)-int64(a.in)) / float64(a.out+a.in)
 		if a.out < exfilBytes || pcr < exfilPCR {
 			continue

@@ -28,14 +28,13 @@ type keptRef int64
 const evidenceBuffer = 4 << 20
 
 type evidenceStore struct {
-	buf      []byte // records from offset base on
-	base     int64  // bytes in the file
-	limit    int    // buffer size that sends the records to the file
-	file     *os.File
-	memOnly  bool  // the file could not be created or written
-	err      error // the first record that could not be read back
-	scratch  []byte
-	unlinked bool // the file's name is gone (on Unix, at once)
+	buf     []byte // records from offset base on
+	base    int64  // bytes in the file
+	limit   int    // buffer size that sends the records to the file
+	file    *os.File
+	memOnly bool  // the file could not be created or written
+	err     error // the first record that could not be read back
+	scratch []byte
 }
 
 func newEvidenceStore(limit int) *evidenceStore {
@@ -59,15 +58,12 @@ func (s *evidenceStore) put(c *flows.Conn) keptRef {
 // they stay in memory from then on.
 func (s *evidenceStore) spill() {
 	if s.file == nil {
-		f, err := os.CreateTemp("", "netfx-evidence-*")
+		f, err := createTemp("netfx-evidence-*")
 		if err != nil {
 			s.memOnly = true
 			return
 		}
 		s.file = f
-		// On Unix the open file outlives its name, so nothing is left
-		// behind whatever happens; elsewhere close removes it.
-		s.unlinked = os.Remove(f.Name()) == nil
 	}
 	if _, err := s.file.WriteAt(s.buf, s.base); err != nil {
 		s.memOnly = true
@@ -120,12 +116,29 @@ func (s *evidenceStore) record(off int64) ([]byte, error) {
 
 // close releases the temporary file.
 func (s *evidenceStore) close() {
-	if s.file != nil {
-		s.file.Close()
-		if !s.unlinked {
-			os.Remove(s.file.Name())
-		}
-		s.file = nil
+	closeTemp(s.file)
+	s.file = nil
+}
+
+// createTemp creates a file in the system's temporary directory (never
+// next to the evidence) and removes its name at once: on Unix the open
+// file outlives its name, so nothing is left behind whatever happens.
+// Where the name cannot be removed while the file is open, closeTemp
+// removes it.
+func createTemp(pattern string) (*os.File, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err == nil {
+		os.Remove(f.Name())
+	}
+	return f, err
+}
+
+// closeTemp closes a file made by createTemp, removing its name if it is
+// still there.
+func closeTemp(f *os.File) {
+	if f != nil {
+		f.Close()
+		os.Remove(f.Name())
 	}
 }
 
@@ -184,7 +197,7 @@ func boolByte(v bool) byte {
 
 // decodeKept reverses appendKept.
 func decodeKept(rec []byte) (*flows.Conn, error) {
-	d := keptDecoder{b: rec}
+	d := recordDecoder{b: rec}
 	c := &flows.Conn{TS: d.varint(), Duration: d.varint(),
 		UID: d.string(), CommunityID: d.string(), Service: d.string(), Source: d.string(), Files: d.list()}
 	if raw := d.bytes(int(d.uvarint())); d.err == nil {
@@ -200,26 +213,49 @@ func decodeKept(rec []byte) (*flows.Conn, error) {
 		v.Sources, v.Files = d.list(), d.list()
 		c.FlowLog = v
 	}
-	if d.err == nil && len(d.b) > 0 {
-		d.err = errors.New("bytes left after the record")
-	}
-	return c, d.err
+	return c, d.end()
 }
 
-// keptDecoder reads a record, keeping the first error.
-type keptDecoder struct {
+// appendKeptRefs encodes the kept conversations of a pair.
+func appendKeptRefs(b []byte, refs [keptPerPair]keptRef) []byte {
+	for _, r := range refs {
+		b = binary.AppendVarint(b, int64(r))
+	}
+	return b
+}
+
+// mergeKept adds the conversations kept in a later stretch of a pair's
+// evidence to those kept in an earlier one, up to keptPerPair; n and
+// newerN are how many conversations each stretch saw.
+func mergeKept(kept [keptPerPair]keptRef, n int, newer [keptPerPair]keptRef, newerN int) [keptPerPair]keptRef {
+	for i := 0; n+i < keptPerPair && i < newerN; i++ {
+		kept[n+i] = newer[i]
+	}
+	return kept
+}
+
+// recordDecoder reads a record, keeping the first error.
+type recordDecoder struct {
 	b   []byte
 	err error
 }
 
-func (d *keptDecoder) fail() {
+// end returns the first error, or one if bytes are left over.
+func (d *recordDecoder) end() error {
+	if d.err == nil && len(d.b) > 0 {
+		d.err = errors.New("bytes left after the record")
+	}
+	return d.err
+}
+
+func (d *recordDecoder) fail() {
 	if d.err == nil {
 		d.err = io.ErrUnexpectedEOF
 	}
 	d.b = nil
 }
 
-func (d *keptDecoder) varint() int64 {
+func (d *recordDecoder) varint() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail()
@@ -229,7 +265,7 @@ func (d *keptDecoder) varint() int64 {
 	return v
 }
 
-func (d *keptDecoder) uvarint() uint64 {
+func (d *recordDecoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail()
@@ -239,7 +275,7 @@ func (d *keptDecoder) uvarint() uint64 {
 	return v
 }
 
-func (d *keptDecoder) byte() byte {
+func (d *recordDecoder) byte() byte {
 	if len(d.b) == 0 {
 		d.fail()
 		return 0
@@ -249,7 +285,7 @@ func (d *keptDecoder) byte() byte {
 	return v
 }
 
-func (d *keptDecoder) bytes(n int) []byte {
+func (d *recordDecoder) bytes(n int) []byte {
 	if n < 0 || n > len(d.b) {
 		d.fail()
 		return nil
@@ -259,9 +295,23 @@ func (d *keptDecoder) bytes(n int) []byte {
 	return v
 }
 
-func (d *keptDecoder) string() string { return string(d.bytes(int(d.uvarint()))) }
+func (d *recordDecoder) fixed64() uint64 {
+	if b := d.bytes(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
 
-func (d *keptDecoder) list() []string {
+func (d *recordDecoder) keptRefs() (refs [keptPerPair]keptRef) {
+	for i := range refs {
+		refs[i] = keptRef(d.varint())
+	}
+	return refs
+}
+
+func (d *recordDecoder) string() string { return string(d.bytes(int(d.uvarint()))) }
+
+func (d *recordDecoder) list() []string {
 	n := d.uvarint()
 	if n == 0 || uint64(len(d.b)) < n-1 { // each string takes a byte at least
 		if n != 0 {

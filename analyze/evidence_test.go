@@ -99,18 +99,24 @@ func TestEvidenceStoreDamagedRecord(t *testing.T) {
 	}
 }
 
-// TestEvidenceSpillKeepsFindings: the report is the same whether the kept
-// evidence stays in memory or goes to the temporary file record by record.
-func TestEvidenceSpillKeepsFindings(t *testing.T) {
+// TestSpillKeepsTheReport: the report is the same whether the kept
+// evidence and the per-pair state stay in memory or go to temporary files
+// a record, or a few pairs, at a time.
+func TestSpillKeepsTheReport(t *testing.T) {
 	conns := benchdata.DemoConns(t)
-	report := func(limit int) Report {
+	report := func(evidence, pairs int) Report {
 		s := NewSummary(Options{})
-		s.det.evidence.limit = limit
+		s.det.evidence.limit = evidence
+		s.pairs.limit, s.det.beacons.pairs.limit, s.det.volume.pairs.limit = pairs, pairs, pairs
 		for _, c := range conns {
 			s.AddConn(c)
 		}
-		if limit == 1 && s.det.evidence.base == 0 {
-			t.Fatal("nothing was written to the temporary file")
+		if evidence == 1 && s.det.evidence.base == 0 {
+			t.Fatal("no evidence was written to the temporary file")
+		}
+		if pairs < pairMapLimit && (len(s.pairs.runs) < 2 || len(s.det.beacons.pairs.runs) < 2 || len(s.det.volume.pairs.runs) < 2) {
+			t.Fatalf("runs: pairs %d, beacons %d, volume %d; want several each",
+				len(s.pairs.runs), len(s.det.beacons.pairs.runs), len(s.det.volume.pairs.runs))
 		}
 		r := s.Report()
 		if err := s.Err(); err != nil {
@@ -118,11 +124,13 @@ func TestEvidenceSpillKeepsFindings(t *testing.T) {
 		}
 		return r
 	}
-	inMemory, spilled := report(evidenceBuffer), report(1)
+	inMemory := report(evidenceBuffer, pairMapLimit)
 	if len(inMemory.Findings) == 0 {
 		t.Fatal("no findings on the demo evidence")
 	}
-	if !reflect.DeepEqual(inMemory, spilled) {
-		t.Error("the report changed when the evidence was spilled")
+	for _, tc := range []struct{ evidence, pairs int }{{1, pairMapLimit}, {evidenceBuffer, 3}, {1, 2}} {
+		if !reflect.DeepEqual(inMemory, report(tc.evidence, tc.pairs)) {
+			t.Errorf("the report changed with evidence spilled past %d bytes and pairs past %d", tc.evidence, tc.pairs)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"cmp"
+	"encoding/binary"
+	"errors"
 	"iter"
 	"net/netip"
 	"slices"
@@ -120,19 +122,43 @@ type Summary struct {
 	damage   int
 	conns    uint64
 	hosts    *hostTable
-	pairs    map[uint64]pairAcc // hosts' numbers, the lower address's in the high half
+	pairs    *pairMap[pairAcc] // under the hosts' numbers, the lower address's first
 	ports    map[portKey]*portAcc
 	fl       flowLogAcc
 	names    names
 	det      *detector
+	report   *Report // once made
 }
 
 // pairAcc is the traffic between two hosts. A busy folder has hundreds of
 // thousands of pairs, so they are kept by value under the hosts' numbers
-// (see hostTable).
+// (see hostTable), and spilled past pairMapLimit.
 type pairAcc struct {
 	bytes, packets, conversations uint64
-	aInternal, bInternal          bool
+	aInternal, bInternal          bool // as the pair was first seen
+}
+
+type pairAccCodec struct{}
+
+func (pairAccCodec) append(b []byte, v pairAcc) []byte {
+	b = binary.AppendUvarint(b, v.bytes)
+	b = binary.AppendUvarint(b, v.packets)
+	b = binary.AppendUvarint(b, v.conversations)
+	return append(b, boolByte(v.aInternal), boolByte(v.bInternal))
+}
+
+func (pairAccCodec) decode(b []byte) (pairAcc, error) {
+	d := recordDecoder{b: b}
+	v := pairAcc{bytes: d.uvarint(), packets: d.uvarint(), conversations: d.uvarint()}
+	v.aInternal, v.bInternal = d.byte() == 1, d.byte() == 1
+	return v, d.end()
+}
+
+func (pairAccCodec) merge(older, newer pairAcc) pairAcc {
+	older.bytes += newer.bytes
+	older.packets += newer.packets
+	older.conversations += newer.conversations
+	return older
 }
 
 // hostAcc is a host's totals; its peers are counted as its pairs are
@@ -159,7 +185,7 @@ func NewSummary(opt Options) *Summary {
 	}
 	s := &Summary{
 		opt: opt, net: NewNetwork(opt.Internal),
-		pairs: make(map[uint64]pairAcc),
+		pairs: newPairMap[pairAcc](pairMapLimit, pairAccCodec{}),
 		ports: make(map[portKey]*portAcc),
 		names: make(names),
 	}
@@ -209,19 +235,15 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	if resp.Less(orig) {
 		pk = pairOf(ir, io)
 	}
-	p, seen := s.pairs[pk]
-	if !seen {
+	p := s.pairs.get(pk)
+	if p.conversations == 0 {
 		a, b := s.hosts.pair(pk)
 		p.aInternal, p.bInternal = s.net.Internal(a), s.net.Internal(b)
-		ho.stat.Peers++
-		if ir != io {
-			hr.stat.Peers++
-		}
 	}
 	p.bytes += bytes
 	p.packets += pkts
 	p.conversations++
-	s.pairs[pk] = p
+	s.pairs.set(pk, p)
 	if c.Proto == 6 || c.Proto == 17 || c.Proto == 132 {
 		k := portKey{c.Proto, c.RespPort}
 		pa := s.ports[k]
@@ -278,11 +300,16 @@ func (h *hostAcc) add(bytes, pkts uint64) {
 
 // Err reports a failure that left something out of the report: kept
 // evidence that could not be read back from its temporary file.
-func (s *Summary) Err() error { return s.det.evidence.err }
+func (s *Summary) Err() error {
+	return errors.Join(s.det.evidence.err, s.pairs.Err(), s.det.beacons.pairs.Err(), s.det.volume.pairs.Err())
+}
 
 // Report builds the report. Ties are broken by address or port, so the same
 // input always gives the same report.
 func (s *Summary) Report() Report {
+	if s.report != nil {
+		return *s.report // the state it was made from is released
+	}
 	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}, Findings: s.det.findings()}
 	if r.Inputs == nil {
 		r.Inputs = []Input{}
@@ -319,9 +346,36 @@ func (s *Summary) Report() Report {
 	r.FlowLogs = s.flowLogReport()
 	r.Names = s.names.sets()
 
+	// One pass over the pairs, which may be read back from disk: the
+	// hosts' peers, and the top pairs.
+	pairOrder := func(a, b PairStat) int { return cmp.Or(a.A.Compare(b.A), a.B.Compare(b.B)) }
+	pairsByBytes := newTopN(s.opt.Top, func(a, b PairStat) int {
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), pairOrder(a, b))
+	})
+	pairsByConns := newTopN(s.opt.Top, func(a, b PairStat) int {
+		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes), pairOrder(a, b))
+	})
+	peers := make([]int, len(s.hosts.hosts))
+	for k, p := range s.pairs.all() {
+		ia, ib := uint32(k>>32), uint32(k)
+		peers[ia]++
+		if ib != ia {
+			peers[ib]++
+		}
+		a, b := s.hosts.addr(ia), s.hosts.addr(ib)
+		ps := PairStat{A: a, AInternal: p.aInternal, B: b, BInternal: p.bInternal,
+			Bytes: p.bytes, Packets: p.packets, Conversations: p.conversations}
+		pairsByBytes.offer(ps)
+		pairsByConns.offer(ps)
+	}
+	s.pairs.close()
+	r.TopPairsByBytes, r.TopPairsByConns = pairsByBytes.best, pairsByConns.best
+
 	hosts := func(yield func(HostStat) bool) {
 		for i := range s.hosts.hosts {
-			if !yield(s.hosts.hosts[i].stat) {
+			h := s.hosts.hosts[i].stat
+			h.Peers = peers[i]
+			if !yield(h) {
 				return
 			}
 		}
@@ -337,22 +391,6 @@ func (s *Summary) Report() Report {
 			list[i].Name = s.names.best(list[i].IP)
 		}
 	}
-	pairs := func(yield func(PairStat) bool) {
-		for k, p := range s.pairs {
-			a, b := s.hosts.pair(k)
-			if !yield(PairStat{A: a, AInternal: p.aInternal, B: b, BInternal: p.bInternal,
-				Bytes: p.bytes, Packets: p.packets, Conversations: p.conversations}) {
-				return
-			}
-		}
-	}
-	pairOrder := func(a, b PairStat) int { return cmp.Or(a.A.Compare(b.A), a.B.Compare(b.B)) }
-	r.TopPairsByBytes = top(pairs, s.opt.Top, func(a, b PairStat) int {
-		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), pairOrder(a, b))
-	})
-	r.TopPairsByConns = top(pairs, s.opt.Top, func(a, b PairStat) int {
-		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes), pairOrder(a, b))
-	})
 	for _, list := range [][]PairStat{r.TopPairsByBytes, r.TopPairsByConns} {
 		for i := range list {
 			list[i].AName, list[i].BName = s.names.best(list[i].A), s.names.best(list[i].B)
@@ -370,24 +408,40 @@ func (s *Summary) Report() Report {
 		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes),
 			cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
 	})
+	s.report = &r
 	return r
 }
 
 // top returns the first n of all in order, a strict total order, holding
 // no more than n at a time.
 func top[T any](all iter.Seq[T], n int, order func(a, b T) int) []T {
-	best := make([]T, 0, min(n+1, 64))
+	t := newTopN(n, order)
 	for v := range all {
-		if len(best) == n && order(v, best[n-1]) >= 0 {
-			continue
-		}
-		i, _ := slices.BinarySearchFunc(best, v, order)
-		best = slices.Insert(best, i, v)
-		if len(best) > n {
-			best = best[:n]
-		}
+		t.offer(v)
 	}
-	return best
+	return t.best
+}
+
+// topN keeps the first n values by order of those offered to it.
+type topN[T any] struct {
+	n     int
+	order func(a, b T) int
+	best  []T
+}
+
+func newTopN[T any](n int, order func(a, b T) int) *topN[T] {
+	return &topN[T]{n: n, order: order, best: make([]T, 0, min(n+1, 64))}
+}
+
+func (t *topN[T]) offer(v T) {
+	if len(t.best) == t.n && t.order(v, t.best[t.n-1]) >= 0 {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(t.best, v, t.order)
+	t.best = slices.Insert(t.best, i, v)
+	if len(t.best) > t.n {
+		t.best = t.best[:t.n]
+	}
 }
 
 // minGap is the shortest pause between captures reported as a gap.
