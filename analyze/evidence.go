@@ -257,16 +257,17 @@ func (d *recordDecoder) fail() {
 
 func (d *recordDecoder) varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	return took(d, v, n)
 }
 
 func (d *recordDecoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
+	return took(d, v, n)
+}
+
+// took consumes the n bytes a varint took and returns its value v; n <= 0
+// (cut short, or too long) fails.
+func took[T int64 | uint64](d *recordDecoder, v T, n int) T {
 	if n <= 0 {
 		d.fail()
 		return 0

@@ -3,7 +3,6 @@ package analyze
 import (
 	"bufio"
 	"cmp"
-	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"maps"
 	"os"
 	"slices"
+
+	"github.com/netfx/netfx/internal/extsort"
 )
 
 // pairMap holds one analysis's state per pair of hosts, keyed by pairOf.
@@ -100,28 +101,35 @@ func (p *pairMap[V]) all() iter.Seq2[uint64, V] {
 			}
 			return
 		}
-		h := &runHeap[V]{}
+		var runs []extsort.Run[pairEntry[V]]
 		start := int64(0)
-		for i, end := range p.runs {
-			r := &runReader[V]{order: i, codec: p.codec, r: bufio.NewReaderSize(io.NewSectionReader(p.file, start, end-start), 16<<10)}
+		for _, end := range p.runs {
+			runs = append(runs, &pairRun[V]{codec: p.codec, r: bufio.NewReaderSize(io.NewSectionReader(p.file, start, end-start), 16<<10)})
 			start = end
-			h.add(r, p)
 		}
-		keys := slices.Sorted(maps.Keys(p.m))
-		h.add(&runReader[V]{order: len(p.runs), mem: keys, m: p.m}, p)
-		heap.Init(h)
-		for h.Len() > 0 {
-			src := h.items[0]
-			k, v := src.key, src.val
-			h.next(src, p)
-			for h.Len() > 0 && h.items[0].key == k {
-				src := h.items[0]
-				v = p.codec.merge(v, src.val)
-				h.next(src, p)
+		runs = append(runs, &pairRun[V]{keys: slices.Sorted(maps.Keys(p.m)), m: p.m})
+		// Entries of one pair come in the order their runs were written:
+		// merge them, and yield the pair when the next key comes.
+		var cur pairEntry[V]
+		have, stopped := false, false
+		err := extsort.Merge(runs, func(a, b pairEntry[V]) int { return cmp.Compare(a.key, b.key) }, func(e pairEntry[V]) bool {
+			switch {
+			case have && e.key == cur.key:
+				cur.val = p.codec.merge(cur.val, e.val)
+				return true
+			case have && !yield(cur.key, cur.val):
+				stopped = true
+				return false
 			}
-			if p.err != nil || !yield(k, v) {
-				return
-			}
+			cur, have = e, true
+			return true
+		})
+		if err != nil {
+			p.fail(err)
+			return
+		}
+		if have && !stopped {
+			yield(cur.key, cur.val)
 		}
 	}
 }
@@ -129,88 +137,46 @@ func (p *pairMap[V]) all() iter.Seq2[uint64, V] {
 // Err reports a run that could not be read back.
 func (p *pairMap[V]) Err() error { return p.err }
 
-// runReader is one run, or the entries in memory, with its current entry.
-type runReader[V any] struct {
-	order    int // runs in the order they were written; memory last
-	r        *bufio.Reader
-	codec    pairCodec[V]
-	mem      []uint64 // the keys in memory, sorted
-	m        map[uint64]V
-	key      uint64
-	val      V
-	scratch  []byte
-	finished bool
+type pairEntry[V any] struct {
+	key uint64
+	val V
 }
 
-func (r *runReader[V]) advance() error {
+// pairRun is one run in the file, or the pairs in memory.
+type pairRun[V any] struct {
+	r       *bufio.Reader
+	codec   pairCodec[V]
+	keys    []uint64 // the keys in memory, sorted
+	m       map[uint64]V
+	scratch []byte
+}
+
+func (r *pairRun[V]) Next() (e pairEntry[V], ok bool, err error) {
 	if r.m != nil {
-		if len(r.mem) == 0 {
-			r.finished = true
-			return nil
+		if len(r.keys) == 0 {
+			return e, false, nil
 		}
-		r.key, r.val, r.mem = r.mem[0], r.m[r.mem[0]], r.mem[1:]
-		return nil
+		e.key, r.keys = r.keys[0], r.keys[1:]
+		return pairEntry[V]{e.key, r.m[e.key]}, true, nil
 	}
 	var head [12]byte
 	if _, err := io.ReadFull(r.r, head[:]); err != nil {
 		if err == io.EOF {
-			r.finished = true
-			return nil
+			return e, false, nil
 		}
-		return err
+		return e, false, err
 	}
-	r.key = binary.LittleEndian.Uint64(head[:])
+	e.key = binary.LittleEndian.Uint64(head[:])
 	n := binary.LittleEndian.Uint32(head[8:])
 	if n > 1<<20 {
-		return errors.New("entry longer than any value")
+		return e, false, errors.New("entry longer than any value")
 	}
 	r.scratch = slices.Grow(r.scratch[:0], int(n))[:n]
 	if _, err := io.ReadFull(r.r, r.scratch); err != nil {
-		return err
+		return e, false, err
 	}
-	var err error
-	r.val, err = r.codec.decode(r.scratch)
-	return err
-}
-
-// runHeap orders the runs by their current key, then by age.
-type runHeap[V any] struct{ items []*runReader[V] }
-
-func (h *runHeap[V]) Len() int { return len(h.items) }
-func (h *runHeap[V]) Less(i, j int) bool {
-	a, b := h.items[i], h.items[j]
-	return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.order, b.order)) < 0
-}
-func (h *runHeap[V]) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *runHeap[V]) Push(x any)    { h.items = append(h.items, x.(*runReader[V])) }
-func (h *runHeap[V]) Pop() any {
-	x := h.items[len(h.items)-1]
-	h.items = h.items[:len(h.items)-1]
-	return x
-}
-
-// add reads a run's first entry and takes it in unless it is empty.
-func (h *runHeap[V]) add(r *runReader[V], p *pairMap[V]) {
-	if err := r.advance(); err != nil {
-		p.fail(err)
-		return
-	}
-	if !r.finished {
-		h.items = append(h.items, r)
-	}
-}
-
-// next moves the run at the top to its next entry.
-func (h *runHeap[V]) next(r *runReader[V], p *pairMap[V]) {
-	if err := r.advance(); err != nil {
-		p.fail(err)
-		r.finished = true
-	}
-	if r.finished {
-		heap.Pop(h)
-	} else {
-		heap.Fix(h, 0)
-	}
+	e.val, err = r.codec.decode(r.scratch)
+	return e, err == nil, err
 }
 
 func (p *pairMap[V]) fail(err error) {

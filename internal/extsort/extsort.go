@@ -119,42 +119,17 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 			}
 			return
 		}
-		var sources []*source[T]
+		var runs []Run[T]
 		for _, f := range s.runs {
 			br := bufio.NewReaderSize(f, 256<<10)
 			dec := s.codec
 			if dec == nil {
 				dec = &gobCodec[T]{dec: gob.NewDecoder(br)}
 			}
-			sources = append(sources, &source[T]{dec: dec, r: br})
+			runs = append(runs, &decodedRun[T]{dec: dec, r: br})
 		}
-		if len(s.buf) > 0 {
-			sources = append(sources, &source[T]{mem: s.buf})
-		}
-		h := &mergeHeap[T]{cmp: s.cmp}
-		for _, src := range sources {
-			if s.err = src.advance(); s.err != nil {
-				return
-			}
-			if src.ok {
-				h.items = append(h.items, src)
-			}
-		}
-		heap.Init(h)
-		for h.Len() > 0 {
-			src := h.items[0]
-			if !yield(src.head) {
-				return
-			}
-			if s.err = src.advance(); s.err != nil {
-				return
-			}
-			if src.ok {
-				heap.Fix(h, 0)
-			} else {
-				heap.Pop(h)
-			}
-		}
+		runs = append(runs, &memRun[T]{s.buf})
+		s.err = Merge(runs, s.cmp, yield)
 	}
 }
 
@@ -187,34 +162,96 @@ func (s *Sorter[T]) removeRuns() {
 	s.runs = nil
 }
 
-// source is one sorted run, a spilled file or the values in memory, with
-// its next value in head.
-type source[T any] struct {
-	dec  Codec[T]
-	r    *bufio.Reader
-	mem  []T
-	head T
-	ok   bool
+// Run is one sorted sequence of values for Merge.
+type Run[T any] interface {
+	// Next returns the next value, ok false after the last.
+	Next() (v T, ok bool, err error)
 }
 
-func (src *source[T]) advance() error {
-	var zero T
-	src.head, src.ok = zero, false
-	if src.dec == nil {
-		if len(src.mem) > 0 {
-			src.head, src.ok, src.mem = src.mem[0], true, src.mem[1:]
-		}
-		return nil
+// decodedRun reads a spilled run back.
+type decodedRun[T any] struct {
+	dec Codec[T]
+	r   *bufio.Reader
+}
+
+func (d *decodedRun[T]) Next() (T, bool, error) {
+	v, err := d.dec.Decode(d.r)
+	if errors.Is(err, io.EOF) {
+		return v, false, nil
 	}
-	v, err := src.dec.Decode(src.r)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
+	return v, err == nil, err
+}
+
+// memRun is values in memory, sorted.
+type memRun[T any] struct{ vs []T }
+
+func (m *memRun[T]) Next() (v T, ok bool, err error) {
+	if len(m.vs) == 0 {
+		return v, false, nil
+	}
+	v, m.vs = m.vs[0], m.vs[1:]
+	return v, true, nil
+}
+
+// Merge yields the values of sorted runs in cmp order, values that compare
+// equal in the order of their runs, until yield returns false or a run
+// fails; it returns that run's error.
+func Merge[T any](runs []Run[T], cmp func(a, b T) int, yield func(T) bool) error {
+	h := &mergeHeap[T]{cmp: cmp}
+	for i, r := range runs {
+		v, ok, err := r.Next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			h.items = append(h.items, &mergeItem[T]{run: r, order: i, head: v})
+		}
+	}
+	heap.Init(h)
+	for h.Len() > 0 {
+		top := h.items[0]
+		if !yield(top.head) {
 			return nil
 		}
-		return err
+		v, ok, err := top.run.Next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			top.head = v
+			heap.Fix(h, 0)
+		} else {
+			heap.Pop(h)
+		}
 	}
-	src.head, src.ok = v, true
 	return nil
+}
+
+type mergeItem[T any] struct {
+	run   Run[T]
+	order int
+	head  T
+}
+
+type mergeHeap[T any] struct {
+	cmp   func(a, b T) int
+	items []*mergeItem[T]
+}
+
+func (h *mergeHeap[T]) Len() int { return len(h.items) }
+func (h *mergeHeap[T]) Less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
+	if c := h.cmp(a.head, b.head); c != 0 {
+		return c < 0
+	}
+	return a.order < b.order
+}
+func (h *mergeHeap[T]) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *mergeHeap[T]) Push(x any)    { h.items = append(h.items, x.(*mergeItem[T])) }
+func (h *mergeHeap[T]) Pop() any {
+	it := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return it
 }
 
 // gobCodec spills with encoding/gob: one encoder per run written, one
@@ -230,19 +267,4 @@ func (c *gobCodec[T]) Decode(*bufio.Reader) (T, error) {
 	var v T
 	err := c.dec.Decode(&v)
 	return v, err
-}
-
-type mergeHeap[T any] struct {
-	cmp   func(a, b T) int
-	items []*source[T]
-}
-
-func (h *mergeHeap[T]) Len() int           { return len(h.items) }
-func (h *mergeHeap[T]) Less(i, j int) bool { return h.cmp(h.items[i].head, h.items[j].head) < 0 }
-func (h *mergeHeap[T]) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *mergeHeap[T]) Push(x any)         { h.items = append(h.items, x.(*source[T])) }
-func (h *mergeHeap[T]) Pop() any {
-	it := h.items[len(h.items)-1]
-	h.items = h.items[:len(h.items)-1]
-	return it
 }
