@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -82,5 +83,28 @@ func TestPairMapDamagedRun(t *testing.T) {
 	}
 	if p.Err() == nil || n == 4 {
 		t.Errorf("%d pairs and error %v; want fewer and an error", n, p.Err())
+	}
+}
+
+// TestPairMapWithoutTemporaryFile: when no temporary file can be made, the
+// pairs stay in memory and none is lost.
+func TestPairMapWithoutTemporaryFile(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	p := newPairMap[pairAcc](2, pairAccCodec{})
+	for k := range uint64(10) {
+		p.set(k, pairAcc{bytes: k, conversations: 1})
+	}
+	if len(p.runs) != 0 || !p.full {
+		t.Fatalf("%d runs, full %v: want none, and the map given up spilling", len(p.runs), p.full)
+	}
+	n := 0
+	for k, v := range p.all() {
+		if v.bytes != k {
+			t.Errorf("pair %d: %+v", k, v)
+		}
+		n++
+	}
+	if n != 10 || p.Err() != nil {
+		t.Errorf("%d pairs, error %v; want 10 and none", n, p.Err())
 	}
 }
