@@ -79,7 +79,14 @@ type beaconDetector struct {
 	pairs *pairMap[seriesAcc] // originator and responder (pairOf)
 }
 
-func (b *beaconDetector) init() { b.pairs = newPairMap[seriesAcc](pairMapLimit, seriesCodec{}) }
+// maxSeriesPoints bounds the beacon times held in memory (16 bytes each):
+// past it the series spill, however few pairs there are.
+const maxSeriesPoints = 1 << 21
+
+func (b *beaconDetector) init() {
+	b.pairs = newPairMap[seriesAcc](pairMapLimit, seriesCodec{})
+	b.pairs.maxWeight = maxSeriesPoints
+}
 
 func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 	// Resolvers and time servers are periodic by design; failed attempts
@@ -95,6 +102,7 @@ func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 	s.n++
 	if len(s.points) < maxSeries {
 		s.points = append(s.points, seriesPoint{c.TS, float64(c.OrigIPBytes)})
+		b.pairs.grow(1)
 	}
 	b.pairs.set(k, s)
 }

@@ -108,6 +108,9 @@ func TestSpillKeepsTheReport(t *testing.T) {
 		s := NewSummary(Options{})
 		s.det.evidence.limit = evidence
 		s.pairs.limit, s.det.beacons.pairs.limit, s.det.volume.pairs.limit = pairs, pairs, pairs
+		if pairs < pairMapLimit {
+			s.det.beacons.pairs.maxWeight = 5 // beacon times too
+		}
 		for _, c := range conns {
 			s.AddConn(c)
 		}

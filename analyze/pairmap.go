@@ -26,11 +26,14 @@ import (
 type pairMap[V any] struct {
 	m     map[uint64]V
 	limit int
-	codec pairCodec[V]
-	file  *os.File
-	runs  []int64 // where each run ends in the file
-	err   error   // the first run that could not be read back
-	full  bool    // the file could not be made or written: no more runs
+	// Values that grow (beacon series) add to weight; past maxWeight the
+	// map spills too, so memory is bounded by size as well as by pairs.
+	weight, maxWeight int
+	codec             pairCodec[V]
+	file              *os.File
+	runs              []int64 // where each run ends in the file
+	err               error   // the first run that could not be read back
+	full              bool    // the file could not be made or written: no more runs
 }
 
 // pairCodec encodes a pairMap's values and merges two entries of one pair.
@@ -53,10 +56,13 @@ func (p *pairMap[V]) get(k uint64) V { return p.m[k] }
 
 func (p *pairMap[V]) set(k uint64, v V) {
 	p.m[k] = v
-	if len(p.m) >= p.limit && !p.full {
+	if (len(p.m) >= p.limit || p.maxWeight > 0 && p.weight >= p.maxWeight) && !p.full {
 		p.spill()
 	}
 }
+
+// grow adds n to the weight of the entries in memory.
+func (p *pairMap[V]) grow(n int) { p.weight += n }
 
 // spill writes the entries in memory, sorted by key, as a run.
 func (p *pairMap[V]) spill() {
@@ -86,6 +92,7 @@ func (p *pairMap[V]) spill() {
 	}
 	p.runs = append(p.runs, start+int64(len(b)))
 	clear(p.m)
+	p.weight = 0
 }
 
 // all yields every pair's merged state, in key order once there are

@@ -21,8 +21,9 @@ func TestPairMapMergesRuns(t *testing.T) {
 	for i := range 2000 {
 		feed = append(feed, obs{key: uint64(rng.IntN(40)), ts: int64(i), ref: keptRef(i)})
 	}
-	run := func(limit int) (*pairMap[seriesAcc], map[uint64]seriesAcc, []uint64) {
+	run := func(limit, maxWeight int) (*pairMap[seriesAcc], map[uint64]seriesAcc, []uint64) {
 		p := newPairMap[seriesAcc](limit, seriesCodec{})
+		p.maxWeight = maxWeight
 		for _, o := range feed {
 			s := p.get(o.key)
 			if s.n < keptPerPair {
@@ -31,6 +32,7 @@ func TestPairMapMergesRuns(t *testing.T) {
 			s.n++
 			if len(s.points) < maxSeries {
 				s.points = append(s.points, seriesPoint{o.ts, float64(o.ts % 7)})
+				p.grow(1)
 			}
 			p.set(o.key, s)
 		}
@@ -45,19 +47,19 @@ func TestPairMapMergesRuns(t *testing.T) {
 		}
 		return p, got, order
 	}
-	_, want, _ := run(1 << 20)
-	for _, limit := range []int{2, 5, 39} {
-		p, got, order := run(limit)
+	_, want, _ := run(1<<20, 0)
+	for _, limit := range []struct{ pairs, weight int }{{2, 0}, {5, 0}, {39, 0}, {1 << 20, 100}} {
+		p, got, order := run(limit.pairs, limit.weight)
 		defer p.close()
 		if len(p.runs) == 0 {
-			t.Fatalf("limit %d: nothing spilled", limit)
+			t.Fatalf("limit %+v: nothing spilled", limit)
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("limit %d: merged state differs from the unspilled map", limit)
+			t.Errorf("limit %+v: merged state differs from the unspilled map", limit)
 		}
 		for i := 1; i < len(order); i++ {
 			if order[i] <= order[i-1] {
-				t.Fatalf("limit %d: keys out of order: %d after %d", limit, order[i], order[i-1])
+				t.Fatalf("limit %+v: keys out of order: %d after %d", limit, order[i], order[i-1])
 			}
 		}
 	}
