@@ -407,8 +407,9 @@ func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
 		}
 		sub := strings.TrimSuffix(strings.TrimSuffix(name, domain), ".")
 		if len(a.subdomains) < 1024 {
-			if i, found := slices.BinarySearch(a.subdomains, nameHash(sub)); !found {
-				a.subdomains = slices.Insert(a.subdomains, i, nameHash(sub))
+			h := nameHash(sub)
+			if i, found := slices.BinarySearch(a.subdomains, h); !found {
+				a.subdomains = slices.Insert(a.subdomains, i, h)
 			}
 		}
 		if len(name) >= longName || longestLabel(sub) >= longLabel || (len(sub) >= 16 && entropy(sub) >= entropyMin) {

@@ -52,10 +52,8 @@ type detector struct {
 	evidence    *evidenceStore
 	// kept is where the conversation being observed was stored, once a
 	// detector keeps it: it is stored once however many keep it.
-	kept     keptRef
-	isKept   bool
-	found    []Finding // the findings, once made
-	finished bool
+	kept   keptRef
+	isKept bool
 }
 
 // keep stores the evidence fields of conversation c, the one being
@@ -121,14 +119,10 @@ func (d *detector) learnVNet(c *flows.Conn) {
 	d.net.learn(nic)
 }
 
-// findings collects every detector's findings, once: the kept evidence is
-// released after.
+// findings collects every detector's findings and releases the kept
+// evidence: it is called once, by Summary.Report.
 func (d *detector) findings() []Finding {
-	if d.finished {
-		return d.found
-	}
 	defer d.evidence.close()
-	d.finished = true
 	var fs []*Finding
 	for _, f := range [][]*Finding{
 		d.lateral.findings(d), d.ports.findings(d), d.scans.findings(d), d.access.findings(d),
@@ -136,8 +130,7 @@ func (d *detector) findings() []Finding {
 	} {
 		fs = append(fs, f...)
 	}
-	d.found = finish(fs)
-	return d.found
+	return finish(fs)
 }
 
 func (d *detector) internal(a netip.Addr) bool { return d.net.Internal(a) }

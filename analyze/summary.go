@@ -161,8 +161,8 @@ func (pairAccCodec) merge(older, newer pairAcc) pairAcc {
 	return older
 }
 
-// hostAcc is a host's totals; its peers are counted as its pairs are
-// first seen.
+// hostAcc is a host's totals; its peers are counted from the pairs when
+// the report is made.
 type hostAcc struct {
 	stat HostStat
 }
@@ -174,7 +174,7 @@ type portKey struct {
 
 type portAcc struct {
 	stat        PortStat
-	responders  map[uint32]struct{} // hosts' indexes
+	responders  map[uint32]struct{} // hosts' numbers
 	originators map[uint32]struct{}
 }
 
@@ -299,7 +299,8 @@ func (h *hostAcc) add(bytes, pkts uint64) {
 }
 
 // Err reports a failure that left something out of the report: kept
-// evidence that could not be read back from its temporary file.
+// evidence or per-pair state that could not be read back from its
+// temporary file.
 func (s *Summary) Err() error {
 	return errors.Join(s.det.evidence.err, s.pairs.Err(), s.det.beacons.pairs.Err(), s.det.volume.pairs.Err())
 }
