@@ -47,11 +47,47 @@ type scanDetector struct {
 	sweeps   sweeper
 }
 
-// distinct is the set of values a scan window has seen.
+// distinct is the set of values a scan window has seen: a short list
+// while it is small, as most windows stay, and a map beyond. Once the
+// window has crossed its threshold and is long past, the set is dropped
+// and only its size kept: a late attempt still counts toward the scan.
 type distinct[T comparable] struct {
-	seen map[T]bool
-	gen  int // sweep generation of the last attempt
+	few     []T
+	many    map[T]struct{}
+	n       int // the set's size
+	dropped bool
+	gen     int // sweep generation of the last attempt
 }
+
+// fewValues is how many values a window keeps in its list.
+const fewValues = 8
+
+// add puts v into the set unless it holds more than limit values.
+func (w *distinct[T]) add(v T, limit int) {
+	switch {
+	case w.dropped || w.n > limit:
+	case w.many != nil:
+		if _, ok := w.many[v]; !ok {
+			w.many[v] = struct{}{}
+			w.n++
+		}
+	case slices.Contains(w.few, v):
+	case len(w.few) < fewValues:
+		w.few = append(w.few, v)
+		w.n++
+	default:
+		w.many = make(map[T]struct{}, 2*fewValues)
+		for _, x := range w.few {
+			w.many[x] = struct{}{}
+		}
+		w.few = nil
+		w.many[v] = struct{}{}
+		w.n++
+	}
+}
+
+// drop forgets the values and keeps the size.
+func (w *distinct[T]) drop() { w.few, w.many, w.dropped = nil, nil, true }
 
 // attempts are the failed attempts kept as evidence for a scan that may
 // come.
@@ -105,39 +141,44 @@ func (s *scanDetector) observe(d *detector, c *flows.Conn) {
 func addDistinct[T comparable](wins map[scanKey]*distinct[T], k scanKey, v T, limit, gen int) int {
 	w := wins[k]
 	if w == nil {
-		w = &distinct[T]{seen: map[T]bool{}}
+		w = &distinct[T]{}
 		wins[k] = w
 	}
 	w.gen = gen
-	if len(w.seen) <= limit {
-		w.seen[v] = true
-	}
-	return len(w.seen)
+	w.add(v, limit)
+	return w.n
 }
 
 // sweep drops the windows that stayed below their threshold, and the kept
 // attempts, that ended sweepSlack before the latest conversation and saw no
-// attempt for a sweep period: memory stays bounded over days of scanning
-// from the internet. A late attempt of a dropped window starts it afresh.
+// attempt for a sweep period, and the sets of the windows that crossed it:
+// memory stays bounded over days of scanning from the internet. A late
+// attempt of a dropped window starts it afresh.
 func (s *scanDetector) sweep(d *detector) {
 	stale := func(gen int, end int64) bool { return s.sweeps.stale(gen) && end+int64(sweepSlack) < d.last }
 	window := int64(d.opt.ScanWindow)
-	for k, w := range s.wins {
-		if len(w.seen) < d.opt.ScanHosts && stale(w.gen, (k.window+1)*window) {
-			delete(s.wins, k)
-		}
-	}
-	for k, w := range s.vwins {
-		if len(w.seen) < d.opt.ScanPorts && stale(w.gen, (k.window+1)*window) {
-			delete(s.vwins, k)
-		}
-	}
+	sweepWindows(s.wins, d.opt.ScanHosts, window, stale)
+	sweepWindows(s.vwins, d.opt.ScanPorts, window, stale)
 	for k, a := range s.examples {
 		if stale(a.gen, a.last+window) {
 			delete(s.examples, k)
 		}
 	}
 	s.sweeps.swept(len(s.wins) + len(s.vwins) + len(s.examples))
+}
+
+// sweepWindows drops the stale windows below threshold and the sets of
+// the stale ones above it.
+func sweepWindows[T comparable](wins map[scanKey]*distinct[T], threshold int, window int64, stale func(gen int, end int64) bool) {
+	for k, w := range wins {
+		switch {
+		case !stale(w.gen, (k.window+1)*window):
+		case w.n < threshold:
+			delete(wins, k)
+		default:
+			w.drop()
+		}
+	}
 }
 
 func (s *scanDetector) record(d *detector, c *flows.Conn, k scanKey, fact string) {
