@@ -284,7 +284,7 @@ func (a *Allowlist) allows(orig, resp netip.Addr, proto uint8, port uint16) bool
 // order: the flow table hands them over as they finish.
 const (
 	sweepSlack = time.Hour
-	sweepMin   = 1 << 14 // entries before the first sweep
+	sweepMin   = 1 << 12 // entries before the first sweep
 )
 
 // sweeper says when to sweep a detector's windowed state: when it has

@@ -46,7 +46,7 @@ type pairCodec[V any] interface {
 }
 
 // pairMapLimit is how many pairs an analysis holds in memory.
-const pairMapLimit = 1 << 16
+const pairMapLimit = 1 << 14
 
 func newPairMap[V any](limit int, codec pairCodec[V]) *pairMap[V] {
 	return &pairMap[V]{m: make(map[uint64]V), limit: limit, codec: codec}
