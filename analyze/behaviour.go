@@ -3,6 +3,7 @@ package analyze
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"slices"
@@ -245,22 +246,90 @@ type volumeDetector struct {
 	pairs *pairMap[volumeAcc] // originator and responder (pairOf)
 	// pieces gathers, per TCP 5-tuple, the conversations that may be
 	// parts of one connection that a capture gap cut: those still open
-	// when they ended, and those that started without a handshake.
-	pieces map[flows.Endpoints]*piecesAcc
-	long   []*Finding
+	// when they ended, and those that started without a handshake. There
+	// is one such for many a conversation, so they spill as pairs do,
+	// keyed by a hash of the 5-tuple (with a list for the rare 5-tuples
+	// that share one).
+	pieces     *pairMap[[]piecesAcc]
+	piecesSeed maphash.Seed
+	long       []*Finding
 }
 
 // piecesAcc is the pieces of one 5-tuple: most stay one piece, so the
 // finding is only made at the end, for those that join into a long one.
 type piecesAcc struct {
+	ends        flows.Endpoints
 	first, last int64
 	n           int
 	orig        netip.Addr
 	kept        []keptRef // the first pieces, for evidence
 }
 
+type piecesCodec struct{}
+
+func (piecesCodec) append(b []byte, ps []piecesAcc) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ps)))
+	for _, p := range ps {
+		b = appendAddr(b, p.ends.A)
+		b = appendAddr(b, p.ends.B)
+		b = binary.AppendUvarint(b, uint64(p.ends.APort))
+		b = binary.AppendUvarint(b, uint64(p.ends.BPort))
+		b = append(b, p.ends.Proto)
+		b = binary.AppendVarint(b, p.first)
+		b = binary.AppendVarint(b, p.last)
+		b = binary.AppendUvarint(b, uint64(p.n))
+		b = appendAddr(b, p.orig)
+		b = binary.AppendUvarint(b, uint64(len(p.kept)))
+		for _, k := range p.kept {
+			b = binary.AppendVarint(b, int64(k))
+		}
+	}
+	return b
+}
+
+func (piecesCodec) decode(b []byte) ([]piecesAcc, error) {
+	d := recordDecoder{b: b}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // each takes bytes
+		d.fail()
+		n = 0
+	}
+	ps := make([]piecesAcc, n)
+	for i := range ps {
+		p := &ps[i]
+		p.ends.A, p.ends.B = d.addr(), d.addr()
+		p.ends.APort, p.ends.BPort, p.ends.Proto = uint16(d.uvarint()), uint16(d.uvarint()), d.byte()
+		p.first, p.last, p.n, p.orig = d.varint(), d.varint(), int(d.uvarint()), d.addr()
+		kept := d.uvarint()
+		if kept > maxEvidence {
+			d.fail()
+			kept = 0
+		}
+		p.kept = make([]keptRef, kept)
+		for j := range p.kept {
+			p.kept[j] = keptRef(d.varint())
+		}
+	}
+	return ps, d.end()
+}
+
+func (piecesCodec) merge(older, newer []piecesAcc) []piecesAcc {
+	for _, n := range newer {
+		i := slices.IndexFunc(older, func(o piecesAcc) bool { return o.ends == n.ends })
+		if i < 0 {
+			older = append(older, n)
+			continue
+		}
+		o := &older[i]
+		o.first, o.last, o.n = min(o.first, n.first), max(o.last, n.last), o.n+n.n
+		o.kept = append(o.kept, n.kept[:min(len(n.kept), maxEvidence-len(o.kept))]...)
+	}
+	return older
+}
+
 func (v *volumeDetector) init() {
-	v.pairs, v.pieces = newPairMap[volumeAcc](pairMapLimit, volumeCodec{}), map[flows.Endpoints]*piecesAcc{}
+	v.pairs, v.pieces = newPairMap[volumeAcc](pairMapLimit, volumeCodec{}), newPairMap[[]piecesAcc](pairMapLimit, piecesCodec{})
+	v.piecesSeed = maphash.MakeSeed()
 }
 
 // span is how long a conversation lasted as far as the evidence shows: the
@@ -281,17 +350,21 @@ func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
 		f.add(c, fmt.Sprintf("one connection lasting %s", time.Duration(last-first).Round(time.Second)))
 		v.long = append(v.long, f)
 	} else if c.Proto == 6 && c.Source != flows.SourceFlowLog && (!strings.ContainsAny(c.History, "FfRr") || !strings.HasPrefix(c.History, "S")) {
-		k := c.Endpoints()
-		p := v.pieces[k]
-		if p == nil {
-			p = &piecesAcc{first: c.TS, last: c.TS + c.Duration, orig: orig}
-			v.pieces[k] = p
+		ends := c.Endpoints()
+		k := maphash.Comparable(v.piecesSeed, ends)
+		ps := v.pieces.get(k)
+		i := slices.IndexFunc(ps, func(p piecesAcc) bool { return p.ends == ends })
+		if i < 0 {
+			ps = append(ps, piecesAcc{ends: ends, first: c.TS, last: c.TS + c.Duration, orig: orig})
+			i = len(ps) - 1
 		}
+		p := &ps[i]
 		p.n++
 		p.first, p.last = min(p.first, c.TS), max(p.last, c.TS+c.Duration)
 		if len(p.kept) < maxEvidence {
 			p.kept = append(p.kept, d.keep(c))
 		}
+		v.pieces.set(k, ps)
 	}
 	if !d.internal(orig) || d.internal(resp) || !established(c) {
 		return
@@ -316,12 +389,15 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 	for _, f := range v.long {
 		out = append(out, longFinding(d, f, ""))
 	}
-	for _, p := range v.pieces {
-		if p.n > 1 && p.last-p.first >= int64(longDuration) {
-			first := d.evidence.get(p.kept[0])
-			f := d.findingFrom("long_connection", "", p.kept, d.endpoint(p.orig, nil), d.endpoint(first.Resp.Unmap(), port(first.RespPort)))
-			f.Count, f.first, f.last = p.n, p.first, p.last
-			out = append(out, longFinding(d, f, fmt.Sprintf(", in %d pieces that capture gaps cut", f.Count)))
+	defer v.pieces.close()
+	for _, ps := range v.pieces.all() {
+		for _, p := range ps {
+			if p.n > 1 && p.last-p.first >= int64(longDuration) {
+				first := d.evidence.get(p.kept[0])
+				f := d.findingFrom("long_connection", "", p.kept, d.endpoint(p.orig, nil), d.endpoint(first.Resp.Unmap(), port(first.RespPort)))
+				f.Count, f.first, f.last = p.n, p.first, p.last
+				out = append(out, longFinding(d, f, fmt.Sprintf(", in %d pieces that capture gaps cut", f.Count)))
+			}
 		}
 	}
 	defer v.pairs.close()

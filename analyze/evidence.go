@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 
 	"github.com/netfx/netfx/flows"
@@ -148,10 +149,7 @@ func appendKept(b []byte, c *flows.Conn) []byte {
 	b = binary.AppendVarint(b, c.Duration)
 	b = appendStrings(b, c.UID, c.CommunityID, c.Service, c.Source)
 	b = appendList(b, c.Files)
-	var addr [64]byte
-	raw, _ := c.Resp.AppendBinary(addr[:0])
-	b = binary.AppendUvarint(b, uint64(len(raw)))
-	b = append(b, raw...)
+	b = appendAddr(b, c.Resp)
 	b = binary.AppendUvarint(b, uint64(c.RespPort))
 	b = append(b, c.Proto)
 	v := c.FlowLog
@@ -169,6 +167,14 @@ func appendKept(b []byte, c *flows.Conn) []byte {
 	}
 	b = appendList(b, v.Sources)
 	return appendList(b, v.Files)
+}
+
+// appendAddr encodes an address, zone and all; the zero Addr too.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	var buf [64]byte
+	raw, _ := a.AppendBinary(buf[:0])
+	b = binary.AppendUvarint(b, uint64(len(raw)))
+	return append(b, raw...)
 }
 
 func appendStrings(b []byte, ss ...string) []byte {
@@ -200,9 +206,7 @@ func decodeKept(rec []byte) (*flows.Conn, error) {
 	d := recordDecoder{b: rec}
 	c := &flows.Conn{TS: d.varint(), Duration: d.varint(),
 		UID: d.string(), CommunityID: d.string(), Service: d.string(), Source: d.string(), Files: d.list()}
-	if raw := d.bytes(int(d.uvarint())); d.err == nil {
-		d.err = c.Resp.UnmarshalBinary(raw)
-	}
+	c.Resp = d.addr()
 	c.RespPort, c.Proto = uint16(d.uvarint()), d.byte()
 	if d.byte() == 1 {
 		v := &flows.FlowLogView{Begin: d.varint(), End: d.varint(),
@@ -308,6 +312,16 @@ func (d *recordDecoder) keptRefs() (refs [keptPerPair]keptRef) {
 		refs[i] = keptRef(d.varint())
 	}
 	return refs
+}
+
+// addr reverses appendAddr.
+func (d *recordDecoder) addr() (a netip.Addr) {
+	if raw := d.bytes(int(d.uvarint())); d.err == nil {
+		if err := a.UnmarshalBinary(raw); err != nil {
+			d.err = err
+		}
+	}
+	return a
 }
 
 func (d *recordDecoder) string() string { return string(d.bytes(int(d.uvarint()))) }

@@ -107,7 +107,7 @@ func TestSpillKeepsTheReport(t *testing.T) {
 	report := func(evidence, pairs int) Report {
 		s := NewSummary(Options{})
 		s.det.evidence.limit = evidence
-		s.pairs.limit, s.det.beacons.pairs.limit, s.det.volume.pairs.limit = pairs, pairs, pairs
+		s.pairs.limit, s.det.beacons.pairs.limit, s.det.volume.pairs.limit, s.det.volume.pieces.limit = pairs, pairs, pairs, pairs
 		if pairs < pairMapLimit {
 			s.det.beacons.pairs.maxWeight = 5 // beacon times too
 		}
@@ -117,9 +117,9 @@ func TestSpillKeepsTheReport(t *testing.T) {
 		if evidence == 1 && s.det.evidence.base == 0 {
 			t.Fatal("no evidence was written to the temporary file")
 		}
-		if pairs < pairMapLimit && (len(s.pairs.runs) < 2 || len(s.det.beacons.pairs.runs) < 2 || len(s.det.volume.pairs.runs) < 2) {
-			t.Fatalf("runs: pairs %d, beacons %d, volume %d; want several each",
-				len(s.pairs.runs), len(s.det.beacons.pairs.runs), len(s.det.volume.pairs.runs))
+		if pairs < pairMapLimit && (len(s.pairs.runs) < 2 || len(s.det.beacons.pairs.runs) < 2 || len(s.det.volume.pairs.runs) < 2 || len(s.det.volume.pieces.runs) < 2) {
+			t.Fatalf("runs: pairs %d, beacons %d, volume %d, pieces %d; want several each",
+				len(s.pairs.runs), len(s.det.beacons.pairs.runs), len(s.det.volume.pairs.runs), len(s.det.volume.pieces.runs))
 		}
 		r := s.Report()
 		if err := s.Err(); err != nil {

@@ -1,10 +1,17 @@
 package analyze
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/netfx/netfx/flows"
 )
 
 // TestPairMapMergesRuns feeds the same random beacon series to a map that
@@ -108,5 +115,67 @@ func TestPairMapWithoutTemporaryFile(t *testing.T) {
 	}
 	if n != 10 || p.Err() != nil {
 		t.Errorf("%d pairs, error %v; want 10 and none", n, p.Err())
+	}
+}
+
+// TestPiecesSpill: the pieces of gap-cut connections give the
+// same long-connection findings whether they stay in memory or spill a
+// 5-tuple at a time.
+func TestPiecesSpill(t *testing.T) {
+	var conns []*flows.Conn
+	for i := range 12 { // twelve connections, each cut into three pieces
+		for j, history := range []string{"ShADad", "DadA", "Dad"} {
+			c := conn("10.0.0.6", "192.0.2.9", uint16(50000+i), 8443, time.Duration(j*40)*time.Minute+time.Duration(i)*time.Second, 30*time.Minute)
+			c.History, c.UID = history, fmt.Sprintf("C%d-%d", i, j)
+			conns = append(conns, c)
+		}
+	}
+	whys := func(limit int) []string {
+		s := NewSummary(Options{})
+		s.det.volume.pieces.limit = limit
+		for _, c := range conns {
+			s.AddConn(c)
+		}
+		if limit < pairMapLimit && len(s.det.volume.pieces.runs) < 2 {
+			t.Fatalf("%d runs of pieces, want several", len(s.det.volume.pieces.runs))
+		}
+		var got []string
+		for _, f := range findingsWhere(s, ofKind("long_connection")) {
+			got = append(got, fmt.Sprint(f.Why, f.Count, f.Evidence.UIDs))
+		}
+		slices.Sort(got)
+		return got
+	}
+	want := whys(pairMapLimit)
+	if len(want) != 12 || !strings.Contains(want[0], "in 3 pieces") {
+		t.Fatalf("in memory: %q, want twelve connections in three pieces each", want)
+	}
+	if got := whys(1); !slices.Equal(got, want) {
+		t.Errorf("spilled a 5-tuple at a time: %q, want %q", got, want)
+	}
+}
+
+// TestPiecesCodec: the pieces of one key survive encoding, and merging
+// keeps 5-tuples that share a key apart.
+func TestPiecesCodec(t *testing.T) {
+	a := flows.EndpointsOf(netip.MustParseAddr("10.0.0.6"), netip.MustParseAddr("192.0.2.9"), 50000, 8443, 6)
+	b := flows.EndpointsOf(netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::2%eth0"), 1, 2, 6)
+	older := []piecesAcc{{ends: a, first: 10, last: 20, n: 2, orig: a.A, kept: []keptRef{1, 2}}}
+	var codec piecesCodec
+	got, err := codec.decode(codec.append(nil, older))
+	if err != nil || !reflect.DeepEqual(got, older) {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, older)
+	}
+	newer := []piecesAcc{{ends: b, first: 5, last: 6, n: 1, orig: b.B, kept: []keptRef{7}}, {ends: a, first: 30, last: 40, n: 1, orig: a.B, kept: []keptRef{3}}}
+	merged := codec.merge(got, newer)
+	want := []piecesAcc{{ends: a, first: 10, last: 40, n: 3, orig: a.A, kept: []keptRef{1, 2, 3}}, newer[0]}
+	if !reflect.DeepEqual(merged, want) {
+		t.Errorf("merged: %+v, want %+v", merged, want)
+	}
+	enc := codec.append(nil, merged)
+	for i := range enc { // cut short anywhere: an error, never a panic
+		if _, err := codec.decode(enc[:i]); err == nil {
+			t.Errorf("decoding the first %d of %d bytes: no error", i, len(enc))
+		}
 	}
 }
