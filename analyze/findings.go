@@ -77,7 +77,14 @@ func (f *Finding) add(c *flows.Conn, facts ...string) {
 	f.Count++
 	f.first = min(f.first, c.TS)
 	f.last = max(f.last, c.TS+c.Duration)
-	e := &f.Evidence
+	f.Evidence.add(c, facts...)
+	if f.Service == "" {
+		f.Service = c.Service
+	}
+}
+
+// add puts a conversation, and what it showed, into the evidence.
+func (e *Evidence) add(c *flows.Conn, facts ...string) {
 	e.UIDs = appendBounded(e.UIDs, c.UID)
 	e.CommunityIDs = appendBounded(e.CommunityIDs, c.CommunityID)
 	for _, file := range c.Files {
@@ -92,9 +99,6 @@ func (f *Finding) add(c *flows.Conn, facts ...string) {
 	e.Sources = appendBounded(e.Sources, c.Source)
 	for _, fact := range facts {
 		e.Facts = appendBounded(e.Facts, fact)
-	}
-	if f.Service == "" {
-		f.Service = c.Service
 	}
 }
 

@@ -91,15 +91,43 @@ type edge struct {
 	uid      string
 }
 
+// lateralPair is what one pair's use of one technique showed. Most pairs
+// are everyday traffic that never becomes a finding, so it is kept
+// smaller than one; findings are made at the end.
+type lateralPair struct {
+	first, last int64
+	count       int
+	score       int
+	port        uint16 // of the first connection's responder
+	proto       uint8
+	service     string
+	evidence    Evidence
+}
+
+func (p *lateralPair) add(c *flows.Conn, facts ...string) {
+	p.count++
+	p.first, p.last = min(p.first, c.TS), max(p.last, c.TS+c.Duration)
+	p.evidence.add(c, facts...)
+	if p.service == "" {
+		p.service = c.Service
+	}
+}
+
+func (p *lateralPair) finding(d *detector, k lateralKey) *Finding {
+	return &Finding{Kind: "lateral_movement", Technique: techniqueID(k.technique), Score: p.score,
+		Src: d.endpoint(k.src, nil), Dst: d.endpoint(k.dst, port(p.port)), Proto: flows.ProtoName(p.proto),
+		Service: p.service, Count: p.count, Evidence: p.evidence, first: p.first, last: p.last}
+}
+
 type lateralDetector struct {
-	pairs     map[lateralKey]*Finding
+	pairs     map[lateralKey]*lateralPair
 	fanout    windowFindings[fanKey]
 	edges     map[[2]netip.Addr]edge // first admin connection of each pair, for pivots
 	firstSeen map[lateralKey]int64   // first admin, and first data, connection of each pair, for newness
 }
 
 func (l *lateralDetector) init() {
-	l.pairs, l.edges, l.firstSeen = map[lateralKey]*Finding{}, map[[2]netip.Addr]edge{}, map[lateralKey]int64{}
+	l.pairs, l.edges, l.firstSeen = map[lateralKey]*lateralPair{}, map[[2]netip.Addr]edge{}, map[lateralKey]int64{}
 	l.fanout = newWindowFindings[fanKey](fanOutWindow, func(f *Finding) bool { return distinctHosts(f.dsts) < fanOutHosts })
 }
 
@@ -180,22 +208,38 @@ func classify(c *flows.Conn) (technique string, score int, confirmed bool, facts
 			return technique, score, true, facts
 		}
 	}
-	// Without payload: the port, for connections that were established.
-	if t, ok := adminPorts[c.RespPort]; ok && c.Proto == 6 && established(c) && c.RespPort != 445 && c.RespPort != 139 && c.RespPort != 135 {
-		return t, 40, false, []string{fmt.Sprintf("%s/%d established (port only, no payload)", c.ProtoName(), c.RespPort)}
+	// Without payload: the port, for TCP connections that were established.
+	fact, ok := portOnlyFacts[c.RespPort]
+	if !ok || c.Proto != 6 || !established(c) {
+		return "", 0, false, nil
 	}
-	if (c.RespPort == 445 || c.RespPort == 139 || c.RespPort == 135) && c.Proto == 6 && established(c) {
-		t := smbByPort
-		if c.RespPort == 135 {
-			t = rpcByPort
-		}
-		return t, 30, false, []string{fmt.Sprintf("%s/%d established (port only)", c.ProtoName(), c.RespPort)}
+	switch c.RespPort {
+	case 445, 139:
+		return smbByPort, 30, false, []string{fact}
+	case 135:
+		return rpcByPort, 30, false, []string{fact}
 	}
-	if what, ok := dataPorts[c.RespPort]; ok && c.Proto == 6 && established(c) {
-		return dataAccess, 20, false, []string{fmt.Sprintf("%s/%d (%s) established", c.ProtoName(), c.RespPort, what)}
+	if t, ok := adminPorts[c.RespPort]; ok {
+		return t, 40, false, []string{fact}
 	}
-	return "", 0, false, nil
+	return dataAccess, 20, false, []string{fact}
 }
+
+// portOnlyFacts say what a TCP connection to an admin or data port, seen
+// without payload, shows; made once, as most pairs keep one.
+var portOnlyFacts = func() map[uint16]string {
+	facts := map[uint16]string{}
+	for p := range adminPorts {
+		facts[p] = fmt.Sprintf("tcp/%d established (port only, no payload)", p)
+		if p == 445 || p == 139 || p == 135 {
+			facts[p] = fmt.Sprintf("tcp/%d established (port only)", p)
+		}
+	}
+	for p, what := range dataPorts {
+		facts[p] = fmt.Sprintf("tcp/%d (%s) established", p, what)
+	}
+	return facts
+}()
 
 func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
@@ -210,17 +254,16 @@ func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 		return
 	}
 	k := lateralKey{orig, resp, technique}
-	f := l.pairs[k]
-	if f == nil {
-		f = newFinding("lateral_movement", techniqueID(technique), c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
-		f.Score = score
-		l.pairs[k] = f
+	p := l.pairs[k]
+	if p == nil {
+		p = &lateralPair{first: c.TS, last: c.TS + c.Duration, port: c.RespPort, proto: c.Proto, service: c.Service}
+		l.pairs[k] = p
 	}
-	f.Score = max(f.Score, score)
+	p.score = max(p.score, score)
 	if confirmed {
 		facts = append(facts, "confirmed by payload")
 	}
-	f.add(c, facts...)
+	p.add(c, facts...)
 	switch technique { // what allNew asks about
 	case dataAccess:
 		l.seen(newnessKey(orig, netip.Addr{}, technique), c.TS) // the source's first data use
@@ -269,7 +312,8 @@ type groupKey struct {
 func (l *lateralDetector) findings(d *detector) []*Finding {
 	var out []*Finding
 	groups := map[groupKey][]*Finding{}
-	for k, f := range l.pairs {
+	for k, p := range l.pairs {
+		f := p.finding(d, k)
 		if k.technique == "T1210" {
 			if f.Count < zerologonMin {
 				continue // a few Netlogon authentications are normal
