@@ -269,12 +269,15 @@ func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c < utf8.RuneSelf {
-			b = append(b, c)
+		start := i
+		for i < len(s) && jsonPlain[s[i]] {
 			i++
-			continue
 		}
+		b = append(b, s[start:i]...) // the plain run at once
+		if i == len(s) {
+			break
+		}
+		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -301,6 +304,15 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+// jsonPlain says which bytes appendJSONString copies as they are: ASCII
+// but control characters, quote, backslash and the HTML-special <, >, &.
+var jsonPlain = func() (plain [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = !strings.ContainsRune(`"\<>&`, rune(c))
+	}
+	return plain
+}()
 
 // zeekFormat is Zeek's tab-separated log format, header lines included,
 // so that zeek-cut and Zeek log readers accept it.
