@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"math"
 	"net/netip"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/record"
 )
 
 // Beacons (T1071), exfiltration (T1041), long connections and DNS tunnels
@@ -55,18 +57,18 @@ func (seriesCodec) append(b []byte, s seriesAcc) []byte {
 }
 
 func (seriesCodec) decode(b []byte) (seriesAcc, error) {
-	d := recordDecoder{b: b}
-	s := seriesAcc{n: int(d.uvarint()), conns: d.keptRefs()}
-	if n := d.uvarint(); n <= uint64(len(d.b)) { // each point takes a byte at least
+	d := record.NewDecoder(b)
+	s := seriesAcc{n: int(d.Uvarint()), conns: decodeKeptRefs(d)}
+	if n := d.Uvarint(); n <= uint64(d.Left()) { // each point takes a byte at least
 		s.points = make([]seriesPoint, n)
 		for i := range s.points {
-			s.points[i].ts = d.varint()
-			s.points[i].bytes = math.Float64frombits(d.fixed64())
+			s.points[i].ts = d.Varint()
+			s.points[i].bytes = math.Float64frombits(d.Fixed64())
 		}
 	} else {
-		d.fail()
+		d.Fail(io.ErrUnexpectedEOF)
 	}
-	return s, d.end()
+	return s, d.End()
 }
 
 func (seriesCodec) merge(older, newer seriesAcc) seriesAcc {
@@ -229,9 +231,9 @@ func (volumeCodec) append(b []byte, a volumeAcc) []byte {
 }
 
 func (volumeCodec) decode(b []byte) (volumeAcc, error) {
-	d := recordDecoder{b: b}
-	a := volumeAcc{out: d.uvarint(), in: d.uvarint(), n: int(d.uvarint()), conns: d.keptRefs()}
-	return a, d.end()
+	d := record.NewDecoder(b)
+	a := volumeAcc{out: d.Uvarint(), in: d.Uvarint(), n: int(d.Uvarint()), conns: decodeKeptRefs(d)}
+	return a, d.End()
 }
 
 func (volumeCodec) merge(older, newer volumeAcc) volumeAcc {
@@ -270,15 +272,15 @@ type piecesCodec struct{}
 func (piecesCodec) append(b []byte, ps []piecesAcc) []byte {
 	b = binary.AppendUvarint(b, uint64(len(ps)))
 	for _, p := range ps {
-		b = appendAddr(b, p.ends.A)
-		b = appendAddr(b, p.ends.B)
+		b = record.AppendAddr(b, p.ends.A)
+		b = record.AppendAddr(b, p.ends.B)
 		b = binary.AppendUvarint(b, uint64(p.ends.APort))
 		b = binary.AppendUvarint(b, uint64(p.ends.BPort))
 		b = append(b, p.ends.Proto)
 		b = binary.AppendVarint(b, p.first)
 		b = binary.AppendVarint(b, p.last)
 		b = binary.AppendUvarint(b, uint64(p.n))
-		b = appendAddr(b, p.orig)
+		b = record.AppendAddr(b, p.orig)
 		b = binary.AppendUvarint(b, uint64(len(p.kept)))
 		for _, k := range p.kept {
 			b = binary.AppendVarint(b, int64(k))
@@ -288,29 +290,29 @@ func (piecesCodec) append(b []byte, ps []piecesAcc) []byte {
 }
 
 func (piecesCodec) decode(b []byte) ([]piecesAcc, error) {
-	d := recordDecoder{b: b}
-	n := d.uvarint()
-	if n > uint64(len(d.b)) { // each takes bytes
-		d.fail()
+	d := record.NewDecoder(b)
+	n := d.Uvarint()
+	if n > uint64(d.Left()) { // each takes bytes
+		d.Fail(io.ErrUnexpectedEOF)
 		n = 0
 	}
 	ps := make([]piecesAcc, n)
 	for i := range ps {
 		p := &ps[i]
-		p.ends.A, p.ends.B = d.addr(), d.addr()
-		p.ends.APort, p.ends.BPort, p.ends.Proto = uint16(d.uvarint()), uint16(d.uvarint()), d.byte()
-		p.first, p.last, p.n, p.orig = d.varint(), d.varint(), int(d.uvarint()), d.addr()
-		kept := d.uvarint()
+		p.ends.A, p.ends.B = d.Addr(), d.Addr()
+		p.ends.APort, p.ends.BPort, p.ends.Proto = uint16(d.Uvarint()), uint16(d.Uvarint()), d.Byte()
+		p.first, p.last, p.n, p.orig = d.Varint(), d.Varint(), int(d.Uvarint()), d.Addr()
+		kept := d.Uvarint()
 		if kept > maxEvidence {
-			d.fail()
+			d.Fail(io.ErrUnexpectedEOF)
 			kept = 0
 		}
 		p.kept = make([]keptRef, kept)
 		for j := range p.kept {
-			p.kept[j] = keptRef(d.varint())
+			p.kept[j] = keptRef(d.Varint())
 		}
 	}
-	return ps, d.end()
+	return ps, d.End()
 }
 
 func (piecesCodec) merge(older, newer []piecesAcc) []piecesAcc {

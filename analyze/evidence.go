@@ -4,11 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net/netip"
 	"os"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/record"
 )
 
 // Detectors keep the first few conversations of every pair, domain, port
@@ -147,77 +146,23 @@ func closeTemp(f *os.File) {
 func appendKept(b []byte, c *flows.Conn) []byte {
 	b = binary.AppendVarint(b, c.TS)
 	b = binary.AppendVarint(b, c.Duration)
-	b = appendStrings(b, c.UID, c.CommunityID, c.Service, c.Source)
-	b = appendList(b, c.Files)
-	b = appendAddr(b, c.Resp)
+	b = record.AppendStrings(b, c.UID, c.CommunityID, c.Service, c.Source)
+	b = record.AppendList(b, c.Files)
+	b = record.AppendAddr(b, c.Resp)
 	b = binary.AppendUvarint(b, uint64(c.RespPort))
 	b = append(b, c.Proto)
-	v := c.FlowLog
-	if v == nil {
-		return append(b, 0)
-	}
-	b = append(b, 1)
-	b = binary.AppendVarint(b, v.Begin)
-	b = binary.AppendVarint(b, v.End)
-	b = appendStrings(b, v.Rule, v.Decision, v.Direction, v.Encryption)
-	b = append(b, boolByte(v.Ended), boolByte(v.Counted))
-	b = binary.AppendVarint(b, int64(v.Attempts))
-	for _, n := range []uint64{v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes} {
-		b = binary.AppendUvarint(b, n)
-	}
-	b = appendList(b, v.Sources)
-	return appendList(b, v.Files)
-}
-
-// appendAddr encodes an address, zone and all; the zero Addr too.
-func appendAddr(b []byte, a netip.Addr) []byte {
-	var buf [64]byte
-	raw, _ := a.AppendBinary(buf[:0])
-	b = binary.AppendUvarint(b, uint64(len(raw)))
-	return append(b, raw...)
-}
-
-func appendStrings(b []byte, ss ...string) []byte {
-	for _, s := range ss {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	return b
-}
-
-// appendList encodes a list of strings; nil and empty stay apart.
-func appendList(b []byte, ss []string) []byte {
-	if ss == nil {
-		return append(b, 0)
-	}
-	b = binary.AppendUvarint(b, uint64(len(ss))+1)
-	return appendStrings(b, ss...)
-}
-
-func boolByte(v bool) byte {
-	if v {
-		return 1
-	}
-	return 0
+	return flows.AppendFlowLogView(b, c.FlowLog)
 }
 
 // decodeKept reverses appendKept.
 func decodeKept(rec []byte) (*flows.Conn, error) {
-	d := recordDecoder{b: rec}
-	c := &flows.Conn{TS: d.varint(), Duration: d.varint(),
-		UID: d.string(), CommunityID: d.string(), Service: d.string(), Source: d.string(), Files: d.list()}
-	c.Resp = d.addr()
-	c.RespPort, c.Proto = uint16(d.uvarint()), d.byte()
-	if d.byte() == 1 {
-		v := &flows.FlowLogView{Begin: d.varint(), End: d.varint(),
-			Rule: d.string(), Decision: d.string(), Direction: d.string(), Encryption: d.string()}
-		v.Ended, v.Counted = d.byte() == 1, d.byte() == 1
-		v.Attempts = int(d.varint())
-		v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes = d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
-		v.Sources, v.Files = d.list(), d.list()
-		c.FlowLog = v
-	}
-	return c, d.end()
+	d := record.NewDecoder(rec)
+	c := &flows.Conn{TS: d.Varint(), Duration: d.Varint(),
+		UID: d.String(), CommunityID: d.String(), Service: d.String(), Source: d.String(), Files: d.List()}
+	c.Resp = d.Addr()
+	c.RespPort, c.Proto = uint16(d.Uvarint()), d.Byte()
+	c.FlowLog = flows.DecodeFlowLogView(d)
+	return c, d.End()
 }
 
 // appendKeptRefs encodes the kept conversations of a pair.
@@ -238,105 +183,10 @@ func mergeKept(kept [keptPerPair]keptRef, n int, newer [keptPerPair]keptRef, new
 	return kept
 }
 
-// recordDecoder reads a record, keeping the first error.
-type recordDecoder struct {
-	b   []byte
-	err error
-}
-
-// end returns the first error, or one if bytes are left over.
-func (d *recordDecoder) end() error {
-	if d.err == nil && len(d.b) > 0 {
-		d.err = errors.New("bytes left after the record")
-	}
-	return d.err
-}
-
-func (d *recordDecoder) fail() {
-	if d.err == nil {
-		d.err = io.ErrUnexpectedEOF
-	}
-	d.b = nil
-}
-
-func (d *recordDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	return took(d, v, n)
-}
-
-func (d *recordDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	return took(d, v, n)
-}
-
-// took consumes the n bytes a varint took and returns its value v; n <= 0
-// (cut short, or too long) fails.
-func took[T int64 | uint64](d *recordDecoder, v T, n int) T {
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *recordDecoder) byte() byte {
-	if len(d.b) == 0 {
-		d.fail()
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *recordDecoder) bytes(n int) []byte {
-	if n < 0 || n > len(d.b) {
-		d.fail()
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *recordDecoder) fixed64() uint64 {
-	if b := d.bytes(8); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (d *recordDecoder) keptRefs() (refs [keptPerPair]keptRef) {
+// decodeKeptRefs reads what appendKeptRefs wrote.
+func decodeKeptRefs(d *record.Decoder) (refs [keptPerPair]keptRef) {
 	for i := range refs {
-		refs[i] = keptRef(d.varint())
+		refs[i] = keptRef(d.Varint())
 	}
 	return refs
-}
-
-// addr reverses appendAddr.
-func (d *recordDecoder) addr() (a netip.Addr) {
-	if raw := d.bytes(int(d.uvarint())); d.err == nil {
-		if err := a.UnmarshalBinary(raw); err != nil {
-			d.err = err
-		}
-	}
-	return a
-}
-
-func (d *recordDecoder) string() string { return string(d.bytes(int(d.uvarint()))) }
-
-func (d *recordDecoder) list() []string {
-	n := d.uvarint()
-	if n == 0 || uint64(len(d.b)) < n-1 { // each string takes a byte at least
-		if n != 0 {
-			d.fail()
-		}
-		return nil
-	}
-	ss := make([]string, n-1)
-	for i := range ss {
-		ss[i] = d.string()
-	}
-	return ss
 }

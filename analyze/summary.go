@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/record"
 )
 
 // Report is the result of an analysis, ready for rendering. Its JSON form is
@@ -144,14 +145,14 @@ func (pairAccCodec) append(b []byte, v pairAcc) []byte {
 	b = binary.AppendUvarint(b, v.bytes)
 	b = binary.AppendUvarint(b, v.packets)
 	b = binary.AppendUvarint(b, v.conversations)
-	return append(b, boolByte(v.aInternal), boolByte(v.bInternal))
+	return record.AppendBool(record.AppendBool(b, v.aInternal), v.bInternal)
 }
 
 func (pairAccCodec) decode(b []byte) (pairAcc, error) {
-	d := recordDecoder{b: b}
-	v := pairAcc{bytes: d.uvarint(), packets: d.uvarint(), conversations: d.uvarint()}
-	v.aInternal, v.bInternal = d.byte() == 1, d.byte() == 1
-	return v, d.end()
+	d := record.NewDecoder(b)
+	v := pairAcc{bytes: d.Uvarint(), packets: d.Uvarint(), conversations: d.Uvarint()}
+	v.aInternal, v.bInternal = d.Byte() == 1, d.Byte() == 1
+	return v, d.End()
 }
 
 func (pairAccCodec) merge(older, newer pairAcc) pairAcc {

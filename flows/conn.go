@@ -1,9 +1,11 @@
 package flows
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/internal/record"
 )
 
 // Conn is one finished conversation: a connection as Zeek's conn.log
@@ -90,4 +92,37 @@ func ProtoName(proto uint8) string {
 		return "sctp"
 	}
 	return "unknown_transport"
+}
+
+// AppendFlowLogView encodes v, which may be nil, for netfx's temporary
+// files (see package record).
+func AppendFlowLogView(b []byte, v *FlowLogView) []byte {
+	if v == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = binary.AppendVarint(b, v.Begin)
+	b = binary.AppendVarint(b, v.End)
+	b = record.AppendStrings(b, v.Rule, v.Decision, v.Direction, v.Encryption)
+	b = record.AppendBool(record.AppendBool(b, v.Ended), v.Counted)
+	b = binary.AppendVarint(b, int64(v.Attempts))
+	for _, n := range []uint64{v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes} {
+		b = binary.AppendUvarint(b, n)
+	}
+	b = record.AppendList(b, v.Sources)
+	return record.AppendList(b, v.Files)
+}
+
+// DecodeFlowLogView reads what AppendFlowLogView wrote.
+func DecodeFlowLogView(d *record.Decoder) *FlowLogView {
+	if !d.Bool() {
+		return nil
+	}
+	v := &FlowLogView{Begin: d.Varint(), End: d.Varint(),
+		Rule: d.String(), Decision: d.String(), Direction: d.String(), Encryption: d.String()}
+	v.Ended, v.Counted = d.Bool(), d.Bool()
+	v.Attempts = int(d.Varint())
+	v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()
+	v.Sources, v.Files = d.List(), d.List()
+	return v
 }

@@ -20,5 +20,5 @@ func CompareConns(a, b *Conn) int {
 // at most limit of them in memory, so memory stays bounded however many
 // conversations the input has.
 func NewSorter(limit int) *extsort.Sorter[*Conn] {
-	return extsort.New(limit, CompareConns)
+	return extsort.NewWithCodec(limit, CompareConns, ConnCodec())
 }

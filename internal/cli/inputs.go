@@ -170,7 +170,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 		}
 	}
 	builder.Flush()
-	convSorter := extsort.New(mem, analyze.CompareForJoin)
+	convSorter := extsort.NewWithCodec(mem, analyze.CompareForJoin, flows.ConnCodec())
 	flows.ReadCaptures(captures, opt.flows, opt.read, convSorter.Add, captureFile)
 	readConnLogs(convSorter.Add)
 	logConns := flowlog.Connections(flowSorter.All(), opt.tolerance, opt.flows.CommunityIDSeed)

@@ -29,11 +29,22 @@ type Sorter[T any] struct {
 	err             error
 }
 
-// Codec writes values to a spilled run and reads them back.
+// Codec writes values to a spilled run and reads them back. A codec that
+// keeps state for the run it writes or reads (as gob keeps type
+// information) also has a method ForRun() Codec[T]: the Sorter then asks
+// it for a fresh codec for each run.
 type Codec[T any] interface {
 	Encode(w *bufio.Writer, v T) error
 	// Decode returns io.EOF after the last value of a run.
 	Decode(r *bufio.Reader) (T, error)
+}
+
+// forRun returns the codec for one run: c's ForRun, or c itself.
+func forRun[T any](c Codec[T]) Codec[T] {
+	if r, ok := c.(interface{ ForRun() Codec[T] }); ok {
+		return r.ForRun()
+	}
+	return c
 }
 
 // New returns a Sorter that holds at most limit values in memory and
@@ -83,6 +94,8 @@ func (s *Sorter[T]) spill() error {
 	enc := s.codec
 	if enc == nil {
 		enc = &gobCodec[T]{enc: gob.NewEncoder(bw)}
+	} else {
+		enc = forRun(enc)
 	}
 	for _, v := range s.buf {
 		if err := enc.Encode(bw, v); err != nil {
@@ -125,6 +138,8 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 			dec := s.codec
 			if dec == nil {
 				dec = &gobCodec[T]{dec: gob.NewDecoder(br)}
+			} else {
+				dec = forRun(dec)
 			}
 			runs = append(runs, &decodedRun[T]{dec: dec, r: br})
 		}
