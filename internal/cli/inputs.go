@@ -173,14 +173,17 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	convSorter := extsort.NewWithCodec(mem, analyze.CompareForJoin, flows.ConnCodec())
 	flows.ReadCaptures(captures, opt.flows, opt.read, convSorter.Add, captureFile)
 	readConnLogs(convSorter.Add)
-	logConns := flowlog.Connections(flowSorter.All(), opt.tolerance, opt.flows.CommunityIDSeed)
+	// Each sorter's runs are merged on a goroutine of their own while the
+	// next step uses the values.
+	logConns := flowlog.Connections(extsort.Prefetch(flowSorter.All(), prefetchBlock), opt.tolerance, opt.flows.CommunityIDSeed)
+	convs := extsort.Prefetch(convSorter.All(), prefetchBlock)
 	sorters := []interface{ Err() error }{flowSorter, convSorter}
 	if out.anyOrder {
-		analyze.Join(convSorter.All(), logConns, opt.tolerance, out.conn)
+		analyze.Join(convs, logConns, opt.tolerance, out.conn)
 	} else {
 		joined := flows.NewSorter(mem)
-		analyze.Join(convSorter.All(), logConns, opt.tolerance, joined.Add)
-		for c := range joined.All() {
+		analyze.Join(convs, logConns, opt.tolerance, joined.Add)
+		for c := range extsort.Prefetch(joined.All(), prefetchBlock) {
 			out.conn(c)
 		}
 		sorters = append(sorters, joined)
@@ -196,6 +199,9 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 // joinSortMemory is how many records each sorter of the join with flow
 // logs holds in memory before it spills to a temporary file.
 const joinSortMemory = flows.DefaultSortMemory / 2
+
+// prefetchBlock is how many values a sorter's merge hands over at once.
+const prefetchBlock = 256
 
 // sources holds the inputs that can be read only once — standard input
 // ("-"), and pipes such as a shell's <(zcat capture.gz) — buffered, so that

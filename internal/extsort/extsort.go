@@ -283,3 +283,57 @@ func (c *gobCodec[T]) Decode(*bufio.Reader) (T, error) {
 	err := c.dec.Decode(&v)
 	return v, err
 }
+
+// Prefetch yields what seq yields, in order, running seq on a goroutine of
+// its own a few blocks of values ahead: merging and decoding runs then
+// proceed on one core while the values are used on another. Stopping
+// early stops seq. Whatever seq does after its last value (a Sorter
+// setting Err) happens before Prefetch returns.
+func Prefetch[T any](seq iter.Seq[T], block int) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		full, free := make(chan []T, 2), make(chan []T, 3)
+		stop := make(chan struct{})
+		go func() {
+			defer close(full)
+			b := make([]T, 0, block)
+			send := func() bool {
+				select {
+				case full <- b:
+				case <-stop:
+					return false
+				}
+				select {
+				case b = <-free:
+				default:
+					b = make([]T, 0, block)
+				}
+				return true
+			}
+			for v := range seq {
+				if b = append(b, v); len(b) == block && !send() {
+					return
+				}
+			}
+			if len(b) > 0 {
+				send()
+			}
+		}()
+		defer func() {
+			close(stop)
+			for range full { // until seq has returned
+			}
+		}()
+		for b := range full {
+			for _, v := range b {
+				if !yield(v) {
+					return
+				}
+			}
+			clear(b)
+			select {
+			case free <- b[:0]:
+			default:
+			}
+		}
+	}
+}

@@ -88,3 +88,47 @@ func TestLimitBytes(t *testing.T) {
 		t.Errorf("%d values, sorted %v, err %v", len(got), slices.IsSorted(got), s.Err())
 	}
 }
+
+// TestPrefetch: the values come in order, whatever the block size; an
+// early stop stops the producer; what the producer does after its last
+// value is visible once Prefetch returns.
+func TestPrefetch(t *testing.T) {
+	for _, block := range []int{1, 3, 256} {
+		finished := false
+		seq := func(yield func(int) bool) {
+			for i := range 1000 {
+				if !yield(i) {
+					return
+				}
+			}
+			finished = true
+		}
+		i := 0
+		for v := range Prefetch(seq, block) {
+			if v != i {
+				t.Fatalf("block %d: value %d is %d", block, i, v)
+			}
+			i++
+		}
+		if i != 1000 || !finished {
+			t.Fatalf("block %d: %d values, producer finished %v", block, i, finished)
+		}
+		produced := 0
+		stopped := func(yield func(int) bool) {
+			for i := 0; ; i++ {
+				produced = i
+				if !yield(i) {
+					return
+				}
+			}
+		}
+		for v := range Prefetch(stopped, block) {
+			if v == 10 {
+				break
+			}
+		}
+		if produced > 10+4*block {
+			t.Errorf("block %d: the producer went on to %d after the consumer stopped at 10", block, produced)
+		}
+	}
+}
