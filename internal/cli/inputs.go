@@ -149,28 +149,33 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 	// bounded by the open flows and the sorters, however long the logs.
 	mem := cmp.Or(opt.sortMemory, joinSortMemory)
 	flowSorter := extsort.NewWithCodec(mem, flowlog.CompareFlows, flowlog.NewFlowCodec())
-	reader, builder := flowlog.NewReader(), flowlog.NewBuilder(flowSorter.Add)
-	for _, p := range logs {
-		res := in.readFlowLog(reader, p, bar.wrap, func(t *flowlog.Tuple) {
-			builder.Add(t)
+	flowSorter.SpillInBackground()
+	builder := flowlog.NewBuilder(flowSorter.Add)
+	parseFlowLogs(in, logs, bar.wrap, func(tuples []flowlog.Tuple, res *flowLogResult) {
+		for i := range tuples {
+			builder.Add(&tuples[i])
 			if out.tuple != nil {
-				out.tuple(t)
+				out.tuple(&tuples[i])
 			}
-		})
-		if res.Err != nil {
-			if !explicit[p] && errors.Is(res.Err, flowlog.ErrNotFlowLog) && res.Stats.Records == 0 {
-				fmt.Fprintf(msg, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
-				continue
-			}
+		}
+		switch {
+		case res == nil:
+			return
+		case res.Err == nil:
+		case !explicit[res.Path] && errors.Is(res.Err, flowlog.ErrNotFlowLog) && res.Stats.Records == 0:
+			fmt.Fprintf(msg, "netfx: skipped %s\n", escapeTerminal(res.Err.Error()))
+			return
+		default:
 			damaged = true
 			fmt.Fprintf(msg, "netfx: %s\n", escapeTerminal(res.Err.Error()))
 		}
 		if out.flowLogFile != nil {
-			out.flowLogFile(res)
+			out.flowLogFile(*res)
 		}
-	}
+	})
 	builder.Flush()
 	convSorter := extsort.NewWithCodec(mem, analyze.CompareForJoin, flows.ConnCodec())
+	convSorter.SpillInBackground()
 	flows.ReadCaptures(captures, opt.flows, opt.read, convSorter.Add, captureFile)
 	readConnLogs(convSorter.Add)
 	// Each sorter's runs are merged on a goroutine of their own while the
@@ -182,6 +187,7 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 		analyze.Join(convs, logConns, opt.tolerance, out.conn)
 	} else {
 		joined := flows.NewSorter(mem)
+		joined.SpillInBackground()
 		analyze.Join(convs, logConns, opt.tolerance, joined.Add)
 		for c := range extsort.Prefetch(joined.All(), prefetchBlock) {
 			out.conn(c)
@@ -194,6 +200,54 @@ func readInputs(s *streams, args []string, opt readOptions, out sink) (damaged b
 		}
 	}
 	return damaged, nil
+}
+
+// tupleBatch is how many flow-log tuples the parsing goroutine hands over
+// at once.
+const tupleBatch = 1024
+
+// parsedTuples is flow-log tuples parsed, in order; result, after a
+// file's last tuples, says how reading it went.
+type parsedTuples struct {
+	tuples []flowlog.Tuple
+	result *flowLogResult
+}
+
+// parseFlowLogs reads the flow logs at paths, in order, on a goroutine of
+// its own, a few batches ahead of use, which gets the tuples and, after a
+// file's last ones, its result (nil otherwise).
+func parseFlowLogs(in *sources, paths []string, wrap func(io.Reader) io.Reader, use func([]flowlog.Tuple, *flowLogResult)) {
+	full, free := make(chan parsedTuples, 4), make(chan []flowlog.Tuple, 6)
+	go func() {
+		defer close(full)
+		reader := flowlog.NewReader()
+		next := func() []flowlog.Tuple {
+			select {
+			case b := <-free:
+				return b[:0]
+			default:
+				return make([]flowlog.Tuple, 0, tupleBatch)
+			}
+		}
+		batch := next()
+		for _, p := range paths {
+			res := in.readFlowLog(reader, p, wrap, func(t *flowlog.Tuple) {
+				if batch = append(batch, *t); len(batch) == tupleBatch {
+					full <- parsedTuples{tuples: batch}
+					batch = next()
+				}
+			})
+			full <- parsedTuples{tuples: batch, result: &res}
+			batch = next()
+		}
+	}()
+	for b := range full {
+		use(b.tuples, b.result)
+		select {
+		case free <- b.tuples:
+		default:
+		}
+	}
 }
 
 // joinSortMemory is how many records each sorter of the join with flow

@@ -27,6 +27,12 @@ type Sorter[T any] struct {
 	buf             []T
 	runs            []*os.File
 	err             error
+	// With SpillInBackground: the run being written, its buffer, and the
+	// buffer of the run written before it, for reuse.
+	spilling chan error
+	inflight []T
+	spare    []T
+	divisor  int // 2 when spilling in the background: each buffer holds half
 }
 
 // Codec writes values to a spilled run and reads them back. A codec that
@@ -50,13 +56,18 @@ func forRun[T any](c Codec[T]) Codec[T] {
 // New returns a Sorter that holds at most limit values in memory and
 // spills with encoding/gob, so only exported fields survive a spill.
 func New[T any](limit int, cmp func(a, b T) int) *Sorter[T] {
-	return &Sorter[T]{limit: max(limit, 1), cmp: cmp}
+	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, divisor: 1}
 }
 
 // NewWithCodec returns a Sorter that spills with codec.
 func NewWithCodec[T any](limit int, cmp func(a, b T) int, codec Codec[T]) *Sorter[T] {
-	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, codec: codec}
+	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, codec: codec, divisor: 1}
 }
+
+// SpillInBackground makes the Sorter sort and write each run on a
+// goroutine of its own while Add goes on filling a second buffer; the
+// two buffers hold half the limit each, so memory stays as bounded.
+func (s *Sorter[T]) SpillInBackground() { s.divisor = 2 }
 
 // Add takes a value. An error spilling a run is kept: Err returns it, and
 // All then yields nothing.
@@ -68,7 +79,7 @@ func (s *Sorter[T]) Add(v T) {
 	if s.size != nil {
 		s.bytes += s.size(v)
 	}
-	if len(s.buf) >= s.limit || (s.size != nil && s.bytes >= s.maxBytes) {
+	if len(s.buf) >= max(s.limit/s.divisor, 1) || (s.size != nil && s.bytes >= s.maxBytes/s.divisor) {
 		s.err = s.spill()
 	}
 }
@@ -82,14 +93,48 @@ func (s *Sorter[T]) LimitBytes(n int, size func(T) int) {
 // Spilled reports how many runs went to temporary files.
 func (s *Sorter[T]) Spilled() int { return len(s.runs) }
 
-// spill writes the buffered values, sorted, to a temporary file.
+// spill writes the buffered values, sorted, to a temporary file: at once,
+// or in the background once the run before has been written.
 func (s *Sorter[T]) spill() error {
-	slices.SortFunc(s.buf, s.cmp)
 	f, err := os.CreateTemp("", "netfx-sort-*")
 	if err != nil {
 		return err
 	}
 	s.runs = append(s.runs, f)
+	buf := s.buf
+	s.bytes = 0
+	if s.divisor == 1 {
+		err := s.writeRun(f, buf)
+		clear(buf)
+		s.buf = buf[:0]
+		return err
+	}
+	if err := s.wait(); err != nil {
+		return err
+	}
+	s.buf, s.spare, s.inflight = s.spare, nil, buf
+	done := make(chan error, 1)
+	s.spilling = done
+	go func() { done <- s.writeRun(f, buf) }()
+	return nil
+}
+
+// wait waits for the run being written in the background, if any, and
+// keeps its buffer for the next.
+func (s *Sorter[T]) wait() error {
+	if s.spilling == nil {
+		return nil
+	}
+	err := <-s.spilling
+	clear(s.inflight)
+	s.spilling, s.spare, s.inflight = nil, s.inflight[:0], nil
+	return err
+}
+
+// writeRun sorts buf and writes it to f as a run. It uses only the codec
+// and cmp of the Sorter, so it can run on another goroutine.
+func (s *Sorter[T]) writeRun(f *os.File, buf []T) error {
+	slices.SortFunc(buf, s.cmp)
 	bw := bufio.NewWriterSize(f, 1<<20)
 	enc := s.codec
 	if enc == nil {
@@ -97,17 +142,15 @@ func (s *Sorter[T]) spill() error {
 	} else {
 		enc = forRun(enc)
 	}
-	for _, v := range s.buf {
+	for _, v := range buf {
 		if err := enc.Encode(bw, v); err != nil {
 			return err
 		}
 	}
-	clear(s.buf)
-	s.buf, s.bytes = s.buf[:0], 0
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	_, err = f.Seek(0, io.SeekStart)
+	_, err := f.Seek(0, io.SeekStart)
 	return err
 }
 
@@ -120,6 +163,9 @@ func (s *Sorter[T]) Err() error { return s.err }
 func (s *Sorter[T]) All() iter.Seq[T] {
 	return func(yield func(T) bool) {
 		defer s.removeRuns()
+		if err := s.wait(); err != nil && s.err == nil {
+			s.err = err
+		}
 		if s.err != nil {
 			return
 		}
@@ -292,8 +338,9 @@ func (c *gobCodec[T]) Decode(*bufio.Reader) (T, error) {
 func Prefetch[T any](seq iter.Seq[T], block int) iter.Seq[T] {
 	return func(yield func(T) bool) {
 		full, free := make(chan []T, 2), make(chan []T, 3)
-		stop := make(chan struct{})
+		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
+			defer close(done)
 			defer close(full)
 			b := make([]T, 0, block)
 			send := func() bool {
@@ -320,8 +367,7 @@ func Prefetch[T any](seq iter.Seq[T], block int) iter.Seq[T] {
 		}()
 		defer func() {
 			close(stop)
-			for range full { // until seq has returned
-			}
+			<-done // seq has returned
 		}()
 		for b := range full {
 			for _, v := range b {

@@ -18,7 +18,8 @@ func compareItems(a, b *item) int {
 }
 
 // TestSortSpillsAndMerges sorts more values than the sorter may hold in
-// memory, with every limit from all-in-memory to one value per run.
+// memory, with every limit from all-in-memory to one value per run, and
+// spilling in the background (twice the runs, each buffer half the limit).
 func TestSortSpillsAndMerges(t *testing.T) {
 	var in []*item
 	for i := range 500 {
@@ -28,8 +29,12 @@ func TestSortSpillsAndMerges(t *testing.T) {
 	slices.SortFunc(want, compareItems)
 	for _, tc := range []struct {
 		limit, runs int
-	}{{1000, 0}, {100, 5}, {7, 71}, {1, 500}} {
+		background  bool
+	}{{1000, 0, false}, {100, 5, false}, {7, 71, false}, {1, 500, false}, {2000, 0, true}, {1000, 1, true}, {100, 10, true}, {7, 166, true}, {1, 500, true}} {
 		s := New(tc.limit, compareItems)
+		if tc.background {
+			s.SpillInBackground()
+		}
 		for _, v := range in {
 			s.Add(v)
 		}
@@ -127,7 +132,7 @@ func TestPrefetch(t *testing.T) {
 				break
 			}
 		}
-		if produced > 10+4*block {
+		if produced > 10+5*block { // two blocks in the channel, one being sent, one used
 			t.Errorf("block %d: the producer went on to %d after the consumer stopped at 10", block, produced)
 		}
 	}
