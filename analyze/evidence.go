@@ -158,7 +158,7 @@ func appendKept(b []byte, c *flows.Conn) []byte {
 func decodeKept(rec []byte) (*flows.Conn, error) {
 	d := record.NewDecoder(rec)
 	c := &flows.Conn{TS: d.Varint(), Duration: d.Varint(),
-		UID: d.String(), CommunityID: d.String(), Service: d.String(), Source: d.String(), Files: d.List()}
+		UID: d.Text(), CommunityID: d.Text(), Service: d.Text(), Source: d.Text(), Files: d.List()}
 	c.Resp = d.Addr()
 	c.RespPort, c.Proto = uint16(d.Uvarint()), d.Byte()
 	c.FlowLog = flows.DecodeFlowLogView(d)

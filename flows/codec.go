@@ -88,9 +88,9 @@ func (cc *connCodec) Decode(r *bufio.Reader) (*Conn, error) {
 		return nil, io.ErrUnexpectedEOF
 	}
 	d := record.NewDecoder(cc.b)
-	c := &Conn{TS: d.Varint(), Duration: d.Varint(), UID: d.String(), Orig: d.Addr(), Resp: d.Addr(),
+	c := &Conn{TS: d.Varint(), Duration: d.Varint(), UID: d.Text(), Orig: d.Addr(), Resp: d.Addr(),
 		OrigPort: uint16(d.Uvarint()), RespPort: uint16(d.Uvarint()), Proto: d.Byte(),
-		Service: d.String(), ConnState: d.String(), History: d.String(), CommunityID: d.String(), Source: d.String()}
+		Service: d.Text(), ConnState: d.Text(), History: d.Text(), CommunityID: d.Text(), Source: d.Text()}
 	c.OrigBytes, c.RespBytes, c.MissedBytes = d.Uvarint(), d.Uvarint(), d.Uvarint()
 	c.OrigPkts, c.RespPkts, c.OrigIPBytes, c.RespIPBytes = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()
 	c.VLAN, c.InnerVLAN, c.NumVLANs = uint16(d.Uvarint()), uint16(d.Uvarint()), uint8(d.Uvarint())

@@ -130,8 +130,8 @@ func (d *Decoder) Fixed64() uint64 {
 	return 0
 }
 
-// String reads what AppendStrings wrote of one string.
-func (d *Decoder) String() string { return string(d.Bytes(int(d.Uvarint()))) }
+// Text reads one string of what AppendStrings wrote.
+func (d *Decoder) Text() string { return string(d.Bytes(int(d.Uvarint()))) }
 
 // List reads what AppendList wrote.
 func (d *Decoder) List() []string {
@@ -144,7 +144,7 @@ func (d *Decoder) List() []string {
 	}
 	ss := make([]string, n-1)
 	for i := range ss {
-		ss[i] = d.String()
+		ss[i] = d.Text()
 	}
 	return ss
 }

@@ -20,7 +20,7 @@ func TestRoundTrip(t *testing.T) {
 	b = binary.LittleEndian.AppendUint64(b, 1<<60)
 
 	d := NewDecoder(b)
-	got := []any{d.Varint(), d.Uvarint(), d.String(), d.String(), d.List(), d.List(), d.List(), d.Addr(), d.Addr(), d.Bool(), d.Fixed64()}
+	got := []any{d.Varint(), d.Uvarint(), d.Text(), d.Text(), d.List(), d.List(), d.List(), d.Addr(), d.Addr(), d.Bool(), d.Fixed64()}
 	want := []any{int64(-5), uint64(300), "", "héllo", []string(nil), []string{}, []string{"a", "bc"},
 		netip.Addr{}, netip.MustParseAddr("fe80::1%eth0"), true, uint64(1 << 60)}
 	if err := d.End(); err != nil || !reflect.DeepEqual(got, want) {
@@ -31,7 +31,7 @@ func TestRoundTrip(t *testing.T) {
 		for range 11 {
 			d.Varint()
 			d.Uvarint()
-			d.String()
+			d.Text()
 			d.List()
 			d.Addr()
 			d.Fixed64()
