@@ -71,6 +71,7 @@ func newConnWriter(w io.Writer, format string, memory int) (*ConnWriter, error) 
 	}
 	sorter := extsort.NewWithCodec(math.MaxInt, compareEncoded, encodedCodec{})
 	sorter.LimitBytes(memory, func(r encodedConn) int { return len(r.Text) + len(r.UID) + 40 })
+	sorter.SpillInBackground()
 	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), format: f, sorter: sorter}, nil
 }
 

@@ -29,10 +29,10 @@ type Sorter[T any] struct {
 	err             error
 	// With SpillInBackground: the run being written, its buffer, and the
 	// buffer of the run written before it, for reuse.
-	spilling chan error
-	inflight []T
-	spare    []T
-	divisor  int // 2 when spilling in the background: each buffer holds half
+	background bool
+	spilling   chan error
+	inflight   []T
+	spare      []T
 }
 
 // Codec writes values to a spilled run and reads them back. A codec that
@@ -56,18 +56,20 @@ func forRun[T any](c Codec[T]) Codec[T] {
 // New returns a Sorter that holds at most limit values in memory and
 // spills with encoding/gob, so only exported fields survive a spill.
 func New[T any](limit int, cmp func(a, b T) int) *Sorter[T] {
-	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, divisor: 1}
+	return &Sorter[T]{limit: max(limit, 1), cmp: cmp}
 }
 
 // NewWithCodec returns a Sorter that spills with codec.
 func NewWithCodec[T any](limit int, cmp func(a, b T) int, codec Codec[T]) *Sorter[T] {
-	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, codec: codec, divisor: 1}
+	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, codec: codec}
 }
 
-// SpillInBackground makes the Sorter sort and write each run on a
-// goroutine of its own while Add goes on filling a second buffer; the
-// two buffers hold half the limit each, so memory stays as bounded.
-func (s *Sorter[T]) SpillInBackground() { s.divisor = 2 }
+// SpillInBackground makes the Sorter, once it has spilled a first run,
+// sort and write each further run on a goroutine of its own while Add
+// goes on filling a second buffer; the two buffers then hold half the
+// limit each, so memory stays as bounded, and values that fit in memory
+// are never spilled.
+func (s *Sorter[T]) SpillInBackground() { s.background = true }
 
 // Add takes a value. An error spilling a run is kept: Err returns it, and
 // All then yields nothing.
@@ -79,7 +81,11 @@ func (s *Sorter[T]) Add(v T) {
 	if s.size != nil {
 		s.bytes += s.size(v)
 	}
-	if len(s.buf) >= max(s.limit/s.divisor, 1) || (s.size != nil && s.bytes >= s.maxBytes/s.divisor) {
+	divisor := 1
+	if s.background && len(s.runs) > 0 {
+		divisor = 2
+	}
+	if len(s.buf) >= max(s.limit/divisor, 1) || (s.size != nil && s.bytes >= s.maxBytes/divisor) {
 		s.err = s.spill()
 	}
 }
@@ -94,7 +100,8 @@ func (s *Sorter[T]) LimitBytes(n int, size func(T) int) {
 func (s *Sorter[T]) Spilled() int { return len(s.runs) }
 
 // spill writes the buffered values, sorted, to a temporary file: at once,
-// or in the background once the run before has been written.
+// or, with SpillInBackground and after the first run, in the background
+// once the run before has been written.
 func (s *Sorter[T]) spill() error {
 	f, err := os.CreateTemp("", "netfx-sort-*")
 	if err != nil {
@@ -103,7 +110,7 @@ func (s *Sorter[T]) spill() error {
 	s.runs = append(s.runs, f)
 	buf := s.buf
 	s.bytes = 0
-	if s.divisor == 1 {
+	if !s.background || len(s.runs) == 1 {
 		err := s.writeRun(f, buf)
 		clear(buf)
 		s.buf = buf[:0]
