@@ -471,6 +471,7 @@ func TestWindowStateBounded(t *testing.T) {
 	}
 	sc, brute := &s.det.scans, &s.det.access.brute
 	scans := len(sc.wins) + len(sc.vwins) + len(sc.examples)
+	t.Logf("after %d attempts: %d scan windows and attempt lists, %d brute-force windows", minutes*perMinute, scans, len(brute.m))
 	if scans > 4*sweepMin || len(brute.m) > 2*sweepMin {
 		t.Errorf("after %d attempts from new sources: %d scan windows and attempt lists, %d brute-force windows; want at most %d and %d",
 			minutes*perMinute, scans, len(brute.m), 4*sweepMin, 2*sweepMin)
