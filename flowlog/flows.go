@@ -194,8 +194,15 @@ func (b *Builder) Flush() {
 // connection's Endpoints, then by begin time, then by every other field
 // that tells flows apart, for a deterministic result.
 func CompareFlows(x, y *Flow) int {
-	return cmp.Or(x.key.Compare(y.key), cmp.Compare(x.Begin, y.Begin),
-		x.Src.Compare(y.Src), x.Dst.Compare(y.Dst), cmp.Compare(x.SrcPort, y.SrcPort), cmp.Compare(x.DstPort, y.DstPort),
+	// Most flows differ in key or begin: the rest, strings among them, is
+	// compared only when they do not (cmp.Or evaluates all it is given).
+	if c := x.key.Compare(y.key); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.Begin, y.Begin); c != 0 {
+		return c
+	}
+	return cmp.Or(x.Src.Compare(y.Src), x.Dst.Compare(y.Dst), cmp.Compare(x.SrcPort, y.SrcPort), cmp.Compare(x.DstPort, y.DstPort),
 		cmp.Compare(x.Log.ResourceID, y.Log.ResourceID), cmp.Compare(x.Log.MAC, y.Log.MAC), cmp.Compare(x.Log.Kind, y.Log.Kind),
 		cmp.Compare(x.End, y.End), boolOrder(x.Inbound, y.Inbound), cmp.Compare(x.File, y.File), cmp.Compare(x.Record, y.Record))
 }

@@ -34,6 +34,8 @@ func (c *Conn) Endpoints() Endpoints {
 
 // Compare orders Endpoints by address, port and protocol.
 func (e Endpoints) Compare(o Endpoints) int {
-	return cmp.Or(e.A.Compare(o.A), e.B.Compare(o.B), cmp.Compare(e.APort, o.APort),
-		cmp.Compare(e.BPort, o.BPort), cmp.Compare(e.Proto, o.Proto))
+	if c := e.A.Compare(o.A); c != 0 { // most differ here: the rest only when not
+		return c
+	}
+	return cmp.Or(e.B.Compare(o.B), cmp.Compare(e.APort, o.APort), cmp.Compare(e.BPort, o.BPort), cmp.Compare(e.Proto, o.Proto))
 }

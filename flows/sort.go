@@ -13,7 +13,10 @@ const DefaultSortMemory = 200_000
 
 // CompareConns orders records as netfx writes them: by ts, then uid.
 func CompareConns(a, b *Conn) int {
-	return cmp.Or(cmp.Compare(a.TS, b.TS), strings.Compare(a.UID, b.UID))
+	if a.TS != b.TS {
+		return cmp.Compare(a.TS, b.TS)
+	}
+	return strings.Compare(a.UID, b.UID)
 }
 
 // NewSorter returns a sorter that puts records in output order, holding

@@ -83,7 +83,10 @@ type encodedConn struct {
 }
 
 func compareEncoded(a, b encodedConn) int {
-	return cmp.Or(cmp.Compare(a.TS, b.TS), strings.Compare(a.UID, b.UID))
+	if a.TS != b.TS {
+		return cmp.Compare(a.TS, b.TS)
+	}
+	return strings.Compare(a.UID, b.UID)
 }
 
 // Add encodes a record.
