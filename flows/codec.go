@@ -26,9 +26,10 @@ func ConnCodec() extsort.Codec[*Conn] { return &connCodec{} }
 const maxConnRecord = 16 << 20
 
 // connCodec holds the state of one run: the gob encoder or decoder of its
-// payload facts, and buffers.
+// payload facts, the strings its records share, and buffers.
 type connCodec struct {
 	b      []byte
+	shared map[string]string
 	app    bytes.Buffer
 	appEnc *gob.Encoder
 	feed   byteFeed
@@ -88,9 +89,13 @@ func (cc *connCodec) Decode(r *bufio.Reader) (*Conn, error) {
 		return nil, io.ErrUnexpectedEOF
 	}
 	d := record.NewDecoder(cc.b)
+	if cc.shared == nil {
+		cc.shared = map[string]string{}
+	}
+	d.ShareStrings(cc.shared)
 	c := &Conn{TS: d.Varint(), Duration: d.Varint(), UID: d.Text(), Orig: d.Addr(), Resp: d.Addr(),
 		OrigPort: uint16(d.Uvarint()), RespPort: uint16(d.Uvarint()), Proto: d.Byte(),
-		Service: d.Text(), ConnState: d.Text(), History: d.Text(), CommunityID: d.Text(), Source: d.Text()}
+		Service: d.Shared(), ConnState: d.Shared(), History: d.Shared(), CommunityID: d.Text(), Source: d.Shared()}
 	c.OrigBytes, c.RespBytes, c.MissedBytes = d.Uvarint(), d.Uvarint(), d.Uvarint()
 	c.OrigPkts, c.RespPkts, c.OrigIPBytes, c.RespIPBytes = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()
 	c.VLAN, c.InnerVLAN, c.NumVLANs = uint16(d.Uvarint()), uint16(d.Uvarint()), uint8(d.Uvarint())

@@ -119,7 +119,7 @@ func DecodeFlowLogView(d *record.Decoder) *FlowLogView {
 		return nil
 	}
 	v := &FlowLogView{Begin: d.Varint(), End: d.Varint(),
-		Rule: d.Text(), Decision: d.Text(), Direction: d.Text(), Encryption: d.Text()}
+		Rule: d.Shared(), Decision: d.Shared(), Direction: d.Shared(), Encryption: d.Shared()}
 	v.Ended, v.Counted = d.Bool(), d.Bool()
 	v.Attempts = int(d.Varint())
 	v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()

@@ -48,9 +48,19 @@ func AppendBool(b []byte, v bool) []byte {
 // Decoder reads a record, keeping the first error: after one, every
 // method returns a zero value.
 type Decoder struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	shared map[string]string
 }
+
+// maxShared bounds a table of shared strings.
+const maxShared = 1 << 12
+
+// ShareStrings makes Shared and List return strings from m, adding new
+// ones while it holds fewer than 4,096: records read with one table share
+// the values that repeat among them (rules, files, states) instead of
+// allocating each.
+func (d *Decoder) ShareStrings(m map[string]string) { d.shared = m }
 
 // NewDecoder returns a Decoder of the record b.
 func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
@@ -133,7 +143,24 @@ func (d *Decoder) Fixed64() uint64 {
 // Text reads one string of what AppendStrings wrote.
 func (d *Decoder) Text() string { return string(d.Bytes(int(d.Uvarint()))) }
 
-// List reads what AppendList wrote.
+// Shared reads one string as Text does, from the table of ShareStrings if
+// there is one.
+func (d *Decoder) Shared() string {
+	b := d.Bytes(int(d.Uvarint()))
+	if d.shared == nil {
+		return string(b)
+	}
+	if s, ok := d.shared[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.shared) < maxShared {
+		d.shared[s] = s
+	}
+	return s
+}
+
+// List reads what AppendList wrote, its strings as Shared does.
 func (d *Decoder) List() []string {
 	n := d.Uvarint()
 	if n == 0 || uint64(len(d.b)) < n-1 { // each string takes a byte at least
@@ -144,7 +171,7 @@ func (d *Decoder) List() []string {
 	}
 	ss := make([]string, n-1)
 	for i := range ss {
-		ss[i] = d.Text()
+		ss[i] = d.Shared()
 	}
 	return ss
 }

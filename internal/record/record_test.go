@@ -2,9 +2,11 @@ package record
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -42,5 +44,31 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if err := NewDecoder(append(b, 0)).End(); err == nil {
 		t.Error("a byte left over: no error")
+	}
+}
+
+// TestShared: with a table, a string that repeats is one string; the table
+// stops growing at maxShared; without one, Shared is Text.
+func TestShared(t *testing.T) {
+	var b []byte
+	for i := range maxShared + 10 {
+		b = AppendStrings(b, "allow", fmt.Sprint("rule-", i))
+	}
+	table := map[string]string{}
+	d := NewDecoder(b)
+	d.ShareStrings(table)
+	first := d.Shared()
+	for range maxShared + 10 - 1 {
+		d.Shared()
+		if s := d.Shared(); s != "allow" || unsafe.StringData(s) != unsafe.StringData(first) {
+			t.Fatalf("a repeated string is not shared: %q", s)
+		}
+	}
+	d.Shared()
+	if err := d.End(); err != nil || len(table) != maxShared {
+		t.Errorf("end %v, table of %d strings; want no error and %d", err, len(table), maxShared)
+	}
+	if s := NewDecoder(AppendStrings(nil, "x")).Shared(); s != "x" {
+		t.Errorf("without a table: %q", s)
 	}
 }
