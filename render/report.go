@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +24,16 @@ func ReportJSON(w io.Writer, r analyze.Report) error {
 // ReportTable writes the report as terminal tables, the first maxFindings
 // findings (all when maxFindings is 0 or less) leading.
 func ReportTable(w io.Writer, r analyze.Report, maxFindings int) error {
+	// Buffered: the table writer writes a line at a time, and a report
+	// of many names has tens of thousands.
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if err := reportTable(bw, r, maxFindings); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func reportTable(w io.Writer, r analyze.Report, maxFindings int) error {
 	t := r.Totals
 	fmt.Fprintf(w, "netfx report: %d file(s), %d damaged; %d packets, %s; %d conversations between %d hosts\n",
 		t.Files, t.DamagedFiles, t.Packets, humanBytes(uint64(t.Bytes)), t.Conversations, t.Hosts)
