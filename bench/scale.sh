@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Times netfx report, and its peak memory, on 1, 5 and 10 consecutive 1 GiB
-# captures made by ../shared/tools/pcapgen (seeds 1-10, an hour apart), to
-# see whether time grows linearly and memory stays flat.
+# captures made by ../shared/tools/pcapgen (seeds 1-10, an hour apart: ever
+# new peers), to see whether time grows linearly and memory stays flat.
+# With "same", the captures are one network over ten hours (seed 1 ten
+# times, an hour apart).
 #
-#   bench/scale.sh
+#   bench/scale.sh [same]
 #
 # Needs Go and about 10 GiB of disk in bench/data (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=bench/data/scale
+[ "${1:-}" = same ] && data=bench/data/same
 mkdir -p "$data"
 gen=../shared/tools/pcapgen
 [ -d "$gen" ] || { echo "pcapgen not found at $gen" >&2; exit 1; }
 (cd "$gen" && go build -o "$OLDPWD/bench/data/pcapgen" .)
 for i in $(seq 1 10); do
   f="$data/synth-$(printf '%02d' "$i").pcap"
-  [ -f "$f" ] || bench/data/pcapgen -q -o "$f" -size 1GiB -seed "$i" -start "2025-01-15T$(printf '%02d' $((i + 9))):00:00Z"
+  seed=$i
+  [ "${1:-}" = same ] && seed=1
+  [ -f "$f" ] || bench/data/pcapgen -q -o "$f" -size 1GiB -seed "$seed" -start "2025-01-15T$(printf '%02d' $((i + 9))):00:00Z"
 done
 CGO_ENABLED=0 go build -o bench/data/netfx ./cmd/netfx
 printf '%-8s %10s %12s\n' files seconds "peak MiB"
