@@ -155,6 +155,29 @@ func TestPiecesSpill(t *testing.T) {
 	}
 }
 
+// TestPiecesDamagedRunIsReported: pieces that cannot be read back make
+// Summary.Err say so, as every other spilled state does.
+func TestPiecesDamagedRunIsReported(t *testing.T) {
+	s := NewSummary(Options{})
+	s.det.volume.pieces.limit = 1
+	for i := range 4 {
+		c := conn("10.0.0.6", "192.0.2.9", uint16(50000+i), 8443, time.Duration(i)*time.Minute, time.Minute)
+		c.History = "DadA"
+		s.AddConn(c)
+	}
+	pieces := s.det.volume.pieces
+	if len(pieces.runs) < 2 {
+		t.Fatalf("%d runs of pieces, want several", len(pieces.runs))
+	}
+	if _, err := pieces.file.WriteAt([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.Report()
+	if s.Err() == nil {
+		t.Error("a damaged run of pieces: no error")
+	}
+}
+
 // TestPiecesCodec: the pieces of one key survive encoding, and merging
 // keeps 5-tuples that share a key apart.
 func TestPiecesCodec(t *testing.T) {

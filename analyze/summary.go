@@ -303,14 +303,15 @@ func (h *hostAcc) add(bytes, pkts uint64) {
 // evidence or per-pair state that could not be read back from its
 // temporary file.
 func (s *Summary) Err() error {
-	return errors.Join(s.det.evidence.err, s.pairs.Err(), s.det.beacons.pairs.Err(), s.det.volume.pairs.Err())
+	v := &s.det.volume
+	return errors.Join(s.det.evidence.err, s.pairs.Err(), s.det.beacons.pairs.Err(), v.pairs.Err(), v.pieces.Err())
 }
 
 // Report builds the report. Ties are broken by address or port, so the same
 // input always gives the same report.
 func (s *Summary) Report() Report {
 	if s.report != nil {
-		return *s.report // the state it was made from is released
+		return *s.report // made once: the detectors' findings are not made twice
 	}
 	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}, Findings: s.det.findings()}
 	if r.Inputs == nil {
