@@ -57,13 +57,9 @@ func (s *evidenceStore) put(c *flows.Conn) keptRef {
 // spill moves the buffered records to the temporary file; on any failure
 // they stay in memory from then on.
 func (s *evidenceStore) spill() {
-	if s.file == nil {
-		f, err := createTemp("netfx-evidence-*")
-		if err != nil {
-			s.memOnly = true
-			return
-		}
-		s.file = f
+	if !openTemp(&s.file, "netfx-evidence-*") {
+		s.memOnly = true
+		return
 	}
 	if _, err := s.file.WriteAt(s.buf, s.base); err != nil {
 		s.memOnly = true
@@ -120,20 +116,25 @@ func (s *evidenceStore) close() {
 	s.file = nil
 }
 
-// createTemp creates a file in the system's temporary directory (never
-// next to the evidence) and removes its name at once: on Unix the open
-// file outlives its name, so nothing is left behind whatever happens.
-// Where the name cannot be removed while the file is open, closeTemp
-// removes it.
-func createTemp(pattern string) (*os.File, error) {
-	f, err := os.CreateTemp("", pattern)
-	if err == nil {
-		os.Remove(f.Name())
+// openTemp makes *file, unless it is already made, in the system's
+// temporary directory (never next to the evidence), and removes its name
+// at once: on Unix the open file outlives its name, so nothing is left
+// behind whatever happens. Where the name cannot be removed while the file
+// is open, closeTemp removes it. It reports whether *file can be used.
+func openTemp(file **os.File, pattern string) bool {
+	if *file != nil {
+		return true
 	}
-	return f, err
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return false
+	}
+	os.Remove(f.Name())
+	*file = f
+	return true
 }
 
-// closeTemp closes a file made by createTemp, removing its name if it is
+// closeTemp closes a file made by openTemp, removing its name if it is
 // still there.
 func closeTemp(f *os.File) {
 	if f != nil {

@@ -66,13 +66,9 @@ func (p *pairMap[V]) grow(n int) { p.weight += n }
 
 // spill writes the entries in memory, sorted by key, as a run.
 func (p *pairMap[V]) spill() {
-	if p.file == nil {
-		f, err := createTemp("netfx-pairs-*")
-		if err != nil {
-			p.full = true
-			return
-		}
-		p.file = f
+	if !openTemp(&p.file, "netfx-pairs-*") {
+		p.full = true
+		return
 	}
 	start := int64(0)
 	if len(p.runs) > 0 {
