@@ -8,7 +8,6 @@ package extsort
 import (
 	"bufio"
 	"container/heap"
-	"encoding/gob"
 	"errors"
 	"io"
 	"iter"
@@ -51,12 +50,6 @@ func forRun[T any](c Codec[T]) Codec[T] {
 		return r.ForRun()
 	}
 	return c
-}
-
-// New returns a Sorter that holds at most limit values in memory and
-// spills with encoding/gob, so only exported fields survive a spill.
-func New[T any](limit int, cmp func(a, b T) int) *Sorter[T] {
-	return &Sorter[T]{limit: max(limit, 1), cmp: cmp}
 }
 
 // NewWithCodec returns a Sorter that spills with codec.
@@ -143,12 +136,7 @@ func (s *Sorter[T]) wait() error {
 func (s *Sorter[T]) writeRun(f *os.File, buf []T) error {
 	slices.SortFunc(buf, s.cmp)
 	bw := bufio.NewWriterSize(f, 1<<20)
-	enc := s.codec
-	if enc == nil {
-		enc = &gobCodec[T]{enc: gob.NewEncoder(bw)}
-	} else {
-		enc = forRun(enc)
-	}
+	enc := forRun(s.codec)
 	for _, v := range buf {
 		if err := enc.Encode(bw, v); err != nil {
 			return err
@@ -188,12 +176,7 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 		var runs []Run[T]
 		for _, f := range s.runs {
 			br := bufio.NewReaderSize(f, 256<<10)
-			dec := s.codec
-			if dec == nil {
-				dec = &gobCodec[T]{dec: gob.NewDecoder(br)}
-			} else {
-				dec = forRun(dec)
-			}
+			dec := forRun(s.codec)
 			runs = append(runs, &decodedRun[T]{dec: dec, r: br})
 		}
 		runs = append(runs, &memRun[T]{s.buf})
@@ -320,21 +303,6 @@ func (h *mergeHeap[T]) Pop() any {
 	it := h.items[len(h.items)-1]
 	h.items = h.items[:len(h.items)-1]
 	return it
-}
-
-// gobCodec spills with encoding/gob: one encoder per run written, one
-// decoder per run read.
-type gobCodec[T any] struct {
-	enc *gob.Encoder
-	dec *gob.Decoder
-}
-
-func (c *gobCodec[T]) Encode(_ *bufio.Writer, v T) error { return c.enc.Encode(&v) }
-
-func (c *gobCodec[T]) Decode(*bufio.Reader) (T, error) {
-	var v T
-	err := c.dec.Decode(&v)
-	return v, err
 }
 
 // Prefetch yields what seq yields, in order, running seq on a goroutine of

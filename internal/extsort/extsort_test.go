@@ -1,12 +1,39 @@
 package extsort
 
 import (
+	"bufio"
 	"cmp"
+	"encoding/gob"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 )
+
+// gobCodec spills any value with encoding/gob: an encoder or decoder per
+// run, bound to the run's writer or reader at first use (ForRun).
+type gobCodec[T any] struct {
+	enc *gob.Encoder
+	dec *gob.Decoder
+}
+
+func (*gobCodec[T]) ForRun() Codec[T] { return &gobCodec[T]{} }
+
+func (c *gobCodec[T]) Encode(w *bufio.Writer, v T) error {
+	if c.enc == nil {
+		c.enc = gob.NewEncoder(w)
+	}
+	return c.enc.Encode(&v)
+}
+
+func (c *gobCodec[T]) Decode(r *bufio.Reader) (T, error) {
+	if c.dec == nil {
+		c.dec = gob.NewDecoder(r)
+	}
+	var v T
+	err := c.dec.Decode(&v)
+	return v, err
+}
 
 type item struct {
 	Key   int
@@ -32,7 +59,7 @@ func TestSortSpillsAndMerges(t *testing.T) {
 		limit, runs int
 		background  bool
 	}{{1000, 0, false}, {100, 5, false}, {7, 71, false}, {1, 500, false}, {1000, 0, true}, {100, 9, true}, {7, 165, true}, {1, 500, true}} {
-		s := New(tc.limit, compareItems)
+		s := NewWithCodec(tc.limit, compareItems, &gobCodec[*item]{})
 		if tc.background {
 			s.SpillInBackground()
 		}
@@ -57,7 +84,7 @@ func TestSortSpillsAndMerges(t *testing.T) {
 func TestStoppingEarlyRemovesRuns(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", dir)
-	s := New(3, func(a, b int) int { return cmp.Compare(a, b) })
+	s := NewWithCodec(3, cmp.Compare[int], &gobCodec[int]{})
 	for i := range 20 {
 		s.Add(20 - i)
 	}
@@ -78,7 +105,7 @@ func TestStoppingEarlyRemovesRuns(t *testing.T) {
 
 // TestLimitBytes spills by the size of the values held, not their number.
 func TestLimitBytes(t *testing.T) {
-	s := New(1000, func(a, b string) int { return cmp.Compare(a, b) })
+	s := NewWithCodec(1000, cmp.Compare[string], &gobCodec[string]{})
 	s.LimitBytes(100, func(v string) int { return len(v) })
 	for i := range 30 {
 		s.Add(string(rune('a'+i%26)) + "123456789") // 10 bytes each: a run every 10
