@@ -12,6 +12,7 @@ import (
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/ingest"
 	"github.com/netfx/netfx/internal/benchdata"
 	"github.com/netfx/netfx/pcapread"
 )
@@ -45,49 +46,6 @@ func findingsWhere(s *Summary, keep func(Finding) bool) []Finding {
 
 func ofKind(kind string) func(Finding) bool { return func(f Finding) bool { return f.Kind == kind } }
 
-func TestJoin(t *testing.T) {
-	logs := []*flows.Conn{
-		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Minute, "allow"),                    // matches a, same direction
-		logConn("198.51.100.1", "10.0.0.4", 443, 50001, time.Hour, time.Hour+time.Minute, "allow"), // matches b, logged reversed
-		logConn("10.0.0.4", "203.0.113.1", 50002, 443, 10*time.Minute, 11*time.Minute, "allow"),    // too late for c
-		logConn("192.0.2.9", "10.0.0.4", 40000, 3389, 0, 0, "deny"),                                // no capture
-		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, 2*time.Minute, "allow"),                  // a second log of a
-	}
-	a := conn("10.0.0.4", "203.0.113.1", 50000, 443, 30*time.Second, time.Second)
-	b := conn("10.0.0.4", "198.51.100.1", 50001, 443, time.Hour+90*time.Second, time.Second)
-	c := conn("10.0.0.4", "203.0.113.1", 50002, 443, 0, time.Second)
-	d := conn("10.0.0.9", "203.0.113.1", 50000, 443, 0, time.Second) // no log
-	logged := conn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Second)
-	logged.Source = flows.SourceFlowLog // read back from a conversation log: passes through
-	captures := []*flows.Conn{a, b, c, d, logged}
-	slices.SortFunc(captures, CompareForJoin)
-	slices.SortFunc(logs, CompareForJoin)
-	var out []*flows.Conn
-	Join(slices.Values(captures), slices.Values(logs), 2*time.Minute, func(c *flows.Conn) { out = append(out, c) })
-	if a.Source != flows.SourceBoth || a.FlowLog == nil || a.FlowLog.OrigBytes != 1000 || len(a.FlowLog.Sources) != 1 {
-		t.Errorf("a: %+v", a.FlowLog)
-	}
-	if b.Source != flows.SourceBoth || b.FlowLog.OrigBytes != 5000 || b.FlowLog.RespBytes != 500 {
-		t.Errorf("b: counters not turned to the capture's originator: %+v", b.FlowLog)
-	}
-	if c.Source != flows.SourceCapture || c.FlowLog != nil {
-		t.Errorf("c matched a log 10 minutes away: %+v", c.FlowLog)
-	}
-	if d.FlowLog != nil || logged.FlowLog != nil {
-		t.Errorf("d or the logged record was joined")
-	}
-	var rest []*flows.Conn
-	for _, c := range out {
-		if c.Source == flows.SourceFlowLog && c != logged {
-			rest = append(rest, c)
-		}
-	}
-	slices.SortFunc(rest, CompareForJoin)
-	if len(out) != 7 || len(rest) != 2 || rest[0].RespPort != 3389 || rest[1].OrigPort != 50002 {
-		t.Errorf("%d records out, unmatched %v", len(out), rest)
-	}
-}
-
 func TestSummaryFlowLogSections(t *testing.T) {
 	s := NewSummary(Options{Top: 5})
 	capture := conn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Second)
@@ -95,8 +53,8 @@ func TestSummaryFlowLogSections(t *testing.T) {
 	both.Source = flows.SourceBoth
 	both.FlowLog = &flows.FlowLogView{Begin: int64(time.Second), End: int64(2 * time.Second), Decision: "allow", Counted: true,
 		OrigBytes: 900000, RespBytes: 900000}
-	s.AddFile(flows.FileResult{Path: "a.pcap", Stats: statsWindow(0, 10*time.Second)})
-	s.AddFlowLogFile("PT1H.json", flowlogStats(), nil)
+	s.AddCapture(ingest.CaptureResult{Path: "a.pcap", Stats: statsWindow(0, 10*time.Second)})
+	s.AddFlowLog(ingest.FlowLogResult{Path: "PT1H.json", Stats: flowlogStats()})
 	for _, c := range []*flows.Conn{
 		capture, both,
 		logConn("10.0.0.4", "203.0.113.1", 50002, 443, time.Hour, time.Hour+time.Minute, "allow"),

@@ -1,6 +1,6 @@
 package analyze
 
-import "github.com/netfx/netfx/connlog"
+import "github.com/netfx/netfx/ingest"
 
 // ConnLogInput describes one conversation log read: netfx conns output or
 // Zeek's conn.log, made elsewhere from captures netfx did not read itself.
@@ -15,10 +15,11 @@ type ConnLogInput struct {
 	first, last int64
 }
 
-// AddConnLogFile records one conversation log read; its records come
+// AddConnLog records one conversation log read; its records come
 // through AddConn.
-func (s *Summary) AddConnLogFile(path string, st connlog.Stats, err error) {
-	in := ConnLogInput{File: path, Format: string(st.Format), Records: st.Records, first: st.First, last: st.Last}
+func (s *Summary) AddConnLog(res ingest.ConnLogResult) {
+	st, err := res.Stats, res.Err
+	in := ConnLogInput{File: res.Path, Format: string(st.Format), Records: st.Records, first: st.First, last: st.Last}
 	if st.Records > 0 {
 		in.First, in.Last = FormatTime(st.First), FormatTime(st.Last)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/record"
+	"github.com/netfx/netfx/internal/tempfile"
 )
 
 // Detectors keep the first few conversations of every pair, domain, port
@@ -112,35 +113,21 @@ func (s *evidenceStore) record(off int64) ([]byte, error) {
 
 // close releases the temporary file.
 func (s *evidenceStore) close() {
-	closeTemp(s.file)
+	tempfile.Close(s.file)
 	s.file = nil
 }
 
-// openTemp makes *file, unless it is already made, in the system's
-// temporary directory (never next to the evidence), and removes its name
-// at once: on Unix the open file outlives its name, so nothing is left
-// behind whatever happens. Where the name cannot be removed while the file
-// is open, closeTemp removes it. It reports whether *file can be used.
+// openTemp makes *file, unless it is already made (see package
+// tempfile). It reports whether *file can be used.
 func openTemp(file **os.File, pattern string) bool {
-	if *file != nil {
-		return true
+	if *file == nil {
+		f, err := tempfile.New(pattern)
+		if err != nil {
+			return false
+		}
+		*file = f
 	}
-	f, err := os.CreateTemp("", pattern)
-	if err != nil {
-		return false
-	}
-	os.Remove(f.Name())
-	*file = f
 	return true
-}
-
-// closeTemp closes a file made by openTemp, removing its name if it is
-// still there.
-func closeTemp(f *os.File) {
-	if f != nil {
-		f.Close()
-		os.Remove(f.Name())
-	}
 }
 
 // appendKept encodes the fields of c that evidence needs.

@@ -2,12 +2,15 @@ package analyze
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/ingest"
 )
 
 // FlowLogReport is what the flow logs add to a report: their inputs and
@@ -120,17 +123,26 @@ type deniedKey struct {
 	rule     string
 }
 
-// AddFlowLogFile records how one flow-log file was read.
-func (s *Summary) AddFlowLogFile(path string, st flowlog.Stats, err error) {
-	in := FlowLogInput{File: path, Kind: st.Kind, Versions: st.Versions, Records: st.Records, Duplicates: st.Duplicates, Tuples: st.Tuples}
+// AddFlowLog records how one flow-log file was read; its tuples come
+// through AddTuple.
+func (s *Summary) AddFlowLog(res ingest.FlowLogResult) {
+	st := res.Stats
+	in := FlowLogInput{File: res.Path, Kind: st.Kind, Versions: st.Versions, Records: st.Records, Duplicates: st.Duplicates, Tuples: st.Tuples}
 	if in.Versions == nil {
 		in.Versions = []int{}
 	}
 	if st.Tuples > 0 {
 		in.First, in.Last = FormatTime(st.First), FormatTime(st.Last)
 	}
-	if err != nil {
-		in.Damage = err.Error()
+	var damage []string
+	if st.Skipped > 0 {
+		damage = append(damage, fmt.Sprintf("%d damaged records or tuples skipped, the first: %v", st.Skipped, st.Damage[0]))
+	}
+	if res.Err != nil {
+		damage = append(damage, res.Err.Error())
+	}
+	if len(damage) > 0 {
+		in.Damage = strings.Join(damage, "; ")
 		s.damage++
 	}
 	s.fl.inputs = append(s.fl.inputs, in)

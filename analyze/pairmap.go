@@ -13,6 +13,7 @@ import (
 	"slices"
 
 	"github.com/netfx/netfx/internal/extsort"
+	"github.com/netfx/netfx/internal/tempfile"
 )
 
 // pairMap holds one analysis's state per pair of hosts, keyed by pairOf.
@@ -190,6 +191,6 @@ func (p *pairMap[V]) fail(err error) {
 
 // close releases the temporary file.
 func (p *pairMap[V]) close() {
-	closeTemp(p.file)
+	tempfile.Close(p.file)
 	p.file = nil
 }

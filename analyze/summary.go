@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/ingest"
 	"github.com/netfx/netfx/internal/record"
 )
 
@@ -195,8 +196,9 @@ func NewSummary(opt Options) *Summary {
 	return s
 }
 
-// AddFile records how one input was read.
-func (s *Summary) AddFile(res flows.FileResult) {
+// AddCapture records how one capture file was read; its conversations
+// come through AddConn.
+func (s *Summary) AddCapture(res ingest.CaptureResult) {
 	in := Input{
 		File: res.Path, Format: res.Format.String(),
 		Packets: res.Stats.Records, Bytes: res.Stats.Bytes,

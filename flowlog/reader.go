@@ -45,7 +45,14 @@ type Stats struct {
 	First      int64 // earliest tuple time, Unix ns
 	Last       int64
 	Logs       []*Log
+	// Skipped counts the records and tuples that could not be parsed and
+	// were skipped; Damage says why, for the first maxDamage of them.
+	Skipped int
+	Damage  []*FormatError
 }
+
+// maxDamage bounds Stats.Damage.
+const maxDamage = 100
 
 // limits on one record, against hostile input.
 const (
@@ -77,7 +84,8 @@ type record struct {
 	version                                    int // properties.Version
 	flowLogVersion                             int
 	hasNSGFlows, hasVNetFlows, hasFlattened    bool
-	diagnostic                                 bool // NSG diagnostic log fields
+	diagnostic                                 bool  // NSG diagnostic log fields
+	damage                                     error // why the record cannot be read, its JSON being whole
 	fields                                     int
 	otherKeys                                  []string // a few keys that are not flow-log fields, for errors
 	groups                                     []group
@@ -127,6 +135,11 @@ type parser struct {
 func (rd *Reader) Read(r io.Reader, path string, emit func(*Tuple)) (Stats, error) {
 	p := &parser{s: newScanner(r), path: path, rd: rd, emit: emit}
 	err := p.run()
+	if err == nil && p.stats.Records == 0 && p.stats.Duplicates == 0 && len(p.stats.Damage) > 0 {
+		// Nothing could be read: the first damage is why.
+		err, p.stats.Damage = p.stats.Damage[0], p.stats.Damage[1:]
+		p.stats.Skipped--
+	}
 	if err != nil {
 		var fe *FormatError
 		if !errors.As(err, &fe) {
@@ -151,7 +164,7 @@ func (p *parser) run() error {
 		}
 		switch tok {
 		case tokEOF:
-			if p.records == 0 && p.stats.Duplicates == 0 {
+			if p.records == 0 {
 				return fmt.Errorf("%w: no flow-log records", ErrNotFlowLog)
 			}
 			return nil
@@ -376,14 +389,37 @@ func (p *parser) recordField(key string, _ int) error {
 	return err
 }
 
-// expect reads a token of the given kind.
-func (p *parser) expect(kind tokenKind, what string) error {
+// expect reads the opening token of an object or array. When the value
+// is something else, it skips the value, notes the record as damaged, and
+// returns ok false.
+func (p *parser) expect(kind tokenKind, what string) (ok bool, err error) {
 	tok, _, err := p.s.next()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if tok != kind {
-		return fmt.Errorf("%s is not %s", what, map[tokenKind]string{tokBeginObject: "an object", tokBeginArray: "an array"}[kind])
+		return false, p.skipDamaged(tok, fmt.Errorf("%s is not %s", what, map[tokenKind]string{tokBeginObject: "an object", tokBeginArray: "an array"}[kind]))
+	}
+	return true, nil
+}
+
+// skipDamaged notes why the record cannot be read, and skips the rest of
+// the value whose first token was tok: JSON that is whole but not what a
+// flow log holds damages one record, not the file.
+func (p *parser) skipDamaged(tok tokenKind, why error) error {
+	if p.rec.damage == nil {
+		p.rec.damage = why
+	}
+	return p.skipValue(tok)
+}
+
+// skipValue skips the rest of the value whose first token was tok.
+func (p *parser) skipValue(tok tokenKind) error {
+	switch tok {
+	case tokBeginObject, tokBeginArray:
+		return p.skipRest(1)
+	case tokEndObject, tokEndArray, tokComma, tokColon, tokEOF:
+		return p.s.syntaxError("expected a value")
 	}
 	return nil
 }
@@ -426,7 +462,7 @@ func (p *parser) eachKey(fn func(key string) error) error {
 
 // properties reads an NSG record's properties: Version and flows[].
 func (p *parser) properties() error {
-	if err := p.expect(tokBeginObject, "properties"); err != nil {
+	if ok, err := p.expect(tokBeginObject, "properties"); !ok {
 		return err
 	}
 	return p.eachKey(func(key string) error {
@@ -447,7 +483,7 @@ func (p *parser) properties() error {
 
 // nsgFlows reads properties.flows[]: {rule, flows: [{mac, flowTuples}]}.
 func (p *parser) nsgFlows() error {
-	if err := p.expect(tokBeginArray, "properties.flows"); err != nil {
+	if ok, err := p.expect(tokBeginArray, "properties.flows"); !ok {
 		return err
 	}
 	return p.eachObject("properties.flows[]", func() error {
@@ -460,7 +496,7 @@ func (p *parser) nsgFlows() error {
 				rule, err = p.str()
 				return err
 			case "flows":
-				if err := p.expect(tokBeginArray, "flows[].flows"); err != nil {
+				if ok, err := p.expect(tokBeginArray, "flows[].flows"); !ok {
 					return err
 				}
 				return p.eachObject("flows[].flows[]", p.group)
@@ -479,14 +515,14 @@ func (p *parser) nsgFlows() error {
 // {aclID, flowGroups: [{rule, flowTuples}]}.
 func (p *parser) flowRecords() error {
 	p.rec.hasVNetFlows = true
-	if err := p.expect(tokBeginObject, "flowRecords"); err != nil {
+	if ok, err := p.expect(tokBeginObject, "flowRecords"); !ok {
 		return err
 	}
 	return p.eachKey(func(key string) error {
 		if !strings.EqualFold(key, "flows") {
 			return p.skip()
 		}
-		if err := p.expect(tokBeginArray, "flowRecords.flows"); err != nil {
+		if ok, err := p.expect(tokBeginArray, "flowRecords.flows"); !ok {
 			return err
 		}
 		return p.eachObject("flowRecords.flows[]", func() error {
@@ -494,7 +530,7 @@ func (p *parser) flowRecords() error {
 				if !strings.EqualFold(key, "flowGroups") {
 					return p.skip()
 				}
-				if err := p.expect(tokBeginArray, "flowGroups"); err != nil {
+				if ok, err := p.expect(tokBeginArray, "flowGroups"); !ok {
 					return err
 				}
 				return p.eachObject("flowGroups[]", p.group)
@@ -508,7 +544,7 @@ func (p *parser) flowRecords() error {
 func (p *parser) eachObject(what string, fn func() error) error {
 	return p.eachElement(func(tok tokenKind, _ []byte) error {
 		if tok != tokBeginObject {
-			return fmt.Errorf("%s holds a non-object", what)
+			return p.skipDamaged(tok, fmt.Errorf("%s holds a non-object", what))
 		}
 		return fn()
 	})
@@ -538,12 +574,14 @@ func (p *parser) group() error {
 
 // tuples reads a flowTuples array of strings into the record's arena.
 func (p *parser) tuples(g *group) error {
-	if err := p.expect(tokBeginArray, "flowTuples"); err != nil {
+	if ok, err := p.expect(tokBeginArray, "flowTuples"); !ok {
 		return err
 	}
 	return p.eachElement(func(tok tokenKind, v []byte) error {
 		if tok != tokString {
-			return errors.New("flowTuples[] holds a non-string")
+			// One tuple lost: the record's others are kept.
+			p.damaged(&FormatError{Path: p.path, Record: p.records + 1, Offset: p.s.offset(), Err: errors.New("flowTuples[] holds a non-string")})
+			return p.skipValue(tok)
 		}
 		return p.rec.addTuple(g, v)
 	})
@@ -555,7 +593,11 @@ func (p *parser) finishRecord(start int64) error {
 	r := &p.rec
 	p.records++
 	fail := func(err error) error {
-		return &FormatError{Path: p.path, Record: p.records, Offset: start, Err: err}
+		p.damaged(&FormatError{Path: p.path, Record: p.records, Offset: start, Err: err})
+		return nil // the next record is read
+	}
+	if r.damage != nil {
+		return fail(r.damage)
 	}
 	log := Log{}
 	switch {
@@ -624,7 +666,8 @@ func (p *parser) finishRecord(start int64) error {
 		for _, off := range g.tuples {
 			t := Tuple{Rule: g.rule, Log: lp, File: p.path, Record: p.records}
 			if err := parseTuple(r.arena[off[0]:off[1]], lp, &t); err != nil {
-				return fail(err)
+				fail(err) // the record's other tuples are kept
+				continue
 			}
 			p.parsed = append(p.parsed, t)
 		}
@@ -647,6 +690,14 @@ func (p *parser) finishRecord(start int64) error {
 		p.emit(t)
 	}
 	return nil
+}
+
+// damaged notes a record or tuple skipped.
+func (p *parser) damaged(e *FormatError) {
+	p.stats.Skipped++
+	if len(p.stats.Damage) < maxDamage {
+		p.stats.Damage = append(p.stats.Damage, e)
+	}
 }
 
 // duplicate reports whether an identical record was read before, and

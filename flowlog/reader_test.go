@@ -64,7 +64,7 @@ func TestReadLayoutsAndTuples(t *testing.T) {
 		{"blob cut mid-record", `{"records":[` + nsg1 + `,` + nsg2[:len(nsg2)/2], 1, 2, "nsg", ErrTruncated},
 		{"empty flows array", `{"records":[{"time":"t","category":"NetworkSecurityGroupFlowEvent","resourceId":"r","properties":{"Version":2,"flows":[{"rule":"DefaultRule_DenyAllInBound","flows":[]}]}}]}`, 1, 0, "nsg", nil},
 		{"NSG diagnostic log", `{"records":[{"time":"t","category":"NetworkSecurityGroupEvent","properties":{"ruleName":"x"}}]}`, 0, 0, "", ErrNotFlowLog},
-		{"VNet document with NSG tuples", `{"records":[` + strings.Replace(vnet, ",6,O,B,NX,0,0,0,0", ",T,O,A,B,,,,", 1) + `]}`, 0, 0, "vnet", nil},
+		{"VNet document with NSG tuples", `{"records":[` + strings.Replace(vnet, ",6,O,B,NX,0,0,0,0", ",T,O,A,B,,,,", 1) + `]}`, 1, 6, "vnet", nil},
 		{"not JSON at all", "hello", 0, 0, "", nil},
 		{"JSON without flow logs", `{"input":{"message":"x"},"expected":{}}`, 0, 0, "", ErrNotFlowLog},
 		{"empty", "", 0, 0, "", ErrNotFlowLog},
@@ -75,7 +75,7 @@ func TestReadLayoutsAndTuples(t *testing.T) {
 			if st.Records != tt.records || len(tuples) != tt.tuples || st.Tuples != tt.tuples || st.Kind != tt.kind {
 				t.Errorf("records %d tuples %d kind %q, want %d %d %q (err %v)", st.Records, len(tuples), st.Kind, tt.records, tt.tuples, tt.kind, err)
 			}
-			wantErr := tt.wantErr != nil || tt.name == "VNet document with NSG tuples" || tt.name == "not JSON at all"
+			wantErr := tt.wantErr != nil || tt.name == "not JSON at all"
 			if (err != nil) != wantErr || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) {
 				t.Errorf("error %v, want %v", err, tt.wantErr)
 			}
@@ -85,6 +85,48 @@ func TestReadLayoutsAndTuples(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), "test.json") {
 				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+// TestDamagedRecordsAreSkipped checks that a record or tuple that cannot
+// be parsed is reported with its file, record and offset, and that every
+// good record after it is still read, in every layout.
+func TestDamagedRecordsAreSkipped(t *testing.T) {
+	good := nsgRecord(2, "1773482400,10.1.0.4,203.0.113.10,50000,443,T,O,A,B,,,,")
+	good2 := nsgRecord(2, "1773482460,10.1.0.4,203.0.113.10,50001,443,T,O,A,B,,,,")
+	fourteen := nsgRecord(2, "1773482400,10.1.0.4,203.0.113.10,50002,443,T,O,A,B,,,,,x", "1773482401,10.1.0.4,203.0.113.10,50003,443,T,O,A,B,,,,")
+	version3 := strings.Replace(good, `"Version":2`, `"Version":3`, 1)
+	nonString := strings.Replace(good, `"flowTuples":["`, `"flowTuples":[42,"`, 1)
+	notArray := strings.Replace(good, `"flowTuples":[`, `"flowTuples":{"x":[1]},"other":[`, 1)
+	tests := []struct {
+		name            string
+		doc             string
+		records, tuples int
+		skipped         int
+		damagedRecord   int    // records[N-1] in the first damage
+		damaged         string // the damaged record or tuple, which the offset points at
+	}{
+		{"14-field tuple in the first record", `{"records":[` + fourteen + `,` + good + `]}`, 2, 2, 1, 1, fourteen},
+		{"unknown version between good records", `{"records":[` + good + `,` + version3 + `,` + good2 + `]}`, 2, 2, 1, 2, version3},
+		{"non-string tuple", `{"records":[` + nonString + `,` + good2 + `]}`, 2, 2, 1, 1, "42,"},
+		{"tuples not an array", `{"records":[` + notArray + `,` + good2 + `]}`, 1, 1, 1, 1, notArray},
+		{"JSON lines", version3 + "\n" + good + "\n" + good2 + "\n", 2, 2, 1, 1, version3},
+		{"raw blocks", "," + good + "," + version3 + "," + good2, 2, 2, 1, 2, version3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, tuples, err := read(t, tt.doc)
+			if err != nil {
+				t.Fatalf("error %v: the good records should have been read", err)
+			}
+			if st.Records != tt.records || len(tuples) != tt.tuples || st.Skipped != tt.skipped || len(st.Damage) != tt.skipped {
+				t.Fatalf("records %d tuples %d skipped %d (%d reasons), want %d %d %d", st.Records, len(tuples), st.Skipped, len(st.Damage), tt.records, tt.tuples, tt.skipped)
+			}
+			d := st.Damage[0]
+			if want := int64(strings.Index(tt.doc, tt.damaged)); d.Path != "test.json" || d.Record != tt.damagedRecord || d.Offset != want || !strings.Contains(d.Error(), "test.json: records[") {
+				t.Errorf("damage %q: want file, record %d and offset %d", d, tt.damagedRecord, want)
 			}
 		})
 	}

@@ -1,36 +1,11 @@
 package flows
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/netfx/netfx/pcapread"
 )
-
-// BenchmarkReadCaptures reads the capture named by NETFX_BENCH_PCAP (for
-// example one made by ../shared/tools/pcapgen, or by bench/run.sh into
-// bench/data) into conversations.
-func BenchmarkReadCaptures(b *testing.B) {
-	path := os.Getenv("NETFX_BENCH_PCAP")
-	if path == "" {
-		b.Skip("set NETFX_BENCH_PCAP to a capture file")
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(info.Size())
-	b.ReportAllocs()
-	for b.Loop() {
-		n := 0
-		ReadCaptures([]string{path}, DefaultConfig, ReadOptions{}, func(*Conn) { n++ }, func(r FileResult) {
-			if r.Err != nil {
-				b.Fatal(r.Err)
-			}
-		})
-	}
-}
 
 // demoPackets decodes the demo evidence's captures into memory, payload
 // included, for the benchmarks of the stages after reading.

@@ -3,11 +3,13 @@
 package benchdata
 
 import (
+	"context"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/ingest"
 )
 
 // DemoConns returns the conversations of the demo evidence's captures
@@ -19,10 +21,12 @@ func DemoConns(tb testing.TB) []*flows.Conn {
 		tb.Skip("no demo captures in testdata/demo")
 	}
 	var conns []*flows.Conn
-	flows.ReadCaptures(files, flows.DefaultConfig, flows.ReadOptions{}, func(c *flows.Conn) { conns = append(conns, c) }, func(r flows.FileResult) {
-		if r.Err != nil {
-			tb.Fatal(r.Err)
-		}
+	err := ingest.Read(context.Background(), files, ingest.Options{Flows: flows.DefaultConfig}, ingest.Sink{
+		Conn:    func(c *flows.Conn) { conns = append(conns, c) },
+		Problem: func(p ingest.Problem) { tb.Fatal(p.Err) },
 	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return conns
 }

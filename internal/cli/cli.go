@@ -16,6 +16,7 @@ import (
 
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/ingest"
 )
 
 // Exit codes.
@@ -23,6 +24,10 @@ const (
 	ExitOK      = 0 // every input was read cleanly
 	ExitDamaged = 1 // an input was damaged or unreadable; what could be read was still output
 	ExitUsage   = 2 // the command line was wrong
+	// ExitInterrupted is the shell's code for a run stopped by Ctrl-C
+	// (128 + SIGINT): nothing is printed after it, and no temporary file
+	// is left.
+	ExitInterrupted = 130
 )
 
 // usageError marks errors in the command line.
@@ -70,6 +75,9 @@ unreadable (everything that could be read is still output), 2 for usage errors.`
 	root.AddCommand(newConnsCommand(s), newReportCommand(s))
 	err := root.ExecuteContext(ctx)
 	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(stderr, "netfx: interrupted")
+		return ExitInterrupted
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, errDamaged):
@@ -118,22 +126,21 @@ func (f *flowFlags) register(cmd *cobra.Command) {
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress bar (it shows only on a terminal, for runs over a second)")
 }
 
-func (f *flowFlags) options() (readOptions, error) {
+func (f *flowFlags) options() (ingest.Options, error) {
 	for _, d := range []time.Duration{f.tcp, f.udp, f.icmp, f.other, f.attemptDelay, f.closeDelay} {
 		if d <= 0 {
-			return readOptions{}, usageError{fmt.Errorf("timeouts must be positive, got %v", d)}
+			return ingest.Options{}, usageError{fmt.Errorf("timeouts must be positive, got %v", d)}
 		}
 	}
 	if f.tolerance < 0 {
-		return readOptions{}, usageError{fmt.Errorf("--flowlog-tolerance must not be negative, got %v", f.tolerance)}
+		return ingest.Options{}, usageError{fmt.Errorf("--flowlog-tolerance must not be negative, got %v", f.tolerance)}
 	}
-	return readOptions{
-		flows: flows.Config{
+	return ingest.Options{
+		Flows: flows.Config{
 			TCPTimeout: f.tcp, UDPTimeout: f.udp, ICMPTimeout: f.icmp, OtherTimeout: f.other,
 			TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed,
 		},
-		tolerance: f.tolerance,
-		quiet:     f.quiet,
+		Tolerance: f.tolerance,
 	}, nil
 }
 

@@ -19,9 +19,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-
-	"github.com/netfx/netfx/flowlog"
-	"github.com/netfx/netfx/flows"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -604,30 +601,6 @@ func TestConnLogsWithFlowLogs(t *testing.T) {
 		if a.Kind != b.Kind || a.Technique != b.Technique || a.Src != b.Src || string(a.Dst) != string(b.Dst) || b.Count < a.Count || b.Count > a.Count+1 {
 			t.Errorf("finding %d is %+v, from the evidence %+v", i, b, a)
 		}
-	}
-}
-
-// TestJoinSpillsToDisk reads the demo evidence (captures and flow logs)
-// with sorters that hold three records each, so every stage of the join
-// spills to temporary files, and checks the records are the same, in the
-// same order, as when everything fits in memory.
-func TestJoinSpillsToDisk(t *testing.T) {
-	read := func(mem int) []byte {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		opt := readOptions{flows: flows.DefaultConfig, tolerance: flowlog.DefaultTolerance, quiet: true, sortMemory: mem}
-		s := &streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard}
-		if _, err := readInputs(s, []string{"../../testdata/demo"}, opt, sink{conn: func(c *flows.Conn) { enc.Encode(c) }}); err != nil {
-			t.Fatal(err)
-		}
-		return b.Bytes()
-	}
-	inMemory, spilled := read(0), read(3)
-	if n := bytes.Count(inMemory, []byte("\n")); n < 1000 || !bytes.Contains(inMemory, []byte(`"Source":"both"`)) {
-		t.Fatalf("%d records, joined ones among them: %v", n, bytes.Contains(inMemory, []byte(`"Source":"both"`)))
-	}
-	if !bytes.Equal(inMemory, spilled) {
-		t.Error("records differ when the sorters spill")
 	}
 }
 

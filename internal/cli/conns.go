@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/netfx/netfx/ingest"
 	"github.com/netfx/netfx/render"
 )
 
@@ -28,7 +29,7 @@ Records go to standard output, diagnostics to standard error.`,
 			if err != nil {
 				return usageError{err}
 			}
-			damaged, err := readInputs(s, args, opt, sink{conn: w.Add, anyOrder: true})
+			damaged, err := readEvidence(cmd.Context(), s, args, opt, ff.quiet, ingest.Sink{Conn: w.Add, AnyOrder: true})
 			if err != nil {
 				return err
 			}

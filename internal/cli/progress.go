@@ -26,16 +26,23 @@ type progress struct {
 	bar     *progressbar.ProgressBar
 }
 
-// newProgress returns a progress display for inputs of total bytes; it
-// shows nothing when quiet or when stderr is not a terminal.
-func newProgress(stderr io.Writer, total int64, quiet bool) *progress {
+// newProgress returns a progress display; it shows nothing when quiet or
+// when stderr is not a terminal.
+func newProgress(stderr io.Writer, quiet bool) *progress {
 	f, isFile := stderr.(*os.File)
-	return &progress{stderr: stderr, total: total, start: time.Now(),
+	return &progress{stderr: stderr, start: time.Now(),
 		enabled: !quiet && isFile && term.IsTerminal(int(f.Fd()))}
 }
 
-// wrap counts what is read through r.
-func (p *progress) wrap(r io.Reader) io.Reader {
+// Start sets the bytes to read, -1 when unknown (standard input).
+func (p *progress) Start(total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total = total
+}
+
+// Wrap counts what is read through r.
+func (p *progress) Wrap(r io.Reader) io.Reader {
 	if !p.enabled {
 		return r
 	}

@@ -15,14 +15,14 @@ func TestProgress(t *testing.T) {
 		p       *progress
 		wantBar bool
 	}{
-		{"not a terminal", newProgress(&bytes.Buffer{}, int64(len(input)), false), false},
+		{"not a terminal", newProgress(&bytes.Buffer{}, false), false},
 		{"short run", &progress{enabled: true, total: int64(len(input)), start: time.Now()}, false},
 		{"long run", &progress{enabled: true, total: int64(len(input)), start: time.Now().Add(-2 * progressDelay)}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			tt.p.stderr = &stderr
-			if _, err := io.Copy(io.Discard, tt.p.wrap(strings.NewReader(input))); err != nil {
+			if _, err := io.Copy(io.Discard, tt.p.Wrap(strings.NewReader(input))); err != nil {
 				t.Fatal(err)
 			}
 			tt.p.finish()

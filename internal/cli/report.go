@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netfx/netfx/analyze"
+	"github.com/netfx/netfx/ingest"
 	"github.com/netfx/netfx/render"
 )
 
@@ -39,7 +40,7 @@ output.`,
 			if err != nil {
 				return err
 			}
-			opt.read.Hash = hash
+			opt.Hash = hash
 			if scan.ScanHosts < 1 || scan.ScanPorts < 1 || scan.ScanWindow <= 0 {
 				return usageError{fmt.Errorf("--scan-hosts, --scan-ports and --scan-window must be positive")}
 			}
@@ -73,10 +74,9 @@ output.`,
 				}
 			}
 			sum := analyze.NewSummary(aopt)
-			damaged, err := readInputs(s, args, opt, sink{
-				conn: sum.AddConn, captureFile: sum.AddFile, tuple: sum.AddTuple,
-				flowLogFile: func(r flowLogResult) { sum.AddFlowLogFile(r.Path, r.Stats, r.Err) },
-				connLogFile: func(r connLogResult) { sum.AddConnLogFile(r.Path, r.Stats, r.Err) },
+			damaged, err := readEvidence(cmd.Context(), s, args, opt, ff.quiet, ingest.Sink{
+				Conn: sum.AddConn, Capture: sum.AddCapture, Tuple: sum.AddTuple,
+				FlowLog: sum.AddFlowLog, ConnLog: sum.AddConnLog,
 			})
 			if err != nil {
 				return err

@@ -13,6 +13,8 @@ import (
 	"iter"
 	"os"
 	"slices"
+
+	"github.com/netfx/netfx/internal/tempfile"
 )
 
 // Sorter orders values by cmp.
@@ -96,7 +98,7 @@ func (s *Sorter[T]) Spilled() int { return len(s.runs) }
 // or, with SpillInBackground and after the first run, in the background
 // once the run before has been written.
 func (s *Sorter[T]) spill() error {
-	f, err := os.CreateTemp("", "netfx-sort-*")
+	f, err := tempfile.New("netfx-sort-*")
 	if err != nil {
 		return err
 	}
@@ -205,10 +207,17 @@ func (s *Sorter[T]) Each(block int, fn func([]T) error) error {
 	return nil
 }
 
+// Close releases the Sorter's temporary files, after the run being
+// written in the background, if any: for a Sorter whose values are not
+// all read (All releases them itself). Values not yet read are lost.
+func (s *Sorter[T]) Close() {
+	s.wait()
+	s.removeRuns()
+}
+
 func (s *Sorter[T]) removeRuns() {
 	for _, f := range s.runs {
-		f.Close()
-		os.Remove(f.Name())
+		tempfile.Close(f)
 	}
 	s.runs = nil
 }

@@ -1,4 +1,4 @@
-package pcapread
+package ingest
 
 import (
 	"errors"

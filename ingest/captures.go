@@ -1,34 +1,23 @@
-package flows
+package ingest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"hash"
 	"io"
-	"os"
 
+	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/pcapread"
 )
 
-// FileResult describes how one capture file was read.
-type FileResult struct {
-	Path   string
-	Format pcapread.Format
-	Stats  pcapread.Stats
-	SHA256 string // hex, when hashing was asked for
-	Err    error  // why reading stopped early, or why the file could not be read
-}
-
-// ReadOptions says how ReadCaptures reads its inputs.
-type ReadOptions struct {
-	Hash bool // compute each file's SHA-256 while reading it
-	// WrapInput, if set, wraps each file's reader before it is read, for
-	// instance to count bytes for a progress bar.
-	WrapInput func(io.Reader) io.Reader
-	// Open, if set, opens each path instead of os.Open (and standard
-	// input for "-"); what it returns is closed after reading if it is an
-	// io.Closer.
-	Open func(path string) (io.Reader, error)
+// captureOptions say how readCaptures opens and reads each file.
+type captureOptions struct {
+	hash bool                                 // compute each file's SHA-256 while reading it
+	wrap func(io.Reader) io.Reader            // wraps each file's reader, to count bytes for a progress bar
+	open func(path string) (io.Reader, error) // closed after reading if it is an io.Closer
 }
 
 // batch carries decoded packets from the reading goroutine to the table.
@@ -38,7 +27,7 @@ type batch struct {
 	file    string
 	packets []pcapread.Packet
 	payload []byte // the packets' captured payloads, which their Payload slices point into
-	result  *FileResult
+	result  *CaptureResult
 }
 
 const (
@@ -47,8 +36,8 @@ const (
 	batchesAhead = 4       // batches in flight between the two goroutines
 )
 
-// ReadCaptures reads the capture files in order through one Table, so that
-// a conversation continuing from one file into the next stays one
+// readCaptures reads the capture files in order through one flow table,
+// so that a conversation continuing from one file into the next stays one
 // conversation. Each finished conversation goes to emit, and each file's
 // result to done once the file is read; both are called on the caller's
 // goroutine, in input order. Everything read before an error is kept.
@@ -56,8 +45,10 @@ const (
 // Reading and decoding run on one goroutine, handing the table batches of
 // decoded headers; the table runs on a second; the caller's goroutine takes
 // the finished conversations. The table alone decides conversations, so
-// the result is the same as a serial read.
-func ReadCaptures(paths []string, cfg Config, opt ReadOptions, emit func(*Conn), done func(FileResult)) {
+// the result is the same as a serial read. Once ctx is done, reading stops
+// at the next batch, the conversations still open are dropped, and both
+// goroutines have returned when readCaptures does.
+func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt captureOptions, emit func(*flows.Conn), done func(CaptureResult)) {
 	full := make(chan *batch, batchesAhead)
 	empty := make(chan *batch, batchesAhead)
 	for range batchesAhead {
@@ -66,7 +57,10 @@ func ReadCaptures(paths []string, cfg Config, opt ReadOptions, emit func(*Conn),
 	go func() {
 		defer close(full)
 		for _, path := range paths {
-			readFile(path, opt, empty, full)
+			if ctx.Err() != nil {
+				return
+			}
+			readFile(ctx, path, opt, empty, full)
 		}
 	}()
 	// The table runs on a third goroutine and hands its results back in
@@ -82,30 +76,37 @@ func ReadCaptures(paths []string, cfg Config, opt ReadOptions, emit func(*Conn),
 				out = make([]tableResult, 0, resultBatch)
 			}
 		}
-		t := NewTable(cfg, func(c *Conn) {
+		t := flows.NewTable(cfg, func(c *flows.Conn) {
 			out = append(out, tableResult{conn: c})
 			if len(out) == resultBatch {
 				send()
 			}
 		})
 		for b := range full {
-			if b.file != "" {
-				t.SetFile(b.file)
-			}
-			for i := range b.packets {
-				t.Add(&b.packets[i])
-			}
-			if b.result != nil {
-				out = append(out, tableResult{file: b.result})
-				send()
+			if ctx.Err() == nil {
+				if b.file != "" {
+					t.SetFile(b.file)
+				}
+				for i := range b.packets {
+					t.Add(&b.packets[i])
+				}
+				if b.result != nil {
+					out = append(out, tableResult{file: b.result})
+					send()
+				}
 			}
 			b.file, b.packets, b.payload, b.result = "", b.packets[:0], b.payload[:0], nil
 			empty <- b
 		}
-		t.Flush()
-		send()
+		if ctx.Err() == nil {
+			t.Flush()
+			send()
+		}
 	}()
 	for rs := range results {
+		if ctx.Err() != nil {
+			continue // until the table's goroutine has returned
+		}
 		for _, r := range rs {
 			if r.conn != nil {
 				emit(r.conn)
@@ -119,43 +120,35 @@ func ReadCaptures(paths []string, cfg Config, opt ReadOptions, emit func(*Conn),
 // tableResult is one thing the table gives back: a finished conversation,
 // or a file read to its end.
 type tableResult struct {
-	conn *Conn
-	file *FileResult
+	conn *flows.Conn
+	file *CaptureResult
 }
 
 // resultBatch is how many results go back to the caller at once.
 const resultBatch = 256
 
-// readFile reads one capture and sends its packets in batches.
-func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *batch) {
-	res := &FileResult{Path: path}
+// readFile reads one capture and sends its packets in batches, until ctx
+// is done.
+func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan *batch, full chan<- *batch) {
+	res := &CaptureResult{Path: path}
 	b := <-empty
 	defer func() {
 		b.result = res
 		full <- b
 	}()
-	var src io.Reader = os.Stdin
-	if opt.Open != nil || path != "-" {
-		open := opt.Open
-		if open == nil {
-			open = func(path string) (io.Reader, error) { return os.Open(path) }
-		}
-		var err error
-		if src, err = open(path); err != nil {
-			res.Err = err
-			return
-		}
-		if c, ok := src.(io.Closer); ok {
-			defer c.Close()
-		}
+	src, err := opt.open(path)
+	if err != nil {
+		res.Err = err
+		return
 	}
-	if opt.WrapInput != nil {
-		src = opt.WrapInput(src)
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close()
 	}
-	var h hash.Hash
-	if opt.Hash {
-		h = sha256.New()
-		src = io.TeeReader(src, h)
+	src = opt.wrap(src)
+	var h *hashingReader
+	if opt.hash {
+		h = &hashingReader{r: src, h: sha256.New()}
+		src = h
 	}
 	r, err := pcapread.NewReader(src, path)
 	if err != nil {
@@ -167,6 +160,10 @@ func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *ba
 	for r.Next() {
 		p := r.Packet()
 		if len(b.packets) == cap(b.packets) || len(b.payload)+len(p.Payload) > cap(b.payload) {
+			if ctx.Err() != nil {
+				res.Err = ctx.Err()
+				return
+			}
 			full <- b
 			b = <-empty
 		}
@@ -179,7 +176,42 @@ func readFile(path string, opt ReadOptions, empty <-chan *batch, full chan<- *ba
 	}
 	res.Format, res.Stats, res.Err = r.Format(), r.Stats(), r.Err()
 	if h != nil {
-		io.Copy(h, src) // the bytes after the last record read, if any
-		res.SHA256 = hex.EncodeToString(h.Sum(nil))
+		sum, err := h.finish()
+		if err != nil {
+			res.Err = errors.Join(res.Err, fmt.Errorf("%s: no SHA-256: %w", path, err))
+		}
+		res.SHA256 = sum
 	}
+}
+
+// hashingReader hashes what is read through it and remembers the first
+// read error, so that a file that could not be read whole gets no hash
+// rather than the hash of a part.
+type hashingReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64 // bytes read
+	err error
+}
+
+func (hr *hashingReader) Read(b []byte) (int, error) {
+	n, err := hr.r.Read(b)
+	hr.h.Write(b[:n])
+	hr.n += int64(n)
+	if err != nil && err != io.EOF && hr.err == nil {
+		hr.err = err
+	}
+	return n, err
+}
+
+// finish hashes the bytes after the last record read, if any, and returns
+// the file's SHA-256 in hex, or why there is none.
+func (hr *hashingReader) finish() (string, error) {
+	if _, err := io.Copy(io.Discard, hr); err != nil && hr.err == nil {
+		hr.err = err
+	}
+	if hr.err != nil {
+		return "", fmt.Errorf("reading stopped at byte %d: %w", hr.n, hr.err)
+	}
+	return hex.EncodeToString(hr.h.Sum(nil)), nil
 }

@@ -1,0 +1,356 @@
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/netfx/netfx/connlog"
+	"github.com/netfx/netfx/flowlog"
+	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/extsort"
+	"github.com/netfx/netfx/pcapread"
+)
+
+// Options say how Read reads the inputs.
+type Options struct {
+	Flows flows.Config
+	// Hash computes each file's SHA-256 in the same read.
+	Hash bool
+	// Tolerance is how far apart in time the flow logs' and the captures'
+	// views of one connection may be (flowlog.DefaultTolerance when 0 is
+	// not wanted: 0 means exact).
+	Tolerance time.Duration
+	// Stdin is what "-" reads.
+	Stdin io.Reader
+	// Progress, if set, follows the reading.
+	Progress Progress
+	// SortMemory is how many records each sorter of the join with flow
+	// logs holds in memory; 0 means joinSortMemory.
+	SortMemory int
+}
+
+// Progress follows how much of the inputs has been read: the command
+// line's progress bar.
+type Progress interface {
+	// Start is called once, with the bytes of the inputs; -1 when unknown.
+	Start(total int64)
+	// Wrap counts the bytes read through r.
+	Wrap(r io.Reader) io.Reader
+}
+
+// Sink receives what reading the inputs produces, on the caller's
+// goroutine. Every field is optional.
+type Sink struct {
+	Conn    func(*flows.Conn)    // every record: capture, flow-log and joined
+	Capture func(CaptureResult)  // each capture file read
+	FlowLog func(FlowLogResult)  // each flow-log file read
+	ConnLog func(ConnLogResult)  // each conversation log read
+	Tuple   func(*flowlog.Tuple) // each flow-log tuple
+	Problem func(Problem)        // each input skipped, damaged or unreadable, as it happens
+	// AnyOrder says Conn puts the records in order itself. Otherwise they
+	// come in time order when flow logs are joined with captures, and in
+	// the order the flow table finishes them when not.
+	AnyOrder bool
+}
+
+// CaptureResult is how one capture file was read.
+type CaptureResult struct {
+	Path   string
+	Format pcapread.Format
+	Stats  pcapread.Stats
+	SHA256 string // hex, when hashing was asked for
+	Err    error  // why reading stopped early, or why the file could not be read
+}
+
+// FlowLogResult is how one flow-log file was read.
+type FlowLogResult struct {
+	Path  string
+	Stats flowlog.Stats
+	Err   error // why reading stopped early; records skipped are in Stats.Damage
+}
+
+// ConnLogResult is how one conversation log was read.
+type ConnLogResult struct {
+	Path  string
+	Stats connlog.Stats
+	Err   error
+}
+
+// Problem is an input that was skipped, or that was damaged or could not
+// be read. Skipped inputs are files found in folders that are no
+// evidence netfx reads; everything else counts as damage.
+type Problem struct {
+	Path    string // "" when the problem is with the paths themselves
+	Err     error
+	Skipped bool
+}
+
+// Damaged reports whether p is damage rather than a file skipped.
+func (p Problem) Damaged() bool { return !p.Skipped }
+
+// Read expands the inputs (files, folders, "-"), sorts files into
+// captures, flow logs and conversation logs by content, reads the flow
+// logs into connections, then the captures through one flow table and the
+// conversation logs' records as they are, joins each conversation a
+// capture saw with the logs' view of it, and finally hands on what only
+// the flow logs saw. What each input gave goes to sink as it is read.
+//
+// Read stops within a fraction of a second once ctx is done and then
+// returns ctx's error, with no temporary file left; any other error is a
+// failure of netfx's own temporary files. Damaged inputs are Problems, not
+// errors: everything else is still read.
+func Read(ctx context.Context, args []string, opt Options, sink Sink) error {
+	sink.fill()
+	in := newSources(opt.Stdin)
+	defer in.close()
+	paths, err := Expand(args)
+	if err != nil { // inputs that cannot be read: the others still are
+		for _, e := range unjoin(err) {
+			sink.Problem(Problem{Err: e})
+		}
+	}
+	explicit := make(map[string]bool, len(args))
+	for _, a := range args {
+		explicit[a] = true
+	}
+	var captures, logs, connLogs []string
+	var total int64 // bytes to read, for the progress bar; -1 when unknown
+	for _, p := range paths {
+		kind, err := in.sniff(p)
+		switch {
+		case err != nil:
+			sink.Problem(Problem{Path: p, Err: err})
+			continue
+		case kind == kindFlowLog:
+			logs = append(logs, p)
+		case kind == kindConnLog:
+			connLogs = append(connLogs, p)
+		case kind == kindCapture || explicit[p]:
+			captures = append(captures, p)
+		default:
+			sink.Problem(Problem{Path: p, Err: errNotEvidence, Skipped: true})
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && total >= 0 {
+			total += fi.Size()
+		} else {
+			total = -1
+		}
+	}
+	wrap := func(r io.Reader) io.Reader { return r }
+	if opt.Progress != nil {
+		opt.Progress.Start(total)
+		wrap = opt.Progress.Wrap
+	}
+	r := &run{ctx: ctx, opt: opt, sink: sink, in: in, wrap: wrap, explicit: explicit}
+	if len(logs) == 0 {
+		r.readCaptures(captures, sink.Conn)
+		r.readConnLogs(connLogs, sink.Conn)
+		return ctx.Err()
+	}
+	return r.join(captures, logs, connLogs)
+}
+
+// errNotEvidence is why a file found in a folder was skipped.
+var errNotEvidence = errors.New("not a capture, flow log or conversation log")
+
+// unjoin returns the errors that errors.Join joined, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func (s *Sink) fill() {
+	if s.Conn == nil {
+		s.Conn = func(*flows.Conn) {}
+	}
+	if s.Capture == nil {
+		s.Capture = func(CaptureResult) {}
+	}
+	if s.FlowLog == nil {
+		s.FlowLog = func(FlowLogResult) {}
+	}
+	if s.ConnLog == nil {
+		s.ConnLog = func(ConnLogResult) {}
+	}
+	if s.Problem == nil {
+		s.Problem = func(Problem) {}
+	}
+}
+
+// run is one Read.
+type run struct {
+	ctx      context.Context
+	opt      Options
+	sink     Sink
+	in       *sources
+	wrap     func(io.Reader) io.Reader
+	explicit map[string]bool // paths named on the command line
+}
+
+// readCaptures reads the captures through one flow table into emit.
+func (r *run) readCaptures(paths []string, emit func(*flows.Conn)) {
+	opt := captureOptions{hash: r.opt.Hash, wrap: r.wrap, open: r.in.reader}
+	readCaptures(r.ctx, paths, r.opt.Flows, opt, emit, func(res CaptureResult) {
+		switch {
+		case res.Err == nil:
+		case errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded):
+			return
+		case !r.explicit[res.Path] && errors.Is(res.Err, pcapread.ErrUnsupported):
+			r.sink.Problem(Problem{Path: res.Path, Err: res.Err, Skipped: true})
+			return
+		default:
+			r.sink.Problem(Problem{Path: res.Path, Err: describeError(res)})
+		}
+		r.sink.Capture(res)
+	})
+}
+
+// readConnLogs reads conversation logs; their records were built
+// elsewhere, so they go to emit as they are, not through the flow table.
+func (r *run) readConnLogs(paths []string, emit func(*flows.Conn)) {
+	for _, p := range paths {
+		if r.ctx.Err() != nil {
+			return
+		}
+		st, err := openAndRead(r.in, p, r.wrap, func(rd io.Reader) (connlog.Stats, error) {
+			return connlog.Read(rd, p, emit)
+		})
+		if err != nil {
+			r.sink.Problem(Problem{Path: p, Err: err})
+		}
+		r.sink.ConnLog(ConnLogResult{p, st, err})
+	}
+}
+
+// flowLogResult reports how a flow-log file was read: each record
+// skipped, and the file's end.
+func (r *run) flowLogResult(res FlowLogResult) {
+	if !r.explicit[res.Path] && errors.Is(res.Err, flowlog.ErrNotFlowLog) && res.Stats.Records == 0 {
+		r.sink.Problem(Problem{Path: res.Path, Err: res.Err, Skipped: true})
+		return
+	}
+	for _, d := range res.Stats.Damage {
+		r.sink.Problem(Problem{Path: res.Path, Err: d})
+	}
+	if res.Stats.Skipped > len(res.Stats.Damage) {
+		r.sink.Problem(Problem{Path: res.Path, Err: fmt.Errorf("%s: %d more damaged records or tuples skipped", res.Path, res.Stats.Skipped-len(res.Stats.Damage))})
+	}
+	if res.Err != nil {
+		r.sink.Problem(Problem{Path: res.Path, Err: res.Err})
+	}
+	r.sink.FlowLog(res)
+}
+
+// join reads flow logs and captures and joins them. The flows the logs
+// record and the conversations the captures saw are each sorted by
+// 5-tuple, on disk beyond a fixed number, joined, and sorted back into
+// time order: memory stays bounded by the open flows and the sorters,
+// however long the logs.
+func (r *run) join(captures, logs, connLogs []string) error {
+	mem := cmp.Or(r.opt.SortMemory, joinSortMemory)
+	flowSorter := extsort.NewWithCodec(mem, flowlog.CompareFlows, flowlog.NewFlowCodec())
+	flowSorter.SpillInBackground()
+	convSorter := extsort.NewWithCodec(mem, CompareForJoin, flows.ConnCodec())
+	convSorter.SpillInBackground()
+	joined := flows.NewSorter(mem)
+	joined.SpillInBackground()
+	sorters := []interface{ Close() }{flowSorter, convSorter, joined}
+	defer func() {
+		for _, s := range sorters {
+			s.Close() // their temporary files, if the run stopped early
+		}
+	}()
+
+	builder := flowlog.NewBuilder(flowSorter.Add)
+	parseFlowLogs(r.ctx, r.in, logs, r.wrap, func(tuples []flowlog.Tuple, res *FlowLogResult) {
+		for i := range tuples {
+			builder.Add(&tuples[i])
+			if r.sink.Tuple != nil {
+				r.sink.Tuple(&tuples[i])
+			}
+		}
+		if res != nil {
+			r.flowLogResult(*res)
+		}
+	})
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	builder.Flush()
+	r.readCaptures(captures, convSorter.Add)
+	r.readConnLogs(connLogs, convSorter.Add)
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	// Each sorter's runs are merged on a goroutine of their own while the
+	// next step uses the values.
+	logConns := flowlog.Connections(extsort.Prefetch(flowSorter.All(), prefetchBlock), r.opt.Tolerance, r.opt.Flows.CommunityIDSeed)
+	convs := extsort.Prefetch(convSorter.All(), prefetchBlock)
+	emit := r.sink.Conn
+	if !r.sink.AnyOrder {
+		emit = joined.Add
+	}
+	Join(r.cancellable(convs), logConns, r.opt.Tolerance, emit)
+	if !r.sink.AnyOrder {
+		for c := range r.cancellable(extsort.Prefetch(joined.All(), prefetchBlock)) {
+			r.sink.Conn(c)
+		}
+	}
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	for _, s := range []interface{ Err() error }{flowSorter, convSorter, joined} {
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("sorting records in a temporary file: %w", err)
+		}
+	}
+	return nil
+}
+
+// cancellable yields what seq yields until the run's context is done.
+func (r *run) cancellable(seq iter.Seq[*flows.Conn]) iter.Seq[*flows.Conn] {
+	return func(yield func(*flows.Conn) bool) {
+		n := 0
+		for c := range seq {
+			if n++; n%cancelCheck == 0 && r.ctx.Err() != nil {
+				return
+			}
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// cancelCheck is how many records go by between looks at the context.
+const cancelCheck = 1024
+
+// joinSortMemory is how many records each sorter of the join with flow
+// logs holds in memory before it spills to a temporary file.
+const joinSortMemory = flows.DefaultSortMemory / 2
+
+// prefetchBlock is how many values a sorter's merge hands over at once.
+const prefetchBlock = 256
+
+// describeError says what went wrong with a capture, naming the file, and
+// what was kept.
+func describeError(res CaptureResult) error {
+	err := res.Err
+	if !strings.Contains(err.Error(), res.Path) {
+		err = fmt.Errorf("%s: %w", res.Path, err)
+	}
+	if res.Stats.Records > 0 {
+		err = fmt.Errorf("%w (the %d records before it were read)", err, res.Stats.Records)
+	}
+	return err
+}

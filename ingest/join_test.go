@@ -1,0 +1,71 @@
+package ingest
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// conn is a capture conversation over TCP.
+func conn(src, dst string, sp, dp uint16, ts time.Duration, dur time.Duration) *flows.Conn {
+	return &flows.Conn{
+		TS: int64(ts), Duration: int64(dur), Orig: netip.MustParseAddr(src), Resp: netip.MustParseAddr(dst),
+		OrigPort: sp, RespPort: dp, Proto: 6, OrigPkts: 5, OrigIPBytes: 500, RespPkts: 5, RespIPBytes: 5000,
+		Source: flows.SourceCapture, UID: "C" + src,
+	}
+}
+
+// logConn is a connection that only flow logs saw.
+func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision string) *flows.Conn {
+	c := conn(src, dst, sp, dp, begin, end-begin)
+	c.Source = flows.SourceFlowLog
+	c.FlowLog = &flows.FlowLogView{Begin: int64(begin), End: int64(end), Decision: decision, Rule: "R", Counted: true,
+		OrigPkts: 5, OrigBytes: 500, RespPkts: 5, RespBytes: 5000, Sources: []string{"NSG"}}
+	return c
+}
+
+func TestJoin(t *testing.T) {
+	logs := []*flows.Conn{
+		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Minute, "allow"),                    // matches a, same direction
+		logConn("198.51.100.1", "10.0.0.4", 443, 50001, time.Hour, time.Hour+time.Minute, "allow"), // matches b, logged reversed
+		logConn("10.0.0.4", "203.0.113.1", 50002, 443, 10*time.Minute, 11*time.Minute, "allow"),    // too late for c
+		logConn("192.0.2.9", "10.0.0.4", 40000, 3389, 0, 0, "deny"),                                // no capture
+		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, 2*time.Minute, "allow"),                  // a second log of a
+	}
+	a := conn("10.0.0.4", "203.0.113.1", 50000, 443, 30*time.Second, time.Second)
+	b := conn("10.0.0.4", "198.51.100.1", 50001, 443, time.Hour+90*time.Second, time.Second)
+	c := conn("10.0.0.4", "203.0.113.1", 50002, 443, 0, time.Second)
+	d := conn("10.0.0.9", "203.0.113.1", 50000, 443, 0, time.Second) // no log
+	logged := conn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Second)
+	logged.Source = flows.SourceFlowLog // read back from a conversation log: passes through
+	captures := []*flows.Conn{a, b, c, d, logged}
+	slices.SortFunc(captures, CompareForJoin)
+	slices.SortFunc(logs, CompareForJoin)
+	var out []*flows.Conn
+	Join(slices.Values(captures), slices.Values(logs), 2*time.Minute, func(c *flows.Conn) { out = append(out, c) })
+	if a.Source != flows.SourceBoth || a.FlowLog == nil || a.FlowLog.OrigBytes != 1000 || len(a.FlowLog.Sources) != 1 {
+		t.Errorf("a: %+v", a.FlowLog)
+	}
+	if b.Source != flows.SourceBoth || b.FlowLog.OrigBytes != 5000 || b.FlowLog.RespBytes != 500 {
+		t.Errorf("b: counters not turned to the capture's originator: %+v", b.FlowLog)
+	}
+	if c.Source != flows.SourceCapture || c.FlowLog != nil {
+		t.Errorf("c matched a log 10 minutes away: %+v", c.FlowLog)
+	}
+	if d.FlowLog != nil || logged.FlowLog != nil {
+		t.Errorf("d or the logged record was joined")
+	}
+	var rest []*flows.Conn
+	for _, c := range out {
+		if c.Source == flows.SourceFlowLog && c != logged {
+			rest = append(rest, c)
+		}
+	}
+	slices.SortFunc(rest, CompareForJoin)
+	if len(out) != 7 || len(rest) != 2 || rest[0].RespPort != 3389 || rest[1].OrigPort != 50002 {
+		t.Errorf("%d records out, unmatched %v", len(out), rest)
+	}
+}

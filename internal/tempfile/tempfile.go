@@ -1,0 +1,28 @@
+// Package tempfile makes netfx's temporary files: in the system's
+// temporary directory (TMPDIR), never next to the evidence, and nameless
+// from the start, so that nothing is left behind however a run ends.
+package tempfile
+
+import "os"
+
+// New creates a temporary file named after pattern (as os.CreateTemp) and
+// removes its name at once: on Unix the open file outlives its name and
+// its space is freed when it is closed, so an interrupted or killed run
+// leaves nothing in TMPDIR. Where a name cannot be removed while its file
+// is open (Windows), Close removes it.
+func New(pattern string) (*os.File, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// Close closes a file made by New, removing its name if it is still there.
+func Close(f *os.File) {
+	if f != nil {
+		f.Close()
+		os.Remove(f.Name())
+	}
+}
