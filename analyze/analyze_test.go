@@ -25,7 +25,7 @@ func conn(src, dst string, sp, dp uint16, ts time.Duration, dur time.Duration) *
 	}
 }
 
-func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision string) *flows.Conn {
+func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision flows.Decision) *flows.Conn {
 	c := conn(src, dst, sp, dp, begin, end-begin)
 	c.Source = flows.SourceFlowLog
 	c.FlowLog = &flows.FlowLogView{Begin: int64(begin), End: int64(end), Decision: decision, Rule: "R", Counted: true,
@@ -51,15 +51,15 @@ func TestSummaryFlowLogSections(t *testing.T) {
 	capture := conn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Second)
 	both := conn("10.0.0.4", "203.0.113.1", 50001, 443, time.Second, time.Second)
 	both.Source = flows.SourceBoth
-	both.FlowLog = &flows.FlowLogView{Begin: int64(time.Second), End: int64(2 * time.Second), Decision: "allow", Counted: true,
+	both.FlowLog = &flows.FlowLogView{Begin: int64(time.Second), End: int64(2 * time.Second), Decision: flows.Allow, Counted: true,
 		OrigBytes: 900000, RespBytes: 900000}
 	s.AddCapture(ingest.CaptureResult{Path: "a.pcap", Stats: statsWindow(0, 10*time.Second)})
 	s.AddFlowLog(ingest.FlowLogResult{Path: "PT1H.json", Stats: flowlogStats()})
 	for _, c := range []*flows.Conn{
 		capture, both,
-		logConn("10.0.0.4", "203.0.113.1", 50002, 443, time.Hour, time.Hour+time.Minute, "allow"),
-		logConn("192.0.2.9", "10.0.0.4", 40000, 3389, 0, 0, "deny"),
-		logConn("192.0.2.9", "10.0.0.4", 40001, 3389, time.Minute, time.Minute, "deny"),
+		logConn("10.0.0.4", "203.0.113.1", 50002, 443, time.Hour, time.Hour+time.Minute, flows.Allow),
+		logConn("192.0.2.9", "10.0.0.4", 40000, 3389, 0, 0, flows.Deny),
+		logConn("192.0.2.9", "10.0.0.4", 40001, 3389, time.Minute, time.Minute, flows.Deny),
 	} {
 		s.AddConn(c)
 	}
@@ -303,7 +303,7 @@ func TestLongConnections(t *testing.T) {
 	}
 	logged := conn("10.0.0.6", "192.0.2.10", 50001, 443, 30*time.Minute, 10*time.Minute)
 	// The logs saw it from the start of the evidence, for two hours.
-	logged.FlowLog = &flows.FlowLogView{Begin: 1, End: int64(2 * time.Hour), Decision: "allow"}
+	logged.FlowLog = &flows.FlowLogView{Begin: 1, End: int64(2 * time.Hour), Decision: flows.Allow}
 	for _, tt := range []struct {
 		name  string
 		conns []*flows.Conn

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/internal/record"
 )
 
@@ -94,10 +95,10 @@ func (b *beaconDetector) init() {
 func (b *beaconDetector) observe(d *detector, c *flows.Conn) {
 	// Resolvers and time servers are periodic by design; failed attempts
 	// are retries, not beacons (RITA's known false positives).
-	if !established(c) || c.RespPort == 53 || c.RespPort == 123 || c.Proto == 1 || c.Proto == 58 {
+	if !established(c) || c.RespPort == 53 || c.RespPort == 123 || c.Proto == ipproto.ICMP || c.Proto == ipproto.ICMPv6 {
 		return
 	}
-	k := pairOf(d.hosts.id(c.Orig.Unmap()), d.hosts.id(c.Resp.Unmap()))
+	k := pairOf(d.hosts.id(c.Orig), d.hosts.id(c.Resp))
 	s := b.pairs.get(k)
 	if s.n < keptPerPair {
 		s.conns[s.n] = d.keep(c)
@@ -338,20 +339,20 @@ func (v *volumeDetector) init() {
 // capture's duration, or the flow logs' when they saw more of it.
 func span(c *flows.Conn) (first, last int64) {
 	first, last = c.TS, c.TS+c.Duration
-	if v := c.FlowLog; v != nil && v.Decision != "deny" && v.End > v.Begin && v.Begin > 0 {
+	if v := c.FlowLog; v != nil && v.Decision != flows.Deny && v.End > v.Begin && v.Begin > 0 {
 		first, last = min(first, v.Begin), max(last, v.End)
 	}
 	return first, last
 }
 
 func (v *volumeDetector) observe(d *detector, c *flows.Conn) {
-	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	orig, resp := c.Orig, c.Resp
 	if first, last := span(c); last-first >= int64(longDuration) && established(c) {
 		f := newFinding("long_connection", "", c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
 		f.first, f.last = first, last
 		f.add(c, fmt.Sprintf("one connection lasting %s", time.Duration(last-first).Round(time.Second)))
 		v.long = append(v.long, f)
-	} else if c.Proto == 6 && c.Source != flows.SourceFlowLog && (!strings.ContainsAny(c.History, "FfRr") || !strings.HasPrefix(c.History, "S")) {
+	} else if c.Proto == ipproto.TCP && c.Source != flows.SourceFlowLog && (!strings.ContainsAny(c.History, "FfRr") || !strings.HasPrefix(c.History, "S")) {
 		ends := c.Endpoints()
 		k := maphash.Comparable(v.piecesSeed, ends)
 		ps := v.pieces.get(k)
@@ -396,7 +397,7 @@ func (v *volumeDetector) findings(d *detector) []*Finding {
 		for _, p := range ps {
 			if p.n > 1 && p.last-p.first >= int64(longDuration) {
 				first := d.evidence.get(p.kept[0])
-				f := d.findingFrom("long_connection", "", p.kept, d.endpoint(p.orig, nil), d.endpoint(first.Resp.Unmap(), port(first.RespPort)))
+				f := d.findingFrom("long_connection", "", p.kept, d.endpoint(p.orig, nil), d.endpoint(first.Resp, port(first.RespPort)))
 				f.Count, f.first, f.last = p.n, p.first, p.last
 				out = append(out, longFinding(d, f, fmt.Sprintf(", in %d pieces that capture gaps cut", f.Count)))
 			}
@@ -467,7 +468,7 @@ func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
 		if domain == "" {
 			continue
 		}
-		k := dnsKey{c.Orig.Unmap(), domain}
+		k := dnsKey{c.Orig, domain}
 		a := n.domains[k]
 		if a == nil {
 			if len(n.domains) >= 1<<16 {
@@ -476,7 +477,7 @@ func (n *dnsDetector) observe(d *detector, c *flows.Conn) {
 			// The domain is copied out of the query, which is then not
 			// kept for it.
 			k.domain = strings.Clone(domain)
-			a = &dnsAcc{resolver: c.Resp.Unmap()}
+			a = &dnsAcc{resolver: c.Resp}
 			n.domains[k] = a
 		}
 		a.total++

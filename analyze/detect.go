@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // DetectOptions tune the detectors; docs/findings.md explains each.
@@ -86,7 +87,7 @@ func (d *detector) observe(c *flows.Conn) {
 	d.isKept = false
 	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS)
 	d.perMinute[c.TS/int64(time.Minute)]++
-	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	orig, resp := c.Orig, c.Resp
 	if _, ok := platform[orig]; ok {
 		return
 	}
@@ -112,9 +113,9 @@ func (d *detector) learnVNet(c *flows.Conn) {
 	if c.FlowLog == nil {
 		return
 	}
-	nic := c.Orig.Unmap()
-	if c.FlowLog.Direction == "in" {
-		nic = c.Resp.Unmap()
+	nic := c.Orig
+	if c.FlowLog.Direction == flows.Inbound {
+		nic = c.Resp
 	}
 	d.net.learn(nic)
 }
@@ -137,7 +138,7 @@ func (d *detector) internal(a netip.Addr) bool { return d.net.Internal(a) }
 
 // endpoint describes an address (and port) with its best name.
 func (d *detector) endpoint(a netip.Addr, p *uint16) Endpoint {
-	return Endpoint{IP: a.Unmap(), Port: p, Name: d.names.best(a)}
+	return Endpoint{IP: a, Port: p, Name: d.names.best(a)}
 }
 
 // afterSince reports whether t is after the suspected compromise.
@@ -194,18 +195,18 @@ func established(c *flows.Conn) bool {
 		}
 		return false
 	}
-	return c.FlowLog == nil || c.FlowLog.Decision != "deny"
+	return !c.Denied()
 }
 
 // failed reports whether a conversation was an attempt that got no
 // service: unanswered, rejected, or denied by the NSG.
 func failed(c *flows.Conn) bool {
-	if c.FlowLog != nil && c.FlowLog.Decision == "deny" {
+	if c.Denied() {
 		return true
 	}
 	switch c.ConnState {
 	case "S0", "REJ", "RSTOS0", "RSTRH":
-		return c.Proto == 6
+		return c.Proto == ipproto.TCP
 	}
 	return false
 }

@@ -60,18 +60,18 @@ type LogCounts struct {
 // ConnBrief points at one connection record, with enough to find it in
 // netfx conns output and in the evidence.
 type ConnBrief struct {
-	UID         string     `json:"uid"`
-	CommunityID string     `json:"community_id,omitempty"`
-	TS          string     `json:"ts"`
-	Duration    float64    `json:"duration"`
-	Orig        netip.Addr `json:"orig_h"`
-	OrigPort    uint16     `json:"orig_p"`
-	Resp        netip.Addr `json:"resp_h"`
-	RespPort    uint16     `json:"resp_p"`
-	Proto       string     `json:"proto"`
-	Bytes       uint64     `json:"bytes"` // IP bytes both ways, as counted by the capture or logged
-	Rule        string     `json:"rule,omitempty"`
-	Decision    string     `json:"decision,omitempty"`
+	UID         string         `json:"uid"`
+	CommunityID string         `json:"community_id,omitempty"`
+	TS          string         `json:"ts"`
+	Duration    float64        `json:"duration"`
+	Orig        netip.Addr     `json:"orig_h"`
+	OrigPort    uint16         `json:"orig_p"`
+	Resp        netip.Addr     `json:"resp_h"`
+	RespPort    uint16         `json:"resp_p"`
+	Proto       string         `json:"proto"`
+	Bytes       uint64         `json:"bytes"` // IP bytes both ways, as counted by the capture or logged
+	Rule        string         `json:"rule,omitempty"`
+	Decision    flows.Decision `json:"decision,omitempty"`
 }
 
 // DeniedStat sums the denied attempts from one source to one service.
@@ -164,7 +164,7 @@ func (s *Summary) addLogSide(c *flows.Conn) {
 	switch c.Source {
 	case flows.SourceFlowLog:
 		a.counts.FlowLogOnly++
-		if c.FlowLog.Decision == "deny" {
+		if c.FlowLog.Decision == flows.Deny {
 			a.counts.Denied++
 			s.addDenied(c)
 			return
@@ -178,7 +178,7 @@ func (s *Summary) addLogSide(c *flows.Conn) {
 	case flows.SourceBoth:
 		a.counts.Both++
 		v := c.FlowLog
-		if v.Decision == "allow" && v.Counted && v.OrigBytes+v.RespBytes > disagreementFactor*(c.OrigIPBytes+c.RespIPBytes)+disagreementSlack &&
+		if v.Decision == flows.Allow && v.Counted && v.OrigBytes+v.RespBytes > disagreementFactor*(c.OrigIPBytes+c.RespIPBytes)+disagreementSlack &&
 			coveredBy(v.Begin, v.End-int64(flowlog.EndGrace), s.captureWindows()) {
 			a.disagree = append(a.disagree, Disagreement{
 				Conn: brief(c), LoggedBytes: v.OrigBytes + v.RespBytes, CaptureBytes: bytesOf(c),
@@ -255,7 +255,7 @@ func bytesOf(c *flows.Conn) uint64 { return c.OrigIPBytes + c.RespIPBytes }
 func brief(c *flows.Conn) ConnBrief {
 	b := ConnBrief{
 		UID: c.UID, CommunityID: c.CommunityID, TS: FormatTime(c.TS), Duration: float64(c.Duration) / 1e9,
-		Orig: c.Orig.Unmap(), OrigPort: c.OrigPort, Resp: c.Resp.Unmap(), RespPort: c.RespPort, Proto: c.ProtoName(),
+		Orig: c.Orig, OrigPort: c.OrigPort, Resp: c.Resp, RespPort: c.RespPort, Proto: c.ProtoName(),
 		Bytes: bytesOf(c),
 	}
 	if c.FlowLog != nil {

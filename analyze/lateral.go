@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // Lateral movement (ATT&CK TA0008): internal-to-internal use of remote
@@ -115,7 +116,7 @@ func (p *lateralPair) add(c *flows.Conn, facts ...string) {
 
 func (p *lateralPair) finding(d *detector, k lateralKey) *Finding {
 	return &Finding{Kind: "lateral_movement", Technique: techniqueID(k.technique), Score: p.score,
-		Src: d.endpoint(k.src, nil), Dst: d.endpoint(k.dst, port(p.port)), Proto: flows.ProtoName(p.proto),
+		Src: d.endpoint(k.src, nil), Dst: d.endpoint(k.dst, port(p.port)), Proto: ipproto.Name(p.proto),
 		Service: p.service, Count: p.count, Evidence: p.evidence, first: p.first, last: p.last}
 }
 
@@ -210,7 +211,7 @@ func classify(c *flows.Conn) (technique string, score int, confirmed bool, facts
 	}
 	// Without payload: the port, for TCP connections that were established.
 	fact, ok := portOnlyFacts[c.RespPort]
-	if !ok || c.Proto != 6 || !established(c) {
+	if !ok || c.Proto != ipproto.TCP || !established(c) {
 		return "", 0, false, nil
 	}
 	switch c.RespPort {
@@ -242,11 +243,11 @@ var portOnlyFacts = func() map[uint16]string {
 }()
 
 func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
-	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	orig, resp := c.Orig, c.Resp
 	if !d.internal(orig) || !d.internal(resp) || orig == resp {
 		return
 	}
-	if _, admin := adminPorts[c.RespPort]; admin && c.Proto == 6 {
+	if _, admin := adminPorts[c.RespPort]; admin && c.Proto == ipproto.TCP {
 		l.fanOut(d, c, orig, resp)
 	}
 	technique, score, confirmed, facts := classify(c)

@@ -44,7 +44,6 @@ func (n names) add(ip netip.Addr, name, source string, ts int64) {
 	if name == "" || !ip.IsValid() {
 		return
 	}
-	ip = ip.Unmap()
 	list := n[ip]
 	for i := range list {
 		if a := &list[i]; a.name == name && a.source == source {
@@ -127,7 +126,7 @@ func (n names) sets() []NameSet {
 // best returns the most used name of an address, or "".
 func (n names) best(ip netip.Addr) string {
 	best, count := "", 0
-	for _, a := range n[ip.Unmap()] {
+	for _, a := range n[ip] {
 		if a.count > count || (a.count == count && a.name < best) {
 			best, count = a.name, a.count
 		}

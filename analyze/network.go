@@ -30,7 +30,6 @@ func NewNetwork(extra []netip.Prefix) *Network {
 
 // Internal reports whether a is inside one of the internal ranges.
 func (n *Network) Internal(a netip.Addr) bool {
-	a = a.Unmap()
 	if n.learned[a] {
 		return true
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // Unusual ports (ATT&CK T1571 Non-Standard Port): a protocol on a port
@@ -44,7 +45,7 @@ var c2Ports = map[uint16]string{
 // c2Port says which tool a conversation's responder port suggests.
 func c2Port(c *flows.Conn) (string, bool) {
 	what, ok := c2Ports[c.RespPort]
-	return what, ok && (c.Proto == 6 || c.Proto == 17 && c.RespPort == 31337)
+	return what, ok && (c.Proto == ipproto.TCP || c.Proto == ipproto.UDP && c.RespPort == 31337)
 }
 
 type portKey2 struct {
@@ -70,7 +71,7 @@ func (p *portDetector) init() {
 }
 
 func (p *portDetector) get(d *detector, c *flows.Conn, what, technique string, score int) *Finding {
-	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	orig, resp := c.Orig, c.Resp
 	k := portKey2{orig, resp, c.RespPort, what}
 	f := p.findingsBy[k]
 	if f == nil {
@@ -82,10 +83,10 @@ func (p *portDetector) get(d *detector, c *flows.Conn, what, technique string, s
 }
 
 func (p *portDetector) observe(d *detector, c *flows.Conn) {
-	if c.Proto != 6 && c.Proto != 17 {
+	if c.Proto != ipproto.TCP && c.Proto != ipproto.UDP {
 		return
 	}
-	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	orig, resp := c.Orig, c.Resp
 	external := !d.internal(orig) || !d.internal(resp)
 	if svc, _, _ := strings.Cut(c.Service, ","); svc != "" {
 		// A conversation whose originator uses the service's port was seen
@@ -105,12 +106,12 @@ func (p *portDetector) observe(d *detector, c *flows.Conn) {
 		f.add(c)
 		f.Why = fmt.Sprintf("connections to port %d (%s)", c.RespPort, what)
 	}
-	if c.FlowLog != nil && c.FlowLog.Decision == "deny" {
+	if c.Denied() {
 		if _, admin := adminPorts[c.RespPort]; admin {
 			p.denied(d, c)
 		}
 	}
-	if external && established(c) && c.Proto == 6 && c.OrigPort >= 1024 && c.RespPort >= 1024 &&
+	if external && established(c) && c.Proto == ipproto.TCP && c.OrigPort >= 1024 && c.RespPort >= 1024 &&
 		!knownPort(c.RespPort) && c.RespPort < 49152 && c.Service == "" {
 		f := p.get(d, c, "high-high", "T1571", 30)
 		f.add(c)
@@ -137,7 +138,7 @@ func (p *portDetector) observe(d *detector, c *flows.Conn) {
 // source, into one low finding: internet scanners knock on exposed VMs all
 // the time, so this is context, not an alarm.
 func (p *portDetector) denied(d *detector, c *flows.Conn) {
-	resp := c.Resp.Unmap()
+	resp := c.Resp
 	k := portKey2{dst: resp, port: c.RespPort, what: "denied"}
 	f := p.findingsBy[k]
 	if f == nil {
@@ -146,7 +147,7 @@ func (p *portDetector) denied(d *detector, c *flows.Conn) {
 		f.dsts = nil
 		p.findingsBy[k] = f
 	}
-	f.add(c, "denied by "+c.FlowLog.Rule, "source "+c.Orig.Unmap().String())
+	f.add(c, "denied by "+c.FlowLog.Rule, "source "+c.Orig.String())
 	sources := 0
 	for _, fact := range f.Evidence.Facts {
 		if strings.HasPrefix(fact, "source ") {

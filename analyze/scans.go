@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // Scans (T1046), brute force (T1110) and the inbound access that follows it.
@@ -111,7 +112,7 @@ func (s *scanDetector) observe(d *detector, c *flows.Conn) {
 		s.sweep(d)
 	}
 	gen := s.sweeps.gen
-	src, dst := c.Orig.Unmap(), c.Resp.Unmap()
+	src, dst := c.Orig, c.Resp
 	w := c.TS / int64(d.opt.ScanWindow)
 	hosts := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts*40, gen)
 	ports := addDistinct(s.vwins, scanKey{src: src, target: dst, window: w}, c.RespPort, d.opt.ScanPorts*400, gen)
@@ -238,7 +239,7 @@ func (s *scanDetector) observeRecon(d *detector, c *flows.Conn) {
 	if technique == "" {
 		return
 	}
-	k := [2]netip.Addr{c.Orig.Unmap(), c.Resp.Unmap()}
+	k := [2]netip.Addr{c.Orig, c.Resp}
 	f := s.recon[k]
 	if f == nil {
 		f = newFinding("scan", technique, c, d.endpoint(k[0], nil), d.endpoint(k[1], port(c.RespPort)))
@@ -290,15 +291,15 @@ func (a *accessDetector) init() {
 
 func (a *accessDetector) observe(d *detector, c *flows.Conn) {
 	name, ok := interactive[c.RespPort]
-	src, dst := c.Orig.Unmap(), c.Resp.Unmap()
-	if !ok || c.Proto != 6 || d.internal(src) || !d.internal(dst) {
+	src, dst := c.Orig, c.Resp
+	if !ok || c.Proto != ipproto.TCP || d.internal(src) || !d.internal(dst) {
 		return
 	}
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	if c.FlowLog != nil && c.Source == flows.SourceFlowLog && !c.FlowLog.Counted {
 		bytes = 0
 	}
-	if durationOf(c) < bruteMaxLength && !(c.FlowLog != nil && c.FlowLog.Decision == "deny") {
+	if durationOf(c) < bruteMaxLength && !(c.Denied()) {
 		k := scanKey{src: src, target: dst, port: c.RespPort, window: c.TS / int64(bruteWindow)}
 		f := a.brute.get(d, k, func() *Finding {
 			return newFinding("brute_force", "T1110", c, d.endpoint(src, nil), d.endpoint(dst, port(c.RespPort)))

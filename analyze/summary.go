@@ -11,6 +11,7 @@ import (
 
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/ingest"
+	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/internal/record"
 )
 
@@ -227,7 +228,7 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	s.det.observe(c)
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
-	orig, resp := c.Orig.Unmap(), c.Resp.Unmap()
+	orig, resp := c.Orig, c.Resp
 	io, ir := s.hosts.id(orig), s.hosts.id(resp)
 	ho, hr := s.hosts.acc(io), s.hosts.acc(ir)
 	ho.add(bytes, pkts)
@@ -247,7 +248,7 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	p.packets += pkts
 	p.conversations++
 	s.pairs.set(pk, p)
-	if c.Proto == 6 || c.Proto == 17 || c.Proto == 132 {
+	if c.Proto == ipproto.TCP || c.Proto == ipproto.UDP || c.Proto == ipproto.SCTP {
 		k := portKey{c.Proto, c.RespPort}
 		pa := s.ports[k]
 		if pa == nil {

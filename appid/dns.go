@@ -136,7 +136,7 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 			}
 		case 28:
 			if size == 16 {
-				v = len(netip.AddrFrom16([16]byte(p[data : data+16])).AppendTo(value[:0]))
+				v = len(netip.AddrFrom16([16]byte(p[data : data+16])).Unmap().AppendTo(value[:0]))
 			}
 		case 5, 12:
 			v, _, _ = dnsNameTo(p, data, &value)

@@ -143,5 +143,22 @@ func (l *lineReader) each(fn func(line []byte) error) error {
 
 // errorf describes a problem with the line last read.
 func (l *lineReader) errorf(format string, args ...any) error {
-	return fmt.Errorf("%s: line %d (byte offset %d): %s", l.name, l.line, l.offset, fmt.Sprintf(format, args...))
+	return &FormatError{Path: l.name, Line: l.line, Offset: l.offset, Err: fmt.Errorf(format, args...)}
 }
+
+// FormatError reports a conversation log that could not be read to its
+// end, with the line and byte offset where reading stopped, as
+// pcapread.FormatError and flowlog.FormatError do for captures and flow
+// logs. Offsets count bytes of the decompressed stream.
+type FormatError struct {
+	Path   string
+	Line   int   // 1-based
+	Offset int64 // byte offset of the line
+	Err    error
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("%s: line %d (byte offset %d): %v", e.Path, e.Line, e.Offset, e.Err)
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }

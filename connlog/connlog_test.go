@@ -119,6 +119,10 @@ func TestBadInput(t *testing.T) {
 		if len(got) != tt.kept || st.Records != int64(tt.kept) {
 			t.Errorf("%s: kept %d records, want %d", tt.name, len(got), tt.kept)
 		}
+		var fe *FormatError
+		if !errors.As(err, &fe) || fe.Path != "test.log" || fe.Line < 1 {
+			t.Errorf("%s: error %T %v is no *FormatError with the file and line", tt.name, err, err)
+		}
 	}
 	if _, _, err := readAll(t, []byte(`{"records":[{"time":"x"}]}`)); !errors.Is(err, ErrNotConnLog) {
 		t.Errorf("flow log taken for a conn log: %v", err)

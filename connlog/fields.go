@@ -11,6 +11,7 @@ import (
 
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // value is one field of a record: a scalar, or a list for Zeek's vector
@@ -55,14 +56,14 @@ var setters = func() map[string]setter {
 		"files":         func(c *flows.Conn, v value) error { c.Files = v.strings(); return nil },
 		"proto": func(c *flows.Conn, v value) error {
 			if c.Proto == 0 { // ip_proto, when the record has it, is exact
-				c.Proto = map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132}[v.s]
+				c.Proto, _ = ipproto.Number(v.s)
 			}
 			return nil
 		},
 
 		"flowlog_rule":       logText(func(l *flows.FlowLogView) *string { return &l.Rule }),
-		"flowlog_decision":   logText(func(l *flows.FlowLogView) *string { return &l.Decision }),
-		"flowlog_direction":  logText(func(l *flows.FlowLogView) *string { return &l.Direction }),
+		"flowlog_decision":   logParsed(flows.ParseDecision, func(l *flows.FlowLogView) *flows.Decision { return &l.Decision }),
+		"flowlog_direction":  logParsed(flows.ParseDirection, func(l *flows.FlowLogView) *flows.Direction { return &l.Direction }),
 		"flowlog_encryption": logText(func(l *flows.FlowLogView) *string { return &l.Encryption }),
 		"flowlog_orig_pkts":  logCounter(func(l *flows.FlowLogView) *uint64 { return &l.OrigPkts }),
 		"flowlog_orig_bytes": logCounter(func(l *flows.FlowLogView) *uint64 { return &l.OrigBytes }),
@@ -111,7 +112,7 @@ func addrSetter(field func(*flows.Conn) *netip.Addr) setter {
 		if err != nil {
 			return fmt.Errorf("bad address %q", v.s)
 		}
-		*field(c) = a
+		*field(c) = a.Unmap() // as every reader of netfx gives addresses
 		return nil
 	}
 }
@@ -165,6 +166,18 @@ func logView(c *flows.Conn) *flows.FlowLogView {
 
 func logText(field func(*flows.FlowLogView) *string) setter {
 	return func(c *flows.Conn, v value) error { *field(logView(c)) = v.s; return nil }
+}
+
+// logParsed sets a field of the flow-log view that takes a few values.
+func logParsed[T any](parse func(string) (T, error), field func(*flows.FlowLogView) *T) setter {
+	return func(c *flows.Conn, v value) error {
+		x, err := parse(v.s)
+		if err != nil {
+			return err
+		}
+		*field(logView(c)) = x
+		return nil
+	}
 }
 
 func logCounter(field func(*flows.FlowLogView) *uint64) setter {
@@ -258,7 +271,7 @@ func finish(c *flows.Conn) error {
 	if !c.Orig.IsValid() || !c.Resp.IsValid() {
 		return fmt.Errorf("record has no id.orig_h or id.resp_h")
 	}
-	if c.Proto == 1 && c.Orig.Is6() && !c.Orig.Is4In6() {
+	if c.Proto == ipproto.ICMP && c.Orig.Is6() && !c.Orig.Is4In6() {
 		c.Proto = 58
 	}
 	if c.Source == "" {

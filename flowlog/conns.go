@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // DefaultTolerance is how far apart in time two views of one connection
@@ -51,11 +52,11 @@ func Connections(fs iter.Seq[*Flow], tolerance time.Duration, seed uint16) iter.
 func connection(group []*Flow, seed uint16) *flows.Conn {
 	first := group[0]
 	v := &flows.FlowLogView{
-		Begin: first.Begin, End: first.End, Rule: first.Rule, Decision: "allow", Direction: "out",
+		Begin: first.Begin, End: first.End, Rule: first.Rule, Decision: flows.Allow, Direction: flows.Outbound,
 		Encryption: first.Encryption,
 	}
 	if first.Inbound {
-		v.Direction = "in"
+		v.Direction = flows.Inbound
 	}
 	var denyRule string
 	for _, f := range group {
@@ -84,7 +85,7 @@ func connection(group []*Flow, seed uint16) *flows.Conn {
 		}
 	}
 	if denyRule != "" {
-		v.Decision, v.Rule = "deny", denyRule
+		v.Decision, v.Rule = flows.Deny, denyRule
 	}
 	c := &flows.Conn{
 		TS: v.Begin, Duration: v.End - v.Begin,
@@ -95,7 +96,7 @@ func connection(group []*Flow, seed uint16) *flows.Conn {
 	if v.Counted {
 		c.OrigPkts, c.OrigIPBytes, c.RespPkts, c.RespIPBytes = v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes
 	}
-	if first.Proto != 1 && first.Proto != 58 {
+	if !ipproto.IsICMP(first.Proto) {
 		// ICMP tuples carry no type or code, which the ID needs.
 		c.CommunityID = flows.CommunityID(seed, first.Proto, first.Src, first.Dst, first.SrcPort, first.DstPort)
 	}
@@ -117,9 +118,9 @@ func connection(group []*Flow, seed uint16) *flows.Conn {
 // (S1). UDP flows are SF when the logs counted packets back, else S0.
 func logConnState(v *flows.FlowLogView, proto uint8) string {
 	switch {
-	case v.Decision == "deny":
+	case v.Decision == flows.Deny:
 		return "S0"
-	case proto == 17:
+	case proto == ipproto.UDP:
 		if v.Counted && v.RespPkts > 0 {
 			return "SF"
 		}

@@ -253,7 +253,7 @@ func parseUint(b []byte, limit uint64) (uint64, error) {
 }
 
 // parseIP parses a dotted IPv4 address without allocating, and anything
-// else with netip.
+// else with netip (parseOtherIP).
 func parseIP(b []byte) (netip.Addr, error) {
 	var a [4]byte
 	n, v, digits := 0, 0, 0
@@ -263,18 +263,25 @@ func parseIP(b []byte) (netip.Addr, error) {
 			v = v*10 + int(c-'0')
 			digits++
 			if v > 255 || digits > 3 {
-				return netip.ParseAddr(string(b))
+				return parseOtherIP(b)
 			}
 		case c == '.' && digits > 0 && n < 3:
 			a[n] = byte(v)
 			n, v, digits = n+1, 0, 0
 		default:
-			return netip.ParseAddr(string(b))
+			return parseOtherIP(b)
 		}
 	}
 	if n != 3 || digits == 0 {
-		return netip.ParseAddr(string(b))
+		return parseOtherIP(b)
 	}
 	a[3] = byte(v)
 	return netip.AddrFrom4(a), nil
+}
+
+// parseOtherIP parses an IPv6 address, an IPv4-mapped one coming out as
+// the IPv4 address (as every reader of netfx gives addresses).
+func parseOtherIP(b []byte) (netip.Addr, error) {
+	a, err := netip.ParseAddr(string(b))
+	return a.Unmap(), err
 }

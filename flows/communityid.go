@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // CommunityID computes the Community ID v1 of a flow
@@ -14,7 +16,7 @@ import (
 // the specification says. Other protocols hash addresses only.
 func CommunityID(seed uint16, proto uint8, src, dst netip.Addr, sport, dport uint16) string {
 	oneWay := false
-	if proto == 1 || proto == 58 {
+	if ipproto.IsICMP(proto) {
 		sport, dport, oneWay = icmpPorts(proto, uint8(sport), uint8(dport))
 	}
 	return communityID(seed, proto, src, dst, sport, dport, oneWay)
@@ -47,7 +49,7 @@ func communityID(seed uint16, proto uint8, src, dst netip.Addr, sport, dport uin
 // by ports: TCP, UDP and SCTP, and ICMP and ICMPv6 by their mapped types.
 func protoHasPorts(proto uint8) bool {
 	switch proto {
-	case 1, 6, 17, 58, 132:
+	case ipproto.ICMP, ipproto.TCP, ipproto.UDP, ipproto.ICMPv6, ipproto.SCTP:
 		return true
 	}
 	return false
@@ -76,7 +78,7 @@ var icmpCounterparts = [2]map[uint8]uint8{
 // the code for one-way messages.
 func icmpPorts(proto, typ, code uint8) (sport, dport uint16, oneWay bool) {
 	table := icmpCounterparts[0]
-	if proto == 58 {
+	if proto == ipproto.ICMPv6 {
 		table = icmpCounterparts[1]
 	}
 	if c, ok := table[typ]; ok {

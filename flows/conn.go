@@ -2,9 +2,11 @@ package flows
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 
 	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/internal/record"
 )
 
@@ -59,13 +61,13 @@ const (
 // every log that saw it (NSGs on subnet and NIC, the NICs at both ends,
 // NSG and VNet flow logs).
 type FlowLogView struct {
-	Begin, End int64  // Unix ns: first tuple, and last tuple (plus a grace minute when no E tuple ended it)
-	Rule       string // the rule of the first log; deny rules win over allow rules
-	Decision   string // "allow" or "deny"
-	Direction  string // "in" or "out", relative to the first log's NIC
-	Encryption string // VNet flow logs only
-	Ended      bool   // an E tuple ended the flow
-	Attempts   int    // denied connections: attempts joined into this one
+	Begin, End int64     // Unix ns: first tuple, and last tuple (plus a grace minute when no E tuple ended it)
+	Rule       string    // the rule of the first log; deny rules win over allow rules
+	Decision   Decision  // Allow or Deny
+	Direction  Direction // Inbound or Outbound, relative to the first log's NIC
+	Encryption string    // VNet flow logs only
+	Ended      bool      // an E tuple ended the flow
+	Attempts   int       // denied connections: attempts joined into this one
 	// Counters as logged, originator to responder and back; Counted is
 	// false when no tuple carried any (B-only, denied, NSG version 1).
 	Counted             bool
@@ -75,24 +77,46 @@ type FlowLogView struct {
 	Files               []string // the flow-log files its tuples came from
 }
 
+// Decision is what the NSG rule that matched a flow decided.
+type Decision string
+
+// Decisions, as netfx writes them (flow logs say A and D).
+const (
+	Allow Decision = "allow"
+	Deny  Decision = "deny"
+)
+
+// Direction is which way a flow went through the NIC that logged it.
+type Direction string
+
+// Directions, as netfx writes them (flow logs say I and O).
+const (
+	Inbound  Direction = "in"
+	Outbound Direction = "out"
+)
+
+// ParseDecision reads a Decision as netfx writes it.
+func ParseDecision(s string) (Decision, error) {
+	if d := Decision(s); d == Allow || d == Deny {
+		return d, nil
+	}
+	return "", fmt.Errorf("decision %q is not allow or deny", s)
+}
+
+// ParseDirection reads a Direction as netfx writes it.
+func ParseDirection(s string) (Direction, error) {
+	if d := Direction(s); d == Inbound || d == Outbound {
+		return d, nil
+	}
+	return "", fmt.Errorf("direction %q is not in or out", s)
+}
+
+// Denied reports whether the flow logs saw the conversation denied.
+func (c *Conn) Denied() bool { return c.FlowLog != nil && c.FlowLog.Decision == Deny }
+
 // ProtoName returns Zeek's name for the transport: tcp, udp, icmp (ICMP and
 // ICMPv6), sctp or unknown_transport.
-func (c *Conn) ProtoName() string { return ProtoName(c.Proto) }
-
-// ProtoName returns Zeek's transport name for an IP protocol number.
-func ProtoName(proto uint8) string {
-	switch proto {
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 1, 58:
-		return "icmp"
-	case 132:
-		return "sctp"
-	}
-	return "unknown_transport"
-}
+func (c *Conn) ProtoName() string { return ipproto.Name(c.Proto) }
 
 // AppendFlowLogView encodes v, which may be nil, for netfx's temporary
 // files (see package record).
@@ -103,7 +127,7 @@ func AppendFlowLogView(b []byte, v *FlowLogView) []byte {
 	b = append(b, 1)
 	b = binary.AppendVarint(b, v.Begin)
 	b = binary.AppendVarint(b, v.End)
-	b = record.AppendStrings(b, v.Rule, v.Decision, v.Direction, v.Encryption)
+	b = record.AppendStrings(b, v.Rule, string(v.Decision), string(v.Direction), v.Encryption)
 	b = record.AppendBool(record.AppendBool(b, v.Ended), v.Counted)
 	b = binary.AppendVarint(b, int64(v.Attempts))
 	for _, n := range []uint64{v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes} {
@@ -119,7 +143,7 @@ func DecodeFlowLogView(d *record.Decoder) *FlowLogView {
 		return nil
 	}
 	v := &FlowLogView{Begin: d.Varint(), End: d.Varint(),
-		Rule: d.Shared(), Decision: d.Shared(), Direction: d.Shared(), Encryption: d.Shared()}
+		Rule: d.Shared(), Decision: Decision(d.Shared()), Direction: Direction(d.Shared()), Encryption: d.Shared()}
 	v.Ended, v.Counted = d.Bool(), d.Bool()
 	v.Attempts = int(d.Varint())
 	v.OrigPkts, v.OrigBytes, v.RespPkts, v.RespBytes = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()

@@ -3,6 +3,8 @@ package flows
 import (
 	"cmp"
 	"net/netip"
+
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // Endpoints is a direction-free 5-tuple: what a capture conversation and
@@ -17,8 +19,7 @@ type Endpoints struct {
 // EndpointsOf returns the Endpoints of a connection between src and dst,
 // the same whichever side is given first.
 func EndpointsOf(src, dst netip.Addr, sp, dp uint16, proto uint8) Endpoints {
-	src, dst = src.Unmap(), dst.Unmap()
-	if proto == 1 || proto == 58 {
+	if ipproto.IsICMP(proto) {
 		sp, dp = 0, 0
 	}
 	if x := src.Compare(dst); x > 0 || (x == 0 && sp > dp) {

@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"github.com/netfx/netfx/internal/ipproto"
+
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -111,7 +113,7 @@ func runTCP(t *testing.T, segs []seg) []*Conn {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	pkts, dirs := make([]pcapread.Packet, len(segs)), make([]bool, len(segs))
 	for i, s := range segs {
-		pkts[i] = pcapread.Packet{Timestamp: base + int64(s.at), Proto: pcapread.ProtoTCP,
+		pkts[i] = pcapread.Packet{Timestamp: base + int64(s.at), Proto: ipproto.TCP,
 			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: s.n, IPBytes: 40 + s.n, Window: 64240}
 		dirs[i] = s.fromOrig
 	}
@@ -173,7 +175,7 @@ func TestTimeoutsSplitConversations(t *testing.T) {
 	tab.SetFile("a.pcap")
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.53")
 	for _, at := range []time.Duration{0, 30 * time.Second, 3 * time.Minute} {
-		p := pcapread.Packet{Timestamp: int64(at), Src: a, Dst: b, Proto: pcapread.ProtoUDP, SrcPort: 5000, DstPort: 53, HasPorts: true, IPBytes: 60, PayloadLen: 32}
+		p := pcapread.Packet{Timestamp: int64(at), Src: a, Dst: b, Proto: ipproto.UDP, SrcPort: 5000, DstPort: 53, HasPorts: true, IPBytes: 60, PayloadLen: 32}
 		tab.Add(&p)
 	}
 	tab.Flush()
@@ -190,7 +192,7 @@ func TestTimeoutsSplitConversations(t *testing.T) {
 func TestBadChecksumLetter(t *testing.T) {
 	var pkts []pcapread.Packet
 	for i, bad := range []bool{false, true, true} {
-		pkts = append(pkts, pcapread.Packet{Timestamp: int64(i) * 1e6, Proto: pcapread.ProtoUDP,
+		pkts = append(pkts, pcapread.Packet{Timestamp: int64(i) * 1e6, Proto: ipproto.UDP,
 			PayloadLen: 10, IPBytes: 38, BadChecksum: bad})
 	}
 	out := runCrafted(53, pkts, []bool{true, true, true})
@@ -214,7 +216,7 @@ func TestNoAllocationsPerPacketInTable(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	seq, n := uint32(1001), 0
 	add := func(fromClient bool, flags uint8, data []byte) {
-		p := pcapread.Packet{Timestamp: base + int64(n)*1000, Proto: pcapread.ProtoTCP, HasPorts: true, TCPFlags: flags,
+		p := pcapread.Packet{Timestamp: base + int64(n)*1000, Proto: ipproto.TCP, HasPorts: true, TCPFlags: flags,
 			Window: 64240, IPBytes: 40 + len(data), PayloadLen: len(data), Payload: data, Record: int64(n + 1)}
 		if fromClient {
 			p.Src, p.Dst, p.SrcPort, p.DstPort, p.Seq, p.Ack = client, server, 40000, 443, seq, 5001
@@ -251,10 +253,10 @@ func TestNoAllocationsPerPacketInTable(t *testing.T) {
 func TestHeaderCutPackets(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	full := func(at time.Duration, flags uint8, seq, ack uint32) pcapread.Packet {
-		return pcapread.Packet{Timestamp: base + int64(at), Proto: pcapread.ProtoTCP, TCPFlags: flags, Seq: seq, Ack: ack, IPBytes: 40, Window: 64240}
+		return pcapread.Packet{Timestamp: base + int64(at), Proto: ipproto.TCP, TCPFlags: flags, Seq: seq, Ack: ack, IPBytes: 40, Window: 64240}
 	}
 	cut := func(at time.Duration) pcapread.Packet {
-		return pcapread.Packet{Timestamp: base + int64(at), Proto: pcapread.ProtoTCP, HeaderCut: true, Truncated: true, PayloadLen: 1000, IPBytes: 1060}
+		return pcapread.Packet{Timestamp: base + int64(at), Proto: ipproto.TCP, HeaderCut: true, Truncated: true, PayloadLen: 1000, IPBytes: 1060}
 	}
 	ms := time.Millisecond
 	tests := []struct {

@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"github.com/netfx/netfx/internal/ipproto"
+
 	"encoding/binary"
 	"net/netip"
 	"strings"
@@ -38,7 +40,7 @@ func FuzzReassembly(f *testing.F) {
 			data = data[n:]
 			dir := int(head >> 7)
 			seq[dir] += step
-			p := pcapread.Packet{Timestamp: at, Record: int64(packets + 1), Proto: pcapread.ProtoTCP, HasPorts: true,
+			p := pcapread.Packet{Timestamp: at, Record: int64(packets + 1), Proto: ipproto.TCP, HasPorts: true,
 				TCPFlags: head & 0x3f, Seq: seq[dir], Ack: ack[dir], Window: uint16(step), IPBytes: 40 + n,
 				PayloadLen: n, Payload: payload}
 			if dir == 0 {

@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"github.com/netfx/netfx/internal/ipproto"
+
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/pcapread"
 )
@@ -36,14 +38,14 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 	}
 	ins := t.insp[i]
 	if ins == nil {
-		ins = t.newInspection(c.proto == pcapread.ProtoUDP)
+		ins = t.newInspection(c.proto == ipproto.UDP)
 		t.insp[i] = ins
 	}
 	dir := appid.FromResp
 	if isOrig {
 		dir = appid.FromOrig
 	}
-	if c.proto == pcapread.ProtoUDP {
+	if c.proto == ipproto.UDP {
 		ins.in.Datagram(dir, p.Payload)
 	} else {
 		ins.tcp(dir, c, p, isOrig)

@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"github.com/netfx/netfx/internal/ipproto"
+
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,7 @@ func runPayload(t *testing.T, segs []tseg) *Conn {
 	t.Helper()
 	pkts, dirs := make([]pcapread.Packet, len(segs)), make([]bool, len(segs))
 	for i, s := range segs {
-		pkts[i] = pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Proto: pcapread.ProtoTCP,
+		pkts[i] = pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Proto: ipproto.TCP,
 			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: len(s.data), Payload: []byte(s.data), IPBytes: 40 + len(s.data), Window: 1000}
 		dirs[i] = s.fromOrig
 	}

@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"github.com/netfx/netfx/internal/ipproto"
+
 	"encoding/binary"
 	"net/netip"
 	"path/filepath"
@@ -148,7 +150,7 @@ func (t *Table) Add(p *pcapread.Packet) {
 	c := &t.convs[i]
 	isOrig := srcIsLo == c.origIsLo
 	c.account(p, isOrig)
-	if (c.proto == pcapread.ProtoTCP || c.proto == pcapread.ProtoUDP) && !p.HeaderCut {
+	if (c.proto == ipproto.TCP || c.proto == ipproto.UDP) && !p.HeaderCut {
 		t.inspect(i, c, p, isOrig)
 	}
 	c.lastFile = t.file
@@ -161,9 +163,9 @@ func (t *Table) Add(p *pcapread.Packet) {
 func packetKey(p *pcapread.Packet) (k key, sport, dport uint16, oneWay, srcIsLo bool) {
 	sport, dport = p.SrcPort, p.DstPort
 	switch p.Proto {
-	case pcapread.ProtoICMP, pcapread.ProtoICMPv6:
+	case ipproto.ICMP, ipproto.ICMPv6:
 		sport, dport, oneWay = icmpPorts(p.Proto, uint8(sport), uint8(dport))
-	case pcapread.ProtoTCP, pcapread.ProtoUDP, pcapread.ProtoSCTP:
+	case ipproto.TCP, ipproto.UDP, ipproto.SCTP:
 	default:
 		sport, dport = 0, 0
 	}
@@ -229,11 +231,11 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 // TCP SYN and only its source port looks like a server's.
 func (t *Table) flipOriginator(p *pcapread.Packet, sport, dport uint16) bool {
 	switch p.Proto {
-	case pcapread.ProtoTCP:
+	case ipproto.TCP:
 		if p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagACK) == pcapread.FlagSYN {
 			return false
 		}
-	case pcapread.ProtoUDP:
+	case ipproto.UDP:
 	default:
 		return false
 	}
@@ -262,13 +264,13 @@ func (c *conv) account(p *pcapread.Packet, isOrig bool) {
 	case p.HeaderCut:
 		c.extend(p.Timestamp) // counted, but its flags are unknown
 		return
-	case c.proto == pcapread.ProtoTCP:
+	case c.proto == ipproto.TCP:
 		c.tcpPacket(p, isOrig)
 		return
 	}
 	c.lastTime = max(c.lastTime, p.Timestamp)
 	ep.size += uint64(p.PayloadLen)
-	if c.proto == pcapread.ProtoUDP && p.PayloadLen > 0 {
+	if c.proto == ipproto.UDP && p.PayloadLen > 0 {
 		c.historyOnce(ep, histData, 'D', isOrig)
 	}
 }
@@ -286,7 +288,7 @@ func (c *conv) extend(ts int64) {
 // and close delays.
 func (t *Table) deadline(c *conv) int64 {
 	switch c.proto {
-	case pcapread.ProtoTCP:
+	case ipproto.TCP:
 		d := c.lastPacket + int64(t.cfg.TCPTimeout)
 		if c.closed {
 			d = min(d, c.lastTime+int64(t.cfg.TCPCloseDelay))
@@ -295,9 +297,9 @@ func (t *Table) deadline(c *conv) int64 {
 			d = min(d, c.start+int64(t.cfg.TCPAttemptDelay))
 		}
 		return d
-	case pcapread.ProtoUDP:
+	case ipproto.UDP:
 		return c.lastPacket + int64(t.cfg.UDPTimeout)
-	case pcapread.ProtoICMP, pcapread.ProtoICMPv6:
+	case ipproto.ICMP, ipproto.ICMPv6:
 		return c.lastPacket + int64(t.cfg.ICMPTimeout)
 	}
 	return c.lastPacket + int64(t.cfg.OtherTimeout)
@@ -306,7 +308,7 @@ func (t *Table) deadline(c *conv) int64 {
 // reused reports whether a TCP SYN starts a new connection on the 5-tuple of
 // one that has closed, as Zeek's IsReuse does.
 func (t *Table) reused(c *conv, p *pcapread.Packet, srcIsLo bool) bool {
-	if c.proto != pcapread.ProtoTCP || !c.closed || p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagACK) != pcapread.FlagSYN {
+	if c.proto != ipproto.TCP || !c.closed || p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagACK) != pcapread.FlagSYN {
 		return false
 	}
 	ep := &c.respEP
@@ -364,9 +366,12 @@ func (c *conv) addrs() (orig, resp netip.Addr) {
 	return hi, lo
 }
 
+// addrFrom16 returns a key's address. An IPv4-mapped IPv6 address
+// (::ffff:a.b.c.d) comes out as the IPv4 address, as Zeek writes it: the
+// records' addresses are unmapped here, once, for every stage after.
 func addrFrom16(b [16]byte, v6 bool) netip.Addr {
 	if v6 {
-		return netip.AddrFrom16(b)
+		return netip.AddrFrom16(b).Unmap()
 	}
 	return netip.AddrFrom4([4]byte(b[12:16]))
 }
@@ -385,12 +390,12 @@ func (t *Table) record(c *conv) *Conn {
 		Source:      SourceCapture,
 	}
 	switch c.proto {
-	case pcapread.ProtoTCP:
+	case ipproto.TCP:
 		r.OrigBytes = c.origEP.tcpSize(&c.respEP)
 		r.RespBytes = c.respEP.tcpSize(&c.origEP)
 		r.ConnState = tcpConnState(c.origEP.state, c.respEP.state, r.OrigBytes, r.RespBytes, r.History)
 		r.MissedBytes = c.origEP.missed + c.respEP.missed
-	case pcapread.ProtoUDP:
+	case ipproto.UDP:
 		r.OrigBytes, r.RespBytes = c.origEP.size, c.respEP.size
 		r.ConnState = udpConnState(c.origPkts > 0, c.respPkts > 0)
 	default:

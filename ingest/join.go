@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // Join pairs capture conversations with the flow-log connections that
@@ -78,7 +79,7 @@ func attach(c *flows.Conn, cands []*flows.Conn, used []bool, tol int64) {
 			view := *v
 			c.FlowLog = &view
 			c.Source = flows.SourceBoth
-			if l.Orig.Unmap() != c.Orig.Unmap() || (l.OrigPort != c.OrigPort && c.Proto != 1 && c.Proto != 58) {
+			if l.Orig != c.Orig || (l.OrigPort != c.OrigPort && !ipproto.IsICMP(c.Proto)) {
 				// The log names the other side as initiator: turn its
 				// counters to the capture's originator.
 				c.FlowLog.OrigPkts, c.FlowLog.RespPkts = v.RespPkts, v.OrigPkts
@@ -94,8 +95,8 @@ func attach(c *flows.Conn, cands []*flows.Conn, used []bool, tol int64) {
 func joinViews(dst, src *flows.FlowLogView) {
 	dst.Begin, dst.End = min(dst.Begin, src.Begin), max(dst.End, src.End)
 	dst.Ended = dst.Ended || src.Ended
-	if src.Decision == "deny" && dst.Decision != "deny" {
-		dst.Decision, dst.Rule = "deny", src.Rule
+	if src.Decision == flows.Deny && dst.Decision != flows.Deny {
+		dst.Decision, dst.Rule = flows.Deny, src.Rule
 	}
 	if src.Counted {
 		dst.Counted = true

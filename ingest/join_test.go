@@ -19,7 +19,7 @@ func conn(src, dst string, sp, dp uint16, ts time.Duration, dur time.Duration) *
 }
 
 // logConn is a connection that only flow logs saw.
-func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision string) *flows.Conn {
+func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision flows.Decision) *flows.Conn {
 	c := conn(src, dst, sp, dp, begin, end-begin)
 	c.Source = flows.SourceFlowLog
 	c.FlowLog = &flows.FlowLogView{Begin: int64(begin), End: int64(end), Decision: decision, Rule: "R", Counted: true,
@@ -29,11 +29,11 @@ func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision 
 
 func TestJoin(t *testing.T) {
 	logs := []*flows.Conn{
-		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Minute, "allow"),                    // matches a, same direction
-		logConn("198.51.100.1", "10.0.0.4", 443, 50001, time.Hour, time.Hour+time.Minute, "allow"), // matches b, logged reversed
-		logConn("10.0.0.4", "203.0.113.1", 50002, 443, 10*time.Minute, 11*time.Minute, "allow"),    // too late for c
-		logConn("192.0.2.9", "10.0.0.4", 40000, 3389, 0, 0, "deny"),                                // no capture
-		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, 2*time.Minute, "allow"),                  // a second log of a
+		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, time.Minute, flows.Allow),                    // matches a, same direction
+		logConn("198.51.100.1", "10.0.0.4", 443, 50001, time.Hour, time.Hour+time.Minute, flows.Allow), // matches b, logged reversed
+		logConn("10.0.0.4", "203.0.113.1", 50002, 443, 10*time.Minute, 11*time.Minute, flows.Allow),    // too late for c
+		logConn("192.0.2.9", "10.0.0.4", 40000, 3389, 0, 0, flows.Deny),                                // no capture
+		logConn("10.0.0.4", "203.0.113.1", 50000, 443, 0, 2*time.Minute, flows.Allow),                  // a second log of a
 	}
 	a := conn("10.0.0.4", "203.0.113.1", 50000, 443, 30*time.Second, time.Second)
 	b := conn("10.0.0.4", "198.51.100.1", 50001, 443, time.Hour+90*time.Second, time.Second)

@@ -1,6 +1,8 @@
 package pcapread
 
 import (
+	"github.com/netfx/netfx/internal/ipproto"
+
 	"net"
 	"net/netip"
 	"testing"
@@ -71,7 +73,7 @@ func BenchmarkChecksum(b *testing.B) {
 	src, dst := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	b.SetBytes(int64(len(seg)))
 	for b.Loop() {
-		checksumOK(src, dst, ProtoTCP, seg)
+		checksumOK(src, dst, ipproto.TCP, seg)
 	}
 }
 
@@ -86,7 +88,7 @@ func TestChecksumMatchesNaive(t *testing.T) {
 				sum += uint64(b[i])<<8 | uint64(b[i+1])
 			}
 		}
-		sum += uint64(ProtoUDP) + uint64(len(seg))
+		sum += uint64(ipproto.UDP) + uint64(len(seg))
 		for i := 0; i < len(seg); i += 2 {
 			w := uint64(seg[i]) << 8
 			if i+1 < len(seg) {
@@ -104,7 +106,7 @@ func TestChecksumMatchesNaive(t *testing.T) {
 		for i := range seg {
 			seg[i] = byte(i*31 + n*7)
 		}
-		if got, want := onesSum(src, dst, ProtoUDP, seg[:n]), naive(seg[:n]); got != want {
+		if got, want := onesSum(src, dst, ipproto.UDP, seg[:n]), naive(seg[:n]); got != want {
 			t.Errorf("length %d: sum %#x, the naive sum %#x", n, got, want)
 		}
 	}

@@ -1,6 +1,8 @@
 package pcapread
 
 import (
+	"github.com/netfx/netfx/internal/ipproto"
+
 	"encoding/binary"
 	"net/netip"
 
@@ -333,7 +335,7 @@ func (d *Decoder) ipv6(p *Packet, b []byte, wire int, stats *Stats) bool {
 func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool, stats *Stats) bool {
 	hdr := 0
 	switch p.Proto {
-	case ProtoTCP:
+	case ipproto.TCP:
 		if len(b) < 4 || payloadLen < 20 {
 			stats.Truncated++
 			return false
@@ -359,9 +361,9 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool,
 		p.Ack = binary.BigEndian.Uint32(b[8:12])
 		p.TCPFlags = b[13]
 		p.Window = binary.BigEndian.Uint16(b[14:16])
-	case ProtoUDP, ProtoSCTP:
+	case ipproto.UDP, ipproto.SCTP:
 		hdr = 8
-		if p.Proto == ProtoSCTP {
+		if p.Proto == ipproto.SCTP {
 			hdr = 12
 		}
 		// The ports are enough: the payload's length comes from the IP header.
@@ -376,7 +378,7 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool,
 			stats.Truncated++
 			p.Truncated = true
 		}
-	case ProtoICMP, ProtoICMPv6:
+	case ipproto.ICMP, ipproto.ICMPv6:
 		hdr = 8
 		if len(b) < 2 {
 			stats.Truncated++
@@ -391,7 +393,7 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool,
 		p.Payload = b[hdr:min(len(b), payloadLen)]
 	}
 	p.Truncated = p.Truncated || len(p.Payload) < p.PayloadLen
-	if checkable && !p.Truncated && len(b) >= payloadLen && (p.Proto == ProtoTCP || p.Proto == ProtoUDP && binary.BigEndian.Uint16(b[6:8]) != 0) {
+	if checkable && !p.Truncated && len(b) >= payloadLen && (p.Proto == ipproto.TCP || p.Proto == ipproto.UDP && binary.BigEndian.Uint16(b[6:8]) != 0) {
 		p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, b[:payloadLen])
 	}
 	return true

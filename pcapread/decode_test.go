@@ -1,6 +1,8 @@
 package pcapread
 
 import (
+	"github.com/netfx/netfx/internal/ipproto"
+
 	"encoding/binary"
 	"net/netip"
 	"strings"
@@ -169,7 +171,7 @@ func TestDecodeICMPErrorQuotingUDP(t *testing.T) {
 		t.Fatal("not decoded")
 	}
 	// The error is an ICMP conversation of its own, not the quoted UDP flow.
-	if p.Proto != ProtoICMP || p.SrcPort != 3 || p.DstPort != 3 || p.Src.String() != "198.51.100.2" {
+	if p.Proto != ipproto.ICMP || p.SrcPort != 3 || p.DstPort != 3 || p.Src.String() != "198.51.100.2" {
 		t.Errorf("got proto %d type %d code %d from %v", p.Proto, p.SrcPort, p.DstPort, p.Src)
 	}
 }

@@ -2,15 +2,6 @@ package pcapread
 
 import "net/netip"
 
-// IP protocol numbers netfx treats specially.
-const (
-	ProtoICMP   = 1
-	ProtoTCP    = 6
-	ProtoUDP    = 17
-	ProtoICMPv6 = 58
-	ProtoSCTP   = 132
-)
-
 // TCP flag bits, as in the TCP header's flags byte.
 const (
 	FlagFIN = 0x01
@@ -41,7 +32,7 @@ type Packet struct {
 	// TSO and BIG TCP captures do), or the IPv6 payload length plus 40.
 	IPBytes int
 
-	// TCP fields, valid when Proto is ProtoTCP.
+	// TCP fields, valid when Proto is ipproto.TCP.
 	TCPFlags uint8
 	Seq, Ack uint32
 	Window   uint16

@@ -126,13 +126,13 @@ var connFields = []connField{
 	}),
 	safeField("flowlog_decision", "string", func(c *flows.Conn) (string, bool) {
 		if v, ok := logView(c); ok {
-			return v.Decision, true
+			return string(v.Decision), true
 		}
 		return "", false
 	}),
 	safeField("flowlog_direction", "string", func(c *flows.Conn) (string, bool) {
 		if v, ok := logView(c); ok {
-			return v.Direction, true
+			return string(v.Direction), true
 		}
 		return "", false
 	}),
@@ -332,7 +332,7 @@ func appendUint(b []byte, v uint64) []byte {
 	return append(b, tmp[i:]...)
 }
 
-func appendAddr(b []byte, a netip.Addr) []byte { return a.Unmap().AppendTo(b) }
+func appendAddr(b []byte, a netip.Addr) []byte { return a.AppendTo(b) }
 
 // FieldNames returns the record's field names in order.
 func FieldNames() []string {
