@@ -1,7 +1,28 @@
 // Package analyze turns conversations and per-file read results into a
-// plain report value: the inputs and the gaps between them, top talkers by
-// bytes and by conversations (hosts and host pairs, internal or external)
-// and top ports. It is the third stage of the netfx pipeline; it never
-// prints. Memory grows with distinct hosts, pairs and ports, never with
-// packets.
+// plain report value: the third stage of the netfx pipeline, after ingest.
+// It never prints. Memory grows with distinct hosts, pairs and ports,
+// never with packets.
+//
+// What each file owns:
+//
+//   - summary.go: the Summary that takes every conversation and input, and
+//     the Report it makes (inputs, gaps, totals, top talkers and ports);
+//     flowlogs.go and connlogs.go the flow-log and conversation-log
+//     sections; names.go the names of addresses; network.go which
+//     addresses are internal; linktypes.go link-type names.
+//   - detection.go: the detector interface, the list of detectors
+//     (newDetectors: a new detector is one file, one test file and one
+//     line there), and what they share; findings.go the Finding, its
+//     evidence and ranking; allowlist.go the --allowlist file;
+//     windows.go time-windowed state that is swept as the evidence goes on.
+//   - one file per detector, with its thresholds, and a test file beside
+//     it: lateral.go (lateral movement, fan-out, pivot chains),
+//     unusualport.go, recon.go (RPC discovery), scan.go, bruteforce.go,
+//     inboundaccess.go, beacon.go, longconnection.go, exfiltration.go,
+//     dnstunnel.go.
+//   - evidence.go and pairmap.go: the kept evidence and per-pair state,
+//     spilled to nameless temporary files so memory stays bounded.
+//
+// docs/findings.md explains every finding kind, when it fires and its
+// known false positives.
 package analyze

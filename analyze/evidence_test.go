@@ -107,9 +107,9 @@ func TestSpillKeepsTheReport(t *testing.T) {
 	report := func(evidence, pairs int) Report {
 		s := NewSummary(Options{})
 		s.det.evidence.limit = evidence
-		s.pairs.limit, s.det.beacons.pairs.limit, s.det.volume.pairs.limit, s.det.volume.pieces.limit = pairs, pairs, pairs, pairs
+		s.pairs.limit, detectorOf[*beaconDetector](s).pairs.limit, detectorOf[*exfiltrationDetector](s).pairs.limit, detectorOf[*longConnectionDetector](s).pieces.limit = pairs, pairs, pairs, pairs
 		if pairs < pairMapLimit {
-			s.det.beacons.pairs.maxWeight = 5 // beacon times too
+			detectorOf[*beaconDetector](s).pairs.maxWeight = 5 // beacon times too
 		}
 		for _, c := range conns {
 			s.AddConn(c)
@@ -117,9 +117,9 @@ func TestSpillKeepsTheReport(t *testing.T) {
 		if evidence == 1 && s.det.evidence.base == 0 {
 			t.Fatal("no evidence was written to the temporary file")
 		}
-		if pairs < pairMapLimit && (len(s.pairs.runs) < 2 || len(s.det.beacons.pairs.runs) < 2 || len(s.det.volume.pairs.runs) < 2 || len(s.det.volume.pieces.runs) < 2) {
+		if pairs < pairMapLimit && (len(s.pairs.runs) < 2 || len(detectorOf[*beaconDetector](s).pairs.runs) < 2 || len(detectorOf[*exfiltrationDetector](s).pairs.runs) < 2 || len(detectorOf[*longConnectionDetector](s).pieces.runs) < 2) {
 			t.Fatalf("runs: pairs %d, beacons %d, volume %d, pieces %d; want several each",
-				len(s.pairs.runs), len(s.det.beacons.pairs.runs), len(s.det.volume.pairs.runs), len(s.det.volume.pieces.runs))
+				len(s.pairs.runs), len(detectorOf[*beaconDetector](s).pairs.runs), len(detectorOf[*exfiltrationDetector](s).pairs.runs), len(detectorOf[*longConnectionDetector](s).pieces.runs))
 		}
 		r := s.Report()
 		if err := s.Err(); err != nil {

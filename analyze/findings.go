@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"time"
@@ -17,7 +18,7 @@ type Finding struct {
 	Severity  string   `json:"severity"`            // low, medium, high, critical
 	Score     int      `json:"score"`               // 0-100
 	Src       Endpoint `json:"src"`
-	Dst       any      `json:"dst"` // an Endpoint, or []Endpoint when the finding covers several targets
+	Dst       Target   `json:"dst"`
 	Proto     string   `json:"proto,omitempty"`
 	Service   string   `json:"service,omitempty"`
 	FirstSeen string   `json:"first_seen"`
@@ -29,6 +30,22 @@ type Finding struct {
 	last      int64
 	dsts      []Endpoint
 	gen       int // sweep generation of the last update, for windowFindings
+}
+
+// Target is the other side of a finding: one endpoint, or, for a finding
+// that covers several targets, all of them.
+type Target struct {
+	Endpoint            // the target, or the first of All
+	All      []Endpoint // every target, sorted, when there are several; nil for one
+}
+
+// MarshalJSON writes one target as an endpoint object, several as an
+// array of them.
+func (t Target) MarshalJSON() ([]byte, error) {
+	if t.All != nil {
+		return json.Marshal(t.All)
+	}
+	return json.Marshal(t.Endpoint)
 }
 
 // Endpoint is one side of a finding.
@@ -52,15 +69,15 @@ type Evidence struct {
 const maxEvidence = 20
 
 // finding starts a finding from its first conversation.
-func newFinding(kind, technique string, c *flows.Conn, src Endpoint, dst any) *Finding {
-	f := &Finding{Kind: kind, Technique: technique, Src: src, Dst: dst, Proto: c.ProtoName(), first: c.TS, last: c.TS + c.Duration}
+func newFinding(kind, technique string, c *flows.Conn, src, dst Endpoint) *Finding {
+	f := &Finding{Kind: kind, Technique: technique, Src: src, Dst: Target{Endpoint: dst}, Proto: c.ProtoName(), first: c.TS, last: c.TS + c.Duration}
 	f.Service = c.Service
 	return f
 }
 
 // findingFrom starts a finding from kept conversations, the first setting
 // its protocol, and puts them all into its evidence.
-func (d *detector) findingFrom(kind, technique string, kept []keptRef, src Endpoint, dst any) *Finding {
+func (d *detection) findingFrom(kind, technique string, kept []keptRef, src, dst Endpoint) *Finding {
 	var f *Finding
 	for i, k := range kept {
 		c := d.evidence.get(k)
@@ -142,7 +159,7 @@ func finish(fs []*Finding) []Finding {
 		f.FirstSeen, f.LastSeen = FormatTime(f.first), FormatTime(f.last)
 		if f.dsts != nil {
 			slices.SortFunc(f.dsts, func(a, b Endpoint) int { return cmp.Or(a.IP.Compare(b.IP), cmpPort(a.Port, b.Port)) })
-			f.Dst = f.dsts
+			f.Dst = Target{Endpoint: f.dsts[0], All: f.dsts}
 		}
 		if f.Evidence.UIDs == nil {
 			f.Evidence.UIDs = []string{}

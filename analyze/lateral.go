@@ -114,9 +114,9 @@ func (p *lateralPair) add(c *flows.Conn, facts ...string) {
 	}
 }
 
-func (p *lateralPair) finding(d *detector, k lateralKey) *Finding {
+func (p *lateralPair) finding(d *detection, k lateralKey) *Finding {
 	return &Finding{Kind: "lateral_movement", Technique: techniqueID(k.technique), Score: p.score,
-		Src: d.endpoint(k.src, nil), Dst: d.endpoint(k.dst, port(p.port)), Proto: ipproto.Name(p.proto),
+		Src: d.endpoint(k.src, nil), Dst: Target{Endpoint: d.endpoint(k.dst, port(p.port))}, Proto: ipproto.Name(p.proto),
 		Service: p.service, Count: p.count, Evidence: p.evidence, first: p.first, last: p.last}
 }
 
@@ -127,9 +127,9 @@ type lateralDetector struct {
 	firstSeen map[lateralKey]int64   // first admin, and first data, connection of each pair, for newness
 }
 
-func (l *lateralDetector) init() {
-	l.pairs, l.edges, l.firstSeen = map[lateralKey]*lateralPair{}, map[[2]netip.Addr]edge{}, map[lateralKey]int64{}
-	l.fanout = newWindowFindings[fanKey](fanOutWindow, func(f *Finding) bool { return distinctHosts(f.dsts) < fanOutHosts })
+func newLateralDetector() *lateralDetector {
+	return &lateralDetector{pairs: map[lateralKey]*lateralPair{}, edges: map[[2]netip.Addr]edge{}, firstSeen: map[lateralKey]int64{},
+		fanout: newWindowFindings[fanKey](fanOutWindow, func(f *Finding) bool { return distinctHosts(f.dsts) < fanOutHosts })}
 }
 
 // classify says which technique a conversation shows, how strongly, and
@@ -242,7 +242,7 @@ var portOnlyFacts = func() map[uint16]string {
 	return facts
 }()
 
-func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
+func (l *lateralDetector) observe(d *detection, c *flows.Conn) {
 	orig, resp := c.Orig, c.Resp
 	if !d.internal(orig) || !d.internal(resp) || orig == resp {
 		return
@@ -283,9 +283,9 @@ func (l *lateralDetector) observe(d *detector, c *flows.Conn) {
 
 // fanOut counts distinct internal targets of a source on admin ports per
 // window.
-func (l *lateralDetector) fanOut(d *detector, c *flows.Conn, src, dst netip.Addr) {
+func (l *lateralDetector) fanOut(d *detection, c *flows.Conn, src, dst netip.Addr) {
 	k := fanKey{src, c.TS / int64(fanOutWindow)}
-	f := l.fanout.get(d, k, func() *Finding { return newFinding("lateral_movement", "T1021", c, d.endpoint(src, nil), nil) })
+	f := l.fanout.get(d, k, func() *Finding { return newFinding("lateral_movement", "T1021", c, d.endpoint(src, nil), Endpoint{}) })
 	for _, e := range f.dsts {
 		if e.IP == dst && *e.Port == c.RespPort {
 			f.add(c)
@@ -310,7 +310,7 @@ type groupKey struct {
 	confirmed bool
 }
 
-func (l *lateralDetector) findings(d *detector) []*Finding {
+func (l *lateralDetector) findings(d *detection) []*Finding {
 	var out []*Finding
 	groups := map[groupKey][]*Finding{}
 	for k, p := range l.pairs {
@@ -342,7 +342,7 @@ func (l *lateralDetector) findings(d *detector) []*Finding {
 			if routine && score < 70 {
 				score -= routinePenalty
 			}
-			hop := [2]netip.Addr{g.src, f.Dst.(Endpoint).IP}
+			hop := [2]netip.Addr{g.src, f.Dst.Endpoint.IP}
 			hopScore[hop] = max(hopScore[hop], score)
 		}
 		f := fs[0]
@@ -384,7 +384,7 @@ func (l *lateralDetector) findings(d *detector) []*Finding {
 // reached it (hosts that administer others as a matter of course, such as
 // jump hosts, are not pivots). One finding per A→B names every C; it
 // scores as its weakest hop plus pivotBonus.
-func (l *lateralDetector) pivots(d *detector, hopScore map[[2]netip.Addr]int) []*Finding {
+func (l *lateralDetector) pivots(d *detection, hopScore map[[2]netip.Addr]int) []*Finding {
 	bySrc := map[netip.Addr][]edge{}
 	firstOut := map[netip.Addr]int64{}
 	all := make([]edge, 0, len(l.edges))
@@ -474,7 +474,7 @@ func (l *lateralDetector) allNew(src netip.Addr, technique string, fs []*Finding
 		if technique == smbByPort || technique == rpcByPort {
 			from = netip.Addr{}
 		}
-		if l.firstSeen[newnessKey(from, f.Dst.(Endpoint).IP, technique)] <= end {
+		if l.firstSeen[newnessKey(from, f.Dst.Endpoint.IP, technique)] <= end {
 			return false
 		}
 	}
@@ -499,13 +499,13 @@ func confirmedByPayload(f *Finding) bool {
 // connection, into one finding with every target in dst.
 func mergePairs(fs []*Finding) *Finding {
 	slices.SortFunc(fs, func(a, b *Finding) int {
-		return cmp.Or(cmp.Compare(a.first, b.first), a.Dst.(Endpoint).IP.Compare(b.Dst.(Endpoint).IP))
+		return cmp.Or(cmp.Compare(a.first, b.first), a.Dst.Endpoint.IP.Compare(b.Dst.Endpoint.IP))
 	})
 	m := *fs[0]
 	m.Evidence = Evidence{}
 	m.Count = 0
 	for _, f := range fs {
-		m.dsts = append(m.dsts, f.Dst.(Endpoint))
+		m.dsts = append(m.dsts, f.Dst.Endpoint)
 		m.Score = max(m.Score, f.Score)
 		m.Count += f.Count
 		m.first, m.last = min(m.first, f.first), max(m.last, f.last)
@@ -519,7 +519,7 @@ func lateralWhy(technique string, src netip.Addr, f *Finding, confirmed bool) st
 	if !confirmed {
 		how = "port only"
 	}
-	target := f.Dst.(Endpoint).IP.String()
+	target := f.Dst.Endpoint.IP.String()
 	if len(f.dsts) > 0 {
 		target = fmt.Sprintf("%d internal hosts", distinctHosts(f.dsts))
 	}

@@ -132,12 +132,12 @@ func TestPiecesSpill(t *testing.T) {
 	}
 	whys := func(limit int) []string {
 		s := NewSummary(Options{})
-		s.det.volume.pieces.limit = limit
+		detectorOf[*longConnectionDetector](s).pieces.limit = limit
 		for _, c := range conns {
 			s.AddConn(c)
 		}
-		if limit < pairMapLimit && len(s.det.volume.pieces.runs) < 2 {
-			t.Fatalf("%d runs of pieces, want several", len(s.det.volume.pieces.runs))
+		if limit < pairMapLimit && len(detectorOf[*longConnectionDetector](s).pieces.runs) < 2 {
+			t.Fatalf("%d runs of pieces, want several", len(detectorOf[*longConnectionDetector](s).pieces.runs))
 		}
 		var got []string
 		for _, f := range findingsWhere(s, ofKind("long_connection")) {
@@ -159,13 +159,13 @@ func TestPiecesSpill(t *testing.T) {
 // Summary.Err say so, as every other spilled state does.
 func TestPiecesDamagedRunIsReported(t *testing.T) {
 	s := NewSummary(Options{})
-	s.det.volume.pieces.limit = 1
+	detectorOf[*longConnectionDetector](s).pieces.limit = 1
 	for i := range 4 {
 		c := conn("10.0.0.6", "192.0.2.9", uint16(50000+i), 8443, time.Duration(i)*time.Minute, time.Minute)
 		c.History = "DadA"
 		s.AddConn(c)
 	}
-	pieces := s.det.volume.pieces
+	pieces := detectorOf[*longConnectionDetector](s).pieces
 	if len(pieces.runs) < 2 {
 		t.Fatalf("%d runs of pieces, want several", len(pieces.runs))
 	}

@@ -129,7 +129,7 @@ type Summary struct {
 	ports    map[portKey]*portAcc
 	fl       flowLogAcc
 	names    names
-	det      *detector
+	det      *detection
 	report   *Report // once made
 }
 
@@ -193,7 +193,7 @@ func NewSummary(opt Options) *Summary {
 		names: make(names),
 	}
 	s.hosts = &hostTable{ids: make(map[netip.Addr]uint32), net: s.net}
-	s.det = newDetector(opt.Detect, s.net, s.names, s.hosts)
+	s.det = newDetection(opt.Detect, s.net, s.names, s.hosts)
 	return s
 }
 
@@ -306,8 +306,7 @@ func (h *hostAcc) add(bytes, pkts uint64) {
 // evidence or per-pair state that could not be read back from its
 // temporary file.
 func (s *Summary) Err() error {
-	v := &s.det.volume
-	return errors.Join(s.det.evidence.err, s.pairs.Err(), s.det.beacons.pairs.Err(), v.pairs.Err(), v.pieces.Err())
+	return errors.Join(s.pairs.Err(), s.det.err())
 }
 
 // Report builds the report. Ties are broken by address or port, so the same

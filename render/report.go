@@ -347,20 +347,17 @@ func findingEndpoint(e analyze.Endpoint) string {
 	return s
 }
 
-func findingTargets(dst any) string {
-	switch d := dst.(type) {
-	case analyze.Endpoint:
-		return findingEndpoint(d)
-	case []analyze.Endpoint:
-		var parts []string
-		for i, e := range d {
-			if i == 4 {
-				parts = append(parts, fmt.Sprintf("+%d more", len(d)-4))
-				break
-			}
-			parts = append(parts, findingEndpoint(e))
-		}
-		return strings.Join(parts, ", ")
+func findingTargets(dst analyze.Target) string {
+	if dst.All == nil {
+		return findingEndpoint(dst.Endpoint)
 	}
-	return "-"
+	var parts []string
+	for i, e := range dst.All {
+		if i == 4 {
+			parts = append(parts, fmt.Sprintf("+%d more", len(dst.All)-4))
+			break
+		}
+		parts = append(parts, findingEndpoint(e))
+	}
+	return strings.Join(parts, ", ")
 }

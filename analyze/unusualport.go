@@ -66,11 +66,11 @@ type portDetector struct {
 	rare       map[[2]uint16]*rareAcc // protocol, port
 }
 
-func (p *portDetector) init() {
-	p.findingsBy, p.rare = map[portKey2]*Finding{}, map[[2]uint16]*rareAcc{}
+func newUnusualPortDetector() *portDetector {
+	return &portDetector{findingsBy: map[portKey2]*Finding{}, rare: map[[2]uint16]*rareAcc{}}
 }
 
-func (p *portDetector) get(d *detector, c *flows.Conn, what, technique string, score int) *Finding {
+func (p *portDetector) get(d *detection, c *flows.Conn, what, technique string, score int) *Finding {
 	orig, resp := c.Orig, c.Resp
 	k := portKey2{orig, resp, c.RespPort, what}
 	f := p.findingsBy[k]
@@ -82,7 +82,7 @@ func (p *portDetector) get(d *detector, c *flows.Conn, what, technique string, s
 	return f
 }
 
-func (p *portDetector) observe(d *detector, c *flows.Conn) {
+func (p *portDetector) observe(d *detection, c *flows.Conn) {
 	if c.Proto != ipproto.TCP && c.Proto != ipproto.UDP {
 		return
 	}
@@ -137,7 +137,7 @@ func (p *portDetector) observe(d *detector, c *flows.Conn) {
 // denied gathers the denied attempts on one port of one host, from every
 // source, into one low finding: internet scanners knock on exposed VMs all
 // the time, so this is context, not an alarm.
-func (p *portDetector) denied(d *detector, c *flows.Conn) {
+func (p *portDetector) denied(d *detection, c *flows.Conn) {
 	resp := c.Resp
 	k := portKey2{dst: resp, port: c.RespPort, what: "denied"}
 	f := p.findingsBy[k]
@@ -174,7 +174,7 @@ func knownPort(p uint16) bool {
 // maxRareFindings bounds the low-severity rare-port findings.
 const maxRareFindings = 25
 
-func (p *portDetector) findings(d *detector) []*Finding {
+func (p *portDetector) findings(d *detection) []*Finding {
 	var out []*Finding
 	for _, f := range p.findingsBy {
 		out = append(out, f)

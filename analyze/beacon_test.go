@@ -1,0 +1,50 @@
+package analyze
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+func TestRegularity(t *testing.T) {
+	steady := []float64{60e9, 60e9, 61e9, 59e9, 60e9, 60e9, 60.5e9}
+	random := []float64{5e9, 300e9, 42e9, 900e9, 61e9, 7e9, 1200e9}
+	if r := regularity(steady, 1, 10e9); r < 0.95 {
+		t.Errorf("steady intervals scored %.2f", r)
+	}
+	if r := regularity(random, 1, 10e9); r > 0.6 {
+		t.Errorf("random intervals scored %.2f", r)
+	}
+	if entropy("aaaa") != 0 || entropy("abcd") != 2 {
+		t.Errorf("entropy wrong")
+	}
+	if registered("x1.y2.evil.example.co.uk") != "example.co.uk" || registered("a.b.example.com") != "example.com" {
+		t.Errorf("registered domains wrong")
+	}
+}
+
+// TestBeacon fires on regular connections and not on irregular traffic.
+func TestBeacon(t *testing.T) {
+	runDetectorCases(t, []detectorCase{
+		{"beacon", func() (cs []*flows.Conn) {
+			for i := range 30 {
+				c := conn("10.0.0.4", "198.51.100.99", uint16(50000+i), 443, time.Duration(i)*time.Minute, time.Second)
+				c.UID = fmt.Sprint("Cb", i)
+				cs = append(cs, c)
+			}
+			return cs
+		}, "beacon", true},
+		{"irregular traffic", func() (cs []*flows.Conn) {
+			at := time.Duration(0)
+			for i := range 30 {
+				at += time.Duration(1+(i*i*7919)%600) * time.Second
+				c := conn("10.0.0.4", "198.51.100.99", uint16(50000+i), 443, at, time.Second)
+				c.UID, c.OrigIPBytes = fmt.Sprint("Cb", i), uint64(100+(i*104729)%50000)
+				cs = append(cs, c)
+			}
+			return cs
+		}, "beacon", false},
+	})
+}

@@ -1,0 +1,68 @@
+package analyze
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
+)
+
+// Brute force (ATT&CK T1110): many short sessions from one internet source
+// to one remote-login service of an internal host within a window:
+// password guessing against an exposed service.
+
+const (
+	bruteSessions  = 10               // short sessions to one service from one source...
+	bruteWindow    = 10 * time.Minute // ...within this window
+	bruteMaxLength = 30 * time.Second // a session this short is an attempt
+)
+
+// interactive ports: remote sessions an intruder logs in with.
+var interactive = map[uint16]string{3389: "RDP", 22: "SSH", 5985: "WinRM", 5986: "WinRM", 445: "SMB", 5900: "VNC"}
+
+// inboundInteractive reports whether c is a TCP connection from the
+// internet to a remote-login service of an internal host, and names the
+// service.
+func inboundInteractive(d *detection, c *flows.Conn) (service string, ok bool) {
+	service, ok = interactive[c.RespPort]
+	return service, ok && c.Proto == ipproto.TCP && !d.internal(c.Orig) && d.internal(c.Resp)
+}
+
+// attempt reports whether an inbound interactive connection is a login
+// attempt: short, and not denied by the NSG (a denied one never reached
+// the service).
+func attempt(c *flows.Conn) bool { return durationOf(c) < bruteMaxLength && !c.Denied() }
+
+type bruteForceDetector struct {
+	windows windowFindings[scanKey] // src, target, port, window
+}
+
+func newBruteForceDetector() *bruteForceDetector {
+	return &bruteForceDetector{windows: newWindowFindings[scanKey](bruteWindow, func(f *Finding) bool { return f.Count < bruteSessions })}
+}
+
+func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
+	if _, ok := inboundInteractive(d, c); !ok || !attempt(c) {
+		return
+	}
+	k := scanKey{src: c.Orig, target: c.Resp, port: c.RespPort, window: c.TS / int64(bruteWindow)}
+	f := b.windows.get(d, k, func() *Finding {
+		return newFinding("brute_force", "T1110", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))
+	})
+	f.add(c)
+}
+
+func (b *bruteForceDetector) findings(d *detection) []*Finding {
+	var out []*Finding
+	for k, f := range b.windows.m {
+		if b.windows.below(f) {
+			continue
+		}
+		f.Score = min(85, 65+f.Count/3)
+		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s within %s: password guessing against an exposed service",
+			f.Count, interactive[k.port], k.src, k.target, bruteWindow)
+		out = append(out, f)
+	}
+	return out
+}

@@ -1,0 +1,165 @@
+package analyze
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// DNS tunnels (ATT&CK T1071.004): many queries from one client for names
+// under one domain that look encoded (long or random-looking labels), or
+// many TXT lookups with ever new names: data or commands carried in DNS.
+
+// DNS tunnel thresholds: queries to one domain with long or random-looking
+// names, or many TXT queries, carry data or commands.
+const (
+	tunnelQueries = 10 // suspicious queries to one domain
+	longLabel     = 30 // a label this long...
+	longName      = 52 // ...or a name this long is suspicious
+	entropyMin    = 3.5
+)
+
+type dnsKey struct {
+	client netip.Addr
+	domain string
+}
+
+type dnsAcc struct {
+	suspicious, txt, total int
+	subdomains             []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
+	conns                  []keptRef
+	resolver               netip.Addr
+}
+
+type dnsDetector struct {
+	domains map[dnsKey]*dnsAcc
+}
+
+func newDNSTunnelDetector() *dnsDetector { return &dnsDetector{domains: map[dnsKey]*dnsAcc{}} }
+
+func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
+	if c.App == nil || c.App.DNS == nil {
+		return
+	}
+	for _, q := range c.App.DNS.Queries {
+		name, typ, _ := strings.Cut(q, " ")
+		domain := registered(name)
+		if domain == "" {
+			continue
+		}
+		k := dnsKey{c.Orig, domain}
+		a := n.domains[k]
+		if a == nil {
+			if len(n.domains) >= 1<<16 {
+				continue
+			}
+			// The domain is copied out of the query, which is then not
+			// kept for it.
+			k.domain = strings.Clone(domain)
+			a = &dnsAcc{resolver: c.Resp}
+			n.domains[k] = a
+		}
+		a.total++
+		if typ == "TXT" {
+			a.txt++
+		}
+		sub := strings.TrimSuffix(strings.TrimSuffix(name, domain), ".")
+		if len(a.subdomains) < 1024 {
+			h := nameHash(sub)
+			if i, found := slices.BinarySearch(a.subdomains, h); !found {
+				a.subdomains = slices.Insert(a.subdomains, i, h)
+			}
+		}
+		if len(name) >= longName || longestLabel(sub) >= longLabel || (len(sub) >= 16 && entropy(sub) >= entropyMin) {
+			a.suspicious++
+		}
+		if len(a.conns) < keptPerPair {
+			a.conns = append(a.conns, d.keep(c))
+		}
+	}
+}
+
+// nameHash is the 64-bit FNV-1a hash of a name: subdomains are counted by
+// their hashes, so that the query names need not be kept (two of a
+// domain's at most 1,024 distinct subdomains collide with a probability
+// under 10^-13).
+func nameHash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}
+
+// cloudDomains name their hosts with long random-looking labels by design
+// (storage accounts, VMs, CDN edges): RITA's users keep the same list of
+// never-include domains.
+var cloudDomains = map[string]bool{
+	"windows.net": true, "azure.com": true, "cloudapp.net": true, "azureedge.net": true, "trafficmanager.net": true,
+	"microsoft.com": true, "microsoftonline.com": true, "azure.net": true, "msedge.net": true, "office.com": true,
+	"amazonaws.com": true, "cloudfront.net": true, "googleapis.com": true, "gvt1.com": true, "akamaiedge.net": true,
+	"akadns.net": true, "windowsupdate.com": true, "azurewebsites.net": true, "core.windows.net": true, "live.com": true,
+}
+
+func (n *dnsDetector) findings(d *detection) []*Finding {
+	var out []*Finding
+	for k, a := range n.domains {
+		if cloudDomains[k.domain] {
+			continue
+		}
+		encoded := a.suspicious >= tunnelQueries && 2*a.suspicious >= a.total
+		if !encoded && (a.txt < tunnelQueries || len(a.subdomains) < tunnelQueries) {
+			continue
+		}
+		f := d.findingFrom("dns_tunnel", "T1071.004", a.conns, d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
+		f.Count = a.total
+		f.Score = min(90, 60+a.suspicious/5+a.txt/5)
+		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d TXT, %d distinct subdomains", k.domain, a.total, a.suspicious, a.txt, len(a.subdomains)))
+		f.Why = fmt.Sprintf("%s sent %d queries for %s with encoded-looking names or TXT lookups: data or commands carried in DNS", k.client, a.total, k.domain)
+		out = append(out, f)
+	}
+	return out
+}
+
+// registered approximates a name's registered domain: its last two labels
+// (three under a two-letter country code with a short second level, as
+// example.co.uk).
+func registered(name string) string {
+	labels := strings.Split(strings.TrimSuffix(strings.ToLower(name), "."), ".")
+	if len(labels) < 2 {
+		return ""
+	}
+	n := 2
+	if len(labels) >= 3 && len(labels[len(labels)-1]) == 2 && len(labels[len(labels)-2]) <= 3 {
+		n = 3
+	}
+	return strings.Join(labels[len(labels)-n:], ".")
+}
+
+func longestLabel(name string) int {
+	best := 0
+	for _, l := range strings.Split(name, ".") {
+		best = max(best, len(l))
+	}
+	return best
+}
+
+// entropy is the Shannon entropy of s in bits per character.
+func entropy(s string) float64 {
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	e := 0.0
+	for _, n := range counts {
+		if n > 0 {
+			p := float64(n) / float64(len(s))
+			e -= p * math.Log2(p)
+		}
+	}
+	return e
+}

@@ -1,0 +1,71 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// Inbound access (ATT&CK T1133): an interactive session from the internet
+// to a remote-login service of an internal host, scored higher after the
+// same source's brute force (likely the intrusion) or while brute force
+// was under way.
+
+const (
+	accessMinBytes = 20 << 10    // an interactive session carries at least this...
+	accessMinTime  = time.Minute // ...or lasts this long
+)
+
+type inboundAccessDetector struct {
+	sessions []*Finding
+}
+
+func newInboundAccessDetector() *inboundAccessDetector { return &inboundAccessDetector{} }
+
+func (a *inboundAccessDetector) observe(d *detection, c *flows.Conn) {
+	name, ok := inboundInteractive(d, c)
+	if !ok || attempt(c) || !established(c) {
+		return
+	}
+	bytes := c.OrigIPBytes + c.RespIPBytes
+	if c.FlowLog != nil && c.Source == flows.SourceFlowLog && !c.FlowLog.Counted {
+		bytes = 0
+	}
+	if bytes < accessMinBytes && durationOf(c) < accessMinTime {
+		return
+	}
+	f := newFinding("inbound_access", "T1133", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))
+	f.add(c, fmt.Sprintf("%s session of %s, %d bytes", name, durationOf(c).Round(time.Second), bytes))
+	f.Score = 55
+	f.Why = fmt.Sprintf("an interactive %s session from the internet (%s) to %s", name, c.Orig, c.Resp)
+	a.sessions = append(a.sessions, f)
+}
+
+// findings scores each session by the brute-force findings made before.
+func (a *inboundAccessDetector) findings(d *detection) []*Finding {
+	forced := map[netip.Addr][]int64{} // brute force's sources, and when each began
+	for _, f := range d.madeOf("brute_force") {
+		forced[f.Src.IP] = append(forced[f.Src.IP], f.first)
+	}
+	var out []*Finding
+	for _, f := range a.sessions {
+		for _, t := range forced[f.Src.IP] {
+			if t <= f.first {
+				f.Score = 90
+				f.Why += ", after the same source's brute force: likely the intrusion"
+				break
+			}
+		}
+		if f.Score < 90 && len(forced) > 0 {
+			f.Score = 70
+			f.Why += ", while brute force against the VM was under way"
+		}
+		if d.afterSince(f.first) {
+			f.Score += 5
+		}
+		out = append(out, f)
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+func TestScanThresholds(t *testing.T) {
+	for _, tt := range []struct {
+		ports, threshold int
+		want             bool
+	}{
+		{14, 0, false}, // Zeek's default: 15 ports
+		{15, 0, true},
+		{10, 10, true},
+		{9, 10, false},
+	} {
+		s := NewSummary(Options{Detect: DetectOptions{ScanPorts: tt.threshold}})
+		for i := range tt.ports {
+			c := conn("203.0.113.5", "10.0.0.4", 40000, uint16(1000+i), time.Duration(i)*time.Second, 0)
+			c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, fmt.Sprint("C", i)
+			s.AddConn(c)
+		}
+		got := len(findingsWhere(s, ofKind("scan"))) > 0
+		if got != tt.want {
+			t.Errorf("%d ports, threshold %d: scan %v, want %v", tt.ports, tt.threshold, got, tt.want)
+		}
+	}
+}
+
+// TestDistinctCountsLikeASet: a window's set, list or map, counts
+// distinct values up to one past its limit, as a set would.
+func TestDistinctCountsLikeASet(t *testing.T) {
+	for _, limit := range []int{0, 3, fewValues - 1, fewValues, fewValues + 1, 50} {
+		for _, spread := range []int{2, fewValues, 40, 1000} {
+			var w distinct[uint16]
+			set := map[uint16]bool{}
+			for i := range 300 {
+				v := uint16((i * 7919) % spread)
+				if len(set) <= limit {
+					set[v] = true
+				}
+				w.add(v, limit)
+				if w.n != len(set) {
+					t.Fatalf("limit %d, %d distinct values: after %d adds size %d, want %d", limit, spread, i+1, w.n, len(set))
+				}
+			}
+		}
+	}
+}
+
+// TestCrossedScanWindowDropsItsSet: a scan's window, long past, keeps only
+// its size, and an attempt that arrives late still counts toward the scan.
+func TestCrossedScanWindowDropsItsSet(t *testing.T) {
+	s := NewSummary(Options{})
+	failedConn := func(src, dst string, dp uint16, ts time.Duration, uid string) *flows.Conn {
+		c := conn(src, dst, 40000, dp, ts, 0)
+		c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, uid
+		return c
+	}
+	for i := range 30 {
+		s.AddConn(failedConn("203.0.113.5", fmt.Sprintf("10.0.1.%d", i), 445, time.Duration(i)*time.Second, fmt.Sprint("S", i)))
+	}
+	for n := range 6 * 60 * 40 { // six hours of attempts from ever new sources: sweeps
+		src := netip.AddrFrom4([4]byte{45, byte(n >> 16), byte(n >> 8), byte(n)}).String()
+		s.AddConn(failedConn(src, "10.0.0.4", uint16(1+n%1000), time.Duration(n)*time.Minute/40, fmt.Sprint("C", n)))
+	}
+	k := scanKey{src: netip.MustParseAddr("203.0.113.5"), port: 445}
+	w := detectorOf[*scanDetector](s).wins[k]
+	if w == nil {
+		t.Fatal("the scan's window is gone after six hours")
+	}
+	if !w.dropped || w.few != nil || w.many != nil || w.n != 30 {
+		t.Fatalf("the scan's window after six hours: %d values kept, size %d; want the set dropped and its size 30 kept", len(w.few)+len(w.many), w.n)
+	}
+	s.AddConn(failedConn("203.0.113.5", "10.0.1.200", 445, 40*time.Second, "late"))
+	found := findingsWhere(s, func(f Finding) bool { return f.Kind == "scan" && f.Src.IP == k.src })
+	if len(found) != 1 || found[0].Count != 31 {
+		t.Errorf("scan findings of %s: %+v, want one of 31 connections", k.src, found)
+	}
+}
