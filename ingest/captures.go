@@ -45,9 +45,9 @@ const (
 // Reading and decoding run on one goroutine, handing the table batches of
 // decoded headers; the table runs on a second; the caller's goroutine takes
 // the finished conversations. The table alone decides conversations, so
-// the result is the same as a serial read. Once ctx is done, reading stops
-// at the next batch, the conversations still open are dropped, and both
-// goroutines have returned when readCaptures does.
+// the result is the same as a serial read. Once ctx is done, readCaptures
+// returns at once, dropping the conversations still open; its goroutines
+// end at their next step (a read blocked on a pipe, at its next byte).
 func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt captureOptions, emit func(*flows.Conn), done func(CaptureResult)) {
 	full := make(chan *batch, batchesAhead)
 	empty := make(chan *batch, batchesAhead)
@@ -72,7 +72,10 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 		var out []tableResult
 		send := func() {
 			if len(out) > 0 {
-				results <- out
+				select {
+				case results <- out:
+				case <-ctx.Done():
+				}
 				out = make([]tableResult, 0, resultBatch)
 			}
 		}
@@ -96,16 +99,23 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 				}
 			}
 			b.file, b.packets, b.payload, b.result = "", b.packets[:0], b.payload[:0], nil
-			empty <- b
+			empty <- b // never blocks: there are batchesAhead batches
 		}
 		if ctx.Err() == nil {
 			t.Flush()
 			send()
 		}
 	}()
-	for rs := range results {
-		if ctx.Err() != nil {
-			continue // until the table's goroutine has returned
+	for {
+		var rs []tableResult
+		var more bool
+		select {
+		case rs, more = <-results:
+		case <-ctx.Done():
+			return
+		}
+		if !more {
+			return
 		}
 		for _, r := range rs {
 			if r.conn != nil {
@@ -131,10 +141,21 @@ const resultBatch = 256
 // is done.
 func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan *batch, full chan<- *batch) {
 	res := &CaptureResult{Path: path}
-	b := <-empty
+	var b *batch
+	select {
+	case b = <-empty:
+	case <-ctx.Done():
+		return
+	}
 	defer func() {
+		if ctx.Err() != nil {
+			return // nobody takes results any more
+		}
 		b.result = res
-		full <- b
+		select {
+		case full <- b:
+		case <-ctx.Done():
+		}
 	}()
 	src, err := opt.open(path)
 	if err != nil {
@@ -160,12 +181,18 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 	for r.Next() {
 		p := r.Packet()
 		if len(b.packets) == cap(b.packets) || len(b.payload)+len(p.Payload) > cap(b.payload) {
-			if ctx.Err() != nil {
+			select {
+			case full <- b:
+			case <-ctx.Done():
 				res.Err = ctx.Err()
 				return
 			}
-			full <- b
-			b = <-empty
+			select {
+			case b = <-empty:
+			case <-ctx.Done():
+				res.Err = ctx.Err()
+				return
+			}
 		}
 		// The payload points into the reader's buffer: copy it into the
 		// batch, whose capacity never changes, so the slices stay valid.

@@ -20,16 +20,14 @@ type parsedTuples struct {
 
 // parseFlowLogs reads the flow logs at paths, in order, on a goroutine of
 // its own, a few batches ahead of use, which gets the tuples and, after a
-// file's last ones, its result (nil otherwise). It stops early, and the
-// goroutine with it, once ctx is done.
+// file's last ones, its result (nil otherwise). It returns at once when
+// ctx is done.
 func parseFlowLogs(ctx context.Context, in *sources, paths []string, wrap func(io.Reader) io.Reader, use func([]flowlog.Tuple, *FlowLogResult)) {
 	full, free := make(chan parsedTuples, 4), make(chan []flowlog.Tuple, 6)
+	// The goroutine's sends stop when use does: it ends at its next step
+	// (a read blocked on a pipe, at its next byte).
 	stop := make(chan struct{})
-	defer func() {
-		close(stop)
-		for range full { // until the goroutine has returned
-		}
-	}()
+	defer close(stop)
 	go func() {
 		defer close(full)
 		send := func(b parsedTuples) bool {
@@ -37,6 +35,8 @@ func parseFlowLogs(ctx context.Context, in *sources, paths []string, wrap func(i
 			case full <- b:
 				return true
 			case <-stop:
+				return false
+			case <-ctx.Done():
 				return false
 			}
 		}
@@ -79,8 +79,15 @@ func parseFlowLogs(ctx context.Context, in *sources, paths []string, wrap func(i
 			batch = next()
 		}
 	}()
-	for b := range full {
-		if ctx.Err() != nil {
+	for {
+		var b parsedTuples
+		var more bool
+		select {
+		case b, more = <-full:
+		case <-ctx.Done():
+			return
+		}
+		if !more {
 			return
 		}
 		use(b.tuples, b.result)

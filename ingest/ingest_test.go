@@ -3,7 +3,16 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/netfx/netfx/flowlog"
@@ -31,5 +40,96 @@ func TestJoinSpillsToDisk(t *testing.T) {
 	}
 	if !bytes.Equal(inMemory, spilled) {
 		t.Error("records differ when the sorters spill")
+	}
+}
+
+// failingReader gives n bytes of data, then a read error.
+type failingReader struct {
+	data []byte
+	n    int
+}
+
+func (f *failingReader) Read(b []byte) (int, error) {
+	if f.n >= len(f.data) {
+		return 0, errors.New("device error")
+	}
+	k := copy(b, f.data[f.n:])
+	f.n += k
+	return k, nil
+}
+
+// TestHashOfAFileReadInPart checks that a capture whose read fails gets
+// no SHA-256 (the hash of a part would pass for the file's) and says why,
+// while the packets before the failure are kept.
+func TestHashOfAFileReadInPart(t *testing.T) {
+	data, err := os.ReadFile("../testdata/demo/vm1-capture-01.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		stdin  io.Reader
+		hashed bool
+	}{
+		{"whole", bytes.NewReader(data), true},
+		{"read error half way", &failingReader{data: data[:len(data)/2]}, false},
+	} {
+		var res []CaptureResult
+		conns := 0
+		opt := Options{Flows: flows.DefaultConfig, Hash: true, Stdin: tt.stdin}
+		err := Read(context.Background(), []string{"-"}, opt, Sink{
+			Capture: func(r CaptureResult) { res = append(res, r) },
+			Conn:    func(*flows.Conn) { conns++ },
+		})
+		if err != nil || len(res) != 1 {
+			t.Fatalf("%s: %v, %d results", tt.name, err, len(res))
+		}
+		r := res[0]
+		if tt.hashed {
+			sum := sha256.Sum256(data)
+			if r.SHA256 != hex.EncodeToString(sum[:]) || r.Err != nil {
+				t.Errorf("%s: hash %q, error %v", tt.name, r.SHA256, r.Err)
+			}
+			continue
+		}
+		if r.SHA256 != "" || r.Err == nil || !strings.Contains(r.Err.Error(), "no SHA-256") || !strings.Contains(r.Err.Error(), "device error") {
+			t.Errorf("%s: hash %q, error %v; want no hash and the read error", tt.name, r.SHA256, r.Err)
+		}
+		if r.Stats.Records == 0 || conns == 0 {
+			t.Errorf("%s: %d packets, %d conversations kept from before the error", tt.name, r.Stats.Records, conns)
+		}
+	}
+}
+
+// TestDamagedFlowLogRecordsAreReported reads a flow-log blob whose middle
+// record is damaged: the damage is a Problem naming the file, the record
+// and the offset, and the records on either side of it are read.
+func TestDamagedFlowLogRecordsAreReported(t *testing.T) {
+	record := func(version int, tuple string) string {
+		return fmt.Sprintf(`{"time":"2026-03-14T10:01:02Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/S/NSG",`+
+			`"operationName":"NetworkSecurityGroupFlowEvents","properties":{"Version":%d,"flows":[{"rule":"R","flows":[{"mac":"000D3A100004","flowTuples":["%s"]}]}]}}`, version, tuple)
+	}
+	doc := `{"records":[` + record(2, "1773482400,10.1.0.4,203.0.113.10,50000,443,T,O,A,B,,,,") + "," +
+		record(2, "1773482430,10.1.0.4,203.0.113.10,50001,443,T,O,A,B,,,,,extra") + "," +
+		record(2, "1773482460,10.1.0.4,203.0.113.10,50002,443,T,O,A,B,,,,") + `]}`
+	path := filepath.Join(t.TempDir(), "PT1H.json")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var problems []Problem
+	var ports []uint16
+	err := Read(context.Background(), []string{path}, Options{Flows: flows.DefaultConfig, Tolerance: flowlog.DefaultTolerance}, Sink{
+		Conn:    func(c *flows.Conn) { ports = append(ports, c.OrigPort) },
+		Problem: func(p Problem) { problems = append(problems, p) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ports)
+	if !slices.Equal(ports, []uint16{50000, 50002}) {
+		t.Errorf("connections from ports %v, want 50000 and 50002", ports)
+	}
+	if len(problems) != 1 || !problems[0].Damaged() || !strings.Contains(problems[0].Err.Error(), path+": records[1] (offset ") {
+		t.Fatalf("problems %v, want one naming the file, records[1] and its offset", problems)
 	}
 }
