@@ -1,30 +1,17 @@
 package analyze
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/conntest"
 	"github.com/netfx/netfx/pcapread"
 )
 
-func conn(src, dst string, sp, dp uint16, ts time.Duration, dur time.Duration) *flows.Conn {
-	return &flows.Conn{
-		TS: int64(ts), Duration: int64(dur), Orig: netip.MustParseAddr(src), Resp: netip.MustParseAddr(dst),
-		OrigPort: sp, RespPort: dp, Proto: 6, OrigPkts: 5, OrigIPBytes: 500, RespPkts: 5, RespIPBytes: 5000,
-		Source: flows.SourceCapture, UID: "C" + src,
-	}
-}
-
-func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision flows.Decision) *flows.Conn {
-	c := conn(src, dst, sp, dp, begin, end-begin)
-	c.Source = flows.SourceFlowLog
-	c.FlowLog = &flows.FlowLogView{Begin: int64(begin), End: int64(end), Decision: decision, Rule: "R", Counted: true,
-		OrigPkts: 5, OrigBytes: 500, RespPkts: 5, RespBytes: 5000, Sources: []string{"NSG"}}
-	return c
-}
+// conn and logConn make conversation records.
+var conn, logConn = conntest.Capture, conntest.FlowLog
 
 // findingsWhere returns the report's findings that keep accepts.
 func findingsWhere(s *Summary, keep func(Finding) bool) []Finding {

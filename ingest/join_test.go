@@ -1,31 +1,16 @@
 package ingest
 
 import (
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/conntest"
 )
 
-// conn is a capture conversation over TCP.
-func conn(src, dst string, sp, dp uint16, ts time.Duration, dur time.Duration) *flows.Conn {
-	return &flows.Conn{
-		TS: int64(ts), Duration: int64(dur), Orig: netip.MustParseAddr(src), Resp: netip.MustParseAddr(dst),
-		OrigPort: sp, RespPort: dp, Proto: 6, OrigPkts: 5, OrigIPBytes: 500, RespPkts: 5, RespIPBytes: 5000,
-		Source: flows.SourceCapture, UID: "C" + src,
-	}
-}
-
-// logConn is a connection that only flow logs saw.
-func logConn(src, dst string, sp, dp uint16, begin, end time.Duration, decision flows.Decision) *flows.Conn {
-	c := conn(src, dst, sp, dp, begin, end-begin)
-	c.Source = flows.SourceFlowLog
-	c.FlowLog = &flows.FlowLogView{Begin: int64(begin), End: int64(end), Decision: decision, Rule: "R", Counted: true,
-		OrigPkts: 5, OrigBytes: 500, RespPkts: 5, RespBytes: 5000, Sources: []string{"NSG"}}
-	return c
-}
+// conn and logConn make conversation records.
+var conn, logConn = conntest.Capture, conntest.FlowLog
 
 func TestJoin(t *testing.T) {
 	logs := []*flows.Conn{
