@@ -2,7 +2,7 @@ package analyze
 
 import (
 	"cmp"
-	"encoding/json"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -11,51 +11,41 @@ import (
 )
 
 // Finding is one behaviour episode worth an analyst's look, with the
-// evidence behind it. Its JSON form is a contract (docs/findings.md).
+// evidence behind it. Its JSON form is a contract (docs/report-json.md,
+// docs/findings.md).
 type Finding struct {
 	Kind      string   `json:"kind"`                // lateral_movement, unusual_port, scan, brute_force, inbound_access, beacon, exfiltration, long_connection, dns_tunnel
 	Technique string   `json:"technique,omitempty"` // MITRE ATT&CK ID
 	Severity  string   `json:"severity"`            // low, medium, high, critical
 	Score     int      `json:"score"`               // 0-100
 	Src       Endpoint `json:"src"`
-	Dst       Target   `json:"dst"`
-	Proto     string   `json:"proto,omitempty"`
-	Service   string   `json:"service,omitempty"`
-	FirstSeen string   `json:"first_seen"`
-	LastSeen  string   `json:"last_seen"`
-	Count     int      `json:"count"` // connections or flows it covers
-	Evidence  Evidence `json:"evidence"`
-	Why       string   `json:"why"`
+	Dst       Endpoint `json:"dst"` // the main target: the only one, or the first reached
+	// Targets lists every target, each address once with the ports the
+	// finding covers on it, when there are several.
+	Targets   []Endpoint `json:"targets,omitempty"`
+	Proto     string     `json:"proto,omitempty"`
+	Service   string     `json:"service,omitempty"`
+	FirstSeen string     `json:"first_seen"`
+	LastSeen  string     `json:"last_seen"`
+	Count     int        `json:"count"` // the connections it covers
+	Evidence  Evidence   `json:"evidence"`
+	Why       string     `json:"why"`
 	first     int64
 	last      int64
-	dsts      []Endpoint
-	gen       int // sweep generation of the last update, for windowFindings
-}
-
-// Target is the other side of a finding: one endpoint, or, for a finding
-// that covers several targets, all of them.
-type Target struct {
-	Endpoint            // the target, or the first of All
-	All      []Endpoint // every target, sorted, when there are several; nil for one
-}
-
-// MarshalJSON writes one target as an endpoint object, several as an
-// array of them.
-func (t Target) MarshalJSON() ([]byte, error) {
-	if t.All != nil {
-		return json.Marshal(t.All)
-	}
-	return json.Marshal(t.Endpoint)
+	dsts      []Endpoint // every target reached, in order, while the finding is made; Targets at the end
+	gen       int        // sweep generation of the last update, for windowFindings
 }
 
 // Endpoint is one side of a finding.
 type Endpoint struct {
-	IP   netip.Addr `json:"ip"`
-	Port *uint16    `json:"port,omitempty"`
-	Name string     `json:"name,omitempty"`
+	IP    netip.Addr `json:"ip"`
+	Port  *uint16    `json:"port,omitempty"`
+	Ports []uint16   `json:"ports,omitempty"` // in Targets: the ports of this target the finding covers
+	Name  string     `json:"name,omitempty"`
 }
 
-// Evidence is what an analyst checks a finding against.
+// Evidence is what an analyst checks a finding against. Each list holds
+// at most maxEvidence values; LeftOut says how many more there were.
 type Evidence struct {
 	UIDs         []string `json:"uids"`                    // conversation records in netfx conns
 	CommunityIDs []string `json:"community_ids,omitempty"` // to pivot into Zeek, Suricata, Elastic
@@ -63,6 +53,19 @@ type Evidence struct {
 	Facts        []string `json:"facts,omitempty"`         // what the payload or the logs showed
 	Rules        []string `json:"flowlog_rules,omitempty"`
 	Sources      []string `json:"sources,omitempty"` // capture, flowlog
+	LeftOut      LeftOut  `json:"left_out,omitzero"`
+}
+
+// LeftOut counts the distinct values each evidence list left out.
+type LeftOut struct {
+	UIDs         int `json:"uids,omitempty"`
+	CommunityIDs int `json:"community_ids,omitempty"`
+	Files        int `json:"files,omitempty"`
+	Facts        int `json:"facts,omitempty"`
+	Rules        int `json:"flowlog_rules,omitempty"`
+	// seen holds the values left out of the lists whose values repeat
+	// across connections, so each counts once (nil until one is).
+	seen map[string]struct{}
 }
 
 // maxEvidence bounds each evidence list.
@@ -70,7 +73,7 @@ const maxEvidence = 20
 
 // finding starts a finding from its first conversation.
 func newFinding(kind, technique string, c *flows.Conn, src, dst Endpoint) *Finding {
-	f := &Finding{Kind: kind, Technique: technique, Src: src, Dst: Target{Endpoint: dst}, Proto: c.ProtoName(), first: c.TS, last: c.TS + c.Duration}
+	f := &Finding{Kind: kind, Technique: technique, Src: src, Dst: dst, Proto: c.ProtoName(), first: c.TS, last: c.TS + c.Duration}
 	f.Service = c.Service
 	return f
 }
@@ -102,31 +105,99 @@ func (f *Finding) add(c *flows.Conn, facts ...string) {
 
 // add puts a conversation, and what it showed, into the evidence.
 func (e *Evidence) add(c *flows.Conn, facts ...string) {
-	e.UIDs = appendBounded(e.UIDs, c.UID)
-	e.CommunityIDs = appendBounded(e.CommunityIDs, c.CommunityID)
+	e.UIDs = e.LeftOut.unique(e.UIDs, c.UID, &e.LeftOut.UIDs)
+	e.CommunityIDs = e.LeftOut.unique(e.CommunityIDs, c.CommunityID, &e.LeftOut.CommunityIDs)
 	for _, file := range c.Files {
-		e.Files = appendBounded(e.Files, file)
+		e.Files = e.LeftOut.repeated(e.Files, "f"+file, &e.LeftOut.Files)
 	}
 	if c.FlowLog != nil {
 		for _, file := range c.FlowLog.Files {
-			e.Files = appendBounded(e.Files, file)
+			e.Files = e.LeftOut.repeated(e.Files, "f"+file, &e.LeftOut.Files)
 		}
-		e.Rules = appendBounded(e.Rules, c.FlowLog.Rule)
+		e.Rules = e.LeftOut.repeated(e.Rules, "r"+c.FlowLog.Rule, &e.LeftOut.Rules)
 	}
-	e.Sources = appendBounded(e.Sources, c.Source)
+	e.Sources = appendBounded(e.Sources, string(c.Source))
 	for _, fact := range facts {
-		e.Facts = appendBounded(e.Facts, fact)
+		e.addFact(fact)
 	}
+}
+
+// addFact puts one fact into the evidence.
+func (e *Evidence) addFact(fact string) {
+	e.Facts = e.LeftOut.repeated(e.Facts, "x"+fact, &e.LeftOut.Facts)
 }
 
 // merge adds another finding's evidence, each list still bounded.
 func (e *Evidence) merge(o *Evidence) {
-	for _, lists := range [][2]*[]string{{&e.UIDs, &o.UIDs}, {&e.CommunityIDs, &o.CommunityIDs}, {&e.Files, &o.Files},
-		{&e.Facts, &o.Facts}, {&e.Rules, &o.Rules}, {&e.Sources, &o.Sources}} {
-		for _, s := range *lists[1] {
-			*lists[0] = appendBounded(*lists[0], s)
+	for _, s := range o.UIDs {
+		e.UIDs = e.LeftOut.unique(e.UIDs, s, &e.LeftOut.UIDs)
+	}
+	for _, s := range o.CommunityIDs {
+		e.CommunityIDs = e.LeftOut.unique(e.CommunityIDs, s, &e.LeftOut.CommunityIDs)
+	}
+	e.LeftOut.UIDs += o.LeftOut.UIDs
+	e.LeftOut.CommunityIDs += o.LeftOut.CommunityIDs
+	for _, s := range o.Files {
+		e.Files = e.LeftOut.repeated(e.Files, "f"+s, &e.LeftOut.Files)
+	}
+	for _, s := range o.Facts {
+		e.addFact(s)
+	}
+	for _, s := range o.Rules {
+		e.Rules = e.LeftOut.repeated(e.Rules, "r"+s, &e.LeftOut.Rules)
+	}
+	for _, s := range o.Sources {
+		e.Sources = appendBounded(e.Sources, s)
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.LeftOut.seen)) {
+		switch k[0] {
+		case 'f':
+			e.Files = e.LeftOut.repeated(e.Files, k, &e.LeftOut.Files)
+		case 'x':
+			e.Facts = e.LeftOut.repeated(e.Facts, k, &e.LeftOut.Facts)
+		case 'r':
+			e.Rules = e.LeftOut.repeated(e.Rules, k, &e.LeftOut.Rules)
 		}
 	}
+}
+
+// unique appends s to list, bounded; past the bound it counts s as left
+// out. It is for values that each connection has its own of (uids,
+// Community IDs), which need no set to be counted once.
+func (l *LeftOut) unique(list []string, s string, n *int) []string {
+	if s == "" || slices.Contains(list, s) {
+		return list
+	}
+	if len(list) >= maxEvidence {
+		*n++
+		return list
+	}
+	return append(list, s)
+}
+
+// maxLeftOut bounds the set of values left out that a finding remembers:
+// past it, LeftOut counts at least that many.
+const maxLeftOut = 4096
+
+// repeated is unique for values that repeat across connections (files,
+// rules, facts), which a set counts once; key is the value after a byte
+// naming its list.
+func (l *LeftOut) repeated(list []string, key string, n *int) []string {
+	s := key[1:]
+	switch {
+	case s == "" || slices.Contains(list, s):
+	case len(list) < maxEvidence:
+		list = append(list, s)
+	default:
+		if _, ok := l.seen[key]; !ok && len(l.seen) < maxLeftOut {
+			if l.seen == nil {
+				l.seen = map[string]struct{}{}
+			}
+			l.seen[key] = struct{}{}
+			*n++
+		}
+	}
+	return list
 }
 
 func appendBounded(list []string, s string) []string {
@@ -149,8 +220,9 @@ func severityOf(score int) string {
 	return "low"
 }
 
-// finish fills the derived fields and orders the findings: most severe
-// and highest score first, then by time, kind and source.
+// finish fills the derived fields and orders the findings, most severe
+// and highest score first, then by time, kind, source and target: a
+// total order, so the same evidence always gives the same list.
 func finish(fs []*Finding) []Finding {
 	out := make([]Finding, 0, len(fs))
 	for _, f := range fs {
@@ -158,18 +230,45 @@ func finish(fs []*Finding) []Finding {
 		f.Severity = severityOf(f.Score)
 		f.FirstSeen, f.LastSeen = FormatTime(f.first), FormatTime(f.last)
 		if f.dsts != nil {
-			slices.SortFunc(f.dsts, func(a, b Endpoint) int { return cmp.Or(a.IP.Compare(b.IP), cmpPort(a.Port, b.Port)) })
-			f.Dst = Target{Endpoint: f.dsts[0], All: f.dsts}
+			if !f.Dst.IP.IsValid() {
+				f.Dst = f.dsts[0] // the first reached
+			}
+			f.Targets = targets(f.dsts)
 		}
 		if f.Evidence.UIDs == nil {
 			f.Evidence.UIDs = []string{}
 		}
 		out = append(out, *f)
 	}
-	slices.SortStableFunc(out, func(a, b Finding) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.first, b.first), cmp.Compare(a.Kind, b.Kind),
-			a.Src.IP.Compare(b.Src.IP), cmp.Compare(a.Why, b.Why))
-	})
+	slices.SortFunc(out, compareFindings)
+	return out
+}
+
+// compareFindings is the report's order of findings.
+func compareFindings(a, b Finding) int {
+	return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.first, b.first), cmp.Compare(a.Kind, b.Kind),
+		cmp.Compare(a.Technique, b.Technique), a.Src.IP.Compare(b.Src.IP), a.Dst.IP.Compare(b.Dst.IP),
+		cmpPort(a.Dst.Port, b.Dst.Port), cmp.Compare(a.Why, b.Why), cmp.Compare(a.Count, b.Count),
+		slices.Compare(a.Evidence.UIDs, b.Evidence.UIDs))
+}
+
+// targets lists the endpoints reached, each address once with its ports
+// in order, by address.
+func targets(reached []Endpoint) []Endpoint {
+	var out []Endpoint
+	for _, e := range reached {
+		i := slices.IndexFunc(out, func(t Endpoint) bool { return t.IP == e.IP })
+		if i < 0 {
+			out = append(out, Endpoint{IP: e.IP, Name: e.Name})
+			i = len(out) - 1
+		}
+		if e.Port != nil {
+			if j, found := slices.BinarySearch(out[i].Ports, *e.Port); !found {
+				out[i].Ports = slices.Insert(out[i].Ports, j, *e.Port)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Endpoint) int { return a.IP.Compare(b.IP) })
 	return out
 }
 

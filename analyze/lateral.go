@@ -116,7 +116,7 @@ func (p *lateralPair) add(c *flows.Conn, facts ...string) {
 
 func (p *lateralPair) finding(d *detection, k lateralKey) *Finding {
 	return &Finding{Kind: "lateral_movement", Technique: techniqueID(k.technique), Score: p.score,
-		Src: d.endpoint(k.src, nil), Dst: Target{Endpoint: d.endpoint(k.dst, port(p.port))}, Proto: ipproto.Name(p.proto),
+		Src: d.endpoint(k.src, nil), Dst: d.endpoint(k.dst, port(p.port)), Proto: ipproto.Name(p.proto),
 		Service: p.service, Count: p.count, Evidence: p.evidence, first: p.first, last: p.last}
 }
 
@@ -342,7 +342,7 @@ func (l *lateralDetector) findings(d *detection) []*Finding {
 			if routine && score < 70 {
 				score -= routinePenalty
 			}
-			hop := [2]netip.Addr{g.src, f.Dst.Endpoint.IP}
+			hop := [2]netip.Addr{g.src, f.Dst.IP}
 			hopScore[hop] = max(hopScore[hop], score)
 		}
 		f := fs[0]
@@ -474,7 +474,7 @@ func (l *lateralDetector) allNew(src netip.Addr, technique string, fs []*Finding
 		if technique == smbByPort || technique == rpcByPort {
 			from = netip.Addr{}
 		}
-		if l.firstSeen[newnessKey(from, f.Dst.Endpoint.IP, technique)] <= end {
+		if l.firstSeen[newnessKey(from, f.Dst.IP, technique)] <= end {
 			return false
 		}
 	}
@@ -499,13 +499,13 @@ func confirmedByPayload(f *Finding) bool {
 // connection, into one finding with every target in dst.
 func mergePairs(fs []*Finding) *Finding {
 	slices.SortFunc(fs, func(a, b *Finding) int {
-		return cmp.Or(cmp.Compare(a.first, b.first), a.Dst.Endpoint.IP.Compare(b.Dst.Endpoint.IP))
+		return cmp.Or(cmp.Compare(a.first, b.first), a.Dst.IP.Compare(b.Dst.IP))
 	})
 	m := *fs[0]
 	m.Evidence = Evidence{}
 	m.Count = 0
 	for _, f := range fs {
-		m.dsts = append(m.dsts, f.Dst.Endpoint)
+		m.dsts = append(m.dsts, f.Dst)
 		m.Score = max(m.Score, f.Score)
 		m.Count += f.Count
 		m.first, m.last = min(m.first, f.first), max(m.last, f.last)
@@ -519,7 +519,7 @@ func lateralWhy(technique string, src netip.Addr, f *Finding, confirmed bool) st
 	if !confirmed {
 		how = "port only"
 	}
-	target := f.Dst.Endpoint.IP.String()
+	target := f.Dst.IP.String()
 	if len(f.dsts) > 0 {
 		target = fmt.Sprintf("%d internal hosts", distinctHosts(f.dsts))
 	}

@@ -32,13 +32,13 @@ func TestLateralGrouping(t *testing.T) {
 		byHow[strings.Contains(f.Why, "payload)")] = f
 	}
 	grouped := byHow[false]
-	if dsts := grouped.Dst.All; len(dsts) != 3 || grouped.Count != 3 || len(grouped.Evidence.UIDs) != 3 {
+	if dsts := grouped.Targets; len(dsts) != 3 || grouped.Count != 3 || len(grouped.Evidence.UIDs) != 3 {
 		t.Errorf("port-only finding not grouped: %+v", grouped)
 	}
 	if !strings.Contains(grouped.Why, "3 internal hosts") {
 		t.Errorf("why = %q", grouped.Why)
 	}
-	if single := byHow[true].Dst; single.All != nil || single.IP != netip.MustParseAddr("10.0.0.24") {
+	if single := byHow[true]; single.Targets != nil || single.Dst.IP != netip.MustParseAddr("10.0.0.24") {
 		t.Errorf("payload finding: %+v", byHow[true])
 	}
 }
@@ -79,7 +79,7 @@ func TestPivotChain(t *testing.T) {
 			}
 			f := chains[0]
 			// Both hops are RDP by port only (40): the pivot scores 40 + 20.
-			if dsts := f.Dst.All; len(dsts) != 3 || f.Count != 3 || f.Src.IP != netip.MustParseAddr("10.0.0.1") || f.Score != 60 {
+			if dsts := f.Targets; len(dsts) != 3 || f.Dst.IP != netip.MustParseAddr("10.0.0.2") || f.Count != 3 || f.Src.IP != netip.MustParseAddr("10.0.0.1") || f.Score != 60 {
 				t.Errorf("pivot %+v", f)
 			}
 		})

@@ -173,10 +173,10 @@ func span(c *flows.Conn) (first, last int64) {
 // longFinding scores and explains a long connection.
 func longFinding(d *detection, f *Finding, pieces string) *Finding {
 	f.Score = 35
-	if !d.internal(f.Src.IP) || !d.internal(f.Dst.Endpoint.IP) {
+	if !d.internal(f.Src.IP) || !d.internal(f.Dst.IP) {
 		f.Score = 50
 	}
 	f.Why = fmt.Sprintf("a connection from %s to %s lasted %s%s: a long-lived channel (C2, tunnel) or an admin session to confirm",
-		f.Src.IP, f.Dst.Endpoint.IP, spanOf(f), pieces)
+		f.Src.IP, f.Dst.IP, spanOf(f), pieces)
 	return f
 }

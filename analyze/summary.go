@@ -34,7 +34,7 @@ type Report struct {
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
-const ReportSchemaVersion = "2"
+const ReportSchemaVersion = "3"
 
 // Input describes one capture file as read.
 type Input struct {

@@ -327,7 +327,7 @@ func findingsTable(w io.Writer, fs []analyze.Finding, limit int) error {
 			evidence += "; " + clean(strings.Join(f.Evidence.Facts[:min(3, len(f.Evidence.Facts))], "; "))
 		}
 		rows = append(rows, []string{f.Severity, strconv.Itoa(f.Score), f.Kind, dash(f.Technique), findingEndpoint(f.Src),
-			findingTargets(f.Dst), strconv.Itoa(f.Count), f.FirstSeen, clean(f.Why), evidence})
+			findingTargets(f), strconv.Itoa(f.Count), f.FirstSeen, clean(f.Why), evidence})
 	}
 	err := table(w, []any{"severity", "score", "kind", "technique", "source", "target", "count", "first seen", "why", "evidence"}, rows)
 	if err == nil && len(shown) < len(fs) {
@@ -347,14 +347,14 @@ func findingEndpoint(e analyze.Endpoint) string {
 	return s
 }
 
-func findingTargets(dst analyze.Target) string {
-	if dst.All == nil {
-		return findingEndpoint(dst.Endpoint)
+func findingTargets(f analyze.Finding) string {
+	if f.Targets == nil {
+		return findingEndpoint(f.Dst)
 	}
 	var parts []string
-	for i, e := range dst.All {
+	for i, e := range f.Targets {
 		if i == 4 {
-			parts = append(parts, fmt.Sprintf("+%d more", len(dst.All)-4))
+			parts = append(parts, fmt.Sprintf("+%d more", len(f.Targets)-4))
 			break
 		}
 		parts = append(parts, findingEndpoint(e))
