@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -194,7 +193,7 @@ func (p *portDetector) findings(d *detection) []*Finding {
 		f.Why = fmt.Sprintf("port %s/%d was used by one host talking to one host in all the evidence (%d connection(s))", c.ProtoName(), k[1], r.n)
 		rare = append(rare, f)
 	}
-	slices.SortFunc(rare, func(a, b *Finding) int { return cmp.Compare(a.first, b.first) })
+	slices.SortFunc(rare, func(a, b *Finding) int { return compareFindings(*a, *b) })
 	if len(rare) > maxRareFindings {
 		rare = rare[:maxRareFindings]
 	}

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,33 @@ func TestC2Ports(t *testing.T) {
 		got := len(findingsWhere(s, func(f Finding) bool { return strings.HasPrefix(f.Why, "connections to port") })) > 0
 		if got != tt.want {
 			t.Errorf("proto %d port %d flagged %v, want %v", tt.proto, tt.port, got, tt.want)
+		}
+	}
+}
+
+// TestRarePortsSameEveryRun: more rare ports than are reported, all first
+// seen at the same moment, give the same findings every run.
+func TestRarePortsSameEveryRun(t *testing.T) {
+	report := func() string {
+		s := NewSummary(Options{})
+		for i := range 3 * maxRareFindings {
+			c := conn(fmt.Sprint("10.0.0.", 1+i), "10.0.1.1", 50000, uint16(20000+i), 0, time.Second)
+			c.UID = fmt.Sprint("C", i)
+			s.AddConn(c)
+		}
+		var b strings.Builder
+		for _, f := range findingsWhere(s, ofKind("unusual_port")) {
+			fmt.Fprintln(&b, f.Src.IP, *f.Dst.Port)
+		}
+		return b.String()
+	}
+	first := report()
+	if strings.Count(first, "\n") != maxRareFindings {
+		t.Fatalf("%d rare-port findings, want %d", strings.Count(first, "\n"), maxRareFindings)
+	}
+	for range 10 {
+		if report() != first {
+			t.Fatal("rare-port findings differ between runs")
 		}
 	}
 }

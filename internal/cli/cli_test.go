@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -684,5 +685,36 @@ func TestMissingInputKeepsTheOthers(t *testing.T) {
 	got, stderr, code := run("conns", "../../testdata/demo", "does-not-exist.pcap")
 	if code != ExitDamaged || got != want || !strings.Contains(stderr, "does-not-exist.pcap") {
 		t.Errorf("exit %d, %d bytes of records (want %d), stderr %q", code, len(got), len(want), stderr)
+	}
+}
+
+// TestSameBytesEveryRun runs the report, as JSON and as tables, on the
+// demo evidence and on the corpus folder several times with one and with
+// two processors: every run must give the same bytes (maps are iterated
+// in a different order each time, so an order that is not total shows).
+func TestSameBytesEveryRun(t *testing.T) {
+	inputs := [][]string{{"../../testdata/demo"}}
+	if _, err := os.Stat(filepath.Join(sharedDir, "pcap")); err == nil {
+		inputs = append(inputs, []string{filepath.Join(sharedDir, "pcap"), filepath.Join(sharedDir, "azure")})
+	} else {
+		t.Logf("corpus not found at %s: the demo alone", sharedDir)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, in := range inputs {
+		for _, format := range [][]string{{"report", "--json", "-q"}, {"report", "-q", "--findings", "0"}} {
+			args := append(slices.Clone(format), in...)
+			var first string
+			for i := range 6 {
+				runtime.GOMAXPROCS(1 + i%2)
+				out, _, _ := run(args...)
+				if i == 0 {
+					first = out
+					continue
+				}
+				if out != first {
+					t.Fatalf("netfx %s: run %d (GOMAXPROCS %d) differs from the first", strings.Join(args, " "), i+1, 1+i%2)
+				}
+			}
+		}
 	}
 }
