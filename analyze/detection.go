@@ -134,7 +134,7 @@ func (d *detection) findings() []Finding {
 	for _, det := range d.detectors {
 		d.made = append(d.made, det.findings(d)...)
 	}
-	return finish(d.made)
+	return finish(mergeEpisodes(d.made))
 }
 
 // madeOf returns the findings of a kind made so far.

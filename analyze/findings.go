@@ -32,8 +32,9 @@ type Finding struct {
 	Why       string     `json:"why"`
 	first     int64
 	last      int64
-	dsts      []Endpoint // every target reached, in order, while the finding is made; Targets at the end
-	gen       int        // sweep generation of the last update, for windowFindings
+	dsts      []Endpoint   // every target reached, in order, while the finding is made; Targets at the end
+	srcs      []netip.Addr // for a finding about many sources: all of them
+	gen       int          // sweep generation of the last update, for windowFindings
 }
 
 // Endpoint is one side of a finding.

@@ -203,7 +203,7 @@ func (s *Summary) addDenied(c *flows.Conn) {
 		d = &DeniedStat{Src: c.Orig, Dst: c.Resp, DstPort: c.RespPort, Proto: c.ProtoName(), Rule: c.FlowLog.Rule, first: c.TS}
 		a.denied[k] = d
 	}
-	d.Attempts += max(c.FlowLog.Attempts, 1)
+	d.Attempts++ // connections, however many tuples each log wrote of them
 	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS+c.Duration)
 }
 

@@ -18,11 +18,15 @@ const (
 	accessMinTime  = time.Minute // ...or lasts this long
 )
 
+// inboundAccessDetector keeps one finding per source, target and
+// service: repeated sessions of one intrusion are one episode.
 type inboundAccessDetector struct {
-	sessions []*Finding
+	sessions map[episodeKey]*Finding
 }
 
-func newInboundAccessDetector() *inboundAccessDetector { return &inboundAccessDetector{} }
+func newInboundAccessDetector() *inboundAccessDetector {
+	return &inboundAccessDetector{sessions: map[episodeKey]*Finding{}}
+}
 
 func (a *inboundAccessDetector) observe(d *detection, c *flows.Conn) {
 	name, ok := inboundInteractive(d, c)
@@ -36,11 +40,19 @@ func (a *inboundAccessDetector) observe(d *detection, c *flows.Conn) {
 	if bytes < accessMinBytes && durationOf(c) < accessMinTime {
 		return
 	}
-	f := newFinding("inbound_access", "T1133", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))
+	k := episodeKey{c.Orig, c.Resp, c.RespPort}
+	f := a.sessions[k]
+	if f == nil {
+		f = newFinding("inbound_access", "T1133", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))
+		f.Score = 55
+		a.sessions[k] = f
+	}
 	f.add(c, fmt.Sprintf("%s session of %s, %d bytes", name, durationOf(c).Round(time.Second), bytes))
-	f.Score = 55
-	f.Why = fmt.Sprintf("an interactive %s session from the internet (%s) to %s", name, c.Orig, c.Resp)
-	a.sessions = append(a.sessions, f)
+	if f.Count == 1 {
+		f.Why = fmt.Sprintf("an interactive %s session from the internet (%s) to %s", name, c.Orig, c.Resp)
+	} else {
+		f.Why = fmt.Sprintf("%d interactive %s sessions from the internet (%s) to %s", f.Count, name, c.Orig, c.Resp)
+	}
 }
 
 // findings scores each session by the brute-force findings made before.
@@ -50,7 +62,7 @@ func (a *inboundAccessDetector) findings(d *detection) []*Finding {
 		forced[f.Src.IP] = append(forced[f.Src.IP], f.first)
 	}
 	var out []*Finding
-	for _, f := range a.sessions {
+	for _, f := range a.sessions { // each session's score depends on it alone: map order does not matter
 		for _, t := range forced[f.Src.IP] {
 			if t <= f.first {
 				f.Score = 90

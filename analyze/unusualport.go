@@ -2,8 +2,10 @@ package analyze
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/netfx/netfx/flows"
@@ -47,11 +49,29 @@ func c2Port(c *flows.Conn) (string, bool) {
 	return what, ok && (c.Proto == ipproto.TCP || c.Proto == ipproto.UDP && c.RespPort == 31337)
 }
 
-type portKey2 struct {
+// portEpisode is the unusual-port finding of one source, target and
+// port, with every reason it was found for.
+type portEpisode struct {
+	f       *Finding
+	reasons []string
+}
+
+type episodeKey struct {
 	src, dst netip.Addr
 	port     uint16
-	what     string
 }
+
+// exposure is the denied attempts on the admin ports of one host, from
+// every source.
+type exposure struct {
+	f       *Finding
+	sources map[netip.Addr]int // connections from each, for the first maxExposureSources
+	others  int                // connections from sources past them
+	ports   []uint16
+}
+
+// maxExposureSources bounds the sources an exposure counts one by one.
+const maxExposureSources = 1 << 16
 
 type rareAcc struct {
 	origs, resps map[netip.Addr]bool
@@ -61,32 +81,46 @@ type rareAcc struct {
 }
 
 type portDetector struct {
-	findingsBy map[portKey2]*Finding
-	rare       map[[2]uint16]*rareAcc // protocol, port
+	episodes  map[episodeKey]*portEpisode
+	exposures map[netip.Addr]*exposure
+	rare      map[[2]uint16]*rareAcc // protocol, port
 }
 
 func newUnusualPortDetector() *portDetector {
-	return &portDetector{findingsBy: map[portKey2]*Finding{}, rare: map[[2]uint16]*rareAcc{}}
+	return &portDetector{episodes: map[episodeKey]*portEpisode{}, exposures: map[netip.Addr]*exposure{}, rare: map[[2]uint16]*rareAcc{}}
 }
 
-func (p *portDetector) get(d *detection, c *flows.Conn, what, technique string, score int) *Finding {
-	orig, resp := c.Orig, c.Resp
-	k := portKey2{orig, resp, c.RespPort, what}
-	f := p.findingsBy[k]
-	if f == nil {
-		f = newFinding("unusual_port", technique, c, d.endpoint(orig, nil), d.endpoint(resp, port(c.RespPort)))
-		f.Score = score
-		p.findingsBy[k] = f
+// episode returns the finding of c's source, target and port.
+func (p *portDetector) episode(d *detection, c *flows.Conn) *portEpisode {
+	k := episodeKey{c.Orig, c.Resp, c.RespPort}
+	e := p.episodes[k]
+	if e == nil {
+		e = &portEpisode{f: newFinding("unusual_port", "T1571", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))}
+		p.episodes[k] = e
 	}
-	return f
+	return e
+}
+
+// reason adds a reason the episode is unusual, and its score.
+func (e *portEpisode) reason(why string, score int) {
+	e.f.Score = max(e.f.Score, score)
+	if !slices.Contains(e.reasons, why) {
+		e.reasons = append(e.reasons, why)
+	}
 }
 
 func (p *portDetector) observe(d *detection, c *flows.Conn) {
 	if c.Proto != ipproto.TCP && c.Proto != ipproto.UDP {
 		return
 	}
-	orig, resp := c.Orig, c.Resp
-	external := !d.internal(orig) || !d.internal(resp)
+	if c.Denied() {
+		if _, admin := adminPorts[c.RespPort]; admin {
+			p.denied(d, c)
+		}
+	}
+	var e *portEpisode
+	var facts []string
+	external := !d.internal(c.Orig) || !d.internal(c.Resp)
 	if svc, _, _ := strings.Cut(c.Service, ","); svc != "" {
 		// A conversation whose originator uses the service's port was seen
 		// from its middle with the roles the other way round.
@@ -95,26 +129,22 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 			if external {
 				score = 65
 			}
-			f := p.get(d, c, "wrong-port:"+svc, "T1571", score)
-			f.add(c, fmt.Sprintf("%s identified by payload on %s/%d", svc, c.ProtoName(), c.RespPort))
-			f.Why = fmt.Sprintf("%s on port %d, which is not its own: a protocol on a non-standard port", strings.ToUpper(svc), c.RespPort)
+			e = p.episode(d, c)
+			e.reason(fmt.Sprintf("%s on port %d, which is not its own: a protocol on a non-standard port", strings.ToUpper(svc), c.RespPort), score)
+			facts = append(facts, fmt.Sprintf("%s identified by payload on %s/%d", svc, c.ProtoName(), c.RespPort))
 		}
 	}
 	if what, ok := c2Port(c); ok && established(c) {
-		f := p.get(d, c, "c2-port", "T1571", 50)
-		f.add(c)
-		f.Why = fmt.Sprintf("connections to port %d (%s)", c.RespPort, what)
-	}
-	if c.Denied() {
-		if _, admin := adminPorts[c.RespPort]; admin {
-			p.denied(d, c)
-		}
+		e = p.episode(d, c)
+		e.reason(fmt.Sprintf("connections to port %d (%s)", c.RespPort, what), 50)
 	}
 	if external && established(c) && c.Proto == ipproto.TCP && c.OrigPort >= 1024 && c.RespPort >= 1024 &&
 		!knownPort(c.RespPort) && c.RespPort < 49152 && c.Service == "" {
-		f := p.get(d, c, "high-high", "T1571", 30)
-		f.add(c)
-		f.Why = fmt.Sprintf("an external connection between two high ports (%d to %d) carrying an unidentified protocol", c.OrigPort, c.RespPort)
+		e = p.episode(d, c)
+		e.reason(fmt.Sprintf("an external connection between two high ports (%d to %d) carrying an unidentified protocol", c.OrigPort, c.RespPort), 30)
+	}
+	if e != nil {
+		e.f.add(c, facts...)
 	}
 	if established(c) && c.RespPort < 49152 {
 		k := [2]uint16{uint16(c.Proto), c.RespPort}
@@ -125,35 +155,63 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 		}
 		r.n++
 		if len(r.origs) < 3 {
-			r.origs[orig] = true
+			r.origs[c.Orig] = true
 		}
 		if len(r.resps) < 3 {
-			r.resps[resp] = true
+			r.resps[c.Resp] = true
 		}
 	}
 }
 
-// denied gathers the denied attempts on one port of one host, from every
-// source, into one low finding: internet scanners knock on exposed VMs all
-// the time, so this is context, not an alarm.
+// denied gathers the denied attempts on the admin ports of one host, from
+// every source, into one low finding: internet scanners knock on exposed
+// VMs all the time, so this is context, not an alarm.
 func (p *portDetector) denied(d *detection, c *flows.Conn) {
-	resp := c.Resp
-	k := portKey2{dst: resp, port: c.RespPort, what: "denied"}
-	f := p.findingsBy[k]
-	if f == nil {
-		f = newFinding("unusual_port", "", c, d.endpoint(c.Orig, nil), d.endpoint(resp, port(c.RespPort)))
-		f.Score = 20
-		f.dsts = nil
-		p.findingsBy[k] = f
+	x := p.exposures[c.Resp]
+	if x == nil {
+		x = &exposure{f: newFinding("unusual_port", "", c, d.endpoint(c.Orig, nil), Endpoint{}), sources: map[netip.Addr]int{}}
+		x.f.Score = 20
+		p.exposures[c.Resp] = x
 	}
-	f.add(c, "denied by "+c.FlowLog.Rule, "source "+c.Orig.String())
-	sources := 0
-	for _, fact := range f.Evidence.Facts {
-		if strings.HasPrefix(fact, "source ") {
-			sources++
+	if _, ok := x.sources[c.Orig]; ok || len(x.sources) < maxExposureSources {
+		x.sources[c.Orig]++
+	} else {
+		x.others++
+	}
+	if i, found := slices.BinarySearch(x.ports, c.RespPort); !found {
+		x.ports = slices.Insert(x.ports, i, c.RespPort)
+		x.f.dsts = append(x.f.dsts, d.endpoint(c.Resp, port(c.RespPort)))
+	}
+	x.f.add(c, "denied by "+c.FlowLog.Rule, "source "+c.Orig.String())
+}
+
+// finding makes the exposure's finding: its source is the one with the
+// most attempts.
+func (x *exposure) finding(d *detection, host netip.Addr) *Finding {
+	var top netip.Addr
+	for src, n := range x.sources {
+		if m := x.sources[top]; !top.IsValid() || n > m || n == m && src.Less(top) {
+			top = src
 		}
 	}
-	f.Why = fmt.Sprintf("%d attempt(s) from %d source(s) on port %d of %s, denied by the NSG: exposure to scanning", f.Count, sources, c.RespPort, resp)
+	f := x.f
+	f.Src = d.endpoint(top, nil)
+	f.srcs = slices.SortedFunc(maps.Keys(x.sources), netip.Addr.Compare)
+	if x.others > 0 {
+		f.srcs = append(f.srcs, netip.Addr{}) // sources not known one by one: no scan can account for them
+	}
+	n := len(x.sources)
+	more := ""
+	if x.others > 0 {
+		more = "more than "
+	}
+	ports := make([]string, len(x.ports))
+	for i, p := range x.ports {
+		ports[i] = strconv.Itoa(int(p))
+	}
+	f.Why = fmt.Sprintf("%d connection(s) from %s%d source(s) to port(s) %s of %s, denied by the NSG: exposure to scanning",
+		f.Count, more, n, strings.Join(ports, ", "), host)
+	return f
 }
 
 // knownPort reports whether a port belongs to a common service.
@@ -175,8 +233,8 @@ const maxRareFindings = 25
 
 func (p *portDetector) findings(d *detection) []*Finding {
 	var out []*Finding
-	for _, f := range p.findingsBy {
-		out = append(out, f)
+	for host, x := range p.exposures {
+		out = append(out, x.finding(d, host))
 	}
 	var rare []*Finding
 	for k, r := range p.rare {
@@ -187,11 +245,20 @@ func (p *portDetector) findings(d *detection) []*Finding {
 		if c.Service != "" {
 			continue
 		}
+		why := fmt.Sprintf("port %s/%d was used by one host talking to one host in all the evidence (%d connection(s))", c.ProtoName(), k[1], r.n)
+		if e := p.episodes[episodeKey{r.firstOrig, c.Resp, c.RespPort}]; e != nil {
+			e.reason(why, 20) // the same connections, found for another reason too
+			continue
+		}
 		f := d.findingFrom("unusual_port", "T1571", []keptRef{r.first}, d.endpoint(r.firstOrig, nil), d.endpoint(c.Resp, port(c.RespPort)))
 		f.Count = r.n
 		f.Score = 20
-		f.Why = fmt.Sprintf("port %s/%d was used by one host talking to one host in all the evidence (%d connection(s))", c.ProtoName(), k[1], r.n)
+		f.Why = why
 		rare = append(rare, f)
+	}
+	for _, e := range p.episodes {
+		e.f.Why = strings.Join(e.reasons, "; ")
+		out = append(out, e.f)
 	}
 	slices.SortFunc(rare, func(a, b *Finding) int { return compareFindings(*a, *b) })
 	if len(rare) > maxRareFindings {

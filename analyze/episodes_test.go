@@ -1,0 +1,99 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netfx/netfx/flows"
+)
+
+// TestOneFindingPerEpisode feeds behaviours that several detectors see,
+// and checks each is one finding, with every reason, and no address listed
+// twice.
+func TestOneFindingPerEpisode(t *testing.T) {
+	scanner, host := "203.0.113.5", "10.0.0.4"
+	// probes are failed attempts on ports 1000 on, then on admin ports
+	// (which the exposure to scanning is about), denied by the NSG if so.
+	probes := func(s *Summary, n int, denied bool) {
+		ports := []uint16{3389, 445, 5985}
+		for i := range n {
+			c := conn(scanner, host, 40000, uint16(1000+i), time.Duration(i)*time.Second, 0)
+			if i >= n-len(ports) {
+				c.RespPort = ports[n-1-i]
+			}
+			c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, fmt.Sprint("S", i)
+			if denied {
+				c.FlowLog = &flows.FlowLogView{Decision: flows.Deny, Rule: "DenyAll"}
+			}
+			s.AddConn(c)
+		}
+	}
+	tests := []struct {
+		name  string
+		feed  func(s *Summary)
+		kinds map[string]int // findings of each kind
+		why   []string       // in the one finding's why or facts
+	}{
+		{"a vertical scan and the port that answered", func(s *Summary) {
+			probes(s, 20, false)
+			open := conn(scanner, host, 40001, 31000, 30*time.Second, time.Second) // answered: a high port, unidentified
+			open.ConnState, open.UID = "SF", "Copen"
+			s.AddConn(open)
+		}, map[string]int{"scan": 1}, []string{"two high ports"}},
+		{"a scan the NSG denied", func(s *Summary) { probes(s, 20, true) },
+			map[string]int{"scan": 1}, []string{"exposure to scanning"}},
+		{"TLS on Metasploit's port", func(s *Summary) {
+			for i := range 3 {
+				c := conn("10.0.0.4", "198.51.100.9", uint16(50000+i), 4444, time.Duration(i)*time.Minute, time.Second)
+				c.Service, c.ConnState, c.UID = "ssl", "SF", fmt.Sprint("C", i)
+				s.AddConn(c)
+			}
+		}, map[string]int{"unusual_port": 1}, []string{"SSL on port 4444", "Metasploit"}},
+		{"repeated RDP sessions", func(s *Summary) {
+			for i := range 2 {
+				c := conn("203.0.113.66", host, uint16(50000+i), 3389, time.Duration(i)*time.Hour, 10*time.Minute)
+				c.ConnState, c.UID, c.RespIPBytes = "SF", fmt.Sprint("C", i), 400_000
+				s.AddConn(c)
+			}
+		}, map[string]int{"inbound_access": 1}, []string{"2 interactive RDP sessions"}},
+		{"denied probes on several admin ports from two sources", func(s *Summary) {
+			for i, src := range []string{"192.0.2.200", "192.0.2.201"} {
+				for j := range 6 {
+					c := conn(src, host, uint16(40000+j), []uint16{3389, 445, 5985}[j%3], time.Duration(i*10+j)*time.Second, 0)
+					c.ConnState, c.RespPkts, c.UID = "S0", 0, fmt.Sprint("D", i, j)
+					c.FlowLog = &flows.FlowLogView{Decision: flows.Deny, Rule: "DenyAll"}
+					s.AddConn(c)
+				}
+			}
+		}, map[string]int{"unusual_port": 1}, []string{"12 connection(s) from 2 source(s) to port(s) 445, 3389, 5985"}},
+	}
+	for _, tt := range tests {
+		s := NewSummary(Options{})
+		tt.feed(s)
+		fs := s.Report().Findings
+		got := map[string]int{}
+		for _, f := range fs {
+			got[f.Kind]++
+			seen := map[netip.Addr]bool{}
+			for _, e := range f.Targets {
+				if seen[e.IP] {
+					t.Errorf("%s: %s lists %s twice", tt.name, f.Kind, e.IP)
+				}
+				seen[e.IP] = true
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.kinds) {
+			t.Errorf("%s: findings %v, want %v", tt.name, got, tt.kinds)
+			continue
+		}
+		text := fs[0].Why + " " + strings.Join(fs[0].Evidence.Facts, " ")
+		for _, w := range tt.why {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s: %q lacks %q", tt.name, text, w)
+			}
+		}
+	}
+}
