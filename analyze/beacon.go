@@ -152,6 +152,7 @@ func (b *beaconDetector) findings(d *detection) []*Finding {
 		f.first, f.last = ts[0], ts[len(ts)-1]
 		f.Score = int(math.Round(score * 100))
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("interval median %s, interval regularity %.2f, size regularity %.2f, coverage %.2f", median, tsScore, dsScore, coverage))
+		f.Title = fmt.Sprintf("beacon every %s", median)
 		f.Why = fmt.Sprintf("%d connections from %s to %s about every %s, with regular sizes, over %.0f%% of the evidence's time span: a beacon", s.n, orig, resp, median, coverage*100)
 		out = append(out, f)
 	}

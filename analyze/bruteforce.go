@@ -60,6 +60,7 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 			continue
 		}
 		f.Score = min(85, 65+f.Count/3)
+		f.Title = fmt.Sprintf("%s brute force, %d attempts", interactive[k.port], f.Count)
 		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s within %s: password guessing against an exposed service",
 			f.Count, interactive[k.port], k.src, k.target, bruteWindow)
 		out = append(out, f)

@@ -119,6 +119,7 @@ func (n *dnsDetector) findings(d *detection) []*Finding {
 		f.Count = a.total
 		f.Score = min(90, 60+a.suspicious/5+a.txt/5)
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d TXT, %d distinct subdomains", k.domain, a.total, a.suspicious, a.txt, len(a.subdomains)))
+		f.Title = "DNS tunnel via " + k.domain
 		f.Why = fmt.Sprintf("%s sent %d queries for %s with encoded-looking names or TXT lookups: data or commands carried in DNS", k.client, a.total, k.domain)
 		out = append(out, f)
 	}

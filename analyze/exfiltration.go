@@ -93,6 +93,7 @@ func (v *exfiltrationDetector) findings(d *detection) []*Finding {
 		f.Count = a.n
 		f.Score = min(95, 70+int(a.out/exfilBytes)*5)
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("%d bytes out, %d in, producer-consumer ratio %.2f", a.out, a.in, pcr))
+		f.Title = fmt.Sprintf("upload of %.1f MB", float64(a.out)/1e6)
 		f.Why = fmt.Sprintf("%s sent %.1f MB to %s and received %.1f MB: a large, one-way upload", orig, float64(a.out)/1e6, resp, float64(a.in)/1e6)
 		out = append(out, f)
 	}

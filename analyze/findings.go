@@ -28,6 +28,7 @@ type Finding struct {
 	FirstSeen string     `json:"first_seen"`
 	LastSeen  string     `json:"last_seen"`
 	Count     int        `json:"count"` // the connections it covers
+	Title     string     `json:"title"` // a few words for a table row; Why says it in full
 	Evidence  Evidence   `json:"evidence"`
 	Why       string     `json:"why"`
 	first     int64

@@ -38,6 +38,8 @@ type FlowLogInput struct {
 	First      string `json:"first,omitempty"`
 	Last       string `json:"last,omitempty"`
 	Damage     string `json:"damage,omitempty"`
+
+	first, last int64
 }
 
 // Coverage is how many tuples one log wrote for one NIC in one hour.
@@ -132,7 +134,7 @@ func (s *Summary) AddFlowLog(res ingest.FlowLogResult) {
 		in.Versions = []int{}
 	}
 	if st.Tuples > 0 {
-		in.First, in.Last = FormatTime(st.First), FormatTime(st.Last)
+		in.First, in.Last, in.first, in.last = FormatTime(st.First), FormatTime(st.Last), st.First, st.Last
 	}
 	var damage []string
 	if st.Skipped > 0 {

@@ -48,6 +48,7 @@ func (a *inboundAccessDetector) observe(d *detection, c *flows.Conn) {
 		a.sessions[k] = f
 	}
 	f.add(c, fmt.Sprintf("%s session of %s, %d bytes", name, durationOf(c).Round(time.Second), bytes))
+	f.Title = name + " login from the internet"
 	if f.Count == 1 {
 		f.Why = fmt.Sprintf("an interactive %s session from the internet (%s) to %s", name, c.Orig, c.Resp)
 	} else {
@@ -66,6 +67,7 @@ func (a *inboundAccessDetector) findings(d *detection) []*Finding {
 		for _, t := range forced[f.Src.IP] {
 			if t <= f.first {
 				f.Score = 90
+				f.Title += " after brute force"
 				f.Why += ", after the same source's brute force: likely the intrusion"
 				break
 			}

@@ -320,6 +320,7 @@ func (l *lateralDetector) findings(d *detection) []*Finding {
 				continue // a few Netlogon authentications are normal
 			}
 			f.Score = 90
+			f.Title = "Zerologon (CVE-2020-1472)"
 			f.Why = fmt.Sprintf("%d Netlogon authentications (NetrServerAuthenticate3) from %s to %s in %s: the Zerologon (CVE-2020-1472) pattern", f.Count, k.src, k.dst, spanOf(f))
 			out = append(out, d.sinceBonus(f))
 			continue
@@ -349,7 +350,7 @@ func (l *lateralDetector) findings(d *detection) []*Finding {
 		if len(fs) > 1 {
 			f = mergePairs(fs)
 		}
-		f.Why = lateralWhy(g.technique, g.src, f, g.confirmed)
+		f.Title, f.Why = techniqueTitles[g.technique], lateralWhy(g.technique, g.src, f, g.confirmed)
 		if routine && f.Score < 70 {
 			f.Score -= routinePenalty
 			f.Why += fmt.Sprintf("; %d internal hosts use %s here, so it is routine in this network", len(users[g.technique]), techniqueNames[g.technique])
@@ -372,6 +373,7 @@ func (l *lateralDetector) findings(d *detection) []*Finding {
 		}
 		n := distinctHosts(f.dsts)
 		f.Score = min(85, 50+n)
+		f.Title = fmt.Sprintf("fan-out to %d hosts", n)
 		f.Why = fmt.Sprintf("%s reached %d internal hosts on remote-administration ports within %s: fan-out, as an intruder spreading or sweeping", k.src, n, fanOutWindow)
 		out = append(out, d.sinceBonus(f))
 	}
@@ -427,12 +429,21 @@ func (l *lateralDetector) pivots(d *detection, hopScore map[[2]netip.Addr]int) [
 				time.Duration(bc.first-ab.first).Round(time.Second)))
 		}
 		if f != nil {
+			f.Title = "pivot through " + ab.dst.String()
 			f.Why = fmt.Sprintf("pivot chain: %s reached %s, which had not used remote administration before and then reached %d host(s) within %s",
 				ab.src, ab.dst, f.Count-1, pivotWindow)
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// techniqueTitles name each technique in a few words, for a table row.
+var techniqueTitles = map[string]string{
+	"T1021.001": "RDP", "T1021.002": "SMB admin share", "T1021.003": "DCOM", "T1021.004": "SSH",
+	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "PsExec-style service",
+	"T1053.005": "remote scheduled task", "T1047": "WMI", "T1003.006": "DCSync",
+	dataAccess: "new database or directory use", smbByPort: "SMB (port only)", rpcByPort: "RPC (port only)",
 }
 
 var techniqueNames = map[string]string{

@@ -176,6 +176,7 @@ func longFinding(d *detection, f *Finding, pieces string) *Finding {
 	if !d.internal(f.Src.IP) || !d.internal(f.Dst.IP) {
 		f.Score = 50
 	}
+	f.Title = fmt.Sprintf("connection of %s", spanOf(f))
 	f.Why = fmt.Sprintf("a connection from %s to %s lasted %s%s: a long-lived channel (C2, tunnel) or an admin session to confirm",
 		f.Src.IP, f.Dst.IP, spanOf(f), pieces)
 	return f

@@ -69,9 +69,11 @@ func (s *reconDetector) findings(d *detection) []*Finding {
 	for k, f := range s.found {
 		if f.Technique == "T1046" {
 			f.Score = 60
+			f.Title = "RPC service discovery"
 			f.Why = fmt.Sprintf("%s asked the RPC endpoint mapper of %s about its interfaces again and again: RPC service discovery", k[0], k[1])
 		} else {
 			f.Score = 65
+			f.Title = "AD reconnaissance over RPC"
 			f.Why = fmt.Sprintf("%s queried %s for sessions, users, groups and policy over SMB pipes (SAMR, LSA, server and workstation services): Active Directory reconnaissance as BloodHound/SharpHound collects it", k[0], k[1])
 		}
 		out = append(out, f)

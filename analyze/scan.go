@@ -201,8 +201,10 @@ func (s *scanDetector) findings(d *detection) []*Finding {
 			f.Score += 10
 		}
 		if k.target.IsValid() {
+			f.Title = "port scan"
 			f.Why = fmt.Sprintf("%s probed %d connection attempts across many ports of %s that failed or were denied: a port scan (vertical)", k.src, f.Count, k.target)
 		} else {
+			f.Title = fmt.Sprintf("address scan of port %d", k.port)
 			f.Why = fmt.Sprintf("%s probed port %d on many hosts with %d attempts that failed or were denied: an address scan (horizontal)", k.src, k.port, f.Count)
 		}
 		out = append(out, f)

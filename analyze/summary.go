@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"iter"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -23,6 +24,7 @@ type Report struct {
 	Inputs          []Input        `json:"inputs"`
 	Gaps            []Gap          `json:"gaps"`
 	Totals          Totals         `json:"totals"`
+	Timeline        []Event        `json:"timeline"` // the findings above low severity, in time order
 	TopHostsByBytes []HostStat     `json:"top_hosts_by_bytes"`
 	TopHostsByConns []HostStat     `json:"top_hosts_by_conns"`
 	TopPairsByBytes []PairStat     `json:"top_pairs_by_bytes"`
@@ -30,7 +32,7 @@ type Report struct {
 	TopPorts        []PortStat     `json:"top_ports"`
 	FlowLogs        *FlowLogReport `json:"flow_logs,omitempty"`
 	ConnLogs        []ConnLogInput `json:"conn_logs,omitempty"` // conversation logs read, when any
-	Names           []NameSet      `json:"names"`               // names of addresses, from DNS answers, TLS server names and HTTP Host headers
+	Names           []NameSet      `json:"names"`               // names of addresses, from DNS answers, TLS server names and HTTP Host headers; the busiest addresses first
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
@@ -65,14 +67,40 @@ type Gap struct {
 
 // Totals counts everything read.
 type Totals struct {
-	Files         int    `json:"files"`
-	DamagedFiles  int    `json:"damaged_files"`
+	Files         int    `json:"files"` // capture files
+	FlowLogFiles  int    `json:"flow_log_files"`
+	ConnLogFiles  int    `json:"conn_log_files"`
+	DamagedFiles  int    `json:"damaged_files"` // of every kind
 	Packets       int64  `json:"packets"`
-	Bytes         int64  `json:"bytes"`
+	Bytes         int64  `json:"bytes"` // of the captures
 	Conversations uint64 `json:"conversations"`
 	Hosts         int    `json:"hosts"`
-	First         string `json:"first,omitempty"`
-	Last          string `json:"last,omitempty"`
+	// The time span of all the evidence: captures, flow logs and
+	// conversation logs.
+	First       string  `json:"first,omitempty"`
+	Last        string  `json:"last,omitempty"`
+	SpanSeconds float64 `json:"span_seconds"`
+	// How much of it some capture covered: the first and last packet, and
+	// the time a capture ran, gaps between captures left out.
+	CaptureFirst   string  `json:"capture_first,omitempty"`
+	CaptureLast    string  `json:"capture_last,omitempty"`
+	CaptureSeconds float64 `json:"capture_seconds"`
+}
+
+// Event is one finding on the timeline of the evidence.
+type Event struct {
+	Time    string   `json:"time"`    // RFC 3339, UTC: the finding's first_seen
+	Finding int      `json:"finding"` // its index in findings
+	Kind    string   `json:"kind"`
+	Title   string   `json:"title"`
+	Src     Endpoint `json:"src"`
+	Dst     Endpoint `json:"dst"`
+	// Source says what showed it: capture, flowlog or both; InGap that no
+	// capture ran at that moment.
+	Source string `json:"source"`
+	InGap  bool   `json:"in_capture_gap"`
+
+	at int64
 }
 
 // HostStat is one host's traffic, both directions.
@@ -319,37 +347,20 @@ func (s *Summary) Report() Report {
 	if r.Inputs == nil {
 		r.Inputs = []Input{}
 	}
-	r.Totals = Totals{Files: len(s.inputs), DamagedFiles: s.damage, Conversations: s.conns, Hosts: len(s.hosts.hosts)}
-	var first, last int64
-	seen := false
-	widen := func(a, b int64) {
-		if !seen || a < first {
-			first = a
-		}
-		if !seen || b > last {
-			last = b
-		}
-		seen = true
-	}
-	for _, in := range s.inputs {
-		r.Totals.Packets += in.Packets
-		r.Totals.Bytes += in.Bytes
-		if in.Packets > 0 {
-			widen(in.first, in.last)
-		}
-	}
-	for _, in := range s.connLogs {
-		if in.Records > 0 {
-			widen(in.first, in.last)
-		}
-	}
-	if seen {
-		r.Totals.First, r.Totals.Last = FormatTime(first), FormatTime(last)
-	}
+	r.Totals = s.totals()
+	r.Timeline = s.timeline(r.Findings)
 	r.ConnLogs = s.connLogs
 	r.Gaps = gaps(s.inputs)
 	r.FlowLogs = s.flowLogReport()
 	r.Names = s.names.sets()
+	// The busiest addresses first: a table shows the first few.
+	busy := func(ip netip.Addr) uint64 {
+		if id, ok := s.hosts.ids[ip]; ok {
+			return s.hosts.hosts[id].stat.Conversations
+		}
+		return 0
+	}
+	slices.SortStableFunc(r.Names, func(a, b NameSet) int { return cmp.Compare(busy(b.IP), busy(a.IP)) })
 
 	// One pass over the pairs, which may be read back from disk: the
 	// hosts' peers, and the top pairs.
@@ -415,6 +426,102 @@ func (s *Summary) Report() Report {
 	})
 	s.report = &r
 	return r
+}
+
+// timeSpan is a time span, Unix ns.
+type timeSpan struct{ first, last int64 }
+
+func (a *timeSpan) widen(first, last int64) {
+	if a.first == 0 && a.last == 0 {
+		*a = timeSpan{first, last}
+		return
+	}
+	a.first, a.last = min(a.first, first), max(a.last, last)
+}
+
+// totals counts the inputs and measures the evidence's time span and the
+// captures' part of it.
+func (s *Summary) totals() Totals {
+	t := Totals{Files: len(s.inputs), FlowLogFiles: len(s.fl.inputs), ConnLogFiles: len(s.connLogs),
+		DamagedFiles: s.damage, Conversations: s.conns, Hosts: len(s.hosts.hosts)}
+	var all, captures timeSpan
+	for _, in := range s.inputs {
+		t.Packets += in.Packets
+		t.Bytes += in.Bytes
+		if in.Packets > 0 {
+			all.widen(in.first, in.last)
+			captures.widen(in.first, in.last)
+		}
+	}
+	for _, in := range s.fl.inputs {
+		if in.Tuples > 0 {
+			all.widen(in.first, in.last)
+		}
+	}
+	for _, in := range s.connLogs {
+		if in.Records > 0 {
+			all.widen(in.first, in.last)
+		}
+	}
+	if all != (timeSpan{}) {
+		t.First, t.Last, t.SpanSeconds = FormatTime(all.first), FormatTime(all.last), seconds(all.last-all.first)
+	}
+	if captures != (timeSpan{}) {
+		t.CaptureFirst, t.CaptureLast = FormatTime(captures.first), FormatTime(captures.last)
+		for _, w := range mergedWindows(s.captureWindows()) {
+			t.CaptureSeconds += seconds(w[1] - w[0])
+		}
+	}
+	return t
+}
+
+// seconds converts nanoseconds, rounded to the millisecond.
+func seconds(ns int64) float64 { return math.Round(float64(ns)/1e6) / 1e3 }
+
+// mergedWindows returns time windows sorted, overlapping ones merged.
+func mergedWindows(ws [][2]int64) [][2]int64 {
+	ws = slices.Clone(ws)
+	slices.SortFunc(ws, func(a, b [2]int64) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	var out [][2]int64
+	for _, w := range ws {
+		if n := len(out); n > 0 && w[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], w[1])
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// timeline puts the findings above low severity in time order, each with
+// what showed it and whether a capture ran at the time.
+func (s *Summary) timeline(fs []Finding) []Event {
+	windows := s.captureWindows()
+	out := []Event{}
+	for i, f := range fs {
+		if f.Severity == "low" {
+			continue
+		}
+		e := Event{Time: f.FirstSeen, Finding: i, Kind: f.Kind, Title: f.Title, Src: f.Src, Dst: f.Dst, at: f.first,
+			Source: sourceOf(f.Evidence.Sources)}
+		e.InGap = len(windows) > 0 && !overlapsAny(f.first, f.first, windows)
+		out = append(out, e)
+	}
+	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(a.at, b.at) })
+	return out
+}
+
+// sourceOf says what saw a finding's connections: capture, flowlog or both.
+func sourceOf(sources []string) string {
+	capture := slices.Contains(sources, flows.SourceCapture) || slices.Contains(sources, flows.SourceBoth)
+	logs := slices.Contains(sources, flows.SourceFlowLog) || slices.Contains(sources, flows.SourceBoth)
+	switch {
+	case capture && logs:
+		return flows.SourceBoth
+	case logs:
+		return flows.SourceFlowLog
+	}
+	return flows.SourceCapture
 }
 
 // top returns the first n of all in order, a strict total order, holding

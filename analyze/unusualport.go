@@ -54,6 +54,7 @@ func c2Port(c *flows.Conn) (string, bool) {
 type portEpisode struct {
 	f       *Finding
 	reasons []string
+	titles  []string // each reason in a few words
 }
 
 type episodeKey struct {
@@ -101,11 +102,15 @@ func (p *portDetector) episode(d *detection, c *flows.Conn) *portEpisode {
 	return e
 }
 
-// reason adds a reason the episode is unusual, and its score.
-func (e *portEpisode) reason(why string, score int) {
+// reason adds a reason the episode is unusual, in full and in a few
+// words, and its score.
+func (e *portEpisode) reason(title, why string, score int) {
 	e.f.Score = max(e.f.Score, score)
 	if !slices.Contains(e.reasons, why) {
 		e.reasons = append(e.reasons, why)
+	}
+	if !slices.Contains(e.titles, title) {
+		e.titles = append(e.titles, title)
 	}
 }
 
@@ -130,18 +135,18 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 				score = 65
 			}
 			e = p.episode(d, c)
-			e.reason(fmt.Sprintf("%s on port %d, which is not its own: a protocol on a non-standard port", strings.ToUpper(svc), c.RespPort), score)
+			e.reason(fmt.Sprintf("%s on port %d", strings.ToUpper(svc), c.RespPort), fmt.Sprintf("%s on port %d, which is not its own: a protocol on a non-standard port", strings.ToUpper(svc), c.RespPort), score)
 			facts = append(facts, fmt.Sprintf("%s identified by payload on %s/%d", svc, c.ProtoName(), c.RespPort))
 		}
 	}
 	if what, ok := c2Port(c); ok && established(c) {
 		e = p.episode(d, c)
-		e.reason(fmt.Sprintf("connections to port %d (%s)", c.RespPort, what), 50)
+		e.reason(fmt.Sprintf("port %d: %s", c.RespPort, what), fmt.Sprintf("connections to port %d (%s)", c.RespPort, what), 50)
 	}
 	if external && established(c) && c.Proto == ipproto.TCP && c.OrigPort >= 1024 && c.RespPort >= 1024 &&
 		!knownPort(c.RespPort) && c.RespPort < 49152 && c.Service == "" {
 		e = p.episode(d, c)
-		e.reason(fmt.Sprintf("an external connection between two high ports (%d to %d) carrying an unidentified protocol", c.OrigPort, c.RespPort), 30)
+		e.reason("high port to high port", fmt.Sprintf("an external connection between two high ports (%d to %d) carrying an unidentified protocol", c.OrigPort, c.RespPort), 30)
 	}
 	if e != nil {
 		e.f.add(c, facts...)
@@ -209,6 +214,7 @@ func (x *exposure) finding(d *detection, host netip.Addr) *Finding {
 	for i, p := range x.ports {
 		ports[i] = strconv.Itoa(int(p))
 	}
+	f.Title = fmt.Sprintf("probes denied by the NSG, %s%d source(s)", more, n)
 	f.Why = fmt.Sprintf("%d connection(s) from %s%d source(s) to port(s) %s of %s, denied by the NSG: exposure to scanning",
 		f.Count, more, n, strings.Join(ports, ", "), host)
 	return f
@@ -247,17 +253,17 @@ func (p *portDetector) findings(d *detection) []*Finding {
 		}
 		why := fmt.Sprintf("port %s/%d was used by one host talking to one host in all the evidence (%d connection(s))", c.ProtoName(), k[1], r.n)
 		if e := p.episodes[episodeKey{r.firstOrig, c.Resp, c.RespPort}]; e != nil {
-			e.reason(why, 20) // the same connections, found for another reason too
+			e.reason(fmt.Sprintf("rare port %d", k[1]), why, 20) // the same connections, found for another reason too
 			continue
 		}
 		f := d.findingFrom("unusual_port", "T1571", []keptRef{r.first}, d.endpoint(r.firstOrig, nil), d.endpoint(c.Resp, port(c.RespPort)))
 		f.Count = r.n
 		f.Score = 20
-		f.Why = why
+		f.Title, f.Why = fmt.Sprintf("rare port %d", k[1]), why
 		rare = append(rare, f)
 	}
 	for _, e := range p.episodes {
-		e.f.Why = strings.Join(e.reasons, "; ")
+		e.f.Title, e.f.Why = strings.Join(e.titles, ", "), strings.Join(e.reasons, "; ")
 		out = append(out, e.f)
 	}
 	slices.SortFunc(rare, func(a, b *Finding) int { return compareFindings(*a, *b) })

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netfx/netfx/analyze"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/benchdata"
 )
@@ -132,26 +131,6 @@ func TestAppendTime(t *testing.T) {
 	for ns, want := range map[int64]string{0: "0.000000", 1500000: "0.001500", -1500000: "-0.001500", 1700000000123456789: "1700000000.123456"} {
 		if got := string(appendTime(nil, ns)); got != want {
 			t.Errorf("appendTime(%d) = %s, want %s", ns, got, want)
-		}
-	}
-}
-
-func TestFindingsTableLimit(t *testing.T) {
-	fs := make([]analyze.Finding, 5)
-	for i := range fs {
-		fs[i] = analyze.Finding{Kind: "scan", Severity: "low", Src: analyze.Endpoint{IP: netip.MustParseAddr("10.0.0.1")},
-			Why: fmt.Sprintf("finding number %d", i), Evidence: analyze.Evidence{UIDs: []string{}}}
-	}
-	for _, tt := range []struct{ limit, shown int }{{0, 5}, {3, 3}, {5, 5}, {9, 5}} {
-		var b strings.Builder
-		if err := findingsTable(&b, fs, tt.limit); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Count(b.String(), "finding number"); got != tt.shown {
-			t.Errorf("limit %d: %d rows, want %d", tt.limit, got, tt.shown)
-		}
-		if more := strings.Contains(b.String(), "more finding(s) not shown"); more != (tt.shown < len(fs)) {
-			t.Errorf("limit %d: 'not shown' note %v", tt.limit, more)
 		}
 	}
 }

@@ -238,11 +238,12 @@ func TestExitCodes(t *testing.T) {
 // TestReportGolden compares the demo report, table and JSON, with golden
 // files; go test ./internal/cli -update rewrites them.
 func TestReportGolden(t *testing.T) {
+	t.Setenv("COLUMNS", "100")
 	for _, tt := range []struct {
 		golden string
 		args   []string
 	}{
-		{"report.table.golden", []string{"report", "--hash", "../../testdata/demo"}},
+		{"report.table.golden", []string{"report", "--hash", "--details", "../../testdata/demo"}},
 		{"report.json.golden", []string{"report", "--json", "../../testdata/demo"}},
 	} {
 		out, stderr, code := run(tt.args...)

@@ -3,9 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/netfx/netfx/ingest"
+	"golang.org/x/term"
 )
 
 // readEvidence reads the inputs into sink with a progress bar on stderr,
@@ -41,4 +45,24 @@ func escapeTerminal(s string) string {
 		sb.WriteRune(r)
 	}
 	return sb.String()
+}
+
+// defaultWidth is the report's width when standard output is no terminal
+// and COLUMNS is not set.
+const defaultWidth = 120
+
+// terminalWidth returns the columns the report may take: the terminal's
+// when out is one, else COLUMNS, else defaultWidth; and whether out is a
+// terminal.
+func terminalWidth(out io.Writer) (int, bool) {
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w, true
+		}
+		return defaultWidth, true
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n, false
+	}
+	return defaultWidth, false
 }

@@ -24,6 +24,8 @@ func newReportCommand(s *streams) *cobra.Command {
 		since     string
 		allowlist string
 		scan      analyze.DetectOptions
+		details   bool
+		colour    string
 	)
 	cmd := &cobra.Command{
 		Use:   "report INPUT...",
@@ -43,6 +45,9 @@ output.`,
 			opt.Hash = hash
 			if scan.ScanHosts < 1 || scan.ScanPorts < 1 || scan.ScanWindow <= 0 {
 				return usageError{fmt.Errorf("--scan-hosts, --scan-ports and --scan-window must be positive")}
+			}
+			if colour != "auto" && colour != "always" && colour != "never" {
+				return usageError{fmt.Errorf("--color %q: want auto, always or never", colour)}
 			}
 			if top < 1 || findings < 0 {
 				return usageError{fmt.Errorf("--top must be positive and --findings not negative, got %d and %d", top, findings)}
@@ -86,7 +91,9 @@ output.`,
 			if asJSON {
 				err = render.ReportJSON(s.out, rep)
 			} else {
-				err = render.ReportTable(s.out, rep, findings)
+				width, isTerminal := terminalWidth(s.out)
+				err = render.ReportTable(s.out, rep, render.TableOptions{Width: width, MaxFindings: findings, Details: details, Top: top,
+					Colour: colour == "always" || colour == "auto" && isTerminal && os.Getenv("NO_COLOR") == ""})
 			}
 			if err != nil {
 				return err
@@ -111,6 +118,8 @@ output.`,
 	fs.IntVar(&scan.ScanHosts, "scan-hosts", analyze.DefaultScanHosts, "a scan: failed attempts on one port of this many hosts...")
 	fs.IntVar(&scan.ScanPorts, "scan-ports", analyze.DefaultScanPorts, "...or on this many ports of one host...")
 	fs.DurationVar(&scan.ScanWindow, "scan-window", analyze.DefaultScanWindow, "...within this time (Zeek's scan.zeek defaults)")
+	fs.BoolVar(&details, "details", false, "show why each finding was made and its evidence under the findings table")
+	fs.StringVar(&colour, "color", "auto", "severities in colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	fs.StringVar(&allowlist, "allowlist", "", "file of known-good hosts, pairs and ports not to flag (see docs/findings.md)")
 	return cmd
 }

@@ -1,0 +1,120 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// grid is one table of the report: a header, rows, and which columns may
+// be cut to fit the terminal, the first of them first.
+type grid struct {
+	header []string
+	rows   [][]string
+	flex   []int // columns that may be cut
+	drop   []int // columns left out, in this order, when cutting is not enough
+}
+
+// minColumn is the narrowest a flexible column is cut to.
+const minColumn = 10
+
+// fit makes the table at most maxWidth columns wide: a table takes the
+// widths of its columns plus three for each column's border and padding,
+// plus one. It cuts the flexible columns' cells with "…", the widest
+// first, down to minColumn; if that is not enough it leaves out the
+// columns of drop, in order, and cuts again.
+func (g *grid) fit(maxWidth int) {
+	for {
+		widths, total := g.widths()
+		for total > maxWidth {
+			widest := -1
+			for _, col := range g.flex {
+				floor := max(minColumn, width(g.header[col]))
+				if widths[col] > floor && (widest < 0 || widths[col] > widths[widest]) {
+					widest = col
+				}
+			}
+			if widest < 0 {
+				break // nothing left to cut
+			}
+			widths[widest]--
+			total--
+		}
+		if total <= maxWidth || len(g.drop) == 0 {
+			for _, r := range g.rows {
+				for i := range r {
+					r[i] = truncate(r[i], widths[i])
+				}
+			}
+			return
+		}
+		g.remove(g.drop[0])
+	}
+}
+
+// widths returns each column's width and the table's.
+func (g *grid) widths() ([]int, int) {
+	widths := make([]int, len(g.header))
+	for i, h := range g.header {
+		widths[i] = width(h)
+	}
+	for _, r := range g.rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], width(c))
+		}
+	}
+	total := 1
+	for _, w := range widths {
+		total += w + 3
+	}
+	return widths, total
+}
+
+// remove leaves column col out.
+func (g *grid) remove(col int) {
+	g.header = slices.Delete(g.header, col, col+1)
+	for i := range g.rows {
+		g.rows[i] = slices.Delete(g.rows[i], col, col+1)
+	}
+	renumber := func(cols []int) []int {
+		var out []int
+		for _, c := range cols {
+			switch {
+			case c < col:
+				out = append(out, c)
+			case c > col:
+				out = append(out, c-1)
+			}
+		}
+		return out
+	}
+	g.flex, g.drop = renumber(g.flex), renumber(g.drop)
+}
+
+// write fits the table to maxWidth and writes it, or "none" when it has no
+// rows.
+func (g *grid) write(w io.Writer, maxWidth int) error {
+	if len(g.rows) == 0 {
+		_, err := fmt.Fprintln(w, "none")
+		return err
+	}
+	g.fit(maxWidth)
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRowAutoWrap(tw.WrapNone), tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithTrimSpace(tw.Off), tablewriter.WithHeaderAutoFormat(tw.Off))
+	header := make([]any, len(g.header))
+	for i, h := range g.header {
+		header[i] = strings.ToUpper(h)
+	}
+	t.Header(header...)
+	for _, r := range g.rows {
+		if err := t.Append(r); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
