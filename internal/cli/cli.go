@@ -58,12 +58,26 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	root := &cobra.Command{
 		Use:   "netfx",
-		Short: "Network forensics for cloud VMs: conversations, talkers and findings from packet captures",
-		Long: `netfx reads packet captures (pcap, pcapng, gzip- or zstd-compressed) and reports
-their conversations in Zeek's conn.log terms, top talkers and more.
+		Short: "Network forensics for Azure VMs: findings from packet captures and flow logs together",
+		Long: `netfx reads the evidence an incident responder collects without touching a VM:
+packet captures (pcap, pcapng, gzip- or zstd-compressed, e.g. from Azure Network
+Watcher), NSG and VNet flow logs (PT1H.json blobs), and conversation logs (Zeek's
+conn.log or netfx conns output). It rebuilds every conversation as Zeek's conn.log
+does (with Community ID), joins the captures' and the flow logs' view of each
+connection, and reports findings: lateral movement, unusual ports, scans, brute
+force and the login after it, beacons across capture gaps, exfiltration, long
+connections and DNS tunnels, each with the evidence to check it by.
 
-Exit status: 0 when every input was read cleanly, 1 when an input was damaged or
-unreadable (everything that could be read is still output), 2 for usage errors.`,
+Examples:
+  netfx report evidence/                 findings, timeline, talkers, flow-log view
+  netfx report --details capture.pcap    ...with why and the evidence under each finding
+  netfx report --json evidence/ | jq '.findings[] | {severity, kind, src: .src.ip, dst: .dst.ip}'
+  netfx conns evidence/ | jq -c 'select(.flowlog_decision == "deny")'
+  netfx conns --format zeek capture.pcap > conn.log
+
+Exit status: 0 when every input was read cleanly; 1 when an input was damaged or
+unreadable (everything that could be read is still output) or nothing could be
+read; 2 for usage errors; 130 when interrupted (Ctrl-C).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -109,7 +123,7 @@ type flowFlags struct {
 	tcp, udp, icmp, other    time.Duration
 	attemptDelay, closeDelay time.Duration
 	tolerance                time.Duration
-	quiet                    bool
+	quiet, verbose           bool
 }
 
 func (f *flowFlags) register(cmd *cobra.Command) {
@@ -124,6 +138,7 @@ func (f *flowFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.closeDelay, "tcp-close-delay", d.TCPCloseDelay, "end a closed TCP connection after this long without packets")
 	fs.DurationVar(&f.tolerance, "flowlog-tolerance", flowlog.DefaultTolerance, "how far apart in time flow-log and capture views of one connection may be")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress bar (it shows only on a terminal, for runs over a second)")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "name each file skipped because it is no capture, flow log or conversation log")
 }
 
 func (f *flowFlags) options() (ingest.Options, error) {

@@ -719,3 +719,38 @@ func TestSameBytesEveryRun(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingToReport: an empty folder, a folder of other files and a
+// missing file give exit 1, one line on stderr and no report; files
+// skipped in a folder are one line, each named with -v.
+func TestNothingToReport(t *testing.T) {
+	empty, junk := t.TempDir(), t.TempDir()
+	for i := range 3 {
+		if err := os.WriteFile(filepath.Join(junk, fmt.Sprintf("notes-%d.txt", i)), []byte("hello"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"empty folder", []string{"report", empty}, "no readable evidence"},
+		{"folder of other files", []string{"report", junk}, "skipped 3 file(s)"},
+		{"missing file", []string{"report", filepath.Join(empty, "missing.pcap")}, "no such file"},
+		{"conns on an empty folder", []string{"conns", empty}, "no readable evidence"},
+	} {
+		out, stderr, code := run(tt.args...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != ExitDamaged || out != "" || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%s: exit %d, %d bytes out, stderr %q", tt.name, code, len(out), stderr)
+		}
+		if tt.name != "folder of other files" && len(lines) != 1 {
+			t.Errorf("%s: %d lines on stderr: %q", tt.name, len(lines), stderr)
+		}
+	}
+	_, stderr, _ := run("report", "-v", junk)
+	if n := strings.Count(stderr, "skipped "); n != 3 {
+		t.Errorf("-v names %d skipped files, want 3: %q", n, stderr)
+	}
+}

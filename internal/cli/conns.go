@@ -15,10 +15,17 @@ func newConnsCommand(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "conns INPUT...",
 		Short: "Write every conversation as a Zeek conn.log-style record",
-		Long: `conns reads captures (files, folders walked recursively, or - for standard input)
-and writes one record per conversation, ordered by ts then uid, with Zeek
-conn.log's field names plus community_id, ip_proto and netfx's provenance fields.
-Records go to standard output, diagnostics to standard error.`,
+		Long: `conns reads captures, flow logs and conversation logs (files, folders walked
+recursively, or - for standard input) and writes one record per connection,
+ordered by ts then uid, with Zeek conn.log's field names plus community_id,
+ip_proto, the flow logs' view (flowlog_*) and what the payload showed (ssl.*,
+http.*, smb.*, dce_rpc.*, ...). Records go to standard output, diagnostics to
+standard error.
+
+Examples:
+  netfx conns capture.pcap | jq -c 'select(.conn_state == "REJ")'
+  netfx conns --format zeek evidence/ > conn.log      (zeek-cut, RITA)
+  netfx conns --format csv evidence/ > conns.csv      (spreadsheets)`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt, err := ff.options()
@@ -29,14 +36,14 @@ Records go to standard output, diagnostics to standard error.`,
 			if err != nil {
 				return usageError{err}
 			}
-			damaged, err := readEvidence(cmd.Context(), s, args, opt, ff.quiet, ingest.Sink{Conn: w.Add, AnyOrder: true})
+			read, err := readEvidence(cmd.Context(), s, args, opt, &ff, ingest.Sink{Conn: w.Add, AnyOrder: true})
 			if err != nil {
 				return err
 			}
 			if err := w.Close(); err != nil {
 				return err
 			}
-			if damaged {
+			if read.damaged {
 				return errDamaged
 			}
 			return nil

@@ -29,13 +29,22 @@ func newReportCommand(s *streams) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "report INPUT...",
-		Short: "Summarise captures: inputs, gaps, top talkers and top ports",
-		Long: `report reads captures (files, folders walked recursively, or - for standard input)
-and prints the inputs (format, link types, packets, time range, damage; SHA-256
-with --hash), the gaps between consecutive captures, the top hosts and host pairs
-by bytes and by conversations (internal or external), and the top responder ports.
---json prints the same as one JSON document. The same inputs give byte-identical
-output.`,
+		Short: "Report findings, a timeline, top talkers and the flow logs' view of the evidence",
+		Long: `report reads captures, flow logs and conversation logs (files, folders walked
+recursively, or - for standard input) and prints, for a person at a terminal:
+the evidence as a whole (its time span, and how much of it the captures covered),
+the findings, most severe first (--details adds why and the evidence under each),
+a timeline of the findings, the inputs and the gaps between captures, top hosts,
+host pairs and ports, the names of addresses, and what the flow logs saw that
+the captures did not. Tables fit the terminal (or COLUMNS). --json prints the
+same as one JSON document (docs/report-json.md). The same inputs give the same
+bytes every run.
+
+Examples:
+  netfx report evidence/
+  netfx report --details --findings 10 evidence/
+  netfx report --since 2026-03-14T10:00:00Z --internal 172.20.0.0/16 evidence/
+  netfx report --json evidence/ | jq '.timeline[] | [.time, .title] | @tsv'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt, err := ff.options()
@@ -79,7 +88,7 @@ output.`,
 				}
 			}
 			sum := analyze.NewSummary(aopt)
-			damaged, err := readEvidence(cmd.Context(), s, args, opt, ff.quiet, ingest.Sink{
+			read, err := readEvidence(cmd.Context(), s, args, opt, &ff, ingest.Sink{
 				Conn: sum.AddConn, Capture: sum.AddCapture, Tuple: sum.AddTuple,
 				FlowLog: sum.AddFlowLog, ConnLog: sum.AddConnLog,
 			})
@@ -101,7 +110,7 @@ output.`,
 			if err := sum.Err(); err != nil {
 				return err // the report is printed, but some evidence is missing from it
 			}
-			if damaged {
+			if read.damaged {
 				return errDamaged
 			}
 			return nil
