@@ -366,7 +366,9 @@ func (zeekFormat) trailer(w *bufio.Writer, lastTS int64) error {
 }
 
 // csvFormat is RFC 4180 CSV with a header row of the field names; unset
-// fields are empty and lists are joined with ";".
+// fields are empty and lists are joined with ";". ts is RFC 3339 (UTC, to
+// the microsecond), which spreadsheets read as a time; strings are text as
+// a person reads them (see text), with ";" escaped.
 type csvFormat struct {
 	buf *bytes.Buffer
 	w   *csv.Writer
@@ -374,12 +376,15 @@ type csvFormat struct {
 	val []byte
 }
 
+// rfc3339Micro is RFC 3339 in UTC with microseconds, as the report's times.
+const rfc3339Micro = "2006-01-02T15:04:05.000000Z07:00"
+
 func newCSVFormat() *csvFormat {
 	var buf bytes.Buffer
 	return &csvFormat{buf: &buf, w: csv.NewWriter(&buf)}
 }
 
-func csvEscape(s string) string { return escapeControl(s, ';') }
+func csvEscape(s string) string { return text(s, ';') }
 
 func (c *csvFormat) header(w *bufio.Writer, _ int64) error {
 	cw := csv.NewWriter(w)
@@ -393,7 +398,12 @@ func (*csvFormat) trailer(*bufio.Writer, int64) error { return nil }
 func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn) []byte {
 	c.row = c.row[:0]
 	for i := range connFields {
-		val, ok := appendPlain(c.val[:0], &connFields[i], conn, csvEscape, ";")
+		f := &connFields[i]
+		if f.name == "ts" {
+			c.row = append(c.row, time.Unix(0, conn.TS).UTC().Format(rfc3339Micro))
+			continue
+		}
+		val, ok := appendPlain(c.val[:0], f, conn, csvEscape, ";")
 		c.val = val
 		if !ok {
 			val = nil

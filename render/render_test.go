@@ -158,3 +158,25 @@ func BenchmarkConnWriter(b *testing.B) {
 		})
 	}
 }
+
+// TestCSVForSpreadsheets: ts is an RFC 3339 time and strings read as
+// text, backslashes included, with control characters and the list
+// separator escaped.
+func TestCSVForSpreadsheets(t *testing.T) {
+	c := sampleConns(1)
+	c[0].Files = []string{`\\10.1.1.10\ADMIN$`, "evil\x1b[31m;name.pcap"}
+	rows, err := csv.NewReader(strings.NewReader(encode(t, "csv", c))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := map[string]string{}
+	for i, name := range rows[0] {
+		rec[name] = rows[1][i]
+	}
+	if rec["ts"] != "2023-11-14T22:13:20.000000Z" {
+		t.Errorf("ts %q, want RFC 3339", rec["ts"])
+	}
+	if rec["files"] != `\\10.1.1.10\ADMIN$;evil\x1b[31m\x3bname.pcap` {
+		t.Errorf("files %q", rec["files"])
+	}
+}
