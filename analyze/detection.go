@@ -24,12 +24,6 @@ type DetectOptions struct {
 	ScanWindow           time.Duration
 }
 
-// platform addresses are Azure's own services: shown, never flagged.
-var platform = map[netip.Addr]string{
-	netip.MustParseAddr("168.63.129.16"):   "Azure platform (DNS, DHCP, health probes, wireserver)",
-	netip.MustParseAddr("169.254.169.254"): "Azure Instance Metadata Service",
-}
-
 // A detector looks for one kind of behaviour: it observes every
 // conversation and makes its findings once, at the end of the evidence.
 // Each lives in a file of its own, with its thresholds and its test.
@@ -99,10 +93,10 @@ func (d *detection) observe(c *flows.Conn) {
 	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS)
 	d.perMinute[c.TS/int64(time.Minute)]++
 	orig, resp := c.Orig, c.Resp
-	if _, ok := platform[orig]; ok {
+	if _, ok := platform[orig]; ok || orig.IsLoopback() {
 		return
 	}
-	if _, ok := platform[resp]; ok {
+	if _, ok := platform[resp]; ok || resp.IsLoopback() {
 		return
 	}
 	if d.opt.Allowlist.allows(orig, resp, c.Proto, c.RespPort) {

@@ -2,43 +2,84 @@ package analyze
 
 import "net/netip"
 
+// rangeOf is a range of addresses and why it is internal.
+type rangeOf struct {
+	prefix netip.Prefix
+	reason string
+}
+
 // defaultInternal are the address ranges netfx treats as internal: RFC 1918
 // private IPv4, RFC 6598 shared address space (carrier-grade NAT, used by
 // some Azure services) and IPv6 unique local addresses.
-var defaultInternal = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("fc00::/7"),
+var defaultInternal = []rangeOf{
+	{netip.MustParsePrefix("10.0.0.0/8"), "RFC 1918"},
+	{netip.MustParsePrefix("172.16.0.0/12"), "RFC 1918"},
+	{netip.MustParsePrefix("192.168.0.0/16"), "RFC 1918"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "RFC 6598 shared address space"},
+	{netip.MustParsePrefix("fc00::/7"), "IPv6 unique local (RFC 4193)"},
 }
 
-// Network says which addresses are internal.
+// Address classes (HostStat.Class), docs/report-json.md.
+const (
+	ClassInternal  = "internal"   // inside the network under investigation
+	ClassExternal  = "external"   // anything else: the internet
+	ClassAzure     = "azure"      // Azure's own platform services
+	ClassLoopback  = "loopback"   // the host itself
+	ClassLinkLocal = "link_local" // the local link only
+	ClassMulticast = "multicast"  // multicast and broadcast
+)
+
+// platform addresses are Azure's own services: shown, never flagged.
+var platform = map[netip.Addr]string{
+	netip.MustParseAddr("168.63.129.16"):   "Azure wireserver: DNS, DHCP, health probes",
+	netip.MustParseAddr("169.254.169.254"): "Azure Instance Metadata Service",
+}
+
+// Network says which addresses are internal, and what the others are.
 type Network struct {
-	prefixes []netip.Prefix
-	learned  map[netip.Addr]bool // NIC addresses the flow logs showed
+	ranges  []rangeOf
+	learned map[netip.Addr]bool // NIC addresses the flow logs showed
 }
 
-// NewNetwork returns the default internal ranges plus extra.
+// NewNetwork returns the default internal ranges plus extra (--internal).
 func NewNetwork(extra []netip.Prefix) *Network {
-	n := &Network{prefixes: append([]netip.Prefix(nil), defaultInternal...)}
+	n := &Network{ranges: append([]rangeOf(nil), defaultInternal...)}
 	for _, p := range extra {
-		n.prefixes = append(n.prefixes, p.Masked())
+		n.ranges = append(n.ranges, rangeOf{p.Masked(), "--internal " + p.Masked().String()})
 	}
 	return n
 }
 
-// Internal reports whether a is inside one of the internal ranges.
+// Internal reports whether a is inside one of the internal ranges, or a
+// NIC the flow logs showed.
 func (n *Network) Internal(a netip.Addr) bool {
-	if n.learned[a] {
-		return true
+	class, _ := n.Classify(a)
+	return class == ClassInternal
+}
+
+// Classify says what kind of address a is, and why: for internal
+// addresses the range or the evidence that makes them so.
+func (n *Network) Classify(a netip.Addr) (class, reason string) {
+	if what, ok := platform[a]; ok {
+		return ClassAzure, what
 	}
-	for _, p := range n.prefixes {
-		if p.Contains(a) {
-			return true
+	switch {
+	case a.IsLoopback():
+		return ClassLoopback, "loopback"
+	case a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return ClassMulticast, "multicast or broadcast"
+	case a.IsLinkLocalUnicast():
+		return ClassLinkLocal, "link-local"
+	}
+	if n.learned[a] {
+		return ClassInternal, "VNet NIC in the flow logs"
+	}
+	for _, r := range n.ranges {
+		if r.prefix.Contains(a) {
+			return ClassInternal, r.reason
 		}
 	}
-	return false
+	return ClassExternal, ""
 }
 
 // learn adds an address the flow logs showed to be a VNet NIC's.

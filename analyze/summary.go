@@ -108,7 +108,9 @@ type HostStat struct {
 	IP            netip.Addr `json:"ip"`
 	Name          string     `json:"name,omitempty"` // its most used name, see Report.Names
 	Internal      bool       `json:"internal"`
-	Bytes         uint64     `json:"bytes"` // IP bytes sent and received
+	Class         string     `json:"class"`                  // internal, external, azure, loopback, link_local, multicast
+	ClassReason   string     `json:"class_reason,omitempty"` // why: the range or evidence that makes it internal, or what it is
+	Bytes         uint64     `json:"bytes"`                  // IP bytes sent and received
 	Packets       uint64     `json:"packets"`
 	Conversations uint64     `json:"conversations"`
 	Peers         int        `json:"peers"`
@@ -119,9 +121,11 @@ type PairStat struct {
 	A             netip.Addr `json:"a"`
 	AName         string     `json:"a_name,omitempty"`
 	AInternal     bool       `json:"a_internal"`
+	AClass        string     `json:"a_class"`
 	B             netip.Addr `json:"b"`
 	BName         string     `json:"b_name,omitempty"`
 	BInternal     bool       `json:"b_internal"`
+	BClass        string     `json:"b_class"`
 	Bytes         uint64     `json:"bytes"`
 	Packets       uint64     `json:"packets"`
 	Conversations uint64     `json:"conversations"`
@@ -166,7 +170,6 @@ type Summary struct {
 // (see hostTable), and spilled past pairMapLimit.
 type pairAcc struct {
 	bytes, packets, conversations uint64
-	aInternal, bInternal          bool // as the pair was first seen
 }
 
 type pairAccCodec struct{}
@@ -174,14 +177,12 @@ type pairAccCodec struct{}
 func (pairAccCodec) append(b []byte, v pairAcc) []byte {
 	b = binary.AppendUvarint(b, v.bytes)
 	b = binary.AppendUvarint(b, v.packets)
-	b = binary.AppendUvarint(b, v.conversations)
-	return record.AppendBool(record.AppendBool(b, v.aInternal), v.bInternal)
+	return binary.AppendUvarint(b, v.conversations)
 }
 
 func (pairAccCodec) decode(b []byte) (pairAcc, error) {
 	d := record.NewDecoder(b)
 	v := pairAcc{bytes: d.Uvarint(), packets: d.Uvarint(), conversations: d.Uvarint()}
-	v.aInternal, v.bInternal = d.Byte() == 1, d.Byte() == 1
 	return v, d.End()
 }
 
@@ -220,7 +221,7 @@ func NewSummary(opt Options) *Summary {
 		ports: make(map[portKey]*portAcc),
 		names: make(names),
 	}
-	s.hosts = &hostTable{ids: make(map[netip.Addr]uint32), net: s.net}
+	s.hosts = &hostTable{ids: make(map[netip.Addr]uint32)}
 	s.det = newDetection(opt.Detect, s.net, s.names, s.hosts)
 	return s
 }
@@ -268,10 +269,6 @@ func (s *Summary) AddConn(c *flows.Conn) {
 		pk = pairOf(ir, io)
 	}
 	p := s.pairs.get(pk)
-	if p.conversations == 0 {
-		a, b := s.hosts.pair(pk)
-		p.aInternal, p.bInternal = s.net.Internal(a), s.net.Internal(b)
-	}
 	p.bytes += bytes
 	p.packets += pkts
 	p.conversations++
@@ -298,17 +295,15 @@ func (s *Summary) AddConn(c *flows.Conn) {
 type hostTable struct {
 	ids   map[netip.Addr]uint32
 	hosts []hostAcc
-	net   *Network
 }
 
-// id returns the number of address a, which must be unmapped, adding the
-// host if new.
+// id returns the number of address a, adding the host if new.
 func (t *hostTable) id(a netip.Addr) uint32 {
 	id, ok := t.ids[a]
 	if !ok {
 		id = uint32(len(t.hosts))
 		t.ids[a] = id
-		t.hosts = append(t.hosts, hostAcc{stat: HostStat{IP: a, Internal: t.net.Internal(a)}})
+		t.hosts = append(t.hosts, hostAcc{stat: HostStat{IP: a}})
 	}
 	return id
 }
@@ -379,7 +374,7 @@ func (s *Summary) Report() Report {
 			peers[ib]++
 		}
 		a, b := s.hosts.addr(ia), s.hosts.addr(ib)
-		ps := PairStat{A: a, AInternal: p.aInternal, B: b, BInternal: p.bInternal,
+		ps := PairStat{A: a, B: b,
 			Bytes: p.bytes, Packets: p.packets, Conversations: p.conversations}
 		pairsByBytes.offer(ps)
 		pairsByConns.offer(ps)
@@ -402,14 +397,23 @@ func (s *Summary) Report() Report {
 	r.TopHostsByConns = top(hosts, s.opt.Top, func(a, b HostStat) int {
 		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes), a.IP.Compare(b.IP))
 	})
+	// Names and classes as the whole evidence shows them (the flow logs
+	// may have shown an address to be a VNet NIC after it was first seen).
 	for _, list := range [][]HostStat{r.TopHostsByBytes, r.TopHostsByConns} {
 		for i := range list {
-			list[i].Name = s.names.best(list[i].IP)
+			h := &list[i]
+			h.Name = s.names.best(h.IP)
+			h.Class, h.ClassReason = s.net.Classify(h.IP)
+			h.Internal = h.Class == ClassInternal
 		}
 	}
 	for _, list := range [][]PairStat{r.TopPairsByBytes, r.TopPairsByConns} {
 		for i := range list {
-			list[i].AName, list[i].BName = s.names.best(list[i].A), s.names.best(list[i].B)
+			p := &list[i]
+			p.AName, p.BName = s.names.best(p.A), s.names.best(p.B)
+			p.AClass, _ = s.net.Classify(p.A)
+			p.BClass, _ = s.net.Classify(p.B)
+			p.AInternal, p.BInternal = p.AClass == ClassInternal, p.BClass == ClassInternal
 		}
 	}
 	ports := func(yield func(PortStat) bool) {

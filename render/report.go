@@ -123,18 +123,19 @@ func endpointPort(a netip.Addr, port uint16) string {
 	return netip.AddrPortFrom(a, port).String()
 }
 
-func place(internal bool) string {
-	if internal {
-		return "internal"
+// where shows an address's class and why.
+func where(class, reason string) string {
+	if reason == "" {
+		return class
 	}
-	return "external"
+	return class + ": " + reason
 }
 
-func endpoint(a netip.Addr, name string, internal bool) string {
+func endpoint(a netip.Addr, name string, class string) string {
 	if name != "" {
-		return a.String() + " " + text(name, 0) + " (" + place(internal) + ")"
+		return a.String() + " " + text(name, 0) + " (" + class + ")"
 	}
-	return a.String() + " (" + place(internal) + ")"
+	return a.String() + " (" + class + ")"
 }
 
 func dash(s string) string {

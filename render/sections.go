@@ -67,9 +67,9 @@ func (p *page) inputs(r analyze.Report) {
 
 func (p *page) talkers(r analyze.Report) {
 	hosts := func(hs []analyze.HostStat) grid {
-		g := grid{header: []string{"host", "name", "where", "bytes", "packets", "conversations", "peers"}, flex: []int{1}, drop: []int{6, 4}}
+		g := grid{header: []string{"host", "name", "where", "bytes", "packets", "conversations", "peers"}, flex: []int{1, 2}, drop: []int{6, 4}}
 		for _, h := range hs {
-			g.rows = append(g.rows, []string{h.IP.String(), dash(text(h.Name, 0)), place(h.Internal), humanBytes(h.Bytes),
+			g.rows = append(g.rows, []string{h.IP.String(), dash(text(h.Name, 0)), where(h.Class, h.ClassReason), humanBytes(h.Bytes),
 				utoa(h.Packets), utoa(h.Conversations), strconv.Itoa(h.Peers)})
 		}
 		return g
@@ -80,7 +80,7 @@ func (p *page) talkers(r analyze.Report) {
 	pairs := func(ps []analyze.PairStat) grid {
 		g := grid{header: []string{"host a", "host b", "bytes", "packets", "conversations"}, flex: []int{1, 0}, drop: []int{3}}
 		for _, pr := range ps {
-			g.rows = append(g.rows, []string{endpoint(pr.A, pr.AName, pr.AInternal), endpoint(pr.B, pr.BName, pr.BInternal),
+			g.rows = append(g.rows, []string{endpoint(pr.A, pr.AName, pr.AClass), endpoint(pr.B, pr.BName, pr.BClass),
 				humanBytes(pr.Bytes), utoa(pr.Packets), utoa(pr.Conversations)})
 		}
 		return g
