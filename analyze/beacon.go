@@ -95,8 +95,10 @@ func (b *beaconDetector) err() error { return b.pairs.Err() }
 
 func (b *beaconDetector) observe(d *detection, c *flows.Conn) {
 	// Resolvers and time servers are periodic by design; failed attempts
-	// are retries, not beacons (RITA's known false positives).
-	if !established(c) || c.RespPort == 53 || c.RespPort == 123 || c.Proto == ipproto.ICMP || c.Proto == ipproto.ICMPv6 {
+	// are retries, not beacons (RITA's known false positives). A beacon
+	// calls out from the network, as RITA looks for it: an internet host
+	// polling a VM (a monitor, or brute force at a steady pace) is none.
+	if !established(c) || c.RespPort == 53 || c.RespPort == 123 || ipproto.IsICMP(c.Proto) || !d.internal(c.Orig) {
 		return
 	}
 	k := pairOf(d.hosts.id(c.Orig), d.hosts.id(c.Resp))

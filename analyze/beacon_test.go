@@ -48,3 +48,16 @@ func TestBeacon(t *testing.T) {
 		}, "beacon", false},
 	})
 }
+
+// TestBeaconCallsOut: regular connections from the internet to a VM (a
+// monitor, or brute force at a steady pace) are no beacon.
+func TestBeaconCallsOut(t *testing.T) {
+	runDetectorCases(t, []detectorCase{{"inbound polling", func() (cs []*flows.Conn) {
+		for i := range 30 {
+			c := conn("198.51.100.99", "10.0.0.4", uint16(50000+i), 3389, time.Duration(i)*20*time.Second, time.Second)
+			c.UID = fmt.Sprint("Cp", i)
+			cs = append(cs, c)
+		}
+		return cs
+	}, "beacon", false}})
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -34,6 +35,51 @@ type Options struct {
 	// SortMemory is how many records each sorter of the join with flow
 	// logs holds in memory; 0 means joinSortMemory.
 	SortMemory int
+	// Scope, if set, keeps only the conversations and flow-log tuples it
+	// takes; the inputs are read and reported whole.
+	Scope *Scope
+}
+
+// Scope is the part of the evidence an analyst drills into: conversations
+// with one of Hosts at either end (all when empty), in the time from From
+// to To (either may be zero: open).
+type Scope struct {
+	Hosts    []netip.Prefix
+	From, To time.Time
+}
+
+// takes reports whether a conversation or tuple between a and b that ran
+// from first to last (Unix ns) is in the scope.
+func (s *Scope) takes(a, b netip.Addr, first, last int64) bool {
+	if !s.From.IsZero() && last < s.From.UnixNano() || !s.To.IsZero() && first > s.To.UnixNano() {
+		return false
+	}
+	if len(s.Hosts) == 0 {
+		return true
+	}
+	for _, p := range s.Hosts {
+		if p.Contains(a) || p.Contains(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// narrow makes the sink take only what the scope takes.
+func (s *Scope) narrow(sink *Sink) {
+	conn := sink.Conn
+	sink.Conn = func(c *flows.Conn) {
+		if s.takes(c.Orig, c.Resp, c.TS, c.TS+c.Duration) {
+			conn(c)
+		}
+	}
+	if tuple := sink.Tuple; tuple != nil {
+		sink.Tuple = func(t *flowlog.Tuple) {
+			if s.takes(t.Src, t.Dst, t.Time, t.Time) {
+				tuple(t)
+			}
+		}
+	}
 }
 
 // Progress follows how much of the inputs has been read: the command
@@ -108,6 +154,9 @@ func (p Problem) Damaged() bool { return !p.Skipped }
 // errors: everything else is still read.
 func Read(ctx context.Context, args []string, opt Options, sink Sink) error {
 	sink.fill()
+	if opt.Scope != nil {
+		opt.Scope.narrow(&sink)
+	}
 	in := newSources(opt.Stdin)
 	defer in.close()
 	paths, err := Expand(args)

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
@@ -131,5 +133,30 @@ func TestDamagedFlowLogRecordsAreReported(t *testing.T) {
 	}
 	if len(problems) != 1 || !problems[0].Damaged() || !strings.Contains(problems[0].Err.Error(), path+": records[1] (offset ") {
 		t.Fatalf("problems %v, want one naming the file, records[1] and its offset", problems)
+	}
+}
+
+// TestScope keeps the conversations with a host of the scope at either
+// end that overlap its time, and drops the rest.
+func TestScope(t *testing.T) {
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	s := &Scope{Hosts: []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("203.0.113.66/32")},
+		From: at("2026-03-14T10:00:00Z"), To: at("2026-03-14T10:30:00Z")}
+	ns := func(t string) int64 { return at(t).UnixNano() }
+	for _, tt := range []struct {
+		a, b        string
+		first, last string
+		want        bool
+	}{
+		{"10.1.2.20", "10.1.0.4", "2026-03-14T10:05:00Z", "2026-03-14T10:06:00Z", true},
+		{"10.1.0.4", "203.0.113.66", "2026-03-14T10:05:00Z", "2026-03-14T10:06:00Z", true},
+		{"10.1.0.4", "10.1.0.5", "2026-03-14T10:05:00Z", "2026-03-14T10:06:00Z", false},      // no host of the scope
+		{"10.1.2.20", "10.1.0.4", "2026-03-14T09:00:00Z", "2026-03-14T09:59:59Z", false},     // before
+		{"10.1.2.20", "10.1.0.4", "2026-03-14T09:00:00Z", "2026-03-14T10:00:00Z", true},      // ends as it begins
+		{"10.1.2.20", "10.1.0.4", "2026-03-14T10:30:00.001Z", "2026-03-14T11:00:00Z", false}, // after
+	} {
+		if got := s.takes(netip.MustParseAddr(tt.a), netip.MustParseAddr(tt.b), ns(tt.first), ns(tt.last)); got != tt.want {
+			t.Errorf("%s-%s %s..%s: %v, want %v", tt.a, tt.b, tt.first, tt.last, got, tt.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -124,6 +125,8 @@ type flowFlags struct {
 	attemptDelay, closeDelay time.Duration
 	tolerance                time.Duration
 	quiet, verbose           bool
+	hosts                    []string
+	from, to                 string
 }
 
 func (f *flowFlags) register(cmd *cobra.Command) {
@@ -138,6 +141,9 @@ func (f *flowFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.closeDelay, "tcp-close-delay", d.TCPCloseDelay, "end a closed TCP connection after this long without packets")
 	fs.DurationVar(&f.tolerance, "flowlog-tolerance", flowlog.DefaultTolerance, "how far apart in time flow-log and capture views of one connection may be")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress bar (it shows only on a terminal, for runs over a second)")
+	fs.StringArrayVar(&f.hosts, "host", nil, "only conversations with this address or CIDR at either end (repeatable)")
+	fs.StringVar(&f.from, "from", "", "only conversations that ran at or after this time (RFC 3339)")
+	fs.StringVar(&f.to, "to", "", "only conversations that ran at or before this time (RFC 3339)")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "name each file skipped because it is no capture, flow log or conversation log")
 }
 
@@ -150,13 +156,54 @@ func (f *flowFlags) options() (ingest.Options, error) {
 	if f.tolerance < 0 {
 		return ingest.Options{}, usageError{fmt.Errorf("--flowlog-tolerance must not be negative, got %v", f.tolerance)}
 	}
+	scope, err := f.scope()
+	if err != nil {
+		return ingest.Options{}, err
+	}
 	return ingest.Options{
+		Scope: scope,
 		Flows: flows.Config{
 			TCPTimeout: f.tcp, UDPTimeout: f.udp, ICMPTimeout: f.icmp, OtherTimeout: f.other,
 			TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed,
 		},
 		Tolerance: f.tolerance,
 	}, nil
+}
+
+// scope reads --host, --from and --to; nil when none is given.
+func (f *flowFlags) scope() (*ingest.Scope, error) {
+	if len(f.hosts) == 0 && f.from == "" && f.to == "" {
+		return nil, nil
+	}
+	s := &ingest.Scope{}
+	for _, h := range f.hosts {
+		p, err := netip.ParsePrefix(h)
+		if err != nil {
+			a, aerr := netip.ParseAddr(h)
+			if aerr != nil {
+				return nil, usageError{fmt.Errorf("--host %q: want an address or a CIDR", h)}
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		s.Hosts = append(s.Hosts, p.Masked())
+	}
+	for _, t := range []struct {
+		flag, value string
+		to          *time.Time
+	}{{"--from", f.from, &s.From}, {"--to", f.to, &s.To}} {
+		if t.value == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339Nano, t.value)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s %q: want an RFC 3339 time such as 2026-03-14T10:30:00Z", t.flag, t.value)}
+		}
+		*t.to = v
+	}
+	if !s.From.IsZero() && !s.To.IsZero() && s.To.Before(s.From) {
+		return nil, usageError{fmt.Errorf("--to %s is before --from %s", f.to, f.from)}
+	}
+	return s, nil
 }
 
 // writeHeapProfile writes a profile of the live heap to the file that

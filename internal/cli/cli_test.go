@@ -754,3 +754,52 @@ func TestNothingToReport(t *testing.T) {
 		t.Errorf("-v names %d skipped files, want 3: %q", n, stderr)
 	}
 }
+
+// TestDrillDown: --host and --from/--to restrict conns and report to the
+// conversations of those hosts in that time.
+func TestDrillDown(t *testing.T) {
+	all := parseRecords(t, mustRun(t, "conns", "../../testdata/demo"))
+	out := mustRun(t, "conns", "--host", "10.1.2.0/24", "--from", "2026-03-14T10:30:00Z", "--to", "2026-03-14T10:40:00Z", "../../testdata/demo")
+	got := parseRecords(t, out)
+	want := 0
+	for _, r := range all {
+		in := strings.HasPrefix(r.OrigH, "10.1.2.") || strings.HasPrefix(r.RespH, "10.1.2.")
+		if in && r.TS >= 1773484200-3600 && r.TS <= 1773484800 {
+			want++
+		}
+	}
+	if len(got) == 0 || len(got) > want {
+		t.Fatalf("%d records in scope, want between 1 and %d", len(got), want)
+	}
+	for _, r := range got {
+		if !strings.HasPrefix(r.OrigH, "10.1.2.") && !strings.HasPrefix(r.RespH, "10.1.2.") {
+			t.Errorf("%s → %s is out of --host's scope", r.OrigH, r.RespH)
+		}
+	}
+	var rep struct {
+		Findings []struct {
+			Src, Dst struct{ IP string }
+		}
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "report", "--json", "--host", "10.1.2.20", "../../testdata/demo")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) == 0 {
+		t.Error("no finding about 10.1.2.20")
+	}
+	for _, f := range rep.Findings {
+		if f.Src.IP != "10.1.2.20" && f.Dst.IP != "10.1.2.20" {
+			t.Errorf("a finding between %s and %s, out of scope", f.Src.IP, f.Dst.IP)
+		}
+	}
+}
+
+// mustRun runs netfx and fails the test unless it exits 0.
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stderr, code := run(args...)
+	if code != ExitOK {
+		t.Fatalf("netfx %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+	}
+	return out
+}

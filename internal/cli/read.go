@@ -15,8 +15,8 @@ import (
 
 // readResult is what reading the inputs came to.
 type readResult struct {
-	damaged bool  // an input was damaged or unreadable
-	skipped int   // files found in folders that are no evidence
+	damaged bool // an input was damaged or unreadable
+	skipped int  // files found in folders that are no evidence
 	read    int  // inputs read, whole or in part
 }
 
