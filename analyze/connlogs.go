@@ -23,8 +23,7 @@ func (s *Summary) AddConnLog(res ingest.ConnLogResult) {
 	if st.Records > 0 {
 		in.First, in.Last = FormatTime(st.First), FormatTime(st.Last)
 	}
-	if err != nil {
-		in.Damage = err.Error()
+	if in.Damage = damage(err, st.Outliers, st.OutlierAt, "record"); in.Damage != "" {
 		s.damage++
 	}
 	s.connLogs = append(s.connLogs, in)

@@ -62,6 +62,7 @@ type detection struct {
 	names       names
 	detectors   []detector
 	made        []*Finding // the findings made so far, in the detectors' order
+	jumps       int        // conversations in a row far past last (see advance)
 	evidence    *evidenceStore
 	// kept is where the conversation being observed was stored, once a
 	// detector keeps it: it is stored once however many keep it.
@@ -90,7 +91,8 @@ func newDetection(opt DetectOptions, net *Network, n names, hosts *hostTable) *d
 // observe passes one conversation to the detectors that want it.
 func (d *detection) observe(c *flows.Conn) {
 	d.isKept = false
-	d.first, d.last = min(d.first, c.TS), max(d.last, c.TS)
+	d.first = min(d.first, c.TS)
+	d.advance(c.TS)
 	d.perMinute[c.TS/int64(time.Minute)]++
 	orig, resp := c.Orig, c.Resp
 	if _, ok := platform[orig]; ok || orig.IsLoopback() {
@@ -122,8 +124,12 @@ func (d *detection) learnVNet(c *flows.Conn) {
 }
 
 // findings collects every detector's findings and releases the kept
-// evidence: it is called once, by Summary.Report.
-func (d *detection) findings() []Finding {
+// evidence: it is called once, by Summary.Report, with the evidence's
+// time span when the inputs give one (ok).
+func (d *detection) findings(first, last int64, ok bool) []Finding {
+	if ok {
+		d.useSpan(first, last)
+	}
 	defer d.evidence.close()
 	for _, det := range d.detectors {
 		d.made = append(d.made, det.findings(d)...)
@@ -174,6 +180,36 @@ func (d *detection) sinceBonus(f *Finding) *Finding {
 	return f
 }
 
+// advance moves the latest time seen, which ages windowed state, to ts.
+// A time far past it (more than maxJump) is believed only once
+// jumpTrust conversations in a row have been that far past it: one
+// conversation with a clock far off must not age every window at once.
+func (d *detection) advance(ts int64) {
+	switch {
+	case ts <= d.last:
+		d.jumps = 0
+	case d.last == 0 || ts-d.last <= int64(maxJump):
+		d.last, d.jumps = ts, 0
+	default:
+		if d.jumps++; d.jumps >= jumpTrust {
+			d.last, d.jumps = ts, 0
+		}
+	}
+}
+
+const (
+	maxJump   = 24 * time.Hour
+	jumpTrust = 64
+)
+
+// useSpan sets the evidence's time span as the inputs give it, with the
+// records whose time was far off left out (package timespan), in place
+// of the conversations' first and last: for the baseline, coverage and
+// the time the explanations give.
+func (d *detection) useSpan(first, last int64) {
+	d.first, d.last = first, last
+}
+
 // baselineEnd is the end of the part of the evidence that says what is
 // usual: the minute by which a quarter of its conversations had started
 // (captures cover hours with gaps, flow logs days, so a quarter of the time
@@ -185,10 +221,14 @@ func (d *detection) baselineEnd() (end int64, ok bool) {
 		return 0, false
 	}
 	if d.baseline == 0 {
-		minutes := slices.Sorted(maps.Keys(d.perMinute))
+		// Minutes outside the evidence's span hold conversations whose
+		// clock was far off: no baseline.
+		minutes := slices.DeleteFunc(slices.Sorted(maps.Keys(d.perMinute)), func(m int64) bool {
+			return (m+1)*int64(time.Minute) <= d.first || m*int64(time.Minute) > d.last
+		})
 		seen, total := 0, 0
-		for _, n := range d.perMinute {
-			total += n
+		for _, m := range minutes {
+			total += d.perMinute[m]
 		}
 		for _, m := range minutes {
 			seen += d.perMinute[m]
@@ -199,6 +239,16 @@ func (d *detection) baselineEnd() (end int64, ok bool) {
 		}
 	}
 	return d.baseline, true
+}
+
+// clock writes a time for an explanation: the time of day in UTC when the
+// evidence lies within one day, else the date too.
+func (d *detection) clock(ns int64) string {
+	t, first, last := time.Unix(0, ns).UTC(), time.Unix(0, d.first).UTC(), time.Unix(0, d.last).UTC()
+	if first.YearDay() == last.YearDay() && first.Year() == last.Year() {
+		return t.Format("15:04 UTC")
+	}
+	return t.Format("2006-01-02 15:04 UTC")
 }
 
 // minBaseline is the shortest evidence that has a baseline.

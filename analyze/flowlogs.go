@@ -136,15 +136,15 @@ func (s *Summary) AddFlowLog(res ingest.FlowLogResult) {
 	if st.Tuples > 0 {
 		in.First, in.Last, in.first, in.last = FormatTime(st.First), FormatTime(st.Last), st.First, st.Last
 	}
-	var damage []string
+	var why []string
 	if st.Skipped > 0 {
-		damage = append(damage, fmt.Sprintf("%d damaged records or tuples skipped, the first: %v", st.Skipped, st.Damage[0]))
+		why = append(why, fmt.Sprintf("%d damaged records or tuples skipped, the first: %v", st.Skipped, st.Damage[0]))
 	}
-	if res.Err != nil {
-		damage = append(damage, res.Err.Error())
+	if d := damage(res.Err, st.Outliers, st.OutlierAt, "tuple"); d != "" {
+		why = append(why, d)
 	}
-	if len(damage) > 0 {
-		in.Damage = strings.Join(damage, "; ")
+	if len(why) > 0 {
+		in.Damage = strings.Join(why, "; ")
 		s.damage++
 	}
 	s.fl.inputs = append(s.fl.inputs, in)

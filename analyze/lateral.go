@@ -362,8 +362,8 @@ func (l *lateralDetector) findings(d *detection) []*Finding {
 		}
 		if isNew {
 			f.Score += newBonus
-			f.Why += fmt.Sprintf("; new: no %s in the first %s of the evidence", newWhat(g.technique),
-				time.Duration(end-d.first).Round(time.Minute))
+			f.Why += fmt.Sprintf("; new: no %s before %s, in the %s of evidence before it", newWhat(g.technique),
+				d.clock(end), time.Duration(end-d.first).Round(time.Minute))
 		}
 		out = append(out, d.sinceBonus(f))
 	}

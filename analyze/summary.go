@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"iter"
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/netfx/netfx/flows"
@@ -242,8 +244,8 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 	if res.Stats.Records > 0 {
 		in.First, in.Last = FormatTime(res.Stats.First), FormatTime(res.Stats.Last)
 	}
-	if res.Err != nil {
-		in.Damage = res.Err.Error()
+	in.Damage = damage(res.Err, res.Stats.Outliers, res.Stats.OutlierAt, "packet")
+	if in.Damage != "" {
 		s.damage++
 	}
 	s.inputs = append(s.inputs, in)
@@ -338,11 +340,13 @@ func (s *Summary) Report() Report {
 	if s.report != nil {
 		return *s.report // made once: the detectors' findings are not made twice
 	}
-	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}, Findings: s.det.findings()}
+	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}}
 	if r.Inputs == nil {
 		r.Inputs = []Input{}
 	}
-	r.Totals = s.totals()
+	var span timeSpan
+	r.Totals, span = s.totals()
+	r.Findings = s.det.findings(span.first, span.last, span != timeSpan{})
 	r.Timeline = s.timeline(r.Findings)
 	r.ConnLogs = s.connLogs
 	r.Gaps = gaps(s.inputs)
@@ -432,6 +436,20 @@ func (s *Summary) Report() Report {
 	return r
 }
 
+// damage says what was wrong with an input: why reading stopped, and the
+// records whose time was far off the rest, left out of its time span.
+func damage(err error, outliers, at int64, what string) string {
+	var why []string
+	if err != nil {
+		why = append(why, err.Error())
+	}
+	if outliers > 0 {
+		why = append(why, fmt.Sprintf("%d %s(s) with times far from the rest of the file (one at %s), left out of its time span",
+			outliers, what, FormatTime(at)))
+	}
+	return strings.Join(why, "; ")
+}
+
 // timeSpan is a time span, Unix ns.
 type timeSpan struct{ first, last int64 }
 
@@ -445,7 +463,7 @@ func (a *timeSpan) widen(first, last int64) {
 
 // totals counts the inputs and measures the evidence's time span and the
 // captures' part of it.
-func (s *Summary) totals() Totals {
+func (s *Summary) totals() (Totals, timeSpan) {
 	t := Totals{Files: len(s.inputs), FlowLogFiles: len(s.fl.inputs), ConnLogFiles: len(s.connLogs),
 		DamagedFiles: s.damage, Conversations: s.conns, Hosts: len(s.hosts.hosts)}
 	var all, captures timeSpan
@@ -476,7 +494,7 @@ func (s *Summary) totals() Totals {
 			t.CaptureSeconds += seconds(w[1] - w[0])
 		}
 	}
-	return t
+	return t, all
 }
 
 // seconds converts nanoseconds, rounded to the millisecond.

@@ -19,6 +19,7 @@ import (
 	"io"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/timespan"
 )
 
 // Format is the layout of a conversation log.
@@ -32,9 +33,15 @@ const (
 
 // Stats describes what Read read.
 type Stats struct {
-	Format      Format
-	Records     int64
-	First, Last int64 // Unix ns: the earliest and latest ts
+	Format  Format
+	Records int64
+	// First and Last are the earliest and latest ts, Unix ns; records
+	// whose clock was far off the others' (see package timespan) are left
+	// out of them and counted in Outliers, the first at OutlierAt.
+	First, Last         int64
+	Outliers, OutlierAt int64
+
+	times timespan.Tracker
 }
 
 // maxLine bounds one record, so hostile input cannot make Read allocate
@@ -79,15 +86,13 @@ func Read(r io.Reader, name string, emit func(*flows.Conn)) (Stats, error) {
 	case ZeekTSV:
 		err = readTSV(lr, &st, emit)
 	}
+	st.First, st.Last, st.Outliers, st.OutlierAt, _ = st.times.Span()
 	return st, err
 }
 
 // account counts a record and hands it on.
 func (st *Stats) account(c *flows.Conn, emit func(*flows.Conn)) {
-	if st.Records == 0 || c.TS < st.First {
-		st.First = c.TS
-	}
-	st.Last = max(st.Last, c.TS)
+	st.times.Add(c.TS)
 	st.Records++
 	emit(c)
 }

@@ -9,6 +9,8 @@ import (
 	"hash/maphash"
 	"io"
 	"strings"
+
+	"github.com/netfx/netfx/internal/timespan"
 )
 
 // Errors wrapped by FormatError.
@@ -42,9 +44,13 @@ type Stats struct {
 	Records    int
 	Duplicates int // records skipped because an identical record was read before
 	Tuples     int
-	First      int64 // earliest tuple time, Unix ns
-	Last       int64
-	Logs       []*Log
+	// First and Last are the earliest and latest tuple times, Unix ns;
+	// tuples whose clock was far off the others' (see package timespan)
+	// are left out of them and counted in Outliers, the first at
+	// OutlierAt.
+	First, Last         int64
+	Outliers, OutlierAt int64
+	Logs                []*Log
 	// Skipped counts the records and tuples that could not be parsed and
 	// were skipped; Damage says why, for the first maxDamage of them.
 	Skipped int
@@ -125,7 +131,8 @@ type parser struct {
 	stats    Stats
 	emit     func(*Tuple)
 	parsed   []Tuple // the current record's tuples
-	recStart int64   // offset of the record being read
+	times    timespan.Tracker
+	recStart int64 // offset of the record being read
 }
 
 // Read reads the flow-log file r (named path in errors and in each tuple's
@@ -135,6 +142,7 @@ type parser struct {
 func (rd *Reader) Read(r io.Reader, path string, emit func(*Tuple)) (Stats, error) {
 	p := &parser{s: newScanner(r), path: path, rd: rd, emit: emit}
 	err := p.run()
+	p.stats.First, p.stats.Last, p.stats.Outliers, p.stats.OutlierAt, _ = p.times.Span()
 	if err == nil && p.stats.Records == 0 && p.stats.Duplicates == 0 && len(p.stats.Damage) > 0 {
 		// Nothing could be read: the first damage is why.
 		err, p.stats.Damage = p.stats.Damage[0], p.stats.Damage[1:]
@@ -683,10 +691,7 @@ func (p *parser) finishRecord(start int64) error {
 			p.stats.Logs = append(p.stats.Logs, t.Log)
 		}
 		p.stats.Tuples++
-		if p.stats.First == 0 || t.Time < p.stats.First {
-			p.stats.First = t.Time
-		}
-		p.stats.Last = max(p.stats.Last, t.Time)
+		p.times.Add(t.Time)
 		p.emit(t)
 	}
 	return nil

@@ -260,6 +260,7 @@ func (r *run) readCaptures(paths []string, emit func(*flows.Conn)) {
 		default:
 			r.sink.Problem(Problem{Path: res.Path, Err: describeError(res)})
 		}
+		r.outliers(res.Path, res.Stats.Outliers, res.Stats.OutlierAt, "packet")
 		r.sink.Capture(res)
 	})
 }
@@ -277,6 +278,7 @@ func (r *run) readConnLogs(paths []string, emit func(*flows.Conn)) {
 		if err != nil {
 			r.sink.Problem(Problem{Path: p, Err: err})
 		}
+		r.outliers(p, st.Outliers, st.OutlierAt, "record")
 		r.sink.ConnLog(ConnLogResult{p, st, err})
 	}
 }
@@ -297,7 +299,31 @@ func (r *run) flowLogResult(res FlowLogResult) {
 	if res.Err != nil {
 		r.sink.Problem(Problem{Path: res.Path, Err: res.Err})
 	}
+	r.outliers(res.Path, res.Stats.Outliers, res.Stats.OutlierAt, "tuple")
 	r.sink.FlowLog(res)
+}
+
+// outliers reports the records of a file whose time was far off the
+// others': damage, left out of the file's time span (package timespan).
+func (r *run) outliers(path string, n, at int64, what string) {
+	if n > 0 {
+		r.sink.Problem(Problem{Path: path, Err: &OutlierError{Path: path, What: what, Count: n, First: at}})
+	}
+}
+
+// OutlierError reports records whose time is far off the rest of their
+// file's: a clock set wrong, or damage. They are read, but left out of
+// the file's time span.
+type OutlierError struct {
+	Path  string
+	What  string // packet, tuple or record
+	Count int64
+	First int64 // the time of one of them, Unix ns
+}
+
+func (e *OutlierError) Error() string {
+	return fmt.Sprintf("%s: %d %s(s) with times far from the rest of the file (one at %s), left out of its time span",
+		e.Path, e.Count, e.What, time.Unix(0, e.First).UTC().Format(time.RFC3339))
 }
 
 // join reads flow logs and captures and joins them. The flows the logs

@@ -17,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netfx/netfx/internal/decompress"
+	"github.com/netfx/netfx/internal/timespan"
 )
 
 // Format is a capture file format, as detected from content.
@@ -47,9 +48,14 @@ type Stats struct {
 	Fragments    int64 // IP fragments read; reassembled datagrams are delivered once
 	FragDropped  int64 // fragments that never completed a datagram (timed out or over the limits)
 	UnknownLinks int64 // frames of link types netfx cannot decode
-	First, Last  int64 // earliest and latest timestamps (Unix ns), as capinfos gives them; 0 if none
-	timed        bool  // First and Last hold a timestamp (simple packet blocks have none)
-	LinkTypes    []layers.LinkType
+	// First and Last are the earliest and latest timestamps (Unix ns) of
+	// the file's records, 0 if none; records whose clock was far off the
+	// others' (the epoch, a year off, the far future: see package
+	// timespan) are left out of them and counted in Outliers, the first
+	// of them at OutlierAt.
+	First, Last         int64
+	Outliers, OutlierAt int64
+	LinkTypes           []layers.LinkType
 }
 
 // Reader reads the packets of one capture file. It is not safe for
@@ -67,6 +73,7 @@ type Reader struct {
 	err    error
 	done   bool
 	stats  Stats
+	times  timespan.Tracker // the records' times, for Stats.First and Last
 }
 
 // readBufferSize is the buffer pcapgo reads through: large reads keep the
@@ -184,7 +191,11 @@ func (r *Reader) Path() string { return r.path }
 func (r *Reader) Format() Format { return r.format }
 
 // Stats returns the counts so far; after Next returns false, for the file.
-func (r *Reader) Stats() Stats { return r.stats }
+func (r *Reader) Stats() Stats {
+	s := r.stats
+	s.First, s.Last, s.Outliers, s.OutlierAt, _ = r.times.Span()
+	return s
+}
 
 // Close releases the Reader's buffers and closes the file opened by Open;
 // the Reader and its packets must not be used after it.
@@ -270,12 +281,8 @@ func (r *Reader) count(ts int64, ci captureInfo) {
 	s := &r.stats
 	s.Records++
 	s.Bytes += int64(ci.Length)
-	switch {
-	case ts == 0: // no timestamp
-	case !s.timed:
-		s.First, s.Last, s.timed = ts, ts, true
-	default:
-		s.First, s.Last = min(s.First, ts), max(s.Last, ts)
+	if ts != 0 { // simple packet blocks have no timestamp
+		r.times.Add(ts)
 	}
 	r.noteLinkType(ci.link)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -802,4 +803,48 @@ func mustRun(t *testing.T, args ...string) string {
 		t.Fatalf("netfx %s: exit %d: %s", strings.Join(args, " "), code, stderr)
 	}
 	return out
+}
+
+// TestClockOutliers: a capture with one packet whose clock is far off (the
+// epoch) reports it as damage for that file, keeps it out of the time span,
+// and finds the same as the capture without it.
+func TestClockOutliers(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/demo/vm1-capture-01.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bad := slices.Clone(data)
+	binary.LittleEndian.PutUint32(bad[24:], 0) // the first packet's seconds: 1970
+	if binary.LittleEndian.Uint32(data[0:]) != 0xa1b2c3d4 {
+		t.Fatal("the demo capture is not a little-endian pcap")
+	}
+	good, badPath := filepath.Join(dir, "good.pcap"), filepath.Join(dir, "bad.pcap")
+	os.WriteFile(good, data, 0o644)
+	os.WriteFile(badPath, bad, 0o644)
+	type report struct {
+		Totals   struct{ First, Last string }
+		Inputs   []struct{ Damage string }
+		Findings []struct{ Kind, Why string }
+	}
+	read := func(path string) (report, string, int) {
+		out, stderr, code := run("report", "--json", path)
+		var r report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r, stderr, code
+	}
+	want, _, _ := read(good)
+	got, stderr, code := read(badPath)
+	if code != ExitDamaged || !strings.Contains(stderr, "1 packet(s) with times far from the rest of the file (one at 1970-01-01") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	// The span starts at the second packet now.
+	if got.Totals.First[:19] != want.Totals.First[:19] || got.Totals.Last != want.Totals.Last || !strings.Contains(got.Inputs[0].Damage, "far from the rest") {
+		t.Errorf("time span %v, damage %q; want %v", got.Totals, got.Inputs[0].Damage, want.Totals)
+	}
+	if fmt.Sprint(got.Findings) != fmt.Sprint(want.Findings) {
+		t.Errorf("findings differ:\n%v\nwant\n%v", got.Findings, want.Findings)
+	}
 }
