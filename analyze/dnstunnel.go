@@ -29,7 +29,8 @@ type dnsKey struct {
 }
 
 type dnsAcc struct {
-	suspicious, txt, total int
+	suspicious, txt, total int // queries
+	n                      int // connections
 	subdomains             []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
 	conns                  []keptRef
 	resolver               netip.Addr
@@ -45,6 +46,7 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 	if c.App == nil || c.App.DNS == nil {
 		return
 	}
+	var touched []*dnsAcc // the domains this conversation asked about
 	for _, q := range c.App.DNS.Queries {
 		name, typ, _ := strings.Cut(q, " ")
 		domain := registered(name)
@@ -77,6 +79,12 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 		if len(name) >= longName || longestLabel(sub) >= longLabel || (len(sub) >= 16 && entropy(sub) >= entropyMin) {
 			a.suspicious++
 		}
+		if !slices.Contains(touched, a) {
+			touched = append(touched, a)
+		}
+	}
+	for _, a := range touched {
+		a.n++
 		if len(a.conns) < keptPerPair {
 			a.conns = append(a.conns, d.keep(c))
 		}
@@ -116,7 +124,7 @@ func (n *dnsDetector) findings(d *detection) []*Finding {
 			continue
 		}
 		f := d.findingFrom("dns_tunnel", "T1071.004", a.conns, d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
-		f.Count = a.total
+		f.Count = a.n
 		f.Score = min(90, 60+a.suspicious/5+a.txt/5)
 		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d TXT, %d distinct subdomains", k.domain, a.total, a.suspicious, a.txt, len(a.subdomains)))
 		f.Title = "DNS tunnel via " + k.domain

@@ -240,6 +240,12 @@ func finish(fs []*Finding) []Finding {
 		if f.Evidence.UIDs == nil {
 			f.Evidence.UIDs = []string{}
 		}
+		// Each connection has a uid and a Community ID: those not listed
+		// are left out, whether the detector kept the first few or the
+		// list filled up.
+		e := &f.Evidence
+		e.LeftOut.UIDs = max(e.LeftOut.UIDs, f.Count-len(e.UIDs))
+		e.LeftOut.CommunityIDs = max(e.LeftOut.CommunityIDs, f.Count-len(e.CommunityIDs))
 		out = append(out, *f)
 	}
 	slices.SortFunc(out, compareFindings)

@@ -155,7 +155,7 @@ func (p *page) flowLogs(f *analyze.FlowLogReport) {
 		g.rows = append(g.rows, []string{d.Src.String(), endpointPort(d.Dst, d.DstPort), d.Proto, strconv.Itoa(d.Attempts), text(d.Rule, 0),
 			p.clock.show(d.First), p.clock.show(d.Last)})
 	}
-	p.table("Denied connections (flow logs only)", g)
+	p.table(fmt.Sprintf("Denied connections (flow logs only; %s in all)", count(n.Denied)), g)
 	p.table("Seen by the capture only (NIC not logged, or logs missing)", briefs(f.CaptureOnly))
 	g = grid{header: []string{"uid", "originator", "responder", "captured", "logged", "why"}, flex: []int{5}}
 	for _, d := range f.Disagreements {

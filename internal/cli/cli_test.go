@@ -848,3 +848,62 @@ func TestClockOutliers(t *testing.T) {
 		t.Errorf("findings differ:\n%v\nwant\n%v", got.Findings, want.Findings)
 	}
 }
+
+// TestCountsAgree: on the demo, totals equal the sums of the rows they
+// summarise, and what findings count they count from sets of connections.
+func TestCountsAgree(t *testing.T) {
+	var r struct {
+		Totals   struct{ Conversations int }
+		FlowLogs struct {
+			Connections struct {
+				Both        int `json:"both"`
+				FlowLogOnly int `json:"flowlog_only"`
+				CaptureOnly int `json:"capture_only"`
+				Denied      int `json:"denied"`
+			}
+			Denied []struct {
+				Src      string
+				Dst      string
+				Attempts int
+			}
+		} `json:"flow_logs"`
+		Findings []struct {
+			Kind     string
+			Count    int
+			Why      string
+			Dst      struct{ IP string }
+			Evidence struct {
+				UIDs    []string
+				LeftOut struct{ UIDs int } `json:"left_out"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "report", "--json", "--top", "1000", "../../testdata/demo")), &r); err != nil {
+		t.Fatal(err)
+	}
+	c := r.FlowLogs.Connections
+	if c.Both+c.FlowLogOnly+c.CaptureOnly != r.Totals.Conversations {
+		t.Errorf("%d+%d+%d connections by source, %d in all", c.Both, c.FlowLogOnly, c.CaptureOnly, r.Totals.Conversations)
+	}
+	denied, sources := 0, map[string]map[string]bool{}
+	for _, d := range r.FlowLogs.Denied {
+		denied += d.Attempts
+		if sources[d.Dst] == nil {
+			sources[d.Dst] = map[string]bool{}
+		}
+		sources[d.Dst][d.Src] = true
+	}
+	if denied != c.Denied || denied == 0 {
+		t.Errorf("denied table sums to %d, the count says %d", denied, c.Denied)
+	}
+	for _, f := range r.Findings {
+		if len(f.Evidence.UIDs)+f.Evidence.LeftOut.UIDs != f.Count {
+			t.Errorf("%s: count %d, %d uids listed and %d left out", f.Kind, f.Count, len(f.Evidence.UIDs), f.Evidence.LeftOut.UIDs)
+		}
+		if strings.Contains(f.Why, "denied by the NSG") {
+			if want := fmt.Sprintf("from %d source(s)", len(sources[f.Dst.IP])); !strings.Contains(f.Why, want) {
+				t.Errorf("%q does not say %q", f.Why, want)
+			}
+		}
+	}
+}
