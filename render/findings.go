@@ -35,7 +35,7 @@ func (p *page) findings(fs []analyze.Finding) {
 	for i, f := range shown {
 		group := members[groupKey{f.Src.IP, f.Kind}]
 		if len(group) <= groupAbove {
-			g.rows = append(g.rows, []string{fmt.Sprint(i + 1), paint(f.Severity, p.opt.Colour), p.clock.show(f.FirstSeen), f.Kind,
+			g.rows = append(g.rows, []string{fmt.Sprint(i + 1), paint(f.Severity, p.opt.Colour), p.clock.minute(f.FirstSeen), f.Kind,
 				findingEndpoint(f.Src) + " → " + findingTargets(f), text(f.Title, 0)})
 			continue
 		}
@@ -55,7 +55,7 @@ func (p *page) findings(fs []analyze.Finding) {
 			}
 			first = min(first, m.FirstSeen)
 		}
-		g.rows = append(g.rows, []string{fmt.Sprintf("%d…", i+1), paint(f.Severity, p.opt.Colour), p.clock.show(first), f.Kind,
+		g.rows = append(g.rows, []string{fmt.Sprintf("%d…", i+1), paint(f.Severity, p.opt.Colour), p.clock.minute(first), f.Kind,
 			fmt.Sprintf("%s → %d host(s)", findingEndpoint(f.Src), len(hosts)),
 			text(fmt.Sprintf("%d findings: %s", len(group), strings.Join(titles, ", ")), 0)})
 	}
@@ -131,7 +131,7 @@ func (p *page) timeline(r analyze.Report) {
 		if e.InGap {
 			seen += " (gap)" // no capture ran
 		}
-		g.rows = append(g.rows, []string{p.clock.show(e.Time), paint(f.Severity, p.opt.Colour), fmt.Sprint(e.Finding + 1), text(e.Title, 0),
+		g.rows = append(g.rows, []string{p.clock.minute(e.Time), paint(f.Severity, p.opt.Colour), fmt.Sprint(e.Finding + 1), text(e.Title, 0),
 			findingEndpoint(e.Src) + " → " + findingEndpoint(e.Dst), seen})
 	}
 	p.table("Timeline (findings above low severity, in time order; gap: no capture ran)", g)

@@ -24,8 +24,11 @@ func (p *page) header(r analyze.Report) {
 	if t.DamagedFiles > 0 {
 		damaged = fmt.Sprintf("; %d damaged (see the tables below)", t.DamagedFiles)
 	}
-	p.line("inputs: %s capture(s) (%s packets, %s), %s flow-log file(s), %s conversation log(s)%s",
-		count(t.Files), count(t.Packets), humanBytes(uint64(t.Bytes)), count(t.FlowLogFiles), count(t.ConnLogFiles), damaged)
+	captures := "no captures"
+	if t.Files > 0 {
+		captures = fmt.Sprintf("%s capture(s) (%s packets, %s)", count(t.Files), count(t.Packets), humanBytes(uint64(t.Bytes)))
+	}
+	p.line("inputs: %s, %s flow-log file(s), %s conversation log(s)%s", captures, count(t.FlowLogFiles), count(t.ConnLogFiles), damaged)
 	if t.CaptureFirst != "" {
 		p.line("captures ran from %s to %s: %s of the %s of evidence, with %d gap(s)",
 			p.clock.show(t.CaptureFirst), p.clock.show(t.CaptureLast), span(t.CaptureSeconds), span(t.SpanSeconds), len(r.Gaps))

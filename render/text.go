@@ -98,15 +98,20 @@ func newClock(first, last string) clock {
 	return clock{oneDay: len(first) >= 10 && len(last) >= 10 && first[:10] == last[:10]}
 }
 
-func (c clock) show(rfc3339 string) string {
+func (c clock) show(rfc3339 string) string { return c.format(rfc3339, "15:04:05") }
+
+// minute shows a time to the minute, for the compact tables.
+func (c clock) minute(rfc3339 string) string { return c.format(rfc3339, "15:04") }
+
+func (c clock) format(rfc3339, layout string) string {
 	t, err := time.Parse(time.RFC3339Nano, rfc3339)
 	if err != nil {
 		return dash(rfc3339)
 	}
-	if c.oneDay {
-		return t.UTC().Format("15:04:05")
+	if !c.oneDay {
+		layout = "2006-01-02 " + layout
 	}
-	return t.UTC().Format("2006-01-02 15:04:05")
+	return t.UTC().Format(layout)
 }
 
 // span shows a duration in seconds as the report does: 1h39m, 27m24s, 8s.
