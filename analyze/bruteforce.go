@@ -1,7 +1,9 @@
 package analyze
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/netfx/netfx/flows"
@@ -53,16 +55,30 @@ func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
 	f.add(c)
 }
 
+// findings makes one finding per source, target and service of the
+// windows that crossed the threshold: a brute force of an hour is one
+// episode, not six.
 func (b *bruteForceDetector) findings(d *detection) []*Finding {
-	var out []*Finding
+	episodes := map[scanKey][]*Finding{}
 	for k, f := range b.windows.m {
-		if b.windows.below(f) {
-			continue
+		if !b.windows.below(f) {
+			k.window = 0
+			episodes[k] = append(episodes[k], f)
+		}
+	}
+	var out []*Finding
+	for k, fs := range episodes {
+		slices.SortFunc(fs, func(a, b *Finding) int { return cmp.Compare(a.first, b.first) })
+		f := fs[0]
+		for _, o := range fs[1:] {
+			f.Count += o.Count
+			f.first, f.last = min(f.first, o.first), max(f.last, o.last)
+			f.Evidence.merge(&o.Evidence)
 		}
 		f.Score = min(85, 65+f.Count/3)
 		f.Title = fmt.Sprintf("%s brute force, %d attempts", interactive[k.port], f.Count)
-		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s within %s: password guessing against an exposed service",
-			f.Count, interactive[k.port], k.src, k.target, bruteWindow)
+		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s in %s, at least %d within %s: password guessing against an exposed service",
+			f.Count, interactive[k.port], k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
 		out = append(out, f)
 	}
 	return out

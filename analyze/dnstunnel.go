@@ -29,8 +29,8 @@ type dnsKey struct {
 }
 
 type dnsAcc struct {
-	suspicious, txt, total int // queries
-	n                      int // connections
+	suspicious, txt, total int      // queries
+	n                      int      // connections
 	subdomains             []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
 	conns                  []keptRef
 	resolver               netip.Addr

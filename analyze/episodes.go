@@ -6,12 +6,77 @@ import (
 	"slices"
 )
 
-// mergeEpisodes joins the findings of different detectors that are one
-// episode: a network scan and the unusual-port findings of the same source
-// on the hosts it scanned (the ports that answered it, and the denied
-// attempts the flow logs show), so that a scan is one finding with all its
-// reasons. Findings are kept in their order; those absorbed are left out.
+// mergeEpisodes joins the findings that are one episode: a network scan
+// and the unusual-port findings of the same source on the hosts it
+// scanned (the ports that answered it, and the denied attempts the flow
+// logs show), so that a scan is one finding with all its reasons; and a
+// pivot chain and the lateral-movement findings of its hops, each hop a
+// key event of the chain. Findings are kept in their order; those
+// absorbed are left out.
 func mergeEpisodes(fs []*Finding) []*Finding {
+	return mergeHops(mergeScans(fs))
+}
+
+// mergeHops makes the lateral-movement findings whose every target is a
+// hop of a pivot chain part of the chain.
+func mergeHops(fs []*Finding) []*Finding {
+	var pivots []*Finding
+	for _, f := range fs {
+		if f.hops != nil {
+			pivots = append(pivots, f)
+		}
+	}
+	if len(pivots) == 0 {
+		return fs
+	}
+	out := fs[:0]
+	for _, f := range fs {
+		var into *Finding
+		if f.Kind == "lateral_movement" && f.hops == nil {
+			into = pivotOf(pivots, f)
+		}
+		if into == nil {
+			out = append(out, f)
+			continue
+		}
+		hops := len(targetsOf(f))
+		into.absorb(f, fmt.Sprintf("%s from %s", f.Title, f.Src.IP))
+		into.Count -= hops // the chain counted each hop's first connection already
+	}
+	return out
+}
+
+// pivotOf returns the first pivot chain of which every pair of f is a hop.
+func pivotOf(pivots []*Finding, f *Finding) *Finding {
+	for _, p := range pivots {
+		all := true
+		for _, dst := range targetsOf(f) {
+			if !slices.Contains(p.hops, [2]netip.Addr{f.Src.IP, dst}) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return p
+		}
+	}
+	return nil
+}
+
+// targetsOf returns the addresses a finding reached, each once.
+func targetsOf(f *Finding) []netip.Addr {
+	out := []netip.Addr{f.Dst.IP}
+	for _, e := range f.dsts {
+		if !slices.Contains(out, e.IP) {
+			out = append(out, e.IP)
+		}
+	}
+	return slices.DeleteFunc(out, func(a netip.Addr) bool { return !a.IsValid() })
+}
+
+// mergeScans makes the unusual-port findings of a scan's source on the
+// hosts it scanned part of the scan.
+func mergeScans(fs []*Finding) []*Finding {
 	scans := map[netip.Addr][]*Finding{} // network scans by source
 	for _, f := range fs {
 		if f.Kind == "scan" && f.dsts != nil {
@@ -42,7 +107,7 @@ func mergeEpisodes(fs []*Finding) []*Finding {
 			out = append(out, f)
 			continue
 		}
-		into.absorb(f)
+		into.absorb(f, "")
 	}
 	return out
 }
@@ -69,15 +134,26 @@ func scanOf(scans map[netip.Addr][]*Finding, src netip.Addr, f *Finding) *Findin
 }
 
 // absorb makes another finding of the same episode part of f: its
-// connections, targets, evidence, and why, as a fact.
-func (f *Finding) absorb(o *Finding) {
+// connections, targets, evidence, and why, as a fact. A moment, if given,
+// names o's start as a key event of the episode on the timeline instead.
+func (f *Finding) absorb(o *Finding, moment string) {
 	f.Count += o.Count
 	f.first, f.last = min(f.first, o.first), max(f.last, o.last)
 	f.Score = max(f.Score, o.Score)
-	if o.Dst.IP.IsValid() {
-		f.dsts = append(f.dsts, o.Dst)
+	if f.dsts != nil || o.dsts != nil || o.Dst.IP != f.Dst.IP {
+		if f.dsts == nil {
+			f.dsts = []Endpoint{f.Dst}
+		}
+		if o.Dst.IP.IsValid() {
+			f.dsts = append(f.dsts, o.Dst)
+		}
+		f.dsts = append(f.dsts, o.dsts...)
 	}
-	f.dsts = append(f.dsts, o.dsts...)
-	f.Evidence.addFact(fmt.Sprintf("%s: %s", o.Kind, o.Why))
+	if moment != "" {
+		f.moments = append(f.moments, keyEvent{o.first, moment})
+	} else {
+		f.Evidence.addFact(fmt.Sprintf("%s: %s", o.Kind, o.Why))
+	}
 	f.Evidence.merge(&o.Evidence)
+	f.moments = append(f.moments, o.moments...)
 }

@@ -33,9 +33,17 @@ type Finding struct {
 	Why       string     `json:"why"`
 	first     int64
 	last      int64
-	dsts      []Endpoint   // every target reached, in order, while the finding is made; Targets at the end
-	srcs      []netip.Addr // for a finding about many sources: all of them
-	gen       int          // sweep generation of the last update, for windowFindings
+	dsts      []Endpoint      // every target reached, in order, while the finding is made; Targets at the end
+	srcs      []netip.Addr    // for a finding about many sources: all of them
+	hops      [][2]netip.Addr // for a pivot chain: the source and target of each hop
+	moments   []keyEvent      // key events of the episode after its start, for the timeline
+	gen       int             // sweep generation of the last update, for windowFindings
+}
+
+// keyEvent is a moment of an episode worth its own line on the timeline.
+type keyEvent struct {
+	at    int64
+	title string
 }
 
 // Endpoint is one side of a finding.

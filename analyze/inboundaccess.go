@@ -56,14 +56,26 @@ func (a *inboundAccessDetector) observe(d *detection, c *flows.Conn) {
 	}
 }
 
-// findings scores each session by the brute-force findings made before.
+// findings scores each session by the brute-force findings made before;
+// a login to the service the same source brute-forced becomes part of
+// that finding: the brute force that succeeded.
 func (a *inboundAccessDetector) findings(d *detection) []*Finding {
 	forced := map[netip.Addr][]int64{} // brute force's sources, and when each began
+	brute := map[episodeKey]*Finding{}
 	for _, f := range d.madeOf("brute_force") {
 		forced[f.Src.IP] = append(forced[f.Src.IP], f.first)
+		brute[episodeKey{f.Src.IP, f.Dst.IP, *f.Dst.Port}] = f
 	}
 	var out []*Finding
-	for _, f := range a.sessions { // each session's score depends on it alone: map order does not matter
+	for k, f := range a.sessions { // each session's score depends on it alone: map order does not matter
+		if b := brute[k]; b != nil && b.first <= f.first {
+			name := interactive[k.port]
+			b.Score = 90
+			b.Title = name + " brute force, then a login"
+			b.Why += fmt.Sprintf("; then %d %s session(s) from the same source from %s: likely the intrusion", f.Count, name, FormatTime(f.first))
+			b.absorb(f, name+" login after brute force")
+			continue
+		}
 		for _, t := range forced[f.Src.IP] {
 			if t <= f.first {
 				f.Score = 90

@@ -418,11 +418,13 @@ func (l *lateralDetector) pivots(d *detection, hopScore map[[2]netip.Addr]int) [
 					first: ab.first, last: bc.first, Count: 1,
 					dsts: []Endpoint{d.endpoint(ab.dst, nil)}}
 				f.Evidence.UIDs = []string{ab.uid}
+				f.hops = [][2]netip.Addr{{ab.src, ab.dst}}
 			}
 			weakest := min(hopScore[[2]netip.Addr{ab.src, ab.dst}], hopScore[[2]netip.Addr{bc.src, bc.dst}])
 			f.Score = max(f.Score, min(95, max(50, weakest+pivotBonus)))
 			f.Count++
 			f.last = max(f.last, bc.first)
+			f.hops = append(f.hops, [2]netip.Addr{bc.src, bc.dst})
 			f.dsts = append(f.dsts, d.endpoint(bc.dst, nil))
 			f.Evidence.UIDs = appendBounded(f.Evidence.UIDs, bc.uid)
 			f.Evidence.Facts = appendBounded(f.Evidence.Facts, fmt.Sprintf("%s -> %s -> %s after %s", ab.src, ab.dst, bc.dst,

@@ -82,6 +82,12 @@ func TestPivotChain(t *testing.T) {
 			if dsts := f.Targets; len(dsts) != 3 || f.Dst.IP != netip.MustParseAddr("10.0.0.2") || f.Count != 3 || f.Src.IP != netip.MustParseAddr("10.0.0.1") || f.Score != 60 {
 				t.Errorf("pivot %+v", f)
 			}
+			// One episode, one finding: the hops' own findings are part of
+			// the chain, and key events on the timeline.
+			r := s.Report()
+			if len(r.Findings) != 1 || len(r.Timeline) != 3 {
+				t.Errorf("%d findings and %d events, want the chain alone, with its two hops", len(r.Findings), len(r.Timeline))
+			}
 		})
 	}
 }

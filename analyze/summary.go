@@ -528,6 +528,12 @@ func (s *Summary) timeline(fs []Finding) []Event {
 			Source: sourceOf(f.Evidence.Sources)}
 		e.InGap = len(windows) > 0 && !overlapsAny(f.first, f.first, windows)
 		out = append(out, e)
+		for _, m := range f.moments { // the episode's later key events
+			k := e
+			k.Time, k.Title, k.at = FormatTime(m.at), m.title, m.at
+			k.InGap = len(windows) > 0 && !overlapsAny(m.at, m.at, windows)
+			out = append(out, k)
+		}
 	}
 	slices.SortStableFunc(out, func(a, b Event) int { return cmp.Compare(a.at, b.at) })
 	return out
