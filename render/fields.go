@@ -3,7 +3,6 @@ package render
 import (
 	"net/netip"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
@@ -348,31 +347,5 @@ func FieldNames() []string {
 // logs, so that evidence cannot move a terminal's cursor or break a
 // line-oriented format.
 func escapeControl(s string, extra byte) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f || c == extra || c == '\\' {
-			clean = false
-			break
-		}
-	}
-	if clean && utf8.ValidString(s) {
-		return s
-	}
-	var sb strings.Builder
-	const hex = "0123456789abcdef"
-	for i := 0; i < len(s); {
-		c := s[i]
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case c < 0x20 || c == 0x7f || c == extra || c == '\\' || (r == utf8.RuneError && size == 1):
-			sb.WriteString(`\x`)
-			sb.WriteByte(hex[c>>4])
-			sb.WriteByte(hex[c&15])
-			i++
-		default:
-			sb.WriteString(s[i : i+size])
-			i += size
-		}
-	}
-	return sb.String()
+	return escapeRunes(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' || r == rune(extra) })
 }

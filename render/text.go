@@ -15,14 +15,21 @@ import (
 // controls that reorder what a terminal shows are escaped as \xNN or
 // \u{NNNN}, and so is extra.
 func text(s string, extra byte) string {
-	clean := true
+	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || extra != 0 && r == rune(extra) })
+}
+
+// escapeRunes writes s with each rune that unsafe picks, and each byte of
+// invalid UTF-8, escaped: as \xNN below 0x80 and for invalid bytes, as
+// \u{NNNN} above.
+func escapeRunes(s string, unsafe func(rune) bool) string {
+	clean := utf8.ValidString(s)
 	for _, r := range s {
-		if unsafeRune(r) || r == rune(extra) && extra != 0 {
+		if !clean || unsafe(r) {
 			clean = false
 			break
 		}
 	}
-	if clean && utf8.ValidString(s) {
+	if clean {
 		return s
 	}
 	var sb strings.Builder
@@ -30,11 +37,11 @@ func text(s string, extra byte) string {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && size == 1, r < 0x80 && (unsafeRune(r) || extra != 0 && byte(r) == extra):
+		case r == utf8.RuneError && size == 1, r < 0x80 && unsafe(r):
 			sb.WriteString(`\x`)
 			sb.WriteByte(hex[s[i]>>4])
 			sb.WriteByte(hex[s[i]&15])
-		case unsafeRune(r):
+		case unsafe(r):
 			sb.WriteString(`\u{`)
 			for shift := 12; shift >= 0; shift -= 4 {
 				sb.WriteByte(hex[(r>>shift)&15])
