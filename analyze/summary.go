@@ -124,10 +124,12 @@ type PairStat struct {
 	AName         string     `json:"a_name,omitempty"`
 	AInternal     bool       `json:"a_internal"`
 	AClass        string     `json:"a_class"`
+	AClassReason  string     `json:"a_class_reason,omitempty"`
 	B             netip.Addr `json:"b"`
 	BName         string     `json:"b_name,omitempty"`
 	BInternal     bool       `json:"b_internal"`
 	BClass        string     `json:"b_class"`
+	BClassReason  string     `json:"b_class_reason,omitempty"`
 	Bytes         uint64     `json:"bytes"`
 	Packets       uint64     `json:"packets"`
 	Conversations uint64     `json:"conversations"`
@@ -415,8 +417,8 @@ func (s *Summary) Report() Report {
 		for i := range list {
 			p := &list[i]
 			p.AName, p.BName = s.names.best(p.A), s.names.best(p.B)
-			p.AClass, _ = s.net.Classify(p.A)
-			p.BClass, _ = s.net.Classify(p.B)
+			p.AClass, p.AClassReason = s.net.Classify(p.A)
+			p.BClass, p.BClassReason = s.net.Classify(p.B)
 			p.AInternal, p.BInternal = p.AClass == ClassInternal, p.BClass == ClassInternal
 		}
 	}
