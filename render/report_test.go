@@ -53,6 +53,8 @@ func renderTable(t *testing.T, r analyze.Report, opt TableOptions) string {
 // details included, whatever the width.
 func TestReportFitsTheWidth(t *testing.T) {
 	r := sampleReport(12)
+	r.TopHostsByBytes = append(r.TopHostsByBytes, analyze.HostStat{IP: netip.MustParseAddr("2001:db8:1234:5678:9abc:def0:1234:5678"),
+		Class: "external", Bytes: 1 << 40, Packets: 1 << 40, Conversations: 1 << 40, Peers: 1 << 20})
 	for _, w := range []int{minWidth, 80, 100, 120, 200} {
 		out := renderTable(t, r, TableOptions{Width: w, Details: true, Colour: true})
 		for _, line := range strings.Split(out, "\n") {

@@ -26,23 +26,23 @@ const minColumn = 10
 // widths of its columns plus three for each column's border and padding,
 // plus one. It cuts the flexible columns' cells with "…", the widest
 // first, down to minColumn; if that is not enough it leaves out the
-// columns of drop, in order, and cuts again.
+// columns of drop, in order, and cuts again; and at the last cuts any
+// column, down to lastResort.
 func (g *grid) fit(maxWidth int) {
 	for {
 		widths, total := g.widths()
-		for total > maxWidth {
-			widest := -1
-			for _, col := range g.flex {
-				floor := max(minColumn, width(g.header[col]))
-				if widths[col] > floor && (widest < 0 || widths[col] > widths[widest]) {
-					widest = col
-				}
+		total = cut(widths, total, maxWidth, g.flex, func(col int) int { return max(minColumn, width(g.header[col])) })
+		if total > maxWidth && len(g.drop) == 0 {
+			// The last resort: any column, headers too, down to a few
+			// columns each.
+			all := make([]int, len(widths))
+			for i := range all {
+				all[i] = i
 			}
-			if widest < 0 {
-				break // nothing left to cut
+			total = cut(widths, total, maxWidth, all, func(int) int { return lastResort })
+			for i, h := range g.header {
+				g.header[i] = truncate(h, widths[i])
 			}
-			widths[widest]--
-			total--
 		}
 		if total <= maxWidth || len(g.drop) == 0 {
 			for _, r := range g.rows {
@@ -54,6 +54,30 @@ func (g *grid) fit(maxWidth int) {
 		}
 		g.remove(g.drop[0])
 	}
+}
+
+// lastResort is the narrowest any column is cut to when the table does
+// not fit otherwise.
+const lastResort = 4
+
+// cut narrows the widest of cols, a column at a time, down to floor(col),
+// until the table's total width is at most maxWidth, and returns the
+// total.
+func cut(widths []int, total, maxWidth int, cols []int, floor func(col int) int) int {
+	for total > maxWidth {
+		widest := -1
+		for _, col := range cols {
+			if widths[col] > floor(col) && (widest < 0 || widths[col] > widths[widest]) {
+				widest = col
+			}
+		}
+		if widest < 0 {
+			break // nothing left to cut
+		}
+		widths[widest]--
+		total--
+	}
+	return total
 }
 
 // widths returns each column's width and the table's.
