@@ -131,15 +131,18 @@ type ConnLogResult struct {
 
 // Problem is an input that was skipped, or that was damaged or could not
 // be read. Skipped inputs are files found in folders that are no
-// evidence netfx reads; everything else counts as damage.
+// evidence netfx reads; a warning is something read whole but odd (clock
+// outliers: *OutlierError); everything else is damage.
 type Problem struct {
 	Path    string // "" when the problem is with the paths themselves
 	Err     error
 	Skipped bool
+	Warning bool
 }
 
-// Damaged reports whether p is damage rather than a file skipped.
-func (p Problem) Damaged() bool { return !p.Skipped }
+// Damaged reports whether p is damage: reading stopped early, or records
+// were skipped, or the input could not be read.
+func (p Problem) Damaged() bool { return !p.Skipped && !p.Warning }
 
 // Read expands the inputs (files, folders, "-"), sorts files into
 // captures, flow logs and conversation logs by content, reads the flow
@@ -304,10 +307,11 @@ func (r *run) flowLogResult(res FlowLogResult) {
 }
 
 // outliers reports the records of a file whose time was far off the
-// others': damage, left out of the file's time span (package timespan).
+// others' (package timespan): a warning, as they were read; the report
+// leaves them out of the file's time span and names them as its damage.
 func (r *run) outliers(path string, n, at int64, what string) {
 	if n > 0 {
-		r.sink.Problem(Problem{Path: path, Err: &OutlierError{Path: path, What: what, Count: n, First: at}})
+		r.sink.Problem(Problem{Path: path, Err: &OutlierError{Path: path, What: what, Count: n, First: at}, Warning: true})
 	}
 }
 

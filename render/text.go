@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -125,6 +126,9 @@ func (c clock) format(rfc3339, layout string) string {
 func span(seconds float64) string {
 	d := time.Duration(seconds * float64(time.Second))
 	switch {
+	case d >= 48*time.Hour:
+		days := int64(d / (24 * time.Hour))
+		return fmt.Sprintf("%dd%dh", days, int64((d-time.Duration(days)*24*time.Hour)/time.Hour))
 	case d >= time.Hour:
 		d = d.Round(time.Minute)
 		s := d.String()

@@ -3,12 +3,16 @@
 // future) would otherwise stretch a five-hour capture over centuries.
 // Records are counted by day; the span is that of the days that lie near
 // the busiest one, and records on days far from them are outliers, if
-// they are few: at most one in a hundred.
+// they are few: at most one in a hundred. Records before 1980 or from
+// 2100 on are outliers however many they are: no capture or log of the
+// evidence was written then (the epoch, 32-bit nanoseconds read wrong,
+// the end of int64 time).
 package timespan
 
 import (
 	"maps"
 	"slices"
+	"time"
 )
 
 // day is the records of one day (UTC).
@@ -26,6 +30,9 @@ type Tracker struct {
 	firstSeen int64 // the time of the first record on an untracked day
 	cur       *day  // the day of the last record: most records share it
 	curKey    int64
+	// impossible counts the records at implausible times, the earliest
+	// at impossibleAt.
+	impossible, impossibleAt int64
 }
 
 const (
@@ -41,8 +48,21 @@ const (
 	minRecords = 20
 )
 
+// The times a record can plausibly have.
+var (
+	earliest = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	latest   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+)
+
 // Add counts a record at ns (Unix nanoseconds).
 func (t *Tracker) Add(ns int64) {
+	if ns < earliest || ns >= latest {
+		if t.impossible == 0 || ns < t.impossibleAt {
+			t.impossibleAt = ns
+		}
+		t.impossible++
+		return
+	}
 	k := ns / dayNS
 	if ns < 0 {
 		k-- // floor division: before 1970 is another day
@@ -76,6 +96,18 @@ func (t *Tracker) Add(ns int64) {
 // number of outliers left out of it, and the time of one of them; ok is
 // false when no record was counted.
 func (t *Tracker) Span() (first, last, outliers, example int64, ok bool) {
+	first, last, outliers, example, ok = t.span()
+	if t.impossible > 0 {
+		if outliers == 0 || t.impossibleAt < example {
+			example = t.impossibleAt
+		}
+		outliers += t.impossible
+	}
+	return first, last, outliers, example, ok
+}
+
+// span is Span of the plausible records.
+func (t *Tracker) span() (first, last, outliers, example int64, ok bool) {
 	if len(t.days) == 0 {
 		return 0, 0, t.untracked, t.firstSeen, false
 	}

@@ -30,6 +30,7 @@ func TestSpanLeavesOutliersOut(t *testing.T) {
 		{"a week of logs", many("2026-03-01T00:00:00Z", 30, "2026-03-04T00:00:00Z", "2026-03-08T23:00:00Z"), "2026-03-01T00:00:00Z", "2026-03-08T23:00:00Z", 0, ""},
 		{"before 1970", many("2026-03-14T10:00:00Z", 99, "1969-12-31T23:00:00Z", "2026-03-14T10:01:00Z"), "2026-03-14T10:00:00Z", "2026-03-14T10:01:00Z", 1, "1969-12-31T23:00:00Z"},
 		{"merged captures", many("2011-12-16T21:35:33Z", 90, many("2015-01-12T05:45:28Z", 10)...), "2011-12-16T21:35:33Z", "2015-01-12T05:45:28Z", 0, ""},
+		{"impossible however few", []string{"2014-12-09T17:16:09Z", "2014-12-09T17:16:10Z", "2262-04-11T23:47:16Z"}, "2014-12-09T17:16:09Z", "2014-12-09T17:16:10Z", 1, "2262-04-11T23:47:16Z"},
 		{"too few to tell", []string{"2013-02-14T15:07:37Z", "2013-02-14T15:07:38Z", "2014-10-11T19:35:23Z"}, "2013-02-14T15:07:37Z", "2014-10-11T19:35:23Z", 0, ""},
 	} {
 		var tr Tracker
@@ -45,13 +46,18 @@ func TestSpanLeavesOutliersOut(t *testing.T) {
 	if _, _, _, _, ok := empty.Span(); ok {
 		t.Error("an empty tracker has a span")
 	}
+	var epoch Tracker
+	epoch.Add(0)
+	if _, _, n, at, ok := epoch.Span(); ok || n != 1 || at != 0 {
+		t.Errorf("a file of one record at the epoch: span %v, %d outliers", ok, n)
+	}
 }
 
 // TestTrackerIsBounded: ever new days cost no more than maxDays entries.
 func TestTrackerIsBounded(t *testing.T) {
 	var tr Tracker
 	for i := range 3 * maxDays {
-		tr.Add(int64(i) * 40 * dayNS)
+		tr.Add(earliest + int64(i)*dayNS)
 	}
 	if len(tr.days) > maxDays || tr.untracked != 2*maxDays {
 		t.Errorf("%d days tracked, %d untracked", len(tr.days), tr.untracked)
