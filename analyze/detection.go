@@ -134,6 +134,9 @@ func (d *detection) findings(first, last int64, ok bool) []Finding {
 	for _, det := range d.detectors {
 		d.made = append(d.made, det.findings(d)...)
 	}
+	// Detectors make their findings from maps: in a total order, episodes
+	// merge the same way every run.
+	slices.SortFunc(d.made, func(a, b *Finding) int { return compareFindings(*a, *b) })
 	return finish(mergeEpisodes(d.made))
 }
 

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -94,6 +95,38 @@ func TestOneFindingPerEpisode(t *testing.T) {
 			if !strings.Contains(text, w) {
 				t.Errorf("%s: %q lacks %q", tt.name, text, w)
 			}
+		}
+	}
+}
+
+// TestEpisodesMergeTheSameEveryRun: a pivot chain whose hops are several
+// findings (made from maps, in any order) takes them in the same order
+// every run.
+func TestEpisodesMergeTheSameEveryRun(t *testing.T) {
+	report := func() string {
+		s := NewSummary(Options{})
+		add := func(src, dst string, port uint16, at time.Duration) {
+			c := conn(src, dst, 50000, port, at, time.Minute)
+			c.UID, c.CommunityID = "C"+src+dst, "1:"+src+dst
+			s.AddConn(c)
+		}
+		add("10.0.0.1", "10.0.0.2", 3389, 5*time.Minute)
+		for i, port := range []uint16{22, 5985, 3389, 5900} {
+			add("10.0.0.2", fmt.Sprint("10.0.0.", 10+i), port, 8*time.Minute)
+		}
+		b, err := json.Marshal(s.Report())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	first := report()
+	if !strings.Contains(first, "pivot through") {
+		t.Fatal("no pivot chain")
+	}
+	for range 20 {
+		if report() != first {
+			t.Fatal("the report differs between runs")
 		}
 	}
 }
