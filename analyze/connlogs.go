@@ -23,7 +23,7 @@ func (s *Summary) AddConnLog(res ingest.ConnLogResult) {
 	if st.Records > 0 {
 		in.First, in.Last = FormatTime(st.First), FormatTime(st.Last)
 	}
-	if in.Damage = damage(err, st.Outliers, st.OutlierAt, "record"); in.Damage != "" {
+	if in.Damage = damage(err, skipped(st.Skipped, st.Damage), st.Outliers, st.OutlierAt, "record"); in.Damage != "" {
 		s.damage++
 	}
 	s.connLogs = append(s.connLogs, in)

@@ -2,10 +2,8 @@ package analyze
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/netfx/netfx/flowlog"
@@ -136,15 +134,7 @@ func (s *Summary) AddFlowLog(res ingest.FlowLogResult) {
 	if st.Tuples > 0 {
 		in.First, in.Last, in.first, in.last = FormatTime(st.First), FormatTime(st.Last), st.First, st.Last
 	}
-	var why []string
-	if st.Skipped > 0 {
-		why = append(why, fmt.Sprintf("%d damaged records or tuples skipped, the first: %v", st.Skipped, st.Damage[0]))
-	}
-	if d := damage(res.Err, st.Outliers, st.OutlierAt, "tuple"); d != "" {
-		why = append(why, d)
-	}
-	if len(why) > 0 {
-		in.Damage = strings.Join(why, "; ")
+	if in.Damage = damage(res.Err, skipped(st.Skipped, st.Damage), st.Outliers, st.OutlierAt, "tuple"); in.Damage != "" {
 		s.damage++
 	}
 	s.fl.inputs = append(s.fl.inputs, in)

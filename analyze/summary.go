@@ -246,7 +246,7 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 	if res.Stats.Records > 0 {
 		in.First, in.Last = FormatTime(res.Stats.First), FormatTime(res.Stats.Last)
 	}
-	in.Damage = damage(res.Err, res.Stats.Outliers, res.Stats.OutlierAt, "packet")
+	in.Damage = damage(res.Err, "", res.Stats.Outliers, res.Stats.OutlierAt, "packet")
 	if in.Damage != "" {
 		s.damage++
 	}
@@ -438,10 +438,14 @@ func (s *Summary) Report() Report {
 	return r
 }
 
-// damage says what was wrong with an input: why reading stopped, and the
-// records whose time was far off the rest, left out of its time span.
-func damage(err error, outliers, at int64, what string) string {
+// damage says what was wrong with an input: the records skipped, why
+// reading stopped, and the records whose time was far off the rest, left
+// out of its time span.
+func damage(err error, skipped string, outliers, at int64, what string) string {
 	var why []string
+	if skipped != "" {
+		why = append(why, skipped)
+	}
 	if err != nil {
 		why = append(why, err.Error())
 	}
@@ -450,6 +454,15 @@ func damage(err error, outliers, at int64, what string) string {
 			outliers, what, FormatTime(at)))
 	}
 	return strings.Join(why, "; ")
+}
+
+// skipped says how many damaged records a reader skipped, and why the
+// first was.
+func skipped[E error](n int, described []E) string {
+	if n == 0 || len(described) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d damaged record(s) skipped, the first: %v", n, described[0])
 }
 
 // timeSpan is a time span, Unix ns.

@@ -40,6 +40,10 @@ type Stats struct {
 	// out of them and counted in Outliers, the first at OutlierAt.
 	First, Last         int64
 	Outliers, OutlierAt int64
+	// Skipped counts the records that could not be read and were skipped;
+	// Damage says why, for the first maxDamage of them.
+	Skipped int
+	Damage  []*FormatError
 
 	times timespan.Tracker
 }
@@ -78,7 +82,7 @@ func Read(r io.Reader, name string, emit func(*flows.Conn)) (Stats, error) {
 		return Stats{}, fmt.Errorf("%s: %w", name, ErrNotConnLog)
 	}
 	st := Stats{Format: format}
-	lr := &lineReader{r: br, name: name}
+	lr := &lineReader{r: br, name: name, stats: &st}
 	var err error
 	switch format {
 	case JSON:
@@ -87,8 +91,16 @@ func Read(r io.Reader, name string, emit func(*flows.Conn)) (Stats, error) {
 		err = readTSV(lr, &st, emit)
 	}
 	st.First, st.Last, st.Outliers, st.OutlierAt, _ = st.times.Span()
+	if err == nil && st.Records == 0 && len(st.Damage) > 0 {
+		// Nothing could be read: the first damage is why.
+		err, st.Damage = st.Damage[0], st.Damage[1:]
+		st.Skipped--
+	}
 	return st, err
 }
+
+// maxDamage bounds Stats.Damage.
+const maxDamage = 100
 
 // account counts a record and hands it on.
 func (st *Stats) account(c *flows.Conn, emit func(*flows.Conn)) {
@@ -104,6 +116,7 @@ type lineReader struct {
 	line   int   // number of the line last read, from 1
 	offset int64 // byte offset of the line last read
 	next   int64
+	stats  *Stats // where lines skipped are counted
 }
 
 // read returns the next line without its end; io.EOF at the end.
@@ -114,8 +127,14 @@ func (l *lineReader) read() ([]byte, error) {
 		chunk, err := l.r.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > maxLine {
+			// Skip to the line's end, so that the next read starts a line.
+			for err == bufio.ErrBufferFull {
+				chunk, err = l.r.ReadSlice('\n')
+				l.next += int64(len(chunk))
+			}
 			l.line++
-			return nil, fmt.Errorf("record longer than %d bytes", maxLine)
+			l.next += int64(len(line))
+			return nil, errLongLine
 		}
 		if err == bufio.ErrBufferFull {
 			continue
@@ -130,21 +149,38 @@ func (l *lineReader) read() ([]byte, error) {
 	return bytes.TrimRight(line, "\r\n"), nil
 }
 
-// each calls fn with every line until the end, a read error or fn's error.
+// each calls fn with every line until the end or a read error. A line
+// that is too long, or that fn cannot read (a *FormatError), is counted
+// as skipped, and the next line read.
 func (l *lineReader) each(fn func(line []byte) error) error {
 	for {
 		line, err := l.read()
 		if err == io.EOF {
 			return nil
 		}
-		if err != nil {
+		if err == errLongLine {
+			err = l.errorf("%v", err)
+		} else if err != nil {
 			return l.errorf("%v", err)
+		} else {
+			err = fn(line)
 		}
-		if err := fn(line); err != nil {
+		var fe *FormatError
+		switch {
+		case err == nil:
+			continue
+		case !errors.As(err, &fe):
 			return err
+		}
+		l.stats.Skipped++
+		if len(l.stats.Damage) < maxDamage {
+			l.stats.Damage = append(l.stats.Damage, fe)
 		}
 	}
 }
+
+// errLongLine is a line longer than maxLine.
+var errLongLine = fmt.Errorf("record longer than %d bytes", maxLine)
 
 // errorf describes a problem with the line last read.
 func (l *lineReader) errorf(format string, args ...any) error {

@@ -91,41 +91,47 @@ func TestFacts(t *testing.T) {
 	}
 }
 
-// TestBadInput checks that problems name the file, line and byte offset
-// and keep the records before them.
+// TestBadInput: damaged records are reported with the file, line and byte
+// offset, skipped, and the records around them kept; a file with nothing
+// readable is an error.
 func TestBadInput(t *testing.T) {
 	tsv, _ := os.ReadFile("testdata/zeek-conn.log")
 	good := `{"ts":1,"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":1,"id.resp_h":"10.0.0.2","id.resp_p":2,"proto":"udp"}` + "\n"
 	second := fmt.Sprintf("line 2 (byte offset %d): ", len(good))
 	firstRow := fmt.Sprintf("line 9 (byte offset %d): ", strings.Index(string(tsv), "1591367999.305988"))
+	rows := strings.Count(string(tsv), "\n") - strings.Count(string(tsv), "\n#") - 1 // records in the log
 	for _, tt := range []struct {
 		name, input string
 		kept        int
 		want        string
 	}{
-		{"bad address", good + strings.Replace(good, "10.0.0.2", "10.0.0.256", 1), 1, second + "field id.resp_h: bad address"},
-		{"not JSON", good + "{oops\n", 1, second + "not a JSON object"},
+		{"bad address", good + strings.Replace(good, "10.0.0.2", "10.0.0.256", 1) + good, 2, second + "field id.resp_h: bad address"},
+		{"not JSON", good + "{oops\n" + good, 2, second + "not a JSON object"},
 		{"no addresses", good + `{"ts":1,"id.orig_h":"10.0.0.1","id.resp_h":"x"}` + "\n", 1, "line 2"},
 		{"bad time", strings.Replace(good, `"ts":1`, `"ts":"yesterday"`, 1), 0, "field ts: bad time"},
-		{"too long", good + `{"id.orig_h":"` + strings.Repeat("a", maxLine) + "\n", 1, second + "record longer than"},
-		{"short row", strings.Replace(string(tsv), "\tT\tF\t0\tShADadfF", "\tT\t0\tShADadfF", 1), 0, firstRow + "20 columns, the #fields header names 21"},
-		{"bad count", strings.Replace(string(tsv), "\t397\t", "\t-5\t", 1), 0, "field orig_ip_bytes: bad count"},
+		{"too long", good + `{"id.orig_h":"` + strings.Repeat("a", 2*maxLine) + "\n" + good, 2, second + "record longer than"},
+		{"short row", strings.Replace(string(tsv), "\tT\tF\t0\tShADadfF", "\tT\t0\tShADadfF", 1), rows - 1, firstRow + "20 columns, the #fields header names 21"},
+		{"bad count", strings.Replace(string(tsv), "\t397\t", "\t-5\t", 1), rows - 1, "field orig_ip_bytes: bad count"},
 		{"no header", "#separator \\x09\n1\t2\n", 0, "record before the #fields header"},
 	} {
 		got, st, err := readAll(t, []byte(tt.input))
-		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "test.log: ") {
-			t.Errorf("%s: error %v, want %q", tt.name, err, tt.want)
+		why := err
+		if why == nil && len(st.Damage) > 0 {
+			why = st.Damage[0]
+		}
+		if why == nil || !strings.Contains(why.Error(), tt.want) || !strings.HasPrefix(why.Error(), "test.log: ") {
+			t.Errorf("%s: damage %v, want %q", tt.name, why, tt.want)
+		}
+		if (err != nil) != (tt.kept == 0) {
+			t.Errorf("%s: error %v with %d records kept", tt.name, err, tt.kept)
 		}
 		if len(got) != tt.kept || st.Records != int64(tt.kept) {
 			t.Errorf("%s: kept %d records, want %d", tt.name, len(got), tt.kept)
 		}
 		var fe *FormatError
-		if !errors.As(err, &fe) || fe.Path != "test.log" || fe.Line < 1 {
-			t.Errorf("%s: error %T %v is no *FormatError with the file and line", tt.name, err, err)
+		if !errors.As(why, &fe) || fe.Path != "test.log" || fe.Line < 1 {
+			t.Errorf("%s: damage %T %v is no *FormatError with the file and line", tt.name, why, why)
 		}
-	}
-	if _, _, err := readAll(t, []byte(`{"records":[{"time":"x"}]}`)); !errors.Is(err, ErrNotConnLog) {
-		t.Errorf("flow log taken for a conn log: %v", err)
 	}
 }
 

@@ -278,6 +278,7 @@ func (r *run) readConnLogs(paths []string, emit func(*flows.Conn)) {
 		st, err := openAndRead(r.in, p, r.wrap, func(rd io.Reader) (connlog.Stats, error) {
 			return connlog.Read(rd, p, emit)
 		})
+		reportSkipped(r, p, st.Damage, st.Skipped, "records")
 		if err != nil {
 			r.sink.Problem(Problem{Path: p, Err: err})
 		}
@@ -293,17 +294,24 @@ func (r *run) flowLogResult(res FlowLogResult) {
 		r.sink.Problem(Problem{Path: res.Path, Err: res.Err, Skipped: true})
 		return
 	}
-	for _, d := range res.Stats.Damage {
-		r.sink.Problem(Problem{Path: res.Path, Err: d})
-	}
-	if res.Stats.Skipped > len(res.Stats.Damage) {
-		r.sink.Problem(Problem{Path: res.Path, Err: fmt.Errorf("%s: %d more damaged records or tuples skipped", res.Path, res.Stats.Skipped-len(res.Stats.Damage))})
-	}
+	reportSkipped(r, res.Path, res.Stats.Damage, res.Stats.Skipped, "records or tuples")
 	if res.Err != nil {
 		r.sink.Problem(Problem{Path: res.Path, Err: res.Err})
 	}
 	r.outliers(res.Path, res.Stats.Outliers, res.Stats.OutlierAt, "tuple")
 	r.sink.FlowLog(res)
+}
+
+// reportSkipped reports the records of a file that could not be read and
+// were skipped: each of the first few that a reader describes, and how
+// many more.
+func reportSkipped[E error](r *run, path string, described []E, skipped int, what string) {
+	for _, d := range described {
+		r.sink.Problem(Problem{Path: path, Err: d})
+	}
+	if more := skipped - len(described); more > 0 {
+		r.sink.Problem(Problem{Path: path, Err: fmt.Errorf("%s: %d more damaged %s skipped", path, more, what)})
+	}
 }
 
 // outliers reports the records of a file whose time was far off the

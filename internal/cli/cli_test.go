@@ -911,3 +911,18 @@ func TestCountsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestDamagedConnLogLines: a conversation-log line that cannot be read is
+// reported with the file and line, and the lines after it are read.
+func TestDamagedConnLogLines(t *testing.T) {
+	good := `{"ts":1773482400,"uid":"C%d","id.orig_h":"10.0.0.1","id.orig_p":%d,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp"}` + "\n"
+	log := fmt.Sprintf(good, 1, 1000) + "{oops\n" + fmt.Sprintf(good, 2, 1001)
+	path := filepath.Join(t.TempDir(), "conn.log")
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := run("conns", path)
+	if n := len(parseRecords(t, out)); n != 2 || code != ExitDamaged || !strings.Contains(stderr, path+": line 2 (byte offset") {
+		t.Errorf("%d records, exit %d, stderr %q", n, code, stderr)
+	}
+}
