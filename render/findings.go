@@ -31,12 +31,15 @@ func (p *page) findings(fs []analyze.Finding) {
 		k := groupKey{f.Src.IP, f.Kind}
 		members[k] = append(members[k], i)
 	}
-	g := grid{header: []string{"#", "severity", "time", "kind", "source → target", "title"}, flex: []int{5, 4, 3}, drop: []int{3}}
+	// Source, target and title need room to be read: narrow pages leave
+	// the kind out rather than cut them short (the title says what).
+	g := grid{header: []string{"#", "severity", "time", "kind", "source -> target", "title"}, flex: []int{5, 4},
+		least: map[int]int{4: 28, 5: 22}, drop: []int{3}}
 	for i, f := range shown {
 		group := members[groupKey{f.Src.IP, f.Kind}]
 		if len(group) <= groupAbove {
 			g.rows = append(g.rows, []string{fmt.Sprint(i + 1), paint(f.Severity, p.opt.Colour), p.clock.minute(f.FirstSeen), f.Kind,
-				findingEndpoint(f.Src) + " → " + findingTargets(f), text(f.Title, 0)})
+				findingEndpoint(f.Src) + " -> " + findingTargets(f), text(f.Title, 0)})
 			continue
 		}
 		if group[0] != i {
@@ -56,7 +59,7 @@ func (p *page) findings(fs []analyze.Finding) {
 			first = min(first, m.FirstSeen)
 		}
 		g.rows = append(g.rows, []string{fmt.Sprintf("%d…", i+1), paint(f.Severity, p.opt.Colour), p.clock.minute(first), f.Kind,
-			fmt.Sprintf("%s → %d host(s)", findingEndpoint(f.Src), len(hosts)),
+			fmt.Sprintf("%s -> %d host(s)", findingEndpoint(f.Src), len(hosts)),
 			text(fmt.Sprintf("%d findings: %s", len(group), strings.Join(titles, ", ")), 0)})
 	}
 	p.table(fmt.Sprintf("Findings (%d, most severe first)", len(fs)), g)
@@ -95,7 +98,7 @@ func (p *page) details(n int, f analyze.Finding) {
 			p.write("    " + name + l + "\n")
 		}
 	}
-	field("", findingEndpoint(f.Src)+" → "+findingTargets(f))
+	field("", findingEndpoint(f.Src)+" -> "+findingTargets(f))
 	field("when:     ", fmt.Sprintf("%s to %s, %d connection(s)", p.clock.show(f.FirstSeen), p.clock.show(f.LastSeen), f.Count))
 	field("why:      ", text(f.Why, 0))
 	e := f.Evidence
@@ -121,7 +124,8 @@ func leftOut(n int) string {
 // timeline writes the findings above low severity in time order, with
 // what saw each.
 func (p *page) timeline(r analyze.Report) {
-	g := grid{header: []string{"time", "severity", "#", "what", "source → target", "seen by"}, flex: []int{4, 3, 5}, drop: []int{1, 2}}
+	g := grid{header: []string{"time", "severity", "#", "what", "source -> target", "seen by"}, flex: []int{4, 3},
+		least: map[int]int{3: 22, 4: 28}, drop: []int{1, 2}}
 	for _, e := range r.Timeline {
 		if p.opt.MaxFindings > 0 && e.Finding >= p.opt.MaxFindings {
 			continue // as the findings table: the most severe
@@ -132,7 +136,7 @@ func (p *page) timeline(r analyze.Report) {
 			seen += " (gap)" // no capture ran
 		}
 		g.rows = append(g.rows, []string{p.clock.minute(e.Time), paint(f.Severity, p.opt.Colour), fmt.Sprint(e.Finding + 1), text(e.Title, 0),
-			findingEndpoint(e.Src) + " → " + findingEndpoint(e.Dst), seen})
+			findingEndpoint(e.Src) + " -> " + findingEndpoint(e.Dst), seen})
 	}
 	p.table("Timeline (findings above low severity, in time order; gap: no capture ran)", g)
 }

@@ -68,7 +68,7 @@ func (p *page) write(s string) {
 
 // table writes a section's table under its title.
 func (p *page) table(title string, g grid) {
-	p.write("\n" + truncate(title, p.opt.Width) + "\n")
+	p.write("\n" + wrap(title, p.opt.Width)[0] + "\n")
 	if p.err == nil {
 		p.err = g.write(p.w, p.opt.Width)
 	}

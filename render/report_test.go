@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -40,6 +41,9 @@ func sampleReport(n int) analyze.Report {
 	return r
 }
 
+// sgr matches the colour sequences a terminal shows as nothing.
+var sgr = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
 func renderTable(t *testing.T, r analyze.Report, opt TableOptions) string {
 	t.Helper()
 	var b strings.Builder
@@ -50,16 +54,17 @@ func renderTable(t *testing.T, r analyze.Report, opt TableOptions) string {
 }
 
 // TestReportFitsTheWidth: no line of the report is wider than the page,
-// details included, whatever the width.
+// details included, whatever the width, whether counted in columns or in
+// bytes (as awk counts).
 func TestReportFitsTheWidth(t *testing.T) {
 	r := sampleReport(12)
 	r.TopHostsByBytes = append(r.TopHostsByBytes, analyze.HostStat{IP: netip.MustParseAddr("2001:db8:1234:5678:9abc:def0:1234:5678"),
 		Class: "external", Bytes: 1 << 40, Packets: 1 << 40, Conversations: 1 << 40, Peers: 1 << 20})
 	for _, w := range []int{minWidth, 80, 100, 120, 200} {
 		out := renderTable(t, r, TableOptions{Width: w, Details: true, Colour: true})
-		for _, line := range strings.Split(out, "\n") {
-			if width(line) > w {
-				t.Errorf("width %d: a line of %d columns: %q", w, width(line), line)
+		for _, line := range strings.Split(sgr.ReplaceAllString(out, ""), "\n") {
+			if width(line) > w || len(line) > w {
+				t.Errorf("width %d: a line of %d columns, %d bytes: %q", w, width(line), len(line), line)
 				break
 			}
 		}
@@ -90,7 +95,7 @@ func TestFindingsTable(t *testing.T) {
 	for _, tt := range []struct{ limit, rows int }{{0, 12 - (groupAbove + 2) + 1}, {3, 3}, {20, 12 - (groupAbove + 2) + 1}} {
 		out := renderTable(t, r, TableOptions{Width: 200, MaxFindings: tt.limit})
 		table := out[strings.Index(out, "Findings ("):strings.Index(out, "Timeline")]
-		if got := strings.Count(table, "\n│ ") - 1; got != tt.rows { // the header is one
+		if got := strings.Count(table, "\n| ") - 1; got != tt.rows { // the header is one
 
 			t.Errorf("limit %d: %d rows, want %d:\n%s", tt.limit, got, tt.rows, table)
 		}

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -15,8 +16,9 @@ import (
 type grid struct {
 	header []string
 	rows   [][]string
-	flex   []int // columns that may be cut
-	drop   []int // columns left out, in this order, when cutting is not enough
+	flex   []int       // columns that may be cut
+	least  map[int]int // the narrowest some flexible columns are cut to (minColumn otherwise)
+	drop   []int       // columns left out, in this order, when cutting is not enough
 }
 
 // minColumn is the narrowest a flexible column is cut to.
@@ -29,9 +31,49 @@ const minColumn = 10
 // columns of drop, in order, and cuts again; and at the last cuts any
 // column, down to lastResort.
 func (g *grid) fit(maxWidth int) {
+	// A cell's characters past ASCII take more bytes than columns: fit
+	// again, narrower, until no row is longer than maxWidth in bytes
+	// either, so that the report fits however its width is measured.
+	orig := g.clone()
+	for narrower := maxWidth; ; {
+		g.fitColumns(narrower)
+		extra := g.extraBytes()
+		_, total := g.widths()
+		if total+extra <= maxWidth || narrower <= 3*len(g.header)+1 {
+			return
+		}
+		narrower -= total + extra - maxWidth
+		*g = orig.clone()
+	}
+}
+
+// clone copies the grid, rows and all.
+func (g *grid) clone() grid {
+	c := grid{header: slices.Clone(g.header), flex: slices.Clone(g.flex), drop: slices.Clone(g.drop), least: maps.Clone(g.least)}
+	for _, r := range g.rows {
+		c.rows = append(c.rows, slices.Clone(r))
+	}
+	return c
+}
+
+// extraBytes is the most bytes past its columns that a row takes.
+func (g *grid) extraBytes() int {
+	most := 0
+	for _, r := range append([][]string{g.header}, g.rows...) {
+		n := 0
+		for _, c := range r {
+			n += len(c) - width(c)
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
+// fitColumns fits the table to maxWidth columns.
+func (g *grid) fitColumns(maxWidth int) {
 	for {
 		widths, total := g.widths()
-		total = cut(widths, total, maxWidth, g.flex, func(col int) int { return max(minColumn, width(g.header[col])) })
+		total = cut(widths, total, maxWidth, g.flex, func(col int) int { return max(minColumn, width(g.header[col]), g.least[col]) })
 		if total > maxWidth && len(g.drop) == 0 {
 			// The last resort: any column, headers too, down to a few
 			// columns each.
@@ -117,6 +159,13 @@ func (g *grid) remove(col int) {
 		return out
 	}
 	g.flex, g.drop = renumber(g.flex), renumber(g.drop)
+	least := map[int]int{}
+	for c, n := range g.least {
+		if renumbered := renumber([]int{c}); len(renumbered) == 1 {
+			least[renumbered[0]] = n
+		}
+	}
+	g.least = least
 }
 
 // write fits the table to maxWidth and writes it, or "none" when it has no
@@ -127,7 +176,7 @@ func (g *grid) write(w io.Writer, maxWidth int) error {
 		return err
 	}
 	g.fit(maxWidth)
-	t := tablewriter.NewTable(w,
+	t := tablewriter.NewTable(w, tablewriter.WithSymbols(tw.NewSymbols(tw.StyleASCII)),
 		tablewriter.WithRowAutoWrap(tw.WrapNone), tablewriter.WithHeaderAutoWrap(tw.WrapNone),
 		tablewriter.WithTrimSpace(tw.Off), tablewriter.WithHeaderAutoFormat(tw.Off))
 	header := make([]any, len(g.header))

@@ -83,13 +83,21 @@ func truncate(s string, w int) string {
 	return twwidth.Truncate(s, w-1) + "…"
 }
 
-// wrap breaks s into lines of at most w columns, at spaces where it can.
+// wrap breaks s into lines of at most w bytes (and so columns), at spaces
+// where it can.
 func wrap(s string, w int) []string {
 	var lines []string
-	for width(s) > w {
-		cut := twwidth.Truncate(s, w)
-		if i := strings.LastIndexByte(cut, ' '); i > w/3 {
-			cut = cut[:i]
+	for len(s) > w {
+		i := w
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		cut := s[:i]
+		if j := strings.LastIndexByte(cut, ' '); j > w/3 {
+			cut = cut[:j]
+		}
+		if cut == "" {
+			cut = s[:w] // no rune starts within w bytes: cannot be, but never loop
 		}
 		lines = append(lines, cut)
 		s = strings.TrimLeft(s[len(cut):], " ")
