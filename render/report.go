@@ -99,17 +99,36 @@ func (p *page) report(r analyze.Report) error {
 	return p.err
 }
 
-// shortPath shortens a flow-log blob path for a table: the resource-ID
-// part of a storage-account download becomes its last segment, so
-// ".../resourceId=/SUBSCRIPTIONS/.../NETWORKSECURITYGROUPS/VM1-NSG/y=2026/..."
-// reads ".../VM1-NSG/y=2026/...". The JSON report keeps full paths.
+// shortPath shortens a flow-log blob path for a table: a blob of a
+// storage-account download, ".../resourceId=/SUBSCRIPTIONS/.../VM1-NSG/
+// y=2026/m=03/d=14/h=10/m=00/macAddress=000D3A100004/PT1H.json", reads
+// "VM1-NSG 2026-03-14 10:00 000D3A100004": the resource, the hour and the
+// NIC, which tell one blob from the next. Other paths are left as they are;
+// the JSON report keeps full paths.
 func shortPath(p string) string {
 	for _, marker := range []string{"resourceId=", "flowLogResourceID="} {
 		i := strings.Index(p, marker)
 		j := strings.Index(p, "/y=")
-		if i >= 0 && j > i {
-			return p[:i] + "…/" + lastSegment(p[i:j]) + p[j:]
+		if i < 0 || j < i {
+			continue
 		}
+		parts := map[string]string{}
+		for _, seg := range strings.Split(p[j+1:], "/") {
+			if k, v, ok := strings.Cut(seg, "="); ok {
+				if k == "m" && parts["d"] != "" {
+					k = "min" // m= is the month, then the minute
+				}
+				parts[k] = v
+			}
+		}
+		label := lastSegment(p[i:j])
+		if parts["y"] != "" && parts["h"] != "" {
+			label += fmt.Sprintf(" %s-%s-%s %s:00", parts["y"], parts["m"], parts["d"], parts["h"])
+		}
+		if mac := parts["macAddress"]; mac != "" {
+			label += " " + mac
+		}
+		return label
 	}
 	return p
 }

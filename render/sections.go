@@ -38,7 +38,8 @@ func (p *page) header(r analyze.Report) {
 
 func (p *page) inputs(r analyze.Report) {
 	hashed := len(r.Inputs) > 0 && r.Inputs[0].SHA256 != ""
-	g := grid{header: []string{"file", "format", "link types", "packets", "bytes", "first", "last", "damage"}, flex: []int{7, 0, 2}, drop: []int{2, 1, 4}}
+	g := grid{header: []string{"file", "format", "link types", "packets", "bytes", "first", "last", "damage"}, flex: []int{7, 0, 2}, paths: []int{0},
+		least: map[int]int{0: 24}, drop: []int{2, 1, 4}}
 	if hashed {
 		g.header = append(g.header, "sha-256")
 		g.flex = append([]int{8}, g.flex...)
@@ -54,14 +55,14 @@ func (p *page) inputs(r analyze.Report) {
 	p.boundedTable("Captures", g)
 
 	if len(r.ConnLogs) > 0 {
-		g = grid{header: []string{"file", "format", "records", "first", "last", "damage"}, flex: []int{5, 0}, drop: []int{1}}
+		g = grid{header: []string{"file", "format", "records", "first", "last", "damage"}, flex: []int{5, 0}, paths: []int{0}, drop: []int{1}}
 		for _, in := range r.ConnLogs {
 			g.rows = append(g.rows, []string{text(in.File, 0), in.Format, itoa(in.Records), p.clock.show(in.First), p.clock.show(in.Last), dash(text(in.Damage, 0))})
 		}
 		p.boundedTable("Conversation logs", g)
 	}
 
-	g = grid{header: []string{"from", "to", "length", "after", "before"}, flex: []int{3, 4}}
+	g = grid{header: []string{"from", "to", "length", "after", "before"}, flex: []int{3, 4}, paths: []int{3, 4}}
 	for _, gap := range r.Gaps {
 		g.rows = append(g.rows, []string{p.clock.show(gap.Start), p.clock.show(gap.End), span(gap.Seconds), text(gap.After, 0), text(gap.Before, 0)})
 	}
@@ -121,7 +122,8 @@ func (p *page) talkers(r analyze.Report) {
 
 // flowLogs writes the flow-log sections of the report.
 func (p *page) flowLogs(f *analyze.FlowLogReport) {
-	g := grid{header: []string{"file", "kind", "version", "records", "duplicates", "tuples", "first", "last", "damage"}, flex: []int{8, 0}, drop: []int{4, 2, 1}}
+	g := grid{header: []string{"file", "kind", "version", "records", "duplicates", "tuples", "first", "last", "damage"}, flex: []int{8, 0},
+		least: map[int]int{0: 36}, drop: []int{4, 2, 1}}
 	for _, in := range f.Inputs {
 		versions := make([]string, len(in.Versions))
 		for i, v := range in.Versions {
@@ -144,7 +146,8 @@ func (p *page) flowLogs(f *analyze.FlowLogReport) {
 		n.Both, n.FlowLogOnly, n.InGaps, n.Denied, n.CaptureOnly)
 
 	briefs := func(bs []analyze.ConnBrief) grid {
-		g := grid{header: []string{"uid", "time", "originator", "responder", "proto", "bytes", "rule"}, flex: []int{6, 3, 2}, drop: []int{4, 1}}
+		g := grid{header: []string{"uid", "time", "originator", "responder", "proto", "bytes", "rule"}, flex: []int{6, 3, 2},
+			least: map[int]int{2: 21, 3: 21}, drop: []int{4}}
 		for _, b := range bs {
 			g.rows = append(g.rows, []string{b.UID, p.clock.show(b.TS), endpointPort(b.Orig, b.OrigPort), endpointPort(b.Resp, b.RespPort),
 				b.Proto, humanBytes(b.Bytes), dash(text(b.Rule, 0))})

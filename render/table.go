@@ -18,6 +18,7 @@ type grid struct {
 	rows   [][]string
 	flex   []int       // columns that may be cut
 	least  map[int]int // the narrowest some flexible columns are cut to (minColumn otherwise)
+	paths  []int       // columns of file paths, cut at their start to keep the file's name
 	drop   []int       // columns left out, in this order, when cutting is not enough
 }
 
@@ -49,7 +50,8 @@ func (g *grid) fit(maxWidth int) {
 
 // clone copies the grid, rows and all.
 func (g *grid) clone() grid {
-	c := grid{header: slices.Clone(g.header), flex: slices.Clone(g.flex), drop: slices.Clone(g.drop), least: maps.Clone(g.least)}
+	c := grid{header: slices.Clone(g.header), flex: slices.Clone(g.flex), drop: slices.Clone(g.drop), least: maps.Clone(g.least),
+		paths: slices.Clone(g.paths)}
 	for _, r := range g.rows {
 		c.rows = append(c.rows, slices.Clone(r))
 	}
@@ -89,7 +91,11 @@ func (g *grid) fitColumns(maxWidth int) {
 		if total <= maxWidth || len(g.drop) == 0 {
 			for _, r := range g.rows {
 				for i := range r {
-					r[i] = truncate(r[i], widths[i])
+					if slices.Contains(g.paths, i) {
+						r[i] = truncateStart(r[i], widths[i])
+					} else {
+						r[i] = truncate(r[i], widths[i])
+					}
 				}
 			}
 			return
@@ -158,7 +164,7 @@ func (g *grid) remove(col int) {
 		}
 		return out
 	}
-	g.flex, g.drop = renumber(g.flex), renumber(g.drop)
+	g.flex, g.drop, g.paths = renumber(g.flex), renumber(g.drop), renumber(g.paths)
 	least := map[int]int{}
 	for c, n := range g.least {
 		if renumbered := renumber([]int{c}); len(renumbered) == 1 {

@@ -83,6 +83,19 @@ func truncate(s string, w int) string {
 	return twwidth.Truncate(s, w-1) + "…"
 }
 
+// truncateStart shortens s to at most w columns from its start, beginning
+// it with "…" when cut: a path keeps its file's name.
+func truncateStart(s string, w int) string {
+	if width(s) <= w {
+		return s
+	}
+	r := []rune(s)
+	for len(r) > 0 && width(string(r))+1 > w {
+		r = r[1:]
+	}
+	return "…" + string(r)
+}
+
 // wrap breaks s into lines of at most w bytes (and so columns), at spaces
 // where it can.
 func wrap(s string, w int) []string {
