@@ -8,12 +8,14 @@
 //   - summary.go: the Summary that takes every conversation and input, and
 //     the Report it makes (inputs, gaps, totals, top talkers and ports);
 //     flowlogs.go and connlogs.go the flow-log and conversation-log
-//     sections; names.go the names of addresses; network.go which
-//     addresses are internal; linktypes.go link-type names.
+//     sections; names.go the names of addresses; network.go the class of
+//     each address (internal and why, external, azure, ...); linktypes.go
+//     link-type names.
 //   - detection.go: the detector interface, the list of detectors
 //     (newDetectors: a new detector is one file, one test file and one
 //     line there), and what they share; findings.go the Finding, its
-//     evidence and ranking; allowlist.go the --allowlist file;
+//     evidence and ranking; episodes.go the findings of several detectors
+//     that are one episode, merged; allowlist.go the --allowlist file;
 //     windows.go time-windowed state that is swept as the evidence goes on.
 //   - one file per detector, with its thresholds, and a test file beside
 //     it: lateral.go (lateral movement, fan-out, pivot chains),
