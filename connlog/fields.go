@@ -32,12 +32,12 @@ var setters = func() map[string]setter {
 	m := map[string]setter{
 		"ts":            timeSetter(func(c *flows.Conn) *int64 { return &c.TS }),
 		"duration":      timeSetter(func(c *flows.Conn) *int64 { return &c.Duration }),
-		"uid":           textSetter(func(c *flows.Conn) *string { return &c.UID }),
-		"service":       textSetter(func(c *flows.Conn) *string { return &c.Service }),
-		"conn_state":    textSetter(func(c *flows.Conn) *string { return &c.ConnState }),
-		"history":       textSetter(func(c *flows.Conn) *string { return &c.History }),
-		"community_id":  textSetter(func(c *flows.Conn) *string { return &c.CommunityID }),
-		"source":        textSetter(func(c *flows.Conn) *string { return &c.Source }),
+		"uid":           tokenSetter("letters and digits", alnum, func(c *flows.Conn) *string { return &c.UID }),
+		"service":       tokenSetter("letters, digits, commas, dots, dashes and underscores", serviceByte, func(c *flows.Conn) *string { return &c.Service }),
+		"conn_state":    tokenSetter("letters and digits", alnum, func(c *flows.Conn) *string { return &c.ConnState }),
+		"history":       tokenSetter("history letters", historyByte, func(c *flows.Conn) *string { return &c.History }),
+		"community_id":  tokenSetter("a version and base64", communityIDByte, func(c *flows.Conn) *string { return &c.CommunityID }),
+		"source":        sourceSetter,
 		"id.orig_h":     addrSetter(func(c *flows.Conn) *netip.Addr { return &c.Orig }),
 		"id.resp_h":     addrSetter(func(c *flows.Conn) *netip.Addr { return &c.Resp }),
 		"id.orig_p":     uintSetter(16, func(c *flows.Conn, n uint64) { c.OrigPort = uint16(n) }),
@@ -102,8 +102,42 @@ func (v value) strings() []string {
 	return []string{v.s}
 }
 
-func textSetter(field func(*flows.Conn) *string) setter {
-	return func(c *flows.Conn, v value) error { *field(c) = v.s; return nil }
+// Fields that Zeek and netfx write from a small alphabet are read only
+// when they keep to it: every writer passes them on unescaped, so a
+// hostile log must not smuggle escapes or quotes through them.
+func alnum(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+func serviceByte(b byte) bool     { return alnum(b) || b == ',' || b == '.' || b == '-' || b == '_' }
+func historyByte(b byte) bool     { return alnum(b) && !(b >= '0' && b <= '9') || b == '^' }
+func communityIDByte(b byte) bool { return alnum(b) || b == '+' || b == '/' || b == '=' || b == ':' }
+
+// maxToken bounds a field of a small alphabet.
+const maxToken = 256
+
+func tokenSetter(alphabet string, ok func(byte) bool, field func(*flows.Conn) *string) setter {
+	return func(c *flows.Conn, v value) error {
+		if len(v.s) > maxToken {
+			return fmt.Errorf("longer than %d bytes", maxToken)
+		}
+		for i := 0; i < len(v.s); i++ {
+			if !ok(v.s[i]) {
+				return fmt.Errorf("%q holds other than %s", v.s, alphabet)
+			}
+		}
+		*field(c) = v.s
+		return nil
+	}
+}
+
+// sourceSetter reads what saw a record: capture, flowlog or both.
+func sourceSetter(c *flows.Conn, v value) error {
+	switch v.s {
+	case flows.SourceCapture, flows.SourceFlowLog, flows.SourceBoth:
+		c.Source = v.s
+		return nil
+	}
+	return fmt.Errorf("%q is not capture, flowlog or both", v.s)
 }
 
 func addrSetter(field func(*flows.Conn) *netip.Addr) setter {

@@ -284,9 +284,12 @@ func appendJSONString(b []byte, s string) []byte {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
+			switch {
+			case r == utf8.RuneError && size == 1:
 				b = append(b, `\ufffd`...)
-			} else {
+			case unsafeRune(r): // C1 controls and bidi controls: escaped, as a terminal would act on them
+				b = append(b, '\\', 'u', hex[r>>12&15], hex[r>>8&15], hex[r>>4&15], hex[r&15])
+			default:
 				b = append(b, s[i:i+size]...)
 			}
 			i += size

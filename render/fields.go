@@ -344,8 +344,9 @@ func FieldNames() []string {
 
 // escapeControl replaces bytes below 0x20, DEL, backslashes, the extra
 // separator byte and invalid UTF-8 with \xNN escapes, as Zeek does in its
-// logs, so that evidence cannot move a terminal's cursor or break a
+// logs, the C1 and bidi controls too, byte by byte, so that evidence
+// cannot move a terminal's cursor, reorder what it shows, or break a
 // line-oriented format.
 func escapeControl(s string, extra byte) string {
-	return escapeRunes(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' || r == rune(extra) })
+	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || r == '\\' || r == rune(extra) }, true)
 }

@@ -2,21 +2,51 @@ package render
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/netfx/netfx/analyze"
 )
 
-// ReportJSON writes the report as one indented JSON document.
+// ReportJSON writes the report as one indented JSON document. Besides
+// what encoding/json escapes, the C1 and bidi controls are escaped (as
+// \uNNNN, which JSON reads back the same), so that the document is safe
+// to show on a terminal.
 func ReportJSON(w io.Writer, r analyze.Report) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	if err := enc.Encode(r); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeJSONRunes(buf.Bytes()))
+	return err
+}
+
+// escapeJSONRunes escapes the runes unsafeRune picks in a JSON document:
+// outside its strings there are none.
+func escapeJSONRunes(doc []byte) []byte {
+	if !bytes.ContainsFunc(doc, func(r rune) bool { return r >= 0x80 && unsafeRune(r) }) {
+		return doc
+	}
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, len(doc)+64)
+	for i := 0; i < len(doc); {
+		r, size := utf8.DecodeRune(doc[i:])
+		if r >= 0x80 && unsafeRune(r) {
+			out = append(out, '\\', 'u', hex[r>>12&15], hex[r>>8&15], hex[r>>4&15], hex[r&15])
+		} else {
+			out = append(out, doc[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }
 
 // TableOptions say how ReportTable lays the report out.

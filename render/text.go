@@ -16,13 +16,14 @@ import (
 // controls that reorder what a terminal shows are escaped as \xNN or
 // \u{NNNN}, and so is extra.
 func text(s string, extra byte) string {
-	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || extra != 0 && r == rune(extra) })
+	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || extra != 0 && r == rune(extra) }, false)
 }
 
 // escapeRunes writes s with each rune that unsafe picks, and each byte of
-// invalid UTF-8, escaped: as \xNN below 0x80 and for invalid bytes, as
-// \u{NNNN} above.
-func escapeRunes(s string, unsafe func(rune) bool) string {
+// invalid UTF-8, escaped: as \xNN below 0x80 and for invalid bytes, and
+// above as \u{NNNN}, or as the \xNN of each of its bytes when bytewise
+// (Zeek's way).
+func escapeRunes(s string, unsafe func(rune) bool, bytewise bool) string {
 	clean := utf8.ValidString(s)
 	for _, r := range s {
 		if !clean || unsafe(r) {
@@ -38,10 +39,12 @@ func escapeRunes(s string, unsafe func(rune) bool) string {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && size == 1, r < 0x80 && unsafe(r):
-			sb.WriteString(`\x`)
-			sb.WriteByte(hex[s[i]>>4])
-			sb.WriteByte(hex[s[i]&15])
+		case r == utf8.RuneError && size == 1, r < 0x80 && unsafe(r), bytewise && unsafe(r):
+			for _, c := range []byte(s[i : i+size]) {
+				sb.WriteString(`\x`)
+				sb.WriteByte(hex[c>>4])
+				sb.WriteByte(hex[c&15])
+			}
 		case unsafe(r):
 			sb.WriteString(`\u{`)
 			for shift := 12; shift >= 0; shift -= 4 {
