@@ -59,7 +59,7 @@ type detection struct {
 	baseline    int64         // baselineEnd, once computed
 	net         *Network
 	hosts       *hostTable
-	names       names
+	names       *names
 	detectors   []detector
 	made        []*Finding // the findings made so far, in the detectors' order
 	jumps       int        // conversations in a row far past last (see advance)
@@ -79,7 +79,7 @@ func (d *detection) keep(c *flows.Conn) keptRef {
 	return d.kept
 }
 
-func newDetection(opt DetectOptions, net *Network, n names, hosts *hostTable) *detection {
+func newDetection(opt DetectOptions, net *Network, n *names, hosts *hostTable) *detection {
 	opt.ScanHosts = cmp.Or(opt.ScanHosts, DefaultScanHosts)
 	opt.ScanPorts = cmp.Or(opt.ScanPorts, DefaultScanPorts)
 	opt.ScanWindow = cmp.Or(opt.ScanWindow, DefaultScanWindow)

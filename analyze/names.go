@@ -36,15 +36,34 @@ type nameAcc struct {
 }
 
 // names collects names for addresses from DNS answers, TLS server names
-// and HTTP Host headers.
-type names map[netip.Addr][]nameAcc
+// and HTTP Host headers. Its memory is bounded: at most maxNamedAddrs
+// addresses, each with at most maxNamesPerAddr names; names of addresses
+// past them are counted in dropped.
+type names struct {
+	m       map[netip.Addr][]nameAcc
+	dropped int
+}
 
-func (n names) add(ip netip.Addr, name, source string, ts int64) {
+// maxNamedAddrs bounds the addresses names are kept for: a flood of DNS
+// answers with random addresses must not hold gigabytes of names.
+const maxNamedAddrs = 1 << 17
+
+// maxAliases bounds the names one DNS answer gives an address through
+// CNAME chains.
+const maxAliases = 16
+
+func newNames() *names { return &names{m: map[netip.Addr][]nameAcc{}} }
+
+func (n *names) add(ip netip.Addr, name, source string, ts int64) {
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
 	if name == "" || !ip.IsValid() {
 		return
 	}
-	list := n[ip]
+	list, known := n.m[ip]
+	if !known && len(n.m) >= maxNamedAddrs {
+		n.dropped++
+		return
+	}
 	for i := range list {
 		if a := &list[i]; a.name == name && a.source == source {
 			a.count++
@@ -53,12 +72,12 @@ func (n names) add(ip netip.Addr, name, source string, ts int64) {
 		}
 	}
 	if len(list) < maxNamesPerAddr {
-		n[ip] = append(list, nameAcc{name: name, source: source, count: 1, first: ts})
+		n.m[ip] = append(list, nameAcc{name: strings.Clone(name), source: source, count: 1, first: ts})
 	}
 }
 
 // fromConn takes the names a conversation's payload gave.
-func (n names) fromConn(c *flows.Conn) {
+func (n *names) fromConn(c *flows.Conn) {
 	f := c.App
 	if f == nil {
 		return
@@ -82,9 +101,13 @@ func (n names) fromConn(c *flows.Conn) {
 			if err != nil {
 				continue
 			}
-			for name, hops := []string{a.Name}, 0; len(name) > 0 && hops < 8; hops++ {
+			given := 0 // names given through aliases, at most maxAliases
+			for name, hops := []string{a.Name}, 0; len(name) > 0 && hops < 8 && given < maxAliases; hops++ {
 				var next []string
 				for _, nm := range name {
+					if given++; given > maxAliases {
+						break
+					}
 					n.add(ip, nm, "dns", c.TS)
 					next = append(next, aliasOf[nm]...)
 				}
@@ -107,9 +130,9 @@ func (n names) fromConn(c *flows.Conn) {
 }
 
 // sets returns every address's names, most used first, ordered by address.
-func (n names) sets() []NameSet {
-	out := make([]NameSet, 0, len(n))
-	for ip, list := range n {
+func (n *names) sets() []NameSet {
+	out := make([]NameSet, 0, len(n.m))
+	for ip, list := range n.m {
 		s := NameSet{IP: ip}
 		for _, a := range list {
 			s.Names = append(s.Names, Name{Name: a.name, Source: a.source, Count: a.count, First: FormatTime(a.first)})
@@ -124,9 +147,9 @@ func (n names) sets() []NameSet {
 }
 
 // best returns the most used name of an address, or "".
-func (n names) best(ip netip.Addr) string {
+func (n *names) best(ip netip.Addr) string {
 	best, count := "", 0
-	for _, a := range n[ip] {
+	for _, a := range n.m[ip] {
 		if a.count > count || (a.count == count && a.name < best) {
 			best, count = a.name, a.count
 		}

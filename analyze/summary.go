@@ -33,8 +33,9 @@ type Report struct {
 	TopPairsByConns []PairStat     `json:"top_pairs_by_conns"`
 	TopPorts        []PortStat     `json:"top_ports"`
 	FlowLogs        *FlowLogReport `json:"flow_logs,omitempty"`
-	ConnLogs        []ConnLogInput `json:"conn_logs,omitempty"` // conversation logs read, when any
-	Names           []NameSet      `json:"names"`               // names of addresses, from DNS answers, TLS server names and HTTP Host headers; the busiest addresses first
+	ConnLogs        []ConnLogInput `json:"conn_logs,omitempty"`      // conversation logs read, when any
+	Names           []NameSet      `json:"names"`                    // names of addresses, from DNS answers, TLS server names and HTTP Host headers; the busiest addresses first
+	NamesLeftOut    int            `json:"names_left_out,omitempty"` // names of addresses past the bound on the addresses named
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
@@ -164,7 +165,7 @@ type Summary struct {
 	pairs    *pairMap[pairAcc] // under the hosts' numbers, the lower address's first
 	ports    map[portKey]*portAcc
 	fl       flowLogAcc
-	names    names
+	names    *names
 	det      *detection
 	report   *Report // once made
 }
@@ -223,7 +224,7 @@ func NewSummary(opt Options) *Summary {
 		opt: opt, net: NewNetwork(opt.Internal),
 		pairs: newPairMap[pairAcc](pairMapLimit, pairAccCodec{}),
 		ports: make(map[portKey]*portAcc),
-		names: make(names),
+		names: newNames(),
 	}
 	s.hosts = &hostTable{ids: make(map[netip.Addr]uint32)}
 	s.det = newDetection(opt.Detect, s.net, s.names, s.hosts)
@@ -353,7 +354,7 @@ func (s *Summary) Report() Report {
 	r.ConnLogs = s.connLogs
 	r.Gaps = gaps(s.inputs)
 	r.FlowLogs = s.flowLogReport()
-	r.Names = s.names.sets()
+	r.Names, r.NamesLeftOut = s.names.sets(), s.names.dropped
 	// The busiest addresses first: a table shows the first few.
 	busy := func(ip netip.Addr) uint64 {
 		if id, ok := s.hosts.ids[ip]; ok {

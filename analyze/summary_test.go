@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -139,5 +140,31 @@ func TestTop(t *testing.T) {
 	}
 	if got := top(slices.Values([]kv{}), 5, order); got == nil || len(got) != 0 {
 		t.Errorf("top of nothing is %#v, want an empty, non-nil list (JSON [])", got)
+	}
+}
+
+// TestNamesAreBounded: names of ever new addresses (a flood of DNS answers)
+// stop at maxNamedAddrs addresses, and the rest are counted; a CNAME web
+// gives an address at most maxAliases names.
+func TestNamesAreBounded(t *testing.T) {
+	n := newNames()
+	for i := range maxNamedAddrs + 10 {
+		n.add(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), "host.example", "dns", 0)
+	}
+	if len(n.m) != maxNamedAddrs || n.dropped != 10 {
+		t.Errorf("%d addresses named, %d dropped", len(n.m), n.dropped)
+	}
+	answers := []appid.DNSAnswer{{Name: "t0.example", Type: "A", Value: "192.0.2.1"}}
+	for i := range 40 { // every alias points at the next: a chain and a web
+		for j := range 3 {
+			answers = append(answers, appid.DNSAnswer{Name: fmt.Sprintf("a%d-%d.example", i, j), Type: "CNAME", Value: fmt.Sprintf("t%d.example", i)})
+		}
+	}
+	c := conn("10.0.0.4", "10.0.0.53", 40000, 53, 0, 0)
+	c.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: answers}}
+	m := newNames()
+	m.fromConn(c)
+	if got := len(m.m[netip.MustParseAddr("192.0.2.1")]); got > maxNamesPerAddr {
+		t.Errorf("%d names for one address", got)
 	}
 }
