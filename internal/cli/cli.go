@@ -18,6 +18,7 @@ import (
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/ingest"
+	"github.com/netfx/netfx/internal/tempfile"
 )
 
 // Exit codes.
@@ -89,6 +90,9 @@ read; 2 for usage errors; 130 when interrupted (Ctrl-C).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newConnsCommand(s), newReportCommand(s))
 	err := root.ExecuteContext(ctx)
+	if terr := tempfile.Failed(); terr != nil {
+		fmt.Fprintf(stderr, "netfx: %s; kept everything in memory instead (set TMPDIR to a writable folder)\n", escapeTerminal(terr.Error()))
+	}
 	switch {
 	case ctx.Err() != nil:
 		fmt.Fprintln(stderr, "netfx: interrupted")

@@ -28,6 +28,7 @@ type Sorter[T any] struct {
 	buf             []T
 	runs            []*os.File
 	err             error
+	memOnly         bool // no temporary file could be made: everything stays in memory
 	// With SpillInBackground: the run being written, its buffer, and the
 	// buffer of the run written before it, for reuse.
 	background bool
@@ -80,7 +81,7 @@ func (s *Sorter[T]) Add(v T) {
 	if s.background && len(s.runs) > 0 {
 		divisor = 2
 	}
-	if len(s.buf) >= max(s.limit/divisor, 1) || (s.size != nil && s.bytes >= s.maxBytes/divisor) {
+	if !s.memOnly && (len(s.buf) >= max(s.limit/divisor, 1) || (s.size != nil && s.bytes >= s.maxBytes/divisor)) {
 		s.err = s.spill()
 	}
 }
@@ -100,7 +101,10 @@ func (s *Sorter[T]) Spilled() int { return len(s.runs) }
 func (s *Sorter[T]) spill() error {
 	f, err := tempfile.New("netfx-sort-*")
 	if err != nil {
-		return err
+		// No temporary file: the values stay in memory, as long as it
+		// lasts (tempfile.Failed says so to the user).
+		s.memOnly = true
+		return nil
 	}
 	s.runs = append(s.runs, f)
 	buf := s.buf

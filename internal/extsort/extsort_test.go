@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/netfx/netfx/internal/tempfile"
 )
 
 // gobCodec spills any value with encoding/gob: an encoder or decoder per
@@ -163,5 +166,25 @@ func TestPrefetch(t *testing.T) {
 		if produced > 10+5*block { // two blocks in the channel, one being sent, one used
 			t.Errorf("block %d: the producer went on to %d after the consumer stopped at 10", block, produced)
 		}
+	}
+}
+
+// TestSorterWithoutTemporaryFiles: when no temporary file can be made,
+// the Sorter keeps every value in memory and gives them all back, in
+// order, and tempfile.Failed says why.
+func TestSorterWithoutTemporaryFiles(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	s := NewWithCodec[int](3, cmp.Compare[int], &gobCodec[int]{})
+	want := []int{}
+	for i := range 50 {
+		s.Add((i * 7919) % 50)
+		want = append(want, i)
+	}
+	got := slices.Collect(s.All())
+	if s.Err() != nil || !slices.Equal(got, want) {
+		t.Errorf("got %v, %v", got, s.Err())
+	}
+	if err := tempfile.Failed(); err == nil || !strings.Contains(err.Error(), "TMPDIR") {
+		t.Errorf("tempfile.Failed() = %v", err)
 	}
 }

@@ -3,7 +3,24 @@
 // from the start, so that nothing is left behind however a run ends.
 package tempfile
 
-import "os"
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+)
+
+// failure is the first failure to make a temporary file.
+var failure atomic.Pointer[error]
+
+// Failed returns why a temporary file could not be made, the first time
+// one could not, or nil: the callers then keep their data in memory, and
+// the command line says so once.
+func Failed() error {
+	if err := failure.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
 
 // New creates a temporary file named after pattern (as os.CreateTemp) and
 // removes its name at once: on Unix the open file outlives its name and
@@ -13,6 +30,8 @@ import "os"
 func New(pattern string) (*os.File, error) {
 	f, err := os.CreateTemp("", pattern)
 	if err != nil {
+		err = fmt.Errorf("cannot make a temporary file in %s (TMPDIR): %w", os.TempDir(), err)
+		failure.CompareAndSwap(nil, &err)
 		return nil, err
 	}
 	os.Remove(f.Name())
