@@ -248,6 +248,9 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 		in.First, in.Last = FormatTime(res.Stats.First), FormatTime(res.Stats.Last)
 	}
 	in.Damage = damage(res.Err, "", res.Stats.Outliers, res.Stats.OutlierAt, "packet")
+	if n := res.Stats.BadFractions; n > 0 {
+		in.Damage = strings.Join(slices.DeleteFunc([]string{in.Damage, ingest.BadFractions(n)}, func(s string) bool { return s == "" }), "; ")
+	}
 	if in.Damage != "" {
 		s.damage++
 	}

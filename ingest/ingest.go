@@ -264,6 +264,9 @@ func (r *run) readCaptures(paths []string, emit func(*flows.Conn)) {
 			r.sink.Problem(Problem{Path: res.Path, Err: describeError(res)})
 		}
 		r.outliers(res.Path, res.Stats.Outliers, res.Stats.OutlierAt, "packet")
+		if n := res.Stats.BadFractions; n > 0 {
+			r.sink.Problem(Problem{Path: res.Path, Warning: true, Err: fmt.Errorf("%s: %s", res.Path, BadFractions(n))})
+		}
 		r.sink.Capture(res)
 	})
 }
@@ -321,6 +324,12 @@ func (r *run) outliers(path string, n, at int64, what string) {
 	if n > 0 {
 		r.sink.Problem(Problem{Path: path, Err: &OutlierError{Path: path, What: what, Count: n, First: at}, Warning: true})
 	}
+}
+
+// BadFractions says that n pcap records had a sub-second field of a
+// second or more.
+func BadFractions(n int64) string {
+	return fmt.Sprintf("%d record(s) whose fraction of a second is a second or more (their times run on into the next second)", n)
 }
 
 // OutlierError reports records whose time is far off the rest of their

@@ -11,6 +11,10 @@ import (
 // MAXIMUM_SNAPLEN, the limit tshark applies to the link types netfx reads.
 const maxCaptureLength = 262144
 
+// maxInterfaces bounds the interfaces of a pcapng section: each costs
+// pcapgo hundreds of bytes, and real captures have a few.
+const maxInterfaces = 4096
+
 // maxBlockLength bounds a pcapng block, as Wireshark's wiretap does.
 const maxBlockLength = 16 << 20
 
@@ -38,6 +42,10 @@ type framer struct {
 	blockLen uint32           // pcapng: length of the current block
 	snaplen0 uint32           // pcapng: snap length of the section's first interface
 	ifaces   int              // pcapng: interfaces seen in the section
+	fraction uint32           // pcap: the sub-second field's unit, a million or a billion
+	// badFractions counts pcap records whose sub-second field is a second
+	// or more.
+	badFractions int64
 }
 
 // frameState is what kind of header the framer expects next.
@@ -129,7 +137,7 @@ func (f *framer) check(raw []byte) bool {
 }
 
 func (f *framer) checkPcapFileHeader(raw []byte) bool {
-	order, _, ok := pcapMagic(f.hdr[:4])
+	order, nano, ok := pcapMagic(f.hdr[:4])
 	if !ok {
 		f.fail(fmt.Errorf("%w: not a pcap file header", ErrUnsupported))
 		return false
@@ -142,7 +150,10 @@ func (f *framer) checkPcapFileHeader(raw []byte) bool {
 		}
 		order.PutUint16(raw[6:8], 4)
 	}
-	f.order = order
+	f.order, f.fraction = order, 1_000_000
+	if nano {
+		f.fraction = 1_000_000_000
+	}
 	f.frame, f.want, f.nhdr = pcapRecordHeader, 16, 0
 	return true
 }
@@ -165,6 +176,11 @@ func (f *framer) checkPcapRecord(raw []byte) bool {
 			f.fail(fmt.Errorf("original length %d is less than captured length %d", origLen, capLen))
 			return false
 		}
+	}
+	if o.Uint32(f.hdr[4:8]) >= f.fraction {
+		// A fraction of a second of a second or more: readers add it to
+		// the seconds, so the time moves on silently. Counted and reported.
+		f.badFractions++
 	}
 	f.record++
 	f.skip = int64(capLen)
@@ -241,6 +257,10 @@ func (f *framer) checkNgBlock() bool {
 	case ngInterface:
 		if length < 20 {
 			f.fail(&lengthError{"pcapng interface block length", uint64(length), "is too short"})
+			return false
+		}
+		if f.ifaces >= maxInterfaces {
+			f.fail(&lengthError{"pcapng section with more than", maxInterfaces, "interfaces: no capture has so many"})
 			return false
 		}
 		if f.ifaces == 0 {

@@ -55,7 +55,11 @@ type Stats struct {
 	// of them at OutlierAt.
 	First, Last         int64
 	Outliers, OutlierAt int64
-	LinkTypes           []layers.LinkType
+	// BadFractions counts pcap records whose sub-second field is a second
+	// or more (a million microseconds): their time moved on into the next
+	// second.
+	BadFractions int64
+	LinkTypes    []layers.LinkType
 }
 
 // Reader reads the packets of one capture file. It is not safe for
@@ -194,6 +198,9 @@ func (r *Reader) Format() Format { return r.format }
 func (r *Reader) Stats() Stats {
 	s := r.stats
 	s.First, s.Last, s.Outliers, s.OutlierAt, _ = r.times.Span()
+	if r.fr != nil {
+		s.BadFractions = r.fr.badFractions
+	}
 	return s
 }
 

@@ -222,3 +222,65 @@ func TestFirstAndLastAreEarliestAndLatest(t *testing.T) {
 		t.Errorf("last %d, want %d", st.Last, want)
 	}
 }
+
+// TestCraftedTimesAndInterfaces: a pcap record whose microseconds are a
+// second or more is counted; a pcapng section with more interfaces than
+// any capture has ends with a FormatError, the packets before it kept.
+func TestCraftedTimesAndInterfaces(t *testing.T) {
+	var b bytes.Buffer
+	hdr := make([]byte, 24)
+	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
+	binary.LittleEndian.PutUint16(hdr[4:], 2)
+	binary.LittleEndian.PutUint16(hdr[6:], 4)
+	binary.LittleEndian.PutUint32(hdr[16:], 65535)
+	binary.LittleEndian.PutUint32(hdr[20:], 101)
+	b.Write(hdr)
+	for _, usec := range []uint32{999_999, 1_000_000, 4_000_000_000} {
+		rec := make([]byte, 16+20)
+		binary.LittleEndian.PutUint32(rec[0:], 1773482400)
+		binary.LittleEndian.PutUint32(rec[4:], usec)
+		binary.LittleEndian.PutUint32(rec[8:], 20)
+		binary.LittleEndian.PutUint32(rec[12:], 20)
+		rec[16] = 0x45
+		b.Write(rec)
+	}
+	r, err := NewReader(&b, "usec.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+	}
+	if st := r.Stats(); r.Err() != nil || st.Records != 3 || st.BadFractions != 2 {
+		t.Errorf("%d records, %d bad fractions, %v", st.Records, st.BadFractions, r.Err())
+	}
+
+	var ng bytes.Buffer
+	block := func(typ uint32, body []byte) {
+		n := uint32(12 + len(body))
+		binary.Write(&ng, binary.LittleEndian, typ)
+		binary.Write(&ng, binary.LittleEndian, n)
+		ng.Write(body)
+		binary.Write(&ng, binary.LittleEndian, n)
+	}
+	shb := make([]byte, 16)
+	binary.LittleEndian.PutUint32(shb[0:], 0x1A2B3C4D)
+	binary.LittleEndian.PutUint16(shb[4:], 1)
+	binary.LittleEndian.PutUint64(shb[8:], ^uint64(0))
+	block(0x0A0D0D0A, shb)
+	idb := make([]byte, 8)
+	binary.LittleEndian.PutUint16(idb[0:], 101)
+	binary.LittleEndian.PutUint32(idb[4:], 65535)
+	for range maxInterfaces + 1 {
+		block(1, idb)
+	}
+	r, err = NewReader(&ng, "idb.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+	}
+	var fe *FormatError
+	if !errors.As(r.Err(), &fe) || !strings.Contains(r.Err().Error(), "interfaces") {
+		t.Errorf("a section of %d interfaces: %v", maxInterfaces+1, r.Err())
+	}
+}
