@@ -23,6 +23,15 @@ const (
 	entropyMin    = 3.5
 )
 
+// The DNS-tunnel state is bounded: a flood of queries for ever new names
+// holds at most maxDomains × maxSubdomains × 8 bytes (32 MiB) of hashes.
+// A tunnel needs tunnelQueries distinct subdomains; the fact reports up
+// to maxSubdomains.
+const (
+	maxDomains    = 1 << 14
+	maxSubdomains = 256
+)
+
 type dnsKey struct {
 	client netip.Addr
 	domain string
@@ -56,7 +65,7 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 		k := dnsKey{c.Orig, domain}
 		a := n.domains[k]
 		if a == nil {
-			if len(n.domains) >= 1<<16 {
+			if len(n.domains) >= maxDomains {
 				continue
 			}
 			// The domain is copied out of the query, which is then not
@@ -70,7 +79,7 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 			a.txt++
 		}
 		sub := strings.TrimSuffix(strings.TrimSuffix(name, domain), ".")
-		if len(a.subdomains) < 1024 {
+		if len(a.subdomains) < maxSubdomains {
 			h := nameHash(sub)
 			if i, found := slices.BinarySearch(a.subdomains, h); !found {
 				a.subdomains = slices.Insert(a.subdomains, i, h)
@@ -93,7 +102,7 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 
 // nameHash is the 64-bit FNV-1a hash of a name: subdomains are counted by
 // their hashes, so that the query names need not be kept (two of a
-// domain's at most 1,024 distinct subdomains collide with a probability
+// domain's at most maxSubdomains distinct subdomains collide with a probability
 // under 10^-13).
 func nameHash(s string) uint64 {
 	h := uint64(14695981039346656037)
