@@ -148,17 +148,6 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 	}
 }
 
-// dnsName reads a possibly compressed name at off and returns it and the
-// offset after it. Bytes outside printable ASCII are written as '?'.
-func dnsName(p []byte, off int) (string, int, bool) {
-	var buf [256]byte
-	n, end, ok := dnsNameTo(p, off, &buf)
-	if !ok {
-		return "", 0, false
-	}
-	return string(buf[:n]), end, true
-}
-
 // dnsNameTo writes the name at off into buf and returns its length and
 // the offset after it, without allocating.
 func dnsNameTo(p []byte, off int, buf *[256]byte) (int, int, bool) {
