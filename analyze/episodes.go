@@ -14,7 +14,51 @@ import (
 // key event of the chain. Findings are kept in their order; those
 // absorbed are left out.
 func mergeEpisodes(fs []*Finding) []*Finding {
-	return mergeHops(mergeScans(fs))
+	return mergeHops(mergePortOnly(mergeScans(fs)))
+}
+
+// mergePortOnly makes a lateral-movement finding seen by port alone (the
+// endpoint mapper's 135 before WMI or PsExec, RDP without payload beside
+// RDP with) part of a finding the payload confirmed, of the same source,
+// whose targets include all of its own.
+func mergePortOnly(fs []*Finding) []*Finding {
+	var confirmed []*Finding
+	for _, f := range fs {
+		if f.Kind == "lateral_movement" && !f.portOnly && f.hops == nil {
+			confirmed = append(confirmed, f)
+		}
+	}
+	if len(confirmed) == 0 {
+		return fs
+	}
+	out := fs[:0]
+	for _, f := range fs {
+		var into *Finding
+		if f.Kind == "lateral_movement" && f.portOnly {
+			for _, c := range confirmed {
+				if c.Src.IP == f.Src.IP && covers(targetsOf(c), targetsOf(f)) {
+					into = c
+					break
+				}
+			}
+		}
+		if into == nil {
+			out = append(out, f)
+			continue
+		}
+		into.absorb(f, "")
+	}
+	return out
+}
+
+// covers reports whether every address of part is in all.
+func covers(all, part []netip.Addr) bool {
+	for _, a := range part {
+		if !slices.Contains(all, a) {
+			return false
+		}
+	}
+	return true
 }
 
 // mergeHops makes the lateral-movement findings whose every target is a

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
 )
 
@@ -128,5 +129,22 @@ func TestEpisodesMergeTheSameEveryRun(t *testing.T) {
 		if report() != first {
 			t.Fatal("the report differs between runs")
 		}
+	}
+}
+
+// TestPortOnlyJoinsThePayload: WMI confirmed by payload, and the endpoint
+// mapper connection on 135 before it (RPC by port), are one finding.
+func TestPortOnlyJoinsThePayload(t *testing.T) {
+	s := NewSummary(Options{Detect: DetectOptions{Since: time.Unix(0, 0)}}) // after --since: port-only use is flagged too
+	epm := conn("10.0.0.7", "10.0.0.9", 50000, 135, time.Minute, time.Second)
+	epm.UID = "Cepm"
+	wmi := conn("10.0.0.7", "10.0.0.9", 50001, 49670, time.Minute+2*time.Second, time.Second)
+	wmi.UID = "Cwmi"
+	wmi.App = &appid.Facts{DCERPC: &appid.DCERPCFacts{Operations: []string{"IWbemServices:ExecMethod"}}}
+	s.AddConn(epm)
+	s.AddConn(wmi)
+	fs := findingsWhere(s, ofKind("lateral_movement"))
+	if len(fs) != 1 || fs[0].Technique != "T1047" || fs[0].Count != 2 {
+		t.Errorf("WMI and its endpoint-mapper connection: %+v", fs)
 	}
 }

@@ -37,6 +37,7 @@ type Finding struct {
 	srcs      []netip.Addr    // for a finding about many sources: all of them
 	hops      [][2]netip.Addr // for a pivot chain: the source and target of each hop
 	moments   []keyEvent      // key events of the episode after its start, for the timeline
+	portOnly  bool            // a lateral-movement finding from ports alone, no payload to confirm it
 	gen       int             // sweep generation of the last update, for windowFindings
 }
 

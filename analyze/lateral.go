@@ -351,6 +351,7 @@ func (l *lateralDetector) findings(d *detection) []*Finding {
 			f = mergePairs(fs)
 		}
 		f.Title, f.Why = techniqueTitles[g.technique], lateralWhy(g.technique, g.src, f, g.confirmed)
+		f.portOnly = !g.confirmed
 		if routine && f.Score < 70 {
 			f.Score -= routinePenalty
 			f.Why += fmt.Sprintf("; %d internal hosts use %s here, so it is routine in this network", len(users[g.technique]), techniqueNames[g.technique])
