@@ -166,7 +166,8 @@ func (d *detection) internal(a netip.Addr) bool { return d.net.Internal(a) }
 
 // endpoint describes an address (and port) with its best name.
 func (d *detection) endpoint(a netip.Addr, p *uint16) Endpoint {
-	return Endpoint{IP: a, Port: p, Name: d.names.best(a)}
+	class, _ := d.net.Classify(a)
+	return Endpoint{IP: a, Port: p, Name: d.names.best(a), Class: class}
 }
 
 // afterSince reports whether t is after the suspected compromise.

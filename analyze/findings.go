@@ -53,6 +53,7 @@ type Endpoint struct {
 	Port  *uint16    `json:"port,omitempty"`
 	Ports []uint16   `json:"ports,omitempty"` // in Targets: the ports of this target the finding covers
 	Name  string     `json:"name,omitempty"`
+	Class string     `json:"class,omitempty"` // internal, external, azure, ... (see HostStat)
 }
 
 // Evidence is what an analyst checks a finding against. Each list holds
@@ -276,7 +277,7 @@ func targets(reached []Endpoint) []Endpoint {
 	for _, e := range reached {
 		i := slices.IndexFunc(out, func(t Endpoint) bool { return t.IP == e.IP })
 		if i < 0 {
-			out = append(out, Endpoint{IP: e.IP, Name: e.Name})
+			out = append(out, Endpoint{IP: e.IP, Name: e.Name, Class: e.Class})
 			i = len(out) - 1
 		}
 		if e.Port != nil {

@@ -27,6 +27,7 @@ type Report struct {
 	Gaps            []Gap          `json:"gaps"`
 	Totals          Totals         `json:"totals"`
 	Timeline        []Event        `json:"timeline"` // the findings above low severity, in time order
+	Series          []SeriesBin    `json:"series"`   // connections and bytes over the evidence's span, in at most 120 intervals
 	TopHostsByBytes []HostStat     `json:"top_hosts_by_bytes"`
 	TopHostsByConns []HostStat     `json:"top_hosts_by_conns"`
 	TopPairsByBytes []PairStat     `json:"top_pairs_by_bytes"`
@@ -165,6 +166,7 @@ type Summary struct {
 	pairs    *pairMap[pairAcc] // under the hosts' numbers, the lower address's first
 	ports    map[portKey]*portAcc
 	fl       flowLogAcc
+	series   timeSeries
 	names    *names
 	det      *detection
 	report   *Report // once made
@@ -260,6 +262,7 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 // AddConn accounts one conversation.
 func (s *Summary) AddConn(c *flows.Conn) {
 	s.conns++
+	s.series.add(c)
 	s.addLogSide(c)
 	s.names.fromConn(c)
 	s.det.observe(c)
@@ -353,6 +356,7 @@ func (s *Summary) Report() Report {
 	var span timeSpan
 	r.Totals, span = s.totals()
 	r.Findings = s.det.findings(span.first, span.last, span != timeSpan{})
+	r.Series = s.series.bins(span.first, span.last)
 	r.Timeline = s.timeline(r.Findings)
 	r.ConnLogs = s.connLogs
 	r.Gaps = gaps(s.inputs)

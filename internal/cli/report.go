@@ -26,6 +26,7 @@ func newReportCommand(s *streams) *cobra.Command {
 		scan      analyze.DetectOptions
 		details   bool
 		colour    string
+		htmlPath  string
 	)
 	cmd := &cobra.Command{
 		Use:   "report INPUT...",
@@ -87,6 +88,11 @@ Examples:
 					return usageError{err}
 				}
 			}
+			if htmlPath != "" {
+				if err := outsideEvidence(htmlPath, args); err != nil {
+					return usageError{err}
+				}
+			}
 			sum := analyze.NewSummary(aopt)
 			read, err := readEvidence(cmd.Context(), s, args, opt, &ff, ingest.Sink{
 				Conn: sum.AddConn, Capture: sum.AddCapture, Tuple: sum.AddTuple,
@@ -97,9 +103,17 @@ Examples:
 			}
 			writeHeapProfile(s.err)
 			rep := sum.Report()
-			if asJSON {
+			if htmlPath != "" {
+				if err := writeHTML(htmlPath, rep); err != nil {
+					return err
+				}
+			}
+			switch {
+			case htmlPath != "" && ff.quiet:
+				// the page alone
+			case asJSON:
 				err = render.ReportJSON(s.out, rep)
-			} else {
+			default:
 				width, isTerminal := terminalWidth(s.out)
 				err = render.ReportTable(s.out, rep, render.TableOptions{Width: width, MaxFindings: findings, Details: details, Top: top,
 					Colour: colour == "always" || colour == "auto" && isTerminal && os.Getenv("NO_COLOR") == ""})
@@ -127,6 +141,7 @@ Examples:
 	fs.IntVar(&scan.ScanHosts, "scan-hosts", analyze.DefaultScanHosts, "a scan: failed attempts on one port of this many hosts...")
 	fs.IntVar(&scan.ScanPorts, "scan-ports", analyze.DefaultScanPorts, "...or on this many ports of one host...")
 	fs.DurationVar(&scan.ScanWindow, "scan-window", analyze.DefaultScanWindow, "...within this time (Zeek's scan.zeek defaults)")
+	fs.StringVar(&htmlPath, "html", "", "also write the report as one self-contained HTML page to this file (with -q, the page alone)")
 	fs.BoolVar(&details, "details", false, "show why each finding was made and its evidence under the findings table")
 	fs.StringVar(&colour, "color", "auto", "severities in colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	fs.StringVar(&allowlist, "allowlist", "", "file of known-good hosts, pairs and ports not to flag (see docs/findings.md)")
