@@ -60,6 +60,10 @@ func ReportHTML(w io.Writer, r analyze.Report, opt HTMLOptions) error {
 		Graph:    hostGraph(r),
 	}
 	for i, f := range r.Findings {
+		if i == maxHTMLFindings {
+			v.FindingsLeftOut = len(r.Findings) - i
+			break
+		}
 		hf := htmlFinding{N: i + 1, F: f, From: findingEndpoint(f.Src), To: findingEndpoint(f.Dst)}
 		if f.Targets != nil {
 			hf.Targets = findingTargetList(f.Targets)
@@ -67,6 +71,9 @@ func ReportHTML(w io.Writer, r analyze.Report, opt HTMLOptions) error {
 		v.Findings = append(v.Findings, hf)
 	}
 	for _, e := range r.Timeline {
+		if e.Finding >= maxHTMLFindings {
+			continue // as the findings: the most severe
+		}
 		v.Timeline = append(v.Timeline, htmlEvent{E: e, N: e.Finding + 1, Severity: r.Findings[e.Finding].Severity,
 			From: findingEndpoint(e.Src), To: findingEndpoint(e.Dst)})
 	}
@@ -79,11 +86,23 @@ func ReportHTML(w io.Writer, r analyze.Report, opt HTMLOptions) error {
 		v.Ports = append(v.Ports, portRow{P: pt, Bytes: humanBytes(pt.Bytes), Bar: barWidth(pt.Conversations, most)})
 	}
 	v.Names = r.Names[:min(len(r.Names), maxHTMLNames)]
-	return pageHTML.Execute(w, v)
+	var doc bytes.Buffer
+	if err := pageHTML.Execute(&doc, v); err != nil {
+		return err
+	}
+	// html/template escapes what HTML reads as markup; the control and
+	// bidi characters a string from the evidence may carry are shown as
+	// escapes too (the page's own text has none but line ends).
+	_, err := io.WriteString(w, escapeRunes(doc.String(), func(r rune) bool { return r != '\n' && unsafeRune(r) }, false))
+	return err
 }
 
-// maxHTMLNames bounds the names table: the busiest addresses first.
-const maxHTMLNames = 200
+// The page stays a few megabytes on the largest evidence: the most severe
+// findings, the names of the busiest addresses; --json lists all.
+const (
+	maxHTMLFindings = 500
+	maxHTMLNames    = 200
+)
 
 type htmlPage struct {
 	CSS                        template.CSS
@@ -93,6 +112,7 @@ type htmlPage struct {
 	Coverage                   *coverage
 	Graph                      *graph
 	Findings                   []htmlFinding
+	FindingsLeftOut            int
 	Timeline                   []htmlEvent
 	HostsByBytes, HostsByConns []hostRow
 	Ports                      []portRow

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,8 @@ import (
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/benchdata"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files")
 
 func sampleConns(n int) []*flows.Conn {
 	conns := make([]*flows.Conn, n)
