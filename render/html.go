@@ -178,6 +178,7 @@ func findingTargetList(ts []analyze.Endpoint) string {
 type coverage struct {
 	Width, Height, Left, Right, Span int
 	AxisY, BarsLabelY, MarksLabelY   int
+	BytesLabelY                      int
 	Lanes                            []lane
 	Gaps, Bars, Marks                []box
 	Ticks                            []tick
@@ -269,32 +270,13 @@ func coverageChart(r analyze.Report) *coverage {
 		x1, x2 := x(g.Start), x(g.End)
 		c.Gaps = append(c.Gaps, box{X: x1, Y: 0, W: max(x2-x1, 1), H: lanesBottom, Title: fmt.Sprintf("no capture ran from %s to %s", g.Start, g.End)})
 	}
-	// Connections per interval, stacked: captured, flow logs only, denied.
+	// Connections, then bytes, per interval, stacked: captured, flow logs
+	// only, denied (denied connections carry no bytes).
 	barsTop := lanesBottom + 8
-	var most uint64 = 1
-	for _, b := range r.Series {
-		most = max(most, b.Captured+b.FlowLogOnly+b.Denied)
-	}
-	c.BarsLabelY = barsTop + 12
-	if n := len(r.Series); n > 0 {
-		w := max(float64(c.Span)/float64(n), 1)
-		for i, b := range r.Series {
-			bx := c.Left + int(math.Round(float64(i)*w))
-			base := barsTop + barsHeight
-			for _, part := range []struct {
-				n     uint64
-				class string
-			}{{b.Captured, "captured"}, {b.FlowLogOnly, "logonly"}, {b.Denied, "denied"}} {
-				if part.n == 0 {
-					continue
-				}
-				h := max(int(math.Round(float64(barsHeight)*float64(part.n)/float64(most))), 1)
-				base -= h
-				c.Bars = append(c.Bars, box{X: bx, Y: base, W: max(int(w)-1, 1), H: h, Class: part.class,
-					Title: fmt.Sprintf("%s: %d %s", b.Start, part.n, map[string]string{"captured": "captured", "logonly": "seen by the flow logs only", "denied": "denied"}[part.class])})
-			}
-		}
-	}
+	c.BarsLabelY, c.BytesLabelY = barsTop+12, barsTop+barsHeight+8+12
+	c.stack(r.Series, barsTop, func(b analyze.SeriesBin) [3]uint64 { return [3]uint64{b.Captured, b.FlowLogOnly, b.Denied} }, "connections")
+	barsTop += barsHeight + 8
+	c.stack(r.Series, barsTop, func(b analyze.SeriesBin) [3]uint64 { return [3]uint64{b.CapturedBytes, b.FlowLogOnlyBytes, 0} }, "bytes")
 	marksTop := barsTop + barsHeight + 8
 	c.MarksLabelY = marksTop + 11
 	for i, f := range r.Findings {
@@ -323,6 +305,38 @@ func coverageChart(r analyze.Report) *coverage {
 		c.Ticks = append(c.Ticks, tick{X: tx, Y2: c.AxisY + 4, TextY: c.AxisY + 16, Label: label, Anchor: anchor})
 	}
 	return c
+}
+
+// stack draws bars of the series' three counts, stacked, from top.
+func (c *coverage) stack(series []analyze.SeriesBin, top int, counts func(analyze.SeriesBin) [3]uint64, what string) {
+	var most uint64 = 1
+	for _, b := range series {
+		n := counts(b)
+		most = max(most, n[0]+n[1]+n[2])
+	}
+	if len(series) == 0 {
+		return
+	}
+	w := max(float64(c.Span)/float64(len(series)), 1)
+	classes := [3]string{"captured", "logonly", "denied"}
+	names := [3]string{"captured", "seen by the flow logs only", "denied"}
+	for i, b := range series {
+		bx := c.Left + int(math.Round(float64(i)*w))
+		base := top + barsHeight
+		for k, n := range counts(b) {
+			if n == 0 {
+				continue
+			}
+			h := max(int(math.Round(float64(barsHeight)*float64(n)/float64(most))), 1)
+			base -= h
+			count := fmt.Sprint(n)
+			if what == "bytes" {
+				count = humanBytes(n)
+			}
+			c.Bars = append(c.Bars, box{X: bx, Y: base, W: max(int(w)-1, 1), H: h, Class: classes[k],
+				Title: fmt.Sprintf("%s: %s %s, %s", b.Start, count, what, names[k])})
+		}
+	}
 }
 
 // lastPathPart is a path's file name.
