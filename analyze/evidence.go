@@ -136,9 +136,13 @@ func appendKept(b []byte, c *flows.Conn) []byte {
 	b = binary.AppendVarint(b, c.Duration)
 	b = record.AppendStrings(b, c.UID, c.CommunityID, c.Service, c.Source)
 	b = record.AppendList(b, c.Files)
+	b = record.AppendAddr(b, c.Orig)
+	b = binary.AppendUvarint(b, uint64(c.OrigPort))
 	b = record.AppendAddr(b, c.Resp)
 	b = binary.AppendUvarint(b, uint64(c.RespPort))
 	b = append(b, c.Proto)
+	b = binary.AppendUvarint(b, c.OrigIPBytes)
+	b = binary.AppendUvarint(b, c.RespIPBytes)
 	return flows.AppendFlowLogView(b, c.FlowLog)
 }
 
@@ -147,8 +151,10 @@ func decodeKept(rec []byte) (*flows.Conn, error) {
 	d := record.NewDecoder(rec)
 	c := &flows.Conn{TS: d.Varint(), Duration: d.Varint(),
 		UID: d.Text(), CommunityID: d.Text(), Service: d.Text(), Source: d.Text(), Files: d.List()}
+	c.Orig, c.OrigPort = d.Addr(), uint16(d.Uvarint())
 	c.Resp = d.Addr()
 	c.RespPort, c.Proto = uint16(d.Uvarint()), d.Byte()
+	c.OrigIPBytes, c.RespIPBytes = d.Uvarint(), d.Uvarint()
 	c.FlowLog = flows.DecodeFlowLogView(d)
 	return c, d.End()
 }

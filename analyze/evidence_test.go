@@ -12,7 +12,8 @@ import (
 // keptFields returns the fields of c that the evidence store keeps.
 func keptFields(c *flows.Conn) *flows.Conn {
 	return &flows.Conn{TS: c.TS, Duration: c.Duration, UID: c.UID, CommunityID: c.CommunityID, Service: c.Service,
-		Source: c.Source, Files: c.Files, FlowLog: c.FlowLog, Resp: c.Resp, RespPort: c.RespPort, Proto: c.Proto}
+		Source: c.Source, Files: c.Files, FlowLog: c.FlowLog, Orig: c.Orig, OrigPort: c.OrigPort, Resp: c.Resp, RespPort: c.RespPort,
+		Proto: c.Proto, OrigIPBytes: c.OrigIPBytes, RespIPBytes: c.RespIPBytes}
 }
 
 func evidenceConns() []*flows.Conn {

@@ -65,8 +65,14 @@ type Evidence struct {
 	Facts        []string `json:"facts,omitempty"`         // what the payload or the logs showed
 	Rules        []string `json:"flowlog_rules,omitempty"`
 	Sources      []string `json:"sources,omitempty"` // capture, flowlog
-	LeftOut      LeftOut  `json:"left_out,omitzero"`
+	// Connections are the first few connections behind the finding, as
+	// netfx conns and the flow-log sections show them.
+	Connections []ConnBrief `json:"connections,omitempty"`
+	LeftOut     LeftOut     `json:"left_out,omitzero"`
 }
+
+// maxConnections bounds Evidence.Connections.
+const maxConnections = 3
 
 // LeftOut counts the distinct values each evidence list left out.
 type LeftOut struct {
@@ -129,6 +135,9 @@ func (e *Evidence) add(c *flows.Conn, facts ...string) {
 		e.Rules = e.LeftOut.repeated(e.Rules, "r"+c.FlowLog.Rule, &e.LeftOut.Rules)
 	}
 	e.Sources = appendBounded(e.Sources, string(c.Source))
+	if len(e.Connections) < maxConnections && !slices.ContainsFunc(e.Connections, func(b ConnBrief) bool { return b.UID == c.UID }) {
+		e.Connections = append(e.Connections, brief(c))
+	}
 	for _, fact := range facts {
 		e.addFact(fact)
 	}
@@ -160,6 +169,11 @@ func (e *Evidence) merge(o *Evidence) {
 	}
 	for _, s := range o.Sources {
 		e.Sources = appendBounded(e.Sources, s)
+	}
+	for _, b := range o.Connections {
+		if len(e.Connections) < maxConnections && !slices.ContainsFunc(e.Connections, func(x ConnBrief) bool { return x.UID == b.UID }) {
+			e.Connections = append(e.Connections, b)
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(o.LeftOut.seen)) {
 		switch k[0] {
