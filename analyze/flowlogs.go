@@ -28,6 +28,7 @@ type FlowLogReport struct {
 // FlowLogInput describes one flow-log file as read.
 type FlowLogInput struct {
 	File       string `json:"file"`
+	Size       int64  `json:"size"` // of the file, in bytes; -1 for a stream
 	Kind       string `json:"kind"` // "nsg" or "vnet"
 	Versions   []int  `json:"versions"`
 	Records    int    `json:"records"`
@@ -127,7 +128,7 @@ type deniedKey struct {
 // through AddTuple.
 func (s *Summary) AddFlowLog(res ingest.FlowLogResult) {
 	st := res.Stats
-	in := FlowLogInput{File: res.Path, Kind: st.Kind, Versions: st.Versions, Records: st.Records, Duplicates: st.Duplicates, Tuples: st.Tuples}
+	in := FlowLogInput{File: res.Path, Size: res.Size, Kind: st.Kind, Versions: st.Versions, Records: st.Records, Duplicates: st.Duplicates, Tuples: st.Tuples}
 	if in.Versions == nil {
 		in.Versions = []int{}
 	}

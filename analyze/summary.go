@@ -45,6 +45,7 @@ const ReportSchemaVersion = "3"
 // Input describes one capture file as read.
 type Input struct {
 	File      string   `json:"file"`
+	Size      int64    `json:"size"` // of the file, in bytes; -1 for a stream
 	Format    string   `json:"format"`
 	LinkTypes []string `json:"link_types"`
 	Packets   int64    `json:"packets"`
@@ -237,7 +238,7 @@ func NewSummary(opt Options) *Summary {
 // come through AddConn.
 func (s *Summary) AddCapture(res ingest.CaptureResult) {
 	in := Input{
-		File: res.Path, Format: res.Format.String(),
+		File: res.Path, Size: res.Size, Format: res.Format.String(),
 		Packets: res.Stats.Records, Bytes: res.Stats.Bytes,
 		NonIP: res.Stats.NonIP, Truncated: res.Stats.Truncated, Fragments: res.Stats.Fragments,
 		SHA256: res.SHA256, first: res.Stats.First, last: res.Stats.Last,

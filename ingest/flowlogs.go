@@ -73,7 +73,7 @@ func parseFlowLogs(ctx context.Context, in *sources, paths []string, wrap func(i
 			if stopped || ctx.Err() != nil {
 				return
 			}
-			if !send(parsedTuples{tuples: batch, result: &FlowLogResult{p, st, err}}) {
+			if !send(parsedTuples{tuples: batch, result: &FlowLogResult{Path: p, Stats: st, Err: err}}) {
 				return
 			}
 			batch = next()

@@ -109,6 +109,7 @@ type Sink struct {
 // CaptureResult is how one capture file was read.
 type CaptureResult struct {
 	Path   string
+	Size   int64 // the file's size in bytes; -1 for a stream
 	Format pcapread.Format
 	Stats  pcapread.Stats
 	SHA256 string // hex, when hashing was asked for
@@ -118,6 +119,7 @@ type CaptureResult struct {
 // FlowLogResult is how one flow-log file was read.
 type FlowLogResult struct {
 	Path  string
+	Size  int64 // the file's size in bytes; -1 for a stream
 	Stats flowlog.Stats
 	Err   error // why reading stopped early; records skipped are in Stats.Damage
 }
@@ -125,6 +127,7 @@ type FlowLogResult struct {
 // ConnLogResult is how one conversation log was read.
 type ConnLogResult struct {
 	Path  string
+	Size  int64 // the file's size in bytes; -1 for a stream
 	Stats connlog.Stats
 	Err   error
 }
@@ -210,6 +213,14 @@ func Read(ctx context.Context, args []string, opt Options, sink Sink) error {
 	return r.join(captures, logs, connLogs)
 }
 
+// fileSize is the size of a regular file, or -1 (standard input, pipes).
+func fileSize(path string) int64 {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && path != "-" {
+		return fi.Size()
+	}
+	return -1
+}
+
 // errNotEvidence is why a file found in a folder was skipped.
 var errNotEvidence = errors.New("not a capture, flow log or conversation log")
 
@@ -267,6 +278,7 @@ func (r *run) readCaptures(paths []string, emit func(*flows.Conn)) {
 		if n := res.Stats.BadFractions; n > 0 {
 			r.sink.Problem(Problem{Path: res.Path, Warning: true, Err: fmt.Errorf("%s: %s", res.Path, BadFractions(n))})
 		}
+		res.Size = fileSize(res.Path)
 		r.sink.Capture(res)
 	})
 }
@@ -286,7 +298,7 @@ func (r *run) readConnLogs(paths []string, emit func(*flows.Conn)) {
 			r.sink.Problem(Problem{Path: p, Err: err})
 		}
 		r.outliers(p, st.Outliers, st.OutlierAt, "record")
-		r.sink.ConnLog(ConnLogResult{p, st, err})
+		r.sink.ConnLog(ConnLogResult{Path: p, Size: fileSize(p), Stats: st, Err: err})
 	}
 }
 
@@ -302,6 +314,7 @@ func (r *run) flowLogResult(res FlowLogResult) {
 		r.sink.Problem(Problem{Path: res.Path, Err: res.Err})
 	}
 	r.outliers(res.Path, res.Stats.Outliers, res.Stats.OutlierAt, "tuple")
+	res.Size = fileSize(res.Path)
 	r.sink.FlowLog(res)
 }
 
