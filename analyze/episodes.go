@@ -28,27 +28,16 @@ func mergePortOnly(fs []*Finding) []*Finding {
 			confirmed = append(confirmed, f)
 		}
 	}
-	if len(confirmed) == 0 {
-		return fs
-	}
-	out := fs[:0]
-	for _, f := range fs {
-		var into *Finding
+	return absorbInto(fs, func(f *Finding) (*Finding, string) {
 		if f.Kind == "lateral_movement" && f.portOnly {
 			for _, c := range confirmed {
 				if c.Src.IP == f.Src.IP && covers(targetsOf(c), targetsOf(f)) {
-					into = c
-					break
+					return c, ""
 				}
 			}
 		}
-		if into == nil {
-			out = append(out, f)
-			continue
-		}
-		into.absorb(f, "")
-	}
-	return out
+		return nil, ""
+	})
 }
 
 // covers reports whether every address of part is in all.
@@ -62,7 +51,7 @@ func covers(all, part []netip.Addr) bool {
 }
 
 // mergeHops makes the lateral-movement findings whose every target is a
-// hop of a pivot chain part of the chain.
+// hop of a pivot chain part of the chain, each a key event of it.
 func mergeHops(fs []*Finding) []*Finding {
 	var pivots []*Finding
 	for _, f := range fs {
@@ -70,22 +59,30 @@ func mergeHops(fs []*Finding) []*Finding {
 			pivots = append(pivots, f)
 		}
 	}
-	if len(pivots) == 0 {
-		return fs
-	}
+	return absorbInto(fs, func(f *Finding) (*Finding, string) {
+		if f.Kind != "lateral_movement" || f.hops != nil {
+			return nil, ""
+		}
+		into := pivotOf(pivots, f)
+		if into != nil {
+			into.Count -= len(targetsOf(f)) // the chain counted each hop's first connection already
+		}
+		return into, fmt.Sprintf("%s from %s", f.Title, f.Src.IP)
+	})
+}
+
+// absorbInto makes each finding that home finds a finding for part of
+// that finding (with a key event on the timeline when home names one),
+// and returns the others, in their order.
+func absorbInto(fs []*Finding, home func(f *Finding) (into *Finding, moment string)) []*Finding {
 	out := fs[:0]
 	for _, f := range fs {
-		var into *Finding
-		if f.Kind == "lateral_movement" && f.hops == nil {
-			into = pivotOf(pivots, f)
-		}
+		into, moment := home(f)
 		if into == nil {
 			out = append(out, f)
 			continue
 		}
-		hops := len(targetsOf(f))
-		into.absorb(f, fmt.Sprintf("%s from %s", f.Title, f.Src.IP))
-		into.Count -= hops // the chain counted each hop's first connection already
+		into.absorb(f, moment)
 	}
 	return out
 }
@@ -127,33 +124,21 @@ func mergeScans(fs []*Finding) []*Finding {
 			scans[f.Src.IP] = append(scans[f.Src.IP], f)
 		}
 	}
-	if len(scans) == 0 {
-		return fs
-	}
-	out := fs[:0]
-	for _, f := range fs {
+	return absorbInto(fs, func(f *Finding) (*Finding, string) {
 		if f.Kind != "unusual_port" {
-			out = append(out, f)
-			continue
+			return nil, ""
 		}
 		srcs := f.srcs
 		if srcs == nil {
 			srcs = []netip.Addr{f.Src.IP}
 		}
-		into := scanOf(scans, f.Src.IP, f)
 		for _, src := range srcs {
 			if scanOf(scans, src, f) == nil {
-				into = nil // a source that did not scan: the finding stands
-				break
+				return nil, "" // a source that did not scan: the finding stands
 			}
 		}
-		if into == nil {
-			out = append(out, f)
-			continue
-		}
-		into.absorb(f, "")
-	}
-	return out
+		return scanOf(scans, f.Src.IP, f), ""
+	})
 }
 
 // scanOf returns the scan by src whose targets include every host of f.

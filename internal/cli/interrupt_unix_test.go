@@ -84,13 +84,7 @@ func feedEndlessCapture(path string) {
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 101) // LINKTYPE_RAW
-	w.Write(hdr)
+	w.Write(rawPcapHeader())
 	const size = 20 + 8 + 4
 	rec := make([]byte, 16+size)
 	binary.LittleEndian.PutUint32(rec[8:], size)
