@@ -57,6 +57,9 @@ type Input struct {
 	Fragments int64    `json:"ip_fragments"`
 	Damage    string   `json:"damage,omitempty"` // why reading stopped early
 	SHA256    string   `json:"sha256,omitempty"`
+	// EndedEarly counts the conversations ended early, under memory
+	// pressure, while this capture was read (see --max-live).
+	EndedEarly int64 `json:"ended_early,omitempty"`
 
 	first, last int64
 }
@@ -251,9 +254,15 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 		in.First, in.Last = FormatTime(res.Stats.First), FormatTime(res.Stats.Last)
 	}
 	in.Damage = damage(res.Err, "", res.Stats.Outliers, res.Stats.OutlierAt, "packet")
+	var notes []string
 	if n := res.Stats.BadFractions; n > 0 {
-		in.Damage = strings.Join(slices.DeleteFunc([]string{in.Damage, ingest.BadFractions(n)}, func(s string) bool { return s == "" }), "; ")
+		notes = append(notes, ingest.BadFractions(n))
 	}
+	if n := res.EndedEarly; n > 0 {
+		notes = append(notes, ingest.EndedEarly(n))
+	}
+	in.Damage = strings.Join(slices.DeleteFunc(append([]string{in.Damage}, notes...), func(s string) bool { return s == "" }), "; ")
+	in.EndedEarly = res.EndedEarly
 	if in.Damage != "" {
 		s.damage++
 	}

@@ -292,3 +292,37 @@ func TestHeaderCutPackets(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxLive: a flood of one-packet flows keeps at most MaxLive
+// conversations in progress; the longest idle are ended early, counted,
+// and still written, so no packet is lost; the choice is the same every
+// run.
+func TestMaxLive(t *testing.T) {
+	run := func() (out []*Conn, live int, early int64) {
+		cfg := DefaultConfig
+		cfg.MaxLive = 100
+		tab := NewTable(cfg, func(c *Conn) { out = append(out, c) })
+		tab.SetFile("flood.pcap")
+		b := netip.MustParseAddr("10.0.0.4")
+		for i := range 1000 {
+			a := netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)})
+			p := pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Src: a, Dst: b, Proto: ipproto.UDP,
+				SrcPort: 40000, DstPort: 9999, HasPorts: true, IPBytes: 29, PayloadLen: 1}
+			tab.Add(&p)
+			live = max(live, tab.Live())
+		}
+		early = tab.EndedEarly()
+		tab.Flush()
+		return out, live, early
+	}
+	out, live, early := run()
+	if live > 100 || early < 800 || len(out) != 1000 {
+		t.Errorf("%d live at most, %d ended early, %d written", live, early, len(out))
+	}
+	again, _, _ := run()
+	for i := range out {
+		if out[i].UID != again[i].UID {
+			t.Fatal("conversations ended early in another order on a second run")
+		}
+	}
+}

@@ -1,13 +1,14 @@
 package flows
 
 import (
-	"github.com/netfx/netfx/internal/ipproto"
-
+	"cmp"
 	"encoding/binary"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/pcapread"
 )
 
@@ -23,7 +24,18 @@ type Config struct {
 	TCPAttemptDelay time.Duration
 	TCPCloseDelay   time.Duration
 	CommunityIDSeed uint16
+	// MaxLive bounds the conversations in progress; past it, the quarter
+	// that has been idle longest is ended early, as a timeout would end
+	// them (a flood of one-packet flows must not take the machine's
+	// memory). 0 means DefaultMaxLive.
+	MaxLive int
 }
+
+// DefaultMaxLive is the live conversations a Table holds by default:
+// at most about 150 MB of state with their payload inspection, twice what
+// a busy VM's gigabyte of capture keeps in progress at once (pcapgen's
+// 1 GiB: between 20,000 and 50,000).
+const DefaultMaxLive = 100_000
 
 // DefaultConfig has Zeek's defaults: tcp_inactivity_timeout 5 min,
 // udp_inactivity_timeout, icmp_inactivity_timeout and
@@ -104,12 +116,47 @@ type Table struct {
 	file      int32
 	now       int64 // latest packet time
 	nextSweep int64
+	maxLive   int
+	early     int64      // conversations ended early, past maxLive
+	idle      []idleSlot // scratch for endIdlest
+}
+
+// idleSlot is a live conversation and its last packet's time.
+type idleSlot struct {
+	last int64
+	slot int32
 }
 
 // NewTable returns a Table that passes each finished conversation to emit.
 func NewTable(cfg Config, emit func(*Conn)) *Table {
-	return &Table{cfg: cfg, emit: emit, index: newIndex(),
+	t := &Table{cfg: cfg, emit: emit, index: newIndex(), maxLive: cfg.MaxLive,
 		convs: make([]conv, 0, initialSlots), insp: make([]*inspection, 0, initialSlots), deadlines: make([]int64, 0, initialSlots)}
+	if t.maxLive <= 0 {
+		t.maxLive = DefaultMaxLive
+	}
+	return t
+}
+
+// EndedEarly returns how many conversations were ended early because the
+// table held MaxLive.
+func (t *Table) EndedEarly() int64 { return t.early }
+
+// endIdlest ends the quarter of the live conversations that has been idle
+// longest (the slot breaks ties, so the choice is the same every run).
+// Sorting n conversations to end n/4 of them costs O(log n) a
+// conversation.
+func (t *Table) endIdlest() {
+	t.idle = t.idle[:0]
+	for i := range t.convs {
+		if c := &t.convs[i]; c.live {
+			t.idle = append(t.idle, idleSlot{c.lastPacket, int32(i)})
+		}
+	}
+	slices.SortFunc(t.idle, func(a, b idleSlot) int { return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.slot, b.slot)) })
+	for _, s := range t.idle[:max(len(t.idle)/4, 1)] {
+		t.finish(s.slot)
+		t.early++
+	}
 }
 
 // initialSlots is the room for live conversations a Table starts with, so
@@ -145,6 +192,9 @@ func (t *Table) Add(p *pcapread.Packet) {
 		ok = false
 	}
 	if !ok {
+		if t.index.count >= t.maxLive {
+			t.endIdlest()
+		}
 		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
 	}
 	c := &t.convs[i]

@@ -85,6 +85,7 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 				send()
 			}
 		})
+		var early int64 // conversations ended early before this file
 		for b := range full {
 			if ctx.Err() == nil {
 				if b.file != "" {
@@ -94,6 +95,7 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 					t.Add(&b.packets[i])
 				}
 				if b.result != nil {
+					b.result.EndedEarly, early = t.EndedEarly()-early, t.EndedEarly()
 					out = append(out, tableResult{file: b.result})
 					send()
 				}

@@ -114,6 +114,9 @@ type CaptureResult struct {
 	Stats  pcapread.Stats
 	SHA256 string // hex, when hashing was asked for
 	Err    error  // why reading stopped early, or why the file could not be read
+	// EndedEarly counts the conversations ended early while the file was
+	// read, because the flow table held flows.Config.MaxLive.
+	EndedEarly int64
 }
 
 // FlowLogResult is how one flow-log file was read.
@@ -275,6 +278,9 @@ func (r *run) readCaptures(paths []string, emit func(*flows.Conn)) {
 			r.sink.Problem(Problem{Path: res.Path, Err: describeError(res)})
 		}
 		r.outliers(res.Path, res.Stats.Outliers, res.Stats.OutlierAt, "packet")
+		if n := res.EndedEarly; n > 0 {
+			r.sink.Problem(Problem{Path: res.Path, Warning: true, Err: fmt.Errorf("%s: %s", res.Path, EndedEarly(n))})
+		}
 		if n := res.Stats.BadFractions; n > 0 {
 			r.sink.Problem(Problem{Path: res.Path, Warning: true, Err: fmt.Errorf("%s: %s", res.Path, BadFractions(n))})
 		}
@@ -337,6 +343,12 @@ func (r *run) outliers(path string, n, at int64, what string) {
 	if n > 0 {
 		r.sink.Problem(Problem{Path: path, Err: &OutlierError{Path: path, What: what, Count: n, First: at}, Warning: true})
 	}
+}
+
+// EndedEarly says that n conversations were ended early under memory
+// pressure.
+func EndedEarly(n int64) string {
+	return fmt.Sprintf("%d conversation(s) ended early: more were in progress at once than --max-live allows", n)
 }
 
 // BadFractions says that n pcap records had a sub-second field of a

@@ -131,6 +131,7 @@ type flowFlags struct {
 	quiet, verbose           bool
 	hosts                    []string
 	from, to                 string
+	maxLive                  int
 }
 
 func (f *flowFlags) register(cmd *cobra.Command) {
@@ -145,6 +146,7 @@ func (f *flowFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.closeDelay, "tcp-close-delay", d.TCPCloseDelay, "end a closed TCP connection after this long without packets")
 	fs.DurationVar(&f.tolerance, "flowlog-tolerance", flowlog.DefaultTolerance, "how far apart in time flow-log and capture views of one connection may be")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress bar (it shows only on a terminal, for runs over a second)")
+	fs.IntVar(&f.maxLive, "max-live", flows.DefaultMaxLive, "conversations in progress at most (about 600 bytes each); past it the longest idle end early, and the report says so")
 	fs.StringArrayVar(&f.hosts, "host", nil, "only conversations with this address or CIDR at either end (repeatable)")
 	fs.StringVar(&f.from, "from", "", "only conversations that ran at or after this time (RFC 3339)")
 	fs.StringVar(&f.to, "to", "", "only conversations that ran at or before this time (RFC 3339)")
@@ -157,6 +159,9 @@ func (f *flowFlags) options() (ingest.Options, error) {
 			return ingest.Options{}, usageError{fmt.Errorf("timeouts must be positive, got %v", d)}
 		}
 	}
+	if f.maxLive < 1 {
+		return ingest.Options{}, usageError{fmt.Errorf("--max-live must be positive, got %d", f.maxLive)}
+	}
 	if f.tolerance < 0 {
 		return ingest.Options{}, usageError{fmt.Errorf("--flowlog-tolerance must not be negative, got %v", f.tolerance)}
 	}
@@ -168,7 +173,7 @@ func (f *flowFlags) options() (ingest.Options, error) {
 		Scope: scope,
 		Flows: flows.Config{
 			TCPTimeout: f.tcp, UDPTimeout: f.udp, ICMPTimeout: f.icmp, OtherTimeout: f.other,
-			TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed,
+			TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed, MaxLive: f.maxLive,
 		},
 		Tolerance: f.tolerance,
 	}, nil
