@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -35,7 +36,19 @@ type scanDetector struct {
 	found    map[scanKey]*Finding              // one finding per episode (window unset)
 	examples map[scanKey]*attempts             // failed attempts before a threshold is crossed
 	sweeps   sweeper
+	// A source's first failed attempt is kept as a reference alone (a
+	// flood from millions of spoofed sources tries once each); its windows
+	// are made from its second attempt on, the first replayed.
+	firsts map[netip.Addr]keptRef
+	active map[netip.Addr]int // sources with windows: the sweep generation last seen, or withFinding
 }
+
+// withFinding marks an active source with a scan finding: never swept.
+const withFinding = -1
+
+// maxFirsts bounds the sources whose one failed attempt is kept; past it,
+// the older half is forgotten (a flood, not a scan: one attempt each).
+const maxFirsts = 1 << 17
 
 // distinct is the set of values a scan window has seen: a short list
 // while it is small, as most windows stay, and a map beyond. Once the
@@ -89,16 +102,52 @@ type attempts struct {
 
 func newScanDetector() *scanDetector {
 	return &scanDetector{wins: map[scanKey]*distinct[netip.Addr]{}, vwins: map[scanKey]*distinct[uint16]{},
-		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}}
+		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[netip.Addr]keptRef{}, active: map[netip.Addr]int{}}
 }
 
 func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 	if !failed(c) {
 		return
 	}
-	if s.sweeps.due(len(s.wins) + len(s.vwins) + len(s.examples)) {
+	if s.sweeps.due(s.entries()) {
 		s.sweep(d)
 	}
+	ref := d.keep(c)
+	gen, active := s.active[c.Orig]
+	if !active {
+		first, ok := s.firsts[c.Orig]
+		if !ok {
+			s.keepFirst(c.Orig, ref)
+			return
+		}
+		delete(s.firsts, c.Orig)
+		s.active[c.Orig] = s.sweeps.gen
+		s.attempt(d, d.evidence.get(first), first)
+	} else if gen != withFinding {
+		s.active[c.Orig] = s.sweeps.gen
+	}
+	s.attempt(d, c, ref)
+}
+
+// entries counts the state a sweep can shrink.
+func (s *scanDetector) entries() int {
+	return len(s.wins) + len(s.vwins) + len(s.examples) + len(s.active)
+}
+
+// keepFirst notes a source's first failed attempt.
+func (s *scanDetector) keepFirst(src netip.Addr, ref keptRef) {
+	if len(s.firsts) >= maxFirsts {
+		// Forget the older half: references grow with time.
+		refs := slices.Sorted(maps.Values(s.firsts))
+		median := refs[len(refs)/2]
+		maps.DeleteFunc(s.firsts, func(_ netip.Addr, r keptRef) bool { return r < median })
+	}
+	s.firsts[src] = ref
+}
+
+// attempt counts a failed attempt, kept at ref, toward its source's scan
+// windows.
+func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref keptRef) {
 	gen := s.sweeps.gen
 	src, dst := c.Orig, c.Resp
 	w := c.TS / int64(d.opt.ScanWindow)
@@ -119,7 +168,7 @@ func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 			}
 			a.last, a.gen = max(a.last, c.TS), gen
 			if len(a.conns) < d.opt.ScanHosts*2 {
-				a.conns = append(a.conns, d.keep(c))
+				a.conns = append(a.conns, ref)
 			}
 		}
 	}
@@ -153,7 +202,8 @@ func (s *scanDetector) sweep(d *detection) {
 			delete(s.examples, k)
 		}
 	}
-	s.sweeps.swept(len(s.wins) + len(s.vwins) + len(s.examples))
+	maps.DeleteFunc(s.active, func(_ netip.Addr, gen int) bool { return gen != withFinding && s.sweeps.stale(gen) })
+	s.sweeps.swept(s.entries())
 }
 
 // sweepWindows drops the stale windows below threshold and the sets of
@@ -175,6 +225,7 @@ func (s *scanDetector) record(d *detection, c *flows.Conn, k scanKey, fact strin
 	if f == nil {
 		f = newFinding("scan", "T1046", c, d.endpoint(k.src, nil), Endpoint{})
 		s.found[k] = f
+		s.active[k.src] = withFinding
 		if a := s.examples[k]; a != nil {
 			for _, e := range a.conns {
 				s.addTarget(d, f, d.evidence.get(e))

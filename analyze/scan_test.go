@@ -65,8 +65,8 @@ func TestCrossedScanWindowDropsItsSet(t *testing.T) {
 	for i := range 30 {
 		s.AddConn(failedConn("203.0.113.5", fmt.Sprintf("10.0.1.%d", i), 445, time.Duration(i)*time.Second, fmt.Sprint("S", i)))
 	}
-	for n := range 6 * 60 * 40 { // six hours of attempts from ever new sources: sweeps
-		src := netip.AddrFrom4([4]byte{45, byte(n >> 16), byte(n >> 8), byte(n)}).String()
+	for n := range 6 * 60 * 40 { // six hours of attempts from ever new sources, two each: sweeps
+		src := netip.AddrFrom4([4]byte{45, byte(n >> 17), byte(n >> 9), byte(n >> 1)}).String()
 		s.AddConn(failedConn(src, "10.0.0.4", uint16(1+n%1000), time.Duration(n)*time.Minute/40, fmt.Sprint("C", n)))
 	}
 	k := scanKey{src: netip.MustParseAddr("203.0.113.5"), port: 445}
@@ -81,5 +81,21 @@ func TestCrossedScanWindowDropsItsSet(t *testing.T) {
 	found := findingsWhere(s, func(f Finding) bool { return f.Kind == "scan" && f.Src.IP == k.src })
 	if len(found) != 1 || found[0].Count != 31 {
 		t.Errorf("scan findings of %s: %+v, want one of 31 connections", k.src, found)
+	}
+}
+
+// TestOneAttemptSourcesStayBounded: a flood of spoofed sources that try
+// once each keeps a bounded set of first attempts and opens no windows.
+func TestOneAttemptSourcesStayBounded(t *testing.T) {
+	s := NewSummary(Options{})
+	for n := range maxFirsts + maxFirsts/2 {
+		c := conn(netip.AddrFrom4([4]byte{45, byte(n >> 16), byte(n >> 8), byte(n)}).String(), "10.0.0.4", 40000, 80, time.Duration(n)*time.Millisecond, 0)
+		c.ConnState, c.RespPkts, c.RespIPBytes = "S0", 0, 0
+		s.AddConn(c)
+	}
+	sd := detectorOf[*scanDetector](s)
+	if len(sd.firsts) > maxFirsts || len(sd.wins)+len(sd.vwins) != 0 {
+		t.Errorf("after %d one-attempt sources: %d first attempts kept (at most %d), %d windows (want none)",
+			maxFirsts+maxFirsts/2, len(sd.firsts), maxFirsts, len(sd.wins)+len(sd.vwins))
 	}
 }

@@ -7,6 +7,8 @@
 //   - dnsnames: DNS queries and answers, each for a new name;
 //   - dnsanswers: DNS responses of 64 random A records each.
 //
+// For example:
+//
 //	go run ./bench/floodgen -kind synflood -n 3000000 -seconds 300 -o syn.pcap
 package main
 
