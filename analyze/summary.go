@@ -204,10 +204,12 @@ func (pairAccCodec) merge(older, newer pairAcc) pairAcc {
 	return older
 }
 
-// hostAcc is a host's totals; its peers are counted from the pairs when
-// the report is made.
+// hostAcc is a host's totals, all that is kept of each of possibly
+// millions of hosts; its peers are counted from the pairs, and its name
+// and class looked up, when the report is made.
 type hostAcc struct {
-	stat HostStat
+	ip                            netip.Addr
+	bytes, packets, conversations uint64
 }
 
 type portKey struct {
@@ -324,13 +326,13 @@ func (t *hostTable) id(a netip.Addr) uint32 {
 	if !ok {
 		id = uint32(len(t.hosts))
 		t.ids[a] = id
-		t.hosts = append(t.hosts, hostAcc{stat: HostStat{IP: a}})
+		t.hosts = append(t.hosts, hostAcc{ip: a})
 	}
 	return id
 }
 
 func (t *hostTable) acc(id uint32) *hostAcc    { return &t.hosts[id] }
-func (t *hostTable) addr(id uint32) netip.Addr { return t.hosts[id].stat.IP }
+func (t *hostTable) addr(id uint32) netip.Addr { return t.hosts[id].ip }
 
 // pairOf is the key of the hosts numbered a and b, in that order.
 func pairOf(a, b uint32) uint64 { return uint64(a)<<32 | uint64(b) }
@@ -341,9 +343,9 @@ func (t *hostTable) pair(k uint64) (netip.Addr, netip.Addr) {
 }
 
 func (h *hostAcc) add(bytes, pkts uint64) {
-	h.stat.Bytes += bytes
-	h.stat.Packets += pkts
-	h.stat.Conversations++
+	h.bytes += bytes
+	h.packets += pkts
+	h.conversations++
 }
 
 // Err reports a failure that left something out of the report: kept
@@ -375,7 +377,7 @@ func (s *Summary) Report() Report {
 	// The busiest addresses first: a table shows the first few.
 	busy := func(ip netip.Addr) uint64 {
 		if id, ok := s.hosts.ids[ip]; ok {
-			return s.hosts.hosts[id].stat.Conversations
+			return s.hosts.hosts[id].conversations
 		}
 		return 0
 	}
@@ -408,9 +410,8 @@ func (s *Summary) Report() Report {
 
 	hosts := func(yield func(HostStat) bool) {
 		for i := range s.hosts.hosts {
-			h := s.hosts.hosts[i].stat
-			h.Peers = peers[i]
-			if !yield(h) {
+			h := &s.hosts.hosts[i]
+			if !yield(HostStat{IP: h.ip, Bytes: h.bytes, Packets: h.packets, Conversations: h.conversations, Peers: peers[i]}) {
 				return
 			}
 		}
