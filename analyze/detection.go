@@ -39,7 +39,7 @@ func newDetectors() []detector {
 	return []detector{
 		newLateralDetector(), newUnusualPortDetector(), newReconDetector(), newScanDetector(),
 		newBruteForceDetector(), newInboundAccessDetector(), newBeaconDetector(),
-		newLongConnectionDetector(), newExfiltrationDetector(), newDNSTunnelDetector(),
+		newLongConnectionDetector(), newExfiltrationDetector(), newDNSTunnelDetector(), newFloodDetector(),
 	}
 }
 

@@ -21,7 +21,7 @@
 //     it: lateral.go (lateral movement, fan-out, pivot chains),
 //     unusualport.go, recon.go (RPC discovery), scan.go, bruteforce.go,
 //     inboundaccess.go, beacon.go, longconnection.go, exfiltration.go,
-//     dnstunnel.go.
+//     dnstunnel.go, flood.go.
 //   - evidence.go and pairmap.go: the kept evidence and per-pair state,
 //     spilled to nameless temporary files so memory stays bounded.
 //

@@ -14,7 +14,7 @@ import (
 // evidence behind it. Its JSON form is a contract (docs/report-json.md,
 // docs/findings.md).
 type Finding struct {
-	Kind      string   `json:"kind"`                // lateral_movement, unusual_port, scan, brute_force, inbound_access, beacon, exfiltration, long_connection, dns_tunnel
+	Kind      string   `json:"kind"`                // lateral_movement, unusual_port, scan, brute_force, inbound_access, beacon, exfiltration, long_connection, dns_tunnel, flood
 	Technique string   `json:"technique,omitempty"` // MITRE ATT&CK ID
 	Severity  string   `json:"severity"`            // low, medium, high, critical
 	Score     int      `json:"score"`               // 0-100
@@ -22,15 +22,16 @@ type Finding struct {
 	Dst       Endpoint `json:"dst"` // the main target: the only one, or the first reached
 	// Targets lists every target, each address once with the ports the
 	// finding covers on it, when there are several.
-	Targets   []Endpoint `json:"targets,omitempty"`
-	Proto     string     `json:"proto,omitempty"`
-	Service   string     `json:"service,omitempty"`
-	FirstSeen string     `json:"first_seen"`
-	LastSeen  string     `json:"last_seen"`
-	Count     int        `json:"count"` // the connections it covers
-	Title     string     `json:"title"` // a few words for a table row; Why says it in full
-	Evidence  Evidence   `json:"evidence"`
-	Why       string     `json:"why"`
+	Targets   []Endpoint  `json:"targets,omitempty"`
+	Proto     string      `json:"proto,omitempty"`
+	Service   string      `json:"service,omitempty"`
+	FirstSeen string      `json:"first_seen"`
+	LastSeen  string      `json:"last_seen"`
+	Count     int         `json:"count"` // the connections it covers
+	Title     string      `json:"title"` // a few words for a table row; Why says it in full
+	Evidence  Evidence    `json:"evidence"`
+	Why       string      `json:"why"`
+	Flood     *FloodStats `json:"flood,omitempty"` // a flood's measures
 	first     int64
 	last      int64
 	dsts      []Endpoint      // every target reached, in order, while the finding is made; Targets at the end

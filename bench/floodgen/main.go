@@ -5,7 +5,9 @@
 //   - synflood: SYNs from random sources to one port of the VM;
 //   - udpflows: one-packet UDP flows between 64×64 hosts;
 //   - dnsnames: DNS queries and answers, each for a new name;
-//   - dnsanswers: DNS responses of 64 random A records each.
+//   - dnsanswers: DNS responses of 64 random A records each;
+//   - udpflood: UDP datagrams from random sources to one port of the VM;
+//   - dnsflood: DNS responses from random resolvers, to no query of the VM.
 //
 // For example:
 //
@@ -23,7 +25,7 @@ import (
 )
 
 func main() {
-	kind := flag.String("kind", "synflood", "synflood, udpflows, dnsnames or dnsanswers")
+	kind := flag.String("kind", "synflood", "synflood, udpflows, dnsnames, dnsanswers, udpflood or dnsflood")
 	n := flag.Int("n", 1_000_000, "packets (or query/answer pairs, or responses)")
 	seconds := flag.Float64("seconds", 60, "the time the packets spread over")
 	out := flag.String("o", "", "output capture")
@@ -46,8 +48,12 @@ func main() {
 		at := start.Add(time.Duration(i) * step)
 		switch *kind {
 		case "synflood":
-			src := [4]byte{byte(1 + w.rnd.IntN(223)), byte(w.rnd.IntN(256)), byte(w.rnd.IntN(256)), byte(1 + w.rnd.IntN(254))}
-			w.tcpSYN(at, src, vm, uint16(1024+w.rnd.IntN(60000)), 443)
+			w.tcpSYN(at, w.randomAddr(), vm, uint16(1024+w.rnd.IntN(60000)), 443)
+		case "udpflood":
+			w.udp(at, w.randomAddr(), vm, uint16(1024+w.rnd.IntN(60000)), 80, make([]byte, 512))
+		case "dnsflood":
+			a := dnsMessage(uint16(i), "example.org", true, 8, w.rnd)
+			w.udp(at, w.randomAddr(), vm, 53, uint16(1024+w.rnd.IntN(60000)), a)
 		case "udpflows":
 			src := [4]byte{10, 2, 0, byte(i % 64)}
 			dst := [4]byte{10, 3, 0, byte(i / 64 % 64)}
@@ -77,6 +83,12 @@ type writer struct {
 	w   *bufio.Writer
 	rnd *rand.Rand
 	buf []byte
+}
+
+// randomAddr is a random public-looking IPv4 address, as a spoofed
+// source or an open resolver.
+func (w *writer) randomAddr() [4]byte {
+	return [4]byte{byte(1 + w.rnd.IntN(223)), byte(w.rnd.IntN(256)), byte(w.rnd.IntN(256)), byte(1 + w.rnd.IntN(254))}
 }
 
 func (w *writer) header() {
