@@ -52,6 +52,9 @@ func (v *longConnectionDetector) observe(d *detection, c *flows.Conn) {
 	if c.Proto != ipproto.TCP || c.Source == flows.SourceFlowLog || (strings.ContainsAny(c.History, "FfRr") && strings.HasPrefix(c.History, "S")) {
 		return // a whole connection, or one the logs alone saw
 	}
+	if failed(c) {
+		return // an attempt nobody answered: no piece of a connection
+	}
 	ends := c.Endpoints()
 	k := maphash.Comparable(v.piecesSeed, ends)
 	ps := v.pieces.get(k)

@@ -39,15 +39,15 @@ type scanDetector struct {
 	// A source's first failed attempt is kept as a reference alone (a
 	// flood from millions of spoofed sources tries once each); its windows
 	// are made from its second attempt on, the first replayed.
-	firsts map[netip.Addr]keptRef
-	active map[netip.Addr]int // sources with windows: the sweep generation last seen, or withFinding
+	firsts, olderFirsts map[netip.Addr]keptRef
+	active              map[netip.Addr]int // sources with windows: the sweep generation last seen, or withFinding
 }
 
 // withFinding marks an active source with a scan finding: never swept.
 const withFinding = -1
 
-// maxFirsts bounds the sources whose one failed attempt is kept; past it,
-// the older half is forgotten (a flood, not a scan: one attempt each).
+// maxFirsts bounds the sources whose one failed attempt is kept (a flood,
+// not a scan: one attempt each); the older are forgotten.
 const maxFirsts = 1 << 17
 
 // distinct is the set of values a scan window has seen: a short list
@@ -102,7 +102,7 @@ type attempts struct {
 
 func newScanDetector() *scanDetector {
 	return &scanDetector{wins: map[scanKey]*distinct[netip.Addr]{}, vwins: map[scanKey]*distinct[uint16]{},
-		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[netip.Addr]keptRef{}, active: map[netip.Addr]int{}}
+		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[netip.Addr]keptRef{}, olderFirsts: map[netip.Addr]keptRef{}, active: map[netip.Addr]int{}}
 }
 
 func (s *scanDetector) observe(d *detection, c *flows.Conn) {
@@ -117,10 +117,14 @@ func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 	if !active {
 		first, ok := s.firsts[c.Orig]
 		if !ok {
+			first, ok = s.olderFirsts[c.Orig]
+		}
+		if !ok {
 			s.keepFirst(c.Orig, ref)
 			return
 		}
 		delete(s.firsts, c.Orig)
+		delete(s.olderFirsts, c.Orig)
 		s.active[c.Orig] = s.sweeps.gen
 		s.attempt(d, d.evidence.get(first), first)
 	} else if gen != withFinding {
@@ -134,13 +138,12 @@ func (s *scanDetector) entries() int {
 	return len(s.wins) + len(s.vwins) + len(s.examples) + len(s.active)
 }
 
-// keepFirst notes a source's first failed attempt.
+// keepFirst notes a source's first failed attempt. Past maxFirsts/2
+// sources, the notes start afresh and the older ones are kept until the
+// next time: at most maxFirsts, the newest half at least.
 func (s *scanDetector) keepFirst(src netip.Addr, ref keptRef) {
-	if len(s.firsts) >= maxFirsts {
-		// Forget the older half: references grow with time.
-		refs := slices.Sorted(maps.Values(s.firsts))
-		median := refs[len(refs)/2]
-		maps.DeleteFunc(s.firsts, func(_ netip.Addr, r keptRef) bool { return r < median })
+	if len(s.firsts) >= maxFirsts/2 {
+		s.olderFirsts, s.firsts = s.firsts, make(map[netip.Addr]keptRef, maxFirsts/2)
 	}
 	s.firsts[src] = ref
 }

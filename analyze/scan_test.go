@@ -94,8 +94,8 @@ func TestOneAttemptSourcesStayBounded(t *testing.T) {
 		s.AddConn(c)
 	}
 	sd := detectorOf[*scanDetector](s)
-	if len(sd.firsts) > maxFirsts || len(sd.wins)+len(sd.vwins) != 0 {
+	if kept := len(sd.firsts) + len(sd.olderFirsts); kept > maxFirsts || len(sd.wins)+len(sd.vwins) != 0 {
 		t.Errorf("after %d one-attempt sources: %d first attempts kept (at most %d), %d windows (want none)",
-			maxFirsts+maxFirsts/2, len(sd.firsts), maxFirsts, len(sd.wins)+len(sd.vwins))
+			maxFirsts+maxFirsts/2, kept, maxFirsts, len(sd.wins)+len(sd.vwins))
 	}
 }

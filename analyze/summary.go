@@ -208,9 +208,19 @@ func (pairAccCodec) merge(older, newer pairAcc) pairAcc {
 // millions of hosts; its peers are counted from the pairs, and its name
 // and class looked up, when the report is made.
 type hostAcc struct {
-	ip                            netip.Addr
+	ip                            hostKey
 	bytes, packets, conversations uint64
 }
+
+// hostKey is an address as 16 bytes: unlike a netip.Addr it holds no
+// pointer, so the garbage collector need not scan millions of them. The
+// readers unmap IPv4-mapped IPv6 addresses, so IPv4 is told apart by the
+// mapped form; zones never come from evidence.
+type hostKey [16]byte
+
+func keyOf(a netip.Addr) hostKey { return a.As16() }
+
+func (k hostKey) addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
 
 type portKey struct {
 	proto uint8
@@ -234,7 +244,7 @@ func NewSummary(opt Options) *Summary {
 		ports: make(map[portKey]*portAcc),
 		names: newNames(),
 	}
-	s.hosts = &hostTable{ids: make(map[netip.Addr]uint32)}
+	s.hosts = &hostTable{ids: make(map[hostKey]uint32)}
 	s.det = newDetection(opt.Detect, s.net, s.names, s.hosts)
 	return s
 }
@@ -316,23 +326,33 @@ func (s *Summary) AddConn(c *flows.Conn) {
 // maps without pointers, a fraction of the size of maps keyed by
 // addresses, which the garbage collector does not scan.
 type hostTable struct {
-	ids   map[netip.Addr]uint32
-	hosts []hostAcc
+	ids   map[hostKey]uint32
+	hosts [][]hostAcc // in chunks of hostChunk: growing never copies them
+	n     int
 }
+
+// hostChunk is the hosts a chunk of the table holds (2.5 MB).
+const hostChunk = 1 << 16
 
 // id returns the number of address a, adding the host if new.
 func (t *hostTable) id(a netip.Addr) uint32 {
-	id, ok := t.ids[a]
+	k := keyOf(a)
+	id, ok := t.ids[k]
 	if !ok {
-		id = uint32(len(t.hosts))
-		t.ids[a] = id
-		t.hosts = append(t.hosts, hostAcc{ip: a})
+		id = uint32(t.n)
+		t.ids[k] = id
+		if t.n%hostChunk == 0 {
+			t.hosts = append(t.hosts, make([]hostAcc, 0, hostChunk))
+		}
+		last := &t.hosts[len(t.hosts)-1]
+		*last = append(*last, hostAcc{ip: k})
+		t.n++
 	}
 	return id
 }
 
-func (t *hostTable) acc(id uint32) *hostAcc    { return &t.hosts[id] }
-func (t *hostTable) addr(id uint32) netip.Addr { return t.hosts[id].ip }
+func (t *hostTable) acc(id uint32) *hostAcc    { return &t.hosts[id/hostChunk][id%hostChunk] }
+func (t *hostTable) addr(id uint32) netip.Addr { return t.acc(id).ip.addr() }
 
 // pairOf is the key of the hosts numbered a and b, in that order.
 func pairOf(a, b uint32) uint64 { return uint64(a)<<32 | uint64(b) }
@@ -376,8 +396,8 @@ func (s *Summary) Report() Report {
 	r.Names, r.NamesLeftOut = s.names.sets(), s.names.dropped
 	// The busiest addresses first: a table shows the first few.
 	busy := func(ip netip.Addr) uint64 {
-		if id, ok := s.hosts.ids[ip]; ok {
-			return s.hosts.hosts[id].conversations
+		if id, ok := s.hosts.ids[keyOf(ip)]; ok {
+			return s.hosts.acc(id).conversations
 		}
 		return 0
 	}
@@ -392,7 +412,7 @@ func (s *Summary) Report() Report {
 	pairsByConns := newTopN(s.opt.Top, func(a, b PairStat) int {
 		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes), pairOrder(a, b))
 	})
-	peers := make([]int, len(s.hosts.hosts))
+	peers := make([]uint32, s.hosts.n)
 	for k, p := range s.pairs.all() {
 		ia, ib := uint32(k>>32), uint32(k)
 		peers[ia]++
@@ -409,9 +429,9 @@ func (s *Summary) Report() Report {
 	r.TopPairsByBytes, r.TopPairsByConns = pairsByBytes.best, pairsByConns.best
 
 	hosts := func(yield func(HostStat) bool) {
-		for i := range s.hosts.hosts {
-			h := &s.hosts.hosts[i]
-			if !yield(HostStat{IP: h.ip, Bytes: h.bytes, Packets: h.packets, Conversations: h.conversations, Peers: peers[i]}) {
+		for i := range s.hosts.n {
+			h := s.hosts.acc(uint32(i))
+			if !yield(HostStat{IP: h.ip.addr(), Bytes: h.bytes, Packets: h.packets, Conversations: h.conversations, Peers: int(peers[i])}) {
 				return
 			}
 		}
@@ -499,7 +519,7 @@ func (a *timeSpan) widen(first, last int64) {
 // captures' part of it.
 func (s *Summary) totals() (Totals, timeSpan) {
 	t := Totals{Files: len(s.inputs), FlowLogFiles: len(s.fl.inputs), ConnLogFiles: len(s.connLogs),
-		DamagedFiles: s.damage, Conversations: s.conns, Hosts: len(s.hosts.hosts)}
+		DamagedFiles: s.damage, Conversations: s.conns, Hosts: s.hosts.n}
 	var all, captures timeSpan
 	for _, in := range s.inputs {
 		t.Packets += in.Packets
