@@ -1,32 +1,23 @@
-// Command floodgen writes the captures a VM exposed to the internet gets
-// when it is attacked, for measuring netfx's memory and time on them
-// (issue "hostile traffic"): deterministic raw-IP pcaps of
-//
-//   - synflood: SYNs from random sources to one port of the VM;
-//   - udpflows: one-packet UDP flows between 64×64 hosts;
-//   - dnsnames: DNS queries and answers, each for a new name;
-//   - dnsanswers: DNS responses of 64 random A records each;
-//   - udpflood: UDP datagrams from random sources to one port of the VM;
-//   - dnsflood: DNS responses from random resolvers, to no query of the VM.
-//
-// For example:
+// Command floodgen writes the captures of internal/floodgen (a flood, many
+// one-packet flows, DNS names and answers) for measuring netfx's memory
+// and time on them. For example:
 //
 //	go run ./bench/floodgen -kind synflood -n 3000000 -seconds 300 -o syn.pcap
 package main
 
 import (
-	"bufio"
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/netfx/netfx/internal/floodgen"
 )
 
 func main() {
-	kind := flag.String("kind", "synflood", "synflood, udpflows, dnsnames, dnsanswers, udpflood or dnsflood")
-	n := flag.Int("n", 1_000_000, "packets (or query/answer pairs, or responses)")
+	kind := flag.String("kind", "synflood", strings.Join(floodgen.Kinds, ", "))
+	n := flag.Int("n", 1_000_000, "packets (or query/answer pairs)")
 	seconds := flag.Float64("seconds", 60, "the time the packets spread over")
 	out := flag.String("o", "", "output capture")
 	flag.Parse()
@@ -35,135 +26,14 @@ func main() {
 		os.Exit(2)
 	}
 	f, err := os.Create(*out)
+	if err == nil {
+		err = floodgen.Write(f, *kind, *n, time.Duration(*seconds*float64(time.Second)))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	w := &writer{w: bufio.NewWriterSize(f, 1<<20), rnd: rand.New(rand.NewPCG(1, 2))}
-	w.header()
-	start := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
-	step := time.Duration(*seconds * float64(time.Second) / float64(*n))
-	vm := [4]byte{10, 1, 0, 4}
-	for i := range *n {
-		at := start.Add(time.Duration(i) * step)
-		switch *kind {
-		case "synflood":
-			w.tcpSYN(at, w.randomAddr(), vm, uint16(1024+w.rnd.IntN(60000)), 443)
-		case "udpflood":
-			w.udp(at, w.randomAddr(), vm, uint16(1024+w.rnd.IntN(60000)), 80, make([]byte, 512))
-		case "dnsflood":
-			a := dnsMessage(uint16(i), "example.org", true, 8, w.rnd)
-			w.udp(at, w.randomAddr(), vm, 53, uint16(1024+w.rnd.IntN(60000)), a)
-		case "udpflows":
-			src := [4]byte{10, 2, 0, byte(i % 64)}
-			dst := [4]byte{10, 3, 0, byte(i / 64 % 64)}
-			w.udp(at, src, dst, uint16(1024+i/4096%60000), 9999, []byte("x"))
-		case "dnsnames":
-			name := fmt.Sprintf("h%08x.example.com", i)
-			q := dnsMessage(uint16(i), name, false, 0, w.rnd)
-			w.udp(at, vm, [4]byte{168, 63, 129, 16}, uint16(1024+i%60000), 53, q)
-			a := dnsMessage(uint16(i), name, true, 1, w.rnd)
-			w.udp(at.Add(time.Millisecond), [4]byte{168, 63, 129, 16}, vm, 53, uint16(1024+i%60000), a)
-		case "dnsanswers":
-			a := dnsMessage(uint16(i), "cdn.example.com", true, 64, w.rnd)
-			w.udp(at, [4]byte{168, 63, 129, 16}, vm, 53, uint16(1024+i%60000), a)
-		default:
-			fmt.Fprintln(os.Stderr, "unknown kind", *kind)
-			os.Exit(2)
-		}
-	}
-	if err := w.w.Flush(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	f.Close()
-}
-
-type writer struct {
-	w   *bufio.Writer
-	rnd *rand.Rand
-	buf []byte
-}
-
-// randomAddr is a random public-looking IPv4 address, as a spoofed
-// source or an open resolver.
-func (w *writer) randomAddr() [4]byte {
-	return [4]byte{byte(1 + w.rnd.IntN(223)), byte(w.rnd.IntN(256)), byte(w.rnd.IntN(256)), byte(1 + w.rnd.IntN(254))}
-}
-
-func (w *writer) header() {
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 101) // LINKTYPE_RAW
-	w.w.Write(hdr)
-}
-
-// packet writes an IPv4 packet of proto carrying transport.
-func (w *writer) packet(at time.Time, src, dst [4]byte, proto byte, transport []byte) {
-	ip := append(w.buf[:0], make([]byte, 20)...)
-	ip[0], ip[8], ip[9] = 0x45, 64, proto
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(transport)))
-	copy(ip[12:], src[:])
-	copy(ip[16:], dst[:])
-	ip = append(ip, transport...)
-	w.buf = ip
-	rec := make([]byte, 16)
-	binary.LittleEndian.PutUint32(rec[0:], uint32(at.Unix()))
-	binary.LittleEndian.PutUint32(rec[4:], uint32(at.Nanosecond()/1000))
-	binary.LittleEndian.PutUint32(rec[8:], uint32(len(ip)))
-	binary.LittleEndian.PutUint32(rec[12:], uint32(len(ip)))
-	w.w.Write(rec)
-	w.w.Write(ip)
-}
-
-func (w *writer) tcpSYN(at time.Time, src, dst [4]byte, sport, dport uint16) {
-	tcp := make([]byte, 20)
-	binary.BigEndian.PutUint16(tcp[0:], sport)
-	binary.BigEndian.PutUint16(tcp[2:], dport)
-	binary.BigEndian.PutUint32(tcp[4:], w.rnd.Uint32())
-	tcp[12], tcp[13] = 5<<4, 0x02
-	binary.BigEndian.PutUint16(tcp[14:], 64240)
-	w.packet(at, src, dst, 6, tcp)
-}
-
-func (w *writer) udp(at time.Time, src, dst [4]byte, sport, dport uint16, payload []byte) {
-	udp := make([]byte, 8+len(payload))
-	binary.BigEndian.PutUint16(udp[0:], sport)
-	binary.BigEndian.PutUint16(udp[2:], dport)
-	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
-	copy(udp[8:], payload)
-	w.packet(at, src, dst, 17, udp)
-}
-
-// dnsMessage is a query for name, or a response with answers random A
-// records.
-func dnsMessage(id uint16, name string, response bool, answers int, rnd *rand.Rand) []byte {
-	m := make([]byte, 12)
-	binary.BigEndian.PutUint16(m[0:], id)
-	if response {
-		m[2], m[3] = 0x81, 0x80
-		binary.BigEndian.PutUint16(m[6:], uint16(answers))
-	} else {
-		m[2] = 0x01
-	}
-	binary.BigEndian.PutUint16(m[4:], 1)
-	start := len(m)
-	for i := 0; i < len(name); {
-		j := i
-		for j < len(name) && name[j] != '.' {
-			j++
-		}
-		m = append(m, byte(j-i))
-		m = append(m, name[i:j]...)
-		i = j + 1
-	}
-	m = append(m, 0, 0, 1, 0, 1)
-	for range answers {
-		m = append(m, 0xc0, byte(start), 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
-		m = append(m, byte(1+rnd.IntN(223)), byte(rnd.IntN(256)), byte(rnd.IntN(256)), byte(1+rnd.IntN(254)))
-	}
-	return m
 }
