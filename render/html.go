@@ -290,10 +290,14 @@ func coverageChart(r analyze.Report) *coverage {
 	c.Height = c.AxisY + 22
 	for i := range 7 {
 		t := first.Add(time.Duration(float64(last.Sub(first)) * float64(i) / 6))
-		label := t.UTC().Format("15:04")
-		if last.Sub(first) > 24*time.Hour {
-			label = t.UTC().Format("01-02 15:04")
+		layout := "15:04" // ticks a minute or more apart: minutes tell them apart
+		switch span := last.Sub(first); {
+		case span > 24*time.Hour:
+			layout = "01-02 15:04"
+		case span < 6*time.Minute:
+			layout = "15:04:05"
 		}
+		label := t.UTC().Format(layout)
 		tx := c.Left + c.Span*i/6
 		anchor := "middle"
 		switch i {

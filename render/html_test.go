@@ -96,3 +96,25 @@ func TestHTMLInjection(t *testing.T) {
 		t.Error("the hostile name is not shown as text")
 	}
 }
+
+// TestHTMLAxisLabels: the time axis tells its ticks apart, in seconds for
+// a short span and with the date for a long one.
+func TestHTMLAxisLabels(t *testing.T) {
+	for _, tt := range []struct {
+		last string
+		want []string
+	}{
+		{"2026-03-14T09:31:44.000000Z", []string{">09:30:04<", ">09:30:20<", ">09:31:44<"}},
+		{"2026-03-14T11:09:29.669000Z", []string{">09:30<", ">11:09<"}},
+		{"2026-03-16T09:30:04.000000Z", []string{">03-14 09:30<", ">03-16 09:30<"}},
+	} {
+		r := sampleReport(2)
+		r.Totals.Last = tt.last
+		out := renderHTML(t, r)
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("evidence from %s to %s: no axis label %q", r.Totals.First, tt.last, w)
+			}
+		}
+	}
+}
