@@ -195,10 +195,12 @@ func (fd *floodDetector) startMinute(d *detection, k floodKey, m *floodMinute, c
 		m.flood = a
 	}
 	for _, ref := range m.first {
-		first := d.evidence.get(ref)
+		first := d.evidence.get(ref) // its addresses and ports, not its packet counts
 		a.f.add(first)
-		if fw, ok := oneWayOf(first); ok {
-			a.to(fw.port)
+		if first.Orig == k.target {
+			a.to(first.OrigPort)
+		} else {
+			a.to(first.RespPort)
 		}
 	}
 	a.to(w.port)

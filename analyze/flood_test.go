@@ -118,3 +118,36 @@ func TestSourceCount(t *testing.T) {
 		}
 	}
 }
+
+// TestFloodPorts: a UDP flood names its target's port when it hits one,
+// and none when it hits several, the first connections' ports included.
+func TestFloodPorts(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		shape func(i int, c *flows.Conn)
+		want  *uint16
+	}{
+		{"one port", func(_ int, c *flows.Conn) { udpTo(80)(c) }, port(80)},
+		{"a second port among the first connections", func(i int, c *flows.Conn) {
+			udpTo(80)(c)
+			if i == 1 {
+				c.RespPort = 81
+			}
+		}, nil},
+	} {
+		s := NewSummary(Options{})
+		conns := oneWayConns(70_000, 5000, time.Minute, nil)()
+		for i, c := range conns {
+			tt.shape(i, c)
+			s.AddConn(c)
+		}
+		found := findingsWhere(s, ofKind("flood"))
+		if len(found) != 1 {
+			t.Fatalf("%s: %d flood findings, want 1", tt.name, len(found))
+		}
+		got := found[0].Dst.Port
+		if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+			t.Errorf("%s: the flood's port %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
