@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/netfx/netfx/internal/floodgen"
 )
 
 // corpusDir is the shared corpus of real captures, beside the project root.
@@ -228,13 +229,7 @@ func TestFirstAndLastAreEarliestAndLatest(t *testing.T) {
 // any capture has ends with a FormatError, the packets before it kept.
 func TestCraftedTimesAndInterfaces(t *testing.T) {
 	var b bytes.Buffer
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 101)
-	b.Write(hdr)
+	b.Write(floodgen.RawPcapHeader())
 	for _, usec := range []uint32{999_999, 1_000_000, 4_000_000_000} {
 		rec := make([]byte, 16+20)
 		binary.LittleEndian.PutUint32(rec[0:], 1773482400)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/netfx/netfx/internal/floodgen"
 )
 
 // hostile is what an attacker puts into the strings a VM's traffic and
@@ -75,18 +77,6 @@ func rawControl(text string, tabs bool) (int, rune) {
 	return -1, 0
 }
 
-// rawPcapHeader is the file header of a little-endian, microsecond pcap
-// of raw IP packets (LINKTYPE_RAW).
-func rawPcapHeader() []byte {
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 101)
-	return hdr
-}
-
 // dnsQueryCapture is a raw-IP capture of one DNS query for name, whose
 // labels may hold any bytes.
 func dnsQueryCapture(name string) []byte {
@@ -108,7 +98,7 @@ func dnsQueryCapture(name string) []byte {
 	copy(ip[12:], []byte{10, 1, 0, 4, 10, 1, 0, 53})
 	copy(ip[20:], udp)
 	var f bytes.Buffer
-	f.Write(rawPcapHeader())
+	f.Write(floodgen.RawPcapHeader())
 	rec := make([]byte, 16)
 	binary.LittleEndian.PutUint32(rec[0:], 1773482400)
 	binary.LittleEndian.PutUint32(rec[8:], uint32(len(ip)))

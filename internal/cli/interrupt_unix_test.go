@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netfx/netfx/internal/floodgen"
 )
 
 // TestInterruptStopsARun builds netfx, starts a report on a capture that
@@ -84,7 +86,7 @@ func feedEndlessCapture(path string) {
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
-	w.Write(rawPcapHeader())
+	w.Write(floodgen.RawPcapHeader())
 	const size = 20 + 8 + 4
 	rec := make([]byte, 16+size)
 	binary.LittleEndian.PutUint32(rec[8:], size)

@@ -34,7 +34,7 @@ var VM = [4]byte{10, 1, 0, 4}
 // dnsnames) spread evenly over span.
 func Write(out io.Writer, kind string, n int, span time.Duration) error {
 	w := &writer{w: bufio.NewWriterSize(out, 1<<20), rnd: rand.New(rand.NewPCG(1, 2))}
-	w.header()
+	w.w.Write(RawPcapHeader())
 	step := span / time.Duration(max(n, 1))
 	vm := VM
 	for i := range n {
@@ -79,14 +79,17 @@ func (w *writer) randomAddr() [4]byte {
 	return [4]byte{byte(1 + w.rnd.IntN(223)), byte(w.rnd.IntN(256)), byte(w.rnd.IntN(256)), byte(1 + w.rnd.IntN(254))}
 }
 
-func (w *writer) header() {
+// RawPcapHeader is the file header of a little-endian, microsecond pcap
+// of raw IP packets (LINKTYPE_RAW), as Write's captures begin; tests that
+// craft captures byte by byte start with it too.
+func RawPcapHeader() []byte {
 	hdr := make([]byte, 24)
 	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
 	binary.LittleEndian.PutUint16(hdr[4:], 2)
 	binary.LittleEndian.PutUint16(hdr[6:], 4)
 	binary.LittleEndian.PutUint32(hdr[16:], 65535)
 	binary.LittleEndian.PutUint32(hdr[20:], 101) // LINKTYPE_RAW
-	w.w.Write(hdr)
+	return hdr
 }
 
 // packet writes an IPv4 packet of proto carrying transport.
