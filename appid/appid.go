@@ -42,6 +42,7 @@ type Inspector struct {
 	udp      bool
 	prefix   [2][]byte
 	handler  handler // the identified protocol's parser, nil while unknown
+	answers  dnsAnswers
 	fed      [2]int
 	lost     [2]bool // a gap broke the stream
 	done     bool
@@ -61,8 +62,8 @@ func NewInspector(udp bool) *Inspector { return &Inspector{udp: udp} }
 // Reset makes the Inspector ready for a new conversation, keeping its
 // buffers' memory.
 func (in *Inspector) Reset(udp bool) {
-	services := in.services[:0]
-	*in = Inspector{udp: udp, services: services}
+	services, answers := in.services[:0], in.answers.buf[:0]
+	*in = Inspector{udp: udp, services: services, answers: dnsAnswers{buf: answers}}
 }
 
 // Done reports whether the Inspector wants no more payload.
@@ -83,6 +84,11 @@ func (in *Inspector) Facts() *Facts {
 		return nil
 	}
 	f := in.facts
+	if f.DNS != nil && in.answers.n > 0 {
+		dns := *f.DNS
+		dns.Answers = in.answers.list()
+		f.DNS = &dns
+	}
 	return &f
 }
 

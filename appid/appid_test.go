@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +246,62 @@ func TestUnknownProtocolStops(t *testing.T) {
 	}
 	if !in.Done() || in.Services() != "" || in.Facts() != nil {
 		t.Errorf("done %v services %q", in.Done(), in.Services())
+	}
+}
+
+// TestDNSAnswers checks the answers a conversation keeps: every type read,
+// names shared or not, the bound per conversation, and nothing carried
+// over to the next conversation after Reset.
+func TestDNSAnswers(t *testing.T) {
+	question := []byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'c', 'd', 'n', 2, 'i', 'o', 0, 0, 1, 0, 1}
+	response := func(records ...[]byte) []byte {
+		r := bytes.Clone(question)
+		r[7] = byte(len(records))
+		for _, rec := range records {
+			r = append(r, rec...)
+		}
+		return r
+	}
+	a := func(owner []byte, addr ...byte) []byte {
+		return append(append(bytes.Clone(owner), 0, 1, 0, 1, 0, 0, 0, 60, 0, 4), addr...)
+	}
+	aaaa := append([]byte{0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16}, netip.MustParseAddr("2001:db8::1").AsSlice()...)
+	cname := []byte{0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 6, 3, 'e', 'd', 'g', 0xc0, 16}
+	other := []byte{1, 'x', 0xc0, 12} // x.cdn.io
+	self := []byte{0xc0, 12}
+	many := make([][]byte, 64)
+	for i := range many {
+		many[i] = a(self, 10, 0, 0, byte(i))
+	}
+	for _, tc := range []struct {
+		name      string
+		responses [][]byte
+		want      []DNSAnswer
+		count     int // when want is nil: how many answers
+	}{
+		{"types", [][]byte{response(a(self, 10, 1, 2, 3), aaaa, cname)}, []DNSAnswer{
+			{"cdn.io", "A", "10.1.2.3"}, {"cdn.io", "AAAA", "2001:db8::1"}, {"cdn.io", "CNAME", "edg.io"}}, 0},
+		{"names", [][]byte{response(a(self, 1, 1, 1, 1), a(other, 2, 2, 2, 2), a(self, 3, 3, 3, 3))}, []DNSAnswer{
+			{"cdn.io", "A", "1.1.1.1"}, {"x.cdn.io", "A", "2.2.2.2"}, {"cdn.io", "A", "3.3.3.3"}}, 0},
+		{"bound", [][]byte{response(many...), response(many...)}, nil, maxAnswers},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := NewInspector(true)
+			in.Datagram(FromResp, response(a(self, 9, 9, 9, 9))) // a conversation before
+			in.Reset(true)
+			for _, r := range tc.responses {
+				in.Datagram(FromResp, r)
+			}
+			got := in.Facts().DNS.Answers
+			if tc.want == nil {
+				if len(got) != tc.count || got[0].Value != "10.0.0.0" {
+					t.Errorf("%d answers, first %+v; want %d", len(got), got[0], tc.count)
+				}
+				return
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("answers %+v\nwant    %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -113,10 +113,7 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		}
 		off = next + 4
 	}
-	if f.Answers == nil && an > 0 {
-		f.Answers = make([]DNSAnswer, 0, min(an, maxListItems*4))
-	}
-	for i := 0; i < an && i < 64 && len(f.Answers) < maxListItems*4; i++ {
+	for i := 0; i < an && i < 64 && in.answers.n < maxAnswers; i++ {
 		n, next, ok := dnsNameTo(p, off, &buf)
 		if !ok || next+10 > len(p) {
 			return
@@ -127,25 +124,80 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		if data+size > len(p) {
 			return
 		}
-		var value [256]byte
-		v := 0
-		switch typ {
-		case 1:
-			if size == 4 {
-				v = len(netip.AddrFrom4([4]byte(p[data : data+4])).AppendTo(value[:0]))
+		switch {
+		case typ == 1 && size == 4, typ == 28 && size == 16:
+			in.answers.add(buf[:n], typ, p[data:data+size])
+		case typ == 5, typ == 12:
+			var value [256]byte
+			if v, _, _ := dnsNameTo(p, data, &value); v > 0 {
+				in.answers.add(buf[:n], typ, value[:v])
 			}
-		case 28:
-			if size == 16 {
-				v = len(netip.AddrFrom16([16]byte(p[data : data+16])).Unmap().AppendTo(value[:0]))
-			}
-		case 5, 12:
-			v, _, _ = dnsNameTo(p, data, &value)
-		}
-		if v > 0 {
-			f.Answers = append(f.Answers, DNSAnswer{Name: string(buf[:n]), Type: typeName(typ), Value: string(value[:v])})
 		}
 		off = data + size
 	}
+}
+
+// maxAnswers bounds the DNS answers kept per conversation.
+const maxAnswers = maxListItems * 4
+
+// dnsAnswers holds a conversation's DNS answers while it is in progress,
+// as bytes: a flood of answers keeps tens of thousands of conversations
+// live at once, each with up to maxAnswers answers, and three strings an
+// answer would cost them kilobytes each. Per answer: the name's length
+// (uvarint, 0 for the previous answer's name) and the name, the type
+// (2 bytes), the value's length (uvarint) and the value: the address's
+// 4 or 16 bytes, or the name of a CNAME or PTR record.
+type dnsAnswers struct {
+	buf  []byte
+	n    int
+	last [2]int // where the last name written is in buf: start and end
+}
+
+func (a *dnsAnswers) add(name []byte, typ uint16, value []byte) {
+	if a.n > 0 && string(name) == string(a.buf[a.last[0]:a.last[1]]) {
+		a.buf = append(a.buf, 0)
+	} else {
+		a.buf = binary.AppendUvarint(a.buf, uint64(len(name)))
+		a.last[0] = len(a.buf)
+		a.buf = append(a.buf, name...)
+		a.last[1] = len(a.buf)
+	}
+	a.buf = binary.BigEndian.AppendUint16(a.buf, typ)
+	a.buf = binary.AppendUvarint(a.buf, uint64(len(value)))
+	a.buf = append(a.buf, value...)
+	a.n++
+}
+
+// list returns the answers as DNSAnswers; answers for the same name in a
+// row share its string.
+func (a *dnsAnswers) list() []DNSAnswer {
+	if a.n == 0 {
+		return nil
+	}
+	out := make([]DNSAnswer, 0, a.n)
+	name, b := "", a.buf
+	for range a.n {
+		l, k := binary.Uvarint(b)
+		b = b[k:]
+		if l > 0 {
+			name, b = string(b[:l]), b[l:]
+		}
+		typ := binary.BigEndian.Uint16(b)
+		l, k = binary.Uvarint(b[2:])
+		value := b[2+k : 2+k+int(l)]
+		b = b[2+k+int(l):]
+		var text string
+		switch typ {
+		case 1:
+			text = netip.AddrFrom4([4]byte(value)).String()
+		case 28:
+			text = netip.AddrFrom16([16]byte(value)).Unmap().String()
+		default:
+			text = string(value)
+		}
+		out = append(out, DNSAnswer{Name: name, Type: typeName(typ), Value: text})
+	}
+	return out
 }
 
 // dnsNameTo writes the name at off into buf and returns its length and
