@@ -1,6 +1,10 @@
 package flows
 
 import (
+	"reflect"
+	"slices"
+	"strings"
+
 	"github.com/netfx/netfx/internal/ipproto"
 
 	"encoding/json"
@@ -296,33 +300,62 @@ func TestHeaderCutPackets(t *testing.T) {
 // TestMaxLive: a flood of one-packet flows keeps at most MaxLive
 // conversations in progress; the longest idle are ended early, counted,
 // and still written, so no packet is lost; the choice is the same every
-// run.
+// run. Conversations that have expired are finished first, so a SYN
+// flood whose attempts time out in time ends none early and gives the
+// records a table without the limit gives.
 func TestMaxLive(t *testing.T) {
-	run := func() (out []*Conn, live int, early int64) {
+	b := netip.MustParseAddr("10.0.0.4")
+	udp := func(i int) pcapread.Packet {
+		return pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Src: netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), Dst: b,
+			Proto: ipproto.UDP, SrcPort: 40000, DstPort: 9999, HasPorts: true, IPBytes: 29, PayloadLen: 1}
+	}
+	syn := func(i int) pcapread.Packet { // every 100 ms; each attempt expires after 5 s
+		return pcapread.Packet{Timestamp: int64(i) * int64(100*time.Millisecond), Src: netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), Dst: b,
+			Proto: ipproto.TCP, SrcPort: 40000, DstPort: 443, HasPorts: true, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: uint32(i)}
+	}
+	run := func(packet func(int) pcapread.Packet, maxLive int) (out []*Conn, live int, early int64) {
 		cfg := DefaultConfig
-		cfg.MaxLive = 100
+		cfg.MaxLive = maxLive
 		tab := NewTable(cfg, func(c *Conn) { out = append(out, c) })
 		tab.SetFile("flood.pcap")
-		b := netip.MustParseAddr("10.0.0.4")
 		for i := range 1000 {
-			a := netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)})
-			p := pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Src: a, Dst: b, Proto: ipproto.UDP,
-				SrcPort: 40000, DstPort: 9999, HasPorts: true, IPBytes: 29, PayloadLen: 1}
+			p := packet(i)
 			tab.Add(&p)
 			live = max(live, tab.Live())
 		}
 		early = tab.EndedEarly()
 		tab.Flush()
+		slices.SortFunc(out, func(a, b *Conn) int { return strings.Compare(a.UID, b.UID) })
 		return out, live, early
 	}
-	out, live, early := run()
-	if live > 100 || early < 800 || len(out) != 1000 {
-		t.Errorf("%d live at most, %d ended early, %d written", live, early, len(out))
-	}
-	again, _, _ := run()
-	for i := range out {
-		if out[i].UID != again[i].UID {
-			t.Fatal("conversations ended early in another order on a second run")
-		}
+	for _, tc := range []struct {
+		name               string
+		packet             func(int) pcapread.Packet
+		minEarly, maxEarly int64
+	}{
+		{"udp flows, 1 ms apart", udp, 800, 1000},
+		{"syn flood, expiring", syn, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, live, early := run(tc.packet, 100)
+			if live > 100 || early < tc.minEarly || early > tc.maxEarly || len(out) != 1000 {
+				t.Errorf("%d live at most, %d ended early, %d written", live, early, len(out))
+			}
+			again, _, _ := run(tc.packet, 100)
+			for i := range out {
+				if out[i].UID != again[i].UID {
+					t.Fatal("conversations ended early in another order on a second run")
+				}
+			}
+			if early > 0 {
+				return
+			}
+			unlimited, _, _ := run(tc.packet, 1000)
+			for i := range out {
+				if !reflect.DeepEqual(out[i], unlimited[i]) {
+					t.Fatalf("conversation %d: %+v, without the limit %+v", i, out[i], unlimited[i])
+				}
+			}
+		})
 	}
 }

@@ -24,10 +24,11 @@ type Config struct {
 	TCPAttemptDelay time.Duration
 	TCPCloseDelay   time.Duration
 	CommunityIDSeed uint16
-	// MaxLive bounds the conversations in progress; past it, the quarter
-	// that has been idle longest is ended early, as a timeout would end
-	// them (a flood of one-packet flows must not take the machine's
-	// memory). 0 means DefaultMaxLive.
+	// MaxLive bounds the conversations in progress; when it is reached,
+	// those that have expired are finished and, if that frees less than
+	// a quarter, the longest idle are ended early until it does, as a
+	// timeout would end them (a flood of one-packet flows must not take
+	// the machine's memory). 0 means DefaultMaxLive.
 	MaxLive int
 }
 
@@ -118,7 +119,7 @@ type Table struct {
 	nextSweep int64
 	maxLive   int
 	early     int64      // conversations ended early, past maxLive
-	idle      []idleSlot // scratch for endIdlest
+	idle      []idleSlot // scratch for makeRoom
 }
 
 // idleSlot is a live conversation and its last packet's time.
@@ -141,11 +142,18 @@ func NewTable(cfg Config, emit func(*Conn)) *Table {
 // table held MaxLive.
 func (t *Table) EndedEarly() int64 { return t.early }
 
-// endIdlest ends the quarter of the live conversations that has been idle
-// longest (the slot breaks ties, so the choice is the same every run).
-// Sorting n conversations to end n/4 of them costs O(log n) a
-// conversation.
-func (t *Table) endIdlest() {
+// makeRoom is called when the table holds maxLive conversations. It
+// finishes those that have expired, as the next sweep would, and if that
+// frees less than a quarter of the table, it ends the conversations idle
+// longest until a quarter is free (the slot breaks ties, so the choice is
+// the same every run). Sorting n conversations to end n/4 of them costs
+// O(log n) a conversation.
+func (t *Table) makeRoom() {
+	t.sweep(t.now)
+	keep := t.maxLive - max(t.maxLive/4, 1)
+	if t.index.count <= keep {
+		return
+	}
 	t.idle = t.idle[:0]
 	for i := range t.convs {
 		if c := &t.convs[i]; c.live {
@@ -153,7 +161,7 @@ func (t *Table) endIdlest() {
 		}
 	}
 	slices.SortFunc(t.idle, func(a, b idleSlot) int { return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.slot, b.slot)) })
-	for _, s := range t.idle[:max(len(t.idle)/4, 1)] {
+	for _, s := range t.idle[:t.index.count-keep] {
 		t.finish(s.slot)
 		t.early++
 	}
@@ -193,7 +201,7 @@ func (t *Table) Add(p *pcapread.Packet) {
 	}
 	if !ok {
 		if t.index.count >= t.maxLive {
-			t.endIdlest()
+			t.makeRoom()
 		}
 		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
 	}
