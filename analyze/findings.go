@@ -127,13 +127,13 @@ func (e *Evidence) add(c *flows.Conn, facts ...string) {
 	e.UIDs = e.LeftOut.unique(e.UIDs, c.UID, &e.LeftOut.UIDs)
 	e.CommunityIDs = e.LeftOut.unique(e.CommunityIDs, c.CommunityID, &e.LeftOut.CommunityIDs)
 	for _, file := range c.Files {
-		e.Files = e.LeftOut.repeated(e.Files, "f"+file, &e.LeftOut.Files)
+		e.Files = e.LeftOut.repeated(e.Files, 'f', file, &e.LeftOut.Files)
 	}
 	if c.FlowLog != nil {
 		for _, file := range c.FlowLog.Files {
-			e.Files = e.LeftOut.repeated(e.Files, "f"+file, &e.LeftOut.Files)
+			e.Files = e.LeftOut.repeated(e.Files, 'f', file, &e.LeftOut.Files)
 		}
-		e.Rules = e.LeftOut.repeated(e.Rules, "r"+c.FlowLog.Rule, &e.LeftOut.Rules)
+		e.Rules = e.LeftOut.repeated(e.Rules, 'r', c.FlowLog.Rule, &e.LeftOut.Rules)
 	}
 	e.Sources = appendBounded(e.Sources, string(c.Source))
 	if len(e.Connections) < maxConnections && !slices.ContainsFunc(e.Connections, func(b ConnBrief) bool { return b.UID == c.UID }) {
@@ -146,7 +146,7 @@ func (e *Evidence) add(c *flows.Conn, facts ...string) {
 
 // addFact puts one fact into the evidence.
 func (e *Evidence) addFact(fact string) {
-	e.Facts = e.LeftOut.repeated(e.Facts, "x"+fact, &e.LeftOut.Facts)
+	e.Facts = e.LeftOut.repeated(e.Facts, 'x', fact, &e.LeftOut.Facts)
 }
 
 // merge adds another finding's evidence, each list still bounded.
@@ -160,13 +160,13 @@ func (e *Evidence) merge(o *Evidence) {
 	e.LeftOut.UIDs += o.LeftOut.UIDs
 	e.LeftOut.CommunityIDs += o.LeftOut.CommunityIDs
 	for _, s := range o.Files {
-		e.Files = e.LeftOut.repeated(e.Files, "f"+s, &e.LeftOut.Files)
+		e.Files = e.LeftOut.repeated(e.Files, 'f', s, &e.LeftOut.Files)
 	}
 	for _, s := range o.Facts {
 		e.addFact(s)
 	}
 	for _, s := range o.Rules {
-		e.Rules = e.LeftOut.repeated(e.Rules, "r"+s, &e.LeftOut.Rules)
+		e.Rules = e.LeftOut.repeated(e.Rules, 'r', s, &e.LeftOut.Rules)
 	}
 	for _, s := range o.Sources {
 		e.Sources = appendBounded(e.Sources, s)
@@ -179,11 +179,11 @@ func (e *Evidence) merge(o *Evidence) {
 	for _, k := range slices.Sorted(maps.Keys(o.LeftOut.seen)) {
 		switch k[0] {
 		case 'f':
-			e.Files = e.LeftOut.repeated(e.Files, k, &e.LeftOut.Files)
+			e.Files = e.LeftOut.repeated(e.Files, k[0], k[1:], &e.LeftOut.Files)
 		case 'x':
-			e.Facts = e.LeftOut.repeated(e.Facts, k, &e.LeftOut.Facts)
+			e.Facts = e.LeftOut.repeated(e.Facts, k[0], k[1:], &e.LeftOut.Facts)
 		case 'r':
-			e.Rules = e.LeftOut.repeated(e.Rules, k, &e.LeftOut.Rules)
+			e.Rules = e.LeftOut.repeated(e.Rules, k[0], k[1:], &e.LeftOut.Rules)
 		}
 	}
 }
@@ -207,15 +207,15 @@ func (l *LeftOut) unique(list []string, s string, n *int) []string {
 const maxLeftOut = 4096
 
 // repeated is unique for values that repeat across connections (files,
-// rules, facts), which a set counts once; key is the value after a byte
-// naming its list.
-func (l *LeftOut) repeated(list []string, key string, n *int) []string {
-	s := key[1:]
+// rules, facts), which a set counts once, keyed by the value after a byte
+// naming its list (kind).
+func (l *LeftOut) repeated(list []string, kind byte, s string, n *int) []string {
 	switch {
 	case s == "" || slices.Contains(list, s):
 	case len(list) < maxEvidence:
 		list = append(list, s)
 	default:
+		key := string(kind) + s
 		if _, ok := l.seen[key]; !ok && len(l.seen) < maxLeftOut {
 			if l.seen == nil {
 				l.seen = map[string]struct{}{}

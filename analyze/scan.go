@@ -39,8 +39,8 @@ type scanDetector struct {
 	// A source's first failed attempt is kept as a reference alone (a
 	// flood from millions of spoofed sources tries once each); its windows
 	// are made from its second attempt on, the first replayed.
-	firsts, olderFirsts map[netip.Addr]keptRef
-	active              map[netip.Addr]int // sources with windows: the sweep generation last seen, or withFinding
+	firsts, olderFirsts map[hostKey]keptRef // keys without pointers: no work for the garbage collector
+	active              map[netip.Addr]int  // sources with windows: the sweep generation last seen, or withFinding
 }
 
 // withFinding marks an active source with a scan finding: never swept.
@@ -102,7 +102,7 @@ type attempts struct {
 
 func newScanDetector() *scanDetector {
 	return &scanDetector{wins: map[scanKey]*distinct[netip.Addr]{}, vwins: map[scanKey]*distinct[uint16]{},
-		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[netip.Addr]keptRef{}, olderFirsts: map[netip.Addr]keptRef{}, active: map[netip.Addr]int{}}
+		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[hostKey]keptRef{}, olderFirsts: map[hostKey]keptRef{}, active: map[netip.Addr]int{}}
 }
 
 func (s *scanDetector) observe(d *detection, c *flows.Conn) {
@@ -115,16 +115,17 @@ func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 	ref := d.keep(c)
 	gen, active := s.active[c.Orig]
 	if !active {
-		first, ok := s.firsts[c.Orig]
+		src := keyOf(c.Orig)
+		first, ok := s.firsts[src]
 		if !ok {
-			first, ok = s.olderFirsts[c.Orig]
+			first, ok = s.olderFirsts[src]
 		}
 		if !ok {
-			s.keepFirst(c.Orig, ref)
+			s.keepFirst(src, ref)
 			return
 		}
-		delete(s.firsts, c.Orig)
-		delete(s.olderFirsts, c.Orig)
+		delete(s.firsts, src)
+		delete(s.olderFirsts, src)
 		s.active[c.Orig] = s.sweeps.gen
 		s.attempt(d, d.evidence.get(first), first)
 	} else if gen != withFinding {
@@ -141,9 +142,9 @@ func (s *scanDetector) entries() int {
 // keepFirst notes a source's first failed attempt. Past maxFirsts/2
 // sources, the notes start afresh and the older ones are kept until the
 // next time: at most maxFirsts, the newest half at least.
-func (s *scanDetector) keepFirst(src netip.Addr, ref keptRef) {
+func (s *scanDetector) keepFirst(src hostKey, ref keptRef) {
 	if len(s.firsts) >= maxFirsts/2 {
-		s.olderFirsts, s.firsts = s.firsts, make(map[netip.Addr]keptRef, maxFirsts/2)
+		s.olderFirsts, s.firsts = s.firsts, make(map[hostKey]keptRef, maxFirsts/2)
 	}
 	s.firsts[src] = ref
 }

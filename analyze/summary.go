@@ -229,8 +229,8 @@ type portKey struct {
 
 type portAcc struct {
 	stat        PortStat
-	responders  map[uint32]struct{} // hosts' numbers
-	originators map[uint32]struct{}
+	responders  hostSet
+	originators hostSet
 }
 
 // NewSummary returns an empty Summary.
@@ -310,14 +310,13 @@ func (s *Summary) AddConn(c *flows.Conn) {
 		k := portKey{c.Proto, c.RespPort}
 		pa := s.ports[k]
 		if pa == nil {
-			pa = &portAcc{stat: PortStat{Proto: c.ProtoName(), Port: c.RespPort},
-				responders: make(map[uint32]struct{}), originators: make(map[uint32]struct{})}
+			pa = &portAcc{stat: PortStat{Proto: c.ProtoName(), Port: c.RespPort}}
 			s.ports[k] = pa
 		}
 		pa.stat.Conversations++
 		pa.stat.Bytes += bytes
-		pa.responders[ir] = struct{}{}
-		pa.originators[io] = struct{}{}
+		pa.responders.add(ir)
+		pa.originators.add(io)
 	}
 }
 
@@ -463,7 +462,7 @@ func (s *Summary) Report() Report {
 	}
 	ports := func(yield func(PortStat) bool) {
 		for _, p := range s.ports {
-			p.stat.Responders, p.stat.Originators = len(p.responders), len(p.originators)
+			p.stat.Responders, p.stat.Originators = p.responders.len(), p.originators.len()
 			if !yield(p.stat) {
 				return
 			}

@@ -6,13 +6,14 @@ import (
 )
 
 // index maps conversation keys to slots of the table's conversation array.
-// It is an open-addressing hash table of uint64 entries, each holding 32
-// bits of the key's hash (a tag that rules out most mismatches without
-// touching the conversation) and the slot number plus one; 0 is empty. It
-// has no pointers for the garbage collector to scan, and a lookup touches
-// one cache line of the index and, on a tag match, the conversation the
-// caller needs next anyway. Deletion shifts later entries back, so there
-// are no tombstones.
+// It is an open-addressing hash table of uint64 entries, each holding the
+// high 32 bits of the key's hash (a tag that rules out most mismatches
+// without touching the conversation, and whose low bits are the entry's
+// home position) and the slot number plus one; 0 is empty. It has no
+// pointers for the garbage collector to scan; a lookup touches one cache
+// line of the index and, on a tag match, the conversation the caller
+// needs next anyway; growing and deleting touch the index alone.
+// Deletion shifts later entries back, so there are no tombstones.
 type index struct {
 	entries []uint64
 	mask    uint64
@@ -46,7 +47,7 @@ func hashKey(k *key) uint64 {
 // lookup returns the slot of key k, using convs to compare keys.
 func (ix *index) lookup(k *key, h uint64, convs []conv) (int32, bool) {
 	tag := h >> 32
-	for pos := h & ix.mask; ; pos = (pos + 1) & ix.mask {
+	for pos := tag & ix.mask; ; pos = (pos + 1) & ix.mask {
 		e := ix.entries[pos]
 		if e == 0 {
 			return 0, false
@@ -60,41 +61,41 @@ func (ix *index) lookup(k *key, h uint64, convs []conv) (int32, bool) {
 }
 
 // insert adds key hash h for slot; the key must not be present.
-func (ix *index) insert(h uint64, slot int32, convs []conv) {
+func (ix *index) insert(h uint64, slot int32) {
 	if (ix.count+1)*2 > len(ix.entries) {
-		ix.grow(convs)
+		ix.grow()
 	}
-	ix.place(h, slot)
+	ix.place(h>>32<<32 | uint64(uint32(slot+1)))
 	ix.count++
 }
 
-func (ix *index) place(h uint64, slot int32) {
-	e := h>>32<<32 | uint64(uint32(slot+1))
-	pos := h & ix.mask
+// home returns the position where entry e's probe sequence starts.
+func (ix *index) home(e uint64) uint64 { return e >> 32 & ix.mask }
+
+func (ix *index) place(e uint64) {
+	pos := ix.home(e)
 	for ix.entries[pos] != 0 {
 		pos = (pos + 1) & ix.mask
 	}
 	ix.entries[pos] = e
 }
 
-func (ix *index) grow(convs []conv) {
+func (ix *index) grow() {
 	old := ix.entries
 	ix.entries = make([]uint64, 2*len(old))
 	ix.mask = uint64(len(ix.entries) - 1)
 	for _, e := range old {
 		if e != 0 {
-			slot := int32(uint32(e)) - 1
-			ix.place(convs[slot].hash, slot)
+			ix.place(e)
 		}
 	}
 }
 
 // remove deletes the entry of slot, whose key hashes to h, and shifts
-// back the entries after it that would otherwise become unreachable. The
-// conversations' stored hashes give each entry's home position.
-func (ix *index) remove(h uint64, slot int32, convs []conv) {
+// back the entries after it that would otherwise become unreachable.
+func (ix *index) remove(h uint64, slot int32) {
 	want := h>>32<<32 | uint64(uint32(slot+1))
-	pos := h & ix.mask
+	pos := ix.home(want)
 	for ix.entries[pos] != want {
 		pos = (pos + 1) & ix.mask
 	}
@@ -110,7 +111,7 @@ func (ix *index) remove(h uint64, slot int32, convs []conv) {
 			}
 			// The entry at next may move to pos if its home position
 			// is not in the cyclic range (pos, next].
-			home := convs[int32(uint32(e))-1].hash & ix.mask
+			home := ix.home(e)
 			if (next > pos && (home <= pos || home > next)) || (next < pos && home <= pos && home > next) {
 				ix.entries[pos] = e
 				pos = next

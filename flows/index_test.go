@@ -28,7 +28,7 @@ func TestIndexAgainstMap(t *testing.T) {
 		}
 		if wantOK {
 			if rng.IntN(2) == 0 {
-				ix.remove(h, want, convs)
+				ix.remove(h, want)
 				delete(ref, k)
 				free = append(free, want)
 			}
@@ -42,7 +42,7 @@ func TestIndexAgainstMap(t *testing.T) {
 			i = int32(len(convs) - 1)
 		}
 		convs[i] = conv{key: k, hash: h}
-		ix.insert(h, i, convs)
+		ix.insert(h, i)
 		ref[k] = i
 	}
 	if ix.count != len(ref) {

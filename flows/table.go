@@ -280,7 +280,7 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 		c.flipped = true
 		c.addHistory('^', true)
 	}
-	t.index.insert(h, i, t.convs)
+	t.index.insert(h, i)
 	return i
 }
 
@@ -401,7 +401,7 @@ func (t *Table) Live() int { return t.index.count }
 // finish hands conversation i to emit and frees its slot.
 func (t *Table) finish(i int32) {
 	c := &t.convs[i]
-	t.index.remove(c.hash, i, t.convs)
+	t.index.remove(c.hash, i)
 	c.live = false
 	t.free = append(t.free, i)
 	r := t.record(c)
