@@ -158,28 +158,59 @@ const detectLimit = 4 << 10
 
 // Datagram takes one UDP payload of one direction.
 func (in *Inspector) Datagram(dir int, data []byte) {
-	if in.done || len(data) == 0 {
+	if in.done || len(data) == 0 || !in.countDatagram(dir) {
 		return
 	}
+	switch kind := datagramKind(data); kind {
+	case "dns":
+		in.addService("dns")
+		in.dns(data, false)
+	case "krb":
+		in.addService("krb")
+		in.kerberos(data)
+	case "quic", "ntp":
+		in.addService(kind)
+		in.done = true
+	}
+}
+
+// SkipDatagram counts a UDP payload of one direction that
+// DatagramIdentifies said nothing about, without its bytes: the
+// Inspector ends as Datagram would have left it.
+func (in *Inspector) SkipDatagram(dir int) {
+	if !in.done {
+		in.countDatagram(dir)
+	}
+}
+
+// countDatagram counts a datagram and reports whether it is to be read.
+func (in *Inspector) countDatagram(dir int) bool {
 	in.fed[dir]++
 	if in.fed[0]+in.fed[1] > maxDatagrams {
 		in.done = true
-		return
+		return false
 	}
+	return true
+}
+
+// DatagramIdentifies reports whether a UDP payload shows a protocol that
+// Datagram reads. A payload that does not only counts toward the
+// datagrams read (see SkipDatagram).
+func DatagramIdentifies(data []byte) bool { return datagramKind(data) != "" }
+
+// datagramKind returns the service a UDP payload shows, or "".
+func datagramKind(data []byte) string {
 	switch {
 	case looksDNS(data):
-		in.addService("dns")
-		in.dns(data, false)
+		return "dns"
 	case looksKerberosUDP(data):
-		in.addService("krb")
-		in.kerberos(data)
+		return "krb"
 	case looksQUIC(data):
-		in.addService("quic")
-		in.done = true
+		return "quic"
 	case looksNTP(data):
-		in.addService("ntp")
-		in.done = true
+		return "ntp"
 	}
+	return ""
 }
 
 // maxDatagrams is how many datagrams of a UDP conversation are read.

@@ -44,8 +44,8 @@ func hashKey(k *key) uint64 {
 	return hi ^ lo
 }
 
-// lookup returns the slot of key k, using convs to compare keys.
-func (ix *index) lookup(k *key, h uint64, convs []conv) (int32, bool) {
+// lookup returns the slot of key k, using convs and lites to compare keys.
+func (ix *index) lookup(k *key, h uint64, convs []conv, lites []lite) (int32, bool) {
 	tag := h >> 32
 	for pos := tag & ix.mask; ; pos = (pos + 1) & ix.mask {
 		e := ix.entries[pos]
@@ -53,7 +53,12 @@ func (ix *index) lookup(k *key, h uint64, convs []conv) (int32, bool) {
 			return 0, false
 		}
 		if e>>32 == tag {
-			if slot := int32(uint32(e)) - 1; convs[slot].key == *k {
+			slot := int32(uint32(e)) - 1
+			if slot&liteBit != 0 {
+				if lites[slot&^liteBit].key == *k {
+					return slot, true
+				}
+			} else if convs[slot].key == *k {
 				return slot, true
 			}
 		}
@@ -65,7 +70,7 @@ func (ix *index) insert(h uint64, slot int32) {
 	if (ix.count+1)*2 > len(ix.entries) {
 		ix.grow()
 	}
-	ix.place(h>>32<<32 | uint64(uint32(slot+1)))
+	ix.place(entryOf(h, slot))
 	ix.count++
 }
 
@@ -91,14 +96,27 @@ func (ix *index) grow() {
 	}
 }
 
+// entryOf returns the index entry of slot, whose key hashes to h.
+func entryOf(h uint64, slot int32) uint64 { return h>>32<<32 | uint64(uint32(slot+1)) }
+
+// find returns the position of entry e.
+func (ix *index) find(e uint64) uint64 {
+	pos := ix.home(e)
+	for ix.entries[pos] != e {
+		pos = (pos + 1) & ix.mask
+	}
+	return pos
+}
+
+// replace points the entry of slot, whose key hashes to h, at slot to.
+func (ix *index) replace(h uint64, slot, to int32) {
+	ix.entries[ix.find(entryOf(h, slot))] = entryOf(h, to)
+}
+
 // remove deletes the entry of slot, whose key hashes to h, and shifts
 // back the entries after it that would otherwise become unreachable.
 func (ix *index) remove(h uint64, slot int32) {
-	want := h>>32<<32 | uint64(uint32(slot+1))
-	pos := ix.home(want)
-	for ix.entries[pos] != want {
-		pos = (pos + 1) & ix.mask
-	}
+	pos := ix.find(entryOf(h, slot))
 	ix.count--
 	for {
 		ix.entries[pos] = 0

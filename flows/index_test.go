@@ -21,7 +21,7 @@ func TestIndexAgainstMap(t *testing.T) {
 		k.loPort = uint16(rng.IntN(20))
 		k.proto = 6
 		h := hashKey(&k)
-		slot, ok := ix.lookup(&k, h, convs)
+		slot, ok := ix.lookup(&k, h, convs, nil)
 		want, wantOK := ref[k]
 		if ok != wantOK || (ok && slot != want) {
 			t.Fatalf("step %d: lookup %v %v, map %v %v", step, slot, ok, want, wantOK)
@@ -49,7 +49,7 @@ func TestIndexAgainstMap(t *testing.T) {
 		t.Fatalf("index holds %d keys, map %d", ix.count, len(ref))
 	}
 	for k, want := range ref {
-		if got, ok := ix.lookup(&k, hashKey(&k), convs); !ok || got != want {
+		if got, ok := ix.lookup(&k, hashKey(&k), convs, nil); !ok || got != want {
 			t.Fatalf("key %v: %v %v, want %v", k, got, ok, want)
 		}
 	}

@@ -113,13 +113,18 @@ type Table struct {
 	inspPool  []*inspection // finished inspections, for reuse
 	deadlines []int64       // per slot: when the conversation expires if no packet comes
 	free      []int32
-	files     []string
-	file      int32
-	now       int64 // latest packet time
-	nextSweep int64
-	maxLive   int
-	early     int64      // conversations ended early, past maxLive
-	idle      []idleSlot // scratch for makeRoom
+	// Lite slots (see lite.go), their deadlines and free slots.
+	lites         []lite
+	liteDeadlines []int64
+	liteFree      []int32
+	files         []string
+	file          int32
+	now           int64 // latest packet time
+	nextSweep     int64
+	maxLive       int
+	early         int64      // conversations ended early, past maxLive
+	idle          []idleSlot // scratch for makeRoom
+	batch         []int32    // scratch for sweep and Flush
 }
 
 // idleSlot is a live conversation and its last packet's time.
@@ -145,8 +150,8 @@ func (t *Table) EndedEarly() int64 { return t.early }
 // makeRoom is called when the table holds maxLive conversations. It
 // finishes those that have expired, as the next sweep would, and if that
 // frees less than a quarter of the table, it ends the conversations idle
-// longest until a quarter is free (the slot breaks ties, so the choice is
-// the same every run). Sorting n conversations to end n/4 of them costs
+// longest until a quarter is free (the first packet's place breaks ties,
+// so the choice is the same every run). Sorting n conversations to end n/4 of them costs
 // O(log n) a conversation.
 func (t *Table) makeRoom() {
 	t.sweep(t.now)
@@ -160,7 +165,12 @@ func (t *Table) makeRoom() {
 			t.idle = append(t.idle, idleSlot{c.lastPacket, int32(i)})
 		}
 	}
-	slices.SortFunc(t.idle, func(a, b idleSlot) int { return cmp.Or(cmp.Compare(a.last, b.last), cmp.Compare(a.slot, b.slot)) })
+	for j := range t.lites {
+		if l := &t.lites[j]; l.live {
+			t.idle = append(t.idle, idleSlot{l.ts, int32(j) | liteBit})
+		}
+	}
+	slices.SortFunc(t.idle, func(a, b idleSlot) int { return cmp.Or(cmp.Compare(a.last, b.last), t.compareStarts(a.slot, b.slot)) })
 	for _, s := range t.idle[:t.index.count-keep] {
 		t.finish(s.slot)
 		t.early++
@@ -194,8 +204,15 @@ func (t *Table) Add(p *pcapread.Packet) {
 	}
 	k, sport, dport, oneWay, srcIsLo := packetKey(p)
 	h := hashKey(&k)
-	i, ok := t.index.lookup(&k, h, t.convs)
-	if ok && (p.Timestamp > t.deadlines[i] || t.reused(&t.convs[i], p, srcIsLo)) {
+	i, ok := t.index.lookup(&k, h, t.convs, t.lites)
+	if ok && p.Timestamp > t.deadlineOf(i) {
+		t.finish(i)
+		ok = false
+	}
+	if ok && i&liteBit != 0 {
+		i = t.promote(i, h)
+	}
+	if ok && t.reused(&t.convs[i], p, srcIsLo) {
 		t.finish(i)
 		ok = false
 	}
@@ -203,8 +220,18 @@ func (t *Table) Add(p *pcapread.Packet) {
 		if t.index.count >= t.maxLive {
 			t.makeRoom()
 		}
+		if deadline, ok := t.liteDeadline(p); ok {
+			t.addLite(&k, h, p, srcIsLo, deadline)
+			return
+		}
 		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
+		t.index.insert(h, i)
 	}
+	t.update(i, p, srcIsLo)
+}
+
+// update accounts packet p to the conversation in full slot i.
+func (t *Table) update(i int32, p *pcapread.Packet, srcIsLo bool) {
 	c := &t.convs[i]
 	isOrig := srcIsLo == c.origIsLo
 	c.account(p, isOrig)
@@ -213,6 +240,15 @@ func (t *Table) Add(p *pcapread.Packet) {
 	}
 	c.lastFile = t.file
 	t.deadlines[i] = t.deadline(c)
+}
+
+// deadlineOf returns when the conversation in slot i (full or lite)
+// expires if no packet of it comes.
+func (t *Table) deadlineOf(i int32) int64 {
+	if i&liteBit != 0 {
+		return t.liteDeadlines[i&^liteBit]
+	}
+	return t.deadlines[i]
 }
 
 // packetKey returns the packet's canonical key, its ports as Zeek maps them
@@ -256,7 +292,8 @@ func compareAddrPort(a, b [16]byte, ap, bp uint16) int {
 	return 0
 }
 
-// create starts a conversation with packet p and returns its index.
+// create starts a conversation with packet p in a full slot and returns
+// the slot; the caller puts it into the index.
 func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16, oneWay, srcIsLo bool) int32 {
 	var i int32
 	if n := len(t.free); n > 0 {
@@ -280,7 +317,6 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 		c.flipped = true
 		c.addHistory('^', true)
 	}
-	t.index.insert(h, i)
 	return i
 }
 
@@ -377,29 +413,76 @@ func (t *Table) reused(c *conv, p *pcapread.Packet, srcIsLo bool) bool {
 }
 
 // sweep finishes every conversation that has expired by now. It reads the
-// dense deadline array, not the conversations.
+// dense deadline arrays, not the conversations.
 func (t *Table) sweep(now int64) {
+	t.batch = t.batch[:0]
 	for i, d := range t.deadlines {
 		if now > d && t.convs[i].live {
-			t.finish(int32(i))
+			t.batch = append(t.batch, int32(i))
 		}
 	}
+	for j, d := range t.liteDeadlines {
+		if now > d && t.lites[j].live {
+			t.batch = append(t.batch, int32(j)|liteBit)
+		}
+	}
+	t.finishInOrder(t.batch)
 }
 
 // Flush finishes every live conversation, at the end of the input.
 func (t *Table) Flush() {
+	t.batch = t.batch[:0]
 	for i := range t.convs {
 		if t.convs[i].live {
-			t.finish(int32(i))
+			t.batch = append(t.batch, int32(i))
 		}
 	}
+	for j := range t.lites {
+		if t.lites[j].live {
+			t.batch = append(t.batch, int32(j)|liteBit)
+		}
+	}
+	t.finishInOrder(t.batch)
+}
+
+// finishInOrder finishes the conversations in slots in the order they
+// started, so that the order in which conversations are handed on
+// depends on the packets alone, not on the slots they had.
+func (t *Table) finishInOrder(slots []int32) {
+	slices.SortFunc(slots, t.compareStarts)
+	for _, i := range slots {
+		t.finish(i)
+	}
+}
+
+// compareStarts orders the conversations in slots a and b by the place of
+// their first packet in the input: no two share one.
+func (t *Table) compareStarts(a, b int32) int {
+	fa, ra := t.firstPacket(a)
+	fb, rb := t.firstPacket(b)
+	return cmp.Or(cmp.Compare(fa, fb), cmp.Compare(ra, rb))
+}
+
+// firstPacket returns the file and record number of the first packet of
+// the conversation in slot i.
+func (t *Table) firstPacket(i int32) (file int32, record int64) {
+	if i&liteBit != 0 {
+		l := &t.lites[i&^liteBit]
+		return l.file, l.record
+	}
+	c := &t.convs[i]
+	return c.firstFile, c.firstRecord
 }
 
 // Live returns the number of conversations in progress.
 func (t *Table) Live() int { return t.index.count }
 
-// finish hands conversation i to emit and frees its slot.
+// finish hands the conversation in slot i (full or lite) to emit and
+// frees its slot.
 func (t *Table) finish(i int32) {
+	if i&liteBit != 0 {
+		i = t.promote(i, hashKey(&t.lites[i&^liteBit].key))
+	}
 	c := &t.convs[i]
 	t.index.remove(c.hash, i)
 	c.live = false
