@@ -54,12 +54,12 @@ func Write(out io.Writer, kind string, n int, span time.Duration) error {
 		case "dnsnames":
 			name := fmt.Sprintf("h%08x.example.com", i)
 			q := dnsMessage(uint16(i), name, false, 0, w.rnd)
-			w.udp(at, vm, [4]byte{168, 63, 129, 16}, uint16(1024+i%60000), 53, q)
+			w.udp(at, vm, resolver(i), uint16(1024+i%60000), 53, q)
 			a := dnsMessage(uint16(i), name, true, 1, w.rnd)
-			w.udp(at.Add(time.Millisecond), [4]byte{168, 63, 129, 16}, vm, 53, uint16(1024+i%60000), a)
+			w.udp(at.Add(time.Millisecond), resolver(i), vm, 53, uint16(1024+i%60000), a)
 		case "dnsanswers":
 			a := dnsMessage(uint16(i), "cdn.example.com", true, 64, w.rnd)
-			w.udp(at, [4]byte{168, 63, 129, 16}, vm, 53, uint16(1024+i%60000), a)
+			w.udp(at, resolver(i), vm, 53, uint16(1024+i%60000), a)
 		default:
 			return fmt.Errorf("floodgen: unknown kind %q", kind)
 		}
@@ -71,6 +71,14 @@ type writer struct {
 	w   *bufio.Writer
 	rnd *rand.Rand
 	buf []byte
+}
+
+// resolver is the DNS resolver of the VM's ith lookup: a new one each
+// time the client's 60,000 ports come round, so that every lookup is a
+// conversation of its own, as a client with many resolvers would make.
+func resolver(i int) [4]byte {
+	n := i / 60000
+	return [4]byte{10, 53, byte(n >> 8), byte(n)}
 }
 
 // randomAddr is a random public-looking IPv4 address, as a spoofed
