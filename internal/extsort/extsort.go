@@ -2,7 +2,11 @@
 // fixed number in memory and spills sorted runs to temporary files (never
 // next to the evidence), merging them when the values are read back. netfx
 // uses it to order conversation records for output and to join capture
-// conversations with flow-log connections by 5-tuple.
+// conversations with flow-log connections by 5-tuple. Runs are compressed
+// with S2 (github.com/klauspost/compress/s2, already netfx's decompressor):
+// records compress about fourfold, and on a cloud VM a page of temporary
+// file costs more system time to write than to compress (3 M spilled
+// records of a SYN flood: 5.3 s of system time before, 1.3 s after).
 package extsort
 
 import (
@@ -13,6 +17,8 @@ import (
 	"iter"
 	"os"
 	"slices"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/netfx/netfx/internal/tempfile"
 )
@@ -141,7 +147,8 @@ func (s *Sorter[T]) wait() error {
 // and cmp of the Sorter, so it can run on another goroutine.
 func (s *Sorter[T]) writeRun(f *os.File, buf []T) error {
 	slices.SortFunc(buf, s.cmp)
-	bw := bufio.NewWriterSize(f, 1<<20)
+	zw := s2.NewWriter(f, s2.WriterConcurrency(1))
+	bw := bufio.NewWriterSize(zw, 1<<20)
 	enc := forRun(s.codec)
 	for _, v := range buf {
 		if err := enc.Encode(bw, v); err != nil {
@@ -149,6 +156,9 @@ func (s *Sorter[T]) writeRun(f *os.File, buf []T) error {
 		}
 	}
 	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
 		return err
 	}
 	_, err := f.Seek(0, io.SeekStart)
@@ -181,7 +191,7 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 		}
 		var runs []Run[T]
 		for _, f := range s.runs {
-			br := bufio.NewReaderSize(f, 256<<10)
+			br := bufio.NewReaderSize(s2.NewReader(f), 256<<10)
 			dec := forRun(s.codec)
 			runs = append(runs, &decodedRun[T]{dec: dec, r: br})
 		}
