@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"slices"
@@ -42,6 +43,20 @@ type nameAcc struct {
 type names struct {
 	m       map[netip.Addr][]nameAcc
 	dropped int
+	// full is set once m holds maxNamedAddrs addresses: a bit per hash of
+	// the addresses in it, so that most of a flood's new addresses are
+	// counted as dropped without a lookup in m.
+	full []uint64
+}
+
+// fullBits is the size of the filter of a full table: 2^20 bits (128 KiB,
+// which stays in cache), one bit for every eighth.
+const fullBits = 1 << 20
+
+func fullBit(ip netip.Addr) uint64 {
+	b := ip.As16()
+	h := (binary.LittleEndian.Uint64(b[:8])*0x9E3779B97F4A7C15 ^ binary.LittleEndian.Uint64(b[8:])) * 0xBF58476D1CE4E5B9
+	return h >> (64 - 20)
 }
 
 // maxNamedAddrs bounds the addresses names are kept for: a flood of DNS
@@ -59,6 +74,12 @@ func (n *names) add(ip netip.Addr, name, source string, ts int64) {
 	if name == "" || !ip.IsValid() {
 		return
 	}
+	if n.full != nil {
+		if bit := fullBit(ip); n.full[bit/64]&(1<<(bit%64)) == 0 {
+			n.dropped++
+			return
+		}
+	}
 	list, known := n.m[ip]
 	if !known && len(n.m) >= maxNamedAddrs {
 		n.dropped++
@@ -73,6 +94,13 @@ func (n *names) add(ip netip.Addr, name, source string, ts int64) {
 	}
 	if len(list) < maxNamesPerAddr {
 		n.m[ip] = append(list, nameAcc{name: strings.Clone(name), source: source, count: 1, first: ts})
+	}
+	if !known && len(n.m) == maxNamedAddrs {
+		n.full = make([]uint64, fullBits/64)
+		for a := range n.m {
+			bit := fullBit(a)
+			n.full[bit/64] |= 1 << (bit % 64)
+		}
 	}
 }
 
@@ -99,6 +127,10 @@ func (n *names) fromConn(c *flows.Conn) {
 			}
 			ip, err := netip.ParseAddr(a.Value)
 			if err != nil {
+				continue
+			}
+			if aliasOf == nil {
+				n.add(ip, a.Name, "dns", c.TS)
 				continue
 			}
 			given := 0 // names given through aliases, at most maxAliases

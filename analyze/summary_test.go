@@ -144,15 +144,25 @@ func TestTop(t *testing.T) {
 }
 
 // TestNamesAreBounded: names of ever new addresses (a flood of DNS answers)
-// stop at maxNamedAddrs addresses, and the rest are counted; a CNAME web
-// gives an address at most maxAliases names.
+// stop at maxNamedAddrs addresses, and the rest are counted, while the
+// addresses kept still get names; a CNAME web gives an address at most
+// maxAliases names.
 func TestNamesAreBounded(t *testing.T) {
 	n := newNames()
-	for i := range maxNamedAddrs + 10 {
-		n.add(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), "host.example", "dns", 0)
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
+	for i := range maxNamedAddrs + 100_000 {
+		n.add(addr(i), "host.example", "dns", 0)
 	}
-	if len(n.m) != maxNamedAddrs || n.dropped != 10 {
+	for i := range maxNamedAddrs {
+		n.add(addr(i), "other.example", "tls_sni", 0)
+	}
+	if len(n.m) != maxNamedAddrs || n.dropped != 100_000 {
 		t.Errorf("%d addresses named, %d dropped", len(n.m), n.dropped)
+	}
+	for i := range maxNamedAddrs {
+		if len(n.m[addr(i)]) != 2 {
+			t.Fatalf("%v: names %v after the table filled, want two", addr(i), n.m[addr(i)])
+		}
 	}
 	answers := []appid.DNSAnswer{{Name: "t0.example", Type: "A", Value: "192.0.2.1"}}
 	for i := range 40 { // every alias points at the next: a chain and a web

@@ -126,11 +126,11 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		}
 		switch {
 		case typ == 1 && size == 4, typ == 28 && size == 16:
-			in.answers.add(buf[:n], typ, p[data:data+size])
+			in.answers.add(buf[:n], typ, p[data:data+size], an-i-1)
 		case typ == 5, typ == 12:
 			var value [256]byte
 			if v, _, _ := dnsNameTo(p, data, &value); v > 0 {
-				in.answers.add(buf[:n], typ, value[:v])
+				in.answers.add(buf[:n], typ, value[:v], an-i-1)
 			}
 		}
 		off = data + size
@@ -153,7 +153,14 @@ type dnsAnswers struct {
 	last [2]int // where the last name written is in buf: start and end
 }
 
-func (a *dnsAnswers) add(name []byte, typ uint16, value []byte) {
+// add appends an answer; more answers follow it in its message.
+func (a *dnsAnswers) add(name []byte, typ uint16, value []byte, more int) {
+	if a.buf == nil {
+		// Room for this answer and the rest of its message, if they are
+		// addresses for the same name: appending would leave up to half
+		// the buffer unused.
+		a.buf = make([]byte, 0, len(name)+8+min(more, maxAnswers)*(4+len(value)))
+	}
 	if a.n > 0 && string(name) == string(a.buf[a.last[0]:a.last[1]]) {
 		a.buf = append(a.buf, 0)
 	} else {
@@ -168,34 +175,45 @@ func (a *dnsAnswers) add(name []byte, typ uint16, value []byte) {
 	a.n++
 }
 
-// list returns the answers as DNSAnswers; answers for the same name in a
-// row share its string.
+// list returns the answers as DNSAnswers. Their names and values are
+// substrings of one string, made at once: a conversation's 64 answers are
+// one allocation, not 128.
 func (a *dnsAnswers) list() []DNSAnswer {
 	if a.n == 0 {
 		return nil
 	}
-	out := make([]DNSAnswer, 0, a.n)
-	name, b := "", a.buf
-	for range a.n {
+	type span struct{ name, value [2]int }
+	spans := make([]span, 0, a.n)
+	types := make([]uint16, 0, a.n)
+	text := make([]byte, 0, len(a.buf)+a.n*len("255.255.255.255"))
+	var name [2]int
+	for b := a.buf; len(b) > 0; {
 		l, k := binary.Uvarint(b)
 		b = b[k:]
 		if l > 0 {
-			name, b = string(b[:l]), b[l:]
+			name = [2]int{len(text), len(text) + int(l)}
+			text, b = append(text, b[:l]...), b[l:]
 		}
 		typ := binary.BigEndian.Uint16(b)
 		l, k = binary.Uvarint(b[2:])
 		value := b[2+k : 2+k+int(l)]
 		b = b[2+k+int(l):]
-		var text string
+		start := len(text)
 		switch typ {
 		case 1:
-			text = netip.AddrFrom4([4]byte(value)).String()
+			text = netip.AddrFrom4([4]byte(value)).AppendTo(text)
 		case 28:
-			text = netip.AddrFrom16([16]byte(value)).Unmap().String()
+			text = netip.AddrFrom16([16]byte(value)).Unmap().AppendTo(text)
 		default:
-			text = string(value)
+			text = append(text, value...)
 		}
-		out = append(out, DNSAnswer{Name: name, Type: typeName(typ), Value: text})
+		spans = append(spans, span{name, [2]int{start, len(text)}})
+		types = append(types, typ)
+	}
+	all := string(text)
+	out := make([]DNSAnswer, len(spans))
+	for i, s := range spans {
+		out[i] = DNSAnswer{Name: all[s.name[0]:s.name[1]], Type: typeName(types[i]), Value: all[s.value[0]:s.value[1]]}
 	}
 	return out
 }

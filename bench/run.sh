@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Times netfx against the page-cache read limit (cat) and peers on a capture
-# made by ../shared/tools/pcapgen, and prints medians and ratios.
+# made by ../shared/tools/pcapgen, and prints medians and ratios; then the
+# CPU time of netfx conns and report against tcpdump's (run alternately),
+# and the CPU each stage of netfx spends a packet, with the busiest.
 #
 #   bench/run.sh [SIZE] [RUNS]      e.g. bench/run.sh 1GiB 5
 #
-# Needs Go; tcpdump and tshark are timed when installed (tshark on a 100 MiB
+# Needs Go; tcpdump, tshark and GNU time are used when installed (tshark on a 100 MiB
 # file, as it is slow). Data goes to bench/data (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,3 +61,49 @@ if command -v tshark >/dev/null; then
   c=$(seconds cat "$small"); n=$(seconds "$data/netfx" conns "$small"); s=$(seconds tshark -n -q -r "$small" -z conv,tcp)
   printf '100 MiB: cat %.3f s, netfx conns %.3f s, tshark -z conv,tcp %.3f s (%.0fx netfx)\n' "$c" "$n" "$s" "$(echo "$s / $n" | bc -l)"
 fi
+
+# CPU time against tcpdump, run alternately (issue "speed, second round"):
+# user+system seconds of one run, as GNU time counts them.
+cpu() { /usr/bin/time -f '%U %S %e' -o "$data/cpu" "$@" >/dev/null 2>&1 || true; awk '{printf "%.3f %.3f\n", $1 + $2, $3}' "$data/cpu"; }
+if [ -x /usr/bin/time ] && command -v tcpdump >/dev/null; then
+  declare -A cpus walls
+  for ((i = 0; i < runs; i++)); do
+    for n in tcpdump conns report; do
+      case $n in
+        tcpdump) read -r c w < <(cpu tcpdump -n -r "$cap" -w /dev/null) ;;
+        conns) read -r c w < <(cpu "${cmds_conns[@]}") ;;
+        report) read -r c w < <(cpu "${cmds_report[@]}") ;;
+      esac
+      cpus[$n]+="$c " walls[$n]+="$w "
+    done
+  done
+  td=$(echo ${cpus[tcpdump]} | tr ' ' '\n' | median)
+  printf '%-10s %10s %10s %12s %14s\n' tool "CPU s" "x tcpdump" "wall s" "wall / CPU"
+  for n in tcpdump conns report; do
+    c=$(echo ${cpus[$n]} | tr ' ' '\n' | median) w=$(echo ${walls[$n]} | tr ' ' '\n' | median)
+    printf '%-10s %10.3f %10.2f %12.3f %14.2f\n' "$n" "$c" "$(echo "$c / $td" | bc -l)" "$w" "$(echo "$w / $c" | bc -l)"
+  done
+fi
+
+# CPU per packet of each stage, from a CPU profile whose samples carry the
+# pprof label "stage" (package ingest; "finish" is the command's own work
+# after reading, unlabelled the runtime's: garbage collection, scheduling).
+# The busiest stage is the critical path: with a core per stage, a run
+# takes at least its time.
+packets=$("$data/netfx" report --json "$cap" 2>/dev/null | grep -m1 '"packets"' | tr -dc 0-9)
+for cmd in conns report; do
+  NETFX_CPUPROFILE="$data/$cmd.prof" "$data/netfx" "$cmd" "$cap" >/dev/null 2>&1
+  echo "stages of netfx $cmd ($packets packets):"
+  go tool pprof -tags "$data/$cmd.prof" 2>/dev/null | awk -v packets="$packets" '
+    function seconds(x) { if (x ~ /ms$/) { sub(/ms$/, "", x); return x / 1000 } sub(/s$/, "", x); return x + 0 }
+    /stage: Total/ { labelled = seconds($3); all = seconds($5); next }
+    /: [a-z]+$/ && labelled != "" {
+      v = seconds($1); name = $NF
+      printf "  %-8s %7.3f s  %6.0f ns/packet\n", name, v, v * 1e9 / packets
+      if (v > busiest) { busiest = v; bname = name }
+    }
+    END {
+      printf "  %-8s %7.3f s  %6.0f ns/packet\n", "runtime", all - labelled, (all - labelled) * 1e9 / packets
+      printf "  all      %7.3f s  %6.0f ns/packet; busiest stage %s, %.0f%% of the CPU\n", all, all * 1e9 / packets, bname, 100 * busiest / all
+    }'
+done

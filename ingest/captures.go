@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime/pprof"
 
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/pcapread"
@@ -54,7 +55,7 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 	for range batchesAhead {
 		empty <- &batch{packets: make([]pcapread.Packet, 0, batchSize), payload: make([]byte, 0, batchPayload)}
 	}
-	go func() {
+	go pprof.Do(ctx, pprof.Labels("stage", "read"), func(ctx context.Context) {
 		defer close(full)
 		for _, path := range paths {
 			if ctx.Err() != nil {
@@ -62,12 +63,12 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 			}
 			readFile(ctx, path, opt, empty, full)
 		}
-	}()
+	})
 	// The table runs on a third goroutine and hands its results back in
 	// order, so that what the caller does with each conversation (merging,
 	// sorting, analysis) runs beside the table instead of after it.
 	results := make(chan []tableResult, batchesAhead)
-	go func() {
+	go pprof.Do(ctx, pprof.Labels("stage", "table"), func(ctx context.Context) {
 		defer close(results)
 		var out []tableResult
 		send := func() {
@@ -107,7 +108,7 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 			t.Flush()
 			send()
 		}
-	}()
+	})
 	for {
 		var rs []tableResult
 		var more bool

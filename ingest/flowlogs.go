@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"io"
+	"runtime/pprof"
 
 	"github.com/netfx/netfx/flowlog"
 )
@@ -28,7 +29,7 @@ func parseFlowLogs(ctx context.Context, in *sources, paths []string, wrap func(i
 	// (a read blocked on a pipe, at its next byte).
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
+	go pprof.Do(ctx, pprof.Labels("stage", "flowlogs"), func(ctx context.Context) {
 		defer close(full)
 		send := func(b parsedTuples) bool {
 			select {
@@ -78,7 +79,7 @@ func parseFlowLogs(ctx context.Context, in *sources, paths []string, wrap func(i
 			}
 			batch = next()
 		}
-	}()
+	})
 	for {
 		var b parsedTuples
 		var more bool

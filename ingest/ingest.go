@@ -9,6 +9,7 @@ import (
 	"iter"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -161,7 +162,17 @@ func (p Problem) Damaged() bool { return !p.Skipped && !p.Warning }
 // returns ctx's error, with no temporary file left; any other error is a
 // failure of netfx's own temporary files. Damaged inputs are Problems, not
 // errors: everything else is still read.
-func Read(ctx context.Context, args []string, opt Options, sink Sink) error {
+//
+// For profiles, the goroutines carry a pprof label "stage": read (framing
+// and decoding captures), table (the flow table and payload
+// identification), flowlogs (parsing flow logs) and sink (everything on
+// the caller's goroutine: joining, and what sink does with each record).
+func Read(ctx context.Context, args []string, opt Options, sink Sink) (err error) {
+	pprof.Do(ctx, pprof.Labels("stage", "sink"), func(ctx context.Context) { err = read(ctx, args, opt, sink) })
+	return err
+}
+
+func read(ctx context.Context, args []string, opt Options, sink Sink) error {
 	sink.fill()
 	if opt.Scope != nil {
 		opt.Scope.narrow(&sink)

@@ -221,9 +221,22 @@ var connFields = []connField{
 		if f.DNS == nil {
 			return nil
 		}
-		out := make([]string, len(f.DNS.Answers))
+		// "name type value", every answer's a substring of one string.
+		size := 0
+		for _, a := range f.DNS.Answers {
+			size += len(a.Name) + len(a.Type) + len(a.Value) + 2
+		}
+		text := make([]byte, 0, size)
+		ends := make([]int, len(f.DNS.Answers))
 		for i, a := range f.DNS.Answers {
-			out[i] = a.Name + " " + a.Type + " " + a.Value
+			text = append(append(append(append(append(text, a.Name...), ' '), a.Type...), ' '), a.Value...)
+			ends[i] = len(text)
+		}
+		all := string(text)
+		out := make([]string, len(ends))
+		start := 0
+		for i, end := range ends {
+			out[i], start = all[start:end], end
 		}
 		return out
 	}),

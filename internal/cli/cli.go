@@ -57,6 +57,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return ExitUsage
 		}
 		defer stop()
+		// Profile samples of the command's own goroutine are labelled
+		// stage=finish (sorting out, the report, rendering), except while
+		// ingest.Read labels its stages (docs/performance.md).
+		defer pprof.SetGoroutineLabels(ctx)
+		ctx = pprof.WithLabels(ctx, pprof.Labels("stage", "finish"))
+		pprof.SetGoroutineLabels(ctx)
 	}
 	root := &cobra.Command{
 		Use:   "netfx",
