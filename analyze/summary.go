@@ -83,6 +83,13 @@ type Totals struct {
 	Bytes         int64  `json:"bytes"` // of the captures
 	Conversations uint64 `json:"conversations"`
 	Hosts         int    `json:"hosts"`
+	// Past 2,097,152 hosts, hosts seen only in unanswered or failed
+	// conversations (a flood's spoofed sources) are counted, not kept:
+	// they and those conversations are left out of the host, pair and
+	// port tables. The count is an estimate (±1 %) past 4,096 of them.
+	HostsLeftOut          int    `json:"hosts_left_out,omitempty"`
+	HostsLeftOutEstimated bool   `json:"hosts_left_out_estimated,omitempty"`
+	ConversationsLeftOut  uint64 `json:"conversations_left_out,omitempty"`
 	// The time span of all the evidence: captures, flow logs and
 	// conversation logs.
 	First       string  `json:"first,omitempty"`
@@ -167,13 +174,17 @@ type Summary struct {
 	damage   int
 	conns    uint64
 	hosts    *hostTable
-	pairs    *pairMap[pairAcc] // under the hosts' numbers, the lower address's first
-	ports    map[portKey]*portAcc
-	fl       flowLogAcc
-	series   timeSeries
-	names    *names
-	det      *detection
-	report   *Report // once made
+	// Hosts past maxHosts seen only in unanswered or failed
+	// conversations, and the conversations left out with them.
+	hostsLeftOut *sourceCount
+	convsLeftOut uint64
+	pairs        *pairMap[pairAcc] // under the hosts' numbers, the lower address's first
+	ports        map[portKey]*portAcc
+	fl           flowLogAcc
+	series       timeSeries
+	names        *names
+	det          *detection
+	report       *Report // once made
 }
 
 // pairAcc is the traffic between two hosts. A busy folder has hundreds of
@@ -244,7 +255,8 @@ func NewSummary(opt Options) *Summary {
 		ports: make(map[portKey]*portAcc),
 		names: newNames(),
 	}
-	s.hosts = &hostTable{ids: make(map[hostKey]uint32)}
+	s.hosts = &hostTable{ids: make(map[hostKey]uint32), max: maxHosts}
+	s.hostsLeftOut = &sourceCount{exact: map[netip.Addr]uint64{}}
 	s.det = newDetection(opt.Detect, s.net, s.names, s.hosts)
 	return s
 }
@@ -291,21 +303,32 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
 	orig, resp := c.Orig, c.Resp
-	io, ir := s.hosts.id(orig), s.hosts.id(resp)
-	ho, hr := s.hosts.acc(io), s.hosts.acc(ir)
-	ho.add(bytes, pkts)
-	if ir != io {
-		hr.add(bytes, pkts)
+	admit := answered(c)
+	io, knownOrig := s.hosts.lookup(orig, admit)
+	ir, knownResp := s.hosts.lookup(resp, admit)
+	if knownOrig {
+		s.hosts.acc(io).add(bytes, pkts)
+	} else {
+		s.hostsLeftOut.add(orig, 1)
 	}
-	pk := pairOf(io, ir)
-	if resp.Less(orig) {
-		pk = pairOf(ir, io)
+	if !knownResp {
+		s.hostsLeftOut.add(resp, 1)
+	} else if !knownOrig || ir != io {
+		s.hosts.acc(ir).add(bytes, pkts)
 	}
-	p := s.pairs.get(pk)
-	p.bytes += bytes
-	p.packets += pkts
-	p.conversations++
-	s.pairs.set(pk, p)
+	if !knownOrig || !knownResp {
+		s.convsLeftOut++
+	} else {
+		pk := pairOf(io, ir)
+		if resp.Less(orig) {
+			pk = pairOf(ir, io)
+		}
+		p := s.pairs.get(pk)
+		p.bytes += bytes
+		p.packets += pkts
+		p.conversations++
+		s.pairs.set(pk, p)
+	}
 	if c.Proto == ipproto.TCP || c.Proto == ipproto.UDP || c.Proto == ipproto.SCTP {
 		k := portKey{c.Proto, c.RespPort}
 		pa := s.ports[k]
@@ -315,8 +338,12 @@ func (s *Summary) AddConn(c *flows.Conn) {
 		}
 		pa.stat.Conversations++
 		pa.stat.Bytes += bytes
-		pa.responders.add(ir)
-		pa.originators.add(io)
+		if knownResp {
+			pa.responders.add(ir)
+		}
+		if knownOrig {
+			pa.originators.add(io)
+		}
 	}
 }
 
@@ -328,16 +355,38 @@ type hostTable struct {
 	ids   map[hostKey]uint32
 	hosts [][]hostAcc // in chunks of hostChunk: growing never copies them
 	n     int
+	max   int // hosts past which lookup adds only the admitted
 }
+
+// maxHosts bounds the hosts kept in the table once they are seen only in
+// unanswered or failed conversations: a flood from millions of spoofed
+// sources must not cost 70 bytes each. Past it, hosts are still added
+// from conversations that both sides took part in (a handshake cannot be
+// spoofed at scale); the others are counted in hostsLeftOut.
+const maxHosts = 1 << 21
+
+// answered reports whether both sides of a conversation sent packets and
+// it did not fail: one that a spoofed source cannot make.
+func answered(c *flows.Conn) bool { return c.OrigPkts > 0 && c.RespPkts > 0 && !failed(c) }
 
 // hostChunk is the hosts a chunk of the table holds (2.5 MB).
 const hostChunk = 1 << 16
 
 // id returns the number of address a, adding the host if new.
 func (t *hostTable) id(a netip.Addr) uint32 {
+	id, _ := t.lookup(a, true)
+	return id
+}
+
+// lookup returns the number of address a, adding the host if new and the
+// table holds fewer than max hosts or admit is set; ok is false when the
+// host is not in the table.
+func (t *hostTable) lookup(a netip.Addr, admit bool) (id uint32, ok bool) {
 	k := keyOf(a)
-	id, ok := t.ids[k]
-	if !ok {
+	if id, ok = t.ids[k]; !ok {
+		if t.n >= t.max && !admit {
+			return 0, false
+		}
 		id = uint32(t.n)
 		t.ids[k] = id
 		if t.n%hostChunk == 0 {
@@ -347,7 +396,7 @@ func (t *hostTable) id(a netip.Addr) uint32 {
 		*last = append(*last, hostAcc{ip: k})
 		t.n++
 	}
-	return id
+	return id, true
 }
 
 func (t *hostTable) acc(id uint32) *hostAcc    { return &t.hosts[id/hostChunk][id%hostChunk] }
@@ -518,7 +567,8 @@ func (a *timeSpan) widen(first, last int64) {
 // captures' part of it.
 func (s *Summary) totals() (Totals, timeSpan) {
 	t := Totals{Files: len(s.inputs), FlowLogFiles: len(s.fl.inputs), ConnLogFiles: len(s.connLogs),
-		DamagedFiles: s.damage, Conversations: s.conns, Hosts: s.hosts.n}
+		DamagedFiles: s.damage, Conversations: s.conns, Hosts: s.hosts.n, ConversationsLeftOut: s.convsLeftOut}
+	t.HostsLeftOut, t.HostsLeftOutEstimated = s.hostsLeftOut.count()
 	var all, captures timeSpan
 	for _, in := range s.inputs {
 		t.Packets += in.Packets

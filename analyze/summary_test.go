@@ -178,3 +178,34 @@ func TestNamesAreBounded(t *testing.T) {
 		t.Errorf("%d names for one address", got)
 	}
 }
+
+// TestHostsLeftOut: past the host table's bound, the sources of
+// unanswered attempts are counted, not kept, while the hosts they reach
+// keep exact totals and hosts that answer are still added.
+func TestHostsLeftOut(t *testing.T) {
+	s := NewSummary(Options{})
+	s.hosts.max = 4
+	s.AddConn(conn("10.0.0.1", "10.0.0.4", 50000, 443, 0, time.Second))
+	s.AddConn(conn("10.0.0.2", "10.0.0.4", 50000, 443, time.Second, time.Second))
+	const spoofed = 100
+	for i := range spoofed {
+		c := conn(fmt.Sprintf("198.51.100.%d", i), "10.0.0.4", 40000, 443, time.Duration(2+i)*time.Second, 0)
+		c.ConnState, c.History, c.RespPkts, c.RespIPBytes, c.OrigPkts, c.OrigIPBytes = "S0", "S", 0, 0, 1, 40
+		s.AddConn(c)
+	}
+	s.AddConn(conn("203.0.113.9", "10.0.0.4", 50000, 443, 200*time.Second, time.Second)) // answered: kept
+	r := s.Report()
+	tot := r.Totals
+	// 10.0.0.1, 10.0.0.2, 10.0.0.4, the first spoofed source (the table
+	// had room), and 203.0.113.9.
+	if tot.Hosts != 5 || tot.HostsLeftOut != spoofed-1 || tot.HostsLeftOutEstimated || tot.ConversationsLeftOut != spoofed-1 || tot.Conversations != spoofed+3 {
+		t.Errorf("totals %+v", tot)
+	}
+	vm := r.TopHostsByBytes[0]
+	if vm.IP != netip.MustParseAddr("10.0.0.4") || vm.Conversations != spoofed+3 || vm.Bytes != 3*5500+spoofed*40 || vm.Peers != 4 {
+		t.Errorf("the VM: %+v", vm)
+	}
+	if p := r.TopPorts[0]; p.Conversations != spoofed+3 || p.Originators != 4 || p.Responders != 1 {
+		t.Errorf("port 443: %+v", p)
+	}
+}

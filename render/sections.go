@@ -33,7 +33,16 @@ func (p *page) header(r analyze.Report) {
 		p.line("captures ran from %s to %s: %s of the %s of evidence, with %d gap(s)",
 			p.clock.show(t.CaptureFirst), p.clock.show(t.CaptureLast), span(t.CaptureSeconds), span(t.SpanSeconds), len(r.Gaps))
 	}
-	p.line("%s conversations between %s hosts", count(t.Conversations), count(t.Hosts))
+	if t.HostsLeftOut == 0 {
+		p.line("%s conversations between %s hosts", count(t.Conversations), count(t.Hosts))
+		return
+	}
+	about := ""
+	if t.HostsLeftOutEstimated {
+		about = "about "
+	}
+	p.line("%s conversations between %s hosts, and %s%s more hosts seen only in %s unanswered or failed conversations once the host table was full (a flood's sources): counted, but left out of the host and pair tables",
+		count(t.Conversations), count(t.Hosts), about, count(t.HostsLeftOut), count(t.ConversationsLeftOut))
 }
 
 func (p *page) inputs(r analyze.Report) {

@@ -11,6 +11,7 @@ package extsort
 
 import (
 	"bufio"
+	"cmp"
 	"container/heap"
 	"errors"
 	"io"
@@ -147,10 +148,19 @@ func (s *Sorter[T]) wait() error {
 // and cmp of the Sorter, so it can run on another goroutine.
 func (s *Sorter[T]) writeRun(f *os.File, buf []T) error {
 	slices.SortFunc(buf, s.cmp)
-	zw := s2.NewWriter(f, s2.WriterConcurrency(1))
-	bw := bufio.NewWriterSize(zw, 1<<20)
+	return s.encodeRun(f, slices.Values(buf))
+}
+
+// runBlock is the S2 block size of runs: a run being read holds about two
+// blocks and a buffer of the same size.
+const runBlock = 64 << 10
+
+// encodeRun writes values, in order, to f as a run, and rewinds f.
+func (s *Sorter[T]) encodeRun(f *os.File, values iter.Seq[T]) error {
+	zw := s2.NewWriter(f, s2.WriterConcurrency(1), s2.WriterBlockSize(runBlock))
+	bw := bufio.NewWriterSize(zw, runBlock)
 	enc := forRun(s.codec)
-	for _, v := range buf {
+	for v := range values {
 		if err := enc.Encode(bw, v); err != nil {
 			return err
 		}
@@ -163,6 +173,36 @@ func (s *Sorter[T]) writeRun(f *os.File, buf []T) error {
 	}
 	_, err := f.Seek(0, io.SeekStart)
 	return err
+}
+
+// openRun returns a reader of the run in f.
+func (s *Sorter[T]) openRun(f *os.File) Run[T] {
+	return &decodedRun[T]{dec: forRun(s.codec), r: bufio.NewReaderSize(s2.NewReader(f, s2.ReaderMaxBlockSize(runBlock)), runBlock)}
+}
+
+// maxFanIn bounds the runs merged at once, so that the memory of the runs
+// being read (about 200 KiB each) does not grow with the input: past it,
+// the oldest runs are first merged into one.
+const maxFanIn = 64
+
+// mergeOldestRuns merges the oldest maxFanIn runs into one, which takes
+// their place (values that compare equal keep their order).
+func (s *Sorter[T]) mergeOldestRuns() error {
+	f, err := tempfile.New("netfx-sort-*")
+	if err != nil {
+		return err
+	}
+	runs := make([]Run[T], maxFanIn)
+	for i, old := range s.runs[:maxFanIn] {
+		runs[i] = s.openRun(old)
+	}
+	var mergeErr error
+	err = s.encodeRun(f, func(yield func(T) bool) { mergeErr = Merge(runs, s.cmp, yield) })
+	for _, old := range s.runs[:maxFanIn] {
+		tempfile.Close(old)
+	}
+	s.runs = append([]*os.File{f}, s.runs[maxFanIn:]...)
+	return cmp.Or(mergeErr, err)
 }
 
 // Err returns the first error spilling or reading back a run.
@@ -189,11 +229,14 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 			}
 			return
 		}
+		for len(s.runs) > maxFanIn {
+			if s.err = s.mergeOldestRuns(); s.err != nil {
+				return
+			}
+		}
 		var runs []Run[T]
 		for _, f := range s.runs {
-			br := bufio.NewReaderSize(s2.NewReader(f), 256<<10)
-			dec := forRun(s.codec)
-			runs = append(runs, &decodedRun[T]{dec: dec, r: br})
+			runs = append(runs, s.openRun(f))
 		}
 		runs = append(runs, &memRun[T]{s.buf})
 		s.err = Merge(runs, s.cmp, yield)

@@ -50,7 +50,7 @@ func compareItems(a, b *item) int {
 // TestSortSpillsAndMerges sorts more values than the sorter may hold in
 // memory, with every limit from all-in-memory to one value per run, and
 // spilling in the background (after the first run, each buffer half the
-// limit).
+// limit); past maxFanIn runs the oldest are merged first.
 func TestSortSpillsAndMerges(t *testing.T) {
 	var in []*item
 	for i := range 500 {
