@@ -7,8 +7,9 @@
 #
 # The sizes at SCALE 1 are the issue's: 3 M SYNs in 300 s, 3 M one-packet
 # UDP flows in 60 s and in an hour, 3 M DNS query/answer pairs with new
-# names, 200 k DNS responses of 64 answers, 3 M UDP datagrams and 1 M DNS
-# responses to no query. Needs Go and GNU time (/usr/bin/time). Data goes
+# names, 200 k DNS responses of 64 answers, 3 M UDP datagrams, 1 M DNS
+# responses to no query, and 100,000 connections whose data all comes
+# after a hole (1.9 M packets). Needs Go and GNU time (/usr/bin/time). Data goes
 # to bench/data (git-ignored); at SCALE 10 it takes about 13 GB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ captures=(
   dnsanswers dnsanswers 200000 60
   udpflood udpflood 3000000 300
   dnsflood dnsflood 1000000 300
+  tcpholes tcpholes 1900000 60
 )
 printf '%-14s %10s  %-30s %-30s\n' capture packets "conns: peak, wall, per packet" "report: peak, wall, per packet"
 for ((i = 0; i < ${#captures[@]}; i += 4)); do

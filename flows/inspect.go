@@ -17,6 +17,9 @@ type inspection struct {
 	started [2]bool
 	pending [2][]segment
 	held    [2]int // bytes held in pending
+	// heldByTable is the bytes held by every inspection of the table,
+	// bounded by maxHeldBytes.
+	heldByTable *int
 }
 
 type segment struct {
@@ -24,10 +27,14 @@ type segment struct {
 	data []byte
 }
 
-// Bounds of the out-of-order buffer per direction.
+// Bounds of the out-of-order buffer per direction, and of the bytes held
+// by all the conversations of a table: without it, 100,000 live
+// conversations with holes that never fill (capture loss, or crafted)
+// could hold 12 GB.
 const (
 	maxPendingSegments = 16
 	maxPendingBytes    = 64 << 10
+	maxHeldBytes       = 16 << 20
 )
 
 // inspect passes the packet's payload to the conversation's Inspector,
@@ -52,7 +59,8 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 	}
 	if ins.in.Done() {
 		ins.in.Release()
-		ins.pending = [2][]segment{}
+		ins.drop(0)
+		ins.drop(1)
 		c.inspected = true
 	}
 }
@@ -61,13 +69,13 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 func (t *Table) newInspection(udp bool) *inspection {
 	n := len(t.inspPool)
 	if n == 0 {
-		return &inspection{in: appid.NewInspector(udp)}
+		return &inspection{in: appid.NewInspector(udp), heldByTable: &t.held}
 	}
 	ins := t.inspPool[n-1]
 	t.inspPool = t.inspPool[:n-1]
 	in := ins.in
 	in.Reset(udp)
-	*ins = inspection{in: in}
+	*ins = inspection{in: in, heldByTable: &t.held}
 	return ins
 }
 
@@ -109,12 +117,14 @@ func (ins *inspection) add(dir int, seq uint64, data []byte, payloadLen int) {
 	case end <= next:
 		return // a retransmission of delivered bytes
 	case seq > next:
-		if len(ins.pending[dir]) < maxPendingSegments && ins.held[dir]+len(data) <= maxPendingBytes && len(data) == payloadLen {
+		if len(ins.pending[dir]) < maxPendingSegments && ins.held[dir]+len(data) <= maxPendingBytes &&
+			*ins.heldByTable+len(data) <= maxHeldBytes && len(data) == payloadLen {
 			ins.pending[dir] = append(ins.pending[dir], segment{seq, append([]byte(nil), data...)})
 			ins.held[dir] += len(data)
+			*ins.heldByTable += len(data)
 			return
 		}
-		ins.in.Gap(dir) // too much is missing: give the direction up
+		ins.gap(dir) // too much is missing: give the direction up
 		ins.next[dir] = end
 		return
 	}
@@ -124,7 +134,7 @@ func (ins *inspection) add(dir int, seq uint64, data []byte, payloadLen int) {
 	}
 	ins.next[dir] = end
 	if len(data) < payloadLen {
-		ins.in.Gap(dir) // the snap length cut the payload
+		ins.gap(dir) // the snap length cut the payload
 		return
 	}
 	ins.drain(dir)
@@ -138,10 +148,24 @@ func (ins *inspection) drain(dir int) {
 			if s.seq <= ins.next[dir] {
 				ins.pending[dir] = append(ins.pending[dir][:k], ins.pending[dir][k+1:]...)
 				ins.held[dir] -= len(s.data)
+				*ins.heldByTable -= len(s.data)
 				ins.add(dir, s.seq, s.data, len(s.data))
 				progress = true
 				break
 			}
 		}
 	}
+}
+
+// gap gives up a direction of the stream: what it holds can no longer be
+// delivered.
+func (ins *inspection) gap(dir int) {
+	ins.in.Gap(dir)
+	ins.drop(dir)
+}
+
+// drop forgets the segments held for a direction.
+func (ins *inspection) drop(dir int) {
+	*ins.heldByTable -= ins.held[dir]
+	ins.pending[dir], ins.held[dir] = nil, 0
 }

@@ -105,3 +105,57 @@ func TestLiteSlots(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldBytesAreBounded: conversations whose data all comes after a
+// hole hold their out-of-order segments for inspection, but the table as
+// a whole holds at most maxHeldBytes, and nothing once they end; a
+// direction given up lets go of what it held.
+func TestHeldBytesAreBounded(t *testing.T) {
+	vm := netip.MustParseAddr("10.1.0.4")
+	payload := make([]byte, 1400)
+	at := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	// connect adds connection j, then segments of data after a hole.
+	connect := func(tab *Table, j, segments int) {
+		client := netip.AddrFrom4([4]byte{10, 4, byte(j >> 8), byte(j)})
+		seg := func(k int, from, to netip.Addr, sport, dport uint16, seq, ack uint32, flags uint8, data []byte) {
+			p := pcapread.Packet{Timestamp: at + int64(j*20+k)*int64(time.Microsecond), Src: from, Dst: to, Proto: ipproto.TCP,
+				SrcPort: sport, DstPort: dport, HasPorts: true, IPBytes: 40 + len(data), TCPFlags: flags, Seq: seq, Ack: ack,
+				Window: 64240, PayloadLen: len(data), Payload: data}
+			tab.Add(&p)
+		}
+		seg(0, client, vm, 40000, 443, 1000, 0, pcapread.FlagSYN, nil)
+		seg(1, vm, client, 443, 40000, 5000, 1001, pcapread.FlagSYN|pcapread.FlagACK, nil)
+		seg(2, client, vm, 40000, 443, 1001, 5001, pcapread.FlagACK, nil)
+		for k := range segments {
+			seg(3+k, client, vm, 40000, 443, uint32(1001+1400*(k+1)), 5001, pcapread.FlagACK, payload)
+		}
+	}
+	var records int
+	tab := NewTable(DefaultConfig, func(*Conn) { records++ })
+	tab.SetFile("holes.pcap")
+	const conns = 3000 // 16 segments of 1,400 bytes each: 67 MB without the bound
+	for j := range conns {
+		connect(tab, j, maxPendingSegments)
+		if tab.held > maxHeldBytes {
+			t.Fatalf("after %d connections the table holds %d bytes, more than %d", j+1, tab.held, maxHeldBytes)
+		}
+	}
+	if tab.held < maxHeldBytes-maxPendingBytes {
+		t.Errorf("the table holds %d bytes: the bound was not reached, the test proves nothing", tab.held)
+	}
+	tab.Flush()
+	if tab.held != 0 || records != conns {
+		t.Errorf("after the end: %d bytes held, %d records", tab.held, records)
+	}
+
+	one := NewTable(DefaultConfig, func(*Conn) {})
+	one.SetFile("holes.pcap")
+	connect(one, 0, maxPendingSegments)
+	if one.held != maxPendingSegments*len(payload) {
+		t.Errorf("%d bytes held after %d segments", one.held, maxPendingSegments)
+	}
+	connect(one, 0, maxPendingSegments+1) // the same connection again: one segment more than is held
+	if one.held != 0 {
+		t.Errorf("%d bytes held after the direction was given up", one.held)
+	}
+}

@@ -111,6 +111,7 @@ type Table struct {
 	convs     []conv
 	insp      []*inspection // per slot: payload inspection, nil before any payload
 	inspPool  []*inspection // finished inspections, for reuse
+	held      int           // out-of-order bytes the inspections hold, at most maxHeldBytes
 	deadlines []int64       // per slot: when the conversation expires if no packet comes
 	free      []int32
 	// Lite slots (see lite.go), their deadlines and free slots.
@@ -490,6 +491,8 @@ func (t *Table) finish(i int32) {
 	r := t.record(c)
 	if ins := t.insp[i]; ins != nil {
 		r.Service, r.App = ins.in.Services(), ins.in.Facts()
+		ins.drop(0)
+		ins.drop(1)
 		t.insp[i] = nil
 		if len(t.inspPool) < maxInspectionPool {
 			t.inspPool = append(t.inspPool, ins)

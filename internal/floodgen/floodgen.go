@@ -7,7 +7,9 @@
 //   - dnsnames: DNS queries and answers, each for a new name;
 //   - dnsanswers: DNS responses of 64 random A records each;
 //   - udpflood: UDP datagrams from random sources to one port of the VM;
-//   - dnsflood: DNS responses from random resolvers, to no query of the VM.
+//   - dnsflood: DNS responses from random resolvers, to no query of the VM;
+//   - tcpholes: connections to the VM whose data all comes after a hole
+//     that is never filled (reassembly abuse, or capture loss).
 //
 // bench/floodgen is its command; the flood tests write small ones.
 package floodgen
@@ -22,7 +24,7 @@ import (
 )
 
 // Kinds are the captures Write makes.
-var Kinds = []string{"synflood", "udpflows", "dnsnames", "dnsanswers", "udpflood", "dnsflood"}
+var Kinds = []string{"synflood", "udpflows", "dnsnames", "dnsanswers", "udpflood", "dnsflood", "tcpholes"}
 
 // Start is the time of every capture's first packet.
 var Start = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
@@ -57,6 +59,8 @@ func Write(out io.Writer, kind string, n int, span time.Duration) error {
 			w.udp(at, vm, resolver(i), uint16(1024+i%60000), 53, q)
 			a := dnsMessage(uint16(i), name, true, 1, w.rnd)
 			w.udp(at.Add(time.Millisecond), resolver(i), vm, 53, uint16(1024+i%60000), a)
+		case "tcpholes":
+			w.holes(at, i/holesPerConn, i%holesPerConn)
 		case "dnsanswers":
 			a := dnsMessage(uint16(i), "cdn.example.com", true, 64, w.rnd)
 			w.udp(at, resolver(i), vm, 53, uint16(1024+i%60000), a)
@@ -119,14 +123,46 @@ func (w *writer) packet(at time.Time, src, dst [4]byte, proto byte, transport []
 }
 
 func (w *writer) tcpSYN(at time.Time, src, dst [4]byte, sport, dport uint16) {
-	tcp := make([]byte, 20)
+	w.tcp(at, src, dst, sport, dport, w.rnd.Uint32(), 0, 0x02, nil)
+}
+
+// tcp writes a TCP segment with flags (0x02 SYN, 0x10 ACK).
+func (w *writer) tcp(at time.Time, src, dst [4]byte, sport, dport uint16, seq, ack uint32, flags byte, payload []byte) {
+	tcp := make([]byte, 20+len(payload))
 	binary.BigEndian.PutUint16(tcp[0:], sport)
 	binary.BigEndian.PutUint16(tcp[2:], dport)
-	binary.BigEndian.PutUint32(tcp[4:], w.rnd.Uint32())
-	tcp[12], tcp[13] = 5<<4, 0x02
+	binary.BigEndian.PutUint32(tcp[4:], seq)
+	binary.BigEndian.PutUint32(tcp[8:], ack)
+	tcp[12], tcp[13] = 5<<4, flags
 	binary.BigEndian.PutUint16(tcp[14:], 64240)
+	copy(tcp[20:], payload)
 	w.packet(at, src, dst, 6, tcp)
 }
+
+// holes writes the kth packet of connection j of the tcpholes kind: a
+// handshake, then segments of 1,400 bytes that all come after a hole the
+// client never fills, which payload inspection would hold, waiting.
+func (w *writer) holes(at time.Time, j, k int) {
+	client := [4]byte{10, 4, byte(j >> 8), byte(j)}
+	port := uint16(40000 + j%20000)
+	const isn, serverISN = 1000, 5000
+	switch k {
+	case 0:
+		w.tcp(at, client, VM, port, 443, isn, 0, 0x02, nil)
+	case 1:
+		w.tcp(at, VM, client, 443, port, serverISN, isn+1, 0x12, nil)
+	case 2:
+		w.tcp(at, client, VM, port, 443, isn+1, serverISN+1, 0x10, nil)
+	default:
+		w.tcp(at, client, VM, port, 443, uint32(isn+1+1400*(k-2)), serverISN+1, 0x10, holeSegment[:])
+	}
+}
+
+// holesPerConn is the packets of each tcpholes connection: the handshake
+// and 16 segments, as many as inspection holds out of order.
+const holesPerConn = 19
+
+var holeSegment [1400]byte
 
 func (w *writer) udp(at time.Time, src, dst [4]byte, sport, dport uint16, payload []byte) {
 	udp := make([]byte, 8+len(payload))
