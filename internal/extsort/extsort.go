@@ -36,6 +36,7 @@ type Sorter[T any] struct {
 	runs            []*os.File
 	err             error
 	memOnly         bool // no temporary file could be made: everything stays in memory
+	fanIn           int  // runs merged at once, at most; maxFanIn
 	// With SpillInBackground: the run being written, its buffer, and the
 	// buffer of the run written before it, for reuse.
 	background bool
@@ -64,7 +65,7 @@ func forRun[T any](c Codec[T]) Codec[T] {
 
 // NewWithCodec returns a Sorter that spills with codec.
 func NewWithCodec[T any](limit int, cmp func(a, b T) int, codec Codec[T]) *Sorter[T] {
-	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, codec: codec}
+	return &Sorter[T]{limit: max(limit, 1), cmp: cmp, codec: codec, fanIn: maxFanIn}
 }
 
 // SpillInBackground makes the Sorter, once it has spilled a first run,
@@ -182,26 +183,45 @@ func (s *Sorter[T]) openRun(f *os.File) Run[T] {
 
 // maxFanIn bounds the runs merged at once, so that the memory of the runs
 // being read (about 200 KiB each) does not grow with the input: past it,
-// the oldest runs are first merged into one.
+// groups of consecutive runs are first merged into one each, every run
+// once before any merged run is merged again.
 const maxFanIn = 64
 
-// mergeOldestRuns merges the oldest maxFanIn runs into one, which takes
-// their place (values that compare equal keep their order).
-func (s *Sorter[T]) mergeOldestRuns() error {
+// reduceRuns merges groups of runs until at most fanIn are left. Each
+// group is consecutive, so values that compare equal keep their order.
+func (s *Sorter[T]) reduceRuns() error {
+	merged := 0 // the runs before this are merges of this level
+	for len(s.runs) > s.fanIn {
+		if len(s.runs)-merged < 2 {
+			merged = 0 // every run is a merge: the next level
+		}
+		k := min(s.fanIn, len(s.runs)-s.fanIn+1, len(s.runs)-merged)
+		if err := s.mergeRuns(merged, k); err != nil {
+			return err
+		}
+		merged++
+	}
+	return nil
+}
+
+// mergeRuns merges the k runs from index i into one, which takes their
+// place.
+func (s *Sorter[T]) mergeRuns(i, k int) error {
 	f, err := tempfile.New("netfx-sort-*")
 	if err != nil {
 		return err
 	}
-	runs := make([]Run[T], maxFanIn)
-	for i, old := range s.runs[:maxFanIn] {
-		runs[i] = s.openRun(old)
+	group := s.runs[i : i+k]
+	runs := make([]Run[T], k)
+	for j, old := range group {
+		runs[j] = s.openRun(old)
 	}
 	var mergeErr error
 	err = s.encodeRun(f, func(yield func(T) bool) { mergeErr = Merge(runs, s.cmp, yield) })
-	for _, old := range s.runs[:maxFanIn] {
+	for _, old := range group {
 		tempfile.Close(old)
 	}
-	s.runs = append([]*os.File{f}, s.runs[maxFanIn:]...)
+	s.runs = slices.Replace(s.runs, i, i+k, f)
 	return cmp.Or(mergeErr, err)
 }
 
@@ -229,10 +249,8 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 			}
 			return
 		}
-		for len(s.runs) > maxFanIn {
-			if s.err = s.mergeOldestRuns(); s.err != nil {
-				return
-			}
+		if s.err = s.reduceRuns(); s.err != nil {
+			return
 		}
 		var runs []Run[T]
 		for _, f := range s.runs {

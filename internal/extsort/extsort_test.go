@@ -50,7 +50,8 @@ func compareItems(a, b *item) int {
 // TestSortSpillsAndMerges sorts more values than the sorter may hold in
 // memory, with every limit from all-in-memory to one value per run, and
 // spilling in the background (after the first run, each buffer half the
-// limit); past maxFanIn runs the oldest are merged first.
+// limit); past the runs merged at once, groups of them are merged first,
+// on one level or several.
 func TestSortSpillsAndMerges(t *testing.T) {
 	var in []*item
 	for i := range 500 {
@@ -61,8 +62,13 @@ func TestSortSpillsAndMerges(t *testing.T) {
 	for _, tc := range []struct {
 		limit, runs int
 		background  bool
-	}{{1000, 0, false}, {100, 5, false}, {7, 71, false}, {1, 500, false}, {1000, 0, true}, {100, 9, true}, {7, 165, true}, {1, 500, true}} {
+		fanIn       int
+	}{{1000, 0, false, 0}, {100, 5, false, 0}, {7, 71, false, 0}, {1, 500, false, 0}, {1000, 0, true, 0}, {100, 9, true, 0},
+		{7, 165, true, 0}, {1, 500, true, 0}, {7, 71, false, 4}, {1, 500, true, 3}} {
 		s := NewWithCodec(tc.limit, compareItems, &gobCodec[*item]{})
+		if tc.fanIn > 0 {
+			s.fanIn = tc.fanIn
+		}
 		if tc.background {
 			s.SpillInBackground()
 		}
