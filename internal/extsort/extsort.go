@@ -37,6 +37,8 @@ type Sorter[T any] struct {
 	err             error
 	memOnly         bool // no temporary file could be made: everything stays in memory
 	fanIn           int  // runs merged at once, at most; maxFanIn
+	merged          int  // the runs before this are merges of the current level
+	spilled         int
 	// With SpillInBackground: the run being written, its buffer, and the
 	// buffer of the run written before it, for reuse.
 	background bool
@@ -101,12 +103,21 @@ func (s *Sorter[T]) LimitBytes(n int, size func(T) int) {
 }
 
 // Spilled reports how many runs went to temporary files.
-func (s *Sorter[T]) Spilled() int { return len(s.runs) }
+func (s *Sorter[T]) Spilled() int { return s.spilled }
 
 // spill writes the buffered values, sorted, to a temporary file: at once,
 // or, with SpillInBackground and after the first run, in the background
 // once the run before has been written.
 func (s *Sorter[T]) spill() error {
+	if len(s.runs) >= 2*s.fanIn {
+		// Each run is an open file: merge some before writing more.
+		if err := s.wait(); err != nil {
+			return err
+		}
+		if err := s.mergeStep(s.fanIn); err != nil {
+			return err
+		}
+	}
 	f, err := tempfile.New("netfx-sort-*")
 	if err != nil {
 		// No temporary file: the values stay in memory, as long as it
@@ -115,6 +126,7 @@ func (s *Sorter[T]) spill() error {
 		return nil
 	}
 	s.runs = append(s.runs, f)
+	s.spilled++
 	buf := s.buf
 	s.bytes = 0
 	if !s.background || len(s.runs) == 1 {
@@ -187,20 +199,27 @@ func (s *Sorter[T]) openRun(f *os.File) Run[T] {
 // once before any merged run is merged again.
 const maxFanIn = 64
 
-// reduceRuns merges groups of runs until at most fanIn are left. Each
-// group is consecutive, so values that compare equal keep their order.
+// reduceRuns merges groups of runs until at most fanIn are left.
 func (s *Sorter[T]) reduceRuns() error {
-	merged := 0 // the runs before this are merges of this level
 	for len(s.runs) > s.fanIn {
-		if len(s.runs)-merged < 2 {
-			merged = 0 // every run is a merge: the next level
-		}
-		k := min(s.fanIn, len(s.runs)-s.fanIn+1, len(s.runs)-merged)
-		if err := s.mergeRuns(merged, k); err != nil {
+		if err := s.mergeStep(len(s.runs) - s.fanIn + 1); err != nil {
 			return err
 		}
-		merged++
 	}
+	return nil
+}
+
+// mergeStep merges up to k runs (at most fanIn), the first that are not
+// yet merges of the current level, into one. Each group is consecutive,
+// so values that compare equal keep their order.
+func (s *Sorter[T]) mergeStep(k int) error {
+	if len(s.runs)-s.merged < 2 {
+		s.merged = 0 // every run is a merge: the next level
+	}
+	if err := s.mergeRuns(s.merged, min(k, s.fanIn, len(s.runs)-s.merged)); err != nil {
+		return err
+	}
+	s.merged++
 	return nil
 }
 

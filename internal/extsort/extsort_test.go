@@ -51,7 +51,8 @@ func compareItems(a, b *item) int {
 // memory, with every limit from all-in-memory to one value per run, and
 // spilling in the background (after the first run, each buffer half the
 // limit); past the runs merged at once, groups of them are merged first,
-// on one level or several.
+// on one level or several, and at most twice as many are open while
+// values come.
 func TestSortSpillsAndMerges(t *testing.T) {
 	var in []*item
 	for i := range 500 {
@@ -74,6 +75,9 @@ func TestSortSpillsAndMerges(t *testing.T) {
 		}
 		for _, v := range in {
 			s.Add(v)
+			if len(s.runs) > 2*s.fanIn {
+				t.Fatalf("limit %d: %d runs open, more than twice the %d merged at once", tc.limit, len(s.runs), s.fanIn)
+			}
 		}
 		if s.Spilled() != tc.runs {
 			t.Errorf("limit %d: %d runs spilled, want %d", tc.limit, s.Spilled(), tc.runs)
