@@ -194,10 +194,12 @@ func (s *Sorter[T]) openRun(f *os.File) Run[T] {
 }
 
 // maxFanIn bounds the runs merged at once, so that the memory of the runs
-// being read (about 200 KiB each) does not grow with the input: past it,
-// groups of consecutive runs are first merged into one each, every run
-// once before any merged run is merged again.
-const maxFanIn = 64
+// being read (about 200 KiB each, 50 MiB in all) does not grow with the
+// input: past it, groups of consecutive runs are first merged into one
+// each, every run once before any merged run is merged again. Each level
+// reads and writes every value once more: 256 runs of 48 MiB (conns's
+// half buffers) are 12 GiB of records before one is needed.
+const maxFanIn = 256
 
 // reduceRuns merges groups of runs until at most fanIn are left.
 func (s *Sorter[T]) reduceRuns() error {
