@@ -83,7 +83,7 @@ type Totals struct {
 	Bytes         int64  `json:"bytes"` // of the captures
 	Conversations uint64 `json:"conversations"`
 	Hosts         int    `json:"hosts"`
-	// Past 2,097,152 hosts, hosts seen only in unanswered or failed
+	// Past 1,048,576 hosts, hosts seen only in unanswered or failed
 	// conversations (a flood's spoofed sources) are counted, not kept:
 	// they and those conversations are left out of the host, pair and
 	// port tables. The count is an estimate (±1 %) past 4,096 of them.
@@ -363,7 +363,7 @@ type hostTable struct {
 // sources must not cost 70 bytes each. Past it, hosts are still added
 // from conversations that both sides took part in (a handshake cannot be
 // spoofed at scale); the others are counted in hostsLeftOut.
-const maxHosts = 1 << 21
+const maxHosts = 1 << 20
 
 // answered reports whether both sides of a conversation sent packets and
 // it did not fail: one that a spoofed source cannot make.

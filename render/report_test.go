@@ -60,11 +60,11 @@ func TestReportFitsTheWidth(t *testing.T) {
 	r := sampleReport(12)
 	r.TopHostsByBytes = append(r.TopHostsByBytes, analyze.HostStat{IP: netip.MustParseAddr("2001:db8:1234:5678:9abc:def0:1234:5678"),
 		Class: "external", Bytes: 1 << 40, Packets: 1 << 40, Conversations: 1 << 40, Peers: 1 << 20})
-	r.Totals.Conversations, r.Totals.Hosts = 30_000_000, 2_097_152 // a flood's sources left out
-	r.Totals.HostsLeftOut, r.Totals.HostsLeftOutEstimated, r.Totals.ConversationsLeftOut = 27_902_848, true, 27_902_848
+	r.Totals.Conversations, r.Totals.Hosts = 30_000_000, 1_048_576 // a flood's sources left out
+	r.Totals.HostsLeftOut, r.Totals.HostsLeftOutEstimated, r.Totals.ConversationsLeftOut = 28_951_424, true, 28_951_424
 	for _, w := range []int{minWidth, 80, 100, 120, 200} {
 		out := renderTable(t, r, TableOptions{Width: w, Details: true, Colour: true})
-		if !strings.Contains(strings.Join(strings.Fields(sgr.ReplaceAllString(out, "")), " "), "and about 27,902,848 more hosts seen only in 27,902,848 unanswered") {
+		if !strings.Contains(strings.Join(strings.Fields(sgr.ReplaceAllString(out, "")), " "), "and about 28,951,424 more hosts seen only in 28,951,424 unanswered") {
 			t.Errorf("width %d: no line on the hosts left out", w)
 		}
 		for _, line := range strings.Split(sgr.ReplaceAllString(out, ""), "\n") {
