@@ -152,8 +152,8 @@ func (t *Table) EndedEarly() int64 { return t.early }
 // finishes those that have expired, as the next sweep would, and if that
 // frees less than a quarter of the table, it ends the conversations idle
 // longest until a quarter is free (the first packet's place breaks ties,
-// so the choice is the same every run). Sorting n conversations to end n/4 of them costs
-// O(log n) a conversation.
+// so the choice is the same every run). Sorting n conversations to end
+// n/4 of them costs O(log n) a conversation.
 func (t *Table) makeRoom() {
 	t.sweep(t.now)
 	keep := t.maxLive - max(t.maxLive/4, 1)
