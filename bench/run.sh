@@ -90,7 +90,7 @@ fi
 # after reading, unlabelled the runtime's: garbage collection, scheduling).
 # The busiest stage is the critical path: with a core per stage, a run
 # takes at least its time.
-packets=$("$data/netfx" report --json "$cap" 2>/dev/null | grep -m1 '"packets"' | tr -dc 0-9)
+packets=$("$data/netfx" report --json "$cap" 2>/dev/null | awk '/"packets"/ && !n { gsub(/[^0-9]/, ""); print; n = 1 }')
 for cmd in conns report; do
   NETFX_CPUPROFILE="$data/$cmd.prof" "$data/netfx" "$cmd" "$cap" >/dev/null 2>&1
   echo "stages of netfx $cmd ($packets packets):"
