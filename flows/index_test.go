@@ -1,7 +1,9 @@
 package flows
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -51,6 +53,38 @@ func TestIndexAgainstMap(t *testing.T) {
 	for k, want := range ref {
 		if got, ok := ix.lookup(&k, hashKey(&k), convs, nil); !ok || got != want {
 			t.Fatalf("key %v: %v %v, want %v", k, got, ok, want)
+		}
+	}
+}
+
+// TestSelectSmallest checks that the k smallest values come first, for
+// every k, on random, sorted, reversed, constant-step and organ-pipe
+// inputs.
+func TestSelectSmallest(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	inputs := map[string]func(n int) []int{
+		"random":   func(n int) []int { return rng.Perm(n) },
+		"sorted":   func(n int) []int { s := rng.Perm(n); slices.Sort(s); return s },
+		"reversed": func(n int) []int { s := rng.Perm(n); slices.Sort(s); slices.Reverse(s); return s },
+		"organ pipe": func(n int) []int {
+			s := make([]int, n)
+			for i := range s {
+				s[i] = min(i, n-i)*2 + i%2 // distinct: a total order
+			}
+			return s
+		},
+	}
+	for name, input := range inputs {
+		for _, n := range []int{1, 2, 3, 10, 257} {
+			for k := 1; k <= n; k++ {
+				s := input(n)
+				want := slices.Sorted(slices.Values(s))[:k]
+				selectSmallest(s, k, cmp.Compare[int])
+				got := slices.Sorted(slices.Values(s[:k]))
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s, n %d, k %d: the first k are %v, want %v", name, n, k, got, want)
+				}
+			}
 		}
 	}
 }

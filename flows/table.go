@@ -123,15 +123,61 @@ type Table struct {
 	now           int64 // latest packet time
 	nextSweep     int64
 	maxLive       int
-	early         int64      // conversations ended early, past maxLive
-	idle          []idleSlot // scratch for makeRoom
-	batch         []int32    // scratch for sweep and Flush
+	early         int64       // conversations ended early, past maxLive
+	order         []slotOrder // scratch for makeRoom, sweep and Flush
 }
 
-// idleSlot is a live conversation and its last packet's time.
-type idleSlot struct {
-	last int64
-	slot int32
+// slotOrder is a live conversation's slot, the time of its last packet
+// and the place of its first in the input, by which conversations are
+// ordered without reading them again.
+type slotOrder struct {
+	last   int64
+	record int64
+	file   int32
+	slot   int32
+}
+
+// compareStarts orders conversations by the place of their first packet
+// in the input: no two share one.
+func compareStarts(a, b slotOrder) int {
+	if a.file != b.file {
+		return cmp.Compare(a.file, b.file)
+	}
+	return cmp.Compare(a.record, b.record)
+}
+
+// compareIdle orders conversations by their last packet, then as
+// compareStarts.
+func compareIdle(a, b slotOrder) int {
+	if a.last != b.last {
+		return cmp.Compare(a.last, b.last)
+	}
+	return compareStarts(a, b)
+}
+
+// orderOf returns the slotOrder of the conversation in slot i.
+func (t *Table) orderOf(i int32) slotOrder {
+	if i&liteBit != 0 {
+		l := &t.lites[i&^liteBit]
+		return slotOrder{last: l.ts, record: l.record, file: l.file, slot: i}
+	}
+	c := &t.convs[i]
+	return slotOrder{last: c.lastPacket, record: c.firstRecord, file: c.firstFile, slot: i}
+}
+
+// live appends the slotOrder of every live conversation, full and lite,
+// for which keep (if given) is true, to t.order.
+func (t *Table) live(keep func(deadline int64) bool) {
+	for i := range t.convs {
+		if (keep == nil || keep(t.deadlines[i])) && t.convs[i].live {
+			t.order = append(t.order, t.orderOf(int32(i)))
+		}
+	}
+	for j := range t.lites {
+		if (keep == nil || keep(t.liteDeadlines[j])) && t.lites[j].live {
+			t.order = append(t.order, t.orderOf(int32(j)|liteBit))
+		}
+	}
 }
 
 // NewTable returns a Table that passes each finished conversation to emit.
@@ -160,21 +206,53 @@ func (t *Table) makeRoom() {
 	if t.index.count <= keep {
 		return
 	}
-	t.idle = t.idle[:0]
-	for i := range t.convs {
-		if c := &t.convs[i]; c.live {
-			t.idle = append(t.idle, idleSlot{c.lastPacket, int32(i)})
-		}
-	}
-	for j := range t.lites {
-		if l := &t.lites[j]; l.live {
-			t.idle = append(t.idle, idleSlot{l.ts, int32(j) | liteBit})
-		}
-	}
-	slices.SortFunc(t.idle, func(a, b idleSlot) int { return cmp.Or(cmp.Compare(a.last, b.last), t.compareStarts(a.slot, b.slot)) })
-	for _, s := range t.idle[:t.index.count-keep] {
-		t.finish(s.slot)
+	t.order = t.order[:0]
+	t.live(nil)
+	end := t.index.count - keep
+	selectSmallest(t.order, end, compareIdle)
+	idlest := t.order[:end]
+	slices.SortFunc(idlest, compareIdle)
+	for _, o := range idlest {
+		t.finish(o.slot)
 		t.early++
+	}
+}
+
+// selectSmallest reorders s so that its k smallest elements under cmp, a
+// total order, come first, in some order: quickselect, which takes
+// linear time where sorting all of s would take n log n. Should the
+// pivots keep falling badly (a crafted input), it sorts instead.
+func selectSmallest[T any](s []T, k int, cmp func(a, b T) int) {
+	lo, hi := 0, len(s)-1
+	for rounds := 0; lo < hi && k-1 >= lo && k-1 <= hi; rounds++ {
+		if rounds > 64 {
+			slices.SortFunc(s[lo:hi+1], cmp)
+			return
+		}
+		p := s[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for cmp(s[i], p) < 0 {
+				i++
+			}
+			for cmp(s[j], p) > 0 {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		// s[lo..j] are at most p, s[i..hi] at least p, and between them p.
+		switch {
+		case k-1 <= j:
+			hi = j
+		case k-1 >= i:
+			lo = i
+		default:
+			return
+		}
 	}
 }
 
@@ -414,65 +492,28 @@ func (t *Table) reused(c *conv, p *pcapread.Packet, srcIsLo bool) bool {
 }
 
 // sweep finishes every conversation that has expired by now. It reads the
-// dense deadline arrays, not the conversations.
+// dense deadline arrays, and the conversations only of those that expired.
 func (t *Table) sweep(now int64) {
-	t.batch = t.batch[:0]
-	for i, d := range t.deadlines {
-		if now > d && t.convs[i].live {
-			t.batch = append(t.batch, int32(i))
-		}
-	}
-	for j, d := range t.liteDeadlines {
-		if now > d && t.lites[j].live {
-			t.batch = append(t.batch, int32(j)|liteBit)
-		}
-	}
-	t.finishInOrder(t.batch)
+	t.order = t.order[:0]
+	t.live(func(deadline int64) bool { return now > deadline })
+	t.finishInOrder()
 }
 
 // Flush finishes every live conversation, at the end of the input.
 func (t *Table) Flush() {
-	t.batch = t.batch[:0]
-	for i := range t.convs {
-		if t.convs[i].live {
-			t.batch = append(t.batch, int32(i))
-		}
-	}
-	for j := range t.lites {
-		if t.lites[j].live {
-			t.batch = append(t.batch, int32(j)|liteBit)
-		}
-	}
-	t.finishInOrder(t.batch)
+	t.order = t.order[:0]
+	t.live(nil)
+	t.finishInOrder()
 }
 
-// finishInOrder finishes the conversations in slots in the order they
+// finishInOrder finishes the conversations in t.order in the order they
 // started, so that the order in which conversations are handed on
 // depends on the packets alone, not on the slots they had.
-func (t *Table) finishInOrder(slots []int32) {
-	slices.SortFunc(slots, t.compareStarts)
-	for _, i := range slots {
-		t.finish(i)
+func (t *Table) finishInOrder() {
+	slices.SortFunc(t.order, compareStarts)
+	for _, o := range t.order {
+		t.finish(o.slot)
 	}
-}
-
-// compareStarts orders the conversations in slots a and b by the place of
-// their first packet in the input: no two share one.
-func (t *Table) compareStarts(a, b int32) int {
-	fa, ra := t.firstPacket(a)
-	fb, rb := t.firstPacket(b)
-	return cmp.Or(cmp.Compare(fa, fb), cmp.Compare(ra, rb))
-}
-
-// firstPacket returns the file and record number of the first packet of
-// the conversation in slot i.
-func (t *Table) firstPacket(i int32) (file int32, record int64) {
-	if i&liteBit != 0 {
-		l := &t.lites[i&^liteBit]
-		return l.file, l.record
-	}
-	c := &t.convs[i]
-	return c.firstFile, c.firstRecord
 }
 
 // Live returns the number of conversations in progress.
