@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/publicsuffix"
+
 	"github.com/netfx/netfx/flows"
 )
 
@@ -122,10 +124,26 @@ var cloudDomains = map[string]bool{
 	"akadns.net": true, "windowsupdate.com": true, "azurewebsites.net": true, "core.windows.net": true, "live.com": true,
 }
 
+// underCloud reports whether a domain is one of cloudDomains or under
+// one (the public suffix list makes app.azurewebsites.net a domain of its
+// own).
+func underCloud(domain string) bool {
+	for {
+		if cloudDomains[domain] {
+			return true
+		}
+		dot := strings.IndexByte(domain, '.')
+		if dot < 0 {
+			return false
+		}
+		domain = domain[dot+1:]
+	}
+}
+
 func (n *dnsDetector) findings(d *detection) []*Finding {
 	var out []*Finding
 	for k, a := range n.domains {
-		if cloudDomains[k.domain] {
+		if underCloud(k.domain) {
 			continue
 		}
 		encoded := a.suspicious >= tunnelQueries && 2*a.suspicious >= a.total
@@ -143,19 +161,48 @@ func (n *dnsDetector) findings(d *detection) []*Finding {
 	return out
 }
 
-// registered approximates a name's registered domain: its last two labels
-// (three under a two-letter country code with a short second level, as
-// example.co.uk).
+// registered returns the domain a name is registered under, by the
+// public suffix list (golang.org/x/net/publicsuffix, which netfx carries
+// with it): example.com for x.y.example.com, example.co.uk under co.uk,
+// app.azurewebsites.net under the private suffix azurewebsites.net. A
+// name under a top-level label the list does not know, when that label
+// looks encoded (dnscat2's dnscat.<hex>[.<hex>...] names, sent straight
+// to its server), is grouped under its first label that does not, as
+// "dnscat.<encoded>". It returns "" for a name of one label, a public
+// suffix itself, or labels that all look encoded.
 func registered(name string) string {
-	labels := strings.Split(strings.TrimSuffix(strings.ToLower(name), "."), ".")
-	if len(labels) < 2 {
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	dot := strings.LastIndexByte(name, '.')
+	if dot <= 0 {
 		return ""
 	}
-	n := 2
-	if len(labels) >= 3 && len(labels[len(labels)-1]) == 2 && len(labels[len(labels)-2]) <= 3 {
-		n = 3
+	suffix, icann := publicsuffix.PublicSuffix(name)
+	if !icann && suffix == name[dot+1:] && looksEncoded(suffix) {
+		for label := range strings.SplitSeq(name, ".") {
+			if !looksEncoded(label) {
+				return label + ".<encoded>"
+			}
+		}
+		return ""
 	}
-	return strings.Join(labels[len(labels)-n:], ".")
+	// The suffix and the label before it (publicsuffix.EffectiveTLDPlusOne
+	// without looking the suffix up again).
+	end := len(name) - len(suffix) - 1
+	if end <= 0 || name[end] != '.' {
+		return ""
+	}
+	return name[strings.LastIndexByte(name[:end], '.')+1:]
+}
+
+// looksEncoded reports whether a label is data rather than a name: 12
+// characters or more of hexadecimal or base32 with digits among them, or
+// random-looking.
+func looksEncoded(label string) bool {
+	if len(label) < 12 {
+		return false
+	}
+	digits := strings.IndexFunc(label, func(r rune) bool { return r >= '0' && r <= '9' }) >= 0
+	return digits || entropy(label) >= entropyMin
 }
 
 func longestLabel(name string) int {

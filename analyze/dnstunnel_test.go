@@ -34,3 +34,42 @@ func TestDNSTunnel(t *testing.T) {
 		}, "dns_tunnel", false},
 	})
 }
+
+// TestRegisteredDomain groups names by the public suffix list, and
+// dnscat2-style names under an encoded top-level label by their constant
+// label.
+func TestRegisteredDomain(t *testing.T) {
+	for name, want := range map[string]string{
+		"x1.y2.evil.example.co.uk":             "example.co.uk",
+		"A.B.Example.COM.":                     "example.com",
+		"3f2a9c01d7.dnscat.example.com":        "example.com",
+		"dnscat.4b6f2a1c9d0e7f31":              "dnscat.<encoded>",
+		"dnscat.4b6f2a1c9d0e7f31.9a8b7c6d5e4f": "dnscat.<encoded>",
+		"4b6f2a1c9d0e7f31.9a8b7c6d5e4f":        "",
+		"host.corp":                            "host.corp",
+		"server1.corp.local":                   "corp.local",
+		"myapp.azurewebsites.net":              "myapp.azurewebsites.net",
+		"localhost":                            "",
+		"co.uk":                                "",
+	} {
+		if got := registered(name); got != want {
+			t.Errorf("registered(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if !underCloud("myapp.azurewebsites.net") || underCloud("evil.example") {
+		t.Errorf("cloud domains: the public suffix list's private domains are not under their cloud")
+	}
+}
+
+// TestDNSTunnelToTheServer: dnscat2 without a domain of its own sends
+// hex names straight to its server; they group under "dnscat".
+func TestDNSTunnelToTheServer(t *testing.T) {
+	runDetectorCases(t, []detectorCase{
+		{"dnscat2 to its server", func() (cs []*flows.Conn) {
+			for i := range 40 {
+				cs = append(cs, dnsConn(i, fmt.Sprintf("dnscat.%016x%016x", uint64(i)*0x9E3779B97F4A7C15, uint64(i+1)*0xBF58476D1CE4E5B9)))
+			}
+			return cs
+		}, "dns_tunnel", true},
+	})
+}
