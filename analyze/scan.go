@@ -39,8 +39,9 @@ type scanDetector struct {
 	// A source's first failed attempt is kept as a reference alone (a
 	// flood from millions of spoofed sources tries once each); its windows
 	// are made from its second attempt on, the first replayed.
-	firsts, olderFirsts map[hostKey]keptRef // keys without pointers: no work for the garbage collector
-	active              map[netip.Addr]int  // sources with windows: the sweep generation last seen, or withFinding
+	firsts, olderFirsts map[hostKey]keptRef     // keys without pointers: no work for the garbage collector
+	stealth             map[hostKey]*stealthAcc // stealth probes by source (stealth.go)
+	active              map[netip.Addr]int      // sources with windows: the sweep generation last seen, or withFinding
 }
 
 // withFinding marks an active source with a scan finding: never swept.
@@ -102,10 +103,14 @@ type attempts struct {
 
 func newScanDetector() *scanDetector {
 	return &scanDetector{wins: map[scanKey]*distinct[netip.Addr]{}, vwins: map[scanKey]*distinct[uint16]{},
-		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[hostKey]keptRef{}, olderFirsts: map[hostKey]keptRef{}, active: map[netip.Addr]int{}}
+		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[hostKey]keptRef{}, olderFirsts: map[hostKey]keptRef{}, active: map[netip.Addr]int{},
+		stealth: map[hostKey]*stealthAcc{}}
 }
 
 func (s *scanDetector) observe(d *detection, c *flows.Conn) {
+	if kind, ok := stealthKind(c); ok {
+		s.probe(d, c, kind)
+	}
 	if !failed(c) {
 		return
 	}
@@ -264,5 +269,5 @@ func (s *scanDetector) findings(d *detection) []*Finding {
 		}
 		out = append(out, f)
 	}
-	return out
+	return append(out, s.stealthFindings(d)...)
 }
