@@ -33,6 +33,19 @@ var servicePorts = map[string][]uint16{
 	"quic": {443, 80, 8443},
 }
 
+// lanDevicePorts are where devices on a LAN serve HTTP or TLS of their
+// own: UPnP descriptions and control (5000, 1400 Sonos, 49152 and up, as
+// routers' IGDs pick them), IPP printing (631), media players and casting
+// (8009 Chromecast, 8060 Roku, 7000 and 7100 AirPlay, 32400 Plex).
+var lanDevicePorts = map[uint16]bool{5000: true, 1400: true, 631: true, 8009: true, 8060: true, 7000: true, 7100: true, 32400: true}
+
+// lanDevicePort reports whether HTTP or TLS on port between internal
+// hosts is LAN discovery or device traffic rather than a protocol hidden
+// on a port not its own.
+func lanDevicePort(svc string, port uint16) bool {
+	return (svc == "http" || svc == "ssl") && (lanDevicePorts[port] || port >= 49152)
+}
+
 // c2Ports are the TCP ports common in attack tools and C2 frameworks'
 // defaults (Metasploit 4444, IRC botnets 6667, Tor 9001/9050, Cobalt
 // Strike 50050); Back Orifice listened on UDP 31337, so that port counts on
@@ -131,8 +144,11 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 		// from its middle with the roles the other way round.
 		if ports, known := servicePorts[svc]; known && !slices.Contains(ports, c.RespPort) && !slices.Contains(ports, c.OrigPort) {
 			score := 55
-			if external {
+			switch {
+			case external:
 				score = 65
+			case lanDevicePort(svc, c.RespPort):
+				score = 20 // a router's, printer's or media device's web interface
 			}
 			e = p.episode(d, c)
 			e.reason(fmt.Sprintf("%s on port %d", strings.ToUpper(svc), c.RespPort), fmt.Sprintf("%s on port %d, which is not its own: a protocol on a non-standard port", strings.ToUpper(svc), c.RespPort), score)

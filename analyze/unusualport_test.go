@@ -55,3 +55,35 @@ func TestRarePortsSameEveryRun(t *testing.T) {
 		}
 	}
 }
+
+// TestLANDevicePorts: HTTP on a router's UPnP port or a media device's
+// between internal hosts is low at most; the same from the internet, or
+// on another port, stays medium.
+func TestLANDevicePorts(t *testing.T) {
+	for _, tt := range []struct {
+		orig    string
+		port    uint16
+		service string
+		want    string // severity of the unusual-port finding
+	}{
+		{"192.168.1.20", 5000, "http", "low"},  // a home router's UPnP description
+		{"192.168.1.20", 49153, "http", "low"}, // an IGD's dynamic port
+		{"192.168.1.20", 8009, "ssl", "low"},   // casting
+		{"192.168.1.20", 631, "http", "low"},   // IPP printing
+		{"192.168.1.20", 4500, "http", "medium"},
+		{"198.51.100.7", 5000, "http", "medium"},
+	} {
+		s := NewSummary(Options{})
+		c := conn(tt.orig, "192.168.1.1", 50000, tt.port, 0, time.Second)
+		c.Service = tt.service
+		s.AddConn(c)
+		fs := findingsWhere(s, ofKind("unusual_port"))
+		if len(fs) != 1 || fs[0].Severity != tt.want {
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.Severity+": "+f.Title)
+			}
+			t.Errorf("%s on %s port %d: %v, want one %s finding", tt.service, tt.orig, tt.port, got, tt.want)
+		}
+	}
+}
