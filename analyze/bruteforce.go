@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/netfx/netfx/flows"
@@ -23,12 +24,28 @@ const (
 // interactive ports: remote sessions an intruder logs in with.
 var interactive = map[uint16]string{3389: "RDP", 22: "SSH", 5985: "WinRM", 5986: "WinRM", 445: "SMB", 5900: "VNC"}
 
+// interactiveServices are the remote-login protocols the payload names,
+// on any port (Zeek's service names).
+var interactiveServices = map[string]string{"rfb": "VNC", "ssh": "SSH", "rdp": "RDP"}
+
+// interactiveName names the remote-login service of a conversation whose
+// payload showed services (comma-separated) on port: by the payload on
+// any port, else by the port; "" for none.
+func interactiveName(services string, port uint16) string {
+	for s := range strings.SplitSeq(services, ",") {
+		if name, ok := interactiveServices[s]; ok {
+			return name
+		}
+	}
+	return interactive[port]
+}
+
 // inboundInteractive reports whether c is a TCP connection from the
 // internet to a remote-login service of an internal host, and names the
 // service.
 func inboundInteractive(d *detection, c *flows.Conn) (service string, ok bool) {
-	service, ok = interactive[c.RespPort]
-	return service, ok && c.Proto == ipproto.TCP && !d.internal(c.Orig) && d.internal(c.Resp)
+	service = interactiveName(c.Service, c.RespPort)
+	return service, service != "" && c.Proto == ipproto.TCP && !d.internal(c.Orig) && d.internal(c.Resp)
 }
 
 // attempt reports whether an inbound interactive connection is a login
@@ -76,9 +93,10 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 			f.Evidence.merge(&o.Evidence)
 		}
 		f.Score = min(85, 65+f.Count/3)
-		f.Title = fmt.Sprintf("%s brute force, %d attempts", interactive[k.port], f.Count)
+		name := interactiveName(f.Service, k.port)
+		f.Title = fmt.Sprintf("%s brute force, %d attempts", name, f.Count)
 		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s in %s, at least %d within %s: password guessing against an exposed service",
-			f.Count, interactive[k.port], k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
+			f.Count, name, k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
 		out = append(out, f)
 	}
 	return out

@@ -69,7 +69,7 @@ func (a *inboundAccessDetector) findings(d *detection) []*Finding {
 	var out []*Finding
 	for k, f := range a.sessions { // each session's score depends on it alone: map order does not matter
 		if b := brute[k]; b != nil && b.first <= f.first {
-			name := interactive[k.port]
+			name := interactiveName(b.Service, k.port)
 			b.Score = 90
 			b.Title = name + " brute force, then a login"
 			b.Why += fmt.Sprintf("; then %d %s session(s) from the same source from %s: likely the intrusion", f.Count, name, FormatTime(f.first))

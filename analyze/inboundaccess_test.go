@@ -48,3 +48,18 @@ func TestInboundAccessAfterOtherBruteForce(t *testing.T) {
 		t.Errorf("SSH after RDP brute force: %+v", got)
 	}
 }
+
+// TestInboundVNCOnAnyPort: VNC that the payload names is an interactive
+// session from the internet whatever its port, and a protocol off its
+// own port.
+func TestInboundVNCOnAnyPort(t *testing.T) {
+	s := NewSummary(Options{})
+	c := conn("198.51.100.7", "10.1.0.4", 50000, 6000, 0, 10*time.Minute)
+	c.Service, c.OrigIPBytes, c.RespIPBytes = "rfb", 50_000, 2_000_000
+	s.AddConn(c)
+	access := findingsWhere(s, ofKind("inbound_access"))
+	ports := findingsWhere(s, ofKind("unusual_port"))
+	if len(access) != 1 || access[0].Title != "VNC login from the internet" || len(ports) != 1 || ports[0].Title != "RFB on port 6000" {
+		t.Errorf("inbound access %+v, unusual ports %+v", access, ports)
+	}
+}

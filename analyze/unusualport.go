@@ -31,6 +31,7 @@ var servicePorts = map[string][]uint16{
 	"ftp":  {21},
 	"ntp":  {123},
 	"quic": {443, 80, 8443},
+	"rfb":  {5900, 5901, 5902, 5903, 5904, 5905},
 }
 
 // lanDevicePorts are where devices on a LAN serve HTTP or TLS of their

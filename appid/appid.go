@@ -238,6 +238,8 @@ func (in *Inspector) detectTCP(dir int, p []byte) bool {
 		in.handler = &framedHandler{kind: "ldap"}
 	case looksDNSTCP(p):
 		in.handler = &framedHandler{kind: "dns"}
+	case looksRFB(p):
+		in.handler = rfbHandler{}
 	case dir == FromResp && looksBanner(p):
 		in.handler = &bannerHandler{}
 	default:

@@ -305,3 +305,22 @@ func TestDNSAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestRFB names VNC's protocol by its version message, on any port.
+func TestRFB(t *testing.T) {
+	for _, tt := range []struct {
+		first string
+		want  string
+	}{
+		{"RFB 003.008\n", "rfb"},
+		{"RFB 003.889\n", "rfb"}, // Apple Remote Desktop
+		{"RFB 3.8\n", ""},
+		{"RFB 003.008", ""},
+	} {
+		in := NewInspector(false)
+		in.Stream(FromResp, []byte(tt.first))
+		if got := in.Services(); got != tt.want {
+			t.Errorf("%q: service %q, want %q", tt.first, got, tt.want)
+		}
+	}
+}

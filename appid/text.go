@@ -264,3 +264,25 @@ func protocolList(v uint32) string {
 	}
 	return strings.Join(names, "|")
 }
+
+// looksRFB checks for the version message that opens VNC's remote
+// framebuffer protocol on both sides, "RFB 003.008\n".
+func looksRFB(p []byte) bool {
+	if len(p) < 12 || string(p[:4]) != "RFB " || p[7] != '.' || p[11] != '\n' {
+		return false
+	}
+	for _, i := range []int{4, 5, 6, 8, 9, 10} {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// rfbHandler names the protocol, Zeek's service rfb; nothing more is read.
+type rfbHandler struct{}
+
+func (rfbHandler) feed(in *Inspector, _ int, _ []byte) bool {
+	in.addService("rfb")
+	return false
+}
