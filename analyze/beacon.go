@@ -101,6 +101,11 @@ func (b *beaconDetector) observe(d *detection, c *flows.Conn) {
 	if !established(c) || c.RespPort == 53 || c.RespPort == 123 || ipproto.IsICMP(c.Proto) || !d.internal(c.Orig) {
 		return
 	}
+	// A regular series of short login sessions is password guessing at a
+	// steady pace: brute force, not a beacon.
+	if interactiveName(c.Service, c.RespPort) != "" && durationOf(c) < bruteMaxLength {
+		return
+	}
 	k := pairOf(d.hosts.id(c.Orig), d.hosts.id(c.Resp))
 	s := b.pairs.get(k)
 	if s.n < keptPerPair {

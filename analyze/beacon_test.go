@@ -61,3 +61,25 @@ func TestBeaconCallsOut(t *testing.T) {
 		return cs
 	}, "beacon", false}})
 }
+
+// TestLoginSeriesIsNoBeacon: a regular series of short login sessions
+// (password guessing at a steady pace, here from a compromised internal
+// host) is brute force, not a beacon; the same series of long sessions,
+// or of another service, may still be one.
+func TestLoginSeriesIsNoBeacon(t *testing.T) {
+	series := func(port uint16, service string, length time.Duration) func() []*flows.Conn {
+		return func() (cs []*flows.Conn) {
+			for i := range 30 {
+				c := conn("10.0.0.4", "10.0.0.9", uint16(50000+i), port, time.Duration(i)*time.Minute, length)
+				c.UID, c.Service = fmt.Sprint("Cl", i), service
+				cs = append(cs, c)
+			}
+			return cs
+		}
+	}
+	runDetectorCases(t, []detectorCase{
+		{"short RDP sessions", series(3389, "rdp", time.Second), "beacon", false},
+		{"short SSH sessions on 2222", series(2222, "ssh", time.Second), "beacon", false},
+		{"short HTTPS requests", series(443, "ssl", time.Second), "beacon", true},
+	})
+}
