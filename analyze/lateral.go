@@ -149,6 +149,27 @@ func classify(c *flows.Conn) (technique string, score int, confirmed bool, facts
 					if score < 80 {
 						technique, score = "T1047", 80
 					}
+				case op == "drsuapi:DRSReplicaAdd", op == "drsuapi:DRSReplicaDel", op == "drsuapi:DRSAddEntry":
+					technique, score = "T1207", max(score, 90) // a host acting as a DC: DCShadow
+				case op == "eventlog:ElfrClearELFW", op == "eventlog:ElfrClearELFA":
+					if score < 85 {
+						technique, score = "T1070.001", 85
+					}
+				case op == "efsrpc:EfsRpcOpenFileRaw", op == "efsrpc:EfsRpcEncryptFileSrv":
+					if score < 85 {
+						technique, score = "T1187", 85 // PetitPotam: the target authenticates to the caller
+					}
+				case op == "samr:SamrSetInformationUser", op == "samr:SamrSetInformationUser2",
+					op == "lsarpc:LsarSetSecret", op == "lsarpc:LsarCreateSecret":
+					if score < 75 {
+						technique, score = "T1098", 75
+					}
+				case strings.HasPrefix(op, "spoolss:RpcRemoteFindFirstPrinterChangeNotification"):
+					// The PrinterBug; print clients also ask their print
+					// servers for change notifications, so medium.
+					if score < 60 {
+						technique, score = "T1187", 60
+					}
 				case op == "netlogon:NetrServerAuthenticate3", op == "netlogon:NetrServerPasswordSet2":
 					if score < 60 {
 						technique, score = "T1210", 60
@@ -446,6 +467,8 @@ var techniqueTitles = map[string]string{
 	"T1021.001": "RDP", "T1021.002": "SMB admin share", "T1021.003": "DCOM", "T1021.004": "SSH",
 	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "PsExec-style service",
 	"T1053.005": "remote scheduled task", "T1047": "WMI", "T1003.006": "DCSync",
+	"T1207": "rogue domain controller (DCShadow)", "T1070.001": "event log cleared", "T1187": "coerced authentication",
+	"T1098":    "account or secret changed",
 	dataAccess: "new database or directory use", smbByPort: "SMB (port only)", rpcByPort: "RPC (port only)",
 }
 
@@ -453,6 +476,8 @@ var techniqueNames = map[string]string{
 	"T1021.001": "RDP", "T1021.002": "SMB to an administrative share", "T1021.003": "DCOM", "T1021.004": "SSH",
 	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "remote service creation (PsExec-style)",
 	"T1053.005": "a remote scheduled task", "T1047": "WMI", "T1003.006": "directory replication (DCSync)",
+	"T1207": "a rogue domain controller registering or replicating (DCShadow)", "T1070.001": "clearing an event log remotely",
+	"T1187": "coercing authentication (PrinterBug, PetitPotam)", "T1098": "setting an account's information or an LSA secret remotely",
 	dataAccess: "a database or directory service", smbByPort: "SMB", rpcByPort: "RPC (port 135)",
 }
 

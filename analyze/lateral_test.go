@@ -164,3 +164,33 @@ func TestDataAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestRPCOperationsThatAreAttacks: RPC operations that are attacks on
+// their own make a lateral-movement finding with their technique.
+func TestRPCOperationsThatAreAttacks(t *testing.T) {
+	for _, tt := range []struct {
+		op, technique, severity string
+	}{
+		{"drsuapi:DRSAddEntry", "T1207", "critical"},
+		{"drsuapi:DRSReplicaAdd", "T1207", "critical"},
+		{"eventlog:ElfrClearELFW", "T1070.001", "high"},
+		{"efsrpc:EfsRpcOpenFileRaw", "T1187", "high"},
+		{"spoolss:RpcRemoteFindFirstPrinterChangeNotificationEx", "T1187", "medium"},
+		{"samr:SamrSetInformationUser2", "T1098", "high"},
+		{"lsarpc:LsarSetSecret", "T1098", "high"},
+	} {
+		s := NewSummary(Options{})
+		c := conn("10.0.0.7", "10.0.0.9", 50000, 445, time.Minute, time.Second)
+		c.Service = "smb,dce_rpc"
+		c.App = &appid.Facts{DCERPC: &appid.DCERPCFacts{Operations: []string{tt.op}}}
+		s.AddConn(c)
+		fs := findingsWhere(s, ofKind("lateral_movement"))
+		if len(fs) != 1 || fs[0].Technique != tt.technique || fs[0].Severity != tt.severity {
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.Technique+" "+f.Severity+" "+f.Title)
+			}
+			t.Errorf("%s: %v, want one %s finding of %s", tt.op, got, tt.severity, tt.technique)
+		}
+	}
+}

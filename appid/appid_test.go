@@ -324,3 +324,25 @@ func TestRFB(t *testing.T) {
 		}
 	}
 }
+
+// TestRPCAttackOperations names the operations that are attacks on their
+// own, after a bind to their interface.
+func TestRPCAttackOperations(t *testing.T) {
+	eventlog := [16]byte{0xdc, 0x3f, 0x27, 0x82, 0x2a, 0xe3, 0xc3, 0x18, 0x3f, 0x78, 0x82, 0x79, 0x29, 0xdc, 0x23, 0xea}
+	drsuapi := [16]byte{0x35, 0x42, 0x51, 0xe3, 0x06, 0x4b, 0xd1, 0x11, 0xab, 0x04, 0x00, 0xc0, 0x4f, 0xc2, 0xdc, 0xd2}
+	for _, tt := range []struct {
+		uuid  [16]byte
+		opnum uint16
+		want  string
+	}{
+		{eventlog, 0, "eventlog:ElfrClearELFW"},
+		{drsuapi, 17, "drsuapi:DRSAddEntry"},
+		{drsuapi, 5, "drsuapi:DRSReplicaAdd"},
+	} {
+		in := NewInspector(false)
+		in.Stream(FromOrig, append(rpcBind(tt.uuid), rpcRequest(tt.opnum)...))
+		if f := in.Facts(); f == nil || f.DCERPC == nil || !slices.Equal(f.DCERPC.Operations, []string{tt.want}) {
+			t.Errorf("opnum %d: facts %+v, want %s", tt.opnum, f, tt.want)
+		}
+	}
+}

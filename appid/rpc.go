@@ -50,6 +50,7 @@ var rpcInterfaces = map[string]string{
 	"894de0c0-0d55-11d3-a322-00c04fa321a1": "InitShutdown",
 	"d95afe70-a6d5-4259-822e-2c84da1ddb0d": "WindowsShutdown",
 	"50abc2a4-574d-40b3-9d66-ee4fd5fba076": "dnsserver",
+	"82273fdc-e32a-18c3-3f78-827929dc23ea": "eventlog",
 }
 
 // rpcOperations names the operations worth reporting, by interface and
@@ -59,10 +60,10 @@ var rpcOperations = map[string]map[uint16]string{
 	"svcctl":                {0: "CloseServiceHandle", 2: "DeleteService", 6: "QueryServiceStatus", 11: "ChangeServiceConfigW", 12: "CreateServiceW", 15: "OpenSCManagerW", 16: "OpenServiceW", 19: "StartServiceW", 24: "CreateServiceA", 44: "CreateServiceWOW64A", 45: "CreateServiceWOW64W"},
 	"atsvc":                 {0: "NetrJobAdd", 1: "NetrJobDel", 2: "NetrJobEnum"},
 	"ITaskSchedulerService": {1: "SchRpcRegisterTask", 12: "SchRpcRun", 7: "SchRpcDelete"},
-	"drsuapi":               {0: "DRSBind", 3: "DRSGetNCChanges", 12: "DRSCrackNames", 16: "DRSDomainControllerInfo"},
+	"drsuapi":               {0: "DRSBind", 3: "DRSGetNCChanges", 5: "DRSReplicaAdd", 6: "DRSReplicaDel", 12: "DRSCrackNames", 16: "DRSDomainControllerInfo", 17: "DRSAddEntry"},
 	"netlogon":              {4: "NetrServerReqChallenge", 26: "NetrServerAuthenticate3", 30: "NetrServerPasswordSet2", 2: "NetrServerAuthenticate"},
-	"samr":                  {64: "SamrConnect5", 5: "SamrLookupDomainInSamServer", 7: "SamrOpenDomain", 13: "SamrEnumerateUsersInDomain", 17: "SamrLookupNamesInDomain"},
-	"lsarpc":                {44: "LsarOpenPolicy2", 76: "LsarLookupSids3", 15: "LsarLookupNames", 57: "LsarLookupSids2"},
+	"samr":                  {64: "SamrConnect5", 5: "SamrLookupDomainInSamServer", 7: "SamrOpenDomain", 13: "SamrEnumerateUsersInDomain", 17: "SamrLookupNamesInDomain", 37: "SamrSetInformationUser", 58: "SamrSetInformationUser2"},
+	"lsarpc":                {44: "LsarOpenPolicy2", 76: "LsarLookupSids3", 15: "LsarLookupNames", 57: "LsarLookupSids2", 16: "LsarCreateSecret", 29: "LsarSetSecret"},
 	"IWbemServices":         {20: "ExecQuery", 24: "ExecMethod", 6: "GetObject"},
 	"IWbemLevel1Login":      {6: "NTLMLogin"},
 	"IRemoteSCMActivator":   {4: "RemoteCreateInstance", 3: "RemoteGetClassObject"},
@@ -70,7 +71,8 @@ var rpcOperations = map[string]map[uint16]string{
 	"winreg":                {6: "BaseRegCreateKey", 15: "BaseRegOpenKey", 22: "BaseRegSetValue", 17: "BaseRegQueryValue", 20: "BaseRegSaveKey"},
 	"srvsvc":                {15: "NetrShareEnum", 16: "NetrShareGetInfo", 12: "NetrSessionEnum"},
 	"efsrpc":                {0: "EfsRpcOpenFileRaw", 4: "EfsRpcEncryptFileSrv"},
-	"spoolss":               {65: "RpcRemoteFindFirstPrinterChangeNotificationEx", 1: "RpcOpenPrinter"},
+	"spoolss":               {62: "RpcRemoteFindFirstPrinterChangeNotification", 65: "RpcRemoteFindFirstPrinterChangeNotificationEx", 1: "RpcOpenPrinter"},
+	"eventlog":              {0: "ElfrClearELFW", 12: "ElfrClearELFA"},
 }
 
 func looksDCERPC(p []byte) bool {
