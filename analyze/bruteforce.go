@@ -54,14 +54,41 @@ func inboundInteractive(d *detection, c *flows.Conn) (service string, ok bool) {
 func attempt(c *flows.Conn) bool { return durationOf(c) < bruteMaxLength && !c.Denied() }
 
 type bruteForceDetector struct {
-	windows windowFindings[scanKey] // src, target, port, window
+	windows windowFindings[scanKey] // short sessions from the internet: src, target, port, window
+	failed  windowFindings[scanKey] // failed logins the payload showed, from any source; Count counts them
 }
 
 func newBruteForceDetector() *bruteForceDetector {
-	return &bruteForceDetector{windows: newWindowFindings[scanKey](bruteWindow, func(f *Finding) bool { return f.Count < bruteSessions })}
+	below := func(f *Finding) bool { return f.Count < bruteSessions }
+	return &bruteForceDetector{windows: newWindowFindings[scanKey](bruteWindow, below), failed: newWindowFindings[scanKey](bruteWindow, below)}
+}
+
+// loginFailures returns the failed logins a conversation's payload
+// showed, and the protocol: SMB session setups refused with
+// STATUS_LOGON_FAILURE, a Kerberos KDC_ERR_PREAUTH_FAILED (a wrong
+// password, or password spraying).
+func loginFailures(c *flows.Conn) (int, string) {
+	if c.App == nil {
+		return 0, ""
+	}
+	if s := c.App.SMB; s != nil && s.LogonFailures > 0 {
+		return s.LogonFailures, "SMB"
+	}
+	if k := c.App.Kerberos; k != nil && k.Error == 24 {
+		return 1, "Kerberos"
+	}
+	return 0, ""
 }
 
 func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
+	if n, proto := loginFailures(c); n > 0 {
+		k := scanKey{src: c.Orig, target: c.Resp, port: c.RespPort, window: c.TS / int64(bruteWindow)}
+		f := b.failed.get(d, k, func() *Finding {
+			return newFinding("brute_force", "T1110", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))
+		})
+		f.add(c, fmt.Sprintf("%d failed %s login(s)", n, proto))
+		f.Count += n - 1
+	}
 	if _, ok := inboundInteractive(d, c); !ok || !attempt(c) {
 		return
 	}
@@ -76,14 +103,48 @@ func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
 // windows that crossed the threshold: a brute force of an hour is one
 // episode, not six.
 func (b *bruteForceDetector) findings(d *detection) []*Finding {
+	var out []*Finding
+	sessions := episodesOf(&b.windows)
+	for k, f := range sessions {
+		f.Score = min(85, 65+f.Count/3)
+		name := interactiveName(f.Service, k.port)
+		f.Title = fmt.Sprintf("%s brute force, %d attempts", name, f.Count)
+		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s in %s, at least %d within %s: password guessing against an exposed service",
+			f.Count, name, k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
+		out = append(out, f)
+	}
+	for k, f := range episodesOf(&b.failed) {
+		proto := "Kerberos"
+		if strings.Contains(f.Service, "smb") {
+			proto = "SMB"
+		}
+		if s := sessions[k]; s != nil { // the same episode, seen by its sessions too
+			s.Evidence.addFact(fmt.Sprintf("%d failed %s logins", f.Count, proto))
+			continue
+		}
+		f.Score = min(85, 65+f.Count/5)
+		f.Title = fmt.Sprintf("%s password guessing, %d failed logins", proto, f.Count)
+		f.Why = fmt.Sprintf("%d logins from %s to %s refused for a wrong password in %s, at least %d within %s: password guessing",
+			f.Count, k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
+		if d.internal(k.src) && d.internal(k.target) {
+			f.Why += "; from an internal host: a lateral-movement attempt"
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// episodesOf joins the windows of each source, target and port that
+// crossed the threshold into one finding, the earliest.
+func episodesOf(w *windowFindings[scanKey]) map[scanKey]*Finding {
 	episodes := map[scanKey][]*Finding{}
-	for k, f := range b.windows.m {
-		if !b.windows.below(f) {
+	for k, f := range w.m {
+		if !w.below(f) {
 			k.window = 0
 			episodes[k] = append(episodes[k], f)
 		}
 	}
-	var out []*Finding
+	out := make(map[scanKey]*Finding, len(episodes))
 	for k, fs := range episodes {
 		slices.SortFunc(fs, func(a, b *Finding) int { return cmp.Compare(a.first, b.first) })
 		f := fs[0]
@@ -92,12 +153,7 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 			f.first, f.last = min(f.first, o.first), max(f.last, o.last)
 			f.Evidence.merge(&o.Evidence)
 		}
-		f.Score = min(85, 65+f.Count/3)
-		name := interactiveName(f.Service, k.port)
-		f.Title = fmt.Sprintf("%s brute force, %d attempts", name, f.Count)
-		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s in %s, at least %d within %s: password guessing against an exposed service",
-			f.Count, name, k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
-		out = append(out, f)
+		out[k] = f
 	}
 	return out
 }

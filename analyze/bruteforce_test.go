@@ -2,9 +2,12 @@ package analyze
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
 )
 
@@ -36,4 +39,56 @@ func TestBruteForce(t *testing.T) {
 			return cs
 		}, "brute_force", false},
 	})
+}
+
+// TestPasswordGuessingByFailures: failed logins the payload shows (SMB
+// STATUS_LOGON_FAILURE, Kerberos pre-authentication failures) are brute
+// force from any source, counted by failure; an internal source is a
+// lateral-movement attempt; the same episode seen by short sessions too
+// is one finding.
+func TestPasswordGuessingByFailures(t *testing.T) {
+	smb := func(src string, conns, failures int) func() []*flows.Conn {
+		return func() (cs []*flows.Conn) {
+			for i := range conns {
+				c := conn(src, "10.0.0.10", uint16(50000+i), 445, time.Duration(i)*time.Second, time.Second)
+				c.UID, c.Service = fmt.Sprint("Cf", i), "smb,ntlm"
+				c.App = &appid.Facts{SMB: &appid.SMBFacts{LogonFailures: failures}}
+				cs = append(cs, c)
+			}
+			return cs
+		}
+	}
+	kerberos := func(n, code int) func() []*flows.Conn {
+		return func() (cs []*flows.Conn) {
+			for i := range n {
+				c := conn("10.0.0.7", "10.0.0.10", uint16(50000+i), 88, time.Duration(i)*time.Second, time.Millisecond)
+				c.UID, c.Service, c.Proto = fmt.Sprint("Ck", i), "krb", 17
+				c.App = &appid.Facts{Kerberos: &appid.KerberosFacts{RequestType: "AS", Error: code}}
+				cs = append(cs, c)
+			}
+			return cs
+		}
+	}
+	runDetectorCases(t, []detectorCase{
+		{"one SMB connection, 50 wrong passwords", smb("10.0.0.7", 1, 50), "brute_force", true},
+		{"9 wrong SMB passwords", smb("10.0.0.7", 9, 1), "brute_force", false},
+		{"Kerberos pre-authentication failures", kerberos(12, 24), "brute_force", true},
+		{"Kerberos tickets refused for other reasons", kerberos(12, 7), "brute_force", false},
+	})
+	s := NewSummary(Options{})
+	for _, c := range smb("10.0.0.7", 1, 50)() {
+		s.AddConn(c)
+	}
+	fs := findingsWhere(s, ofKind("brute_force"))
+	if len(fs) != 1 || fs[0].Count != 50 || fs[0].Title != "SMB password guessing, 50 failed logins" || !strings.Contains(fs[0].Why, "lateral-movement attempt") {
+		t.Errorf("internal SMB guessing: %+v", fs)
+	}
+	s = NewSummary(Options{})
+	for _, c := range smb("198.51.100.7", 12, 2)() { // short SMB sessions from the internet, each refused twice
+		s.AddConn(c)
+	}
+	fs = findingsWhere(s, ofKind("brute_force"))
+	if len(fs) != 1 || !slices.Contains(fs[0].Evidence.Facts, "24 failed SMB logins") {
+		t.Errorf("one episode seen twice: %d findings, facts %v", len(fs), fs[0].Evidence.Facts)
+	}
 }

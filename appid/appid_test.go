@@ -346,3 +346,50 @@ func TestRPCAttackOperations(t *testing.T) {
 		}
 	}
 }
+
+// TestSMBLogonFailures counts session setups refused for a wrong password,
+// in SMB2 and SMB1 replies, and not others.
+func TestSMBLogonFailures(t *testing.T) {
+	nbss := func(msg []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(msg))), msg...) }
+	smb2 := func(status uint32, response bool) []byte {
+		h := make([]byte, 72)
+		copy(h, "\xfeSMB")
+		binary.LittleEndian.PutUint16(h[4:], 64)
+		binary.LittleEndian.PutUint32(h[8:], status)
+		binary.LittleEndian.PutUint16(h[12:], 1) // SESSION_SETUP
+		if response {
+			h[16] = 1
+		}
+		return nbss(h)
+	}
+	smb1 := func(status uint32) []byte {
+		h := make([]byte, 40)
+		copy(h, "\xffSMB")
+		h[4] = 0x73 // SESSION_SETUP_ANDX
+		binary.LittleEndian.PutUint32(h[5:], status)
+		h[9] = 0x80 // a reply
+		return nbss(h)
+	}
+	for _, tt := range []struct {
+		name     string
+		messages [][]byte
+		want     int
+	}{
+		{"SMB2, three refused", [][]byte{smb2(0xC000006D, true), smb2(0xC000006D, true), smb2(0xC000006D, true)}, 3},
+		{"SMB2, more processing then success", [][]byte{smb2(0xC0000016, true), smb2(0, true)}, 0},
+		{"SMB1, one refused", [][]byte{smb1(0xC000006D)}, 1},
+	} {
+		in := NewInspector(false)
+		for _, m := range tt.messages {
+			in.Stream(FromResp, m)
+		}
+		f := in.Facts()
+		got := 0
+		if f != nil && f.SMB != nil {
+			got = f.SMB.LogonFailures
+		}
+		if got != tt.want || in.Services() != "smb" {
+			t.Errorf("%s: %d failures, service %q; want %d", tt.name, got, in.Services(), tt.want)
+		}
+	}
+}

@@ -14,7 +14,13 @@ type SMBFacts struct {
 	Pipes     []string `json:"pipes,omitempty"` // named pipes opened on IPC$, e.g. svcctl
 	Files     []string `json:"files,omitempty"` // files opened on other shares
 	Encrypted bool     `json:"encrypted,omitempty"`
+	// LogonFailures counts session setups the server refused with
+	// STATUS_LOGON_FAILURE: wrong passwords.
+	LogonFailures int `json:"logon_failures,omitempty"`
 }
+
+// statusLogonFailure is the NT status of a wrong user name or password.
+const statusLogonFailure = 0xC000006D
 
 func looksSMB(p []byte) bool {
 	return len(p) >= 8 && p[0] == 0 && (bytes.Equal(p[4:8], []byte("\xfeSMB")) || bytes.Equal(p[4:8], []byte("\xffSMB")) || bytes.Equal(p[4:8], []byte("\xfdSMB")))
@@ -127,6 +133,8 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 			}
 		case cmd == 0x0001 && !response:
 			in.ntlm(msg)
+		case cmd == 0x0001 && status == statusLogonFailure:
+			f.LogonFailures++
 		case cmd == 0x0003 && !response && len(body) >= 8:
 			if path := utf16At(msg, int(binary.LittleEndian.Uint16(body[4:])), int(binary.LittleEndian.Uint16(body[6:]))); path != "" {
 				f.Trees = appendLimited(f.Trees, path)
@@ -209,6 +217,9 @@ func (h *smbHandler) smb1(in *Inspector, msg []byte) {
 			f.Dialect = "NT LM 0.12"
 		}
 	case 0x73:
+		if msg[9]&0x80 != 0 && binary.LittleEndian.Uint32(msg[5:]) == statusLogonFailure { // a reply
+			f.LogonFailures++
+		}
 		in.ntlm(msg)
 	case 0x75:
 		if i := bytes.Index(msg, []byte{'\\', 0, '\\', 0}); i >= 0 {

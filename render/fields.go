@@ -193,6 +193,13 @@ var connFields = []connField{
 	boolField("smb.encrypted", func(c *flows.Conn) (bool, bool) {
 		return true, c.App != nil && c.App.SMB != nil && c.App.SMB.Encrypted
 	}),
+	numField("smb.logon_failures", "count", func(c *flows.Conn) (uint64, bool) {
+		n := 0
+		if c.App != nil && c.App.SMB != nil {
+			n = c.App.SMB.LogonFailures
+		}
+		return uint64(n), n > 0
+	}),
 	appList("dce_rpc.endpoints", func(f *appid.Facts) []string {
 		return whenList(f.DCERPC != nil, func() []string { return f.DCERPC.Interfaces })
 	}),
@@ -207,6 +214,13 @@ var connFields = []connField{
 	}),
 	appText("krb.service", func(f *appid.Facts) string {
 		return when(f.Kerberos != nil, func() string { return f.Kerberos.Service })
+	}),
+	numField("krb.error_code", "count", func(c *flows.Conn) (uint64, bool) {
+		n := 0
+		if c.App != nil && c.App.Kerberos != nil {
+			n = c.App.Kerberos.Error
+		}
+		return uint64(n), n > 0
 	}),
 	appText("ldap.bind_name", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindName }) }),
 	appText("ldap.bind_type", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindType }) }),
