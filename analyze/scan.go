@@ -23,6 +23,14 @@ const (
 	DefaultScanWindow = 5 * time.Minute
 )
 
+// A quick sweep of a few ports of one host (nmap's top ports) is a low
+// scan: sweepPorts failed attempts on distinct ports within sweepTime of
+// the window's first.
+const (
+	sweepPorts = 5
+	sweepTime  = 10 * time.Second
+)
+
 type scanKey struct {
 	src    netip.Addr
 	target netip.Addr // vertical scans: the host; horizontal: unset
@@ -41,6 +49,7 @@ type scanDetector struct {
 	// are made from its second attempt on, the first replayed.
 	firsts, olderFirsts map[hostKey]keptRef     // keys without pointers: no work for the garbage collector
 	stealth             map[hostKey]*stealthAcc // stealth probes by source (stealth.go)
+	sweepsOnly          map[scanKey]bool        // vertical findings that only a quick sweep made
 	active              map[netip.Addr]int      // sources with windows: the sweep generation last seen, or withFinding
 }
 
@@ -60,7 +69,8 @@ type distinct[T comparable] struct {
 	many    map[T]struct{}
 	n       int // the set's size
 	dropped bool
-	gen     int // sweep generation of the last attempt
+	gen     int   // sweep generation of the last attempt
+	first   int64 // the first attempt's time
 }
 
 // fewValues is how many values a window keeps in its list.
@@ -104,7 +114,7 @@ type attempts struct {
 func newScanDetector() *scanDetector {
 	return &scanDetector{wins: map[scanKey]*distinct[netip.Addr]{}, vwins: map[scanKey]*distinct[uint16]{},
 		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[hostKey]keptRef{}, olderFirsts: map[hostKey]keptRef{}, active: map[netip.Addr]int{},
-		stealth: map[hostKey]*stealthAcc{}}
+		stealth: map[hostKey]*stealthAcc{}, sweepsOnly: map[scanKey]bool{}}
 }
 
 func (s *scanDetector) observe(d *detection, c *flows.Conn) {
@@ -160,13 +170,22 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref keptRef) {
 	gen := s.sweeps.gen
 	src, dst := c.Orig, c.Resp
 	w := c.TS / int64(d.opt.ScanWindow)
-	hosts := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts*40, gen)
-	ports := addDistinct(s.vwins, scanKey{src: src, target: dst, window: w}, c.RespPort, d.opt.ScanPorts*400, gen)
+	hosts := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts*40, gen, c.TS).n
+	vw := addDistinct(s.vwins, scanKey{src: src, target: dst, window: w}, c.RespPort, d.opt.ScanPorts*400, gen, c.TS)
+	ports, vertical := vw.n, scanKey{src: src, target: dst}
 	switch {
 	case hosts >= d.opt.ScanHosts:
 		s.record(d, c, scanKey{src: src, port: c.RespPort}, fmt.Sprintf("%s:%d", dst, c.RespPort))
 	case ports >= d.opt.ScanPorts:
-		s.record(d, c, scanKey{src: src, target: dst}, fmt.Sprintf("%s:%d", dst, c.RespPort))
+		delete(s.sweepsOnly, vertical)
+		s.record(d, c, vertical, fmt.Sprintf("%s:%d", dst, c.RespPort))
+	case ports >= sweepPorts && (s.found[vertical] != nil || c.TS-vw.first <= int64(sweepTime)):
+		// A few ports of one host within seconds: a quick sweep (nmap's
+		// top ports), low, not a rare-port finding for each.
+		if s.found[vertical] == nil {
+			s.sweepsOnly[vertical] = true
+		}
+		s.record(d, c, vertical, fmt.Sprintf("%s:%d", dst, c.RespPort))
 	default:
 		// Keep the attempts of a window until it crosses a threshold.
 		for _, k := range []scanKey{{src: src, port: c.RespPort}, {src: src, target: dst}} {
@@ -183,17 +202,17 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref keptRef) {
 	}
 }
 
-// addDistinct puts v into the set of window k (at most limit values) and
-// returns the set's size.
-func addDistinct[T comparable](wins map[scanKey]*distinct[T], k scanKey, v T, limit, gen int) int {
+// addDistinct puts v into the set of window k (at most limit values),
+// made at time ts if new, and returns the window.
+func addDistinct[T comparable](wins map[scanKey]*distinct[T], k scanKey, v T, limit, gen int, ts int64) *distinct[T] {
 	w := wins[k]
 	if w == nil {
-		w = &distinct[T]{}
+		w = &distinct[T]{first: ts}
 		wins[k] = w
 	}
 	w.gen = gen
 	w.add(v, limit)
-	return w.n
+	return w
 }
 
 // sweep drops the windows that stayed below their threshold, and the kept
@@ -260,7 +279,11 @@ func (s *scanDetector) findings(d *detection) []*Finding {
 		if external {
 			f.Score += 10
 		}
-		if k.target.IsValid() {
+		if s.sweepsOnly[k] {
+			f.Score = 30
+			f.Title = "quick port sweep"
+			f.Why = fmt.Sprintf("%s tried %d connections to a few ports of %s within seconds that failed or were denied: a quick port sweep", k.src, f.Count, k.target)
+		} else if k.target.IsValid() {
 			f.Title = "port scan"
 			f.Why = fmt.Sprintf("%s probed %d connection attempts across many ports of %s that failed or were denied: a port scan (vertical)", k.src, f.Count, k.target)
 		} else {

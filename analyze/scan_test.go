@@ -20,14 +20,44 @@ func TestScanThresholds(t *testing.T) {
 		{9, 10, false},
 	} {
 		s := NewSummary(Options{Detect: DetectOptions{ScanPorts: tt.threshold}})
-		for i := range tt.ports {
-			c := conn("203.0.113.5", "10.0.0.4", 40000, uint16(1000+i), time.Duration(i)*time.Second, 0)
+		for i := range tt.ports { // 15 s apart: slower than a quick sweep
+			c := conn("203.0.113.5", "10.0.0.4", 40000, uint16(1000+i), time.Duration(i)*15*time.Second, 0)
 			c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, fmt.Sprint("C", i)
 			s.AddConn(c)
 		}
 		got := len(findingsWhere(s, ofKind("scan"))) > 0
 		if got != tt.want {
 			t.Errorf("%d ports, threshold %d: scan %v, want %v", tt.ports, tt.threshold, got, tt.want)
+		}
+	}
+}
+
+// TestQuickSweep: a few ports of one host tried within seconds are a low
+// scan; the same spread over minutes is none, and a sweep that goes on to
+// the threshold is an ordinary port scan.
+func TestQuickSweep(t *testing.T) {
+	for _, tt := range []struct {
+		ports   int
+		spacing time.Duration
+		title   string // "" for no scan
+	}{
+		{5, time.Second, "quick port sweep"},
+		{4, time.Second, ""},
+		{5, 15 * time.Second, ""},
+		{20, time.Second, "port scan"},
+	} {
+		s := NewSummary(Options{})
+		for i := range tt.ports {
+			c := conn("203.0.113.5", "10.0.0.4", 40000, uint16(1000+i), time.Duration(i)*tt.spacing, 0)
+			c.ConnState, c.History, c.RespPkts, c.RespIPBytes, c.UID = "REJ", "Sr", 1, 40, fmt.Sprint("C", i)
+			s.AddConn(c)
+		}
+		fs := findingsWhere(s, ofKind("scan"))
+		switch {
+		case tt.title == "" && len(fs) > 0, tt.title != "" && (len(fs) != 1 || fs[0].Title != tt.title):
+			t.Errorf("%d ports %v apart: %+v, want %q", tt.ports, tt.spacing, fs, tt.title)
+		case tt.title == "quick port sweep" && fs[0].Severity != "low":
+			t.Errorf("quick sweep of severity %s", fs[0].Severity)
 		}
 	}
 }
