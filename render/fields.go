@@ -165,7 +165,7 @@ var connFields = []connField{
 	}),
 	appText("ssl.server_name", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.ServerName }) }),
 	appText("ssl.version", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.Version }) }),
-	appList("ssl.client_alpn", func(f *appid.Facts) []string { return whenList(f.TLS != nil, func() []string { return f.TLS.ALPN }) }),
+	appList("ssl.client_alpn", func(f *appid.Facts) []string { return when(f.TLS != nil, func() []string { return f.TLS.ALPN }) }),
 	appText("ssl.next_protocol", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.NextProto }) }),
 	appText("ssl.ja4", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.JA4 }) }),
 	appText("http.method", func(f *appid.Facts) string { return when(f.HTTP != nil, func() string { return f.HTTP.Method }) }),
@@ -187,24 +187,18 @@ var connFields = []connField{
 	appText("rdp.requested_protocols", func(f *appid.Facts) string { return when(f.RDP != nil, func() string { return f.RDP.Requested }) }),
 	appText("rdp.security_protocol", func(f *appid.Facts) string { return when(f.RDP != nil, func() string { return f.RDP.Security }) }),
 	appText("smb.dialect", func(f *appid.Facts) string { return when(f.SMB != nil, func() string { return f.SMB.Dialect }) }),
-	appList("smb.trees", func(f *appid.Facts) []string { return whenList(f.SMB != nil, func() []string { return f.SMB.Trees }) }),
-	appList("smb.pipes", func(f *appid.Facts) []string { return whenList(f.SMB != nil, func() []string { return f.SMB.Pipes }) }),
-	appList("smb.files", func(f *appid.Facts) []string { return whenList(f.SMB != nil, func() []string { return f.SMB.Files }) }),
+	appList("smb.trees", func(f *appid.Facts) []string { return when(f.SMB != nil, func() []string { return f.SMB.Trees }) }),
+	appList("smb.pipes", func(f *appid.Facts) []string { return when(f.SMB != nil, func() []string { return f.SMB.Pipes }) }),
+	appList("smb.files", func(f *appid.Facts) []string { return when(f.SMB != nil, func() []string { return f.SMB.Files }) }),
 	boolField("smb.encrypted", func(c *flows.Conn) (bool, bool) {
 		return true, c.App != nil && c.App.SMB != nil && c.App.SMB.Encrypted
 	}),
-	numField("smb.logon_failures", "count", func(c *flows.Conn) (uint64, bool) {
-		n := 0
-		if c.App != nil && c.App.SMB != nil {
-			n = c.App.SMB.LogonFailures
-		}
-		return uint64(n), n > 0
-	}),
+	appCount("smb.logon_failures", func(f *appid.Facts) int { return when(f.SMB != nil, func() int { return f.SMB.LogonFailures }) }),
 	appList("dce_rpc.endpoints", func(f *appid.Facts) []string {
-		return whenList(f.DCERPC != nil, func() []string { return f.DCERPC.Interfaces })
+		return when(f.DCERPC != nil, func() []string { return f.DCERPC.Interfaces })
 	}),
 	appList("dce_rpc.operations", func(f *appid.Facts) []string {
-		return whenList(f.DCERPC != nil, func() []string { return f.DCERPC.Operations })
+		return when(f.DCERPC != nil, func() []string { return f.DCERPC.Operations })
 	}),
 	appText("krb.request_type", func(f *appid.Facts) string {
 		return when(f.Kerberos != nil, func() string { return f.Kerberos.RequestType })
@@ -215,22 +209,16 @@ var connFields = []connField{
 	appText("krb.service", func(f *appid.Facts) string {
 		return when(f.Kerberos != nil, func() string { return f.Kerberos.Service })
 	}),
-	numField("krb.error_code", "count", func(c *flows.Conn) (uint64, bool) {
-		n := 0
-		if c.App != nil && c.App.Kerberos != nil {
-			n = c.App.Kerberos.Error
-		}
-		return uint64(n), n > 0
-	}),
+	appCount("krb.error_code", func(f *appid.Facts) int { return when(f.Kerberos != nil, func() int { return f.Kerberos.Error }) }),
 	appText("ldap.bind_name", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindName }) }),
 	appText("ldap.bind_type", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindType }) }),
 	appList("ldap.search_bases", func(f *appid.Facts) []string {
-		return whenList(f.LDAP != nil, func() []string { return f.LDAP.Searches })
+		return when(f.LDAP != nil, func() []string { return f.LDAP.Searches })
 	}),
 	appText("ntlm.username", func(f *appid.Facts) string { return when(f.NTLM != nil, func() string { return f.NTLM.Username }) }),
 	appText("ntlm.domainname", func(f *appid.Facts) string { return when(f.NTLM != nil, func() string { return f.NTLM.Domain }) }),
 	appText("ntlm.hostname", func(f *appid.Facts) string { return when(f.NTLM != nil, func() string { return f.NTLM.Hostname }) }),
-	appList("dns.queries", func(f *appid.Facts) []string { return whenList(f.DNS != nil, func() []string { return f.DNS.Queries }) }),
+	appList("dns.queries", func(f *appid.Facts) []string { return when(f.DNS != nil, func() []string { return f.DNS.Queries }) }),
 	appList("dns.answers", func(f *appid.Facts) []string {
 		if f.DNS == nil {
 			return nil
@@ -278,16 +266,23 @@ func appList(name string, get func(*appid.Facts) []string) connField {
 	})
 }
 
-func when(ok bool, get func() string) string {
-	if !ok {
-		return ""
-	}
-	return get()
+// appCount makes the getter of a count from the payload, unset when 0.
+func appCount(name string, get func(*appid.Facts) int) connField {
+	return numField(name, "count", func(c *flows.Conn) (uint64, bool) {
+		if c.App == nil {
+			return 0, false
+		}
+		n := get(c.App)
+		return uint64(n), n > 0
+	})
 }
 
-func whenList(ok bool, get func() []string) []string {
+// when returns get's value if ok, else the zero value: a fact of a
+// protocol the payload may not have shown.
+func when[T any](ok bool, get func() T) T {
 	if !ok {
-		return nil
+		var zero T
+		return zero
 	}
 	return get()
 }
