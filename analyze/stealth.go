@@ -42,7 +42,8 @@ var probeNames = [probeKinds]string{"NULL", "FIN/Xmas/Maimon", "SYN-FIN", "ACK"}
 // stealthKind returns the kind of stealth probe a conversation is, from its
 // history (originator letters upper case): at most two packets from the
 // originator, none a SYN alone, a reset or data, and nothing from the
-// responder but resets.
+// responder but resets. A NULL probe must have been answered by a reset:
+// packets whose TCP header the capture cut leave no letters either.
 func stealthKind(c *flows.Conn) (int, bool) {
 	if c.Proto != ipproto.TCP || c.Source == flows.SourceFlowLog || c.OrigPkts == 0 || c.OrigPkts > 2 {
 		return 0, false
@@ -58,8 +59,10 @@ func stealthKind(c *flows.Conn) (int, bool) {
 		return probeFIN, true
 	case strings.ContainsRune(h, 'A'):
 		return probeACK, true
+	case strings.ContainsRune(h, 'r'):
+		return probeNULL, true
 	}
-	return probeNULL, true
+	return 0, false
 }
 
 // stealthAcc is the stealth probes of one source.

@@ -43,6 +43,7 @@ func TestStealthScan(t *testing.T) {
 	runDetectorCases(t, []detectorCase{
 		{"FIN probes to 3 ports, unanswered", probes(3, "F", false), "scan", true},
 		{"NULL probes answered by resets", probes(3, "r", false), "scan", true},
+		{"no letters: flags the capture cut", probes(5, "", false), "scan", false},
 		{"SYN-FIN probes", probes(3, "Qr", true), "scan", true},
 		{"2 FIN probes", probes(2, "F", false), "scan", false},
 		{"bare ACKs to 5 hosts", probes(5, "Ar", true), "scan", false},
