@@ -58,7 +58,8 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 		return
 	}
 	var touched []*dnsAcc // the domains this conversation asked about
-	for _, q := range c.App.DNS.Queries {
+	dns := c.App.DNS
+	for _, q := range slices.Concat(dns.Queries, dns.More) {
 		name, typ, _ := strings.Cut(q, " ")
 		domain := registered(name)
 		if domain == "" {

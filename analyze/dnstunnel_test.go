@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +73,23 @@ func TestDNSTunnelToTheServer(t *testing.T) {
 			return cs
 		}, "dns_tunnel", true},
 	})
+}
+
+// TestDNSTunnelInOneConversation: a tunnel on one source port whose
+// encoded names come after 16 ordinary lookups is still found, from the
+// queries past the first 16.
+func TestDNSTunnelInOneConversation(t *testing.T) {
+	c := dnsConn(0, "www.example.org")
+	c.App.DNS.Queries = nil
+	for i := range 16 {
+		c.App.DNS.Queries = append(c.App.DNS.Queries, fmt.Sprintf("host%d.example.org A", i))
+	}
+	for i := range 40 {
+		c.App.DNS.More = append(c.App.DNS.More, fmt.Sprintf("q%x7f3a9c2e1b5d%x.t.evil.example TXT", i*7919, i*104729))
+	}
+	s := NewSummary(Options{})
+	s.AddConn(c)
+	if fs := findingsWhere(s, ofKind("dns_tunnel")); len(fs) != 1 || !strings.Contains(fs[0].Title, "evil.example") {
+		t.Errorf("findings %+v", fs)
+	}
 }

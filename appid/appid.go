@@ -43,6 +43,7 @@ type Inspector struct {
 	prefix   [2][]byte
 	handler  handler // the identified protocol's parser, nil while unknown
 	answers  dnsAnswers
+	more     moreQueries
 	fed      [2]int
 	lost     [2]bool // a gap broke the stream
 	done     bool
@@ -63,7 +64,8 @@ func NewInspector(udp bool) *Inspector { return &Inspector{udp: udp} }
 // buffers' memory.
 func (in *Inspector) Reset(udp bool) {
 	services, answers := in.services[:0], in.answers.buf[:0]
-	*in = Inspector{udp: udp, services: services, answers: dnsAnswers{buf: answers}}
+	more := moreQueries{buf: in.more.buf[:0], hashes: in.more.hashes[:0]}
+	*in = Inspector{udp: udp, services: services, answers: dnsAnswers{buf: answers}, more: more}
 }
 
 // Done reports whether the Inspector wants no more payload.
@@ -84,9 +86,9 @@ func (in *Inspector) Facts() *Facts {
 		return nil
 	}
 	f := in.facts
-	if f.DNS != nil && in.answers.n > 0 {
+	if f.DNS != nil && (in.answers.n > 0 || len(in.more.buf) > 0) {
 		dns := *f.DNS
-		dns.Answers = in.answers.list()
+		dns.Answers, dns.More = in.answers.list(), in.more.list()
 		f.DNS = &dns
 	}
 	return &f
@@ -183,10 +185,15 @@ func (in *Inspector) SkipDatagram(dir int) {
 	}
 }
 
-// countDatagram counts a datagram and reports whether it is to be read.
+// countDatagram counts a datagram and reports whether it is to be read:
+// the first maxDatagrams, or maxDNSDatagrams of a DNS conversation.
 func (in *Inspector) countDatagram(dir int) bool {
 	in.fed[dir]++
-	if in.fed[0]+in.fed[1] > maxDatagrams {
+	limit := maxDatagrams
+	if len(in.services) == 1 && in.services[0] == "dns" {
+		limit = maxDNSDatagrams
+	}
+	if in.fed[0]+in.fed[1] > limit {
 		in.done = true
 		return false
 	}
@@ -213,8 +220,13 @@ func datagramKind(data []byte) string {
 	return ""
 }
 
-// maxDatagrams is how many datagrams of a UDP conversation are read.
-const maxDatagrams = 16
+// maxDatagrams is how many datagrams of a UDP conversation are read;
+// maxDNSDatagrams of one that is DNS, whose later queries a tunnel
+// detector needs (the rest of the facts are bounded on their own).
+const (
+	maxDatagrams    = 16
+	maxDNSDatagrams = 4096
+)
 
 // detectTCP tries each protocol's signature on the first bytes p of a
 // direction and sets the handler; it reports whether one matched.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -391,5 +392,33 @@ func TestSMBLogonFailures(t *testing.T) {
 		if got != tt.want || in.Services() != "smb" {
 			t.Errorf("%s: %d failures, service %q; want %d", tt.name, got, in.Services(), tt.want)
 		}
+	}
+}
+
+// TestDNSQueriesPastTheFirst: a DNS conversation is read past 16
+// datagrams, its queries past the first 16 kept apart, distinct and
+// bounded; TXT lookups all counted.
+func TestDNSQueriesPastTheFirst(t *testing.T) {
+	query := func(name string) []byte {
+		q := []byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0}
+		for label := range strings.SplitSeq(name, ".") {
+			q = append(append(q, byte(len(label))), label...)
+		}
+		return append(q, 0, 0, 16, 0, 1) // TXT
+	}
+	in := NewInspector(true)
+	for i := range 300 {
+		in.Datagram(FromOrig, query(fmt.Sprintf("%08x.t.example.com", i%200)))
+	}
+	f := in.Facts().DNS
+	more := 0
+	for _, q := range f.More {
+		more += len(q) + 1
+	}
+	if len(f.Queries) != 16 || len(f.More) < 50 || more > maxMoreQueries || f.TXT != 300 || in.Done() {
+		t.Errorf("%d queries, %d more (%d bytes), %d TXT, done %v", len(f.Queries), len(f.More), more, f.TXT, in.Done())
+	}
+	if slices.Contains(f.More, f.Queries[0]) || len(slices.Compact(slices.Sorted(slices.Values(f.More)))) != len(f.More) {
+		t.Errorf("the queries past the first 16 repeat: %v", f.More[:3])
 	}
 }

@@ -4,11 +4,17 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 )
 
 // DNSFacts is the queries and answers of a DNS conversation.
 type DNSFacts struct {
-	Queries  []string    `json:"queries,omitempty"` // name and type, e.g. "example.com A"
+	Queries []string `json:"queries,omitempty"` // name and type, e.g. "example.com A"
+	// More is the distinct queries past Queries' 16, up to 2 KiB of them,
+	// for the analyses (a DNS tunnel can carry thousands of queries on
+	// one source port); not written out.
+	More     []string    `json:"-"`
 	Answers  []DNSAnswer `json:"answers,omitempty"`
 	TXT      int         `json:"txt_queries,omitempty"`
 	NXDomain int         `json:"nxdomain,omitempty"`
@@ -103,9 +109,12 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		}
 		qtype := binary.BigEndian.Uint16(p[next:])
 		if !response {
+			var q [272]byte
+			query := append(append(append(q[:0], buf[:n]...), ' '), typeName(qtype)...)
 			if len(f.Queries) < maxListItems {
-				var q [272]byte
-				f.Queries = appendLimited(f.Queries, string(append(append(append(q[:0], buf[:n]...), ' '), typeName(qtype)...)))
+				f.Queries = appendLimited(f.Queries, string(query))
+			} else {
+				in.more.add(query)
 			}
 			if qtype == 16 {
 				f.TXT++
@@ -135,6 +144,41 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		}
 		off = data + size
 	}
+}
+
+// moreQueries holds a conversation's distinct queries past the first 16
+// as bytes, each ending in a newline, up to maxMoreQueries bytes.
+type moreQueries struct {
+	buf    []byte
+	hashes []uint64 // of the queries held, sorted
+}
+
+// maxMoreQueries bounds the bytes of queries kept past the first 16: a
+// tunnel shows in its first few dozen names.
+const maxMoreQueries = 2 << 10
+
+func (m *moreQueries) add(query []byte) {
+	if len(m.buf)+len(query)+1 > maxMoreQueries {
+		return
+	}
+	h := uint64(14695981039346656037) // FNV-1a
+	for _, b := range query {
+		h = (h ^ uint64(b)) * 1099511628211
+	}
+	i, found := slices.BinarySearch(m.hashes, h)
+	if found {
+		return
+	}
+	m.hashes = slices.Insert(m.hashes, i, h)
+	m.buf = append(append(m.buf, query...), '\n')
+}
+
+// list returns the queries, substrings of one string.
+func (m *moreQueries) list() []string {
+	if len(m.buf) == 0 {
+		return nil
+	}
+	return strings.Split(string(m.buf[:len(m.buf)-1]), "\n")
 }
 
 // maxAnswers bounds the DNS answers kept per conversation.
