@@ -14,10 +14,11 @@ import (
 
 // DNS tunnels (ATT&CK T1071.004): many queries from one client for names
 // under one domain that look encoded (long or random-looking labels), or
-// many TXT lookups with ever new names: data or commands carried in DNS.
+// many lookups of the types tunnels carry data in (TXT, NULL, CNAME, MX)
+// with ever new names: data or commands carried in DNS.
 
 // DNS tunnel thresholds: queries to one domain with long or random-looking
-// names, or many TXT queries, carry data or commands.
+// names, or many queries of the types tunnels use, carry data or commands.
 const (
 	tunnelQueries = 10 // suspicious queries to one domain
 	longLabel     = 30 // a label this long...
@@ -39,12 +40,16 @@ type dnsKey struct {
 	domain string
 }
 
+// tunnelTypes are the query types DNS tunnels carry data in (iodine
+// prefers NULL, dnscat2 TXT, CNAME and MX).
+var tunnelTypes = map[string]bool{"TXT": true, "NULL": true, "CNAME": true, "MX": true}
+
 type dnsAcc struct {
-	suspicious, txt, total int      // queries
-	n                      int      // connections
-	subdomains             []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
-	conns                  []keptRef
-	resolver               netip.Addr
+	suspicious, dataTypes, total int      // queries; dataTypes of the tunnelTypes
+	n                            int      // connections
+	subdomains                   []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
+	conns                        []keptRef
+	resolver                     netip.Addr
 }
 
 type dnsDetector struct {
@@ -78,8 +83,8 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 			n.domains[k] = a
 		}
 		a.total++
-		if typ == "TXT" {
-			a.txt++
+		if tunnelTypes[typ] {
+			a.dataTypes++
 		}
 		sub := strings.TrimSuffix(strings.TrimSuffix(name, domain), ".")
 		if len(a.subdomains) < maxSubdomains {
@@ -148,15 +153,15 @@ func (n *dnsDetector) findings(d *detection) []*Finding {
 			continue
 		}
 		encoded := a.suspicious >= tunnelQueries && 2*a.suspicious >= a.total
-		if !encoded && (a.txt < tunnelQueries || len(a.subdomains) < tunnelQueries) {
+		if !encoded && (a.dataTypes < tunnelQueries || len(a.subdomains) < tunnelQueries) {
 			continue
 		}
 		f := d.findingFrom("dns_tunnel", "T1071.004", a.conns, d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
 		f.Count = a.n
-		f.Score = min(90, 60+a.suspicious/5+a.txt/5)
-		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d TXT, %d distinct subdomains", k.domain, a.total, a.suspicious, a.txt, len(a.subdomains)))
+		f.Score = min(90, 60+a.suspicious/5+a.dataTypes/5)
+		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d of type TXT, NULL, CNAME or MX, %d distinct subdomains", k.domain, a.total, a.suspicious, a.dataTypes, len(a.subdomains)))
 		f.Title = "DNS tunnel via " + k.domain
-		f.Why = fmt.Sprintf("%s sent %d queries for %s with encoded-looking names or TXT lookups: data or commands carried in DNS", k.client, a.total, k.domain)
+		f.Why = fmt.Sprintf("%s sent %d queries for %s with encoded-looking names or TXT, NULL, CNAME or MX lookups: data or commands carried in DNS", k.client, a.total, k.domain)
 		out = append(out, f)
 	}
 	return out

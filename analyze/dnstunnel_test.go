@@ -93,3 +93,24 @@ func TestDNSTunnelInOneConversation(t *testing.T) {
 		t.Errorf("findings %+v", fs)
 	}
 }
+
+// TestDNSTunnelQueryTypes: lookups of the types tunnels carry data in,
+// for ever new short names, are a tunnel; the same names looked up as A
+// records are not.
+func TestDNSTunnelQueryTypes(t *testing.T) {
+	lookups := func(typ string) func() []*flows.Conn {
+		return func() (cs []*flows.Conn) {
+			for i := range 12 {
+				c := dnsConn(i, "")
+				c.App.DNS.Queries = []string{fmt.Sprintf("x%d.t.evil.example %s", i, typ)}
+				cs = append(cs, c)
+			}
+			return cs
+		}
+	}
+	runDetectorCases(t, []detectorCase{
+		{"NULL lookups (iodine)", lookups("NULL"), "dns_tunnel", true},
+		{"MX lookups", lookups("MX"), "dns_tunnel", true},
+		{"A lookups", lookups("A"), "dns_tunnel", false},
+	})
+}

@@ -41,6 +41,8 @@ func typeName(t uint16) string {
 		return "SOA"
 	case 12:
 		return "PTR"
+	case 10:
+		return "NULL"
 	case 15:
 		return "MX"
 	case 16:
