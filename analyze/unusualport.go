@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/ipproto"
 )
@@ -46,6 +47,17 @@ var lanDevicePorts = map[uint16]bool{5000: true, 1400: true, 631: true, 8009: tr
 func lanDevicePort(svc string, port uint16) bool {
 	return (svc == "http" || svc == "ssl") && (lanDevicePorts[port] || port >= 49152)
 }
+
+// executable returns the PE file a conversation's payload began with, if
+// no protocol was found in it.
+func executable(c *flows.Conn) *appid.PEFacts {
+	if c.App == nil || c.Service != "" {
+		return nil
+	}
+	return c.App.PE
+}
+
+var senderName = map[string]string{"orig": "originator", "resp": "responder"}
 
 // c2Ports are the TCP ports common in attack tools and C2 frameworks'
 // defaults (Metasploit 4444, IRC botnets 6667, Tor 9001/9050, Cobalt
@@ -155,6 +167,16 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 			e.reason(fmt.Sprintf("%s on port %d", strings.ToUpper(svc), c.RespPort), fmt.Sprintf("%s on port %d, which is not its own: a protocol on a non-standard port", strings.ToUpper(svc), c.RespPort), score)
 			facts = append(facts, fmt.Sprintf("%s identified by payload on %s/%d", svc, c.ProtoName(), c.RespPort))
 		}
+	}
+	if pe := executable(c); pe != nil {
+		score := 60
+		if external {
+			score = 70
+		}
+		e = p.episode(d, c)
+		e.reason(fmt.Sprintf("executable over raw TCP port %d", c.RespPort),
+			fmt.Sprintf("a Windows executable (%s) sent by the %s at the start of a TCP connection on port %d that no protocol was found in: an implant's stage or a tool copied over a raw connection", pe.Machine, senderName[pe.Sender], c.RespPort), score)
+		facts = append(facts, fmt.Sprintf("PE executable (%s) from the %s", pe.Machine, senderName[pe.Sender]))
 	}
 	if what, ok := c2Port(c); ok && established(c) {
 		e = p.episode(d, c)

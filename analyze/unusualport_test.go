@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netfx/netfx/appid"
 )
 
 func TestC2Ports(t *testing.T) {
@@ -84,6 +86,26 @@ func TestLANDevicePorts(t *testing.T) {
 				got = append(got, f.Severity+": "+f.Title)
 			}
 			t.Errorf("%s on %s port %d: %v, want one %s finding", tt.service, tt.orig, tt.port, got, tt.want)
+		}
+	}
+}
+
+// TestExecutableOverRawTCP: a PE file at the start of a connection no
+// protocol was found in is an unusual-port finding, higher from outside.
+func TestExecutableOverRawTCP(t *testing.T) {
+	for _, tt := range []struct {
+		orig, severity string
+	}{
+		{"10.0.0.7", "medium"},
+		{"198.51.100.7", "high"},
+	} {
+		s := NewSummary(Options{})
+		c := conn(tt.orig, "10.0.0.9", 50000, 4444, 0, time.Second)
+		c.App = &appid.Facts{PE: &appid.PEFacts{Sender: "resp", Machine: "x64"}}
+		s.AddConn(c)
+		fs := findingsWhere(s, func(f Finding) bool { return strings.Contains(f.Title, "executable over raw TCP") })
+		if len(fs) != 1 || fs[0].Severity != tt.severity {
+			t.Errorf("from %s: %+v, want one %s finding", tt.orig, fs, tt.severity)
 		}
 	}
 }

@@ -32,6 +32,7 @@ type Facts struct {
 	NTLM     *NTLMFacts     `json:"ntlm,omitempty"`
 	DNS      *DNSFacts      `json:"dns,omitempty"`
 	Banner   *BannerFacts   `json:"banner,omitempty"` // SMTP and FTP
+	PE       *PEFacts       `json:"pe,omitempty"`     // an executable at the start of a stream no protocol was found in
 }
 
 // Inspector identifies one conversation. The zero value is not usable;
@@ -138,6 +139,11 @@ func (in *Inspector) Stream(dir int, data []byte) {
 			in.done = true
 		}
 		return
+	}
+	if in.facts.PE == nil {
+		if machine := peMachine(p); machine != "" {
+			in.facts.PE = &PEFacts{Sender: directionNames[dir], Machine: machine}
+		}
 	}
 	if in.fed[0]+in.fed[1] >= detectLimit {
 		in.done = true // an unknown protocol: stop looking

@@ -422,3 +422,43 @@ func TestDNSQueriesPastTheFirst(t *testing.T) {
 		t.Errorf("the queries past the first 16 repeat: %v", f.More[:3])
 	}
 }
+
+// peFile is the start of a PE file for machine.
+func peFile(machine uint16) []byte {
+	p := make([]byte, 0x100)
+	copy(p, "MZ")
+	binary.LittleEndian.PutUint32(p[0x3c:], 0x80)
+	copy(p[0x80:], "PE\x00\x00")
+	binary.LittleEndian.PutUint16(p[0x84:], machine)
+	return p
+}
+
+// TestExecutableOverRawTCP finds a PE file at the start of a stream no
+// protocol was found in, at once or after a four-byte length, and not a
+// lookalike.
+func TestExecutableOverRawTCP(t *testing.T) {
+	staged := append([]byte{0, 0x30, 0x02, 0}, peFile(0x8664)...) // Metasploit: the DLL's length, then the DLL
+	broken := peFile(0x14c)
+	broken[0x81] = 'X'
+	for _, tt := range []struct {
+		name     string
+		segments [][]byte
+		want     *PEFacts
+	}{
+		{"x86 at once", [][]byte{peFile(0x14c)}, &PEFacts{Sender: "resp", Machine: "x86"}},
+		{"x64 after a length, in two segments", [][]byte{staged[:4], staged[4:]}, &PEFacts{Sender: "resp", Machine: "x64"}},
+		{"MZ without a PE signature", [][]byte{broken}, nil},
+	} {
+		in := NewInspector(false)
+		for _, s := range tt.segments {
+			in.Stream(FromResp, s)
+		}
+		var got *PEFacts
+		if f := in.Facts(); f != nil {
+			got = f.PE
+		}
+		if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}

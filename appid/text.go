@@ -286,3 +286,39 @@ func (rfbHandler) feed(in *Inspector, _ int, _ []byte) bool {
 	in.addService("rfb")
 	return false
 }
+
+// PEFacts is a Windows executable (a PE file) sent at the start of a TCP
+// stream that no protocol was found in: a stage of an implant (Metasploit
+// sends its DLL after a four-byte length) or a tool copied over a raw
+// connection.
+type PEFacts struct {
+	Sender  string `json:"sender"`            // orig or resp
+	Machine string `json:"machine,omitempty"` // x86, x64 or arm64
+}
+
+var directionNames = [2]string{FromOrig: "orig", FromResp: "resp"}
+
+// peMachine returns the machine of the PE file that p starts with, at
+// once or after a four-byte length, or "": an MZ header whose e_lfanew
+// points at a PE signature.
+func peMachine(p []byte) string {
+	for _, off := range []int{0, 4} {
+		if len(p) < off+0x40 || p[off] != 'M' || p[off+1] != 'Z' {
+			continue
+		}
+		pe := off + int(binary.LittleEndian.Uint32(p[off+0x3c:]))
+		if pe < off+0x40 || pe+6 > len(p) || string(p[pe:pe+4]) != "PE\x00\x00" {
+			continue
+		}
+		switch binary.LittleEndian.Uint16(p[pe+4:]) {
+		case 0x14c:
+			return "x86"
+		case 0x8664:
+			return "x64"
+		case 0xaa64:
+			return "arm64"
+		}
+		return "other"
+	}
+	return ""
+}

@@ -243,6 +243,8 @@ var connFields = []connField{
 		return out
 	}),
 	appText("banner.server", func(f *appid.Facts) string { return when(f.Banner != nil, func() string { return f.Banner.Server }) }),
+	appText("pe.sender", func(f *appid.Facts) string { return when(f.PE != nil, func() string { return f.PE.Sender }) }),
+	appText("pe.machine", func(f *appid.Facts) string { return when(f.PE != nil, func() string { return f.PE.Machine }) }),
 }
 
 // appText makes the getter of a text fact from the payload.
