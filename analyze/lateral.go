@@ -46,6 +46,10 @@ const (
 	rpcByPort = "T1021.003 by port"
 )
 
+// eternalBlue is the technique key of MS17-010 exploitation (T1210), kept
+// apart from Zerologon's.
+const eternalBlue = "T1210 MS17-010"
+
 // quiet reports whether a technique key is everyday traffic unless new.
 func quiet(technique string) bool {
 	return technique == dataAccess || technique == smbByPort || technique == rpcByPort
@@ -58,6 +62,8 @@ func techniqueID(technique string) string {
 		return ""
 	case smbByPort, rpcByPort:
 		return strings.TrimSuffix(technique, " by port")
+	case eternalBlue:
+		return "T1210"
 	}
 	return technique
 }
@@ -194,6 +200,10 @@ func classify(c *flows.Conn) (technique string, score int, confirmed bool, facts
 				if strings.HasSuffix(strings.ToLower(file), ".exe") || strings.HasSuffix(strings.ToLower(file), ".dll") || strings.HasSuffix(strings.ToLower(file), ".ps1") {
 					facts = append(facts, "file "+file)
 				}
+			}
+			for _, sign := range f.SMB.MS17010 {
+				facts = append(facts, "MS17-010: "+sign)
+				technique, score = eternalBlue, max(score, 90)
 			}
 			for _, p := range f.SMB.Pipes {
 				if strings.HasPrefix(p, "psexesvc") || strings.HasPrefix(p, "remcom") || strings.HasPrefix(p, "paexec") {
@@ -468,7 +478,7 @@ var techniqueTitles = map[string]string{
 	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "PsExec-style service",
 	"T1053.005": "remote scheduled task", "T1047": "WMI", "T1003.006": "DCSync",
 	"T1207": "rogue domain controller (DCShadow)", "T1070.001": "event log cleared", "T1187": "coerced authentication",
-	"T1098":    "account or secret changed",
+	"T1098": "account or secret changed", eternalBlue: "EternalBlue (MS17-010)",
 	dataAccess: "new database or directory use", smbByPort: "SMB (port only)", rpcByPort: "RPC (port only)",
 }
 
@@ -476,9 +486,10 @@ var techniqueNames = map[string]string{
 	"T1021.001": "RDP", "T1021.002": "SMB to an administrative share", "T1021.003": "DCOM", "T1021.004": "SSH",
 	"T1021.005": "VNC", "T1021.006": "WinRM", "T1569.002": "remote service creation (PsExec-style)",
 	"T1053.005": "a remote scheduled task", "T1047": "WMI", "T1003.006": "directory replication (DCSync)",
-	"T1207": "a rogue domain controller registering or replicating (DCShadow)", "T1070.001": "clearing an event log remotely",
-	"T1187": "coercing authentication (PrinterBug, PetitPotam)", "T1098": "setting an account's information or an LSA secret remotely",
-	dataAccess: "a database or directory service", smbByPort: "SMB", rpcByPort: "RPC (port 135)",
+	"T1207": "DCShadow (a rogue domain controller registering or replicating)", "T1070.001": "the event log service to clear a log",
+	"T1187": "coerced authentication (PrinterBug, PetitPotam)", "T1098": "SAMR or LSA to set an account's information or a secret",
+	eternalBlue: "an SMBv1 exploit (MS17-010: EternalBlue, DoublePulsar)",
+	dataAccess:  "a database or directory service", smbByPort: "SMB", rpcByPort: "RPC (port 135)",
 }
 
 // seen notes when k was first seen.

@@ -194,3 +194,17 @@ func TestRPCOperationsThatAreAttacks(t *testing.T) {
 		}
 	}
 }
+
+// TestEternalBlue: the signs of MS17-010 make a lateral-movement finding
+// of T1210, apart from Zerologon's rule.
+func TestEternalBlue(t *testing.T) {
+	s := NewSummary(Options{})
+	c := conn("10.0.0.7", "10.0.0.9", 50000, 445, time.Minute, time.Second)
+	c.Service = "smb"
+	c.App = &appid.Facts{SMB: &appid.SMBFacts{MS17010: []string{"a burst of TRANS2 SECONDARY (EternalBlue)"}}}
+	s.AddConn(c)
+	fs := findingsWhere(s, ofKind("lateral_movement"))
+	if len(fs) != 1 || fs[0].Technique != "T1210" || fs[0].Severity != "critical" || !strings.Contains(fs[0].Title, "EternalBlue") {
+		t.Errorf("findings %+v", fs)
+	}
+}

@@ -462,3 +462,47 @@ func TestExecutableOverRawTCP(t *testing.T) {
 		}
 	}
 }
+
+// TestMS17010 recognises the signs of EternalBlue in SMB1: the probe
+// answered as unpatched, TRANS2 SESSION_SETUP, a burst of TRANS2
+// SECONDARY; an ordinary TRANS is none.
+func TestMS17010(t *testing.T) {
+	smb1 := func(command byte, status uint32, reply bool, words byte, setup uint16) []byte {
+		h := make([]byte, 70)
+		copy(h, "\xffSMB")
+		h[4] = command
+		binary.LittleEndian.PutUint32(h[5:], status)
+		if reply {
+			h[9] = 0x80
+		}
+		h[32] = words
+		h[59] = 1 // setup count
+		binary.LittleEndian.PutUint16(h[61:], setup)
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(h))), h...)
+	}
+	peek := smb1(0x25, 0, false, 16, 0x23)
+	unpatched := smb1(0x25, 0xC0000205, true, 0, 0)
+	for _, tt := range []struct {
+		name string
+		orig [][]byte
+		resp [][]byte
+		want []string
+	}{
+		{"probe answered", [][]byte{peek}, [][]byte{unpatched}, []string{ms17010Unpatched}},
+		{"probe answered, patched", [][]byte{peek}, [][]byte{smb1(0x25, 0xC0000022, true, 0, 0)}, nil},
+		{"TRANS2 SESSION_SETUP", [][]byte{smb1(0x32, 0, false, 15, 0x0e)}, nil, []string{ms17010SessionSetup}},
+		{"TRANS2 SECONDARY burst", slices.Repeat([][]byte{smb1(0x33, 0, false, 9, 0)}, 12), nil, []string{ms17010Secondaries}},
+		{"a few TRANS2 SECONDARY", slices.Repeat([][]byte{smb1(0x33, 0, false, 9, 0)}, 3), nil, nil},
+	} {
+		in := NewInspector(false)
+		for _, m := range tt.orig {
+			in.Stream(FromOrig, m)
+		}
+		for _, m := range tt.resp {
+			in.Stream(FromResp, m)
+		}
+		if got := in.Facts().SMB.MS17010; !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

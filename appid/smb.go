@@ -17,6 +17,10 @@ type SMBFacts struct {
 	// LogonFailures counts session setups the server refused with
 	// STATUS_LOGON_FAILURE: wrong passwords.
 	LogonFailures int `json:"logon_failures,omitempty"`
+	// MS17010 is what an SMB1 conversation showed of MS17-010
+	// (EternalBlue, DoublePulsar): the probe answered as unpatched,
+	// TRANS2 SESSION_SETUP, a burst of TRANS2 SECONDARY.
+	MS17010 []string `json:"ms17_010,omitempty"`
 }
 
 // statusLogonFailure is the NT status of a wrong user name or password.
@@ -85,7 +89,18 @@ type smbHandler struct {
 	trees map[uint32]string // tree id to share path
 	pend  map[uint64]string // message id of a TREE_CONNECT request to its path
 	rpc   rpcState
+	// SMB1: a PeekNamedPipe asked (the MS17-010 probe), and TRANS2
+	// SECONDARY requests seen.
+	peeked      bool
+	secondaries int
 }
+
+// Signs of MS17-010 in SMB1.
+const (
+	ms17010Unpatched    = "probe answered STATUS_INSUFF_SERVER_RESOURCES: unpatched"
+	ms17010SessionSetup = "TRANS2 SESSION_SETUP (DoublePulsar)"
+	ms17010Secondaries  = "a burst of TRANS2 SECONDARY (EternalBlue)"
+)
 
 func (h *smbHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("smb")
@@ -205,11 +220,39 @@ func looksRPCPDU(b []byte) bool {
 }
 
 // smb1 reads what SMB1 shows without deep parsing: the dialect, NTLM
-// identities, tree paths and RPC binds found in its messages.
+// identities, logon failures, tree paths, RPC binds found in its
+// messages, and the signs of MS17-010.
 func (h *smbHandler) smb1(in *Inspector, msg []byte) {
 	f := in.facts.SMB
 	if len(msg) < 33 {
 		return
+	}
+	reply := msg[9]&0x80 != 0
+	status := binary.LittleEndian.Uint32(msg[5:])
+	// setup returns the first setup word of a TRANS or TRANS2 request
+	// whose word count holds words (14 or 15, and the setup words).
+	setup := func(words int) (uint16, bool) {
+		if reply || int(msg[32]) < words || len(msg) < 63 || msg[59] == 0 {
+			return 0, false
+		}
+		return binary.LittleEndian.Uint16(msg[61:]), true
+	}
+	switch msg[4] {
+	case 0x25: // TRANS
+		if sub, ok := setup(16); ok && sub == 0x23 { // PeekNamedPipe
+			h.peeked = true
+		}
+		if reply && status == 0xC0000205 && h.peeked {
+			f.MS17010 = appendLimited(f.MS17010, ms17010Unpatched)
+		}
+	case 0x32: // TRANS2
+		if sub, ok := setup(15); ok && sub == 0x0e {
+			f.MS17010 = appendLimited(f.MS17010, ms17010SessionSetup)
+		}
+	case 0x33: // TRANS2 SECONDARY
+		if h.secondaries++; h.secondaries == 10 {
+			f.MS17010 = appendLimited(f.MS17010, ms17010Secondaries)
+		}
 	}
 	switch msg[4] {
 	case 0x72:
@@ -217,7 +260,7 @@ func (h *smbHandler) smb1(in *Inspector, msg []byte) {
 			f.Dialect = "NT LM 0.12"
 		}
 	case 0x73:
-		if msg[9]&0x80 != 0 && binary.LittleEndian.Uint32(msg[5:]) == statusLogonFailure { // a reply
+		if reply && status == statusLogonFailure {
 			f.LogonFailures++
 		}
 		in.ntlm(msg)

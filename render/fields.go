@@ -193,6 +193,7 @@ var connFields = []connField{
 	boolField("smb.encrypted", func(c *flows.Conn) (bool, bool) {
 		return true, c.App != nil && c.App.SMB != nil && c.App.SMB.Encrypted
 	}),
+	appList("smb.ms17_010", func(f *appid.Facts) []string { return when(f.SMB != nil, func() []string { return f.SMB.MS17010 }) }),
 	appCount("smb.logon_failures", func(f *appid.Facts) int { return when(f.SMB != nil, func() int { return f.SMB.LogonFailures }) }),
 	appList("dce_rpc.endpoints", func(f *appid.Facts) []string {
 		return when(f.DCERPC != nil, func() []string { return f.DCERPC.Interfaces })
