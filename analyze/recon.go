@@ -21,9 +21,12 @@ type reconDetector struct {
 
 func newReconDetector() *reconDetector { return &reconDetector{found: map[[2]netip.Addr]*Finding{}} }
 
-// epmLookups is how many endpoint-mapper requests in one connection make
-// RPC service discovery.
-const epmLookups = 20
+// epmLookups is how many endpoint-mapper requests, or epmEntries how many
+// entries listed, in one connection make RPC service discovery.
+const (
+	epmLookups = 20
+	epmEntries = 100
+)
 
 var reconInterfaces = []string{"samr", "lsarpc", "srvsvc", "wkssvc", "winreg"}
 
@@ -34,9 +37,9 @@ func (s *reconDetector) observe(d *detection, c *flows.Conn) {
 	r := c.App.DCERPC
 	var facts []string
 	technique := ""
-	if slices.Contains(r.Interfaces, "epmapper") && r.Requests >= epmLookups {
+	if slices.Contains(r.Interfaces, "epmapper") && (r.Requests >= epmLookups || r.EndpointEntries >= epmEntries) {
 		technique = "T1046"
-		facts = append(facts, fmt.Sprintf("%d endpoint-mapper requests in one connection", r.Requests))
+		facts = append(facts, fmt.Sprintf("%d endpoint-mapper requests in one connection, listing %d endpoints", r.Requests, r.EndpointEntries))
 	}
 	for _, op := range r.Operations {
 		if op == "srvsvc:NetrSessionEnum" || op == "wkssvc:NetrWkstaUserEnum" || strings.HasPrefix(op, "samr:") || strings.HasPrefix(op, "lsarpc:LsarLookup") {

@@ -20,6 +20,8 @@ func TestRecon(t *testing.T) {
 	}
 	runDetectorCases(t, []detectorCase{
 		{"endpoint-mapper enumeration", rpc(appid.DCERPCFacts{Interfaces: []string{"epmapper"}, Requests: 40}), "scan", true},
+		{"one lookup listing every endpoint", rpc(appid.DCERPCFacts{Interfaces: []string{"epmapper"}, Requests: 1, EndpointEntries: 300}), "scan", true},
+		{"one lookup listing a few", rpc(appid.DCERPCFacts{Interfaces: []string{"epmapper"}, Requests: 1, EndpointEntries: 4}), "scan", false},
 		{"AD collection", rpc(appid.DCERPCFacts{Interfaces: []string{"samr", "lsarpc", "srvsvc"}, Operations: []string{"srvsvc:NetrSessionEnum"}}), "scan", true},
 		{"one lookup", rpc(appid.DCERPCFacts{Interfaces: []string{"epmapper"}, Requests: 2}), "scan", false},
 	})

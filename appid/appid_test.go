@@ -506,3 +506,25 @@ func TestMS17010(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointEntries sums the entries an endpoint mapper's ept_lookup
+// responses list, and not those of other responses.
+func TestEndpointEntries(t *testing.T) {
+	epmapper := [16]byte{0x08, 0x83, 0xaf, 0xe1, 0x1f, 0x5d, 0xc9, 0x11, 0x91, 0xa4, 0x08, 0x00, 0x2b, 0x14, 0xa0, 0xfa}
+	response := func(callID, entries uint32) []byte {
+		p := make([]byte, 24+24)
+		p[0], p[2] = 5, 2
+		binary.LittleEndian.PutUint16(p[8:], uint16(len(p)))
+		binary.LittleEndian.PutUint32(p[12:], callID)
+		binary.LittleEndian.PutUint32(p[24+20:], entries)
+		return p
+	}
+	lookup := rpcRequest(2)
+	binary.LittleEndian.PutUint32(lookup[12:], 7) // call id
+	in := NewInspector(false)
+	in.Stream(FromOrig, append(rpcBind(epmapper), lookup...))
+	in.Stream(FromResp, append(response(7, 250), response(8, 1000)...)) // 8 answers no lookup
+	if f := in.Facts().DCERPC; f == nil || f.EndpointEntries != 250 || !slices.Equal(f.Operations, []string{"epmapper:ept_lookup"}) {
+		t.Errorf("facts %+v, want 250 entries", f)
+	}
+}

@@ -3,6 +3,7 @@ package appid
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -11,6 +12,9 @@ type DCERPCFacts struct {
 	Interfaces []string `json:"endpoints,omitempty"`  // bound interfaces, by name (svcctl, drsuapi, ...) or UUID
 	Operations []string `json:"operations,omitempty"` // interface:operation, e.g. svcctl:CreateServiceW
 	Requests   int      `json:"requests,omitempty"`   // request PDUs seen
+	// EndpointEntries sums the entries the endpoint mapper's ept_lookup
+	// responses listed: one lookup can enumerate every interface.
+	EndpointEntries int `json:"endpoint_entries,omitempty"`
 }
 
 // rpcInterfaces names the interfaces that matter for lateral movement and
@@ -110,7 +114,12 @@ func (h *rpcHandler) feed(in *Inspector, dir int, data []byte) bool {
 // rpcState maps presentation contexts to interfaces for one conversation.
 type rpcState struct {
 	contexts map[uint16]string
+	lookups  []uint32 // call ids of ept_lookup requests awaiting their response
 }
+
+// maxEndpointEntries bounds the entries counted: a response claims its own
+// count.
+const maxEndpointEntries = 1 << 20
 
 // pdus reads the DCE-RPC PDUs in b.
 func (s *rpcState) pdus(in *Inspector, b []byte) {
@@ -172,6 +181,15 @@ func (s *rpcState) pdu(in *Inspector, p []byte) {
 			op = fmt.Sprintf("opnum%d", opnum)
 		}
 		f.Operations = appendLimited(f.Operations, iface+":"+op)
+		if iface == "epmapper" && opnum == 2 && len(s.lookups) < 64 {
+			s.lookups = append(s.lookups, binary.LittleEndian.Uint32(p[12:]))
+		}
+	case 2: // response: an ept_lookup's lists entries after its 20-byte handle
+		callID := binary.LittleEndian.Uint32(p[12:])
+		if i := slices.Index(s.lookups, callID); i >= 0 && len(p) >= 24+24 {
+			s.lookups = slices.Delete(s.lookups, i, i+1)
+			f.EndpointEntries = min(maxEndpointEntries, f.EndpointEntries+int(binary.LittleEndian.Uint32(p[24+20:])))
+		}
 	}
 }
 

@@ -201,6 +201,7 @@ var connFields = []connField{
 	appList("dce_rpc.operations", func(f *appid.Facts) []string {
 		return when(f.DCERPC != nil, func() []string { return f.DCERPC.Operations })
 	}),
+	appCount("dce_rpc.endpoint_entries", func(f *appid.Facts) int { return when(f.DCERPC != nil, func() int { return f.DCERPC.EndpointEntries }) }),
 	appText("krb.request_type", func(f *appid.Facts) string {
 		return when(f.Kerberos != nil, func() string { return f.Kerberos.RequestType })
 	}),
