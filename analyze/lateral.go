@@ -240,6 +240,11 @@ func classify(c *flows.Conn) (technique string, score int, confirmed bool, facts
 			return technique, score, true, facts
 		}
 	}
+	// RPC whose bind the capture missed (it started mid-connection): what
+	// is there, at the confidence of a port alone.
+	if f := c.App; f != nil && f.DCERPC != nil && len(f.DCERPC.Interfaces) == 0 && f.DCERPC.Requests > 0 && established(c) {
+		return rpcByPort, 30, false, []string{fmt.Sprintf("%d RPC request(s) on port %d whose bind the capture did not see", f.DCERPC.Requests, c.RespPort)}
+	}
 	// Without payload: the port, for TCP connections that were established.
 	fact, ok := portOnlyFacts[c.RespPort]
 	if !ok || c.Proto != ipproto.TCP || !established(c) {
@@ -489,7 +494,7 @@ var techniqueNames = map[string]string{
 	"T1207": "DCShadow (a rogue domain controller registering or replicating)", "T1070.001": "the event log service to clear a log",
 	"T1187": "coerced authentication (PrinterBug, PetitPotam)", "T1098": "SAMR or LSA to set an account's information or a secret",
 	eternalBlue: "an SMBv1 exploit (MS17-010: EternalBlue, DoublePulsar)",
-	dataAccess:  "a database or directory service", smbByPort: "SMB", rpcByPort: "RPC (port 135)",
+	dataAccess:  "a database or directory service", smbByPort: "SMB", rpcByPort: "RPC",
 }
 
 // seen notes when k was first seen.

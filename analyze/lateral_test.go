@@ -208,3 +208,17 @@ func TestEternalBlue(t *testing.T) {
 		t.Errorf("findings %+v", fs)
 	}
 }
+
+// TestRPCWithoutItsBind: RPC requests on a dynamic port whose bind the
+// capture missed are reported from what is there, as RPC seen by port.
+func TestRPCWithoutItsBind(t *testing.T) {
+	s := NewSummary(Options{Detect: DetectOptions{Since: time.Unix(0, 0)}}) // after --since: port-only use is flagged
+	c := conn("10.0.0.7", "10.0.0.9", 50001, 49670, time.Minute, time.Second)
+	c.Service = "dce_rpc"
+	c.App = &appid.Facts{DCERPC: &appid.DCERPCFacts{Requests: 5}}
+	s.AddConn(c)
+	fs := findingsWhere(s, ofKind("lateral_movement"))
+	if len(fs) != 1 || fs[0].Technique != "T1021.003" || !strings.Contains(strings.Join(fs[0].Evidence.Facts, "|"), "bind the capture did not see") {
+		t.Errorf("findings %+v", fs)
+	}
+}
