@@ -65,14 +65,18 @@ func newBruteForceDetector() *bruteForceDetector {
 
 // loginFailures returns the failed logins a conversation's payload
 // showed, and the protocol: SMB session setups refused with
-// STATUS_LOGON_FAILURE, a Kerberos KDC_ERR_PREAUTH_FAILED (a wrong
-// password, or password spraying).
+// STATUS_LOGON_FAILURE, LDAP binds answered invalidCredentials, a
+// Kerberos KDC_ERR_PREAUTH_FAILED (a wrong password, or password
+// spraying).
 func loginFailures(c *flows.Conn) (int, string) {
 	if c.App == nil {
 		return 0, ""
 	}
 	if s := c.App.SMB; s != nil && s.LogonFailures > 0 {
 		return s.LogonFailures, "SMB"
+	}
+	if l := c.App.LDAP; l != nil && l.BindFailures > 0 {
+		return l.BindFailures, "LDAP"
 	}
 	if k := c.App.Kerberos; k != nil && k.Error == 24 {
 		return 1, "Kerberos"
@@ -115,8 +119,11 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 	}
 	for k, f := range episodesOf(&b.failed) {
 		proto := "Kerberos"
-		if strings.Contains(f.Service, "smb") {
+		switch {
+		case strings.Contains(f.Service, "smb"):
 			proto = "SMB"
+		case strings.Contains(f.Service, "ldap"):
+			proto = "LDAP"
 		}
 		if s := sessions[k]; s != nil { // the same episode, seen by its sessions too
 			s.Evidence.addFact(fmt.Sprintf("%d failed %s logins", f.Count, proto))

@@ -528,3 +528,18 @@ func TestEndpointEntries(t *testing.T) {
 		t.Errorf("facts %+v, want 250 entries", f)
 	}
 }
+
+// TestLDAPBindFailures counts binds answered invalidCredentials, not
+// successful ones.
+func TestLDAPBindFailures(t *testing.T) {
+	bind := []byte{0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00}
+	response := func(code byte) []byte {
+		return []byte{0x30, 0x0c, 0x02, 0x01, 0x01, 0x61, 0x07, 0x0a, 0x01, code, 0x04, 0x00, 0x04, 0x00}
+	}
+	in := NewInspector(false)
+	in.Stream(FromOrig, bind)
+	in.Stream(FromResp, slices.Concat(response(49), response(49), response(0)))
+	if f := in.Facts(); f == nil || f.LDAP == nil || f.LDAP.BindFailures != 2 {
+		t.Errorf("facts %+v, want 2 bind failures", f)
+	}
+}

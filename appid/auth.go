@@ -205,6 +205,9 @@ type LDAPFacts struct {
 	BindType string   `json:"bind_type,omitempty"` // simple, or sasl:MECHANISM
 	Searches []string `json:"search_bases,omitempty"`
 	StartTLS bool     `json:"starttls,omitempty"`
+	// BindFailures counts binds answered invalidCredentials (49): wrong
+	// passwords.
+	BindFailures int `json:"bind_failures,omitempty"`
 }
 
 func looksLDAP(p []byte) bool {
@@ -279,6 +282,10 @@ func (in *Inspector) ldap(msg []byte) {
 			mech := berString(cred)
 			f.BindType = "sasl:" + mech
 			in.ntlm(cred)
+		}
+	case 0x61: // bindResponse: resultCode first
+		if t, code, _, ok := berNext(body); ok && t == 0x0a && len(code) == 1 && code[0] == 49 {
+			f.BindFailures++
 		}
 	case 0x63: // searchRequest
 		if _, base, _, ok := berNext(body); ok {

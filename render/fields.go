@@ -214,6 +214,7 @@ var connFields = []connField{
 	appCount("krb.error_code", func(f *appid.Facts) int { return when(f.Kerberos != nil, func() int { return f.Kerberos.Error }) }),
 	appText("ldap.bind_name", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindName }) }),
 	appText("ldap.bind_type", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindType }) }),
+	appCount("ldap.bind_failures", func(f *appid.Facts) int { return when(f.LDAP != nil, func() int { return f.LDAP.BindFailures }) }),
 	appList("ldap.search_bases", func(f *appid.Facts) []string {
 		return when(f.LDAP != nil, func() []string { return f.LDAP.Searches })
 	}),
