@@ -65,7 +65,8 @@ func newBruteForceDetector() *bruteForceDetector {
 
 // loginFailures returns the failed logins a conversation's payload
 // showed, and the protocol: SMB session setups refused with
-// STATUS_LOGON_FAILURE, LDAP binds answered invalidCredentials, a
+// STATUS_LOGON_FAILURE, LDAP binds answered invalidCredentials, FTP 530
+// and SMTP 535 replies, a
 // Kerberos KDC_ERR_PREAUTH_FAILED (a wrong password, or password
 // spraying).
 func loginFailures(c *flows.Conn) (int, string) {
@@ -77,6 +78,9 @@ func loginFailures(c *flows.Conn) (int, string) {
 	}
 	if l := c.App.LDAP; l != nil && l.BindFailures > 0 {
 		return l.BindFailures, "LDAP"
+	}
+	if b := c.App.Banner; b != nil && b.LoginFailures > 0 {
+		return b.LoginFailures, strings.ToUpper(c.Service)
 	}
 	if k := c.App.Kerberos; k != nil && k.Error == 24 {
 		return 1, "Kerberos"
@@ -124,6 +128,8 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 			proto = "SMB"
 		case strings.Contains(f.Service, "ldap"):
 			proto = "LDAP"
+		case f.Service == "ftp", f.Service == "smtp":
+			proto = strings.ToUpper(f.Service)
 		}
 		if s := sessions[k]; s != nil { // the same episode, seen by its sessions too
 			s.Evidence.addFact(fmt.Sprintf("%d failed %s logins", f.Count, proto))

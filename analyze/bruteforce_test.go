@@ -74,6 +74,12 @@ func TestPasswordGuessingByFailures(t *testing.T) {
 		{"9 wrong SMB passwords", smb("10.0.0.7", 9, 1), "brute_force", false},
 		{"Kerberos pre-authentication failures", kerberos(12, 24), "brute_force", true},
 		{"Kerberos tickets refused for other reasons", kerberos(12, 7), "brute_force", false},
+		{"FTP logins refused", func() (cs []*flows.Conn) {
+			c := conn("198.51.100.7", "10.0.0.10", 50000, 21, 0, time.Minute)
+			c.Service = "ftp"
+			c.App = &appid.Facts{Banner: &appid.BannerFacts{Server: "220 FTP", LoginFailures: 12}}
+			return []*flows.Conn{c}
+		}, "brute_force", true},
 		{"LDAP binds refused", func() (cs []*flows.Conn) {
 			c := conn("10.0.0.7", "10.0.0.10", 50000, 389, 0, time.Minute)
 			c.Service = "ldap"

@@ -543,3 +543,19 @@ func TestLDAPBindFailures(t *testing.T) {
 		t.Errorf("facts %+v, want 2 bind failures", f)
 	}
 }
+
+// TestFTPLoginFailures reads an FTP server's replies after its greeting,
+// a line split across segments included, and counts refused logins.
+func TestFTPLoginFailures(t *testing.T) {
+	in := NewInspector(false)
+	in.Stream(FromResp, []byte("220 ProFTPD Server (ftp.example)\r\n"))
+	for range 3 {
+		in.Stream(FromResp, []byte("331 Password required\r\n530 Login inc"))
+		in.Stream(FromResp, []byte("orrect.\r\n"))
+	}
+	in.Stream(FromResp, []byte("230 User logged in\r\n"))
+	f := in.Facts()
+	if in.Services() != "ftp" || f.Banner == nil || f.Banner.Server != "220 ProFTPD Server (ftp.example)" || f.Banner.LoginFailures != 3 {
+		t.Errorf("service %q, banner %+v", in.Services(), f.Banner)
+	}
+}

@@ -150,6 +150,9 @@ func (h *sshHandler) feed(in *Inspector, dir int, data []byte) bool {
 // BannerFacts is the greeting of a text protocol's server.
 type BannerFacts struct {
 	Server string `json:"server,omitempty"`
+	// LoginFailures counts the replies refusing a login: FTP 530, SMTP
+	// 535 (authentication failed).
+	LoginFailures int `json:"login_failures,omitempty"`
 }
 
 func looksBanner(p []byte) bool {
@@ -161,21 +164,43 @@ func looksBanner(p []byte) bool {
 }
 
 // bannerHandler reads an SMTP or FTP server's greeting.
-type bannerHandler struct{}
+// bannerHandler reads an SMTP or FTP server's greeting, then its replies
+// for refused logins, line by line.
+type bannerHandler struct {
+	line []byte // the server's current line, up to 512 bytes
+}
 
-func (bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
+func (h *bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
 	if dir != FromResp {
 		return true
 	}
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	upper := bytes.ToUpper(line)
-	if bytes.Contains(upper, []byte("FTP")) {
-		in.addService("ftp")
-	} else {
-		in.addService("smtp")
+	for len(data) > 0 {
+		chunk, rest, complete := bytes.Cut(data, []byte("\n"))
+		h.line = append(h.line, chunk[:min(len(chunk), 512-len(h.line))]...)
+		data = rest
+		if !complete {
+			break
+		}
+		h.reply(in, bytes.TrimRight(h.line, "\r"))
+		h.line = h.line[:0]
 	}
-	in.facts.Banner = &BannerFacts{Server: printable(bytes.TrimRight(line, "\r"), 255)}
-	return false
+	return true
+}
+
+// reply takes one line the server sent: the first is its greeting.
+func (h *bannerHandler) reply(in *Inspector, line []byte) {
+	if in.facts.Banner == nil {
+		if bytes.Contains(bytes.ToUpper(line), []byte("FTP")) {
+			in.addService("ftp")
+		} else {
+			in.addService("smtp")
+		}
+		in.facts.Banner = &BannerFacts{Server: printable(line, 255)}
+		return
+	}
+	if bytes.HasPrefix(line, []byte("530 ")) || bytes.HasPrefix(line, []byte("535 ")) {
+		in.facts.Banner.LoginFailures++
+	}
 }
 
 // RDPFacts is the start of an RDP conversation.

@@ -246,6 +246,7 @@ var connFields = []connField{
 		return out
 	}),
 	appText("banner.server", func(f *appid.Facts) string { return when(f.Banner != nil, func() string { return f.Banner.Server }) }),
+	appCount("banner.login_failures", func(f *appid.Facts) int { return when(f.Banner != nil, func() int { return f.Banner.LoginFailures }) }),
 	appText("pe.sender", func(f *appid.Facts) string { return when(f.PE != nil, func() string { return f.PE.Sender }) }),
 	appText("pe.machine", func(f *appid.Facts) string { return when(f.PE != nil, func() string { return f.PE.Machine }) }),
 }
