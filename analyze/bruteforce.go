@@ -64,37 +64,40 @@ func newBruteForceDetector() *bruteForceDetector {
 }
 
 // loginFailures returns the failed logins a conversation's payload
-// showed, and the protocol: SMB session setups refused with
-// STATUS_LOGON_FAILURE, LDAP binds answered invalidCredentials, FTP 530
-// and SMTP 535 replies, a
-// Kerberos KDC_ERR_PREAUTH_FAILED (a wrong password, or password
-// spraying).
-func loginFailures(c *flows.Conn) (int, string) {
-	if c.App == nil {
-		return 0, ""
+// showed: SMB session setups refused with STATUS_LOGON_FAILURE, LDAP binds
+// answered invalidCredentials, FTP 530 and SMTP 535 replies, a Kerberos
+// KDC_ERR_PREAUTH_FAILED (a wrong password, or password spraying).
+func loginFailures(c *flows.Conn) int {
+	switch f := c.App; {
+	case f == nil:
+	case f.SMB != nil && f.SMB.LogonFailures > 0:
+		return f.SMB.LogonFailures
+	case f.LDAP != nil && f.LDAP.BindFailures > 0:
+		return f.LDAP.BindFailures
+	case f.Banner != nil && f.Banner.LoginFailures > 0:
+		return f.Banner.LoginFailures
+	case f.Kerberos != nil && f.Kerberos.Error == 24:
+		return 1
 	}
-	if s := c.App.SMB; s != nil && s.LogonFailures > 0 {
-		return s.LogonFailures, "SMB"
-	}
-	if l := c.App.LDAP; l != nil && l.BindFailures > 0 {
-		return l.BindFailures, "LDAP"
-	}
-	if b := c.App.Banner; b != nil && b.LoginFailures > 0 {
-		return b.LoginFailures, strings.ToUpper(c.Service)
-	}
-	if k := c.App.Kerberos; k != nil && k.Error == 24 {
-		return 1, "Kerberos"
-	}
-	return 0, ""
+	return 0
+}
+
+// loginProtocols name the protocols whose failed logins loginFailures
+// counts, by their service (the first of a conversation's services).
+var loginProtocols = map[string]string{"smb": "SMB", "ldap": "LDAP", "ftp": "FTP", "smtp": "SMTP", "krb": "Kerberos"}
+
+func loginProtocol(services string) string {
+	first, _, _ := strings.Cut(services, ",")
+	return loginProtocols[first]
 }
 
 func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
-	if n, proto := loginFailures(c); n > 0 {
+	if n := loginFailures(c); n > 0 {
 		k := scanKey{src: c.Orig, target: c.Resp, port: c.RespPort, window: c.TS / int64(bruteWindow)}
 		f := b.failed.get(d, k, func() *Finding {
 			return newFinding("brute_force", "T1110", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))
 		})
-		f.add(c, fmt.Sprintf("%d failed %s login(s)", n, proto))
+		f.add(c, fmt.Sprintf("%d failed %s login(s)", n, loginProtocol(c.Service)))
 		f.Count += n - 1
 	}
 	if _, ok := inboundInteractive(d, c); !ok || !attempt(c) {
@@ -122,15 +125,7 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 		out = append(out, f)
 	}
 	for k, f := range episodesOf(&b.failed) {
-		proto := "Kerberos"
-		switch {
-		case strings.Contains(f.Service, "smb"):
-			proto = "SMB"
-		case strings.Contains(f.Service, "ldap"):
-			proto = "LDAP"
-		case f.Service == "ftp", f.Service == "smtp":
-			proto = strings.ToUpper(f.Service)
-		}
+		proto := loginProtocol(f.Service)
 		if s := sessions[k]; s != nil { // the same episode, seen by its sessions too
 			s.Evidence.addFact(fmt.Sprintf("%d failed %s logins", f.Count, proto))
 			continue
