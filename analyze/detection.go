@@ -22,6 +22,11 @@ type DetectOptions struct {
 	// values take the defaults (Zeek's).
 	ScanHosts, ScanPorts int
 	ScanWindow           time.Duration
+	// Hosts, when set, is the part of the network drilled into (--host):
+	// findings from the inventory alone (exposure) are made only for
+	// addresses in it, as every other finding comes only from
+	// conversations with one of them.
+	Hosts []netip.Prefix
 }
 
 // A detector looks for one kind of behaviour: it observes every
@@ -40,6 +45,7 @@ func newDetectors() []detector {
 		newLateralDetector(), newUnusualPortDetector(), newReconDetector(), newScanDetector(),
 		newBruteForceDetector(), newInboundAccessDetector(), newBeaconDetector(),
 		newLongConnectionDetector(), newExfiltrationDetector(), newDNSTunnelDetector(), newFloodDetector(),
+		newExposureDetector(),
 	}
 }
 

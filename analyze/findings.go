@@ -65,7 +65,8 @@ type Evidence struct {
 	Files        []string `json:"files,omitempty"`         // captures and flow-log blobs
 	Facts        []string `json:"facts,omitempty"`         // what the payload or the logs showed
 	Rules        []string `json:"flowlog_rules,omitempty"`
-	Sources      []string `json:"sources,omitempty"` // capture, flowlog
+	RuleMeanings []string `json:"flowlog_rule_meanings,omitempty"` // "rule: what it does", for the rules the inventory or Azure's defaults explain
+	Sources      []string `json:"sources,omitempty"`               // capture, flowlog
 	// Connections are the first few connections behind the finding, as
 	// netfx conns and the flow-log sections show them.
 	Connections []ConnBrief `json:"connections,omitempty"`

@@ -23,6 +23,7 @@ type FlowLogReport struct {
 	Denied        []DeniedStat   `json:"denied"`
 	CaptureOnly   []ConnBrief    `json:"capture_only"`
 	Disagreements []Disagreement `json:"disagreements"`
+	Rules         []RuleStat     `json:"rules"` // the NSG rules the logs named, with their meaning when known
 }
 
 // FlowLogInput describes one flow-log file as read.
@@ -45,6 +46,8 @@ type FlowLogInput struct {
 type Coverage struct {
 	Log    string `json:"log"` // resource ID
 	MAC    string `json:"mac"`
+	NIC    string `json:"nic,omitempty"` // the NIC with the MAC, and its VM, in the Azure inventory
+	VM     string `json:"vm,omitempty"`
 	Hour   string `json:"hour"` // RFC 3339, UTC, the start of the hour
 	Tuples int    `json:"tuples"`
 }
@@ -110,6 +113,7 @@ type flowLogAcc struct {
 	disagree    []Disagreement
 	windows     [][2]int64 // the capture windows, for len(s.inputs) == windowsOf
 	windowsOf   int
+	rules       map[ruleKey]*ruleAcc
 }
 
 type coverageKey struct {
@@ -154,6 +158,7 @@ func (s *Summary) AddTuple(t *flowlog.Tuple) {
 // capture files must be added before the connections only the logs saw.
 func (s *Summary) addLogSide(c *flows.Conn) {
 	a := &s.fl
+	a.addRule(c)
 	switch c.Source {
 	case flows.SourceFlowLog:
 		a.counts.FlowLogOnly++
@@ -266,7 +271,11 @@ func (s *Summary) flowLogReport() *FlowLogReport {
 	r := &FlowLogReport{Inputs: a.inputs, Coverage: []Coverage{}, Connections: a.counts, InGaps: briefs(a.inGaps),
 		LogOnly: briefs(a.during), Denied: []DeniedStat{}, CaptureOnly: briefs(a.captureOnly), Disagreements: slices.Clone(a.disagree)}
 	for k, n := range a.coverage {
-		r.Coverage = append(r.Coverage, Coverage{Log: k.log, MAC: k.mac, Hour: FormatTime(k.hour), Tuples: n})
+		cov := Coverage{Log: k.log, MAC: k.mac, Hour: FormatTime(k.hour), Tuples: n}
+		if h, ok := s.azure.NIC(k.mac); ok {
+			cov.NIC, cov.VM = h.NIC, h.VM
+		}
+		r.Coverage = append(r.Coverage, cov)
 	}
 	slices.SortFunc(r.Coverage, func(x, y Coverage) int {
 		return cmp.Or(cmp.Compare(x.Log, y.Log), cmp.Compare(x.MAC, y.MAC), cmp.Compare(x.Hour, y.Hour))

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/inventory"
 )
 
 // NameSet is the names one address went by in the evidence.
@@ -47,6 +48,8 @@ type names struct {
 	// the addresses in it, so that most of a flood's new addresses are
 	// counted as dropped without a lookup in m.
 	full []uint64
+	// azure names the addresses of the Azure inventory, first.
+	azure *inventory.Index
 }
 
 // fullBits is the size of the filter of a full table: 2^20 bits (128 KiB,
@@ -178,8 +181,12 @@ func (n *names) sets() []NameSet {
 	return out
 }
 
-// best returns the most used name of an address, or "".
+// best returns the name of an address: the Azure inventory's, else the
+// most used one the payload gave, else "".
 func (n *names) best(ip netip.Addr) string {
+	if h, ok := n.azure.Host(ip); ok {
+		return h.Label()
+	}
 	best, count := "", 0
 	for _, a := range n.m[ip] {
 		if a.count > count || (a.count == count && a.name < best) {

@@ -1,6 +1,10 @@
 package analyze
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/netfx/netfx/inventory"
+)
 
 // rangeOf is a range of addresses and why it is internal.
 type rangeOf struct {
@@ -23,7 +27,7 @@ var defaultInternal = []rangeOf{
 const (
 	ClassInternal  = "internal"   // inside the network under investigation
 	ClassExternal  = "external"   // anything else: the internet
-	ClassAzure     = "azure"      // Azure's own platform services
+	ClassAzure     = "azure"      // Azure's platform addresses, and public addresses in an Azure service tag
 	ClassLoopback  = "loopback"   // the host itself
 	ClassLinkLocal = "link_local" // the local link only
 	ClassMulticast = "multicast"  // multicast and broadcast
@@ -39,6 +43,7 @@ var platform = map[netip.Addr]string{
 type Network struct {
 	ranges  []rangeOf
 	learned map[netip.Addr]bool // NIC addresses the flow logs showed
+	azure   *inventory.Index    // the Azure inventory, if any
 }
 
 // NewNetwork returns the default internal ranges plus extra (--internal).
@@ -71,13 +76,22 @@ func (n *Network) Classify(a netip.Addr) (class, reason string) {
 	case a.IsLinkLocalUnicast():
 		return ClassLinkLocal, "link-local"
 	}
+	if h, ok := n.azure.Host(a); ok {
+		return ClassInternal, h.Describe()
+	}
 	if n.learned[a] {
 		return ClassInternal, "VNet NIC in the flow logs"
+	}
+	if r, ok := n.azure.Range(a); ok {
+		return ClassInternal, r.Describe()
 	}
 	for _, r := range n.ranges {
 		if r.prefix.Contains(a) {
 			return ClassInternal, r.reason
 		}
+	}
+	if t, ok := n.azure.ServiceTag(a); ok {
+		return ClassAzure, "service tag " + t.Name
 	}
 	return ClassExternal, ""
 }

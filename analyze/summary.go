@@ -16,6 +16,7 @@ import (
 	"github.com/netfx/netfx/ingest"
 	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/internal/record"
+	"github.com/netfx/netfx/inventory"
 )
 
 // Report is the result of an analysis, ready for rendering. Its JSON form is
@@ -37,6 +38,10 @@ type Report struct {
 	ConnLogs        []ConnLogInput `json:"conn_logs,omitempty"`      // conversation logs read, when any
 	Names           []NameSet      `json:"names"`                    // names of addresses, from DNS answers, TLS server names and HTTP Host headers; the busiest addresses first
 	NamesLeftOut    int            `json:"names_left_out,omitempty"` // names of addresses past the bound on the addresses named
+	// Inventory lists the Azure inventory files read; AzureHosts the
+	// addresses they name that the evidence saw, the busiest first.
+	Inventory  []InventoryInput `json:"inventory,omitempty"`
+	AzureHosts []AzureHost      `json:"azure_hosts,omitempty"`
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
@@ -75,14 +80,15 @@ type Gap struct {
 
 // Totals counts everything read.
 type Totals struct {
-	Files         int    `json:"files"` // capture files
-	FlowLogFiles  int    `json:"flow_log_files"`
-	ConnLogFiles  int    `json:"conn_log_files"`
-	DamagedFiles  int    `json:"damaged_files"` // of every kind
-	Packets       int64  `json:"packets"`
-	Bytes         int64  `json:"bytes"` // of the captures
-	Conversations uint64 `json:"conversations"`
-	Hosts         int    `json:"hosts"`
+	Files          int    `json:"files"` // capture files
+	FlowLogFiles   int    `json:"flow_log_files"`
+	ConnLogFiles   int    `json:"conn_log_files"`
+	InventoryFiles int    `json:"inventory_files"`
+	DamagedFiles   int    `json:"damaged_files"` // of every kind
+	Packets        int64  `json:"packets"`
+	Bytes          int64  `json:"bytes"` // of the captures
+	Conversations  uint64 `json:"conversations"`
+	Hosts          int    `json:"hosts"`
 	// Past 1,048,576 hosts, hosts seen only in unanswered or failed
 	// conversations (a flood's spoofed sources) are counted, not kept:
 	// they and those conversations are left out of the host, pair and
@@ -121,7 +127,7 @@ type Event struct {
 // HostStat is one host's traffic, both directions.
 type HostStat struct {
 	IP            netip.Addr `json:"ip"`
-	Name          string     `json:"name,omitempty"` // its most used name, see Report.Names
+	Name          string     `json:"name,omitempty"` // the Azure inventory's name for it (VM, NIC, public IP), else its most used name (Report.Names)
 	Internal      bool       `json:"internal"`
 	Class         string     `json:"class"`                  // internal, external, azure, loopback, link_local, multicast
 	ClassReason   string     `json:"class_reason,omitempty"` // why: the range or evidence that makes it internal, or what it is
@@ -185,6 +191,10 @@ type Summary struct {
 	names        *names
 	det          *detection
 	report       *Report // once made
+	// The Azure inventory read so far, and its index.
+	inv       inventory.Inventory
+	invInputs []InventoryInput
+	azure     *inventory.Index
 }
 
 // pairAcc is the traffic between two hosts. A busy folder has hundreds of
@@ -441,6 +451,13 @@ func (s *Summary) Report() Report {
 	r.ConnLogs = s.connLogs
 	r.Gaps = gaps(s.inputs)
 	r.FlowLogs = s.flowLogReport()
+	if r.FlowLogs != nil {
+		r.FlowLogs.Rules = s.ruleStats()
+		s.explainRules(r.Findings, r.FlowLogs.Rules)
+	} else {
+		s.explainRules(r.Findings, nil)
+	}
+	r.Inventory, r.AzureHosts = s.invInputs, s.azureHosts()
 	r.Names, r.NamesLeftOut = s.names.sets(), s.names.dropped
 	// The busiest addresses first: a table shows the first few.
 	busy := func(ip netip.Addr) uint64 {
@@ -566,7 +583,7 @@ func (a *timeSpan) widen(first, last int64) {
 // totals counts the inputs and measures the evidence's time span and the
 // captures' part of it.
 func (s *Summary) totals() (Totals, timeSpan) {
-	t := Totals{Files: len(s.inputs), FlowLogFiles: len(s.fl.inputs), ConnLogFiles: len(s.connLogs),
+	t := Totals{Files: len(s.inputs), FlowLogFiles: len(s.fl.inputs), ConnLogFiles: len(s.connLogs), InventoryFiles: len(s.invInputs),
 		DamagedFiles: s.damage, Conversations: s.conns, Hosts: s.hosts.n, ConversationsLeftOut: s.convsLeftOut}
 	t.HostsLeftOut, t.HostsLeftOutEstimated = s.hostsLeftOut.count()
 	var all, captures timeSpan
@@ -651,6 +668,8 @@ func sourceOf(sources []string) string {
 		return flows.SourceBoth
 	case logs:
 		return flows.SourceFlowLog
+	case slices.Contains(sources, SourceInventory):
+		return SourceInventory
 	}
 	return flows.SourceCapture
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/netfx/netfx/flowlog"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/extsort"
+	"github.com/netfx/netfx/inventory"
 	"github.com/netfx/netfx/pcapread"
 )
 
@@ -39,6 +41,9 @@ type Options struct {
 	// Scope, if set, keeps only the conversations and flow-log tuples it
 	// takes; the inputs are read and reported whole.
 	Scope *Scope
+	// Inventory names files to read as Azure inventory (--inventory),
+	// besides those found among the inputs by content.
+	Inventory []string
 }
 
 // Scope is the part of the evidence an analyst drills into: conversations
@@ -100,7 +105,10 @@ type Sink struct {
 	FlowLog func(FlowLogResult)  // each flow-log file read
 	ConnLog func(ConnLogResult)  // each conversation log read
 	Tuple   func(*flowlog.Tuple) // each flow-log tuple
-	Problem func(Problem)        // each input skipped, damaged or unreadable, as it happens
+	// Inventory receives each Azure inventory file, before any record:
+	// what it names is known when the conversations come.
+	Inventory func(InventoryResult)
+	Problem   func(Problem) // each input skipped, damaged or unreadable, as it happens
 	// AnyOrder says Conn puts the records in order itself. Otherwise they
 	// come in time order when flow logs are joined with captures, and in
 	// the order the flow table finishes them when not.
@@ -126,6 +134,15 @@ type FlowLogResult struct {
 	Size  int64 // the file's size in bytes; -1 for a stream
 	Stats flowlog.Stats
 	Err   error // why reading stopped early; records skipped are in Stats.Damage
+}
+
+// InventoryResult is what one Azure inventory file gave.
+type InventoryResult struct {
+	Path      string
+	Size      int64 // the file's size in bytes; -1 for a stream
+	Stats     inventory.Stats
+	Inventory inventory.Inventory
+	Err       error // why reading stopped early; objects skipped are in Stats.Damage
 }
 
 // ConnLogResult is how one conversation log was read.
@@ -190,6 +207,7 @@ func read(ctx context.Context, args []string, opt Options, sink Sink) error {
 		explicit[a] = true
 	}
 	var captures, logs, connLogs []string
+	inventories := slices.Clone(opt.Inventory)
 	var total int64 // bytes to read, for the progress bar; -1 when unknown
 	for _, p := range paths {
 		kind, err := in.sniff(p)
@@ -197,6 +215,11 @@ func read(ctx context.Context, args []string, opt Options, sink Sink) error {
 		case err != nil:
 			sink.Problem(Problem{Path: p, Err: err})
 			continue
+		case kind == kindInventory:
+			if !slices.Contains(inventories, p) {
+				inventories = append(inventories, p)
+			}
+			continue // small, and read before the progress bar starts
 		case kind == kindFlowLog:
 			logs = append(logs, p)
 		case kind == kindConnLog:
@@ -219,6 +242,7 @@ func read(ctx context.Context, args []string, opt Options, sink Sink) error {
 		wrap = opt.Progress.Wrap
 	}
 	r := &run{ctx: ctx, opt: opt, sink: sink, in: in, wrap: wrap, explicit: explicit}
+	r.readInventory(inventories)
 	if len(logs) == 0 {
 		r.readCaptures(captures, sink.Conn)
 		r.readConnLogs(connLogs, sink.Conn)
@@ -258,6 +282,9 @@ func (s *Sink) fill() {
 	}
 	if s.ConnLog == nil {
 		s.ConnLog = func(ConnLogResult) {}
+	}
+	if s.Inventory == nil {
+		s.Inventory = func(InventoryResult) {}
 	}
 	if s.Problem == nil {
 		s.Problem = func(Problem) {}
@@ -316,6 +343,25 @@ func (r *run) readConnLogs(paths []string, emit func(*flows.Conn)) {
 		}
 		r.outliers(p, st.Outliers, st.OutlierAt, "record")
 		r.sink.ConnLog(ConnLogResult{Path: p, Size: fileSize(p), Stats: st, Err: err})
+	}
+}
+
+// readInventory reads the Azure inventory files, each whole, before the
+// evidence.
+func (r *run) readInventory(paths []string) {
+	for _, p := range paths {
+		if r.ctx.Err() != nil {
+			return
+		}
+		res := InventoryResult{Path: p, Size: fileSize(p)}
+		res.Stats, res.Err = openAndRead(r.in, p, func(rd io.Reader) io.Reader { return rd }, func(rd io.Reader) (inventory.Stats, error) {
+			return inventory.Read(rd, p, &res.Inventory)
+		})
+		reportSkipped(r, p, res.Stats.Damage, res.Stats.Skipped, "objects")
+		if res.Err != nil {
+			r.sink.Problem(Problem{Path: p, Err: res.Err})
+		}
+		r.sink.Inventory(res)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/netfx/netfx/connlog"
 	"github.com/netfx/netfx/internal/decompress"
+	"github.com/netfx/netfx/inventory"
 )
 
 // sources holds the inputs that can be read only once — standard input
@@ -70,16 +71,17 @@ const (
 	kindCapture
 	kindFlowLog
 	kindConnLog
+	kindInventory
 )
 
 // sniffLen is how much of a file sniff reads: enough compressed bytes to
 // decompress the first 512.
 const sniffLen = 64 << 10
 
-// sniff tells captures, flow logs and conversation logs apart by their
-// first bytes, decompressed when the file is gzip or zstd: capture magic
-// numbers, a Zeek log header or JSON conversation records, or other JSON
-// text. Standard input and pipes are only peeked at, and kept open.
+// sniff tells captures, flow logs, conversation logs and Azure inventory
+// apart by their first bytes, decompressed when the file is gzip or zstd:
+// capture magic numbers, a Zeek log header or JSON conversation records,
+// ARM resources or service tags (inventory.Detect), or other JSON text. Standard input and pipes are only peeked at, and kept open.
 func (in *sources) sniff(path string) (int, error) {
 	br := in.stdin
 	if path != "-" {
@@ -102,10 +104,12 @@ func (in *sources) sniff(path string) (int, error) {
 	if err != nil {
 		return kindCapture, nil // a damaged compressed file: the capture reader reports it
 	}
-	head, _ := bufio.NewReaderSize(content, 512).Peek(512) // what the prefix gives
+	head, _ := bufio.NewReaderSize(content, sniffLen).Peek(sniffLen) // what the prefix gives
 	return sniffBytes(head), nil
 }
 
+// sniffBytes sorts a file by its first bytes: up to 512 of them, and up
+// to sniffLen for JSON, whose first keys may come after a long value.
 func sniffBytes(head []byte) int {
 	magics := [][]byte{
 		{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4}, {0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d},
@@ -116,10 +120,13 @@ func sniffBytes(head []byte) int {
 			return kindCapture
 		}
 	}
-	if _, ok := connlog.Detect(head); ok {
+	if _, ok := connlog.Detect(head[:min(len(head), 512)]); ok {
 		return kindConnLog
 	}
 	text := bytes.TrimLeft(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF}), " \t\r\n")
+	if len(text) > 0 && strings.ContainsRune("{[", rune(text[0])) && inventory.Detect(text) {
+		return kindInventory
+	}
 	if len(text) > 0 && strings.ContainsRune("{[,", rune(text[0])) {
 		return kindFlowLog
 	}

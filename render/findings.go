@@ -34,7 +34,7 @@ func (p *page) findings(fs []analyze.Finding) {
 	// Source, target and title need room to be read: narrow pages leave
 	// the kind out rather than cut them short (the title says what).
 	g := grid{header: []string{"#", "severity", "time", "kind", "source -> target", "title"}, flex: []int{5, 4},
-		least: map[int]int{4: 28, 5: 22}, drop: []int{3}}
+		least: map[int]int{4: 44, 5: 22}, drop: []int{3}}
 	for i, f := range shown {
 		group := members[groupKey{f.Src.IP, f.Kind}]
 		if len(group) <= groupAbove {
@@ -104,13 +104,29 @@ func (p *page) details(n int, f analyze.Finding) {
 	e := f.Evidence
 	field("uids:     ", strings.Join(e.UIDs, " ")+leftOut(e.LeftOut.UIDs))
 	field("facts:    ", text(strings.Join(e.Facts, "; "), 0)+leftOut(e.LeftOut.Facts))
-	field("rules:    ", text(strings.Join(e.Rules, ", "), 0)+leftOut(e.LeftOut.Rules))
+	field("rules:    ", text(strings.Join(ruleLines(e), ", "), 0)+leftOut(e.LeftOut.Rules))
 	files := make([]string, len(e.Files))
 	for i, f := range e.Files {
 		files[i] = shortPath(f)
 	}
 	field("files:    ", text(strings.Join(files, ", "), 0)+leftOut(e.LeftOut.Files))
 	field("seen by:  ", strings.Join(e.Sources, ", "))
+}
+
+// ruleLines shows each NSG rule of a finding's evidence with its meaning,
+// when the report has one: "UserRule_allow-rdp (priority 300, allow TCP
+// 3389 from Internet)".
+func ruleLines(e analyze.Evidence) []string {
+	rules := slices.Clone(e.Rules)
+	for i, r := range rules {
+		for _, m := range e.RuleMeanings {
+			if meaning, ok := strings.CutPrefix(m, r+": "); ok {
+				rules[i] += " (" + meaning + ")"
+				break
+			}
+		}
+	}
+	return rules
 }
 
 // leftOut says how many values an evidence list left out.
@@ -125,13 +141,13 @@ func leftOut(n int) string {
 // what saw each.
 func (p *page) timeline(r analyze.Report) {
 	g := grid{header: []string{"time", "severity", "#", "what", "source -> target", "seen by"}, flex: []int{4, 3},
-		least: map[int]int{3: 22, 4: 28}, drop: []int{1, 2}}
+		least: map[int]int{3: 22, 4: 40}, drop: []int{1, 2}}
 	for _, e := range r.Timeline {
 		if p.opt.MaxFindings > 0 && e.Finding >= p.opt.MaxFindings {
 			continue // as the findings table: the most severe
 		}
 		f := r.Findings[e.Finding]
-		seen := map[string]string{"capture": "capture", "flowlog": "flow logs", "both": "capture + logs"}[e.Source]
+		seen := map[string]string{"capture": "capture", "flowlog": "flow logs", "both": "capture + logs", "inventory": "inventory"}[e.Source]
 		if e.InGap {
 			seen += " (gap)" // no capture ran
 		}
@@ -141,15 +157,26 @@ func (p *page) timeline(r analyze.Report) {
 	p.table("Timeline (findings above low severity, in time order; gap: no capture ran)", g)
 }
 
+// findingEndpoint shows an endpoint as "name (address:port)", or the
+// address alone when it has no name; the unspecified address stands for
+// a whole network (the internet of an exposure finding), shown by name.
 func findingEndpoint(e analyze.Endpoint) string {
 	s := e.IP.String()
 	if e.Port != nil {
 		s = netip.AddrPortFrom(e.IP, *e.Port).String()
 	}
-	if e.Name != "" {
-		s += " " + text(e.Name, 0)
+	return named(s, e.Name, e.IP.IsUnspecified())
+}
+
+// named puts a name before what it names: "vm-web-01 (10.1.0.4)".
+func named(s, name string, nameOnly bool) string {
+	switch {
+	case name == "":
+		return s
+	case nameOnly:
+		return text(name, 0)
 	}
-	return s
+	return text(name, 0) + " (" + s + ")"
 }
 
 // findingTargets shows a finding's target: its main one, with the ports
@@ -167,11 +194,10 @@ func findingTargets(f analyze.Finding) string {
 	s := main.IP.String()
 	if n := len(main.Ports); n == 1 {
 		s = netip.AddrPortFrom(main.IP, main.Ports[0]).String()
-	} else if n > 1 {
-		s += fmt.Sprintf(" (%d ports)", n)
 	}
-	if main.Name != "" {
-		s += " " + text(main.Name, 0)
+	s = named(s, main.Name, false)
+	if n := len(main.Ports); n > 1 {
+		s += fmt.Sprintf(" (%d ports)", n)
 	}
 	if more := len(f.Targets) - 1; more > 0 {
 		s += fmt.Sprintf(" +%d host(s)", more)

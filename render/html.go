@@ -64,7 +64,7 @@ func ReportHTML(w io.Writer, r analyze.Report, opt HTMLOptions) error {
 			v.FindingsLeftOut = len(r.Findings) - i
 			break
 		}
-		hf := htmlFinding{N: i + 1, F: f, From: findingEndpoint(f.Src), To: findingEndpoint(f.Dst)}
+		hf := htmlFinding{N: i + 1, F: f, From: findingEndpoint(f.Src), To: findingEndpoint(f.Dst), Rules: ruleLines(f.Evidence)}
 		if f.Targets != nil {
 			hf.Targets = findingTargetList(f.Targets)
 		}
@@ -123,6 +123,7 @@ type htmlFinding struct {
 	N                 int
 	F                 analyze.Finding
 	From, To, Targets string
+	Rules             []string // each NSG rule, with its meaning when known
 }
 
 type htmlEvent struct {

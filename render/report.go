@@ -122,6 +122,7 @@ func (p *page) report(r analyze.Report) error {
 	p.findings(r.Findings)
 	p.timeline(r)
 	p.inputs(r)
+	p.azure(r)
 	p.talkers(r)
 	if r.FlowLogs != nil {
 		p.flowLogs(r.FlowLogs)
@@ -180,9 +181,10 @@ func where(class, reason string) string {
 	return class + ": " + reason
 }
 
+// endpoint shows a host of a pair: "vm-web-01 (10.1.0.4, internal)".
 func endpoint(a netip.Addr, name string, class string) string {
 	if name != "" {
-		return a.String() + " " + text(name, 0) + " (" + class + ")"
+		return text(name, 0) + " (" + a.String() + ", " + class + ")"
 	}
 	return a.String() + " (" + class + ")"
 }

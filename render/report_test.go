@@ -23,6 +23,9 @@ func sampleReport(n int) analyze.Report {
 			Damage: "record 7 at offset 5035: record claims 4325376 captured bytes, more than the maximum of 262144"}},
 		Names:           []analyze.NameSet{{IP: ip("198.51.100.99"), Names: []analyze.Name{{Name: "evil\x1b]0;pwned\x07.example\u202e", Source: "dns", Count: 3, First: "2026-03-14T10:00:02.235496Z"}}}},
 		TopHostsByBytes: []analyze.HostStat{{IP: ip("10.1.0.4"), Name: strings.Repeat("a-very-long-name.", 12) + "example"}},
+		Inventory:       []analyze.InventoryInput{{File: "evidence/" + strings.Repeat("very-long-folder-name/", 8) + "az-network-nic-list.json", NICs: 2}},
+		AzureHosts: []analyze.AzureHost{{IP: ip("10.1.0.4"), Name: "vm-web-01\x1b", VM: "vm-web-01", NIC: "vm-web-01-nic", Conversations: 3,
+			Describe: "Azure VM vm-web-01, NIC vm-web-01-nic, subnet " + strings.Repeat("a-very-long-subnet-name-", 6) + " of VNet vnet1"}},
 	}
 	for i := range n {
 		src := "10.1.0.4"
@@ -34,7 +37,8 @@ func sampleReport(n int) analyze.Report {
 			Src: analyze.Endpoint{IP: ip(src)}, Dst: analyze.Endpoint{IP: ip(fmt.Sprintf("10.1.1.%d", i)), Port: &port},
 			FirstSeen: "2026-03-14T10:31:00.000000Z", LastSeen: "2026-03-14T10:31:01.000000Z", Count: 1,
 			Title: fmt.Sprintf("finding number %d", i), Why: strings.Repeat("a long reason that goes on ", 10),
-			Evidence: analyze.Evidence{UIDs: []string{"C1"}, Facts: []string{`admin share \\10.1.1.10\ADMIN$`}, LeftOut: analyze.LeftOut{UIDs: 7}}})
+			Evidence: analyze.Evidence{UIDs: []string{"C1"}, Facts: []string{`admin share \\10.1.1.10\ADMIN$`}, LeftOut: analyze.LeftOut{UIDs: 7},
+				Rules: []string{"UserRule_allow-smb"}, RuleMeanings: []string{"UserRule_allow-smb: priority 300, allow TCP 445 from " + strings.Repeat("10.0.0.0/8, ", 12)}}})
 		r.Timeline = append(r.Timeline, analyze.Event{Time: "2026-03-14T10:31:00.000000Z", Finding: i, Title: r.Findings[i].Title,
 			Src: r.Findings[i].Src, Dst: r.Findings[i].Dst, Source: "flowlog", InGap: true})
 	}

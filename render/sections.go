@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 
@@ -28,7 +29,11 @@ func (p *page) header(r analyze.Report) {
 	if t.Files > 0 {
 		captures = fmt.Sprintf("%s capture(s) (%s packets, %s)", count(t.Files), count(t.Packets), humanBytes(uint64(t.Bytes)))
 	}
-	p.line("inputs: %s, %s flow-log file(s), %s conversation log(s)%s", captures, count(t.FlowLogFiles), count(t.ConnLogFiles), damaged)
+	inventory := ""
+	if t.InventoryFiles > 0 {
+		inventory = fmt.Sprintf(", %s Azure inventory file(s)", count(t.InventoryFiles))
+	}
+	p.line("inputs: %s, %s flow-log file(s), %s conversation log(s)%s%s", captures, count(t.FlowLogFiles), count(t.ConnLogFiles), inventory, damaged)
 	if t.CaptureFirst != "" {
 		p.line("captures ran from %s to %s: %s of the %s of evidence, with %d gap(s)",
 			p.clock.show(t.CaptureFirst), p.clock.show(t.CaptureLast), span(t.CaptureSeconds), span(t.SpanSeconds), len(r.Gaps))
@@ -129,6 +134,25 @@ func (p *page) talkers(r analyze.Report) {
 	}
 }
 
+// azure writes the Azure inventory files and the hosts they name.
+func (p *page) azure(r analyze.Report) {
+	if len(r.Inventory) == 0 {
+		return
+	}
+	g := grid{header: []string{"file", "vms", "nics", "nsgs", "vnets", "public ips", "service tags", "other", "damage"}, flex: []int{6, 0, 2},
+		paths: []int{0}, least: map[int]int{0: 24}, drop: []int{7, 4, 6}}
+	for _, in := range r.Inventory {
+		g.rows = append(g.rows, []string{text(in.File, 0), strconv.Itoa(in.VMs), strconv.Itoa(in.NICs), strconv.Itoa(in.NSGs),
+			strconv.Itoa(in.VNets + in.Subnets), strconv.Itoa(in.PublicIPs), strconv.Itoa(in.ServiceTags), strconv.Itoa(in.Other), dash(text(in.Damage, 0))})
+	}
+	p.boundedTable("Azure inventory", g)
+	g = grid{header: []string{"address", "name", "what", "conversations"}, flex: []int{2, 1}, least: map[int]int{2: 24}}
+	for _, h := range r.AzureHosts {
+		g.rows = append(g.rows, []string{h.IP.String(), text(h.Name, 0), text(h.Describe, 0), utoa(h.Conversations)})
+	}
+	p.boundedTable("Azure hosts in the evidence (busiest first)", g)
+}
+
 // flowLogs writes the flow-log sections of the report.
 func (p *page) flowLogs(f *analyze.FlowLogReport) {
 	g := grid{header: []string{"file", "kind", "version", "records", "duplicates", "tuples", "first", "last", "damage"}, flex: []int{8, 0},
@@ -143,11 +167,21 @@ func (p *page) flowLogs(f *analyze.FlowLogReport) {
 	}
 	p.boundedTable("Flow-log files", g)
 
-	g = grid{header: []string{"log", "mac", "hour", "tuples"}, flex: []int{0}}
+	g = grid{header: []string{"log", "mac", "vm or nic", "hour", "tuples"}, flex: []int{0, 2}}
 	for _, c := range f.Coverage {
-		g.rows = append(g.rows, []string{text(lastSegment(c.Log), 0), text(c.MAC, 0), p.clock.show(c.Hour), strconv.Itoa(c.Tuples)})
+		g.rows = append(g.rows, []string{text(lastSegment(c.Log), 0), text(c.MAC, 0), dash(text(cmp.Or(c.VM, c.NIC), 0)), p.clock.show(c.Hour), strconv.Itoa(c.Tuples)})
 	}
 	p.boundedTable("Flow-log coverage by NIC and hour", g)
+
+	g = grid{header: []string{"rule", "nsg", "meaning", "connections", "denied"}, flex: []int{2, 0, 1}, least: map[int]int{0: 24, 2: 44}, drop: []int{1}}
+	for _, r := range f.Rules {
+		meaning := r.Meaning
+		if meaning == "" {
+			meaning = "not in the inventory"
+		}
+		g.rows = append(g.rows, []string{text(r.Rule, 0), dash(text(r.NSG, 0)), text(meaning, 0), strconv.Itoa(r.Connections), strconv.Itoa(r.Denied)})
+	}
+	p.boundedTable("NSG rules the flow logs name", g)
 
 	n := f.Connections
 	p.write("\n")

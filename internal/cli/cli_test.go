@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -438,6 +439,14 @@ func (f finding) dstIP() string {
 	return "many"
 }
 
+func (f finding) dstPort() string {
+	var e struct{ Port *int }
+	if json.Unmarshal(f.Dst, &e) == nil && e.Port != nil {
+		return strconv.Itoa(*e.Port)
+	}
+	return ""
+}
+
 // TestDemoFindings asserts each behaviour planted in the demo evidence is
 // found, and that the ordinary traffic around it raises nothing but the
 // low-severity record of scanners denied by the NSG.
@@ -453,12 +462,15 @@ func TestDemoFindings(t *testing.T) {
 		{"beacon", "T1071", "10.1.0.4", "198.51.100.99"},
 		{"unusual_port", "T1571", "10.1.0.4", "203.0.113.77"},
 		{"exfiltration", "T1041", "10.1.0.4", "192.0.2.123"},
+		// The NSG opens RDP and SSH to the internet, which used them.
+		{"exposure", "T1133", "0.0.0.0", "10.1.0.4:3389"},
+		{"exposure", "T1133", "0.0.0.0", "10.1.0.4:22"},
 	}
 	found := map[int]bool{}
 	for _, f := range fs {
 		matched := false
 		for i, w := range want {
-			if f.Kind == w.kind && f.Technique == w.technique && f.Src.IP == w.src && f.dstIP() == w.dst {
+			if f.Kind == w.kind && f.Technique == w.technique && f.Src.IP == w.src && (f.dstIP() == w.dst || f.dstIP()+":"+f.dstPort() == w.dst) {
 				found[i], matched = true, true
 			}
 		}
@@ -539,7 +551,7 @@ func TestConnLogInput(t *testing.T) {
 		if got, stderr, code := runWithStdin(compressed(t, name, content), "conns", "-"); code != ExitOK || got != want {
 			t.Errorf("%s on standard input: exit %d (%s); records differ from those written", name, code, stderr)
 		}
-		fromLog := findings(t, path)
+		fromLog := findings(t, path, "../../testdata/demo/azure-inventory")
 		if len(fromLog) != len(direct) {
 			t.Fatalf("%s: %d findings, from the evidence %d", name, len(fromLog), len(direct))
 		}
@@ -595,7 +607,7 @@ func TestConnLogsWithFlowLogs(t *testing.T) {
 		}
 	}
 	direct := findings(t, demo)
-	batched := findings(t, append([]string{dir}, flowLogs...)...)
+	batched := findings(t, append([]string{dir, filepath.Join(demo, "azure-inventory")}, flowLogs...)...)
 	if len(batched) != len(direct) {
 		t.Fatalf("%d findings from the batched logs, %d from the evidence", len(batched), len(direct))
 	}

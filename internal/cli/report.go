@@ -27,12 +27,15 @@ func newReportCommand(s *streams) *cobra.Command {
 		details   bool
 		colour    string
 		htmlPath  string
+		inventory []string
 	)
 	cmd := &cobra.Command{
 		Use:   "report INPUT...",
 		Short: "Report findings, a timeline, top talkers and the flow logs' view of the evidence",
 		Long: `report reads captures, flow logs and conversation logs (files, folders walked
-recursively, or - for standard input) and prints, for a person at a terminal:
+recursively, or - for standard input), with the Azure inventory found among them
+or given with --inventory (VMs, NICs, NSGs, VNets, public IPs, service tags), and
+prints, for a person at a terminal:
 the evidence as a whole (its time span, and how much of it the captures covered),
 the findings, most severe first (--details adds why and the evidence under each),
 a timeline of the findings, the inputs and the gaps between captures, top hosts,
@@ -45,6 +48,7 @@ Examples:
   netfx report evidence/
   netfx report --details --findings 10 evidence/
   netfx report --since 2026-03-14T10:00:00Z --internal 172.20.0.0/16 evidence/
+  netfx report --inventory az-nic-list.json --inventory ServiceTags_Public_20261130.json evidence/
   netfx report --json evidence/ | jq '.timeline[] | [.time, .title] | @tsv'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -53,6 +57,10 @@ Examples:
 				return err
 			}
 			opt.Hash = hash
+			opt.Inventory = inventory
+			if opt.Scope != nil {
+				scan.Hosts = opt.Scope.Hosts
+			}
 			if scan.ScanHosts < 1 || scan.ScanPorts < 1 || scan.ScanWindow <= 0 {
 				return usageError{fmt.Errorf("--scan-hosts, --scan-ports and --scan-window must be positive")}
 			}
@@ -96,7 +104,7 @@ Examples:
 			sum := analyze.NewSummary(aopt)
 			read, err := readEvidence(cmd.Context(), s, args, opt, &ff, ingest.Sink{
 				Conn: sum.AddConn, Capture: sum.AddCapture, Tuple: sum.AddTuple,
-				FlowLog: sum.AddFlowLog, ConnLog: sum.AddConnLog,
+				FlowLog: sum.AddFlowLog, ConnLog: sum.AddConnLog, Inventory: sum.AddInventory,
 			})
 			if err != nil {
 				return err
@@ -137,6 +145,7 @@ Examples:
 	fs.IntVar(&top, "top", 10, "rows in each top list")
 	fs.IntVar(&findings, "findings", 50, "findings shown in the table, most severe first (0: all; --json lists all)")
 	fs.StringArrayVar(&internal, "internal", nil, "treat this CIDR as internal as well (repeatable)")
+	fs.StringArrayVar(&inventory, "inventory", nil, "read this file as Azure inventory: az CLI, REST or Resource Graph JSON, or the Service Tags file (repeatable; found in folders by content too)")
 	fs.StringVar(&since, "since", "", "the suspected compromise time (RFC 3339): findings after it weigh more")
 	fs.IntVar(&scan.ScanHosts, "scan-hosts", analyze.DefaultScanHosts, "a scan: failed attempts on one port of this many hosts...")
 	fs.IntVar(&scan.ScanPorts, "scan-ports", analyze.DefaultScanPorts, "...or on this many ports of one host...")

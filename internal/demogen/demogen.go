@@ -103,7 +103,10 @@ func Write(dir string, seed uint64) error {
 			return err
 		}
 	}
-	return g.writeFlowLogs(dir)
+	if err := g.writeFlowLogs(dir); err != nil {
+		return err
+	}
+	return writeInventory(dir)
 }
 
 type generator struct {
@@ -146,10 +149,10 @@ func (g *generator) traffic(from, to time.Time) {
 	for range 5 {
 		g.ping(at(), vm, internet[g.rng.IntN(len(internet))])
 	}
-	// Scanners try RDP and SMB and are denied; one SSH attempt reaches the
-	// VM, which refuses it.
+	// Scanners try SQL Server, SMB and WinRM and are denied; one SSH
+	// attempt reaches the VM, which refuses it.
 	for range 3 {
-		g.denied(at(), scanners[g.rng.IntN(len(scanners))], []uint16{3389, 445, 5985}[g.rng.IntN(3)])
+		g.denied(at(), scanners[g.rng.IntN(len(scanners))], []uint16{1433, 445, 5985}[g.rng.IntN(3)])
 	}
 	g.refused(at(), internet[4], g.ephemeral(), vm, 22)
 }

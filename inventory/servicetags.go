@@ -1,0 +1,110 @@
+package inventory
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// ServiceTag is one entry of the Azure IP Ranges and Service Tags file:
+// AzureCloud.westeurope, Storage, Storage.EastUS, ...
+type ServiceTag struct {
+	Name     string
+	Region   string // lower case; "" for a global tag
+	Service  string // systemService; may be ""
+	Prefixes []netip.Prefix
+}
+
+// tagTable finds the service tags of an address: for each address family
+// and prefix length present, the masked prefixes of that length and the
+// tags they belong to.
+type tagTable struct {
+	v4, v6 prefixLengths
+	tags   []ServiceTag
+}
+
+type prefixLengths struct {
+	byLen map[int]map[netip.Prefix][]int32 // masked prefix -> indexes into tags
+	lens  []int                            // the lengths present, longest first
+}
+
+func (pl *prefixLengths) add(p netip.Prefix, tag int32) {
+	if pl.byLen == nil {
+		pl.byLen = map[int]map[netip.Prefix][]int32{}
+	}
+	m := pl.byLen[p.Bits()]
+	if m == nil {
+		m = map[netip.Prefix][]int32{}
+		pl.byLen[p.Bits()] = m
+		pl.lens = append(pl.lens, p.Bits())
+		slices.SortFunc(pl.lens, func(a, b int) int { return cmp.Compare(b, a) })
+	}
+	if list := m[p]; len(list) == 0 || list[len(list)-1] != tag {
+		m[p] = append(list, tag)
+	}
+}
+
+// longest returns the tags of the longest prefix holding a.
+func (pl *prefixLengths) longest(a netip.Addr) []int32 {
+	for _, bits := range pl.lens {
+		if p, err := a.Prefix(bits); err == nil {
+			if idx := pl.byLen[bits][p]; len(idx) > 0 {
+				return idx
+			}
+		}
+	}
+	return nil
+}
+
+func newTagTable(tags []ServiceTag) *tagTable {
+	t := &tagTable{tags: tags}
+	for i, tag := range tags {
+		for _, p := range tag.Prefixes {
+			if p.Addr().Is4() {
+				t.v4.add(p, int32(i))
+			} else {
+				t.v6.add(p, int32(i))
+			}
+		}
+	}
+	return t
+}
+
+// lookup returns the most specific tag of a: the one with the longest
+// prefix holding it; of several with that prefix, a regional one of a
+// service (Storage.EastUS) before a global one (Storage), and the
+// AzureCloud tags last.
+func (t *tagTable) lookup(a netip.Addr) (ServiceTag, bool) {
+	if t == nil {
+		return ServiceTag{}, false
+	}
+	a = a.Unmap()
+	idx := t.v6.longest(a)
+	if a.Is4() {
+		idx = t.v4.longest(a)
+	}
+	if len(idx) == 0 {
+		return ServiceTag{}, false
+	}
+	best := idx[0]
+	for _, i := range idx[1:] {
+		if r, rb := tagRank(t.tags[i]), tagRank(t.tags[best]); r < rb || r == rb && t.tags[i].Name < t.tags[best].Name {
+			best = i
+		}
+	}
+	return t.tags[best], true
+}
+
+// tagRank orders the tags of one prefix: a service's regional tag, then
+// its global tag, then AzureCloud's regional and global tags.
+func tagRank(t ServiceTag) int {
+	rank := 0
+	if strings.HasPrefix(strings.ToLower(t.Name), "azurecloud") {
+		rank += 2
+	}
+	if !strings.Contains(t.Name, ".") {
+		rank++
+	}
+	return rank
+}
