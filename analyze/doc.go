@@ -9,7 +9,9 @@
 //     the Report it makes (inputs, gaps, totals, top talkers and ports);
 //     flowlogs.go and connlogs.go the flow-log and conversation-log
 //     sections; names.go the names of addresses; network.go the class of
-//     each address (internal and why, external, azure, ...); linktypes.go
+//     each address (internal and why, external, azure, ...); azure.go the
+//     Azure inventory's part (its inputs, the hosts it names, the NSG
+//     rules the flow logs name and what they mean); linktypes.go
 //     link-type names.
 //   - detection.go: the detector interface, the list of detectors
 //     (newDetectors: a new detector is one file, one test file and one
@@ -21,7 +23,8 @@
 //     it: lateral.go (lateral movement, fan-out, pivot chains),
 //     unusualport.go, recon.go (RPC discovery), scan.go, bruteforce.go,
 //     inboundaccess.go, beacon.go, longconnection.go, exfiltration.go,
-//     dnstunnel.go, flood.go.
+//     dnstunnel.go, flood.go, exposure.go (NSG rules that open a VM to
+//     the internet, from the inventory).
 //   - evidence.go and pairmap.go: the kept evidence and per-pair state,
 //     spilled to nameless temporary files so memory stays bounded.
 //

@@ -1,8 +1,9 @@
 // Package ingest is the stage between the readers and the analyses: it
 // turns the command line's inputs into conversation records. Read
 // expands paths (folders walked in lexical order, "-" for standard input),
-// tells captures, flow logs and conversation logs apart by content
-// (decompressing gzip and zstd), reads the captures through one flow
+// tells captures, flow logs, conversation logs and Azure inventory apart
+// by content (decompressing gzip and zstd), reads the inventory first
+// (package inventory), then the captures through one flow
 // table (flows) on goroutines of their own, parses the flow logs
 // (flowlog) a few batches ahead, and joins the capture and flow-log views
 // of each connection (Join), sorting on disk when the evidence is larger

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -158,5 +159,69 @@ func TestScope(t *testing.T) {
 		if got := s.takes(netip.MustParseAddr(tt.a), netip.MustParseAddr(tt.b), ns(tt.first), ns(tt.last)); got != tt.want {
 			t.Errorf("%s-%s %s..%s: %v, want %v", tt.a, tt.b, tt.first, tt.last, got, tt.want)
 		}
+	}
+}
+
+// TestInventoryInputs: Azure inventory is found among the evidence by
+// content (compressed too) or named with Options.Inventory, reaches the
+// sink before any record, and a damaged file is reported with its path
+// and offset while the rest of it is kept.
+func TestInventoryInputs(t *testing.T) {
+	dir := t.TempDir()
+	nic := `[{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/web-nic", "name": "web-nic",
+  "type": "Microsoft.Network/networkInterfaces", "ipConfigurations": [{"privateIPAddress": "10.1.0.4"}]}]`
+	damaged := `[{"id": "/subscriptions/s/providers/Microsoft.Network/networkInterfaces/a", "ipConfigurations": [{"privateIPAddress": "10.1.0.5"}]},
+ {"id": "/subscriptions/s/providers/Microsoft.Network/networkInterfaces/b", "ipConfigurations": [{"privateIPAddress": "nonsense"}]}]`
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(nic))
+	zw.Close()
+	files := map[string][]byte{"nics.json": []byte(nic), "nics.json.gz": gz.Bytes(), "damaged.json": []byte(damaged),
+		"notes.json": []byte(`{"case": "42"}`)}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named := filepath.Join(t.TempDir(), "named.txt") // any name: given as inventory
+	os.WriteFile(named, []byte(nic), 0o644)
+
+	var got []string
+	var problems []Problem
+	conns := 0
+	sink := Sink{
+		Inventory: func(r InventoryResult) {
+			if conns > 0 {
+				t.Error("inventory after a record")
+			}
+			got = append(got, fmt.Sprintf("%s %d", filepath.Base(r.Path), len(r.Inventory.NICs)))
+		},
+		Conn:    func(*flows.Conn) { conns++ },
+		Problem: func(p Problem) { problems = append(problems, p) },
+	}
+	opt := Options{Flows: flows.DefaultConfig, Inventory: []string{named}}
+	if err := Read(context.Background(), []string{dir, "../testdata/demo/vm1-capture-01.pcap"}, opt, sink); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if want := []string{"damaged.json 2", "named.txt 1", "nics.json 1", "nics.json.gz 1"}; !slices.Equal(got, want) {
+		t.Errorf("inventory read: %q, want %q", got, want)
+	}
+	var damage, skipped []string
+	for _, p := range problems {
+		if p.Skipped {
+			skipped = append(skipped, filepath.Base(p.Path))
+		} else {
+			damage = append(damage, p.Err.Error())
+		}
+	}
+	if len(damage) != 1 || !strings.Contains(damage[0], fmt.Sprintf("damaged.json: offset %d: microsoft.network/networkinterfaces \"b\"", strings.Index(damaged, "\n")+2)) || !strings.Contains(damage[0], `"nonsense"`) {
+		t.Errorf("damage reported: %q", damage)
+	}
+	if !slices.Equal(skipped, []string{"notes.json"}) {
+		t.Errorf("skipped: %q", skipped)
+	}
+	if conns == 0 {
+		t.Error("no records from the capture")
 	}
 }

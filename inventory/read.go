@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -74,7 +75,12 @@ const (
 // resources before that point are kept.
 func Read(r io.Reader, path string, inv *Inventory) (Stats, error) {
 	cr := &countingReader{r: io.LimitReader(r, maxDocument+1)}
-	rd := &reader{dec: json.NewDecoder(cr), path: path, inv: inv, in: cr}
+	br := bufio.NewReader(cr)
+	rd := &reader{dec: json.NewDecoder(br), path: path, inv: inv, in: cr}
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) { // PowerShell's Out-File writes one
+		br.Discard(3)
+		rd.base = 3
+	}
 	rd.dec.UseNumber()
 	for {
 		off := rd.dec.InputOffset()
@@ -89,7 +95,7 @@ func Read(r io.Reader, path string, inv *Inventory) (Stats, error) {
 			return rd.st, rd.stopped(off, err)
 		}
 	}
-	if rd.st.Resources() == 0 && rd.st.Skipped == 0 {
+	if rd.st.Resources() == 0 {
 		return rd.st, fmt.Errorf("%s: %w", path, ErrNotInventory)
 	}
 	return rd.st, nil
@@ -107,6 +113,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 type reader struct {
+	base int64 // bytes before what dec reads: a byte-order mark
 	dec  *json.Decoder
 	in   *countingReader
 	path string
@@ -114,19 +121,22 @@ type reader struct {
 	st   Stats
 }
 
-// stopped describes why reading stopped at off.
+// stopped describes why reading stopped, in the value that starts at
+// off: where the JSON went wrong, or where the document ended.
 func (rd *reader) stopped(off int64, err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	if rd.in.n > maxDocument {
-		err = fmt.Errorf("larger than %d MiB, the most an inventory document may be", maxDocument>>20)
-	} else if err == io.ErrUnexpectedEOF || err == io.EOF {
-		err = errors.New("the document ends mid-value (cut short?)")
-	}
+	off = rd.base + max(off, rd.dec.InputOffset())
 	if s := (*json.SyntaxError)(nil); errors.As(err, &s) {
-		off = s.Offset
+		off = rd.base + s.Offset
+	}
+	switch {
+	case rd.in.n > maxDocument:
+		err = fmt.Errorf("larger than %d MiB, the most an inventory document may be", maxDocument>>20)
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		err, off = errors.New("the document ends mid-value (cut short?)"), rd.in.n
 	}
 	return &Error{Path: rd.path, Offset: off, What: "reading stopped", Err: err}
 }
@@ -194,7 +204,6 @@ func (rd *reader) object(depth int) error {
 		key, _ := tok.(string)
 		lower := strings.ToLower(key)
 		if listKeys[lower] || lower == "responses" {
-			off := rd.dec.InputOffset()
 			next, err := rd.dec.Token()
 			if err != nil {
 				return err
@@ -207,7 +216,7 @@ func (rd *reader) object(depth int) error {
 				wrapper = true
 				err = rd.responses(depth + 1)
 			case next == json.Delim('{') || next == json.Delim('['):
-				err = rd.skipRest(off)
+				err = rd.skipRest()
 			}
 			if err != nil {
 				return err
@@ -256,7 +265,8 @@ func (rd *reader) responses(depth int) error {
 		if len(resp.Body) == 0 {
 			continue
 		}
-		sub := &reader{dec: json.NewDecoder(bytes.NewReader(resp.Body)), in: &countingReader{}, path: rd.path, inv: rd.inv}
+		sub := &reader{dec: json.NewDecoder(bytes.NewReader(resp.Body)), in: &countingReader{}, path: rd.path, inv: rd.inv,
+			base: rd.base + off} // offsets of what is skipped in it count from the response, roughly
 		sub.dec.UseNumber()
 		tok, err := sub.dec.Token()
 		if err == nil {
@@ -272,7 +282,7 @@ func (rd *reader) responses(depth int) error {
 }
 
 // skipRest skips the rest of the value whose opening delimiter was read.
-func (rd *reader) skipRest(off int64) error {
+func (rd *reader) skipRest() error {
 	for depth := 1; depth > 0; {
 		tok, err := rd.dec.Token()
 		if err != nil {
@@ -293,7 +303,7 @@ func (rd *reader) skipRest(off int64) error {
 func (rd *reader) skip(off int64, what string, err error) {
 	rd.st.Skipped++
 	if len(rd.st.Damage) < maxDamage {
-		rd.st.Damage = append(rd.st.Damage, &Error{Path: rd.path, Offset: off, What: what, Err: err})
+		rd.st.Damage = append(rd.st.Damage, &Error{Path: rd.path, Offset: rd.base + off, What: what, Err: err})
 	}
 }
 

@@ -241,7 +241,7 @@ func (rd *reader) resource(off int64, raw []byte) error {
 	if typ == "" {
 		typ = typeOfID(head.ID)
 	}
-	what := fmt.Sprintf("%s %q", typ, head.Name)
+	what := fmt.Sprintf("%s %q", typ, cmpName(head.Name, head.ID))
 	var err error
 	switch typ {
 	case typeVM:
