@@ -108,7 +108,7 @@ func TestEvaluate(t *testing.T) {
 func indexOf(nicNSG, subnetNSG *NSG, public bool) *Index {
 	const sub = "/s/providers/microsoft.network/virtualnetworks/vnet1/subnets/app"
 	nic := NIC{ID: "/s/providers/microsoft.network/networkinterfaces/web-nic", Name: "web-nic", MAC: "000D3A100004",
-		VM: "/s/providers/microsoft.compute/virtualmachines/vm-web-01",
+		VM:  "/s/providers/microsoft.compute/virtualmachines/vm-web-01",
 		IPs: []NICAddress{{Prefix: netip.MustParsePrefix("10.1.0.4/32"), Subnet: sub}}}
 	inv := Inventory{NICs: []NIC{nic}, VMs: []VM{{ID: nic.VM, Name: "vm-web-01"}},
 		VNets: []VNet{{ID: "/s/providers/microsoft.network/virtualnetworks/vnet1", Name: "vnet1",
