@@ -2,12 +2,14 @@ package analyze
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/ingest"
+	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/inventory"
 )
 
@@ -200,4 +202,105 @@ func (s *Summary) azureHosts() []AzureHost {
 		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), a.IP.Compare(b.IP))
 	})
 	return out
+}
+
+// AnalyticsInput describes one Log Analytics export as read: Traffic
+// Analytics (NTANetAnalytics, AzureNetworkAnalytics_CL), VMConnection or
+// VMBoundPort.
+type AnalyticsInput struct {
+	File       string `json:"file"`
+	Size       int64  `json:"size"`  // of the file, in bytes; -1 for a stream
+	Table      string `json:"table"` // traffic_analytics, vmconnection, vmboundport
+	Rows       int    `json:"rows"`
+	Flows      int    `json:"flows"`       // the rows' flows (a Traffic Analytics row lists several public peers)
+	BoundPorts int    `json:"bound_ports"` // VMBoundPort's listening ports
+	Ignored    int    `json:"ignored_rows"`
+	First      string `json:"first,omitempty"`
+	Last       string `json:"last,omitempty"`
+	Damage     string `json:"damage,omitempty"`
+
+	first, last int64
+}
+
+// boundKey is a listening port: address, port and protocol; for a
+// wildcard bind, the machine (its name's first label, in lower case)
+// instead of the address.
+type boundKey struct {
+	ip      netip.Addr
+	machine string
+	port    uint16
+	proto   uint8
+}
+
+// machineName is how VMBoundPort's Computer and a VM's name are compared:
+// "VM-WEB-01.contoso.local" is vm-web-01.
+func machineName(s string) string {
+	s, _, _ = strings.Cut(strings.ToLower(s), ".")
+	return s
+}
+
+// maxBound bounds the listening ports kept.
+const maxBound = 1 << 16
+
+// AddAnalytics takes one Log Analytics export; its flows come through
+// AddConn, joined to the conversations or as records of their own.
+func (s *Summary) AddAnalytics(res ingest.AnalyticsResult) {
+	st := res.Stats
+	in := AnalyticsInput{File: res.Path, Size: res.Size, Table: st.Table, Rows: st.Rows, Flows: st.Flows, BoundPorts: st.BoundPorts,
+		Ignored: st.Ignored, first: st.First, last: st.Last}
+	if st.First != 0 {
+		in.First, in.Last = FormatTime(st.First), FormatTime(st.Last)
+	}
+	if in.Damage = damage(res.Err, skipped(st.Skipped, st.Damage), 0, 0, ""); in.Damage != "" {
+		s.damage++
+	}
+	s.analyticsInputs = append(s.analyticsInputs, in)
+	if s.bound == nil {
+		s.bound = map[boundKey]string{}
+	}
+	for _, b := range res.BoundPorts {
+		k := boundKey{ip: b.IP, port: b.Port, proto: b.Proto}
+		if b.IP.IsUnspecified() {
+			k = boundKey{machine: machineName(b.Computer), port: b.Port, proto: b.Proto}
+		}
+		if _, known := s.bound[k]; !known && len(s.bound) < maxBound {
+			s.bound[k] = b.Process + " on " + b.Computer
+		}
+	}
+}
+
+// listening says which process VMBoundPort shows listening on an
+// address's port: bound to it, or to every address of the VM the Azure
+// inventory says the address is.
+func (s *Summary) listening(ip netip.Addr, port uint16, proto string) string {
+	p, ok := ipproto.Number(proto)
+	if !ok || s.bound == nil {
+		return ""
+	}
+	if what, ok := s.bound[boundKey{ip: ip, port: port, proto: p}]; ok {
+		return what
+	}
+	if h, ok := s.azure.Host(ip); ok && h.VM != "" {
+		return s.bound[boundKey{machine: machineName(h.VM), port: port, proto: p}] // a wildcard bind
+	}
+	return ""
+}
+
+// markListening adds to each finding the process VMBoundPort shows
+// listening on the service it reached.
+func (s *Summary) markListening(fs []Finding) {
+	for i := range fs {
+		f := &fs[i]
+		for _, t := range append([]Endpoint{f.Dst}, f.Targets...) {
+			if t.Port == nil {
+				continue
+			}
+			if what := s.listening(t.IP, *t.Port, f.Proto); what != "" {
+				fact := fmt.Sprintf("listening on %s: %s (VMBoundPort)", netip.AddrPortFrom(t.IP, *t.Port), what)
+				if !slices.Contains(f.Evidence.Facts, fact) && len(f.Evidence.Facts) < maxEvidence {
+					f.Evidence.Facts = append(f.Evidence.Facts, fact)
+				}
+			}
+		}
+	}
 }

@@ -143,7 +143,7 @@ func appendKept(b []byte, c *flows.Conn) []byte {
 	b = append(b, c.Proto)
 	b = binary.AppendUvarint(b, c.OrigIPBytes)
 	b = binary.AppendUvarint(b, c.RespIPBytes)
-	return flows.AppendFlowLogView(b, c.FlowLog)
+	return flows.AppendAnalyticsView(flows.AppendFlowLogView(b, c.FlowLog), c.Analytics)
 }
 
 // decodeKept reverses appendKept.
@@ -156,6 +156,7 @@ func decodeKept(rec []byte) (*flows.Conn, error) {
 	c.RespPort, c.Proto = uint16(d.Uvarint()), d.Byte()
 	c.OrigIPBytes, c.RespIPBytes = d.Uvarint(), d.Uvarint()
 	c.FlowLog = flows.DecodeFlowLogView(d)
+	c.Analytics = flows.DecodeAnalyticsView(d)
 	return c, d.End()
 }
 

@@ -66,7 +66,7 @@ func (v *exfiltrationDetector) observe(d *detection, c *flows.Conn) {
 		return
 	}
 	out, in := c.OrigIPBytes, c.RespIPBytes
-	if c.Source == flows.SourceFlowLog && (c.FlowLog == nil || !c.FlowLog.Counted) {
+	if !c.Captured() && (c.FlowLog == nil || !c.FlowLog.Counted) {
 		return
 	}
 	k := pairOf(d.hosts.id(orig), d.hosts.id(resp))

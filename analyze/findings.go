@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/netfx/netfx/flows"
@@ -67,6 +68,9 @@ type Evidence struct {
 	Rules        []string `json:"flowlog_rules,omitempty"`
 	RuleMeanings []string `json:"flowlog_rule_meanings,omitempty"` // "rule: what it does", for the rules the inventory or Azure's defaults explain
 	Sources      []string `json:"sources,omitempty"`               // capture, flowlog
+	// Processes are the processes VM Insights (VMConnection) names behind
+	// the connections: "powershell.exe on vm-jump-01".
+	Processes []string `json:"processes,omitempty"`
 	// Connections are the first few connections behind the finding, as
 	// netfx conns and the flow-log sections show them.
 	Connections []ConnBrief `json:"connections,omitempty"`
@@ -137,6 +141,9 @@ func (e *Evidence) add(c *flows.Conn, facts ...string) {
 		e.Rules = e.LeftOut.repeated(e.Rules, 'r', c.FlowLog.Rule, &e.LeftOut.Rules)
 	}
 	e.Sources = appendBounded(e.Sources, string(c.Source))
+	if a := c.Analytics; a != nil && a.Process != "" {
+		e.Processes = appendBounded(e.Processes, a.Process+" on "+cmp.Or(a.Computer, "?"))
+	}
 	if len(e.Connections) < maxConnections && !slices.ContainsFunc(e.Connections, func(b ConnBrief) bool { return b.UID == c.UID }) {
 		e.Connections = append(e.Connections, brief(c))
 	}
@@ -171,6 +178,9 @@ func (e *Evidence) merge(o *Evidence) {
 	}
 	for _, s := range o.Sources {
 		e.Sources = appendBounded(e.Sources, s)
+	}
+	for _, s := range o.Processes {
+		e.Processes = appendBounded(e.Processes, s)
 	}
 	for _, b := range o.Connections {
 		if len(e.Connections) < maxConnections && !slices.ContainsFunc(e.Connections, func(x ConnBrief) bool { return x.UID == b.UID }) {
@@ -272,6 +282,9 @@ func finish(fs []*Finding) []Finding {
 		e := &f.Evidence
 		e.LeftOut.UIDs = max(e.LeftOut.UIDs, f.Count-len(e.UIDs))
 		e.LeftOut.CommunityIDs = max(e.LeftOut.CommunityIDs, f.Count-len(e.CommunityIDs))
+		if len(e.Processes) > 0 {
+			f.Why += "; VM Insights names the process: " + strings.Join(e.Processes, ", ")
+		}
 		out = append(out, *f)
 	}
 	slices.SortFunc(out, compareFindings)

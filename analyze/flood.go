@@ -111,7 +111,7 @@ type oneWay struct {
 // netfx's) make the querier the originator, so the target is then the
 // originator.
 func oneWayOf(c *flows.Conn) (oneWay, bool) {
-	if c.Source == flows.SourceFlowLog || c.Denied() {
+	if !c.Captured() || c.Denied() {
 		return oneWay{}, false
 	}
 	w := oneWay{sender: c.Orig, target: c.Resp, port: c.RespPort, packets: c.OrigPkts, bytes: c.OrigIPBytes}

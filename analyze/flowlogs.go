@@ -59,6 +59,9 @@ type LogCounts struct {
 	CaptureOnly int `json:"capture_only"`
 	InGaps      int `json:"in_capture_gaps"`
 	Denied      int `json:"denied"` // flow-log-only connections the logs show denied
+	// AnalyticsOnly counts the records only a Log Analytics export gave
+	// (Traffic Analytics, VMConnection rows no capture or flow log showed).
+	AnalyticsOnly int `json:"analytics_only"`
 }
 
 // ConnBrief points at one connection record, with enough to find it in
@@ -186,6 +189,8 @@ func (s *Summary) addLogSide(c *flows.Conn) {
 	case flows.SourceCapture:
 		a.counts.CaptureOnly++
 		a.captureOnly = keepLargest(a.captureOnly, c, s.opt.Top)
+	case flows.SourceTrafficAnalytics, flows.SourceVMConnection:
+		a.counts.AnalyticsOnly++
 	}
 }
 

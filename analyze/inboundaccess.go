@@ -34,7 +34,7 @@ func (a *inboundAccessDetector) observe(d *detection, c *flows.Conn) {
 		return
 	}
 	bytes := c.OrigIPBytes + c.RespIPBytes
-	if c.FlowLog != nil && c.Source == flows.SourceFlowLog && !c.FlowLog.Counted {
+	if c.FlowLog != nil && !c.Captured() && !c.FlowLog.Counted {
 		bytes = 0
 	}
 	if bytes < accessMinBytes && durationOf(c) < accessMinTime {

@@ -49,7 +49,7 @@ func (v *longConnectionDetector) observe(d *detection, c *flows.Conn) {
 		v.long = append(v.long, f)
 		return
 	}
-	if c.Proto != ipproto.TCP || c.Source == flows.SourceFlowLog || (strings.ContainsAny(c.History, "FfRr") && strings.HasPrefix(c.History, "S")) {
+	if c.Proto != ipproto.TCP || !c.Captured() || (strings.ContainsAny(c.History, "FfRr") && strings.HasPrefix(c.History, "S")) {
 		return // a whole connection, or one the logs alone saw
 	}
 	if failed(c) {

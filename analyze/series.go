@@ -53,7 +53,7 @@ func (a *timeSeries) add(c *flows.Conn) {
 	switch {
 	case c.Denied():
 		kind = 2
-	case c.Source == flows.SourceFlowLog:
+	case !c.Captured():
 		kind = 1
 	}
 	acc.conns[kind]++

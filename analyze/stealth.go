@@ -45,7 +45,7 @@ var probeNames = [probeKinds]string{"NULL", "FIN/Xmas/Maimon", "SYN-FIN", "ACK"}
 // responder but resets. A NULL probe must have been answered by a reset:
 // packets whose TCP header the capture cut leave no letters either.
 func stealthKind(c *flows.Conn) (int, bool) {
-	if c.Proto != ipproto.TCP || c.Source == flows.SourceFlowLog || c.OrigPkts == 0 || c.OrigPkts > 2 {
+	if c.Proto != ipproto.TCP || !c.Captured() || c.OrigPkts == 0 || c.OrigPkts > 2 {
 		return 0, false
 	}
 	h := c.History

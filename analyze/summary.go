@@ -42,6 +42,9 @@ type Report struct {
 	// addresses they name that the evidence saw, the busiest first.
 	Inventory  []InventoryInput `json:"inventory,omitempty"`
 	AzureHosts []AzureHost      `json:"azure_hosts,omitempty"`
+	// Analytics lists the Log Analytics exports read (Traffic Analytics,
+	// VM Insights).
+	Analytics []AnalyticsInput `json:"analytics,omitempty"`
 }
 
 // ReportSchemaVersion is the version of Report's JSON form.
@@ -84,6 +87,7 @@ type Totals struct {
 	FlowLogFiles   int    `json:"flow_log_files"`
 	ConnLogFiles   int    `json:"conn_log_files"`
 	InventoryFiles int    `json:"inventory_files"`
+	AnalyticsFiles int    `json:"analytics_files"`
 	DamagedFiles   int    `json:"damaged_files"` // of every kind
 	Packets        int64  `json:"packets"`
 	Bytes          int64  `json:"bytes"` // of the captures
@@ -195,6 +199,9 @@ type Summary struct {
 	inv       inventory.Inventory
 	invInputs []InventoryInput
 	azure     *inventory.Index
+	// The Log Analytics exports read, and VMBoundPort's listening ports.
+	analyticsInputs []AnalyticsInput
+	bound           map[boundKey]string
 }
 
 // pairAcc is the traffic between two hosts. A busy folder has hundreds of
@@ -457,7 +464,8 @@ func (s *Summary) Report() Report {
 	} else {
 		s.explainRules(r.Findings, nil)
 	}
-	r.Inventory, r.AzureHosts = s.invInputs, s.azureHosts()
+	r.Inventory, r.AzureHosts, r.Analytics = s.invInputs, s.azureHosts(), s.analyticsInputs
+	s.markListening(r.Findings)
 	r.Names, r.NamesLeftOut = s.names.sets(), s.names.dropped
 	// The busiest addresses first: a table shows the first few.
 	busy := func(ip netip.Addr) uint64 {
@@ -583,7 +591,7 @@ func (a *timeSpan) widen(first, last int64) {
 // totals counts the inputs and measures the evidence's time span and the
 // captures' part of it.
 func (s *Summary) totals() (Totals, timeSpan) {
-	t := Totals{Files: len(s.inputs), FlowLogFiles: len(s.fl.inputs), ConnLogFiles: len(s.connLogs), InventoryFiles: len(s.invInputs),
+	t := Totals{Files: len(s.inputs), FlowLogFiles: len(s.fl.inputs), ConnLogFiles: len(s.connLogs), InventoryFiles: len(s.invInputs), AnalyticsFiles: len(s.analyticsInputs),
 		DamagedFiles: s.damage, Conversations: s.conns, Hosts: s.hosts.n, ConversationsLeftOut: s.convsLeftOut}
 	t.HostsLeftOut, t.HostsLeftOutEstimated = s.hostsLeftOut.count()
 	var all, captures timeSpan
@@ -602,6 +610,11 @@ func (s *Summary) totals() (Totals, timeSpan) {
 	}
 	for _, in := range s.connLogs {
 		if in.Records > 0 {
+			all.widen(in.first, in.last)
+		}
+	}
+	for _, in := range s.analyticsInputs {
+		if in.Flows > 0 {
 			all.widen(in.first, in.last)
 		}
 	}

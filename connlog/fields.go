@@ -72,6 +72,14 @@ var setters = func() map[string]setter {
 		"flowlog_attempts": uintSetter(31, func(c *flows.Conn, n uint64) {
 			logView(c).Attempts = int(n)
 		}),
+		"vmconnection_process":  analyticsText(func(a *flows.AnalyticsView) *string { return &a.Process }),
+		"vmconnection_computer": analyticsText(func(a *flows.AnalyticsView) *string { return &a.Computer }),
+		"ta_flow_type":          analyticsText(func(a *flows.AnalyticsView) *string { return &a.FlowType }),
+		"ta_country":            analyticsText(func(a *flows.AnalyticsView) *string { return &a.Country }),
+		"analytics_files": func(c *flows.Conn, v value) error {
+			analyticsView(c).Files = v.strings()
+			return nil
+		},
 		"flowlog_sources": func(c *flows.Conn, v value) error { logView(c).Sources = v.strings(); return nil },
 		"flowlog_files":   func(c *flows.Conn, v value) error { logView(c).Files = v.strings(); return nil },
 		"dns.answers": func(c *flows.Conn, v value) error {
@@ -133,11 +141,11 @@ func tokenSetter(alphabet string, ok func(byte) bool, field func(*flows.Conn) *s
 // sourceSetter reads what saw a record: capture, flowlog or both.
 func sourceSetter(c *flows.Conn, v value) error {
 	switch v.s {
-	case flows.SourceCapture, flows.SourceFlowLog, flows.SourceBoth:
+	case flows.SourceCapture, flows.SourceFlowLog, flows.SourceBoth, flows.SourceTrafficAnalytics, flows.SourceVMConnection:
 		c.Source = v.s
 		return nil
 	}
-	return fmt.Errorf("%q is not capture, flowlog or both", v.s)
+	return fmt.Errorf("%q is not capture, flowlog, both, traffic_analytics or vmconnection", v.s)
 }
 
 func addrSetter(field func(*flows.Conn) *netip.Addr) setter {
@@ -196,6 +204,19 @@ func logView(c *flows.Conn) *flows.FlowLogView {
 		c.FlowLog = &flows.FlowLogView{}
 	}
 	return c.FlowLog
+}
+
+// analyticsView is the record's Log Analytics view, made on its first
+// field.
+func analyticsView(c *flows.Conn) *flows.AnalyticsView {
+	if c.Analytics == nil {
+		c.Analytics = &flows.AnalyticsView{}
+	}
+	return c.Analytics
+}
+
+func analyticsText(field func(*flows.AnalyticsView) *string) setter {
+	return func(c *flows.Conn, v value) error { *field(analyticsView(c)) = v.s; return nil }
 }
 
 func logText(field func(*flows.FlowLogView) *string) setter {

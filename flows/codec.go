@@ -55,6 +55,7 @@ func (cc *connCodec) Encode(w *bufio.Writer, c *Conn) error {
 	b = record.AppendList(b, c.Files)
 	b = binary.AppendVarint(b, c.FirstRecord)
 	b = AppendFlowLogView(b, c.FlowLog)
+	b = AppendAnalyticsView(b, c.Analytics)
 	b = record.AppendBool(b, c.App != nil)
 	if c.App != nil {
 		if cc.appEnc == nil {
@@ -101,6 +102,7 @@ func (cc *connCodec) Decode(r *bufio.Reader) (*Conn, error) {
 	c.VLAN, c.InnerVLAN, c.NumVLANs = uint16(d.Uvarint()), uint16(d.Uvarint()), uint8(d.Uvarint())
 	c.Files, c.FirstRecord = d.List(), d.Varint()
 	c.FlowLog = DecodeFlowLogView(d)
+	c.Analytics = DecodeAnalyticsView(d)
 	if d.Bool() {
 		if raw := d.Bytes(int(d.Uvarint())); d.Err() == nil {
 			if cc.appDec == nil {

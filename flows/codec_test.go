@@ -31,15 +31,17 @@ func fullConn(i int) *Conn {
 		FlowLog: &FlowLogView{Begin: 11, End: 12, Rule: "DefaultRule_AllowVnetInBound", Decision: Allow, Direction: "in",
 			Encryption: "NX_HW_NOT_SUPPORTED", Ended: true, Attempts: 13, Counted: true,
 			OrigPkts: 14, OrigBytes: 15, RespPkts: 16, RespBytes: 17, Sources: []string{"nic"}, Files: []string{"PT1H.json"}},
+		Analytics: &AnalyticsView{Process: "powershell.exe", Computer: "vm-jump-01", FlowType: "IntraVNet", Country: "nl",
+			Files: []string{"VMConnection.csv"}},
 	}
 }
 
 // TestConnCodecRoundTrip: records written in one run, with and without
-// payload facts or flow-log views, read back equal; every field of Conn
-// and FlowLogView is set in the sample, so a field added later and not
+// payload facts or flow-log views, read back equal; every field of Conn,
+// FlowLogView and AnalyticsView is set in the sample, so a field added later and not
 // encoded fails here.
 func TestConnCodecRoundTrip(t *testing.T) {
-	for _, v := range []any{*fullConn(0), *fullConn(0).FlowLog} {
+	for _, v := range []any{*fullConn(0), *fullConn(0).FlowLog, *fullConn(0).Analytics} {
 		rv := reflect.ValueOf(v)
 		for i := range rv.NumField() {
 			if rv.Field(i).IsZero() {
@@ -52,7 +54,7 @@ func TestConnCodecRoundTrip(t *testing.T) {
 		c := fullConn(i)
 		switch i {
 		case 1:
-			c.App, c.FlowLog, c.Files = nil, nil, []string{} // empty stays empty
+			c.App, c.FlowLog, c.Analytics, c.Files = nil, nil, nil, []string{} // empty stays empty
 		case 3:
 			c.Orig, c.Resp = netip.Addr{}, netip.Addr{}
 		}

@@ -44,17 +44,39 @@ type Conn struct {
 	FirstRecord int64    // record number of the first packet in Files[0]
 
 	// Source says what saw the conversation: SourceCapture, SourceFlowLog
-	// or SourceBoth.
+	// or SourceBoth; SourceTrafficAnalytics or SourceVMConnection when only
+	// a Log Analytics export did.
 	Source string
 	// FlowLog is what the flow logs recorded of it; nil when no log did.
+	// Traffic Analytics' rows, made from flow logs, give one too.
 	FlowLog *FlowLogView
+	// Analytics is what Log Analytics exports (Traffic Analytics, VM
+	// Insights) said of it; nil when none did.
+	Analytics *AnalyticsView
 }
+
+// AnalyticsView is what the rows of Log Analytics exports that match a
+// conversation (addresses, responder port, protocol and time; they have
+// no source port) said of it.
+type AnalyticsView struct {
+	Process, Computer string   // VMConnection: the process that made or took it, and its machine
+	FlowType, Country string   // Traffic Analytics: IntraVNet, ExternalPublic, ...; the public side's country
+	Files             []string // the exports
+}
+
+// Captured reports whether a capture saw the conversation.
+func (c *Conn) Captured() bool { return c.Source == SourceCapture || c.Source == SourceBoth }
 
 // Values of Conn.Source.
 const (
 	SourceCapture = "capture"
 	SourceFlowLog = "flowlog"
 	SourceBoth    = "both"
+	// Records only a Log Analytics export gave: a row of Traffic Analytics
+	// (NTANetAnalytics, AzureNetworkAnalytics_CL) or of VMConnection that
+	// no capture or flow log showed.
+	SourceTrafficAnalytics = "traffic_analytics"
+	SourceVMConnection     = "vmconnection"
 )
 
 // FlowLogView is a connection as Azure flow logs recorded it, joined over
@@ -135,6 +157,25 @@ func AppendFlowLogView(b []byte, v *FlowLogView) []byte {
 	}
 	b = record.AppendList(b, v.Sources)
 	return record.AppendList(b, v.Files)
+}
+
+// AppendAnalyticsView encodes v, which may be nil.
+func AppendAnalyticsView(b []byte, v *AnalyticsView) []byte {
+	if v == nil {
+		return append(b, 0)
+	}
+	b = record.AppendStrings(append(b, 1), v.Process, v.Computer, v.FlowType, v.Country)
+	return record.AppendList(b, v.Files)
+}
+
+// DecodeAnalyticsView reads what AppendAnalyticsView wrote.
+func DecodeAnalyticsView(d *record.Decoder) *AnalyticsView {
+	if !d.Bool() {
+		return nil
+	}
+	v := &AnalyticsView{Process: d.Shared(), Computer: d.Shared(), FlowType: d.Shared(), Country: d.Shared()}
+	v.Files = d.List()
+	return v
 }
 
 // DecodeFlowLogView reads what AppendFlowLogView wrote.

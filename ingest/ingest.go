@@ -108,6 +108,8 @@ type Sink struct {
 	// Inventory receives each Azure inventory file, before any record:
 	// what it names is known when the conversations come.
 	Inventory func(InventoryResult)
+	// Analytics receives each Log Analytics export, before any record.
+	Analytics func(AnalyticsResult)
 	Problem   func(Problem) // each input skipped, damaged or unreadable, as it happens
 	// AnyOrder says Conn puts the records in order itself. Otherwise they
 	// come in time order when flow logs are joined with captures, and in
@@ -206,7 +208,7 @@ func read(ctx context.Context, args []string, opt Options, sink Sink) error {
 	for _, a := range args {
 		explicit[a] = true
 	}
-	var captures, logs, connLogs []string
+	var captures, logs, connLogs, exports []string
 	inventories := slices.Clone(opt.Inventory)
 	var total int64 // bytes to read, for the progress bar; -1 when unknown
 	for _, p := range paths {
@@ -220,6 +222,9 @@ func read(ctx context.Context, args []string, opt Options, sink Sink) error {
 				inventories = append(inventories, p)
 			}
 			continue // small, and read before the progress bar starts
+		case kind == kindAnalytics:
+			exports = append(exports, p)
+			continue
 		case kind == kindFlowLog:
 			logs = append(logs, p)
 		case kind == kindConnLog:
@@ -241,11 +246,17 @@ func read(ctx context.Context, args []string, opt Options, sink Sink) error {
 		opt.Progress.Start(total)
 		wrap = opt.Progress.Wrap
 	}
-	r := &run{ctx: ctx, opt: opt, sink: sink, in: in, wrap: wrap, explicit: explicit}
+	r := &run{ctx: ctx, opt: opt, sink: sink, in: in, wrap: wrap, explicit: explicit,
+		analytics: &analyticsJoin{tolerance: int64(opt.Tolerance)}}
 	r.readInventory(inventories)
+	r.readAnalytics(exports)
 	if len(logs) == 0 {
-		r.readCaptures(captures, sink.Conn)
-		r.readConnLogs(connLogs, sink.Conn)
+		emit := r.analytics.wrap(sink.Conn)
+		r.readCaptures(captures, emit)
+		r.readConnLogs(connLogs, emit)
+		if ctx.Err() == nil {
+			r.analytics.unmatched(sink.Conn)
+		}
 		return ctx.Err()
 	}
 	return r.join(captures, logs, connLogs)
@@ -286,6 +297,9 @@ func (s *Sink) fill() {
 	if s.Inventory == nil {
 		s.Inventory = func(InventoryResult) {}
 	}
+	if s.Analytics == nil {
+		s.Analytics = func(AnalyticsResult) {}
+	}
 	if s.Problem == nil {
 		s.Problem = func(Problem) {}
 	}
@@ -293,12 +307,13 @@ func (s *Sink) fill() {
 
 // run is one Read.
 type run struct {
-	ctx      context.Context
-	opt      Options
-	sink     Sink
-	in       *sources
-	wrap     func(io.Reader) io.Reader
-	explicit map[string]bool // paths named on the command line
+	ctx       context.Context
+	opt       Options
+	sink      Sink
+	in        *sources
+	wrap      func(io.Reader) io.Reader
+	explicit  map[string]bool // paths named on the command line
+	analytics *analyticsJoin  // the Log Analytics rows, joined to the records on their way out
 }
 
 // readCaptures reads the captures through one flow table into emit.
@@ -478,7 +493,10 @@ func (r *run) join(captures, logs, connLogs []string) error {
 	if !r.sink.AnyOrder {
 		emit = joined.Add
 	}
-	Join(r.cancellable(convs), logConns, r.opt.Tolerance, emit)
+	Join(r.cancellable(convs), logConns, r.opt.Tolerance, r.analytics.wrap(emit))
+	if r.ctx.Err() == nil {
+		r.analytics.unmatched(emit)
+	}
 	if !r.sink.AnyOrder {
 		for c := range r.cancellable(extsort.Prefetch(joined.All(), prefetchBlock)) {
 			r.sink.Conn(c)

@@ -12,6 +12,7 @@ import (
 	"github.com/netfx/netfx/connlog"
 	"github.com/netfx/netfx/internal/decompress"
 	"github.com/netfx/netfx/inventory"
+	"github.com/netfx/netfx/loganalytics"
 )
 
 // sources holds the inputs that can be read only once — standard input
@@ -72,6 +73,7 @@ const (
 	kindFlowLog
 	kindConnLog
 	kindInventory
+	kindAnalytics
 )
 
 // sniffLen is how much of a file sniff reads: enough compressed bytes to
@@ -124,6 +126,9 @@ func sniffBytes(head []byte) int {
 		return kindConnLog
 	}
 	text := bytes.TrimLeft(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF}), " \t\r\n")
+	if loganalytics.Detect(text) {
+		return kindAnalytics
+	}
 	if len(text) > 0 && strings.ContainsRune("{[", rune(text[0])) && inventory.Detect(text) {
 		return kindInventory
 	}

@@ -41,9 +41,10 @@ type connField struct {
 type fieldGroup uint8
 
 const (
-	groupCore    fieldGroup = iota
-	groupFlowLog            // unset without Conn.FlowLog
-	groupApp                // unset without Conn.App
+	groupCore      fieldGroup = iota
+	groupFlowLog              // unset without Conn.FlowLog
+	groupApp                  // unset without Conn.App
+	groupAnalytics            // unset without Conn.Analytics
 )
 
 // skip reports whether the field's group is absent from c.
@@ -53,6 +54,8 @@ func (f *connField) skip(c *flows.Conn) bool {
 		return c.FlowLog == nil
 	case groupApp:
 		return c.App == nil
+	case groupAnalytics:
+		return c.Analytics == nil
 	}
 	return false
 }
@@ -81,7 +84,7 @@ func listField(name string, get func(*flows.Conn) []string) connField {
 
 // seen reports whether the capture saw the conversation: the fields only
 // packets give are unset for conversations only flow logs saw.
-func seen(c *flows.Conn) bool { return c.Source != flows.SourceFlowLog }
+func seen(c *flows.Conn) bool { return c.Captured() }
 
 // counted reports whether packet and IP byte counts are known: from the
 // capture, or logged by the flow logs.
@@ -162,6 +165,16 @@ var connFields = []connField{
 			return v.Files
 		}
 		return nil
+	}),
+	analyticsText("vmconnection_process", func(v *flows.AnalyticsView) string { return v.Process }),
+	analyticsText("vmconnection_computer", func(v *flows.AnalyticsView) string { return v.Computer }),
+	analyticsText("ta_flow_type", func(v *flows.AnalyticsView) string { return v.FlowType }),
+	analyticsText("ta_country", func(v *flows.AnalyticsView) string { return v.Country }),
+	listField("analytics_files", func(c *flows.Conn) []string {
+		if c.Analytics == nil {
+			return nil
+		}
+		return c.Analytics.Files
 	}),
 	appText("ssl.server_name", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.ServerName }) }),
 	appText("ssl.version", func(f *appid.Facts) string { return when(f.TLS != nil, func() string { return f.TLS.Version }) }),
@@ -262,6 +275,17 @@ func appText(name string, get func(*appid.Facts) string) connField {
 	})
 }
 
+// analyticsText makes the getter of what a Log Analytics export said.
+func analyticsText(name string, get func(*flows.AnalyticsView) string) connField {
+	return textField(name, func(c *flows.Conn) (string, bool) {
+		if c.Analytics == nil {
+			return "", false
+		}
+		v := get(c.Analytics)
+		return v, v != ""
+	})
+}
+
 // appList makes the getter of a list fact from the payload.
 func appList(name string, get func(*appid.Facts) []string) connField {
 	return listField(name, func(c *flows.Conn) []string {
@@ -310,6 +334,8 @@ func init() {
 		switch {
 		case strings.HasPrefix(f.name, "flowlog_"):
 			f.group = groupFlowLog
+		case strings.HasPrefix(f.name, "vmconnection_"), strings.HasPrefix(f.name, "ta_"), f.name == "analytics_files":
+			f.group = groupAnalytics
 		case strings.Contains(f.name, "."):
 			if !strings.HasPrefix(f.name, "id.") {
 				f.group = groupApp

@@ -110,6 +110,7 @@ func (p *page) details(n int, f analyze.Finding) {
 		files[i] = shortPath(f)
 	}
 	field("files:    ", text(strings.Join(files, ", "), 0)+leftOut(e.LeftOut.Files))
+	field("process:  ", text(strings.Join(e.Processes, ", "), 0))
 	field("seen by:  ", strings.Join(e.Sources, ", "))
 }
 

@@ -33,6 +33,9 @@ func (p *page) header(r analyze.Report) {
 	if t.InventoryFiles > 0 {
 		inventory = fmt.Sprintf(", %s Azure inventory file(s)", count(t.InventoryFiles))
 	}
+	if t.AnalyticsFiles > 0 {
+		inventory += fmt.Sprintf(", %s Log Analytics export(s)", count(t.AnalyticsFiles))
+	}
 	p.line("inputs: %s, %s flow-log file(s), %s conversation log(s)%s%s", captures, count(t.FlowLogFiles), count(t.ConnLogFiles), inventory, damaged)
 	if t.CaptureFirst != "" {
 		p.line("captures ran from %s to %s: %s of the %s of evidence, with %d gap(s)",
@@ -134,8 +137,18 @@ func (p *page) talkers(r analyze.Report) {
 	}
 }
 
-// azure writes the Azure inventory files and the hosts they name.
+// azure writes the Azure inventory files and the hosts they name, and
+// the Log Analytics exports.
 func (p *page) azure(r analyze.Report) {
+	if len(r.Analytics) > 0 {
+		g := grid{header: []string{"file", "table", "rows", "flows", "bound ports", "first", "last", "damage"}, flex: []int{7, 0},
+			paths: []int{0}, least: map[int]int{0: 24}, drop: []int{4, 5}}
+		for _, in := range r.Analytics {
+			g.rows = append(g.rows, []string{text(in.File, 0), in.Table, strconv.Itoa(in.Rows), strconv.Itoa(in.Flows), strconv.Itoa(in.BoundPorts),
+				p.clock.show(in.First), p.clock.show(in.Last), dash(text(in.Damage, 0))})
+		}
+		p.boundedTable("Log Analytics exports (Traffic Analytics, VM Insights)", g)
+	}
 	if len(r.Inventory) == 0 {
 		return
 	}
@@ -185,8 +198,12 @@ func (p *page) flowLogs(f *analyze.FlowLogReport) {
 
 	n := f.Connections
 	p.write("\n")
-	p.line("Connections: %d seen by capture and flow logs, %d by the flow logs only (%d while no capture ran, %d denied), %d by the capture only",
-		n.Both, n.FlowLogOnly, n.InGaps, n.Denied, n.CaptureOnly)
+	analytics := ""
+	if n.AnalyticsOnly > 0 {
+		analytics = fmt.Sprintf(", %d by Log Analytics exports only", n.AnalyticsOnly)
+	}
+	p.line("Connections: %d seen by capture and flow logs, %d by the flow logs only (%d while no capture ran, %d denied), %d by the capture only%s",
+		n.Both, n.FlowLogOnly, n.InGaps, n.Denied, n.CaptureOnly, analytics)
 
 	briefs := func(bs []analyze.ConnBrief) grid {
 		g := grid{header: []string{"uid", "time", "originator", "responder", "proto", "bytes", "rule"}, flex: []int{6, 3, 2},

@@ -104,7 +104,7 @@ Examples:
 			sum := analyze.NewSummary(aopt)
 			read, err := readEvidence(cmd.Context(), s, args, opt, &ff, ingest.Sink{
 				Conn: sum.AddConn, Capture: sum.AddCapture, Tuple: sum.AddTuple,
-				FlowLog: sum.AddFlowLog, ConnLog: sum.AddConnLog, Inventory: sum.AddInventory,
+				FlowLog: sum.AddFlowLog, ConnLog: sum.AddConnLog, Inventory: sum.AddInventory, Analytics: sum.AddAnalytics,
 			})
 			if err != nil {
 				return err

@@ -106,6 +106,9 @@ func Write(dir string, seed uint64) error {
 	if err := g.writeFlowLogs(dir); err != nil {
 		return err
 	}
+	if err := g.writeAnalytics(dir); err != nil {
+		return err
+	}
 	return writeInventory(dir)
 }
 

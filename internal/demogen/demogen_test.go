@@ -40,7 +40,7 @@ func TestCommittedDemoIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files != 14 {
-		t.Errorf("the generator wrote %d files, want 3 captures, 6 flow-log blobs and 5 inventory files", files)
+	if files != 17 {
+		t.Errorf("the generator wrote %d files, want 3 captures, 6 flow-log blobs, 3 Log Analytics exports and 5 inventory files", files)
 	}
 }
