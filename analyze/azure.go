@@ -255,6 +255,9 @@ func (s *Summary) AddAnalytics(res ingest.AnalyticsResult) {
 		s.damage++
 	}
 	s.analyticsInputs = append(s.analyticsInputs, in)
+	for _, n := range res.Names {
+		s.names.add(n.IP, n.Name, "traffic_analytics", n.At)
+	}
 	if s.bound == nil {
 		s.bound = map[boundKey]string{}
 	}

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/ingest"
 	"github.com/netfx/netfx/inventory"
+	"github.com/netfx/netfx/loganalytics"
 )
 
 const (
@@ -142,5 +144,35 @@ func TestRuleStats(t *testing.T) {
 	}
 	if cov := s.Report().FlowLogs.Coverage; len(cov) != 0 {
 		t.Errorf("coverage without tuples: %+v", cov)
+	}
+}
+
+// TestVMInsightsInFindings: a finding names the process VM Insights
+// shows behind its connections, and the process listening on the port it
+// reached (bound to every address of the VM the inventory names).
+func TestVMInsightsInFindings(t *testing.T) {
+	s := NewSummary(Options{})
+	s.AddInventory(testInventory())
+	s.AddAnalytics(ingest.AnalyticsResult{Path: "VMBoundPort.json", Stats: loganalytics.Stats{Table: "vmboundport", Rows: 1, BoundPorts: 1},
+		BoundPorts: []loganalytics.BoundPort{{Computer: "VM-WEB-01.corp.example", Process: "svchost.exe", IP: netip.IPv4Unspecified(), Port: 3389, Proto: 6}},
+		Names:      []ingest.VMName{{IP: netip.MustParseAddr("10.1.7.7"), Name: "vm-other"}}})
+	c := conn("203.0.113.9", "10.1.0.4", 50000, 3389, 0, 10*time.Second)
+	c.ConnState = "SF"
+	c.Analytics = &flows.AnalyticsView{Process: "svchost.exe", Computer: "vm-web-01"}
+	s.AddConn(c)
+	fs := findingsWhere(s, ofKind("exposure"))
+	if len(fs) != 1 {
+		t.Fatalf("%d exposure findings", len(fs))
+	}
+	e := fs[0].Evidence
+	if len(e.Processes) != 1 || e.Processes[0] != "svchost.exe on vm-web-01" || !strings.Contains(fs[0].Why, "VM Insights names the process: svchost.exe") {
+		t.Errorf("process: %+v %s", e.Processes, fs[0].Why)
+	}
+	if !slices.Contains(e.Facts, "listening on 10.1.0.4:3389: svchost.exe on VM-WEB-01.corp.example (VMBoundPort)") {
+		t.Errorf("listening: %q", e.Facts)
+	}
+	r := s.Report()
+	if r.Totals.AnalyticsFiles != 1 || len(r.Analytics) != 1 || s.names.best(netip.MustParseAddr("10.1.7.7")) != "vm-other" {
+		t.Errorf("the export in the report: %+v, name %q", r.Analytics, s.names.best(netip.MustParseAddr("10.1.7.7")))
 	}
 }

@@ -21,7 +21,7 @@ type NameSet struct {
 // Name is one name for an address, with where it came from.
 type Name struct {
 	Name   string `json:"name"`
-	Source string `json:"source"` // dns (an A or AAAA answer), tls_sni, http_host
+	Source string `json:"source"` // dns (an A or AAAA answer), tls_sni, http_host, traffic_analytics (a flow's VM)
 	Count  int    `json:"count"`  // conversations that gave it
 	First  string `json:"first_seen"`
 }

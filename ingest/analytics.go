@@ -20,8 +20,21 @@ type AnalyticsResult struct {
 	Size       int64 // the file's size in bytes; -1 for a stream
 	Stats      loganalytics.Stats
 	BoundPorts []loganalytics.BoundPort
-	Err        error // why reading stopped early; rows skipped are in Stats.Damage
+	// Names are the VM names Traffic Analytics gives the addresses of its
+	// flows, each address once, in the order first seen.
+	Names []VMName
+	Err   error // why reading stopped early; rows skipped are in Stats.Damage
 }
+
+// VMName is an address and the VM Traffic Analytics says has it.
+type VMName struct {
+	IP   netip.Addr
+	Name string
+	At   int64 // Unix ns: the first flow that said so
+}
+
+// maxNames bounds the names one export hands on.
+const maxNames = 1 << 16
 
 // maxAnalyticsRows bounds the export rows held for the join: Log
 // Analytics returns at most 500,000 rows a query (30,000 to the portal's
@@ -59,8 +72,19 @@ func (r *run) readAnalytics(paths []string) {
 			return
 		}
 		res := AnalyticsResult{Path: p, Size: fileSize(p)}
+		named := map[netip.Addr]bool{}
+		name := func(a netip.Addr, vm string, at int64) {
+			if vm != "" && !named[a] && len(res.Names) < maxNames {
+				named[a] = true
+				res.Names = append(res.Names, VMName{a, vm, at})
+			}
+		}
 		res.Stats, res.Err = openAndRead(r.in, p, func(rd io.Reader) io.Reader { return rd }, func(rd io.Reader) (loganalytics.Stats, error) {
-			return loganalytics.Read(rd, p, r.analytics.add, func(b loganalytics.BoundPort) {
+			return loganalytics.Read(rd, p, func(f loganalytics.Flow) {
+				name(f.Src, f.SrcVM, f.Start)
+				name(f.Dst, f.DstVM, f.Start)
+				r.analytics.add(f)
+			}, func(b loganalytics.BoundPort) {
 				if len(res.BoundPorts) < maxBoundPorts {
 					res.BoundPorts = append(res.BoundPorts, b)
 				}

@@ -225,3 +225,62 @@ func TestInventoryInputs(t *testing.T) {
 		t.Error("no records from the capture")
 	}
 }
+
+// TestAnalyticsJoin: the rows of Log Analytics exports enrich the
+// conversations they match on addresses, responder port, protocol and
+// time, with flow logs or without; a row no conversation matches is a
+// record of its own, in time order.
+func TestAnalyticsJoin(t *testing.T) {
+	dir := t.TempDir()
+	export := `[{"TimeGenerated": "2026-03-14T10:34:00Z", "Computer": "vm-web-01", "ProcessName": "powershell.exe", "Direction": "outbound",
+  "SourceIp": "10.1.0.4", "DestinationIp": "10.1.2.20", "DestinationPort": "5985", "Protocol": "tcp", "LinksEstablished": "1"},
+ {"TimeGenerated": "2026-03-14T10:35:00Z", "Computer": "vm-web-01", "ProcessName": "nc.exe", "Direction": "outbound",
+  "SourceIp": "10.1.0.4", "DestinationIp": "10.1.9.9", "DestinationPort": "4444", "Protocol": "tcp", "LinksEstablished": "1",
+  "BytesSent": "100", "BytesReceived": "50"}]`
+	if err := os.WriteFile(filepath.Join(dir, "vmconnection.json"), []byte(export), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, withLogs := range []bool{false, true} {
+		inputs := []string{dir, "../testdata/demo/vm1-capture-02.pcap"}
+		if withLogs {
+			inputs = append(inputs, "../testdata/demo/insights-logs-flowlogflowevent")
+		}
+		var results []AnalyticsResult
+		var winrm, own []*flows.Conn
+		last := int64(0)
+		sink := Sink{
+			Analytics: func(r AnalyticsResult) { results = append(results, r) },
+			Conn: func(c *flows.Conn) {
+				if withLogs && c.TS < last {
+					t.Errorf("records out of time order")
+				}
+				last = c.TS
+				switch {
+				case c.RespPort == 5985 && c.Resp.String() == "10.1.2.20":
+					winrm = append(winrm, c)
+				case c.Source == flows.SourceVMConnection:
+					own = append(own, c)
+				}
+			},
+			Problem: func(p Problem) {
+				if p.Damaged() {
+					t.Error(p.Err)
+				}
+			},
+		}
+		opt := Options{Flows: flows.DefaultConfig, Tolerance: flowlog.DefaultTolerance}
+		if err := Read(context.Background(), inputs, opt, sink); err != nil {
+			t.Fatal(err)
+		}
+		if len(results) != 1 || results[0].Stats.Table != "vmconnection" || results[0].Stats.Flows != 2 {
+			t.Fatalf("exports read: %+v", results)
+		}
+		if len(winrm) != 1 || winrm[0].Analytics == nil || winrm[0].Analytics.Process != "powershell.exe" || winrm[0].Analytics.Computer != "vm-web-01" {
+			t.Errorf("logs %v: the WinRM connection did not take its process: %+v", withLogs, winrm)
+		}
+		if len(own) != 1 || own[0].Resp.String() != "10.1.9.9" || own[0].OrigPort != 0 || own[0].OrigIPBytes != 100 ||
+			own[0].Analytics.Process != "nc.exe" || own[0].UID == "" {
+			t.Errorf("logs %v: the row no conversation took: %+v", withLogs, *own[0])
+		}
+	}
+}

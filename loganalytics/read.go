@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -230,13 +231,18 @@ func (rd *reader) readJSON(br *bufio.Reader) error {
 			}
 			return stopped(err)
 		}
+		names = names[:0]
+		for k := range obj {
+			names = append(names, k)
+		}
+		slices.Sort(names) // a map's order: the same columns every run
 		if rd.table == nil {
-			for k := range obj {
-				names = append(names, k)
-			}
 			if err := rd.header(names); err != nil {
 				return fmt.Errorf("%s: %w", rd.path, err)
 			}
+		}
+		for _, k := range names { // az leaves out a row's empty columns: a later row may have more
+			rd.table.addColumn(k)
 		}
 		rec := make([]string, len(rd.table.cols))
 		for k, v := range obj {

@@ -31,13 +31,22 @@ func normalize(name string) string {
 	return customLogSuffix.ReplaceAllString(name, "")
 }
 
+// addColumn adds a column the header did not name, up to maxCols.
+func (t *table) addColumn(name string) {
+	if _, known := t.byName[name]; known || len(t.cols) >= maxCols {
+		return
+	}
+	t.cols = append(t.cols, name)
+	t.byName[name] = len(t.cols) - 1
+	if _, dup := t.at[normalize(name)]; !dup {
+		t.at[normalize(name)] = len(t.cols) - 1
+	}
+}
+
 func newTable(names []string) (*table, bool) {
-	t := &table{cols: names, byName: map[string]int{}, at: map[string]int{}}
-	for i, n := range names {
-		t.byName[n] = i
-		if _, dup := t.at[normalize(n)]; !dup {
-			t.at[normalize(n)] = i
-		}
+	t := &table{byName: map[string]int{}, at: map[string]int{}}
+	for _, n := range names {
+		t.addColumn(n)
 	}
 	has := func(cols ...string) bool {
 		for _, c := range cols {
@@ -166,9 +175,6 @@ func (rd *reader) trafficAnalytics(c cells, line int) error {
 	if err := f.setCounters(counters); err != nil {
 		return err
 	}
-	if f.Denied {
-		f.Counted = false // zeros: a denied flow carries no traffic
-	}
 	interval, _ := timeOf(c.get("flowintervalstarttime"))
 	src, dst := c.get("srcip", "vmip"), c.get("destip")
 	srcPublic, dstPublic := c.get("srcpublicips"), c.get("destpublicips")
@@ -184,6 +190,9 @@ func (rd *reader) trafficAnalytics(c cells, line int) error {
 		rd.dedup = map[dedupKey]struct{}{}
 	}
 	for _, fl := range flows {
+		if fl.Denied {
+			fl.Counted = false // zeros: a denied flow carries no traffic
+		}
 		k := dedupKey{fl.Src, fl.Dst, fl.DstPort, fl.Proto, interval, fl.Denied}
 		if _, seen := rd.dedup[k]; seen {
 			continue // the other NIC's row of the same flow

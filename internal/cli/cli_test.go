@@ -415,7 +415,9 @@ type finding struct {
 	Score, Count              int
 	Src                       struct{ IP string }
 	Dst                       json.RawMessage
-	Evidence                  struct{ UIDs []string }
+	Evidence                  struct {
+		UIDs, Processes, Facts []string
+	}
 }
 
 func findings(t *testing.T, args ...string) []finding {
@@ -452,19 +454,21 @@ func (f finding) dstPort() string {
 // low-severity record of scanners denied by the NSG.
 func TestDemoFindings(t *testing.T) {
 	fs := findings(t, "../../testdata/demo")
-	want := []struct{ kind, technique, src, dst string }{
-		{"brute_force", "T1110", "203.0.113.66", "10.1.0.4"}, // and the login after it: one episode
-		{"lateral_movement", "T1569.002", "10.1.0.4", "10.1.1.10"},
-		{"lateral_movement", "T1021.001", "10.1.0.4", "10.1.0.5"},
-		{"lateral_movement", "T1021.006", "10.1.0.4", "10.1.2.20"},
-		{"lateral_movement", "T1021.004", "10.1.0.4", "10.1.2.30"},
-		{"lateral_movement", "T1021.004", "10.1.3.7", "10.1.0.4"}, // the jump host's admin session
-		{"beacon", "T1071", "10.1.0.4", "198.51.100.99"},
-		{"unusual_port", "T1571", "10.1.0.4", "203.0.113.77"},
-		{"exfiltration", "T1041", "10.1.0.4", "192.0.2.123"},
+	// The process VM Insights names behind each (none for the jump host's
+	// session: its VM has no agent in the demo).
+	want := []struct{ kind, technique, src, dst, process string }{
+		{"brute_force", "T1110", "203.0.113.66", "10.1.0.4", "svchost.exe"}, // and the login after it: one episode
+		{"lateral_movement", "T1569.002", "10.1.0.4", "10.1.1.10", "System"},
+		{"lateral_movement", "T1021.001", "10.1.0.4", "10.1.0.5", "mstsc.exe"},
+		{"lateral_movement", "T1021.006", "10.1.0.4", "10.1.2.20", "powershell.exe"},
+		{"lateral_movement", "T1021.004", "10.1.0.4", "10.1.2.30", "ssh.exe"},
+		{"lateral_movement", "T1021.004", "10.1.3.7", "10.1.0.4", ""}, // the jump host's admin session
+		{"beacon", "T1071", "10.1.0.4", "198.51.100.99", "updater.exe"},
+		{"unusual_port", "T1571", "10.1.0.4", "203.0.113.77", "ssh.exe"},
+		{"exfiltration", "T1041", "10.1.0.4", "192.0.2.123", "rclone.exe"},
 		// The NSG opens RDP and SSH to the internet, which used them.
-		{"exposure", "T1133", "0.0.0.0", "10.1.0.4:3389"},
-		{"exposure", "T1133", "0.0.0.0", "10.1.0.4:22"},
+		{"exposure", "T1133", "0.0.0.0", "10.1.0.4:3389", "svchost.exe"},
+		{"exposure", "T1133", "0.0.0.0", "10.1.0.4:22", ""},
 	}
 	found := map[int]bool{}
 	for _, f := range fs {
@@ -472,6 +476,9 @@ func TestDemoFindings(t *testing.T) {
 		for i, w := range want {
 			if f.Kind == w.kind && f.Technique == w.technique && f.Src.IP == w.src && (f.dstIP() == w.dst || f.dstIP()+":"+f.dstPort() == w.dst) {
 				found[i], matched = true, true
+				if w.process != "" && !slices.Contains(f.Evidence.Processes, w.process+" on vm-web-01") {
+					t.Errorf("%s %s -> %s: processes %q, want %s", w.kind, w.src, w.dst, f.Evidence.Processes, w.process)
+				}
 			}
 		}
 		if !matched && !(f.Kind == "unusual_port" && f.Severity == "low") {
