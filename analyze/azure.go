@@ -73,7 +73,14 @@ func (s *Summary) AddInventory(res ingest.InventoryResult) {
 	inv.Subnets = append(inv.Subnets, got.Subnets...)
 	inv.PublicIPs = append(inv.PublicIPs, got.PublicIPs...)
 	inv.Tags = append(inv.Tags, got.Tags...)
-	s.azure = inventory.NewIndex(*inv)
+	s.invChanged = true
+}
+
+// indexInventory resolves the inventory read so far, once after the last
+// file: every file may refer to the others' resources.
+func (s *Summary) indexInventory() {
+	s.invChanged = false
+	s.azure = inventory.NewIndex(s.inv)
 	s.net.azure, s.names.azure = s.azure, s.azure
 }
 
@@ -159,6 +166,44 @@ func (s *Summary) ruleStats() []RuleStat {
 		return cmp.Or(cmp.Compare(b.Connections, a.Connections), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.NSG, b.NSG))
 	})
 	return stats
+}
+
+// explainConnections gives each connection the flow-log sections and the
+// findings' evidence list the meaning of its rule.
+func (s *Summary) explainConnections(r *Report) {
+	meaning := func(rule string) string {
+		if rule == "" {
+			return ""
+		}
+		if r.FlowLogs != nil {
+			for _, st := range r.FlowLogs.Rules {
+				if st.Rule == rule && st.Meaning != "" {
+					return st.Meaning
+				}
+			}
+		}
+		_, m := s.ruleMeaning(rule, "")
+		return m
+	}
+	explain := func(bs []ConnBrief) {
+		for i := range bs {
+			bs[i].RuleMeaning = meaning(bs[i].Rule)
+		}
+	}
+	if f := r.FlowLogs; f != nil {
+		explain(f.InGaps)
+		explain(f.LogOnly)
+		explain(f.CaptureOnly)
+		for i := range f.Denied {
+			f.Denied[i].RuleMeaning = meaning(f.Denied[i].Rule)
+		}
+		for i := range f.Disagreements {
+			f.Disagreements[i].Conn.RuleMeaning = meaning(f.Disagreements[i].Conn.Rule)
+		}
+	}
+	for i := range r.Findings {
+		explain(r.Findings[i].Evidence.Connections)
+	}
 }
 
 // explainRules fills each finding's rule meanings from the rules the flow

@@ -44,6 +44,7 @@ func testInventory() ingest.InventoryResult {
 func TestInventoryNamesAndClasses(t *testing.T) {
 	s := NewSummary(Options{})
 	s.AddInventory(testInventory())
+	s.indexInventory() // as the first conversation does
 	for _, tt := range []struct{ addr, class, reason, name string }{
 		{"10.1.0.4", ClassInternal, "Azure VM vm-web-01, NIC web-nic, subnet app of VNet vnet1", "vm-web-01"},
 		{"198.51.100.14", ClassInternal, "Azure VM vm-web-01, public IP pip-web, subnet app of VNet vnet1", "vm-web-01"},

@@ -78,19 +78,22 @@ type ConnBrief struct {
 	Proto       string         `json:"proto"`
 	Bytes       uint64         `json:"bytes"` // IP bytes both ways, as counted by the capture or logged
 	Rule        string         `json:"rule,omitempty"`
+	RuleMeaning string         `json:"rule_meaning,omitempty"` // what the rule does (flow_logs.rules)
 	Decision    flows.Decision `json:"decision,omitempty"`
 }
 
 // DeniedStat sums the denied attempts from one source to one service.
 type DeniedStat struct {
-	Src      netip.Addr `json:"src"`
-	Dst      netip.Addr `json:"dst"`
-	DstPort  uint16     `json:"dst_port"`
-	Proto    string     `json:"proto"`
-	Rule     string     `json:"rule"`
-	Attempts int        `json:"attempts"`
-	First    string     `json:"first"`
-	Last     string     `json:"last"`
+	Src     netip.Addr `json:"src"`
+	Dst     netip.Addr `json:"dst"`
+	DstPort uint16     `json:"dst_port"`
+	Proto   string     `json:"proto"`
+	Rule    string     `json:"rule"`
+	// RuleMeaning says what the rule does (flow_logs.rules).
+	RuleMeaning string `json:"rule_meaning,omitempty"`
+	Attempts    int    `json:"attempts"`
+	First       string `json:"first"`
+	Last        string `json:"last"`
 
 	first, last int64
 }

@@ -58,13 +58,18 @@ func NewNetwork(extra []netip.Prefix) *Network {
 // Internal reports whether a is inside one of the internal ranges, or a
 // NIC the flow logs showed.
 func (n *Network) Internal(a netip.Addr) bool {
-	class, _ := n.Classify(a)
+	class, _ := n.classify(a, false)
 	return class == ClassInternal
 }
 
 // Classify says what kind of address a is, and why: for internal
 // addresses the range or the evidence that makes them so.
-func (n *Network) Classify(a netip.Addr) (class, reason string) {
+func (n *Network) Classify(a netip.Addr) (class, reason string) { return n.classify(a, true) }
+
+// classify is Classify; without why, it leaves out the reasons an
+// inventory spells out, and tells public addresses apart no further than
+// not internal: what the detectors ask of every conversation.
+func (n *Network) classify(a netip.Addr, why bool) (class, reason string) {
 	if what, ok := platform[a]; ok {
 		return ClassAzure, what
 	}
@@ -77,21 +82,29 @@ func (n *Network) Classify(a netip.Addr) (class, reason string) {
 		return ClassLinkLocal, "link-local"
 	}
 	if h, ok := n.azure.Host(a); ok {
-		return ClassInternal, h.Describe()
+		if why {
+			reason = h.Describe()
+		}
+		return ClassInternal, reason
 	}
 	if n.learned[a] {
 		return ClassInternal, "VNet NIC in the flow logs"
 	}
 	if r, ok := n.azure.Range(a); ok {
-		return ClassInternal, r.Describe()
+		if why {
+			reason = r.Describe()
+		}
+		return ClassInternal, reason
 	}
 	for _, r := range n.ranges {
 		if r.prefix.Contains(a) {
 			return ClassInternal, r.reason
 		}
 	}
-	if t, ok := n.azure.ServiceTag(a); ok {
-		return ClassAzure, "service tag " + t.Name
+	if why {
+		if t, ok := n.azure.ServiceTag(a); ok {
+			return ClassAzure, "service tag " + t.Name
+		}
 	}
 	return ClassExternal, ""
 }

@@ -202,6 +202,7 @@ type Summary struct {
 	// The Log Analytics exports read, and VMBoundPort's listening ports.
 	analyticsInputs []AnalyticsInput
 	bound           map[boundKey]string
+	invChanged      bool // inventory added since the index was made
 }
 
 // pairAcc is the traffic between two hosts. A busy folder has hundreds of
@@ -312,6 +313,9 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 
 // AddConn accounts one conversation.
 func (s *Summary) AddConn(c *flows.Conn) {
+	if s.invChanged {
+		s.indexInventory()
+	}
 	s.conns++
 	s.series.add(c)
 	s.addLogSide(c)
@@ -446,6 +450,9 @@ func (s *Summary) Report() Report {
 	if s.report != nil {
 		return *s.report // made once: the detectors' findings are not made twice
 	}
+	if s.invChanged {
+		s.indexInventory()
+	}
 	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}}
 	if r.Inputs == nil {
 		r.Inputs = []Input{}
@@ -464,6 +471,7 @@ func (s *Summary) Report() Report {
 	} else {
 		s.explainRules(r.Findings, nil)
 	}
+	s.explainConnections(&r)
 	r.Inventory, r.AzureHosts, r.Analytics = s.invInputs, s.azureHosts(), s.analyticsInputs
 	s.markListening(r.Findings)
 	r.Names, r.NamesLeftOut = s.names.sets(), s.names.dropped

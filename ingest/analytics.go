@@ -59,6 +59,7 @@ type analyticsJoin struct {
 	rows      []loganalytics.Flow
 	byKey     map[analyticsKey][]int32
 	matched   []bool
+	seen      map[rowKey]struct{} // rows held, so a row in two exports is held once
 	tolerance int64
 	left      int // rows past maxAnalyticsRows, not held
 	seed      uint16
@@ -101,14 +102,29 @@ func (r *run) readAnalytics(paths []string) {
 	}
 }
 
+// rowKey is what makes a row the same as another: the same flow in the
+// same window, from the same table, by the same process.
+type rowKey struct {
+	table      string
+	key        analyticsKey
+	start, end int64
+	denied     bool
+	process    string
+}
+
 func (j *analyticsJoin) add(f loganalytics.Flow) {
+	if j.byKey == nil {
+		j.byKey, j.seen = map[analyticsKey][]int32{}, map[rowKey]struct{}{}
+	}
+	rk := rowKey{f.Table, analyticsKey{f.Src, f.Dst, f.DstPort, f.Proto}, f.Start, f.End, f.Denied, f.Process}
+	if _, dup := j.seen[rk]; dup {
+		return // the same row in another export (overlapping queries)
+	}
 	if len(j.rows) >= maxAnalyticsRows {
 		j.left++
 		return
 	}
-	if j.byKey == nil {
-		j.byKey = map[analyticsKey][]int32{}
-	}
+	j.seen[rk] = struct{}{}
 	k := analyticsKey{f.Src, f.Dst, f.DstPort, f.Proto}
 	j.byKey[k] = append(j.byKey[k], int32(len(j.rows)))
 	j.rows = append(j.rows, f)

@@ -19,6 +19,7 @@ type Index struct {
 	delegated []delegated // NIC IP prefixes wider than one address
 	macs      map[string]Host
 	ranges    []Range // VNets' and subnets' address spaces, most specific first
+	rangeIdx  prefixIndex
 	tags      *tagTable
 }
 
@@ -121,11 +122,20 @@ func NewIndex(inv Inventory) *Index {
 			ix.ranges = append(ix.ranges, Range{Prefix: p, VNet: so.vnet, Subnet: so.subnet.Name})
 		}
 	}
+	isVNet := func(r Range) int { // a subnet before a VNet of the same prefix: it says more
+		if r.Subnet == "" {
+			return 1
+		}
+		return 0
+	}
 	slices.SortFunc(ix.ranges, func(a, b Range) int {
 		return cmp.Or(cmp.Compare(b.Prefix.Bits(), a.Prefix.Bits()), a.Prefix.Addr().Compare(b.Prefix.Addr()),
-			cmp.Compare(a.VNet, b.VNet), cmp.Compare(a.Subnet, b.Subnet))
+			cmp.Compare(isVNet(a), isVNet(b)), cmp.Compare(a.VNet, b.VNet), cmp.Compare(a.Subnet, b.Subnet))
 	})
 	ix.ranges = slices.CompactFunc(ix.ranges, func(a, b Range) bool { return a == b })
+	for i, r := range ix.ranges {
+		ix.rangeIdx.add(r.Prefix, int32(i))
+	}
 
 	pips := map[string]PublicIP{}
 	for _, p := range inv.PublicIPs {
@@ -258,11 +268,8 @@ func (ix *Index) Range(a netip.Addr) (Range, bool) {
 	if ix == nil {
 		return Range{}, false
 	}
-	a = a.Unmap()
-	for _, r := range ix.ranges {
-		if r.Prefix.Contains(a) {
-			return r, true
-		}
+	if idx := ix.rangeIdx.longest(a.Unmap()); len(idx) > 0 {
+		return ix.ranges[idx[0]], true
 	}
 	return Range{}, false
 }

@@ -117,6 +117,12 @@ func TestReadShapes(t *testing.T) {
 				t.Errorf("%+v", inv.VMs)
 			}
 		}},
+		{"az vm show -d with lists", strings.NewReplacer(`"privateIps": "10.1.0.4"`, `"privateIps": ["10.1.0.4", "10.1.0.5"]`).Replace(azVMListD),
+			func(t *testing.T, inv Inventory, st Stats) {
+				if len(inv.VMs[0].PrivateIPs) != 2 {
+					t.Errorf("%+v", inv.VMs)
+				}
+			}},
 		{"Service Tags", serviceTags, func(t *testing.T, inv Inventory, st Stats) {
 			if st.ServiceTags != 4 || inv.Tags[2].Name != "Storage.EastUS" || inv.Tags[2].Region != "eastus" || len(inv.Tags[0].Prefixes) != 2 {
 				t.Errorf("%+v", inv.Tags)

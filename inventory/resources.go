@@ -108,8 +108,24 @@ type vmJSON struct {
 	NetworkProfile struct {
 		NetworkInterfaces []ref `json:"networkInterfaces"`
 	} `json:"networkProfile"`
-	PrivateIps, PublicIps, MacAddresses string // az vm list -d: comma-joined
+	PrivateIps, PublicIps, MacAddresses flexList // az vm list -d: comma-joined
 	PowerState                          string
+}
+
+// flexList takes a comma-joined string (az vm list -d) or an array of
+// strings.
+type flexList []string
+
+func (l *flexList) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '[' {
+		return json.Unmarshal(b, (*[]string)(l))
+	}
+	var s flexString
+	if err := s.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*l = strings.Split(string(s), ",")
+	return nil
 }
 
 func (v *vmJSON) UnmarshalJSON(b []byte) error { type plain vmJSON; return unflatten(b, (*plain)(v)) }
@@ -333,7 +349,7 @@ func (rd *reader) vm(raw []byte) error {
 	var bad []string
 	vm.PrivateIPs, bad = addrList(v.PrivateIps, bad)
 	vm.PublicIPs, bad = addrList(v.PublicIps, bad)
-	for _, m := range strings.Split(v.MacAddresses, ",") {
+	for _, m := range v.MacAddresses {
 		if mac, ok := NormalizeMAC(m); ok {
 			vm.MACs = append(vm.MACs, mac)
 		}
@@ -546,11 +562,10 @@ func parsePrefix(s string) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, a.BitLen()), true
 }
 
-// addrList reads az's comma-joined address lists; what is not an address
-// goes to bad.
-func addrList(s string, bad []string) ([]netip.Addr, []string) {
+// addrList reads az's address lists; what is not an address goes to bad.
+func addrList(list flexList, bad []string) ([]netip.Addr, []string) {
 	var out []netip.Addr
-	for _, f := range strings.Split(s, ",") {
+	for _, f := range list {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}

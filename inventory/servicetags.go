@@ -20,8 +20,29 @@ type ServiceTag struct {
 // and prefix length present, the masked prefixes of that length and the
 // tags they belong to.
 type tagTable struct {
-	v4, v6 prefixLengths
-	tags   []ServiceTag
+	prefixes prefixIndex
+	tags     []ServiceTag
+}
+
+// prefixIndex finds the longest prefixes holding an address, IPv4 and
+// IPv6 apart: a lookup is one map probe for each prefix length present.
+type prefixIndex struct{ v4, v6 prefixLengths }
+
+func (x *prefixIndex) add(p netip.Prefix, i int32) {
+	if p.Addr().Is4() {
+		x.v4.add(p, i)
+	} else {
+		x.v6.add(p, i)
+	}
+}
+
+// longest returns what was added under the longest prefix holding a, in
+// the order added.
+func (x *prefixIndex) longest(a netip.Addr) []int32 {
+	if a.Is4() {
+		return x.v4.longest(a)
+	}
+	return x.v6.longest(a)
 }
 
 type prefixLengths struct {
@@ -61,11 +82,7 @@ func newTagTable(tags []ServiceTag) *tagTable {
 	t := &tagTable{tags: tags}
 	for i, tag := range tags {
 		for _, p := range tag.Prefixes {
-			if p.Addr().Is4() {
-				t.v4.add(p, int32(i))
-			} else {
-				t.v6.add(p, int32(i))
-			}
+			t.prefixes.add(p, int32(i))
 		}
 	}
 	return t
@@ -79,11 +96,7 @@ func (t *tagTable) lookup(a netip.Addr) (ServiceTag, bool) {
 	if t == nil {
 		return ServiceTag{}, false
 	}
-	a = a.Unmap()
-	idx := t.v6.longest(a)
-	if a.Is4() {
-		idx = t.v4.longest(a)
-	}
+	idx := t.prefixes.longest(a.Unmap())
 	if len(idx) == 0 {
 		return ServiceTag{}, false
 	}
