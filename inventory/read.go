@@ -167,18 +167,19 @@ func (rd *reader) value(tok json.Token, depth int) error {
 // list reads the elements of an array whose '[' was read.
 func (rd *reader) list(depth int) error {
 	for rd.dec.More() {
-		off := rd.dec.InputOffset()
-		tok, err := rd.dec.Token()
-		if err != nil {
+		var raw json.RawMessage
+		if err := rd.dec.Decode(&raw); err != nil {
 			return err
 		}
-		switch tok {
-		case json.Delim('{'):
-			err = rd.object(depth + 1)
-		case json.Delim('['):
-			err = rd.list(depth + 1)
+		off := rd.dec.InputOffset() - int64(len(raw)) // the raw value is the value's own bytes
+		var err error
+		switch raw[0] {
+		case '{':
+			err = rd.resource(off, raw, depth+1)
+		case '[':
+			err = rd.nested(off, raw, depth+1)
 		default:
-			rd.skip(off, "list element", fmt.Errorf("a JSON %T, not an object", tok))
+			rd.skip(off, "list element", fmt.Errorf("%.20s, not an object", raw))
 		}
 		if err != nil {
 			return err
@@ -186,6 +187,27 @@ func (rd *reader) list(depth int) error {
 	}
 	_, err := rd.dec.Token() // ']'
 	return err
+}
+
+// nested reads a value found inside the document, at off: a list, or an
+// object that wraps lists.
+func (rd *reader) nested(off int64, raw []byte, depth int) error {
+	sub := &reader{dec: json.NewDecoder(bytes.NewReader(raw)), in: &countingReader{}, path: rd.path, inv: rd.inv,
+		base: rd.base + off} // offsets of what is skipped in it count from it
+	sub.dec.UseNumber()
+	tok, err := sub.dec.Token()
+	if err == nil {
+		err = sub.value(tok, depth)
+	}
+	rd.st.add(sub.st)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
+		return &Error{Path: rd.path, Offset: rd.base + off, What: "a nested value", Err: err}
+	}
+	return nil
 }
 
 // object reads an object whose '{' was read: a wrapper whose list keys
@@ -242,7 +264,7 @@ func (rd *reader) object(depth int) error {
 	if err != nil {
 		return err
 	}
-	return rd.resource(start, raw)
+	return rd.resource(start, raw, depth)
 }
 
 // responses reads a REST API example's responses, {"200": {"body": …}},
@@ -265,16 +287,8 @@ func (rd *reader) responses(depth int) error {
 		if len(resp.Body) == 0 {
 			continue
 		}
-		sub := &reader{dec: json.NewDecoder(bytes.NewReader(resp.Body)), in: &countingReader{}, path: rd.path, inv: rd.inv,
-			base: rd.base + off} // offsets of what is skipped in it count from the response, roughly
-		sub.dec.UseNumber()
-		tok, err := sub.dec.Token()
-		if err == nil {
-			err = sub.value(tok, depth+1)
-		}
-		rd.st.add(sub.st)
-		if err != nil {
-			return &Error{Path: rd.path, Offset: off, What: "a REST example's response body", Err: err}
+		if err := rd.nested(off, resp.Body, depth+1); err != nil {
+			return err
 		}
 	}
 	_, err := rd.dec.Token() // '}'

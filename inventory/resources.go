@@ -218,15 +218,6 @@ func (v *publicIPJSON) UnmarshalJSON(b []byte) error {
 	return unflatten(b, (*plain)(v))
 }
 
-type tagJSON struct {
-	Name, ID   string
-	Properties struct {
-		Region          string   `json:"region"`
-		SystemService   string   `json:"systemService"`
-		AddressPrefixes []string `json:"addressPrefixes"`
-	} `json:"properties"`
-}
-
 // Resource types, in lower case (Resource Graph lowers them).
 const (
 	typeVM       = "microsoft.compute/virtualmachines"
@@ -237,21 +228,27 @@ const (
 	typePublicIP = "microsoft.network/publicipaddresses"
 )
 
-// resource reads one object found at off: an ARM resource or a service
-// tag.
-func (rd *reader) resource(off int64, raw []byte) error {
+// resource reads one object found at off: an ARM resource, a service
+// tag, or an object wrapping lists of them.
+func (rd *reader) resource(off int64, raw []byte, depth int) error {
 	if rd.st.Resources() >= maxObjects {
 		return fmt.Errorf("more than %d resources", maxObjects)
 	}
 	var head struct {
-		ID, Name, Type string
-		Properties     struct {
+		ID, Name, Type                 string
+		Value, Values, Data, Responses json.RawMessage
+		Properties                     struct {
 			AddressPrefixes []string `json:"addressPrefixes"`
+			Region          string   `json:"region"`
+			SystemService   string   `json:"systemService"`
 		}
 	}
 	if err := json.Unmarshal(raw, &head); err != nil && head.ID == "" && head.Type == "" {
 		rd.skip(off, "an object", err)
 		return nil
+	}
+	if head.ID == "" && head.Type == "" && (isArray(head.Value) || isArray(head.Values) || isArray(head.Data) || len(head.Responses) > 0) {
+		return rd.nested(off, raw, depth) // a list's wrapper
 	}
 	typ := strings.ToLower(head.Type)
 	if typ == "" {
@@ -280,8 +277,9 @@ func (rd *reader) resource(off int64, raw []byte) error {
 			rd.skip(off, "an object", fmt.Errorf("neither an ARM resource (no type or id) nor a service tag (keys %s)", keys(raw)))
 			return nil
 		}
+		t := ServiceTag{Name: head.Name, Region: head.Properties.Region, Service: head.Properties.SystemService}
+		err = rd.tag(t, head.Properties.AddressPrefixes)
 		what = fmt.Sprintf("service tag %q", head.Name)
-		err = rd.tag(raw)
 	default:
 		rd.st.Other++
 	}
@@ -290,6 +288,8 @@ func (rd *reader) resource(off int64, raw []byte) error {
 	}
 	return nil
 }
+
+func isArray(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '[' }
 
 // keys lists an object's keys, for an error message.
 func keys(raw []byte) string {
@@ -521,14 +521,10 @@ func (rd *reader) publicIP(raw []byte) error {
 	return err
 }
 
-func (rd *reader) tag(raw []byte) error {
-	var v tagJSON
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return err
-	}
-	t := ServiceTag{Name: v.Name, Region: v.Properties.Region, Service: v.Properties.SystemService}
+func (rd *reader) tag(t ServiceTag, prefixes []string) error {
 	var bad []string
-	for _, p := range v.Properties.AddressPrefixes {
+	t.Prefixes = make([]netip.Prefix, 0, len(prefixes))
+	for _, p := range prefixes {
 		if pf, ok := parsePrefix(p); ok {
 			t.Prefixes = append(t.Prefixes, pf.Masked())
 		} else {

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"cmp"
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"strings"
@@ -46,31 +47,41 @@ func (x *prefixIndex) longest(a netip.Addr) []int32 {
 }
 
 type prefixLengths struct {
-	byLen map[int]map[netip.Prefix][]int32 // masked prefix -> indexes into tags
-	lens  []int                            // the lengths present, longest first
+	byLen map[int]map[prefixKey][]int32 // masked prefix -> what was added under it
+	lens  []int                         // the lengths present, longest first
 }
 
-func (pl *prefixLengths) add(p netip.Prefix, tag int32) {
+// prefixKey is a masked prefix's address as two words: a map key that
+// hashes fast and holds no pointer, as a netip.Prefix does.
+type prefixKey [2]uint64
+
+func keyOf(p netip.Prefix) prefixKey {
+	b := p.Masked().Addr().As16()
+	return prefixKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+func (pl *prefixLengths) add(p netip.Prefix, i int32) {
 	if pl.byLen == nil {
-		pl.byLen = map[int]map[netip.Prefix][]int32{}
+		pl.byLen = map[int]map[prefixKey][]int32{}
 	}
 	m := pl.byLen[p.Bits()]
 	if m == nil {
-		m = map[netip.Prefix][]int32{}
+		m = map[prefixKey][]int32{}
 		pl.byLen[p.Bits()] = m
 		pl.lens = append(pl.lens, p.Bits())
 		slices.SortFunc(pl.lens, func(a, b int) int { return cmp.Compare(b, a) })
 	}
-	if list := m[p]; len(list) == 0 || list[len(list)-1] != tag {
-		m[p] = append(list, tag)
+	k := keyOf(p)
+	if list := m[k]; len(list) == 0 || list[len(list)-1] != i {
+		m[k] = append(list, i)
 	}
 }
 
-// longest returns the tags of the longest prefix holding a.
+// longest returns what was added under the longest prefix holding a.
 func (pl *prefixLengths) longest(a netip.Addr) []int32 {
 	for _, bits := range pl.lens {
 		if p, err := a.Prefix(bits); err == nil {
-			if idx := pl.byLen[bits][p]; len(idx) > 0 {
+			if idx := pl.byLen[bits][keyOf(p)]; len(idx) > 0 {
 				return idx
 			}
 		}
