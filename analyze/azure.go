@@ -169,7 +169,7 @@ func (s *Summary) ruleStats() []RuleStat {
 }
 
 // explainConnections gives each connection the flow-log sections and the
-// findings' evidence list the meaning of its rule.
+// findings' evidence list the meaning of its rule and its hosts' names.
 func (s *Summary) explainConnections(r *Report) {
 	meaning := func(rule string) string {
 		if rule == "" {
@@ -185,9 +185,13 @@ func (s *Summary) explainConnections(r *Report) {
 		_, m := s.ruleMeaning(rule, "")
 		return m
 	}
+	explainOne := func(b *ConnBrief) {
+		b.RuleMeaning = meaning(b.Rule)
+		b.OrigName, b.RespName = s.names.best(b.Orig), s.names.best(b.Resp)
+	}
 	explain := func(bs []ConnBrief) {
 		for i := range bs {
-			bs[i].RuleMeaning = meaning(bs[i].Rule)
+			explainOne(&bs[i])
 		}
 	}
 	if f := r.FlowLogs; f != nil {
@@ -195,10 +199,12 @@ func (s *Summary) explainConnections(r *Report) {
 		explain(f.LogOnly)
 		explain(f.CaptureOnly)
 		for i := range f.Denied {
-			f.Denied[i].RuleMeaning = meaning(f.Denied[i].Rule)
+			d := &f.Denied[i]
+			d.RuleMeaning = meaning(d.Rule)
+			d.SrcName, d.DstName = s.names.best(d.Src), s.names.best(d.Dst)
 		}
 		for i := range f.Disagreements {
-			f.Disagreements[i].Conn.RuleMeaning = meaning(f.Disagreements[i].Conn.Rule)
+			explainOne(&f.Disagreements[i].Conn)
 		}
 	}
 	for i := range r.Findings {

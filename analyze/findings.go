@@ -15,7 +15,7 @@ import (
 // evidence behind it. Its JSON form is a contract (docs/report-json.md,
 // docs/findings.md).
 type Finding struct {
-	Kind      string   `json:"kind"`                // lateral_movement, unusual_port, scan, brute_force, inbound_access, beacon, exfiltration, long_connection, dns_tunnel, flood
+	Kind      string   `json:"kind"`                // lateral_movement, unusual_port, scan, brute_force, inbound_access, beacon, exfiltration, long_connection, dns_tunnel, flood, exposure
 	Technique string   `json:"technique,omitempty"` // MITRE ATT&CK ID
 	Severity  string   `json:"severity"`            // low, medium, high, critical
 	Score     int      `json:"score"`               // 0-100
@@ -71,11 +71,16 @@ type Evidence struct {
 	// Processes are the processes VM Insights (VMConnection) names behind
 	// the connections: "powershell.exe on vm-jump-01".
 	Processes []string `json:"processes,omitempty"`
+	madeBy    string   // the first process VM Insights shows making the connections, for the title
 	// Connections are the first few connections behind the finding, as
 	// netfx conns and the flow-log sections show them.
 	Connections []ConnBrief `json:"connections,omitempty"`
 	LeftOut     LeftOut     `json:"left_out,omitzero"`
 }
+
+// kernelProcess are the processes VM Insights names for connections the
+// kernel makes (SMB's client, for one): no tool to put in a title.
+var kernelProcess = map[string]bool{"system": true, "system idle process": true}
 
 // maxConnections bounds Evidence.Connections.
 const maxConnections = 3
@@ -143,6 +148,9 @@ func (e *Evidence) add(c *flows.Conn, facts ...string) {
 	e.Sources = appendBounded(e.Sources, string(c.Source))
 	if a := c.Analytics; a != nil && a.Process != "" {
 		e.Processes = appendBounded(e.Processes, a.Process+" on "+cmp.Or(a.Computer, "?"))
+		if e.madeBy == "" && a.Direction == flows.Outbound && !kernelProcess[strings.ToLower(a.Process)] {
+			e.madeBy = a.Process
+		}
 	}
 	if len(e.Connections) < maxConnections && !slices.ContainsFunc(e.Connections, func(b ConnBrief) bool { return b.UID == c.UID }) {
 		e.Connections = append(e.Connections, brief(c))
@@ -182,6 +190,7 @@ func (e *Evidence) merge(o *Evidence) {
 	for _, s := range o.Processes {
 		e.Processes = appendBounded(e.Processes, s)
 	}
+	e.madeBy = cmp.Or(e.madeBy, o.madeBy)
 	for _, b := range o.Connections {
 		if len(e.Connections) < maxConnections && !slices.ContainsFunc(e.Connections, func(x ConnBrief) bool { return x.UID == b.UID }) {
 			e.Connections = append(e.Connections, b)
@@ -284,6 +293,9 @@ func finish(fs []*Finding) []Finding {
 		e.LeftOut.CommunityIDs = max(e.LeftOut.CommunityIDs, f.Count-len(e.CommunityIDs))
 		if len(e.Processes) > 0 {
 			f.Why += "; VM Insights names the process: " + strings.Join(e.Processes, ", ")
+		}
+		if e.madeBy != "" {
+			f.Title += " by " + e.madeBy
 		}
 		out = append(out, *f)
 	}

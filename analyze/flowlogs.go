@@ -73,8 +73,10 @@ type ConnBrief struct {
 	Duration    float64        `json:"duration"`
 	Orig        netip.Addr     `json:"orig_h"`
 	OrigPort    uint16         `json:"orig_p"`
+	OrigName    string         `json:"orig_name,omitempty"` // the address's name, as top_hosts_* give it
 	Resp        netip.Addr     `json:"resp_h"`
 	RespPort    uint16         `json:"resp_p"`
+	RespName    string         `json:"resp_name,omitempty"`
 	Proto       string         `json:"proto"`
 	Bytes       uint64         `json:"bytes"` // IP bytes both ways, as counted by the capture or logged
 	Rule        string         `json:"rule,omitempty"`
@@ -85,7 +87,9 @@ type ConnBrief struct {
 // DeniedStat sums the denied attempts from one source to one service.
 type DeniedStat struct {
 	Src     netip.Addr `json:"src"`
+	SrcName string     `json:"src_name,omitempty"` // the addresses' names, as top_hosts_* give them
 	Dst     netip.Addr `json:"dst"`
+	DstName string     `json:"dst_name,omitempty"`
 	DstPort uint16     `json:"dst_port"`
 	Proto   string     `json:"proto"`
 	Rule    string     `json:"rule"`

@@ -74,8 +74,15 @@ var setters = func() map[string]setter {
 		}),
 		"vmconnection_process":  analyticsText(func(a *flows.AnalyticsView) *string { return &a.Process }),
 		"vmconnection_computer": analyticsText(func(a *flows.AnalyticsView) *string { return &a.Computer }),
-		"ta_flow_type":          analyticsText(func(a *flows.AnalyticsView) *string { return &a.FlowType }),
-		"ta_country":            analyticsText(func(a *flows.AnalyticsView) *string { return &a.Country }),
+		"vmconnection_direction": func(c *flows.Conn, v value) error {
+			d, err := flows.ParseDirection(v.s)
+			if err == nil {
+				analyticsView(c).Direction = d
+			}
+			return err
+		},
+		"ta_flow_type": analyticsText(func(a *flows.AnalyticsView) *string { return &a.FlowType }),
+		"ta_country":   analyticsText(func(a *flows.AnalyticsView) *string { return &a.Country }),
 		"analytics_files": func(c *flows.Conn, v value) error {
 			analyticsView(c).Files = v.strings()
 			return nil

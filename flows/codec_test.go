@@ -31,7 +31,7 @@ func fullConn(i int) *Conn {
 		FlowLog: &FlowLogView{Begin: 11, End: 12, Rule: "DefaultRule_AllowVnetInBound", Decision: Allow, Direction: "in",
 			Encryption: "NX_HW_NOT_SUPPORTED", Ended: true, Attempts: 13, Counted: true,
 			OrigPkts: 14, OrigBytes: 15, RespPkts: 16, RespBytes: 17, Sources: []string{"nic"}, Files: []string{"PT1H.json"}},
-		Analytics: &AnalyticsView{Process: "powershell.exe", Computer: "vm-jump-01", FlowType: "IntraVNet", Country: "nl",
+		Analytics: &AnalyticsView{Process: "powershell.exe", Computer: "vm-jump-01", Direction: Outbound, FlowType: "IntraVNet", Country: "nl",
 			Files: []string{"VMConnection.csv"}},
 	}
 }

@@ -59,7 +59,10 @@ type Conn struct {
 // conversation (addresses, responder port, protocol and time; they have
 // no source port) said of it.
 type AnalyticsView struct {
-	Process, Computer string   // VMConnection: the process that made or took it, and its machine
+	Process, Computer string // VMConnection: the process that made or took it, and its machine
+	// Direction is VMConnection's: Outbound when the process made the
+	// connection (it runs on the originator), Inbound when it took it.
+	Direction         Direction
 	FlowType, Country string   // Traffic Analytics: IntraVNet, ExternalPublic, ...; the public side's country
 	Files             []string // the exports
 }
@@ -164,7 +167,7 @@ func AppendAnalyticsView(b []byte, v *AnalyticsView) []byte {
 	if v == nil {
 		return append(b, 0)
 	}
-	b = record.AppendStrings(append(b, 1), v.Process, v.Computer, v.FlowType, v.Country)
+	b = record.AppendStrings(append(b, 1), v.Process, v.Computer, string(v.Direction), v.FlowType, v.Country)
 	return record.AppendList(b, v.Files)
 }
 
@@ -173,7 +176,7 @@ func DecodeAnalyticsView(d *record.Decoder) *AnalyticsView {
 	if !d.Bool() {
 		return nil
 	}
-	v := &AnalyticsView{Process: d.Shared(), Computer: d.Shared(), FlowType: d.Shared(), Country: d.Shared()}
+	v := &AnalyticsView{Process: d.Shared(), Computer: d.Shared(), Direction: Direction(d.Shared()), FlowType: d.Shared(), Country: d.Shared()}
 	v.Files = d.List()
 	return v
 }

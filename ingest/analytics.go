@@ -145,7 +145,9 @@ func (j *analyticsJoin) enrich(c *flows.Conn) {
 			v = &flows.AnalyticsView{}
 			c.Analytics = v
 		}
-		v.Process, v.Computer = cmp.Or(v.Process, f.Process), cmp.Or(v.Computer, f.Computer)
+		if v.Process == "" && f.Process != "" {
+			v.Process, v.Computer, v.Direction = f.Process, f.Computer, direction(f.Inbound)
+		}
 		v.FlowType, v.Country = cmp.Or(v.FlowType, f.FlowType), cmp.Or(v.Country, f.Country)
 		if !slices.Contains(v.Files, f.File) {
 			v.Files = append(v.Files, f.File)
@@ -179,6 +181,14 @@ func (j *analyticsJoin) unmatched(emit func(*flows.Conn)) {
 	}
 }
 
+// direction is a VMConnection row's direction as netfx writes it.
+func direction(inbound bool) flows.Direction {
+	if inbound {
+		return flows.Inbound
+	}
+	return flows.Outbound
+}
+
 // rowConn makes a record of an export row. It has no source port (0) and
 // no Community ID, which needs one; a Traffic Analytics row, made from
 // flow logs, carries a flow-log view with its rule, decision and counters.
@@ -186,6 +196,9 @@ func rowConn(f *loganalytics.Flow) *flows.Conn {
 	c := &flows.Conn{TS: f.Start, Duration: f.End - f.Start, Orig: f.Src, Resp: f.Dst, RespPort: f.DstPort, Proto: f.Proto,
 		ConnState: "OTH", Analytics: &flows.AnalyticsView{Process: f.Process, Computer: f.Computer, FlowType: f.FlowType,
 			Country: f.Country, Files: []string{f.File}}}
+	if f.Process != "" {
+		c.Analytics.Direction = direction(f.Inbound)
+	}
 	switch f.Table {
 	case loganalytics.TableTrafficAnalytics:
 		c.Source = flows.SourceTrafficAnalytics

@@ -168,6 +168,7 @@ var connFields = []connField{
 	}),
 	analyticsText("vmconnection_process", func(v *flows.AnalyticsView) string { return v.Process }),
 	analyticsText("vmconnection_computer", func(v *flows.AnalyticsView) string { return v.Computer }),
+	analyticsText("vmconnection_direction", func(v *flows.AnalyticsView) string { return string(v.Direction) }),
 	analyticsText("ta_flow_type", func(v *flows.AnalyticsView) string { return v.FlowType }),
 	analyticsText("ta_country", func(v *flows.AnalyticsView) string { return v.Country }),
 	listField("analytics_files", func(c *flows.Conn) []string {

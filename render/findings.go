@@ -34,7 +34,7 @@ func (p *page) findings(fs []analyze.Finding) {
 	// Source, target and title need room to be read: narrow pages leave
 	// the kind out rather than cut them short (the title says what).
 	g := grid{header: []string{"#", "severity", "time", "kind", "source -> target", "title"}, flex: []int{5, 4},
-		least: map[int]int{4: 44, 5: 22}, drop: []int{3}}
+		least: map[int]int{4: 44, 5: 30}, drop: []int{3}}
 	for i, f := range shown {
 		group := members[groupKey{f.Src.IP, f.Kind}]
 		if len(group) <= groupAbove {
@@ -167,6 +167,16 @@ func findingEndpoint(e analyze.Endpoint) string {
 		s = netip.AddrPortFrom(e.IP, *e.Port).String()
 	}
 	return named(s, e.Name, e.IP.IsUnspecified())
+}
+
+// nameAfter puts a name after the address it names, "10.1.0.4:50047
+// (vm-web-01)": for the narrow columns of connection tables, where a cut
+// must keep the address.
+func nameAfter(s, name string) string {
+	if name == "" {
+		return s
+	}
+	return s + " (" + text(name, 0) + ")"
 }
 
 // named puts a name before what it names: "vm-web-01 (10.1.0.4)".

@@ -207,9 +207,10 @@ func (p *page) flowLogs(f *analyze.FlowLogReport) {
 
 	briefs := func(bs []analyze.ConnBrief) grid {
 		g := grid{header: []string{"uid", "time", "originator", "responder", "proto", "bytes", "rule"}, flex: []int{6, 3, 2},
-			least: map[int]int{2: 21, 3: 21}, drop: []int{4}}
+			least: map[int]int{2: 16, 3: 17}, drop: []int{4}}
 		for _, b := range bs {
-			g.rows = append(g.rows, []string{b.UID, p.clock.show(b.TS), endpointPort(b.Orig, b.OrigPort), endpointPort(b.Resp, b.RespPort),
+			g.rows = append(g.rows, []string{b.UID, p.clock.show(b.TS), nameAfter(endpointPort(b.Orig, b.OrigPort), b.OrigName),
+				nameAfter(endpointPort(b.Resp, b.RespPort), b.RespName),
 				b.Proto, humanBytes(b.Bytes), dash(text(b.Rule, 0))})
 		}
 		return g
@@ -218,14 +219,16 @@ func (p *page) flowLogs(f *analyze.FlowLogReport) {
 	p.table("Seen by the flow logs only while a capture ran", briefs(f.LogOnly))
 	g = grid{header: []string{"source", "target", "proto", "connections", "rule", "first", "last"}, flex: []int{4}, drop: []int{2, 5}}
 	for _, d := range f.Denied {
-		g.rows = append(g.rows, []string{d.Src.String(), endpointPort(d.Dst, d.DstPort), d.Proto, strconv.Itoa(d.Attempts), text(d.Rule, 0),
+		g.rows = append(g.rows, []string{nameAfter(d.Src.String(), d.SrcName), nameAfter(endpointPort(d.Dst, d.DstPort), d.DstName),
+			d.Proto, strconv.Itoa(d.Attempts), text(d.Rule, 0),
 			p.clock.show(d.First), p.clock.show(d.Last)})
 	}
 	p.table(fmt.Sprintf("Denied connections (flow logs only; %s in all)", count(n.Denied)), g)
 	p.table("Seen by the capture only (NIC not logged, or logs missing)", briefs(f.CaptureOnly))
 	g = grid{header: []string{"uid", "originator", "responder", "captured", "logged", "why"}, flex: []int{5}}
 	for _, d := range f.Disagreements {
-		g.rows = append(g.rows, []string{d.Conn.UID, endpointPort(d.Conn.Orig, d.Conn.OrigPort), endpointPort(d.Conn.Resp, d.Conn.RespPort),
+		g.rows = append(g.rows, []string{d.Conn.UID, nameAfter(endpointPort(d.Conn.Orig, d.Conn.OrigPort), d.Conn.OrigName),
+			nameAfter(endpointPort(d.Conn.Resp, d.Conn.RespPort), d.Conn.RespName),
 			humanBytes(d.CaptureBytes), humanBytes(d.LoggedBytes), d.Why})
 	}
 	p.table("Disagreements between capture and flow logs", g)
