@@ -54,6 +54,10 @@ func (ix *Index) Exposures() []Exposure {
 	slices.SortFunc(nics, func(a, b NIC) int { return cmp.Compare(a.ID, b.ID) })
 	nics = slices.CompactFunc(nics, func(a, b NIC) bool { return a.ID == b.ID && a.ID != "" })
 	var out []Exposure
+	ordered := map[string][]matcher{} // each NSG's rules in order, compiled once
+	for id, n := range ix.nsgs {
+		ordered[id] = n.inOrder()
+	}
 	for i := range nics {
 		nic := &nics[i]
 		if nic.VM == "" {
@@ -85,7 +89,7 @@ func (ix *Index) Exposures() []Exposure {
 					if n == nil {
 						continue // an NSG not exported: its rules are unknown
 					}
-					r := n.Evaluate(p)
+					r := evaluate(ordered[id], p)
 					if !strings.EqualFold(r.Access, "Allow") {
 						allowed = false
 						break

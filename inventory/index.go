@@ -13,14 +13,19 @@ type Index struct {
 	inv       Inventory
 	vmName    map[string]string // VM resource ID -> name
 	nics      map[string]*NIC
-	nsgs      map[string]*NSG
-	subnets   map[string]subnetOf
-	hosts     map[netip.Addr][]Host
-	delegated []delegated // NIC IP prefixes wider than one address
-	macs      map[string]Host
-	ranges    []Range // VNets' and subnets' address spaces, most specific first
-	rangeIdx  prefixIndex
-	tags      *tagTable
+	nicsByMAC map[string][]*NIC
+	// rulesByName finds the rules a flow log names, in the order of the
+	// NSGs in the inventory.
+	rulesByName map[ruleName][]ruleRef
+	nsgs        map[string]*NSG
+	nsgsOn      map[string][]string // NIC or subnet resource ID -> the NSGs that list it
+	subnets     map[string]subnetOf
+	hosts       map[netip.Addr][]Host
+	delegated   []delegated // NIC IP prefixes wider than one address
+	macs        map[string]Host
+	ranges      []Range // VNets' and subnets' address spaces, most specific first
+	rangeIdx    prefixIndex
+	tags        *tagTable
 }
 
 type subnetOf struct {
@@ -101,8 +106,19 @@ func NewIndex(inv Inventory) *Index {
 	for _, vm := range inv.VMs {
 		ix.vmName[vm.ID] = vm.Name
 	}
+	ix.nsgsOn, ix.rulesByName = map[string][]string{}, map[ruleName][]ruleRef{}
 	for i := range inv.NSGs {
-		ix.nsgs[inv.NSGs[i].ID] = &inv.NSGs[i]
+		n := &inv.NSGs[i]
+		ix.nsgs[n.ID] = n
+		for j, r := range n.Rules {
+			k := ruleName{r.Default, strings.ToLower(r.Name)}
+			ix.rulesByName[k] = append(ix.rulesByName[k], ruleRef{n, j})
+		}
+		for _, on := range append(slices.Clone(n.NICs), n.Subnets...) {
+			if on != "" && !slices.Contains(ix.nsgsOn[on], n.ID) {
+				ix.nsgsOn[on] = append(ix.nsgsOn[on], n.ID)
+			}
+		}
 	}
 	for _, v := range inv.VNets {
 		for _, p := range v.Prefixes {
@@ -143,9 +159,13 @@ func NewIndex(inv Inventory) *Index {
 			pips[p.ID] = p
 		}
 	}
+	ix.nicsByMAC = map[string][]*NIC{}
 	for i := range inv.NICs {
 		nic := &inv.NICs[i]
 		ix.nics[nic.ID] = nic
+		if nic.MAC != "" {
+			ix.nicsByMAC[nic.MAC] = append(ix.nicsByMAC[nic.MAC], nic)
+		}
 		base := Host{Name: cmp.Or(ix.vmNameOf(nic.VM), nic.Name), VM: ix.vmNameOf(nic.VM), NIC: nic.Name, MAC: nic.MAC}
 		if nic.MAC != "" {
 			ix.macs[nic.MAC] = base
@@ -304,11 +324,24 @@ func (ix *Index) ServiceTag(a netip.Addr) (ServiceTag, bool) {
 func (ix *Index) Rule(logName, nsgID, mac string) (r Rule, nsg string, ok bool) {
 	isDefault, name := SplitLogName(logName)
 	if ix != nil {
-		for _, n := range ix.candidateNSGs(key(nsgID), mac, !isDefault) {
-			for _, r := range n.Rules {
-				if r.Default == isDefault && strings.EqualFold(r.Name, name) {
-					return r, n.Name, true
+		if refs := ix.rulesByName[ruleName{isDefault, strings.ToLower(name)}]; len(refs) > 0 {
+			// In the NSG the log names, then those on the NIC with the MAC
+			// and its subnet, then (a rule of a user's own) any.
+			hinted := []string{key(nsgID)}
+			if m, ok := NormalizeMAC(mac); ok {
+				for _, nic := range ix.nicsByMAC[m] {
+					hinted = append(hinted, ix.nsgsOf(nic)...)
 				}
+			}
+			for _, id := range hinted {
+				for _, ref := range refs {
+					if ref.nsg.ID == id {
+						return ref.nsg.Rules[ref.i], ref.nsg.Name, true
+					}
+				}
+			}
+			if !isDefault {
+				return refs[0].nsg.Rules[refs[0].i], refs[0].nsg.Name, true
 			}
 		}
 	}
@@ -319,31 +352,17 @@ func (ix *Index) Rule(logName, nsgID, mac string) (r Rule, nsg string, ok bool) 
 	return Rule{}, "", false
 }
 
-// candidateNSGs lists the NSGs a rule of a flow log may be in, the most
-// likely first; any lists every NSG after those the log points at.
-func (ix *Index) candidateNSGs(nsgID, mac string, any bool) []*NSG {
-	var out []*NSG
-	add := func(id string) {
-		if n := ix.nsgs[id]; n != nil && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	add(nsgID)
-	if m, ok := NormalizeMAC(mac); ok {
-		for i := range ix.inv.NICs {
-			if nic := &ix.inv.NICs[i]; nic.MAC == m {
-				for _, id := range ix.nsgsOf(nic) {
-					add(id)
-				}
-			}
-		}
-	}
-	for i := range ix.inv.NSGs {
-		if any {
-			add(ix.inv.NSGs[i].ID)
-		}
-	}
-	return out
+// ruleName is how flow logs' rule names are looked up: default or a
+// user's, and the name in lower case.
+type ruleName struct {
+	isDefault bool
+	name      string
+}
+
+// ruleRef is a rule of an NSG.
+type ruleRef struct {
+	nsg *NSG
+	i   int
 }
 
 // nsgsOf returns the NSGs that filter a NIC's inbound traffic, in the
@@ -357,17 +376,15 @@ func (ix *Index) nsgsOf(nic *NIC) []string {
 	}
 	for _, a := range nic.IPs {
 		add(ix.subnets[a.Subnet].subnet.NSG)
-		for _, n := range ix.inv.NSGs {
-			if slices.Contains(n.Subnets, a.Subnet) && a.Subnet != "" {
-				add(n.ID)
+		if a.Subnet != "" {
+			for _, id := range ix.nsgsOn[a.Subnet] {
+				add(id)
 			}
 		}
 	}
 	add(nic.NSG)
-	for _, n := range ix.inv.NSGs {
-		if slices.Contains(n.NICs, nic.ID) {
-			add(n.ID)
-		}
+	for _, id := range ix.nsgsOn[nic.ID] {
+		add(id)
 	}
 	return out
 }

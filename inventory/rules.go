@@ -181,84 +181,113 @@ type Packet struct {
 	Port         uint16
 }
 
-// matches reports whether an inbound rule covers p.
-func (r Rule) matches(p Packet) bool {
-	if !strings.EqualFold(r.Direction, "Inbound") || !protoMatches(r.Protocol, p.Proto) || !portMatches(r.DestinationPorts, p.Port) {
-		return false
-	}
-	srcOK := slices.ContainsFunc(r.Sources, func(s string) bool { return sourceMatches(s, p) })
-	dstOK := slices.ContainsFunc(r.Destinations, func(s string) bool { return destinationMatches(s, p) }) ||
-		slices.ContainsFunc(r.DestinationASGs, func(g string) bool { return slices.Contains(p.DstASGs, g) })
-	return srcOK && dstOK
+// matcher is an inbound rule compiled for evaluation: its protocol,
+// ports and prefixes parsed once.
+type matcher struct {
+	rule    Rule
+	inbound bool
+	protos  []uint8 // nil: any
+	ports   [][2]uint16
+	anyPort bool
+	src     peerSet
+	dst     peerSet
+	dstASGs []string
 }
 
-func protoMatches(rule string, proto uint8) bool {
-	switch strings.ToLower(strings.TrimSpace(rule)) {
+// peerSet is a rule's sources or destinations.
+type peerSet struct {
+	any      bool           // *, Any (and, for destinations, VirtualNetwork: the NIC is in one)
+	internet bool           // Internet, or the whole address space
+	prefixes []netip.Prefix // narrower ranges
+}
+
+func compile(r Rule) matcher {
+	m := matcher{rule: r, inbound: strings.EqualFold(r.Direction, "Inbound"), dstASGs: r.DestinationASGs}
+	switch strings.ToLower(strings.TrimSpace(r.Protocol)) {
 	case "*", "any", "all", "":
-		return true
 	case "tcp":
-		return proto == 6
+		m.protos = []uint8{6}
 	case "udp":
-		return proto == 17
+		m.protos = []uint8{17}
 	case "icmp":
-		return proto == 1 || proto == 58
+		m.protos = []uint8{1, 58}
 	case "esp":
-		return proto == 50
+		m.protos = []uint8{50}
 	case "ah":
-		return proto == 51
+		m.protos = []uint8{51}
+	default:
+		m.protos = []uint8{} // a protocol netfx does not know: matches nothing
 	}
-	return false
-}
-
-func portMatches(ranges []string, port uint16) bool {
-	for _, r := range ranges {
-		r = strings.TrimSpace(r)
-		if r == "*" {
-			return true
+	for _, pr := range r.DestinationPorts {
+		pr = strings.TrimSpace(pr)
+		if pr == "*" {
+			m.anyPort = true
+			continue
 		}
-		lo, hi, found := strings.Cut(r, "-")
+		lo, hi, found := strings.Cut(pr, "-")
 		if !found {
 			hi = lo
 		}
 		l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
 		h, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
-		if err1 == nil && err2 == nil && uint64(port) >= l && uint64(port) <= h {
-			return true
+		if err1 == nil && err2 == nil {
+			m.ports = append(m.ports, [2]uint16{uint16(l), uint16(h)})
 		}
 	}
-	return false
+	m.src, m.dst = peersOf(r.Sources, false), peersOf(r.Destinations, true)
+	return m
 }
 
-func sourceMatches(s string, p Packet) bool {
-	s = strings.TrimSpace(s)
-	switch strings.ToLower(s) {
-	case "*", "any", "internet":
-		return true
+func peersOf(list []string, destination bool) peerSet {
+	var ps peerSet
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		switch strings.ToLower(s) {
+		case "*", "any":
+			ps.any = true
+			continue
+		case "internet":
+			ps.internet = true
+			continue
+		case "virtualnetwork":
+			ps.any = ps.any || destination // the NIC is in a VNet; as a source, the internet is not
+			continue
+		}
+		if pf, ok := parsePrefix(s); ok {
+			if pf.Bits() == 0 {
+				ps.internet = true
+			}
+			ps.prefixes = append(ps.prefixes, pf)
+		} // else another service tag: VirtualNetwork, AzureLoadBalancer, Storage, ...
 	}
-	pf, ok := parsePrefix(s)
-	if !ok {
-		return false // another service tag: VirtualNetwork, AzureLoadBalancer, Storage, ...
-	}
-	if p.FromInternet {
-		return pf.Bits() == 0 // the whole internet; a narrower range is a choice
-	}
-	return pf.Contains(p.Src)
+	return ps
 }
 
-func destinationMatches(s string, p Packet) bool {
-	s = strings.TrimSpace(s)
-	switch strings.ToLower(s) {
-	case "*", "any", "virtualnetwork":
-		return true
+// matches reports whether the inbound rule covers p.
+func (m *matcher) matches(p Packet) bool {
+	if !m.inbound || m.protos != nil && !slices.Contains(m.protos, p.Proto) {
+		return false
 	}
-	pf, ok := parsePrefix(s)
-	return ok && pf.Contains(p.Dst)
+	if !m.anyPort && !slices.ContainsFunc(m.ports, func(r [2]uint16) bool { return p.Port >= r[0] && p.Port <= r[1] }) {
+		return false
+	}
+	srcOK := m.src.any || p.FromInternet && m.src.internet ||
+		!p.FromInternet && (m.src.internet || slices.ContainsFunc(m.src.prefixes, func(pf netip.Prefix) bool { return pf.Contains(p.Src) }))
+	if !srcOK {
+		return false
+	}
+	return m.dst.any || slices.ContainsFunc(m.dst.prefixes, func(pf netip.Prefix) bool { return pf.Contains(p.Dst) }) ||
+		slices.ContainsFunc(m.dstASGs, func(g string) bool { return slices.Contains(p.DstASGs, g) })
 }
 
 // Evaluate returns the inbound rule of an NSG that decides p: the first
 // that matches in priority order, the default rules last (Azure's, when
 // the export left them out).
-func (n NSG) Evaluate(p Packet) Rule {
+func (n NSG) Evaluate(p Packet) Rule { return evaluate(n.inOrder(), p) }
+
+// inOrder returns the NSG's rules compiled, in the order Azure applies
+// them, with the default rules the export left out.
+func (n NSG) inOrder() []matcher {
 	rules := slices.Clone(n.Rules)
 	for _, d := range defaultRules {
 		if !slices.ContainsFunc(rules, func(r Rule) bool { return r.Default && strings.EqualFold(r.Name, d.Name) }) {
@@ -266,9 +295,18 @@ func (n NSG) Evaluate(p Packet) Rule {
 		}
 	}
 	slices.SortStableFunc(rules, func(a, b Rule) int { return cmp.Compare(a.Priority, b.Priority) })
-	for _, r := range rules {
-		if r.matches(p) {
-			return r
+	out := make([]matcher, len(rules))
+	for i, r := range rules {
+		out[i] = compile(r)
+	}
+	return out
+}
+
+// evaluate returns the first rule in order that matches p.
+func evaluate(inOrder []matcher, p Packet) Rule {
+	for i := range inOrder {
+		if inOrder[i].matches(p) {
+			return inOrder[i].rule
 		}
 	}
 	return defaultRules[2] // DenyAllInBound matches everything inbound
