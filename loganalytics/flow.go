@@ -39,7 +39,7 @@ type Flow struct {
 	PktsSent, PktsRecv   uint64
 	BytesSent, BytesRecv uint64
 	File                 string
-	Line                 int // CSV line, or JSON row number, 1-based
+	Line                 int // the row: its CSV line (1-based), or its JSON byte offset
 }
 
 // BoundPort is a row of VMBoundPort: a port a process listened on.

@@ -201,3 +201,15 @@ func FuzzRead(f *testing.F) {
 		}, nil)
 	})
 }
+
+// TestLongLine: a CSV line past 1 MiB stops reading with its line, and
+// the rows before it are kept.
+func TestLongLine(t *testing.T) {
+	lines := strings.Split(ntaCSV, "\n")
+	doc := strings.Join(lines[:2], "\n") + "\n" + strings.Repeat("x", maxLine+10) + "\n" + lines[3] + "\n"
+	n := 0
+	st, err := Read(strings.NewReader(doc), "long.csv", func(Flow) { n++ }, nil)
+	if err == nil || !strings.Contains(err.Error(), "long.csv: line 3: a line longer than 1024 KiB") || n != 1 || st.Rows != 1 {
+		t.Errorf("%v, %d flows, %+v", err, n, st)
+	}
+}
