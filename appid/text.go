@@ -119,13 +119,15 @@ type SSHFacts struct {
 	Server string `json:"server,omitempty"`
 }
 
-// sshHandler reads the first line of each direction.
+// sshHandler reads the first line of each direction. The conversation is
+// SSH when both sides' lines start with "SSH-", as Zeek's signatures
+// require of each other (dpd_ssh_client and dpd_ssh_server): a client
+// banner alone, on a one-sided capture, confirms nothing.
 type sshHandler struct {
 	line [2][]byte
 }
 
 func (h *sshHandler) feed(in *Inspector, dir int, data []byte) bool {
-	in.addService("ssh")
 	if in.facts.SSH == nil {
 		in.facts.SSH = &SSHFacts{}
 	}
@@ -143,6 +145,9 @@ func (h *sshHandler) feed(in *Inspector, dir int, data []byte) bool {
 				in.facts.SSH.Server = banner
 			}
 		}
+	}
+	if len(h.line[0]) >= 4 && len(h.line[1]) >= 4 && bytes.EqualFold(h.line[0][:4], []byte("SSH-")) && bytes.EqualFold(h.line[1][:4], []byte("SSH-")) {
+		in.addService("ssh")
 	}
 	return in.facts.SSH.Client == "" || in.facts.SSH.Server == ""
 }

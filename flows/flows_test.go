@@ -149,6 +149,9 @@ func TestTCPConversations(t *testing.T) {
 		{"originator abort", []seg{
 			{true, S, 100, 0, 0, 0}, {false, S | A, 500, 101, 0, ms}, {true, A, 101, 501, 0, 2 * ms}, {true, R | A, 101, 501, 0, 3 * ms},
 		}, "RSTO", "ShAR", 0, 0, 1},
+		{"one-sided: the silent side's size stays 0 (Zeek)", []seg{
+			{true, S, 100, 0, 0, 0}, {true, A, 101, 501, 0, ms}, {true, PA, 101, 601, 10, 2 * ms}, {true, PA, 111, 901, 10, 3 * ms},
+		}, "S0", "SAD", 20, 0, 1},
 		{"retried SYNs beyond the attempt delay are new connections", []seg{
 			{true, S, 100, 0, 0, 0}, {true, S, 100, 0, 0, 3 * time.Second}, {true, S, 100, 0, 0, 9 * time.Second},
 		}, "S0", "S", 0, 0, 2},

@@ -56,8 +56,12 @@ func TestInspectionReassembly(t *testing.T) {
 		{"one-sided, no handshake", []tseg{{true, PA, isn, 5001, a}, {true, PA, isn + 20, 5001, b}}, "http", "good.example", 0},
 		{"gap acknowledged by the peer", []tseg{
 			{true, S, isn, 0, ""}, {false, S | A, 5000, isn + 1, ""}, {true, A, isn + 1, 5001, ""},
-			{true, PA, isn + 1, 5001, "SSH-2.0-x\r\n"}, {false, A, 5001, isn + 12 + 500, ""},
+			{true, PA, isn + 1, 5001, "SSH-2.0-x\r\n"}, {false, PA, 5001, isn + 12, "SSH-2.0-y\r\n"}, {false, A, 5012, isn + 12 + 500, ""},
 		}, "ssh", "", 500},
+		{"SSH from one side only: not confirmed (Zeek's signatures need both)", []tseg{
+			{true, S, isn, 0, ""}, {false, S | A, 5000, isn + 1, ""}, {true, A, isn + 1, 5001, ""},
+			{true, PA, isn + 1, 5001, "SSH-2.0-x\r\n"},
+		}, "", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

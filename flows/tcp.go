@@ -217,7 +217,10 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 		ep.finCount++
 	}
 	if ack {
-		if !peer.seqInit {
+		if !peer.seqInit || peer.state == tcpInactive && !rst {
+			// While the peer has sent nothing, each ACK starts its sequence
+			// space anew (Zeek's init_peer): a side the capture never saw
+			// send has size 0, however much the other side acknowledged.
 			peer.initSeq(p.Ack - 1)
 		} else if !rst {
 			if a := unwrap(p.Ack, peer.ack); a > peer.ack && !(p.Ack == 0 && a-peer.ack > tooLargeSeqDelta) {
