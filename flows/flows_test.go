@@ -152,6 +152,13 @@ func TestTCPConversations(t *testing.T) {
 		{"one-sided: the silent side's size stays 0 (Zeek)", []seg{
 			{true, S, 100, 0, 0, 0}, {true, A, 101, 501, 0, ms}, {true, PA, 101, 601, 10, 2 * ms}, {true, PA, 111, 901, 10, 3 * ms},
 		}, "S0", "SAD", 20, 0, 1},
+		{"three rejected attempts with one ISN are three connections (Zeek's IsReuse)", []seg{
+			{true, S, 100, 0, 0, 0}, {false, R | A, 0, 101, 0, ms}, {true, S, 100, 0, 0, 500 * ms}, {false, R | A, 0, 101, 0, 501 * ms},
+			{true, S, 100, 0, 0, time.Second}, {false, R | A, 0, 101, 0, time.Second + ms},
+		}, "REJ", "Sr", 0, 0, 3},
+		{"a SYN with another ISN before the close is a new connection", []seg{
+			{true, S, 100, 0, 0, 0}, {true, S, 7000, 0, 0, 500 * ms},
+		}, "S0", "S", 0, 0, 2},
 		{"retried SYNs beyond the attempt delay are new connections", []seg{
 			{true, S, 100, 0, 0, 0}, {true, S, 100, 0, 0, 3 * time.Second}, {true, S, 100, 0, 0, 9 * time.Second},
 		}, "S0", "S", 0, 0, 2},

@@ -478,17 +478,33 @@ func (t *Table) deadline(c *conv) int64 {
 	return c.lastPacket + int64(t.cfg.OtherTimeout)
 }
 
-// reused reports whether a TCP SYN starts a new connection on the 5-tuple of
-// one that has closed, as Zeek's IsReuse does.
+// reused reports whether a TCP SYN starts a new connection on the 5-tuple
+// of this one, as Zeek's IsReuse decides: once either side has closed or
+// reset, any SYN does; before, a SYN whose initial sequence number is not
+// the connection's (not a retransmission). A SYN-ACK does only on a half
+// connection, whose originator the capture has not seen.
 func (t *Table) reused(c *conv, p *pcapread.Packet, srcIsLo bool) bool {
-	if c.proto != ipproto.TCP || !c.closed || p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagACK) != pcapread.FlagSYN {
+	if c.proto != ipproto.TCP || p.TCPFlags&pcapread.FlagSYN == 0 {
 		return false
 	}
-	ep := &c.respEP
-	if srcIsLo == c.origIsLo {
-		ep = &c.origEP
+	connOrig := &c.origEP
+	if p.TCPFlags&pcapread.FlagACK != 0 {
+		if c.origEP.state != tcpInactive {
+			return false // not a half connection
+		}
+		connOrig = &c.respEP
 	}
-	return !ep.seqInit || p.Seq != uint32(ep.start)
+	if c.origEP.didClose || c.respEP.didClose {
+		return true
+	}
+	if connOrig.seqInit && p.Seq == uint32(connOrig.start) {
+		return false // a retransmitted SYN
+	}
+	if p.TCPFlags&pcapread.FlagACK == 0 && connOrig.state == tcpSynAckSent && c.respEP.state == tcpInactive &&
+		c.respEP.seqInit && p.Seq == uint32(c.respEP.start) {
+		return false // the SYN after its SYN-ACK (two interfaces, reordered): the flip sorts it out
+	}
+	return true
 }
 
 // sweep finishes every conversation that has expired by now. It reads the
