@@ -199,6 +199,19 @@ func TestTimeoutsSplitConversations(t *testing.T) {
 	if out[0].OrigPkts != 2 || out[0].ConnState != "S0" || out[0].History != "D" {
 		t.Errorf("first conversation %+v", out[0])
 	}
+	// A packet exactly the timeout after the last starts a new one: Zeek's
+	// inactivity timer expires at the limit, not past it.
+	out = out[:0]
+	tab = NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
+	tab.SetFile("a.pcap")
+	for _, at := range []time.Duration{0, 30 * time.Second, 90 * time.Second} {
+		p := pcapread.Packet{Timestamp: int64(at), Src: a, Dst: b, Proto: ipproto.UDP, SrcPort: 5000, DstPort: 53, HasPorts: true, IPBytes: 60, PayloadLen: 32}
+		tab.Add(&p)
+	}
+	tab.Flush()
+	if len(out) != 2 {
+		t.Errorf("%d conversations, want 2: the third packet came exactly the UDP timeout after the second", len(out))
+	}
 }
 
 // TestBadChecksumLetter checks that a segment with a wrong checksum sets

@@ -284,7 +284,7 @@ func (t *Table) Add(p *pcapread.Packet) {
 	k, sport, dport, oneWay, srcIsLo := packetKey(p)
 	h := hashKey(&k)
 	i, ok := t.index.lookup(&k, h, t.convs, t.lites)
-	if ok && p.Timestamp > t.deadlineOf(i) {
+	if ok && p.Timestamp >= t.deadlineOf(i) {
 		t.finish(i)
 		ok = false
 	}
@@ -511,7 +511,7 @@ func (t *Table) reused(c *conv, p *pcapread.Packet, srcIsLo bool) bool {
 // dense deadline arrays, and the conversations only of those that expired.
 func (t *Table) sweep(now int64) {
 	t.order = t.order[:0]
-	t.live(func(deadline int64) bool { return now > deadline })
+	t.live(func(deadline int64) bool { return now >= deadline })
 	t.finishInOrder()
 }
 
