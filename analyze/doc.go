@@ -11,8 +11,7 @@
 //     sections; names.go the names of addresses; network.go the class of
 //     each address (internal and why, external, azure, ...); azure.go the
 //     Azure inventory's part (its inputs, the hosts it names, the NSG
-//     rules the flow logs name and what they mean); linktypes.go
-//     link-type names.
+//     rules the flow logs name and what they mean).
 //   - detection.go: the detector interface, the list of detectors
 //     (newDetectors: a new detector is one file, one test file and one
 //     line there), and what they share; findings.go the Finding, its

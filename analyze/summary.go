@@ -17,6 +17,7 @@ import (
 	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/internal/record"
 	"github.com/netfx/netfx/inventory"
+	"github.com/netfx/netfx/pcapread"
 )
 
 // Report is the result of an analysis, ready for rendering. Its JSON form is
@@ -61,6 +62,7 @@ type Input struct {
 	First     string   `json:"first,omitempty"` // RFC 3339, UTC
 	Last      string   `json:"last,omitempty"`
 	NonIP     int64    `json:"non_ip_packets"`
+	Undecoded int64    `json:"undecoded_frames,omitempty"` // frames of link types netfx does not decode
 	Truncated int64    `json:"truncated_packets"`
 	Fragments int64    `json:"ip_fragments"`
 	Damage    string   `json:"damage,omitempty"` // why reading stopped early
@@ -290,7 +292,7 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 	}
 	in.LinkTypes = []string{}
 	for _, lt := range res.Stats.LinkTypes {
-		in.LinkTypes = append(in.LinkTypes, LinkTypeName(uint16(lt)))
+		in.LinkTypes = append(in.LinkTypes, pcapread.LinkTypeName(uint16(lt)))
 	}
 	if res.Stats.Records > 0 {
 		in.First, in.Last = FormatTime(res.Stats.First), FormatTime(res.Stats.Last)
@@ -302,6 +304,10 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 	}
 	if n := res.EndedEarly; n > 0 {
 		notes = append(notes, ingest.EndedEarly(n))
+	}
+	if n := res.Stats.UnknownLinks; n > 0 {
+		notes = append(notes, ingest.Undecoded(n, res.Stats.UnknownLinkTypes))
+		in.Undecoded = n
 	}
 	in.Damage = strings.Join(slices.DeleteFunc(append([]string{in.Damage}, notes...), func(s string) bool { return s == "" }), "; ")
 	in.EndedEarly = res.EndedEarly

@@ -20,6 +20,8 @@ import (
 	"github.com/netfx/netfx/internal/extsort"
 	"github.com/netfx/netfx/inventory"
 	"github.com/netfx/netfx/pcapread"
+
+	"github.com/gopacket/gopacket/layers"
 )
 
 // Options say how Read reads the inputs.
@@ -337,6 +339,9 @@ func (r *run) readCaptures(paths []string, emit func(*flows.Conn)) {
 		if n := res.Stats.BadFractions; n > 0 {
 			r.sink.Problem(Problem{Path: res.Path, Warning: true, Err: fmt.Errorf("%s: %s", res.Path, BadFractions(n))})
 		}
+		if n := res.Stats.UnknownLinks; n > 0 {
+			r.sink.Problem(Problem{Path: res.Path, Warning: true, Err: fmt.Errorf("%s: %s", res.Path, Undecoded(n, res.Stats.UnknownLinkTypes))})
+		}
 		res.Size = fileSize(res.Path)
 		r.sink.Capture(res)
 	})
@@ -421,6 +426,12 @@ func (r *run) outliers(path string, n, at int64, what string) {
 // pressure.
 func EndedEarly(n int64) string {
 	return fmt.Sprintf("%d conversation(s) ended early: more were in progress at once than --max-live allows", n)
+}
+
+// Undecoded says that n frames of link types netfx does not decode were
+// left out.
+func Undecoded(n int64, lts []layers.LinkType) string {
+	return fmt.Sprintf("%d frame(s) of link type %s, which netfx does not decode, left out", n, pcapread.LinkTypeNames(lts))
 }
 
 // BadFractions says that n pcap records had a sub-second field of a

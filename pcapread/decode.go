@@ -1,24 +1,30 @@
 package pcapread
 
 import (
-	"github.com/netfx/netfx/internal/ipproto"
-
 	"encoding/binary"
 	"net/netip"
+	"slices"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // Link types decoded here, by their LINKTYPE_ (and DLT_) numbers.
 const (
 	linkNull      = 0
 	linkEthernet  = 1
+	linkPPP       = 9
 	linkFDDI      = 10
 	linkRawBSD    = 12 // DLT_RAW on most BSDs
 	linkRawBSD14  = 14 // DLT_RAW on OpenBSD
+	linkPPPHDLC   = 50 // PPP in HDLC-like framing (DLT_PPP_SERIAL)
 	linkRaw       = 101
+	linkCHDLC     = 104 // Cisco HDLC
+	link80211     = 105
 	linkLoop      = 108
 	linkLinuxSLL  = 113
+	linkRadiotap  = 127 // 802.11 behind a radiotap header
 	linkIPv4      = 228
 	linkIPv6      = 229
 	linkLinuxSLL2 = 276
@@ -34,6 +40,10 @@ const (
 	etherMPLS   = 0x8847
 	etherMPLSmc = 0x8848
 	etherPPPoE  = 0x8864
+	// Headers Zeek's Ethernet analyzer skips to reach the frame inside.
+	etherPBB        = 0x88E7 // 802.1ah provider backbone bridging: an I-TAG, then a customer frame
+	etherVNTag      = 0x8926 // Cisco VN-Tag: four bytes, then the ethertype
+	etherFabricPath = 0x8903 // Cisco FabricPath: two bytes, then the original frame
 )
 
 // Decoder decodes link, network and transport headers. Its zero value is
@@ -65,7 +75,9 @@ func (d *Decoder) decode(p *Packet, link layers.LinkType, frame []byte, origLen 
 	case etherIPv6:
 		return d.ipv6(p, ip, wire, stats)
 	case etherUnknownLink:
-		stats.UnknownLinks++
+		if stats.UnknownLinks++; !slices.Contains(stats.UnknownLinkTypes, link) {
+			stats.UnknownLinkTypes = append(stats.UnknownLinkTypes, link)
+		}
 	case etherShort:
 		stats.Truncated++
 	default:
@@ -111,8 +123,73 @@ func (d *Decoder) link(p *Packet, link layers.LinkType, b []byte) (ethertype uin
 			return etherShort, 0
 		}
 		return d.llc(p, b, 13)
+	case linkPPP, linkPPPHDLC:
+		return ppp(b)
+	case linkCHDLC:
+		// address, control, then an ethertype.
+		if len(b) < 4 {
+			return etherShort, 0
+		}
+		return d.etherAt(p, b, binary.BigEndian.Uint16(b[2:4]), 4)
+	case link80211:
+		return d.ieee80211(p, b, 0)
+	case linkRadiotap:
+		if len(b) < 4 {
+			return etherShort, 0
+		}
+		return d.ieee80211(p, b, int(binary.LittleEndian.Uint16(b[2:4])))
 	}
 	return etherUnknownLink, 0
+}
+
+// ppp reads a PPP header, with or without HDLC-like framing (address
+// 0xff, control 0x03) and with a one- or two-byte protocol.
+func ppp(b []byte) (uint16, int) {
+	off := 0
+	if len(b) >= 2 && b[0] == 0xff && b[1] == 0x03 {
+		off = 2
+	}
+	if len(b) < off+1 {
+		return etherShort, 0
+	}
+	proto, n := uint16(b[off]), 1
+	if b[off]&1 == 0 { // not compressed: two bytes
+		if len(b) < off+2 {
+			return etherShort, 0
+		}
+		proto, n = binary.BigEndian.Uint16(b[off:off+2]), 2
+	}
+	switch proto {
+	case 0x0021:
+		return etherIPv4, off + n
+	case 0x0057:
+		return etherIPv6, off + n
+	}
+	return etherNone, 0
+}
+
+// ieee80211 reads an 802.11 frame at b[off:]: a data frame carries an
+// LLC/SNAP header; management, control, null and protected frames carry
+// no IP netfx can read.
+func (d *Decoder) ieee80211(p *Packet, b []byte, off int) (uint16, int) {
+	if off < 0 || len(b) < off+24 {
+		return etherShort, 0
+	}
+	fc, flags := b[off], b[off+1]
+	if (fc>>2)&3 != 2 || fc&0x40 != 0 || flags&0x40 != 0 {
+		return etherNone, 0 // not data, a null function, or protected
+	}
+	hdr := 24
+	if flags&3 == 3 {
+		hdr += 6 // a fourth address: to and from the distribution system
+	}
+	if fc&0x80 != 0 {
+		hdr += 2 // QoS control
+		if flags&0x80 != 0 {
+			hdr += 4 // HT control
+		}
+	}
+	return d.llc(p, b, off+hdr)
 }
 
 // Pseudo-ethertypes for frames that do not lead to IP.
@@ -169,6 +246,24 @@ func (d *Decoder) etherAt(p *Packet, b []byte, et uint16, off int) (uint16, int)
 				return etherIPv6, off + 8
 			}
 			return etherNone, 0
+		case et == etherPBB:
+			// The I-TAG, then the customer frame's addresses and ethertype.
+			if len(b) < off+18 {
+				return etherNone, 0
+			}
+			et, off = binary.BigEndian.Uint16(b[off+16:off+18]), off+18
+		case et == etherVNTag:
+			if len(b) < off+6 {
+				return etherNone, 0
+			}
+			et, off = binary.BigEndian.Uint16(b[off+4:off+6]), off+6
+		case et == etherFabricPath:
+			// The FTag and TTL, then the original frame's addresses and
+			// ethertype.
+			if len(b) < off+16 {
+				return etherNone, 0
+			}
+			et, off = binary.BigEndian.Uint16(b[off+14:off+16]), off+16
 		case et < 0x0600:
 			// An 802.3 length field: LLC follows.
 			return d.llc(p, b, off)

@@ -83,6 +83,15 @@ func TestDecodeLinkAndNetworkLayers(t *testing.T) {
 	sll := cat(make([]byte, 14), []byte{0x08, 0x00})
 	sll2 := cat([]byte{0x08, 0x00}, make([]byte, 18))
 	fddi := cat(make([]byte, 13), []byte{0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00})
+	llcIPv4 := []byte{0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00}
+	wifiData := cat([]byte{0x08, 0x01}, make([]byte, 22), llcIPv4)                      // data, to the DS
+	wifiQoS := cat([]byte{0x88, 0x02}, make([]byte, 24), llcIPv4)                       // QoS data, from the DS
+	wifiWDS := cat([]byte{0x08, 0x03}, make([]byte, 28), llcIPv4)                       // four addresses
+	wifiProtected := cat([]byte{0x08, 0x41}, make([]byte, 22), llcIPv4)                 // encrypted: unreadable
+	radiotap := cat([]byte{0, 0, 12, 0}, make([]byte, 8))                               // version, pad, length 12
+	pbb := cat(ethernet(0x88e7), make([]byte, 4), make([]byte, 12), []byte{0x08, 0x00}) // I-TAG, customer addresses
+	vntag := cat(ethernet(0x8926), make([]byte, 4), []byte{0x08, 0x00})
+	fabricPath := cat(ethernet(0x8903), make([]byte, 2), make([]byte, 12), []byte{0x08, 0x00})
 	mapped := netip.MustParseAddr("::ffff:192.0.2.9").As16()
 	plain6 := netip.MustParseAddr("2001:db8::1").As16()
 	tests := []struct {
@@ -114,6 +123,19 @@ func TestDecodeLinkAndNetworkLayers(t *testing.T) {
 		{"null AF_INET6 (BSD 24)", 0, cat([]byte{0, 0, 0, 24}, ipv6TCP(plain6)), "2001:db8::1", 6, 22, nil, 60, true},
 		{"null holding an ethertype", 0, cat([]byte{0, 0, 0x08, 0x00}, v4), "192.0.2.1", 17, 53, nil, 38, true},
 		{"FDDI", 10, cat(fddi, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"PPP", 9, cat([]byte{0x00, 0x21}, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"PPP in HDLC framing", 50, cat([]byte{0xff, 0x03, 0x00, 0x21}, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"PPP IPv6, compressed protocol field", 9, cat([]byte{0x57}, ipv6TCP(plain6)), "2001:db8::1", 6, 22, nil, 60, true},
+		{"PPP LCP is not IP", 9, cat([]byte{0xff, 0x03, 0xc0, 0x21}, make([]byte, 20)), "", 0, 0, nil, 0, false},
+		{"Cisco HDLC", 104, cat([]byte{0x0f, 0x00, 0x08, 0x00}, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"802.11 data", 105, cat(wifiData, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"802.11 QoS data behind radiotap", 127, cat(radiotap, wifiQoS, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"802.11 four addresses", 105, cat(wifiWDS, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"802.11 protected data is not readable", 105, cat(wifiProtected, v4), "", 0, 0, nil, 0, false},
+		{"802.11 beacon is not IP", 127, cat(radiotap, []byte{0x80, 0x00}, make([]byte, 40)), "", 0, 0, nil, 0, false},
+		{"802.1ah PBB", 1, cat(pbb, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"Cisco VN-Tag", 1, cat(vntag, v4), "192.0.2.1", 17, 53, nil, 38, true},
+		{"Cisco FabricPath", 1, cat(fabricPath, v4), "192.0.2.1", 17, 53, nil, 38, true},
 		{"IPv6 extension headers", 229, ipv6TCP(plain6, hopByHop, routing, destOpts), "2001:db8::1", 6, 22, nil, 92, true},
 		{"IPv6 atomic fragment", 229, ipv6TCP(plain6, atomicFrag), "2001:db8::1", 6, 22, nil, 68, true},
 		{"IPv4-mapped IPv6 source", 229, ipv6TCP(mapped), "::ffff:192.0.2.9", 6, 22, nil, 60, true},

@@ -48,6 +48,8 @@ type Stats struct {
 	Fragments    int64 // IP fragments read; reassembled datagrams are delivered once
 	FragDropped  int64 // fragments that never completed a datagram (timed out or over the limits)
 	UnknownLinks int64 // frames of link types netfx cannot decode
+	// UnknownLinkTypes are the link types of those frames, each once.
+	UnknownLinkTypes []layers.LinkType
 	// First and Last are the earliest and latest timestamps (Unix ns) of
 	// the file's records, 0 if none; records whose clock was far off the
 	// others' (the epoch, a year off, the far future: see package
