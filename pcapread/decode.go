@@ -209,6 +209,8 @@ func (d *Decoder) ether(p *Packet, b []byte, at int) (uint16, int) {
 func (d *Decoder) etherAt(p *Packet, b []byte, et uint16, off int) (uint16, int) {
 	for {
 		switch {
+		case et == etherIPv4 || et == etherIPv6:
+			return et, off // the common case first
 		case et == etherVLAN || et == etherQinQ || et == etherQinQ2:
 			if len(b) < off+4 {
 				return etherNone, 0
