@@ -84,7 +84,7 @@ func loginFailures(c *flows.Conn) int {
 
 // loginProtocols name the protocols whose failed logins loginFailures
 // counts, by their service (the first of a conversation's services).
-var loginProtocols = map[string]string{"smb": "SMB", "ldap": "LDAP", "ftp": "FTP", "smtp": "SMTP", "krb": "Kerberos"}
+var loginProtocols = map[string]string{"smb": "SMB", "ldap_tcp": "LDAP", "ftp": "FTP", "smtp": "SMTP", "krb": "Kerberos", "krb_tcp": "Kerberos"}
 
 func loginProtocol(services string) string {
 	first, _, _ := strings.Cut(services, ",")

@@ -82,7 +82,7 @@ func TestPasswordGuessingByFailures(t *testing.T) {
 		}, "brute_force", true},
 		{"LDAP binds refused", func() (cs []*flows.Conn) {
 			c := conn("10.0.0.7", "10.0.0.10", 50000, 389, 0, time.Minute)
-			c.Service = "ldap"
+			c.Service = "ldap_tcp"
 			c.App = &appid.Facts{LDAP: &appid.LDAPFacts{BindFailures: 25}}
 			return []*flows.Conn{c}
 		}, "brute_force", true},

@@ -235,7 +235,7 @@ func TestLDAPSimpleBind(t *testing.T) {
 	msg = append([]byte{0x30, byte(len(msg))}, msg...)
 	in := NewInspector(false)
 	in.Stream(FromOrig, msg)
-	if f := in.Facts(); in.Services() != "ldap" || f.LDAP.BindName != dn || f.LDAP.BindType != "simple" {
+	if f := in.Facts(); in.Services() != "ldap_tcp" || f.LDAP.BindName != dn || f.LDAP.BindType != "simple" {
 		t.Errorf("services %q ldap %+v", in.Services(), f)
 	}
 }

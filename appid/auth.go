@@ -78,7 +78,6 @@ func (in *Inspector) kerberos(msg []byte) {
 	if !ok {
 		return
 	}
-	in.addService("krb")
 	if in.facts.Kerberos == nil {
 		in.facts.Kerberos = &KerberosFacts{}
 	}
@@ -251,7 +250,7 @@ func (in *Inspector) ldap(msg []byte) {
 	if !ok || len(op) == 0 {
 		return
 	}
-	in.addService("ldap")
+	in.addService("ldap_tcp") // Zeek's name: its LDAP analyzer over TCP
 	if in.facts.LDAP == nil {
 		in.facts.LDAP = &LDAPFacts{}
 	}

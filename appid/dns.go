@@ -325,7 +325,7 @@ func (h *framedHandler) feed(in *Inspector, dir int, data []byte) bool {
 	case "ldap":
 		return h.feedLDAP(in, dir, data)
 	case "krb":
-		in.addService("krb")
+		in.addService("krb_tcp") // Zeek's name for Kerberos over TCP
 	case "dns":
 		in.addService("dns")
 	}

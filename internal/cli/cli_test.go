@@ -380,7 +380,7 @@ func TestServicesOnCorpus(t *testing.T) {
 		{"pcapattack__CVE-2020-1472_Zerologon_RPC_NetLogon_NullChallenge_SecChan_6_from_nonDC_to_DC.pcapng", "dce_rpc.endpoints", "netlogon"},
 		{"pcapattack__discovery_scan_dcerpc_endpoint_mapper.pcapng", "dce_rpc.endpoints", "epmapper"},
 		{"samrlab__sharphound_domain_z.pcapng", "dce_rpc.endpoints", "samr"},
-		{"samrlab__sharphound_domain_z.pcapng", "service", "ldap"},
+		{"samrlab__sharphound_domain_z.pcapng", "service", "ldap_tcp"},
 		{"pcapattack__LM_rdp_sharprdp.pcapng", "service", "rdp"},
 		{"zeek__krb_kinit.pcap", "service", "krb"},
 		{"zeek__ldap_simpleauth.pcap", "ldap.bind_type", "simple"},
