@@ -176,7 +176,7 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 	case "krb":
 		in.addService("krb")
 		in.kerberos(data)
-	case "quic", "ntp":
+	case "quic", "ntp", "dhcp", "snmp", "sip", "syslog", "radius":
 		in.addService(kind)
 		in.done = true
 	}
@@ -222,6 +222,16 @@ func datagramKind(data []byte) string {
 		return "quic"
 	case looksNTP(data):
 		return "ntp"
+	case looksDHCP(data):
+		return "dhcp"
+	case looksSNMP(data):
+		return "snmp"
+	case looksSIP(data):
+		return "sip"
+	case looksSyslog(data):
+		return "syslog"
+	case looksRADIUS(data):
+		return "radius"
 	}
 	return ""
 }
@@ -261,7 +271,11 @@ func (in *Inspector) detectTCP(dir int, p []byte) bool {
 	case dir == FromResp && looksBanner(p):
 		in.handler = &bannerHandler{}
 	default:
-		return false
+		h := detectSignature(dir, p)
+		if h == nil {
+			return false
+		}
+		in.handler = h
 	}
 	return true
 }

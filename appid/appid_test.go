@@ -559,3 +559,78 @@ func TestFTPLoginFailures(t *testing.T) {
 		t.Errorf("service %q, banner %+v", in.Services(), f.Banner)
 	}
 }
+
+// TestSignatures: the services Zeek names that netfx tells by their first
+// bytes, and one side alone confirming nothing where Zeek's signatures
+// need both.
+func TestSignatures(t *testing.T) {
+	mysql := append([]byte{30, 0, 0, 0, 10}, "8.0.36\x00"...)
+	mysql = append(mysql, make([]byte, 22)...)
+	pgStartup := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, 41), 196608)
+	pgStartup = append(pgStartup, "user\x00postgres\x00database\x00x\x00\x00"...)
+	mqtt := append([]byte{0x10, 0x10, 0x00, 0x04}, "MQTT\x04\x02\x00\x3c\x00\x04abcd"...)
+	modbusReq := []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x0a}
+	modbusResp := []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x05, 0x01, 0x03, 0x02, 0x00, 0x2a}
+	dnp3 := []byte{0x05, 0x64, 0x05, 0xc9, 0x01, 0x00, 0x00, 0x04, 0xe9, 0x21}
+	for _, tt := range []struct {
+		name       string
+		orig, resp string
+		want       string
+	}{
+		{"pop3", "USER alice\r\n", "+OK POP3 server ready\r\n", "pop3"},
+		{"imap", "a001 CAPABILITY\r\n", "* OK IMAP4rev1 ready\r\n", "imap"},
+		{"irc", "NICK alice\r\nUSER alice 0 * :A\r\n", ":irc.example NOTICE * :hi\r\n", "irc"},
+		{"xmpp", "<?xml version='1.0'?><stream:stream to='x'>", "<?xml version='1.0'?><stream:stream from='x'>", "xmpp"},
+		{"mysql: the server greets", "", string(mysql), "mysql"},
+		{"postgresql", string(pgStartup), "R\x00\x00\x00\x08\x00\x00\x00\x00", "postgresql"},
+		{"mqtt", string(mqtt), "\x20\x02\x00\x00", "mqtt"},
+		{"modbus", string(modbusReq), string(modbusResp), "modbus"},
+		{"dnp3", string(dnp3), string(dnp3), "dnp3"},
+		{"websocket", "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+			"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", "http,websocket"},
+		{"a POP3 command alone confirms nothing", "USER alice\r\n", "", ""},
+		{"a POP3 command, answered otherwise", "USER alice\r\n", "HTTP/1.1 400 Bad\r\n\r\n", ""},
+	} {
+		in := NewInspector(false)
+		if tt.orig != "" {
+			in.Stream(FromOrig, []byte(tt.orig))
+		}
+		if tt.resp != "" {
+			in.Stream(FromResp, []byte(tt.resp))
+		}
+		if got := in.Services(); got != tt.want {
+			t.Errorf("%s: services %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestDatagramSignatures: UDP services told by one datagram.
+func TestDatagramSignatures(t *testing.T) {
+	dhcp := make([]byte, 300)
+	dhcp[0], dhcp[1], dhcp[2] = 1, 1, 6
+	binary.BigEndian.PutUint32(dhcp[236:240], 0x63825363)
+	snmp := []byte{0x30, 0x1a, 0x02, 0x01, 0x01, 0x04, 0x06, 'p', 'u', 'b', 'l', 'i', 'c', 0xa0, 0x0d, 0x02, 0x01, 0x01, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x30, 0x02, 0x30, 0x00}
+	radius := append(make([]byte, 20), 1, 7, 'a', 'l', 'i', 'c', 'e') // User-Name
+	radius[0], radius[3] = 1, byte(len(radius))
+	ptp := make([]byte, 64) // a PTP Announce: a length field where RADIUS has one
+	ptp[0], ptp[1], ptp[3] = 0x0b, 0x02, 64
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"dhcp", dhcp, "dhcp"},
+		{"snmp", snmp, "snmp"},
+		{"syslog", []byte("<34>Oct 11 22:14:15 host su: 'su root' failed"), "syslog"},
+		{"sip", []byte("INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"), "sip"},
+		{"radius", radius, "radius"},
+		{"ptp is not radius", ptp, ""},
+		{"random bytes", []byte("\x17\x42 not a protocol at all"), ""},
+	} {
+		in := NewInspector(true)
+		in.Datagram(FromOrig, tt.data)
+		if got := in.Services(); got != tt.want {
+			t.Errorf("%s: services %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

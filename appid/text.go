@@ -37,8 +37,9 @@ func looksHTTPResponse(p []byte) bool { return bytes.HasPrefix(p, []byte("HTTP/1
 // messages in the Authorization headers of the requests that follow a
 // challenge.
 type httpHandler struct {
-	buf     [2][]byte
-	scanned int // client bytes already searched for Authorization headers
+	buf       [2][]byte
+	scanned   int  // client bytes already searched for Authorization headers
+	websocket bool // the request asked to upgrade to a WebSocket
 }
 
 // httpScan bounds the bytes of each direction kept and searched.
@@ -59,6 +60,9 @@ func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 		if parts := bytes.Fields(line); len(parts) >= 2 {
 			f.Status, _ = strconv.Atoi(string(parts[1]))
 		}
+	}
+	if f.Status == 101 && h.websocket {
+		in.addService("websocket") // the server switched protocols, as Zeek's WebSocket analyzer needs
 	}
 	if f.Method == "" && looksHTTPRequest(b) {
 		if head, _, ok := bytes.Cut(b, []byte("\r\n\r\n")); ok {
@@ -87,6 +91,8 @@ func (h *httpHandler) request(in *Inspector, f *HTTPFacts, head []byte) {
 			f.Host = printable(bytes.TrimSpace(v), 255)
 		case "user-agent":
 			f.UserAgent = printable(bytes.TrimSpace(v), 512)
+		case "upgrade":
+			h.websocket = bytes.EqualFold(bytes.TrimSpace(v), []byte("websocket"))
 		}
 	}
 	if f.Method == "POST" && bytes.HasPrefix(bytes.ToLower([]byte(f.URI)), []byte("/wsman")) {
