@@ -382,3 +382,34 @@ func TestMaxLive(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapLengthCutIsMissed: payload the snap length cut is never had, so
+// it counts as missed once the peer acknowledges it, as Zeek's
+// reassembler counts it; payload captured whole does not.
+func TestSnapLengthCutIsMissed(t *testing.T) {
+	for _, cut := range []bool{false, true} {
+		mk := func(fromOrig bool, flags uint8, seq, ack uint32, n, captured int, at time.Duration) pcapread.Packet {
+			return pcapread.Packet{Timestamp: int64(at), Proto: ipproto.TCP, TCPFlags: flags, Seq: seq, Ack: ack, Window: 1000,
+				PayloadLen: n, Payload: make([]byte, captured), IPBytes: 40 + n, Truncated: captured < n}
+		}
+		captured := 100
+		if cut {
+			captured = 10
+		}
+		pkts := []pcapread.Packet{
+			mk(true, S, 100, 0, 0, 0, 0), mk(false, S|A, 500, 101, 0, 0, time.Millisecond), mk(true, A, 101, 501, 0, 0, 2*time.Millisecond),
+			mk(true, PA, 101, 501, 100, captured, 3*time.Millisecond), mk(false, A, 501, 201, 0, 0, 4*time.Millisecond),
+		}
+		conns := runCrafted(80, pkts, []bool{true, false, true, true, false})
+		if len(conns) != 1 {
+			t.Fatalf("%d conversations", len(conns))
+		}
+		want := uint64(0)
+		if cut {
+			want = 90
+		}
+		if c := conns[0]; c.MissedBytes != want || c.OrigBytes != 100 {
+			t.Errorf("cut %v: missed %d, orig_bytes %d (history %s), want %d and 100", cut, c.MissedBytes, c.OrigBytes, c.History, want)
+		}
+	}
+}

@@ -251,7 +251,17 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 	if fin {
 		dataEnd++
 	}
-	ep.addSegment(dataStart, dataEnd)
+	if captured := len(p.Payload); p.Truncated && captured < length {
+		// The snap length cut the payload: the bytes past it were never
+		// had, a hole the peer's acknowledgement turns into missed bytes,
+		// as Zeek's reassembler counts them.
+		ep.addSegment(dataStart, dataStart+uint64(captured))
+		if fin {
+			ep.addSegment(dataEnd-1, dataEnd)
+		}
+	} else {
+		ep.addSegment(dataStart, dataEnd)
+	}
 
 	c.tcpStateMachine(ep, peer, isOrig, syn, fin, rst, ack, length)
 }
