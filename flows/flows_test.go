@@ -413,3 +413,19 @@ func TestSnapLengthCutIsMissed(t *testing.T) {
 		}
 	}
 }
+
+// TestGapAfterCloseIsMissed: bytes acknowledged but never captured count
+// as missed after a side has closed too (Zeek), without a history letter.
+func TestGapAfterCloseIsMissed(t *testing.T) {
+	ms := time.Millisecond
+	conns := runTCP(t, []seg{
+		{true, S, 100, 0, 0, 0}, {false, S | A, 500, 101, 0, ms}, {true, A, 101, 501, 0, 2 * ms},
+		{false, F | A, 501, 101, 0, 3 * ms}, // the server closes
+		{true, PA, 101, 502, 10, 4 * ms},    // the client sends 10 bytes
+		{false, A, 502, 161, 0, 5 * ms},     // the server acknowledges 60: 50 never captured
+		{true, F | A, 161, 502, 0, 6 * ms}, {false, A, 502, 162, 0, 7 * ms},
+	})
+	if c := conns[0]; c.MissedBytes != 50 || strings.ContainsAny(c.History, "Gg") {
+		t.Errorf("missed %d, history %s; want 50 and no gap letter", c.MissedBytes, c.History)
+	}
+}

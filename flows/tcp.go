@@ -268,18 +268,23 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 
 // checkGap accounts the bytes of ep, the peer of the packet's sender, that
 // the packet acknowledges but the capture never had, as Zeek's reassembler
-// does: only once both sides are established, and without flagging gaps
-// revealed by a FIN, which are unreliable.
+// does: once both sides are established, and still after one has closed;
+// the history letter only while both are established, and not for gaps a
+// FIN reveals, which are unreliable.
 func (c *conv) checkGap(ep *endpoint, epIsOrig bool, ack uint64, fin bool) {
 	missing := ep.acked(ack)
-	if missing == 0 || c.origEP.state != tcpEstablished || c.respEP.state != tcpEstablished {
+	if missing == 0 || !openedOrClosed(c.origEP.state) || !openedOrClosed(c.respEP.state) {
 		return
 	}
 	ep.missed += missing
-	if !fin && ep.gaps.due() {
+	if !fin && c.origEP.state == tcpEstablished && c.respEP.state == tcpEstablished && ep.gaps.due() {
 		c.addHistory('G', epIsOrig)
 	}
 }
+
+// openedOrClosed reports whether an endpoint is established, or closed
+// (by a FIN) after it was.
+func openedOrClosed(s uint8) bool { return s == tcpEstablished || s == tcpClosed }
 
 // tcpHistory appends the history letters for one packet (Zeek's
 // update_history): upper case for the originator.
