@@ -74,6 +74,14 @@ func (in *Inspector) Done() bool { return in.done }
 
 // Services returns the identified protocols in Zeek's service names, in
 // the order they were recognised, comma-separated.
+// First returns the first service recognised, or "".
+func (in *Inspector) First() string {
+	if len(in.services) == 0 {
+		return ""
+	}
+	return in.services[0]
+}
+
 func (in *Inspector) Services() string {
 	if len(in.services) == 1 {
 		return in.services[0]

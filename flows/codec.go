@@ -53,6 +53,7 @@ func (cc *connCodec) Encode(w *bufio.Writer, c *Conn) error {
 		b = binary.AppendUvarint(b, n)
 	}
 	b = record.AppendList(b, c.Files)
+	b = record.AppendList(b, c.TunnelParents)
 	b = binary.AppendVarint(b, c.FirstRecord)
 	b = AppendFlowLogView(b, c.FlowLog)
 	b = AppendAnalyticsView(b, c.Analytics)
@@ -100,7 +101,7 @@ func (cc *connCodec) Decode(r *bufio.Reader) (*Conn, error) {
 	c.OrigBytes, c.RespBytes, c.MissedBytes = d.Uvarint(), d.Uvarint(), d.Uvarint()
 	c.OrigPkts, c.RespPkts, c.OrigIPBytes, c.RespIPBytes = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()
 	c.VLAN, c.InnerVLAN, c.NumVLANs = uint16(d.Uvarint()), uint16(d.Uvarint()), uint8(d.Uvarint())
-	c.Files, c.FirstRecord = d.List(), d.Varint()
+	c.Files, c.TunnelParents, c.FirstRecord = d.List(), d.List(), d.Varint()
 	c.FlowLog = DecodeFlowLogView(d)
 	c.Analytics = DecodeAnalyticsView(d)
 	if d.Bool() {

@@ -32,6 +32,9 @@ type Conn struct {
 	OrigIPBytes uint64
 	RespIPBytes uint64
 	CommunityID string
+	// TunnelParents are the uids of the conversations that carried this
+	// one out of a tunnel (Zeek's tunnel_parents).
+	TunnelParents []string
 
 	VLAN, InnerVLAN uint16 // outermost and innermost 802.1Q IDs of the first packet
 	NumVLANs        uint8

@@ -429,3 +429,33 @@ func TestGapAfterCloseIsMissed(t *testing.T) {
 		t.Errorf("missed %d, history %s; want 50 and no gap letter", c.MissedBytes, c.History)
 	}
 }
+
+// TestTunnelParents: a conversation that came out of a tunnel names its
+// carriers' uids, and the carrier has the tunnel as its service; a Teredo
+// carrier only once both sides used it (Zeek).
+func TestTunnelParents(t *testing.T) {
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	in1, in2 := netip.MustParseAddr("10.244.1.5"), netip.MustParseAddr("10.244.2.7")
+	var out []*Conn
+	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
+	tab.SetFile("vxlan.pcap")
+	for i := range 3 {
+		at := int64(i) * int64(time.Millisecond)
+		tab.Add(&pcapread.Packet{Timestamp: at, Src: a, Dst: b, Proto: ipproto.UDP, SrcPort: 51000, DstPort: 4789, HasPorts: true,
+			IPBytes: 100, PayloadLen: 72, Carries: pcapread.TunnelVXLAN, Record: int64(i + 1)})
+		tab.Add(&pcapread.Packet{Timestamp: at, Src: in1, Dst: in2, Proto: ipproto.TCP, SrcPort: 40000, DstPort: 8080, HasPorts: true,
+			IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 7, Tunnel: pcapread.TunnelVXLAN, Record: int64(i + 1)})
+	}
+	tab.Flush()
+	var carrier, inner *Conn
+	for _, c := range out {
+		if c.Proto == ipproto.UDP {
+			carrier = c
+		} else {
+			inner = c
+		}
+	}
+	if carrier == nil || inner == nil || carrier.Service != "vxlan" || !slices.Equal(inner.TunnelParents, []string{carrier.UID}) || carrier.TunnelParents != nil {
+		t.Fatalf("carrier %+v, inner %+v", carrier, inner)
+	}
+}

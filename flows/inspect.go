@@ -54,6 +54,7 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 	}
 	if c.proto == ipproto.UDP {
 		ins.in.Datagram(dir, p.Payload)
+		c.dnsSession = c.dnsSession || ins.in.First() == "dns"
 	} else {
 		ins.tcp(dir, c, p, isOrig)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/netfx/netfx/internal/ipproto"
@@ -86,6 +87,17 @@ type conv struct {
 	firstFile          int32
 	lastFile           int32
 	firstRecord        int64
+	// carries is the tunnel the conversation carries (pcapread.TunnelVXLAN,
+	// ...), its service; parents the uids of the carriers of a conversation
+	// that came out of a tunnel (Zeek's tunnel_parents).
+	carries     uint8
+	parents     []string
+	lastCarrier int32 // the slot of the carrier parents last took
+	// carriedDirs has bit 0 set when the originator sent a packet carrying
+	// the tunnel, bit 1 the responder; dnsSession that the conversation is
+	// DNS over UDP, which times out sooner (dns_session_timeout).
+	carriedDirs uint8
+	dnsSession  bool
 }
 
 // maxHistory bounds the history string; Zeek's letters that repeat are
@@ -105,14 +117,17 @@ func (c *conv) addHistory(letter byte, isOrig bool) {
 // Table builds conversations from packets. It is not safe for concurrent
 // use.
 type Table struct {
-	cfg       Config
-	emit      func(*Conn)
-	index     *index
-	convs     []conv
-	insp      []*inspection // per slot: payload inspection, nil before any payload
-	inspPool  []*inspection // finished inspections, for reuse
-	held      int           // out-of-order bytes the inspections hold, at most maxHeldBytes
-	deadlines []int64       // per slot: when the conversation expires if no packet comes
+	cfg      Config
+	emit     func(*Conn)
+	index    *index
+	convs    []conv
+	insp     []*inspection // per slot: payload inspection, nil before any payload
+	inspPool []*inspection // finished inspections, for reuse
+	// carrier is the slot of the conversation whose packet, the last one,
+	// carried a tunnel: the next packet came out of it. -1 otherwise.
+	carrier   int32
+	held      int     // out-of-order bytes the inspections hold, at most maxHeldBytes
+	deadlines []int64 // per slot: when the conversation expires if no packet comes
 	free      []int32
 	// Lite slots (see lite.go), their deadlines and free slots.
 	lites         []lite
@@ -182,7 +197,7 @@ func (t *Table) live(keep func(deadline int64) bool) {
 
 // NewTable returns a Table that passes each finished conversation to emit.
 func NewTable(cfg Config, emit func(*Conn)) *Table {
-	t := &Table{cfg: cfg, emit: emit, index: newIndex(), maxLive: cfg.MaxLive,
+	t := &Table{cfg: cfg, emit: emit, index: newIndex(), maxLive: cfg.MaxLive, carrier: -1,
 		convs: make([]conv, 0, initialSlots), insp: make([]*inspection, 0, initialSlots), deadlines: make([]int64, 0, initialSlots)}
 	if t.maxLive <= 0 {
 		t.maxLive = DefaultMaxLive
@@ -299,15 +314,39 @@ func (t *Table) Add(p *pcapread.Packet) {
 		if t.index.count >= t.maxLive {
 			t.makeRoom()
 		}
-		if deadline, ok := t.liteDeadline(p); ok {
+		if deadline, ok := t.liteDeadline(p); ok && p.Carries == pcapread.TunnelNone && p.Tunnel == pcapread.TunnelNone {
 			t.addLite(&k, h, p, srcIsLo, deadline)
 			return
 		}
 		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
 		t.index.insert(h, i)
 	}
+	if c := &t.convs[i]; p.Tunnel != pcapread.TunnelNone && t.carrier >= 0 && t.carrier != i && t.convs[t.carrier].live &&
+		(c.parents == nil || c.lastCarrier != t.carrier) {
+		// The packet just before was its carrier (unless making room for
+		// this one ended it).
+		c.lastCarrier = t.carrier
+		carrier := &t.convs[t.carrier]
+		if uid := uid(carrier, t.files[carrier.firstFile]); !slices.Contains(c.parents, uid) && len(c.parents) < maxParents {
+			c.parents = append(c.parents, uid)
+		}
+	}
+	t.carrier = -1
+	if p.Carries != pcapread.TunnelNone {
+		t.carrier = i
+		c := &t.convs[i]
+		c.carries = p.Carries
+		if srcIsLo == c.origIsLo {
+			c.carriedDirs |= 1
+		} else {
+			c.carriedDirs |= 2
+		}
+	}
 	t.update(i, p, srcIsLo)
 }
+
+// maxParents bounds the carriers a conversation lists.
+const maxParents = 4
 
 // update accounts packet p to the conversation in full slot i.
 func (t *Table) update(i int32, p *pcapread.Packet, srcIsLo bool) {
@@ -461,6 +500,11 @@ func (c *conv) extend(ts int64) {
 // and close delays.
 func (t *Table) deadline(c *conv) int64 {
 	switch c.proto {
+	case ipproto.UDP:
+		if c.dnsSession {
+			return c.lastPacket + int64(min(t.cfg.UDPTimeout, dnsSessionTimeout))
+		}
+		return c.lastPacket + int64(t.cfg.UDPTimeout)
 	case ipproto.TCP:
 		d := c.lastPacket + int64(t.cfg.TCPTimeout)
 		if c.closed {
@@ -470,13 +514,16 @@ func (t *Table) deadline(c *conv) int64 {
 			d = min(d, c.start+int64(t.cfg.TCPAttemptDelay))
 		}
 		return d
-	case ipproto.UDP:
-		return c.lastPacket + int64(t.cfg.UDPTimeout)
 	case ipproto.ICMP, ipproto.ICMPv6:
 		return c.lastPacket + int64(t.cfg.ICMPTimeout)
 	}
 	return c.lastPacket + int64(t.cfg.OtherTimeout)
 }
+
+// dnsSessionTimeout is how long a DNS conversation over UDP lasts without
+// a packet: Zeek's dns_session_timeout, which its DNS analyzer sets as the
+// connection's inactivity timeout.
+const dnsSessionTimeout = 10 * time.Second
 
 // reused reports whether a TCP SYN starts a new connection on the 5-tuple
 // of this one, as Zeek's IsReuse decides: once either side has closed or
@@ -555,6 +602,11 @@ func (t *Table) finish(i int32) {
 			t.inspPool = append(t.inspPool, ins)
 		}
 	}
+	// Zeek names the tunnel a service of its carrier; Teredo only once
+	// both sides used it (Tunnel::delay_teredo_confirmation).
+	if c.carries != pcapread.TunnelNone && (c.carries != pcapread.TunnelTeredo || c.carriedDirs == 3) {
+		r.Service = strings.Trim(pcapread.TunnelNames[c.carries]+","+r.Service, ",")
+	}
 	t.emit(r)
 }
 
@@ -605,6 +657,7 @@ func (t *Table) record(c *conv) *Conn {
 	}
 	r.CommunityID = communityID(t.cfg.CommunityIDSeed, c.proto, orig, resp, c.origPort, c.respPort, c.oneWay)
 	r.UID = uid(c, t.files[c.firstFile])
+	r.TunnelParents = c.parents
 	return r
 }
 

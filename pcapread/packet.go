@@ -52,4 +52,10 @@ type Packet struct {
 	// HeaderCut says the capture cut the TCP header after the ports: the
 	// flags, sequence numbers and window are unknown (zero).
 	HeaderCut bool
+
+	// Carries is the tunnel (TunnelVXLAN, ...) the packet carries, whose
+	// inner packet comes next; Tunnel the one a packet came out of: the
+	// packet just before it is its carrier.
+	Carries uint8
+	Tunnel  uint8
 }

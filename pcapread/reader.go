@@ -80,6 +80,16 @@ type Reader struct {
 	done   bool
 	stats  Stats
 	times  timespan.Tracker // the records' times, for Stats.First and Last
+	// carried is the tunnel of the packet last handed on, whose inner
+	// packet Next reads before the next record.
+	carried carried
+}
+
+// carried is where a carrier's inner packet starts: see carrier.
+type carried struct {
+	kind  uint8
+	off   int
+	ether uint16
 }
 
 // readBufferSize is the buffer pcapgo reads through: large reads keep the
@@ -244,6 +254,17 @@ func (r *Reader) Packet() *Packet { return &r.pkt }
 // IP, with undecodable link types or with headers cut short are counted in
 // Stats and skipped. It returns false at the end of the file or on error.
 func (r *Reader) Next() bool {
+	if r.carried.kind != TunnelNone {
+		// The packet inside the carrier just handed on: its bytes are still
+		// in the reader's buffer.
+		c := r.carried
+		r.carried.kind = TunnelNone
+		outer := r.pkt
+		if r.dec.inner(&r.pkt, &outer, c.kind, outer.Payload, c.off, c.ether, &r.stats) {
+			r.stats.IPPackets++
+			return true
+		}
+	}
 	for !r.done {
 		pos := r.fr.off - int64(r.br.Buffered())
 		var (
@@ -273,6 +294,10 @@ func (r *Reader) Next() bool {
 			r.pkt.Record = r.stats.Records
 			r.pkt.Interface = ci.InterfaceIndex
 			r.stats.IPPackets++
+			if kind, off, ether := carrier(&r.pkt); kind != TunnelNone {
+				r.pkt.Carries = kind
+				r.carried = carried{kind, off, ether}
+			}
 			return true
 		}
 	}

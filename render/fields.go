@@ -113,6 +113,7 @@ var connFields = []connField{
 	numField("orig_ip_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.OrigIPBytes, counted(c) }),
 	numField("resp_pkts", "count", func(c *flows.Conn) (uint64, bool) { return c.RespPkts, counted(c) }),
 	numField("resp_ip_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.RespIPBytes, counted(c) }),
+	connField{name: "tunnel_parents", zeekType: "set[string]", kind: kindList, list: func(c *flows.Conn) []string { return c.TunnelParents }},
 	numField("ip_proto", "count", func(c *flows.Conn) (uint64, bool) { return uint64(c.Proto), true }),
 	safeField("community_id", "string", func(c *flows.Conn) (string, bool) { return c.CommunityID, c.CommunityID != "" }),
 	numField("vlan", "int", func(c *flows.Conn) (uint64, bool) { return uint64(c.VLAN), c.NumVLANs > 0 }),

@@ -5,11 +5,14 @@ package ipproto
 
 // IP protocol numbers (IANA).
 const (
-	ICMP   = 1
-	TCP    = 6
-	UDP    = 17
-	ICMPv6 = 58
-	SCTP   = 132
+	ICMP      = 1
+	IPIP      = 4 // IPv4 in IP
+	TCP       = 6
+	UDP       = 17
+	IPv6Encap = 41 // IPv6 in IP
+	GRE       = 47
+	ICMPv6    = 58
+	SCTP      = 132
 )
 
 // IsICMP reports whether p is ICMP or ICMPv6, whose conversations Zeek
