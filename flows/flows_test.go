@@ -94,6 +94,11 @@ const (
 // 10.0.0.2 on port, through a Table. Each packet gives what differs: time,
 // flags, sequence numbers, lengths; fromOrig[i] says which way packet i goes.
 func runCrafted(port uint16, pkts []pcapread.Packet, fromOrig []bool) []*Conn {
+	return runCraftedPorts(40000, port, pkts, fromOrig)
+}
+
+// runCraftedPorts is runCrafted with the client's port given too.
+func runCraftedPorts(clientPort, port uint16, pkts []pcapread.Packet, fromOrig []bool) []*Conn {
 	var out []*Conn
 	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
 	tab.SetFile("crafted.pcap")
@@ -102,9 +107,9 @@ func runCrafted(port uint16, pkts []pcapread.Packet, fromOrig []bool) []*Conn {
 		p := &pkts[i]
 		p.Record, p.HasPorts = int64(i+1), true
 		if fromOrig[i] {
-			p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, port
+			p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, clientPort, port
 		} else {
-			p.Src, p.Dst, p.SrcPort, p.DstPort = server, client, port, 40000
+			p.Src, p.Dst, p.SrcPort, p.DstPort = server, client, port, clientPort
 		}
 		tab.Add(p)
 	}
@@ -114,6 +119,11 @@ func runCrafted(port uint16, pkts []pcapread.Packet, fromOrig []bool) []*Conn {
 
 func runTCP(t *testing.T, segs []seg) []*Conn {
 	t.Helper()
+	return runTCPPorts(t, 40000, 80, segs)
+}
+
+func runTCPPorts(t *testing.T, clientPort, port uint16, segs []seg) []*Conn {
+	t.Helper()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	pkts, dirs := make([]pcapread.Packet, len(segs)), make([]bool, len(segs))
 	for i, s := range segs {
@@ -121,7 +131,7 @@ func runTCP(t *testing.T, segs []seg) []*Conn {
 			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: s.n, IPBytes: 40 + s.n, Window: 64240}
 		dirs[i] = s.fromOrig
 	}
-	return runCrafted(80, pkts, dirs)
+	return runCraftedPorts(clientPort, port, pkts, dirs)
 }
 
 func TestTCPConversations(t *testing.T) {
@@ -180,6 +190,74 @@ func TestTCPConversations(t *testing.T) {
 				t.Errorf("originator %v:%d > %v:%d, want the client", c.Orig, c.OrigPort, c.Resp, c.RespPort)
 			}
 		})
+	}
+}
+
+// TestFlipsLikeZeek checks who is the originator when the capture missed
+// the start: Zeek's likely server ports at the first packet, the packet
+// after a SYN-ACK, and a SYN that arrives after its SYN-ACK.
+func TestFlipsLikeZeek(t *testing.T) {
+	ms := time.Millisecond
+	synAck := seg{false, S | A, 500, 101, 0, 0}
+	tests := []struct {
+		name                   string
+		clientPort, serverPort uint16
+		segs                   []seg
+		clientIsOrig           bool
+		state, history         string
+		origPkts, respPkts     uint64
+	}{
+		{"SYN-ACK from a server port: flipped at once", 40000, 443, []seg{synAck, {true, A, 101, 501, 0, ms}},
+			true, "S1", "^hA", 1, 1},
+		{"SYN-ACK then ACK on unknown ports: flipped at the ACK (Zeek 5.1+)", 40000, 44444, []seg{
+			synAck, {true, A, 101, 501, 0, ms}, {true, PA, 101, 501, 10, 2 * ms}, {false, PA, 501, 111, 20, 3 * ms}},
+			true, "OTH", "^hADd", 2, 2},
+		{"both ports a server's: the SYN-ACK's ACK decides (Zeek's flip-without-syn)", 6669, 80, []seg{
+			synAck, {true, A, 101, 501, 0, ms}, {true, PA, 101, 501, 136, 2 * ms}, {false, PA, 501, 237, 200, 3 * ms},
+			{true, F | A, 237, 701, 0, 4 * ms}, {false, F | A, 701, 238, 0, 5 * ms}},
+			true, "SF", "^hADdFf", 3, 3},
+		{"only the server side captured: its own ACK after the SYN-ACK", 40000, 44444, []seg{
+			synAck, {false, A, 501, 101, 0, ms}, {false, F | A, 501, 101, 0, 2 * ms}},
+			true, "SHR", "^haf", 0, 3},
+		{"a SYN-ACK answered by a reset keeps its direction (stealth scan)", 40000, 44444, []seg{
+			synAck, {true, R, 101, 0, 0, ms}},
+			false, "REJ", "Hr", 1, 1},
+		{"the SYN after its SYN-ACK (reordered): flipped and established", 40000, 44444, []seg{
+			synAck, {true, S, 100, 0, 0, ms}, {true, A, 101, 501, 0, 2 * ms}},
+			true, "S1", "Hs^A", 2, 1},
+		{"a lone SYN-ACK stays as it came", 40000, 44444, []seg{synAck},
+			false, "OTH", "H", 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conns := runTCPPorts(t, tt.clientPort, tt.serverPort, tt.segs)
+			if len(conns) != 1 {
+				t.Fatalf("%d conversations, want 1", len(conns))
+			}
+			c := conns[0]
+			client := netip.MustParseAddr("10.0.0.1")
+			if (c.Orig == client && c.OrigPort == tt.clientPort) != tt.clientIsOrig {
+				t.Errorf("originator %v:%d, want the client: %v", c.Orig, c.OrigPort, tt.clientIsOrig)
+			}
+			if c.ConnState != tt.state || c.History != tt.history || c.OrigPkts != tt.origPkts || c.RespPkts != tt.respPkts {
+				t.Errorf("%s %s packets %d/%d, want %s %s %d/%d", c.ConnState, c.History, c.OrigPkts, c.RespPkts,
+					tt.state, tt.history, tt.origPkts, tt.respPkts)
+			}
+		})
+	}
+
+	// UDP: a likely server port as the source flips, unless the
+	// destination is one too; a port below 1024 is no server's for that.
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	for _, tt := range []struct {
+		sport, dport uint16
+		flipped      bool
+	}{{53, 40000, true}, {53, 5353, false}, {67, 68, false}, {4789, 50000, true}, {800, 40000, false}, {40000, 53, false}} {
+		p := []pcapread.Packet{{Timestamp: base, Proto: ipproto.UDP, IPBytes: 40, PayloadLen: 12}}
+		c := runCraftedPorts(tt.sport, tt.dport, p, []bool{true})[0]
+		if got := c.OrigPort == tt.dport; got != tt.flipped {
+			t.Errorf("UDP %d > %d: flipped %v, want %v", tt.sport, tt.dport, got, tt.flipped)
+		}
 	}
 }
 

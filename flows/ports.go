@@ -1,22 +1,75 @@
 package flows
 
-// likelyServerPort reports whether a port is one a server listens on, for
-// deciding the originator of a conversation whose start was not seen. Zeek
-// uses the ports its analyzers register (likely_server_ports); netfx uses
-// every port below 1024 and the registered ports of common services.
+import "github.com/netfx/netfx/internal/ipproto"
+
+// likelyServerPort reports whether a port is one Zeek takes for a server's
+// (its likely_server_ports), which decides the originator of a
+// conversation whose start the capture missed.
 func likelyServerPort(proto uint8, port uint16) bool {
-	if port < 1024 {
-		return port != 0
+	var set map[uint16]struct{}
+	switch proto {
+	case ipproto.TCP:
+		set = likelyTCPServerPorts
+	case ipproto.UDP:
+		set = likelyUDPServerPorts
+	default:
+		return false
 	}
-	_, ok := serverPorts[port]
+	_, ok := set[port]
 	return ok
 }
 
-var serverPorts = map[uint16]struct{}{
-	1080: {}, 1194: {}, 1433: {}, 1434: {}, 1521: {}, 1701: {}, 1723: {}, 1812: {}, 1813: {},
-	2049: {}, 2082: {}, 2083: {}, 2181: {}, 2375: {}, 2376: {}, 3128: {}, 3268: {}, 3269: {},
-	3306: {}, 3389: {}, 3478: {}, 3544: {}, 4443: {}, 4500: {}, 5060: {}, 5061: {}, 5222: {},
-	5353: {}, 5355: {}, 5432: {}, 5671: {}, 5672: {}, 5900: {}, 5985: {}, 5986: {}, 6379: {},
-	6443: {}, 6667: {}, 8000: {}, 8008: {}, 8080: {}, 8081: {}, 8088: {}, 8443: {}, 8888: {},
-	9000: {}, 9090: {}, 9092: {}, 9200: {}, 9300: {}, 9418: {}, 11211: {}, 27017: {},
+// The ports Zeek 8's default scripts register as server ports of their
+// analyzers (Analyzer::register_for_ports adds them to likely_server_ports):
+// base/protocols/* and base/packet-protocols/* (tunnels). Zeek does not
+// take every port below 1024 for a server's, and neither does netfx.
+var (
+	likelyTCPServerPorts = portSet(
+		21, 2811, // ftp
+		22,      // ssh
+		25, 587, // smtp
+		53,                                        // dns
+		79,                                        // finger
+		80, 81, 631, 1080, 3128, 8000, 8080, 8888, // http (1080 also socks)
+		88,       // krb_tcp
+		139, 445, // smb
+		143,       // imap
+		389, 3268, // ldap_tcp
+		443, 563, 585, 614, 636, 989, 990, 992, 993, 995, 5223, // ssl
+		502,        // modbus
+		1434, 3306, // mysql
+		1883,       // mqtt
+		3389,       // rdp
+		5222, 5269, // xmpp
+		5432,                   // postgresql
+		6379,                   // redis
+		6666, 6667, 6668, 6669, // irc
+		20000, // dnp3
+	)
+	likelyUDPServerPorts = portSet(
+		53, 137, 5353, 5355, // dns
+		67, 68, // dhcp
+		88,       // krb
+		123,      // ntp
+		161, 162, // snmp
+		389,        // ldap_udp
+		443,        // dtls, quic
+		514,        // syslog
+		1812,       // radius
+		2123, 2152, // gtpv1
+		3544,  // teredo
+		4789,  // vxlan
+		5060,  // sip
+		5072,  // ayiya
+		6081,  // geneve
+		20000, // dnp3
+	)
+)
+
+func portSet(ports ...uint16) map[uint16]struct{} {
+	set := make(map[uint16]struct{}, len(ports))
+	for _, p := range ports {
+		set[p] = struct{}{}
+	}
+	return set
 }

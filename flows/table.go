@@ -61,8 +61,8 @@ type key struct {
 	v6             bool
 }
 
-// conv is the live state of one conversation. It holds no pointers, so the
-// garbage collector never scans the table.
+// conv is the live state of one conversation. Its only pointer is parents,
+// nil but for conversations that came out of a tunnel.
 type conv struct {
 	key                key
 	hash               uint64 // hashKey(&key)
@@ -351,6 +351,10 @@ const maxParents = 4
 // update accounts packet p to the conversation in full slot i.
 func (t *Table) update(i int32, p *pcapread.Packet, srcIsLo bool) {
 	c := &t.convs[i]
+	if t.insp[i] == nil && c.confirmsSYNACK(p) {
+		c.flipRoles()
+		c.flipHistoryFromStart()
+	}
 	isOrig := srcIsLo == c.origIsLo
 	c.account(p, isOrig)
 	if (c.proto == ipproto.TCP || c.proto == ipproto.UDP) && !p.HeaderCut {
@@ -431,27 +435,76 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 		firstFile: t.file, lastFile: t.file, firstRecord: p.Record, live: true,
 	}
 	if t.flipOriginator(p, sport, dport) {
-		c.origIsLo, c.origPort, c.respPort = !srcIsLo, dport, sport
-		c.flipped = true
+		c.flipRoles()
 		c.addHistory('^', true)
 	}
 	return i
 }
 
-// flipOriginator decides, as Zeek does, whether the sender of a
-// conversation's first packet is the responder: when the packet is not a
-// TCP SYN and only its source port looks like a server's.
+// flipRoles swaps originator and responder, with all they have sent, as
+// Zeek's Connection::FlipRoles does.
+func (c *conv) flipRoles() {
+	c.origIsLo = !c.origIsLo
+	c.origPort, c.respPort = c.respPort, c.origPort
+	c.origPkts, c.respPkts = c.respPkts, c.origPkts
+	c.origIP, c.respIP = c.respIP, c.origIP
+	c.origEP, c.respEP = c.respEP, c.origEP
+	c.carriedDirs = c.carriedDirs>>1 | c.carriedDirs&1<<1
+	c.flipped = true
+}
+
+// confirmsSYNACK reports whether TCP packet p, an ACK or data in either
+// direction, follows the SYN-ACK (or SYN-ACKs) that opened the
+// conversation: then the SYN-ACK's sender is the server, and Zeek flips
+// (since 5.1; a stealth scan's SYN-ACK draws a RST or nothing, which keeps
+// the direction).
+func (c *conv) confirmsSYNACK(p *pcapread.Packet) bool {
+	return c.proto == ipproto.TCP && !c.flipped &&
+		c.origEP.state == tcpSynAckSent && c.respEP.state == tcpInactive &&
+		p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagFIN|pcapread.FlagRST) == 0 &&
+		(p.TCPFlags&pcapread.FlagACK != 0 || p.PayloadLen > 0)
+}
+
+// flipHistoryFromStart rewrites the history of a conversation flipped
+// after its first packets as Zeek writes it: as if flipped from the start,
+// "^h..." for a SYN-ACK that is now the responder's.
+func (c *conv) flipHistoryFromStart() {
+	h := c.history[:c.nhistory]
+	for i, l := range h {
+		switch {
+		case l >= 'A' && l <= 'Z':
+			h[i] = l + 'a' - 'A'
+		case l >= 'a' && l <= 'z':
+			h[i] = l - ('a' - 'A')
+		}
+	}
+	n := min(int(c.nhistory)+1, maxHistory)
+	copy(c.history[1:n], h)
+	c.history[0] = '^'
+	c.nhistory = uint8(n)
+}
+
+// flipOriginator decides, as Zeek's WantConnection does, whether the
+// sender of a conversation's first packet is the responder: when it is not
+// a TCP SYN and only its source port is a likely server port. When both
+// are, a TCP conversation flips only if the packet is no SYN-ACK (a
+// stealth scan's answer keeps its direction) and the source port is the
+// lower.
 func (t *Table) flipOriginator(p *pcapread.Packet, sport, dport uint16) bool {
 	switch p.Proto {
 	case ipproto.TCP:
-		if p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagACK) == pcapread.FlagSYN {
+		flags := p.TCPFlags & (pcapread.FlagSYN | pcapread.FlagACK)
+		if flags == pcapread.FlagSYN || !likelyServerPort(p.Proto, sport) {
 			return false
 		}
+		if likelyServerPort(p.Proto, dport) {
+			return flags&pcapread.FlagSYN == 0 && sport < dport
+		}
+		return true
 	case ipproto.UDP:
-	default:
-		return false
+		return likelyServerPort(p.Proto, sport) && !likelyServerPort(p.Proto, dport)
 	}
-	return likelyServerPort(p.Proto, sport) && !likelyServerPort(p.Proto, dport)
+	return false
 }
 
 // account adds the packet to the conversation's counters and state.

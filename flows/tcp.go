@@ -263,7 +263,10 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 		ep.addSegment(dataStart, dataEnd)
 	}
 
-	c.tcpStateMachine(ep, peer, isOrig, syn, fin, rst, ack, length)
+	if c.tcpStateMachine(ep, peer, isOrig, syn, fin, rst, ack, length) {
+		c.flipRoles()
+		c.addHistory('^', true)
+	}
 }
 
 // checkGap accounts the bytes of ep, the peer of the packet's sender, that
@@ -342,8 +345,9 @@ func (c *conv) historyOnce(ep *endpoint, bit uint16, letter byte, isOrig bool) b
 }
 
 // tcpStateMachine moves the endpoint's state as Zeek's
-// TCPSessionAdapter::UpdateStateMachine does (its weirds and events left out).
-func (c *conv) tcpStateMachine(ep, peer *endpoint, isOrig, syn, fin, rst, ack bool, length int) {
+// TCPSessionAdapter::UpdateStateMachine does (its weirds and events left
+// out), and reports whether the roles flip.
+func (c *conv) tcpStateMachine(ep, peer *endpoint, isOrig, syn, fin, rst, ack bool, length int) (flip bool) {
 	doClose := false
 	switch ep.state {
 	case tcpInactive:
@@ -355,6 +359,12 @@ func (c *conv) tcpStateMachine(ep, peer *endpoint, isOrig, syn, fin, rst, ack bo
 					ep.setState(tcpSynSent)
 				}
 			} else {
+				if !ack && peer.state == tcpSynAckSent {
+					// The SYN after the SYN-ACK that answers it (two
+					// interfaces, reordered): the roles flip, as in Zeek.
+					flip = true
+					peer.setState(tcpEstablished)
+				}
 				if peer.state == tcpSynSent {
 					peer.setState(tcpEstablished)
 				}
@@ -403,6 +413,7 @@ func (c *conv) tcpStateMachine(ep, peer *endpoint, isOrig, syn, fin, rst, ack bo
 			c.closed = true
 		}
 	}
+	return flip
 }
 
 // finOrReset moves the endpoint to CLOSED on a FIN and to RESET on a RST,
