@@ -634,3 +634,95 @@ func TestDatagramSignatures(t *testing.T) {
 		}
 	}
 }
+
+// smb1Msg builds an SMB1 message in its NBSS frame, with Unicode strings.
+func smb1Msg(cmd byte, reply bool, status uint32, tid, mid uint16, words, data []byte) []byte {
+	h := make([]byte, 32)
+	copy(h, "\xffSMB")
+	h[4] = cmd
+	binary.LittleEndian.PutUint32(h[5:], status)
+	if reply {
+		h[9] = 0x80
+	}
+	binary.LittleEndian.PutUint16(h[10:], 0x8000)
+	binary.LittleEndian.PutUint16(h[24:], tid)
+	binary.LittleEndian.PutUint16(h[30:], mid)
+	h = append(h, byte(len(words)/2))
+	h = append(h, words...)
+	h = binary.LittleEndian.AppendUint16(h, uint16(len(data)))
+	h = append(h, data...)
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(h))), h...)
+}
+
+// TestSMB1PipesAndRPC follows DCE-RPC over SMB1 named pipes as PsExec-like
+// tools drive it: TREE_CONNECT_ANDX to IPC$, NT_CREATE_ANDX of \svcctl,
+// the bind written, a call by TransactNmPipe, the answer read.
+func TestSMB1PipesAndRPC(t *testing.T) {
+	andx := []byte{smb1NoAndX, 0, 0, 0}
+	// TREE_CONNECT_ANDX: flags, a password of one byte, then the path
+	// (aligned) and the service.
+	tcWords := append(slices.Clone(andx), 0, 0, 1, 0)
+	tcData := append([]byte{0}, utf16le(`\\DC01\IPC$`)...)
+	tcData = append(tcData, 0, 0, '?', '?', '?', '?', '?', 0)
+	treeConnect := smb1Msg(smb1TreeConnect, false, 0, 0, 1, tcWords, tcData)
+	treeReply := smb1Msg(smb1TreeConnect, true, 0, 2048, 1, append(slices.Clone(andx), 0, 0), nil)
+	// NT_CREATE_ANDX: the name's length at word byte 5, the name after a pad.
+	name := utf16le(`\svcctl`)
+	createWords := make([]byte, 48)
+	copy(createWords, andx)
+	binary.LittleEndian.PutUint16(createWords[5:], uint16(len(name)))
+	create := smb1Msg(smb1NTCreate, false, 0, 2048, 2, createWords, append([]byte{0}, name...))
+	createReplyWords := make([]byte, 68)
+	copy(createReplyWords, andx)
+	binary.LittleEndian.PutUint16(createReplyWords[5:], 0x4000) // the pipe's FID
+	createReply := smb1Msg(smb1NTCreate, true, 0, 2048, 2, createReplyWords, nil)
+	// WRITE_ANDX of the bind: FID, length and offset of the data.
+	bind := rpcBind(svcctlUUID)
+	writeWords := make([]byte, 28)
+	copy(writeWords, andx)
+	binary.LittleEndian.PutUint16(writeWords[4:], 0x4000)
+	binary.LittleEndian.PutUint16(writeWords[20:], uint16(len(bind)))
+	binary.LittleEndian.PutUint16(writeWords[22:], 32+1+28+2+1)
+	write := smb1Msg(smb1WriteAndX, false, 0, 2048, 3, writeWords, append([]byte{0}, bind...))
+	// TRANS TransactNmPipe of CreateServiceW: data count and offset, two
+	// setup words (the subcommand, the FID).
+	call := rpcRequest(12)
+	transWords := make([]byte, 32)
+	binary.LittleEndian.PutUint16(transWords[22:], uint16(len(call)))
+	binary.LittleEndian.PutUint16(transWords[24:], 32+1+32+2)
+	transWords[26] = 2
+	binary.LittleEndian.PutUint16(transWords[28:], 0x26)
+	binary.LittleEndian.PutUint16(transWords[30:], 0x4000)
+	trans := smb1Msg(smb1Trans, false, 0, 2048, 4, transWords, call)
+
+	in := NewInspector(false)
+	in.Stream(FromOrig, treeConnect)
+	in.Stream(FromResp, treeReply)
+	in.Stream(FromOrig, create)
+	in.Stream(FromResp, createReply)
+	in.Stream(FromOrig, write)
+	in.Stream(FromOrig, trans)
+	f := in.Facts()
+	if f == nil || f.SMB == nil {
+		t.Fatalf("no SMB facts; services %q", in.Services())
+	}
+	if !slices.Equal(f.SMB.Trees, []string{`\\DC01\IPC$`}) || !slices.Equal(f.SMB.Pipes, []string{"svcctl"}) || len(f.SMB.Files) != 0 {
+		t.Errorf("smb %+v", f.SMB)
+	}
+	if f.DCERPC == nil || !slices.Equal(f.DCERPC.Interfaces, []string{"svcctl"}) ||
+		!slices.Equal(f.DCERPC.Operations, []string{"svcctl:CreateServiceW"}) || in.Services() != "smb,dce_rpc" {
+		t.Errorf("services %q rpc %+v", in.Services(), f.DCERPC)
+	}
+
+	// A file on another share is no pipe, and what is written to it is
+	// not read as RPC even when it looks like it.
+	in = NewInspector(false)
+	in.Stream(FromOrig, smb1Msg(smb1TreeConnect, false, 0, 0, 1, tcWords, append([]byte{0}, append(utf16le(`\\DC01\C$`), 0, 0)...)))
+	in.Stream(FromResp, smb1Msg(smb1TreeConnect, true, 0, 7, 1, append(slices.Clone(andx), 0, 0), nil))
+	in.Stream(FromOrig, smb1Msg(smb1NTCreate, false, 0, 7, 2, createWords, append([]byte{0}, name...)))
+	binary.LittleEndian.PutUint16(writeWords[4:], 0x4001)
+	in.Stream(FromOrig, smb1Msg(smb1WriteAndX, false, 0, 7, 3, writeWords, append([]byte{0}, bind...)))
+	if f := in.Facts(); !slices.Equal(f.SMB.Files, []string{"svcctl"}) || f.DCERPC != nil {
+		t.Errorf("a file on C$: smb %+v rpc %+v", f.SMB, f.DCERPC)
+	}
+}

@@ -15,6 +15,8 @@ func FuzzInspector(f *testing.F) {
 	f.Add(slices.Concat(rpcBind(svcctlUUID), rpcRequest(12)), uint8(3))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: NTLM TlRMTVNTUAADAAAA\r\n\r\n"), uint8(5))
 	f.Add(demogen.SMB2(3, false, 1, 0, make([]byte, 8)), uint8(2))
+	f.Add(slices.Concat(smb1Msg(smb1NTCreate, false, 0, 1, 2, make([]byte, 48), utf16le(`\svcctl`)),
+		smb1Msg(smb1WriteAndX, false, 0, 1, 3, []byte{smb1TreeConnect, 0, 40, 0, 0, 0}, rpcBind(svcctlUUID))), uint8(0))
 	f.Add([]byte("\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=bob\r\n\x01\x00\x08\x00\x03\x00\x00\x00"), uint8(9))
 	f.Add([]byte("SSH-2.0-x\r\n"), uint8(1))
 	f.Add([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1}, uint8(4))

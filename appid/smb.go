@@ -93,6 +93,10 @@ type smbHandler struct {
 	// SECONDARY requests seen.
 	peeked      bool
 	secondaries int
+	// SMB1 by message id: the share path of a TREE_CONNECT_ANDX, the pipe
+	// of an NT_CREATE_ANDX, the pipe reads and transactions awaiting their
+	// answer; and the file ids of the named pipes opened.
+	pendTree, pendPipe, pendRead, pipeFIDs map[uint16]string
 }
 
 // Signs of MS17-010 in SMB1.
@@ -107,6 +111,7 @@ func (h *smbHandler) feed(in *Inspector, dir int, data []byte) bool {
 	if in.facts.SMB == nil {
 		in.facts.SMB = &SMBFacts{}
 		h.trees, h.pend = map[uint32]string{}, map[uint64]string{}
+		h.pendTree, h.pendPipe, h.pendRead, h.pipeFIDs = map[uint16]string{}, map[uint16]string{}, map[uint16]string{}, map[uint16]string{}
 	}
 	fr := &h.fr[dir]
 	if fr.lenBytes == 0 {
@@ -219,64 +224,238 @@ func looksRPCPDU(b []byte) bool {
 	return len(b) >= 16 && b[0] == 5 && b[1] <= 1 && b[2] <= 20
 }
 
-// smb1 reads what SMB1 shows without deep parsing: the dialect, NTLM
-// identities, logon failures, tree paths, RPC binds found in its
-// messages, and the signs of MS17-010.
+// SMB1 commands netfx reads.
+const (
+	smb1Trans           = 0x25
+	smb1ReadAndX        = 0x2e
+	smb1WriteAndX       = 0x2f
+	smb1Trans2          = 0x32
+	smb1Trans2Secondary = 0x33
+	smb1Negotiate       = 0x72
+	smb1SessionSetup    = 0x73
+	smb1TreeConnect     = 0x75
+	smb1NTCreate        = 0xa2
+	smb1NoAndX          = 0xff
+)
+
+// smb1Block is one command of an SMB1 message (the first, or one chained
+// after it by AndX): its parameter words and data bytes, with the offset
+// of the bytes from the start of the SMB header, which offsets count from.
+type smb1Block struct {
+	cmd      byte
+	words    []byte
+	data     []byte
+	dataOff  int
+	andxNext int // offset of the chained command's block, 0 if none
+	andxCmd  byte
+}
+
+// smb1BlockAt reads the block of command cmd at offset off of msg.
+func smb1BlockAt(msg []byte, cmd byte, off int) (b smb1Block, ok bool) {
+	if off < 32 || off >= len(msg) {
+		return b, false
+	}
+	wEnd := off + 1 + 2*int(msg[off])
+	if wEnd > len(msg) {
+		return b, false
+	}
+	b = smb1Block{cmd: cmd, words: msg[off+1 : wEnd], dataOff: wEnd + 2}
+	if wEnd+2 <= len(msg) {
+		n := int(binary.LittleEndian.Uint16(msg[wEnd:]))
+		b.data = msg[wEnd+2 : min(len(msg), wEnd+2+n)]
+	}
+	switch cmd {
+	case smb1ReadAndX, smb1WriteAndX, smb1SessionSetup, smb1TreeConnect, smb1NTCreate:
+		if len(b.words) >= 4 && b.words[0] != smb1NoAndX {
+			b.andxCmd = b.words[0]
+			b.andxNext = int(binary.LittleEndian.Uint16(b.words[2:]))
+		}
+	}
+	return b, true
+}
+
+// smb1 reads an SMB1 message and the commands chained to it: the dialect,
+// NTLM identities, logon failures, share paths, the named pipes opened and
+// the DCE-RPC they carry (pipe writes, reads and TRANS transactions, as
+// over SMB2), and the signs of MS17-010.
 func (h *smbHandler) smb1(in *Inspector, msg []byte) {
-	f := in.facts.SMB
 	if len(msg) < 33 {
 		return
 	}
 	reply := msg[9]&0x80 != 0
 	status := binary.LittleEndian.Uint32(msg[5:])
-	// setup returns the first setup word of a TRANS or TRANS2 request
-	// whose word count holds words (14 or 15, and the setup words).
-	setup := func(words int) (uint16, bool) {
-		if reply || int(msg[32]) < words || len(msg) < 63 || msg[59] == 0 {
-			return 0, false
+	tid := binary.LittleEndian.Uint16(msg[24:])
+	mid := binary.LittleEndian.Uint16(msg[30:])
+	unicode := binary.LittleEndian.Uint16(msg[10:])&0x8000 != 0
+	cmd, off := msg[4], 32
+	for range 8 {
+		b, ok := smb1BlockAt(msg, cmd, off)
+		if !ok {
+			return
 		}
-		return binary.LittleEndian.Uint16(msg[61:]), true
+		h.smb1Command(in, msg, b, reply, status, tid, mid, unicode)
+		if b.andxNext <= off || reply && status != 0 {
+			return
+		}
+		cmd, off = b.andxCmd, b.andxNext
 	}
-	switch msg[4] {
-	case 0x25: // TRANS
-		if sub, ok := setup(16); ok && sub == 0x23 { // PeekNamedPipe
-			h.peeked = true
+}
+
+// smb1Command reads one command block of an SMB1 message.
+func (h *smbHandler) smb1Command(in *Inspector, msg []byte, b smb1Block, reply bool, status uint32, tid, mid uint16, unicode bool) {
+	f := in.facts.SMB
+	w := b.words
+	u16 := func(i int) int {
+		if i+2 > len(w) {
+			return -1
 		}
-		if reply && status == 0xC0000205 && h.peeked {
-			f.MS17010 = appendLimited(f.MS17010, ms17010Unpatched)
-		}
-	case 0x32: // TRANS2
-		if sub, ok := setup(15); ok && sub == 0x0e {
-			f.MS17010 = appendLimited(f.MS17010, ms17010SessionSetup)
-		}
-	case 0x33: // TRANS2 SECONDARY
-		if h.secondaries++; h.secondaries == 10 {
-			f.MS17010 = appendLimited(f.MS17010, ms17010Secondaries)
-		}
+		return int(binary.LittleEndian.Uint16(w[i:]))
 	}
-	switch msg[4] {
-	case 0x72:
+	switch b.cmd {
+	case smb1Negotiate:
 		if f.Dialect == "" {
 			f.Dialect = "NT LM 0.12"
 		}
-	case 0x73:
+	case smb1SessionSetup:
 		if reply && status == statusLogonFailure {
 			f.LogonFailures++
 		}
 		in.ntlm(msg)
-	case 0x75:
-		if i := bytes.Index(msg, []byte{'\\', 0, '\\', 0}); i >= 0 {
-			end := i
-			for end+1 < len(msg) && (msg[end] != 0 || msg[end+1] != 0) {
-				end += 2
+	case smb1TreeConnect:
+		if !reply {
+			if path := smb1String(msg, b.dataOff+max(u16(6), 0), unicode); strings.HasPrefix(path, `\\`) {
+				f.Trees = appendLimited(f.Trees, path)
+				h.remember(h.pendTree, mid, path)
 			}
-			f.Trees = appendLimited(f.Trees, utf16At(msg, i, end-i))
+		} else if path, ok := h.pendTree[mid]; ok && status == 0 {
+			delete(h.pendTree, mid)
+			if len(h.trees) < 256 {
+				h.trees[uint32(tid)] = path
+			}
 		}
-	case 0x25, 0x2f:
-		if i := bytes.Index(msg, []byte{5, 0, 0x0b}); i >= 0 {
-			h.rpc.pdus(in, msg[i:])
+	case smb1NTCreate:
+		if !reply {
+			if n := u16(5); n > 0 {
+				name := strings.TrimPrefix(smb1Name(msg, b.dataOff, n, unicode), `\`)
+				if h.isPipeTree(uint32(tid), name) {
+					f.Pipes = appendLimited(f.Pipes, strings.ToLower(name))
+					h.remember(h.pendPipe, mid, strings.ToLower(name))
+				} else if name != "" {
+					f.Files = appendLimited(f.Files, name)
+				}
+			}
+		} else if name, ok := h.pendPipe[mid]; ok && status == 0 && u16(5) >= 0 {
+			delete(h.pendPipe, mid)
+			h.remember(h.pipeFIDs, uint16(u16(5)), name)
+		}
+	case smb1WriteAndX:
+		if !reply && h.smb1Pipe(tid, u16(4)) {
+			h.smb1PipeData(in, msg, u16(22), u16(20))
+		}
+	case smb1ReadAndX:
+		if !reply {
+			if h.smb1Pipe(tid, u16(4)) {
+				h.remember(h.pendRead, mid, "")
+			}
+		} else if _, ok := h.pendRead[mid]; ok {
+			delete(h.pendRead, mid)
+			h.smb1PipeData(in, msg, u16(12), u16(10))
+		}
+	case smb1Trans:
+		switch {
+		case !reply && len(w) >= 30 && w[26] >= 1:
+			switch binary.LittleEndian.Uint16(w[28:]) {
+			case 0x23: // PeekNamedPipe: MS17-010's probe
+				h.peeked = true
+			case 0x26: // TransactNmPipe: an RPC call and its answer
+				if w[26] >= 2 && h.smb1Pipe(tid, u16(30)) {
+					h.smb1PipeData(in, msg, u16(24), u16(22))
+					h.remember(h.pendRead, mid, "")
+				}
+			}
+		case reply && status == 0xC0000205 && h.peeked:
+			f.MS17010 = appendLimited(f.MS17010, ms17010Unpatched)
+		case reply:
+			if _, ok := h.pendRead[mid]; ok {
+				delete(h.pendRead, mid)
+				h.smb1PipeData(in, msg, u16(14), u16(12))
+			}
+		}
+	case smb1Trans2:
+		if !reply && len(w) >= 30 && w[26] >= 1 && binary.LittleEndian.Uint16(w[28:]) == 0x0e {
+			f.MS17010 = appendLimited(f.MS17010, ms17010SessionSetup)
+		}
+	case smb1Trans2Secondary:
+		if h.secondaries++; h.secondaries == 10 {
+			f.MS17010 = appendLimited(f.MS17010, ms17010Secondaries)
 		}
 	}
+}
+
+// smb1Pipe reports whether a file id on a tree is a named pipe: one opened
+// on IPC$ or by a pipe's name; when the capture missed the open, any file
+// on IPC$ or an unknown tree may be (the data must then look like RPC).
+func (h *smbHandler) smb1Pipe(tid uint16, fid int) bool {
+	if fid < 0 {
+		return false
+	}
+	if _, ok := h.pipeFIDs[uint16(fid)]; ok {
+		return true
+	}
+	_, known := h.trees[uint32(tid)]
+	return !known || h.isPipeTree(uint32(tid), "")
+}
+
+// smb1PipeData passes n bytes at offset off of an SMB1 message, a pipe's
+// data, to the DCE-RPC parser.
+func (h *smbHandler) smb1PipeData(in *Inspector, msg []byte, off, n int) {
+	if off < 32 || n <= 0 || off >= len(msg) {
+		return
+	}
+	if data := msg[off:min(len(msg), off+n)]; looksRPCPDU(data) {
+		h.rpc.pdus(in, data)
+	}
+}
+
+// remember notes a value under an SMB1 id, in a map bounded at 256.
+func (h *smbHandler) remember(m map[uint16]string, id uint16, v string) {
+	if len(m) < 256 {
+		m[id] = v
+	}
+}
+
+// smb1String reads the NUL-terminated string at off of an SMB1 message,
+// UTF-16LE (aligned to two bytes from the header) or ASCII.
+func smb1String(msg []byte, off int, unicode bool) string {
+	if off < 0 || off >= len(msg) {
+		return ""
+	}
+	if !unicode {
+		end := bytes.IndexByte(msg[off:], 0)
+		if end < 0 {
+			end = len(msg) - off
+		}
+		return printable(msg[off:off+min(end, 512)], 512)
+	}
+	off += off & 1
+	end := off
+	for end+1 < len(msg) && (msg[end] != 0 || msg[end+1] != 0) {
+		end += 2
+	}
+	return utf16At(msg, off, end-off)
+}
+
+// smb1Name reads a name of n bytes at off of an SMB1 message (NT Create's
+// file name), UTF-16LE after its alignment pad, or ASCII.
+func smb1Name(msg []byte, off, n int, unicode bool) string {
+	if unicode {
+		off += off & 1
+		return strings.TrimRight(utf16At(msg, off, min(n, len(msg)-off)), "\x00")
+	}
+	if off < 0 || off+n > len(msg) {
+		return ""
+	}
+	return printable(bytes.TrimRight(msg[off:off+n], "\x00"), 512)
 }
 
 // utf16At decodes a UTF-16LE string at msg[off:off+n], or "".
