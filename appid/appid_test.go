@@ -702,6 +702,10 @@ func TestSMB1PipesAndRPC(t *testing.T) {
 	in.Stream(FromResp, createReply)
 	in.Stream(FromOrig, write)
 	in.Stream(FromOrig, trans)
+	// A call on another pipe, whose bind the capture missed: each pipe is
+	// an association of its own, so it is not svcctl's.
+	binary.LittleEndian.PutUint16(transWords[30:], 0x5000)
+	in.Stream(FromOrig, smb1Msg(smb1Trans, false, 0, 2048, 5, transWords, rpcRequest(7)))
 	f := in.Facts()
 	if f == nil || f.SMB == nil {
 		t.Fatalf("no SMB facts; services %q", in.Services())

@@ -94,9 +94,13 @@ type smbHandler struct {
 	peeked      bool
 	secondaries int
 	// SMB1 by message id: the share path of a TREE_CONNECT_ANDX, the pipe
-	// of an NT_CREATE_ANDX, the pipe reads and transactions awaiting their
-	// answer; and the file ids of the named pipes opened.
-	pendTree, pendPipe, pendRead, pipeFIDs map[uint16]string
+	// of an NT_CREATE_ANDX, the file id of a pipe read or transaction
+	// awaiting its answer; by file id: the named pipes opened, and the RPC
+	// state of each pipe (each is an association of its own, with its own
+	// context ids).
+	pendTree, pendPipe, pipeFIDs map[uint16]string
+	pendRead                     map[uint16]uint16
+	pipeRPC                      map[uint16]*rpcState
 }
 
 // Signs of MS17-010 in SMB1.
@@ -111,7 +115,8 @@ func (h *smbHandler) feed(in *Inspector, dir int, data []byte) bool {
 	if in.facts.SMB == nil {
 		in.facts.SMB = &SMBFacts{}
 		h.trees, h.pend = map[uint32]string{}, map[uint64]string{}
-		h.pendTree, h.pendPipe, h.pendRead, h.pipeFIDs = map[uint16]string{}, map[uint16]string{}, map[uint16]string{}, map[uint16]string{}
+		h.pendTree, h.pendPipe, h.pipeFIDs = map[uint16]string{}, map[uint16]string{}, map[uint16]string{}
+		h.pendRead, h.pipeRPC = map[uint16]uint16{}, map[uint16]*rpcState{}
 	}
 	fr := &h.fr[dir]
 	if fr.lenBytes == 0 {
@@ -350,16 +355,16 @@ func (h *smbHandler) smb1Command(in *Inspector, msg []byte, b smb1Block, reply b
 		}
 	case smb1WriteAndX:
 		if !reply && h.smb1Pipe(tid, u16(4)) {
-			h.smb1PipeData(in, msg, u16(22), u16(20))
+			h.smb1PipeData(in, msg, uint16(u16(4)), u16(22), u16(20))
 		}
 	case smb1ReadAndX:
 		if !reply {
-			if h.smb1Pipe(tid, u16(4)) {
-				h.remember(h.pendRead, mid, "")
+			if h.smb1Pipe(tid, u16(4)) && len(h.pendRead) < 256 {
+				h.pendRead[mid] = uint16(u16(4))
 			}
-		} else if _, ok := h.pendRead[mid]; ok {
+		} else if fid, ok := h.pendRead[mid]; ok {
 			delete(h.pendRead, mid)
-			h.smb1PipeData(in, msg, u16(12), u16(10))
+			h.smb1PipeData(in, msg, fid, u16(12), u16(10))
 		}
 	case smb1Trans:
 		switch {
@@ -369,16 +374,18 @@ func (h *smbHandler) smb1Command(in *Inspector, msg []byte, b smb1Block, reply b
 				h.peeked = true
 			case 0x26: // TransactNmPipe: an RPC call and its answer
 				if w[26] >= 2 && h.smb1Pipe(tid, u16(30)) {
-					h.smb1PipeData(in, msg, u16(24), u16(22))
-					h.remember(h.pendRead, mid, "")
+					h.smb1PipeData(in, msg, uint16(u16(30)), u16(24), u16(22))
+					if len(h.pendRead) < 256 {
+						h.pendRead[mid] = uint16(u16(30))
+					}
 				}
 			}
 		case reply && status == 0xC0000205 && h.peeked:
 			f.MS17010 = appendLimited(f.MS17010, ms17010Unpatched)
 		case reply:
-			if _, ok := h.pendRead[mid]; ok {
+			if fid, ok := h.pendRead[mid]; ok {
 				delete(h.pendRead, mid)
-				h.smb1PipeData(in, msg, u16(14), u16(12))
+				h.smb1PipeData(in, msg, fid, u16(14), u16(12))
 			}
 		}
 	case smb1Trans2:
@@ -406,15 +413,25 @@ func (h *smbHandler) smb1Pipe(tid uint16, fid int) bool {
 	return !known || h.isPipeTree(uint32(tid), "")
 }
 
-// smb1PipeData passes n bytes at offset off of an SMB1 message, a pipe's
-// data, to the DCE-RPC parser.
-func (h *smbHandler) smb1PipeData(in *Inspector, msg []byte, off, n int) {
+// smb1PipeData passes n bytes at offset off of an SMB1 message, data of
+// pipe fid, to the DCE-RPC parser, with that pipe's RPC state.
+func (h *smbHandler) smb1PipeData(in *Inspector, msg []byte, fid uint16, off, n int) {
 	if off < 32 || n <= 0 || off >= len(msg) {
 		return
 	}
-	if data := msg[off:min(len(msg), off+n)]; looksRPCPDU(data) {
-		h.rpc.pdus(in, data)
+	data := msg[off:min(len(msg), off+n)]
+	if !looksRPCPDU(data) {
+		return
 	}
+	rpc := h.pipeRPC[fid]
+	if rpc == nil {
+		rpc = &h.rpc // past 64 pipes, they share one state
+		if len(h.pipeRPC) < 64 {
+			rpc = &rpcState{}
+			h.pipeRPC[fid] = rpc
+		}
+	}
+	rpc.pdus(in, data)
 }
 
 // remember notes a value under an SMB1 id, in a map bounded at 256.
