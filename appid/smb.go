@@ -100,7 +100,11 @@ type smbHandler struct {
 	// context ids).
 	pendTree, pendPipe, pipeFIDs map[uint16]string
 	pendRead                     map[uint16]uint16
-	pipeRPC                      map[uint16]*rpcState
+	// pipeRPC is the RPC state of each pipe by its file id (SMB1's, or
+	// SMB2's two halves folded); pendRead2 the file id of an SMB2 READ
+	// awaiting its answer, by message id.
+	pipeRPC   map[uint64]*rpcState
+	pendRead2 map[uint64]uint64
 }
 
 // Signs of MS17-010 in SMB1.
@@ -116,7 +120,7 @@ func (h *smbHandler) feed(in *Inspector, dir int, data []byte) bool {
 		in.facts.SMB = &SMBFacts{}
 		h.trees, h.pend = map[uint32]string{}, map[uint64]string{}
 		h.pendTree, h.pendPipe, h.pipeFIDs = map[uint16]string{}, map[uint16]string{}, map[uint16]string{}
-		h.pendRead, h.pipeRPC = map[uint16]uint16{}, map[uint16]*rpcState{}
+		h.pendRead, h.pipeRPC, h.pendRead2 = map[uint16]uint16{}, map[uint64]*rpcState{}, map[uint64]uint64{}
 	}
 	fr := &h.fr[dir]
 	if fr.lenBytes == 0 {
@@ -177,15 +181,20 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 			} else {
 				f.Files = appendLimited(f.Files, name)
 			}
-		case cmd == 0x0009 && !response && len(body) >= 8: // WRITE
-			h.pipeData(in, msg, int(binary.LittleEndian.Uint16(body[2:])), int(binary.LittleEndian.Uint32(body[4:])), treeID)
-		case cmd == 0x0008 && response && len(body) >= 8: // READ
-			h.pipeData(in, msg, int(body[2]), int(binary.LittleEndian.Uint32(body[4:])), treeID)
+		case cmd == 0x0009 && !response && len(body) >= 32: // WRITE
+			h.pipeData(in, msg, int(binary.LittleEndian.Uint16(body[2:])), int(binary.LittleEndian.Uint32(body[4:])), treeID, smb2FileID(body[16:]))
+		case cmd == 0x0008 && !response && len(body) >= 32 && len(h.pendRead2) < 256: // READ
+			h.pendRead2[msgID] = smb2FileID(body[16:])
+		case cmd == 0x0008 && response && len(body) >= 8:
+			fid := h.pendRead2[msgID] // 0 when the capture missed the request
+			delete(h.pendRead2, msgID)
+			h.pipeData(in, msg, int(body[2]), int(binary.LittleEndian.Uint32(body[4:])), treeID, fid)
 		case cmd == 0x000b && len(body) >= 40: // IOCTL: a pipe transceive carries RPC both ways
+			fid := smb2FileID(body[8:])
 			if response {
-				h.pipeData(in, msg, int(binary.LittleEndian.Uint32(body[32:])), int(binary.LittleEndian.Uint32(body[36:])), treeID)
+				h.pipeData(in, msg, int(binary.LittleEndian.Uint32(body[32:])), int(binary.LittleEndian.Uint32(body[36:])), treeID, fid)
 			} else {
-				h.pipeData(in, msg, int(binary.LittleEndian.Uint32(body[24:])), int(binary.LittleEndian.Uint32(body[28:])), treeID)
+				h.pipeData(in, msg, int(binary.LittleEndian.Uint32(body[24:])), int(binary.LittleEndian.Uint32(body[28:])), treeID, fid)
 			}
 		}
 		if next < 64 || next >= len(msg) {
@@ -195,9 +204,15 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 	}
 }
 
+// smb2FileID folds an SMB2 file id's persistent and volatile halves into
+// one key.
+func smb2FileID(b []byte) uint64 {
+	return binary.LittleEndian.Uint64(b) ^ binary.LittleEndian.Uint64(b[8:])
+}
+
 // pipeData passes the data of a pipe read, write or transceive on IPC$
-// to the DCE-RPC parser.
-func (h *smbHandler) pipeData(in *Inspector, msg []byte, off, n int, treeID uint32) {
+// to the DCE-RPC parser, with the pipe's RPC state.
+func (h *smbHandler) pipeData(in *Inspector, msg []byte, off, n int, treeID uint32, fid uint64) {
 	if off < 64 || off >= len(msg) || n <= 0 {
 		return
 	}
@@ -205,7 +220,21 @@ func (h *smbHandler) pipeData(in *Inspector, msg []byte, off, n int, treeID uint
 	if _, known := h.trees[treeID]; known && !h.isPipeTree(treeID, "") || !looksRPCPDU(data) {
 		return
 	}
-	h.rpc.pdus(in, data)
+	h.pipeState(fid).pdus(in, data)
+}
+
+// pipeState returns the RPC state of a pipe: each pipe is an association
+// of its own, with its own context ids. Past 64 pipes, they share one.
+func (h *smbHandler) pipeState(fid uint64) *rpcState {
+	rpc := h.pipeRPC[fid]
+	if rpc == nil {
+		rpc = &h.rpc
+		if len(h.pipeRPC) < 64 {
+			rpc = &rpcState{}
+			h.pipeRPC[fid] = rpc
+		}
+	}
+	return rpc
 }
 
 // isPipeTree reports whether a tree is IPC$, where files are named pipes.
@@ -419,19 +448,9 @@ func (h *smbHandler) smb1PipeData(in *Inspector, msg []byte, fid uint16, off, n 
 	if off < 32 || n <= 0 || off >= len(msg) {
 		return
 	}
-	data := msg[off:min(len(msg), off+n)]
-	if !looksRPCPDU(data) {
-		return
+	if data := msg[off:min(len(msg), off+n)]; looksRPCPDU(data) {
+		h.pipeState(uint64(fid)).pdus(in, data)
 	}
-	rpc := h.pipeRPC[fid]
-	if rpc == nil {
-		rpc = &h.rpc // past 64 pipes, they share one state
-		if len(h.pipeRPC) < 64 {
-			rpc = &rpcState{}
-			h.pipeRPC[fid] = rpc
-		}
-	}
-	rpc.pdus(in, data)
 }
 
 // remember notes a value under an SMB1 id, in a map bounded at 256.
