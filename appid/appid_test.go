@@ -730,3 +730,23 @@ func TestSMB1PipesAndRPC(t *testing.T) {
 		t.Errorf("a file on C$: smb %+v rpc %+v", f.SMB, f.DCERPC)
 	}
 }
+
+// TestSMB2PipesAreSeparateAssociations binds two pipes of one session,
+// each with context 0, and checks that a call on the first is named by
+// the first's interface.
+func TestSMB2PipesAreSeparateAssociations(t *testing.T) {
+	write := func(msgID uint64, fid byte, pdu []byte) []byte {
+		body := make([]byte, 48)
+		binary.LittleEndian.PutUint16(body[2:], 64+48)
+		binary.LittleEndian.PutUint32(body[4:], uint32(len(pdu)))
+		body[16], body[24] = fid, fid // the file id's persistent and volatile halves
+		return demogen.SMB2(9, false, msgID, 0, append(body, pdu...))
+	}
+	winreg := [16]byte{0x01, 0xd0, 0x8c, 0x33, 0x44, 0x22, 0xf1, 0x31, 0xaa, 0xaa, 0x90, 0x00, 0x38, 0x00, 0x10, 0x03}
+	in := NewInspector(false)
+	in.Stream(FromOrig, slices.Concat(write(1, 1, rpcBind(svcctlUUID)), write(2, 2, rpcBind(winreg)), write(3, 1, rpcRequest(12))))
+	f := in.Facts()
+	if f.DCERPC == nil || !slices.Equal(f.DCERPC.Operations, []string{"svcctl:CreateServiceW"}) {
+		t.Errorf("rpc %+v, want the call on the first pipe named svcctl's", f.DCERPC)
+	}
+}

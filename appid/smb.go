@@ -3,6 +3,7 @@ package appid
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf16"
 )
@@ -207,7 +208,7 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 // smb2FileID folds an SMB2 file id's persistent and volatile halves into
 // one key.
 func smb2FileID(b []byte) uint64 {
-	return binary.LittleEndian.Uint64(b) ^ binary.LittleEndian.Uint64(b[8:])
+	return binary.LittleEndian.Uint64(b) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(b[8:]), 32)
 }
 
 // pipeData passes the data of a pipe read, write or transceive on IPC$
