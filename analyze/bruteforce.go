@@ -56,17 +56,102 @@ func attempt(c *flows.Conn) bool { return durationOf(c) < bruteMaxLength && !c.D
 type bruteForceDetector struct {
 	windows windowFindings[scanKey] // short sessions from the internet: src, target, port, window
 	failed  windowFindings[scanKey] // failed logins the payload showed, from any source; Count counts them
+	// logins are, per source, target and port (window 0), the first and the
+	// last conversation that looks like a login that worked.
+	logins map[scanKey]*[2]loginSeen
 }
+
+// loginSeen is a conversation that looks like a login that worked.
+type loginSeen struct {
+	ts, duration int64
+	uid          string
+	bytes        uint64
+}
+
+// maxLogins bounds the source, target and port keys whose logins are kept.
+const maxLogins = 1 << 14
 
 func newBruteForceDetector() *bruteForceDetector {
 	below := func(f *Finding) bool { return f.Count < bruteSessions }
-	return &bruteForceDetector{windows: newWindowFindings[scanKey](bruteWindow, below), failed: newWindowFindings[scanKey](bruteWindow, below)}
+	return &bruteForceDetector{windows: newWindowFindings[scanKey](bruteWindow, below), failed: newWindowFindings[scanKey](bruteWindow, below),
+		logins: map[scanKey]*[2]loginSeen{}}
+}
+
+// loggedIn reports whether a conversation looks like a login that worked:
+// an SMB session that connected to a share as a named user, or a
+// remote-login or other login protocol's session that lasted longer than
+// an attempt, with no failure shown and not denied.
+func loggedIn(c *flows.Conn) bool {
+	if c.Proto != ipproto.TCP || c.Denied() || loginFailures(c) > 0 {
+		return false
+	}
+	if f := c.App; f != nil && f.SMB != nil && len(f.SMB.Trees) > 0 && f.NTLM != nil && f.NTLM.Username != "" {
+		return true
+	}
+	return (interactiveName(c.Service, c.RespPort) != "" || loginProtocol(c.Service) != "") && durationOf(c) >= bruteMaxLength
+}
+
+// noteLogin keeps a login that worked, as the first or the last of its
+// source, target and port (by time, then uid, so that the order
+// conversations come in does not matter).
+func (b *bruteForceDetector) noteLogin(c *flows.Conn) {
+	k := scanKey{src: c.Orig, target: c.Resp, port: c.RespPort}
+	seen := loginSeen{ts: c.TS, duration: c.Duration, uid: c.UID, bytes: c.OrigBytes + c.RespBytes}
+	before := func(a, b loginSeen) bool { return a.ts < b.ts || a.ts == b.ts && a.uid < b.uid }
+	p := b.logins[k]
+	switch {
+	case p == nil && len(b.logins) < maxLogins:
+		b.logins[k] = &[2]loginSeen{seen, seen}
+	case p == nil:
+	case before(seen, p[0]):
+		p[0] = seen
+	case before(p[1], seen):
+		p[1] = seen
+	}
+}
+
+// loginAfter returns the first login that worked of a source, target and
+// port at or after time t (the last, when the first came before t).
+func (b *bruteForceDetector) loginAfter(k scanKey, t int64) (loginSeen, bool) {
+	k.window = 0
+	p := b.logins[k]
+	switch {
+	case p == nil:
+		return loginSeen{}, false
+	case p[0].ts >= t:
+		return p[0], true
+	case p[1].ts >= t:
+		return p[1], true
+	}
+	return loginSeen{}, false
+}
+
+// markLogin adds to password guessing of a service the login that
+// followed it. A login from the internet to a remote-login service is the
+// inbound-access detector's to join to the brute force, with its own
+// thresholds.
+func (b *bruteForceDetector) markLogin(d *detection, f *Finding, k scanKey, service string) {
+	if !d.internal(k.src) && interactiveName(f.Service, k.port) != "" {
+		return
+	}
+	l, ok := b.loginAfter(k, f.first)
+	if !ok {
+		return
+	}
+	f.Score = max(f.Score, 85)
+	f.Title += ", then a login"
+	f.Evidence.UIDs = f.Evidence.LeftOut.unique(f.Evidence.UIDs, l.uid, &f.Evidence.LeftOut.UIDs)
+	f.Evidence.addFact(fmt.Sprintf("then a session that looks like a successful login: %s at %s, %s long, %d bytes (%s)",
+		service, time.Unix(0, l.ts).UTC().Format(time.RFC3339), time.Duration(l.duration).Round(time.Second), l.bytes, l.uid))
+	f.Why += "; a session that looks like a login that worked followed"
 }
 
 // loginFailures returns the failed logins a conversation's payload
 // showed: SMB session setups refused with STATUS_LOGON_FAILURE, LDAP binds
 // answered invalidCredentials, FTP 530 and SMTP 535 replies, a Kerberos
-// KDC_ERR_PREAUTH_FAILED (a wrong password, or password spraying).
+// KDC_ERR_PREAUTH_FAILED (a wrong password, or password spraying), HTTP
+// (and WinRM) requests with credentials answered 401, a VNC password
+// refused, MySQL and PostgreSQL logins refused.
 func loginFailures(c *flows.Conn) int {
 	switch f := c.App; {
 	case f == nil:
@@ -78,17 +163,34 @@ func loginFailures(c *flows.Conn) int {
 		return f.Banner.LoginFailures
 	case f.Kerberos != nil && f.Kerberos.Error == 24:
 		return 1
+	case f.HTTP != nil && f.HTTP.AuthFailures > 0:
+		return f.HTTP.AuthFailures
+	case f.RFB != nil && f.RFB.AuthFailures > 0:
+		return f.RFB.AuthFailures
+	case f.DB != nil && f.DB.LoginFailures > 0:
+		return f.DB.LoginFailures
 	}
 	return 0
 }
 
 // loginProtocols name the protocols whose failed logins loginFailures
-// counts, by their service (the first of a conversation's services).
-var loginProtocols = map[string]string{"smb": "SMB", "ldap_tcp": "LDAP", "ftp": "FTP", "smtp": "SMTP", "krb": "Kerberos", "krb_tcp": "Kerberos"}
+// counts, by their service.
+var loginProtocols = map[string]string{"smb": "SMB", "ldap_tcp": "LDAP", "ftp": "FTP", "smtp": "SMTP", "krb": "Kerberos",
+	"krb_tcp": "Kerberos", "winrm": "WinRM", "http": "HTTP", "rfb": "VNC", "mysql": "MySQL", "postgresql": "PostgreSQL"}
 
+// loginProtocol names the login protocol of a conversation's services
+// (comma-separated): the first that is one, WinRM before the HTTP it
+// rides on.
 func loginProtocol(services string) string {
-	first, _, _ := strings.Cut(services, ",")
-	return loginProtocols[first]
+	if strings.Contains(","+services+",", ",winrm,") {
+		return "WinRM"
+	}
+	for s := range strings.SplitSeq(services, ",") {
+		if name, ok := loginProtocols[s]; ok {
+			return name
+		}
+	}
+	return ""
 }
 
 func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
@@ -99,6 +201,8 @@ func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
 		})
 		f.add(c, fmt.Sprintf("%d failed %s login(s)", n, loginProtocol(c.Service)))
 		f.Count += n - 1
+	} else if loggedIn(c) {
+		b.noteLogin(c)
 	}
 	if _, ok := inboundInteractive(d, c); !ok || !attempt(c) {
 		return
@@ -137,6 +241,7 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 		if d.internal(k.src) && d.internal(k.target) {
 			f.Why += "; from an internal host: a lateral-movement attempt"
 		}
+		b.markLogin(d, f, k, proto)
 		out = append(out, f)
 	}
 	return out

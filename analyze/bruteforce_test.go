@@ -104,3 +104,86 @@ func TestPasswordGuessingByFailures(t *testing.T) {
 		t.Errorf("one episode seen twice: %d findings, facts %v", len(fs), fs[0].Evidence.Facts)
 	}
 }
+
+// TestPasswordGuessingOfMoreServices: HTTP and WinRM 401s to credentials,
+// VNC passwords and database logins refused are password guessing too,
+// named by their protocol.
+func TestPasswordGuessingOfMoreServices(t *testing.T) {
+	for _, tt := range []struct {
+		service string
+		port    uint16
+		facts   func(n int) *appid.Facts
+		title   string
+	}{
+		{"http,winrm", 5985, func(n int) *appid.Facts { return &appid.Facts{HTTP: &appid.HTTPFacts{WinRM: true, AuthFailures: n}} },
+			"WinRM password guessing, 12 failed logins"},
+		{"http", 8080, func(n int) *appid.Facts { return &appid.Facts{HTTP: &appid.HTTPFacts{AuthFailures: n}} },
+			"HTTP password guessing, 12 failed logins"},
+		{"rfb", 5901, func(n int) *appid.Facts { return &appid.Facts{RFB: &appid.RFBFacts{AuthFailures: n}} },
+			"VNC password guessing, 12 failed logins"},
+		{"mysql", 3306, func(n int) *appid.Facts { return &appid.Facts{DB: &appid.DBFacts{LoginFailures: n}} },
+			"MySQL password guessing, 12 failed logins"},
+		{"postgresql", 5432, func(n int) *appid.Facts { return &appid.Facts{DB: &appid.DBFacts{LoginFailures: n}} },
+			"PostgreSQL password guessing, 12 failed logins"},
+	} {
+		s := NewSummary(Options{})
+		for i := range 12 {
+			c := conn("10.0.0.7", "10.0.0.10", uint16(50000+i), tt.port, time.Duration(i)*time.Second, time.Second)
+			c.UID, c.Service, c.App = fmt.Sprint("Cg", i), tt.service, tt.facts(1)
+			s.AddConn(c)
+		}
+		if fs := findingsWhere(s, ofKind("brute_force")); len(fs) != 1 || fs[0].Title != tt.title {
+			t.Errorf("%s: %v", tt.service, titlesOf(fs))
+		}
+	}
+}
+
+// TestGuessingThenLogin: a session that looks like a login that worked,
+// after password guessing from the same source, is added to the finding
+// and raises it; one before the guessing is not.
+func TestGuessingThenLogin(t *testing.T) {
+	run := func(extra *flows.Conn) Finding {
+		s := NewSummary(Options{})
+		for i := range 12 {
+			c := conn("10.0.0.7", "10.0.0.10", uint16(50000+i), 445, time.Minute+time.Duration(i)*time.Second, time.Second)
+			c.UID, c.Service = fmt.Sprint("Cf", i), "smb,ntlm"
+			c.App = &appid.Facts{SMB: &appid.SMBFacts{LogonFailures: 1}}
+			s.AddConn(c)
+		}
+		if extra != nil {
+			s.AddConn(extra)
+		}
+		fs := findingsWhere(s, ofKind("brute_force"))
+		if len(fs) != 1 {
+			t.Fatalf("%d findings, want 1", len(fs))
+		}
+		return fs[0]
+	}
+	login := func(at time.Duration) *flows.Conn {
+		c := conn("10.0.0.7", "10.0.0.10", 50100, 445, at, 2*time.Second)
+		c.UID, c.Service = "Cok", "smb,ntlm"
+		c.App = &appid.Facts{SMB: &appid.SMBFacts{Trees: []string{`\\dc\C$`}}, NTLM: &appid.NTLMFacts{Username: "admin"}}
+		return c
+	}
+	plain := run(nil)
+	after := run(login(2 * time.Minute))
+	if after.Title != plain.Title+", then a login" || after.Score != max(plain.Score, 85) ||
+		!slices.Contains(after.Evidence.UIDs, "Cok") || !strings.Contains(strings.Join(after.Evidence.Facts, ";"), "SMB at ") {
+		t.Errorf("a login after: %q score %d (plain %d) facts %v", after.Title, after.Score, plain.Score, after.Evidence.Facts)
+	}
+	if before := run(login(0)); before.Title != plain.Title {
+		t.Errorf("a login before the guessing: %q", before.Title)
+	}
+	anonymous := login(2 * time.Minute)
+	anonymous.App.NTLM = nil
+	if f := run(anonymous); f.Title != plain.Title {
+		t.Errorf("an anonymous session: %q", f.Title)
+	}
+}
+
+func titlesOf(fs []Finding) (titles []string) {
+	for _, f := range fs {
+		titles = append(titles, f.Title)
+	}
+	return titles
+}

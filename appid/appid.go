@@ -33,6 +33,8 @@ type Facts struct {
 	DNS      *DNSFacts      `json:"dns,omitempty"`
 	Banner   *BannerFacts   `json:"banner,omitempty"` // SMTP and FTP
 	PE       *PEFacts       `json:"pe,omitempty"`     // an executable at the start of a stream no protocol was found in
+	RFB      *RFBFacts      `json:"rfb,omitempty"`
+	DB       *DBFacts       `json:"db,omitempty"` // MySQL, PostgreSQL
 }
 
 // Inspector identifies one conversation. The zero value is not usable;
@@ -275,7 +277,7 @@ func (in *Inspector) detectTCP(dir int, p []byte) bool {
 	case looksDNSTCP(p):
 		in.handler = &framedHandler{kind: "dns"}
 	case looksRFB(p):
-		in.handler = rfbHandler{}
+		in.handler = &rfbHandler{}
 	case dir == FromResp && looksBanner(p):
 		in.handler = &bannerHandler{}
 	default:

@@ -750,3 +750,83 @@ func TestSMB2PipesAreSeparateAssociations(t *testing.T) {
 		t.Errorf("rpc %+v, want the call on the first pipe named svcctl's", f.DCERPC)
 	}
 }
+
+// TestLoginFailures reads the answers to logins that HTTP, VNC, MySQL and
+// PostgreSQL servers refuse, and not the refusals that are part of a
+// handshake.
+func TestLoginFailures(t *testing.T) {
+	ntlm := func(typ uint32) string {
+		m := append([]byte("NTLMSSP\x00"), binary.LittleEndian.AppendUint32(nil, typ)...)
+		return base64.StdEncoding.EncodeToString(append(m, make([]byte, 64)...))
+	}
+	req := func(auth string) string {
+		if auth != "" {
+			auth = "Authorization: " + auth + "\r\n"
+		}
+		return "POST /wsman HTTP/1.1\r\nHost: dc\r\n" + auth + "Content-Length: 4\r\n\r\nbody"
+	}
+	resp := func(status string) string { return "HTTP/1.1 " + status + "\r\nContent-Length: 2\r\n\r\nno" }
+	mysqlPacket := func(seq byte, p []byte) []byte {
+		return append([]byte{byte(len(p)), byte(len(p) >> 8), 0, seq}, p...)
+	}
+	greeting := mysqlPacket(0, append([]byte{10}, "8.0.36\x00xxxxxxxxxxxxxxxxxxxxxxxx"...))
+	pgStartup := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, 8), 196608)
+	pgMessage := func(typ byte, body []byte) []byte {
+		return append(binary.BigEndian.AppendUint32([]byte{typ}, uint32(4+len(body))), body...)
+	}
+	rfbVersion := []byte("RFB 003.008\n")
+	for _, tt := range []struct {
+		name       string
+		orig, resp [][]byte
+		want       func(*Facts) int
+		failures   int
+	}{
+		{"HTTP Basic refused three times", [][]byte{[]byte(req("Basic YTpi") + req("Basic YTpj") + req("Basic YTpk"))},
+			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("401 Unauthorized"))}, httpFailures, 3},
+		{"HTTP NTLM handshake that succeeds", [][]byte{[]byte(req("") + req("NTLM "+ntlm(1)) + req("NTLM "+ntlm(3)))},
+			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("200 OK"))}, httpFailures, 0},
+		{"HTTP NTLM handshake that fails", [][]byte{[]byte(req("") + req("NTLM "+ntlm(1)) + req("NTLM "+ntlm(3)))},
+			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("401 Unauthorized"))}, httpFailures, 1},
+		{"VNC password refused", [][]byte{rfbVersion, {2}, make([]byte, 16)},
+			[][]byte{rfbVersion, {1, 2}, make([]byte, 16), {0, 0, 0, 1}}, rfbFailures, 1},
+		{"VNC password accepted", [][]byte{rfbVersion, {2}, make([]byte, 16)},
+			[][]byte{rfbVersion, {1, 2}, make([]byte, 16), {0, 0, 0, 0}}, rfbFailures, 0},
+		{"MySQL access denied", [][]byte{mysqlPacket(1, make([]byte, 40))},
+			[][]byte{greeting, mysqlPacket(2, append([]byte{0xff, 0x15, 0x04}, "#28000Access denied"...))}, dbFailures, 1},
+		{"MySQL login accepted", [][]byte{mysqlPacket(1, make([]byte, 40))},
+			[][]byte{greeting, mysqlPacket(2, []byte{0, 0, 0, 2, 0, 0, 0})}, dbFailures, 0},
+		{"PostgreSQL password refused", [][]byte{pgStartup},
+			[][]byte{slices.Concat(pgMessage('R', []byte{0, 0, 0, 5, 1, 2, 3, 4}), pgMessage('E', []byte("SFATAL\x00C28P01\x00Mpassword authentication failed\x00\x00")))}, dbFailures, 1},
+		{"PostgreSQL login accepted", [][]byte{pgStartup}, [][]byte{pgMessage('R', []byte{0, 0, 0, 0})}, dbFailures, 0},
+	} {
+		in := NewInspector(false)
+		for i := range max(len(tt.orig), len(tt.resp)) {
+			if i < len(tt.orig) {
+				in.Stream(FromOrig, tt.orig[i])
+			}
+			if i < len(tt.resp) {
+				in.Stream(FromResp, tt.resp[i])
+			}
+		}
+		got := 0
+		if f := in.Facts(); f != nil {
+			got = tt.want(f)
+		}
+		if got != tt.failures {
+			t.Errorf("%s: %d failures, want %d (services %q)", tt.name, got, tt.failures, in.Services())
+		}
+	}
+}
+
+func httpFailures(f *Facts) int {
+	return when(f.HTTP != nil, func() int { return f.HTTP.AuthFailures })
+}
+func rfbFailures(f *Facts) int { return when(f.RFB != nil, func() int { return f.RFB.AuthFailures }) }
+func dbFailures(f *Facts) int  { return when(f.DB != nil, func() int { return f.DB.LoginFailures }) }
+
+func when(ok bool, f func() int) int {
+	if ok {
+		return f()
+	}
+	return 0
+}

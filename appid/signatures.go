@@ -64,9 +64,110 @@ func (h *sigHandler) feed(in *Inspector, dir int, data []byte) bool {
 	}
 	if (h.seen[0] || h.sig.orig == nil) && (h.seen[1] || h.sig.resp == nil) {
 		in.addService(h.sig.service)
+		switch h.sig.service {
+		case "mysql", "postgresql": // read on to the answer to the login
+			db := &dbHandler{postgres: h.sig.service == "postgresql"}
+			in.handler = db
+			return dir == FromOrig || db.feed(in, dir, data)
+		}
 		return false
 	}
 	return true
+}
+
+// DBFacts is what a database login showed.
+type DBFacts struct {
+	// LoginFailures counts logins the server refused for the password or
+	// the user: MySQL error 1045 (access denied), PostgreSQL SQLSTATE
+	// 28P01 (invalid password) and 28000 (invalid authorization).
+	LoginFailures int `json:"login_failures,omitempty"`
+}
+
+// dbHandler reads the server's first messages of a MySQL or PostgreSQL
+// conversation, for the answer to the login.
+type dbHandler struct {
+	postgres bool
+	buf      []byte
+}
+
+// dbHandshake bounds the server bytes read.
+const dbHandshake = 4 << 10
+
+func (h *dbHandler) feed(in *Inspector, dir int, data []byte) bool {
+	if dir != FromResp {
+		return true
+	}
+	h.buf = append(h.buf, data[:min(len(data), dbHandshake-len(h.buf))]...)
+	failed, done := 0, false
+	if h.postgres {
+		failed, done = postgresLoginFailed(h.buf)
+	} else {
+		failed, done = mysqlLoginFailed(h.buf)
+	}
+	if failed > 0 {
+		in.facts.DB = &DBFacts{LoginFailures: failed}
+	}
+	return !done && len(h.buf) < dbHandshake
+}
+
+// mysqlLoginFailed walks MySQL packets (a 3-byte length, a sequence
+// number): after the greeting, an ERR packet (0xff) with code 1045 is a
+// refused login; an OK (0x00) ends the login.
+func mysqlLoginFailed(b []byte) (failed int, done bool) {
+	for first := true; len(b) >= 4; first = false {
+		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+		if len(b) < 4+n {
+			return failed, false
+		}
+		p := b[4 : 4+n]
+		switch {
+		case first:
+		case len(p) >= 3 && p[0] == 0xff && binary.LittleEndian.Uint16(p[1:]) == 1045:
+			failed++
+			return failed, true
+		case len(p) >= 1 && (p[0] == 0x00 || p[0] == 0xff):
+			return failed, true
+		}
+		b = b[4+n:]
+	}
+	return failed, false
+}
+
+// postgresLoginFailed walks PostgreSQL backend messages (a type byte, a
+// 4-byte length): an ErrorResponse whose SQLSTATE is 28P01 or 28000 is a
+// refused login; AuthenticationOk or ReadyForQuery end the login. The
+// one-byte answer to an SSL request comes first: 'S' means TLS follows.
+func postgresLoginFailed(b []byte) (failed int, done bool) {
+	if len(b) > 0 && (b[0] == 'N' || b[0] == 'S') && (len(b) == 1 || b[1] != 0) {
+		if b[0] == 'S' {
+			return 0, true
+		}
+		b = b[1:]
+	}
+	for len(b) >= 5 {
+		n := int(binary.BigEndian.Uint32(b[1:]))
+		if n < 4 || len(b) < 1+n {
+			return failed, n < 4
+		}
+		body := b[5 : 1+n]
+		switch b[0] {
+		case 'E':
+			for f := range bytes.SplitSeq(body, []byte{0}) {
+				if len(f) > 1 && f[0] == 'C' && (string(f[1:]) == "28P01" || string(f[1:]) == "28000") {
+					return 1, true
+				}
+			}
+			return 0, true
+		case 'R':
+			if len(body) >= 4 && binary.BigEndian.Uint32(body) == 0 { // AuthenticationOk
+				return 0, true
+			}
+		case 'Z':
+			return 0, true
+		}
+		b = b[1+n:]
+	}
+	return failed, false
 }
 
 func hasPrefixFold(p []byte, s string) bool {

@@ -16,6 +16,10 @@ type HTTPFacts struct {
 	UserAgent string `json:"user_agent,omitempty"`
 	Status    int    `json:"status_code,omitempty"`
 	WinRM     bool   `json:"winrm,omitempty"` // POST /wsman: Windows Remote Management
+	// AuthFailures counts requests that carried credentials (Basic, Digest,
+	// an NTLM AUTHENTICATE, Negotiate) and were answered 401: wrong
+	// passwords. The 401s of a handshake, before the credentials, are not.
+	AuthFailures int `json:"auth_failures,omitempty"`
 }
 
 var httpMethods = [][]byte{[]byte("GET "), []byte("POST "), []byte("HEAD "), []byte("PUT "), []byte("DELETE "),
@@ -40,6 +44,7 @@ type httpHandler struct {
 	buf       [2][]byte
 	scanned   int  // client bytes already searched for Authorization headers
 	websocket bool // the request asked to upgrade to a WebSocket
+	denied    bool // a 401 was seen: requests and answers are paired for failed logins
 }
 
 // httpScan bounds the bytes of each direction kept and searched.
@@ -75,8 +80,106 @@ func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 		h.authorization(in, b[from:])
 		h.scanned = len(b)
 	}
-	full := len(h.buf[FromOrig]) >= httpScan
-	return !full && (f.Method == "" || f.Status == 0 || (f.Status == 401 && in.facts.NTLM == nil))
+	if f.Status == 401 || h.denied {
+		h.denied = true
+		f.AuthFailures = authFailures(h.buf[FromOrig], h.buf[FromResp])
+	}
+	full := len(h.buf[FromOrig]) >= httpScan || len(h.buf[FromResp]) >= httpScan
+	return !full && (f.Method == "" || f.Status == 0 || h.denied)
+}
+
+// authFailures pairs the requests of a client stream with the answers of
+// the server stream, in order (HTTP/1.1 answers in order), and counts the
+// requests with credentials answered 401.
+func authFailures(client, server []byte) int {
+	var withCreds []bool
+	for head := range httpHeads(client, looksHTTPRequest) {
+		withCreds = append(withCreds, carriesCredentials(head))
+	}
+	n, i := 0, 0
+	for head := range httpHeads(server, looksHTTPResponse) {
+		if i >= len(withCreds) {
+			break
+		}
+		line, _, _ := bytes.Cut(head, []byte("\r\n"))
+		status := ""
+		if parts := bytes.Fields(line); len(parts) >= 2 {
+			status = string(parts[1])
+		}
+		if status == "401" && withCreds[i] {
+			n++
+		}
+		if !strings.HasPrefix(status, "1") { // a 1xx answer is not the final one
+			i++
+		}
+	}
+	return n
+}
+
+// httpHeads yields the header blocks of the messages of one HTTP stream:
+// each begins where isStart says a message does, its body skipped by its
+// Content-Length, or by searching for the next start.
+func httpHeads(b []byte, isStart func([]byte) bool) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(b) > 0 {
+			if !isStart(b) {
+				i := bytes.Index(b, []byte("\r\n"))
+				if i < 0 {
+					return
+				}
+				b = b[i+2:]
+				continue
+			}
+			head, rest, ok := bytes.Cut(b, []byte("\r\n\r\n"))
+			if !ok || !yield(head) {
+				return
+			}
+			b = rest
+			if n := contentLength(head); n > 0 {
+				b = b[min(n, len(b)):]
+			}
+		}
+	}
+}
+
+// contentLength returns a header block's Content-Length, or 0.
+func contentLength(head []byte) int {
+	for l := range bytes.SplitSeq(head, []byte("\r\n")) {
+		if k, v, ok := bytes.Cut(l, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("content-length")) {
+			n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
+			if err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// carriesCredentials reports whether a request's headers hold final
+// credentials: Basic or Digest, or an NTLM AUTHENTICATE message (bare or
+// in Negotiate); an NTLM NEGOTIATE only opens the handshake.
+func carriesCredentials(head []byte) bool {
+	for l := range bytes.SplitSeq(head, []byte("\r\n")) {
+		k, v, ok := bytes.Cut(l, []byte(":"))
+		if !ok || !bytes.EqualFold(bytes.TrimSpace(k), []byte("authorization")) {
+			continue
+		}
+		scheme, token, _ := bytes.Cut(bytes.TrimSpace(v), []byte(" "))
+		switch strings.ToLower(string(scheme)) {
+		case "basic", "digest":
+			return true
+		case "ntlm", "negotiate":
+			raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(token)))
+			if err != nil {
+				return false
+			}
+			if i := bytes.Index(raw, ntlmSignature); i >= 0 && i+12 <= len(raw) {
+				return binary.LittleEndian.Uint32(raw[i+8:]) == 3
+			}
+			return bytes.EqualFold(scheme, []byte("negotiate")) // Kerberos: a ticket is a credential
+		}
+	}
+	return false
 }
 
 func (h *httpHandler) request(in *Inspector, f *HTTPFacts, head []byte) {
@@ -315,12 +418,80 @@ func looksRFB(p []byte) bool {
 	return true
 }
 
-// rfbHandler names the protocol, Zeek's service rfb; nothing more is read.
-type rfbHandler struct{}
+// RFBFacts is what a VNC (RFB) handshake showed.
+type RFBFacts struct {
+	// AuthFailures is 1 when the server answered the password (VNC
+	// authentication, or none at all in RFB 3.8) with a failed
+	// SecurityResult, as Zeek's rfb.log auth field says F.
+	AuthFailures int `json:"auth_failures,omitempty"`
+}
 
-func (rfbHandler) feed(in *Inspector, _ int, _ []byte) bool {
+// rfbHandler names the protocol, Zeek's service rfb, and follows the
+// handshake to its SecurityResult: each side's version message, the
+// security types the server offers (3.7 and later) or sets (3.3), the
+// client's choice, the VNC authentication challenge and the result.
+type rfbHandler struct {
+	buf [2][]byte
+}
+
+// rfbHandshake bounds the bytes of each side read.
+const rfbHandshake = 300
+
+func (h *rfbHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("rfb")
+	h.buf[dir] = append(h.buf[dir], data[:min(len(data), rfbHandshake-len(h.buf[dir]))]...)
+	result, ok := h.securityResult()
+	if !ok {
+		return len(h.buf[FromOrig]) < rfbHandshake && len(h.buf[FromResp]) < rfbHandshake
+	}
+	if result != 0 {
+		in.facts.RFB = &RFBFacts{AuthFailures: 1}
+	}
 	return false
+}
+
+// securityResult returns the server's SecurityResult once the handshake
+// has come to it; ok is false while it has not, and true with result 0
+// when the chosen security type has none to give.
+func (h *rfbHandler) securityResult() (result uint32, ok bool) {
+	s, c := h.buf[FromResp], h.buf[FromOrig]
+	if len(s) < 12 {
+		return 0, false
+	}
+	minor, _ := strconv.Atoi(string(s[8:11]))
+	off, chosen := 12, byte(0)
+	if minor < 7 { // 3.3: the server sets the type
+		if len(s) < 16 {
+			return 0, false
+		}
+		chosen, off = s[15], 16
+		if binary.BigEndian.Uint32(s[12:]) > 2 {
+			return 0, true
+		}
+	} else {
+		if len(s) < 13 {
+			return 0, false
+		}
+		if s[12] == 0 { // no types: the server refused the connection
+			return 0, true
+		}
+		off = 13 + int(s[12])
+		if len(c) < 13 {
+			return 0, false
+		}
+		chosen = c[12]
+	}
+	switch {
+	case chosen == 2: // VNC authentication: a 16-byte challenge, then the result
+		off += 16
+	case chosen == 1 && minor >= 8: // none: RFB 3.8 still sends a result
+	default:
+		return 0, true
+	}
+	if len(s) < off+4 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(s[off:]), true
 }
 
 // PEFacts is a Windows executable (a PE file) sent at the start of a TCP

@@ -262,6 +262,9 @@ var connFields = []connField{
 	}),
 	appText("banner.server", func(f *appid.Facts) string { return when(f.Banner != nil, func() string { return f.Banner.Server }) }),
 	appCount("banner.login_failures", func(f *appid.Facts) int { return when(f.Banner != nil, func() int { return f.Banner.LoginFailures }) }),
+	appCount("http.auth_failures", func(f *appid.Facts) int { return when(f.HTTP != nil, func() int { return f.HTTP.AuthFailures }) }),
+	appCount("rfb.auth_failures", func(f *appid.Facts) int { return when(f.RFB != nil, func() int { return f.RFB.AuthFailures }) }),
+	appCount("db.login_failures", func(f *appid.Facts) int { return when(f.DB != nil, func() int { return f.DB.LoginFailures }) }),
 	appText("pe.sender", func(f *appid.Facts) string { return when(f.PE != nil, func() string { return f.PE.Sender }) }),
 	appText("pe.machine", func(f *appid.Facts) string { return when(f.PE != nil, func() string { return f.PE.Machine }) }),
 }
