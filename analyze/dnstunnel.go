@@ -24,6 +24,11 @@ const (
 	longLabel     = 30 // a label this long...
 	longName      = 52 // ...or a name this long is suspicious
 	entropyMin    = 3.5
+	// Volume: this many distinct subdomains of one domain, and this many
+	// bytes of names, from one client carry data whatever the labels look
+	// like.
+	volumeSubdomains = 200
+	volumeBytes      = 2048
 )
 
 // The DNS-tunnel state is bounded: a flood of queries for ever new names
@@ -46,6 +51,7 @@ var tunnelTypes = map[string]bool{"TXT": true, "NULL": true, "CNAME": true, "MX"
 
 type dnsAcc struct {
 	suspicious, dataTypes, total int      // queries; dataTypes of the tunnelTypes
+	nameBytes                    int      // bytes of the queries' subdomains: the volume carried
 	n                            int      // connections
 	subdomains                   []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
 	conns                        []keptRef
@@ -87,6 +93,7 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 			a.dataTypes++
 		}
 		sub := strings.TrimSuffix(strings.TrimSuffix(name, domain), ".")
+		a.nameBytes += len(sub)
 		if len(a.subdomains) < maxSubdomains {
 			h := nameHash(sub)
 			if i, found := slices.BinarySearch(a.subdomains, h); !found {
@@ -153,15 +160,30 @@ func (n *dnsDetector) findings(d *detection) []*Finding {
 			continue
 		}
 		encoded := a.suspicious >= tunnelQueries && 2*a.suspicious >= a.total
-		if !encoded && (a.dataTypes < tunnelQueries || len(a.subdomains) < tunnelQueries) {
+		typed := a.dataTypes >= tunnelQueries && len(a.subdomains) >= tunnelQueries
+		volume := len(a.subdomains) >= volumeSubdomains && a.nameBytes >= volumeBytes &&
+			!strings.HasSuffix(k.domain, ".arpa") && !strings.HasSuffix(k.domain, ".local")
+		if !encoded && !typed && !volume {
 			continue
 		}
 		f := d.findingFrom("dns_tunnel", "T1071.004", a.conns, d.endpoint(k.client, nil), d.endpoint(a.resolver, port(53)))
 		f.Count = a.n
-		f.Score = min(90, 60+a.suspicious/5+a.dataTypes/5)
-		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d of type TXT, NULL, CNAME or MX, %d distinct subdomains", k.domain, a.total, a.suspicious, a.dataTypes, len(a.subdomains)))
-		f.Title = "DNS tunnel via " + k.domain
-		f.Why = fmt.Sprintf("%s sent %d queries for %s with encoded-looking names or TXT, NULL, CNAME or MX lookups: data or commands carried in DNS", k.client, a.total, k.domain)
+		distinct := fmt.Sprint(len(a.subdomains))
+		if len(a.subdomains) >= maxSubdomains {
+			distinct = "at least " + distinct
+		}
+		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d of type TXT, NULL, CNAME or MX, %s distinct subdomains, %d bytes of names",
+			k.domain, a.total, a.suspicious, a.dataTypes, distinct, a.nameBytes))
+		if encoded || typed {
+			f.Score = min(90, 60+a.suspicious/5+a.dataTypes/5+a.nameBytes/(16*volumeBytes))
+			f.Title = "DNS tunnel via " + k.domain
+			f.Why = fmt.Sprintf("%s sent %d queries for %s with encoded-looking names or TXT, NULL, CNAME or MX lookups: data or commands carried in DNS", k.client, a.total, k.domain)
+		} else {
+			f.Score = 35
+			f.Title = "DNS volume to " + k.domain
+			f.Why = fmt.Sprintf("%s asked for %s distinct names under %s, %d bytes of names, that do not look encoded: data carried in DNS, or a service that names its lookups (a DNS blocklist, a reputation service)",
+				k.client, distinct, k.domain, a.nameBytes)
+		}
 		out = append(out, f)
 	}
 	return out

@@ -114,3 +114,30 @@ func TestDNSTunnelQueryTypes(t *testing.T) {
 		{"A lookups", lookups("A"), "dns_tunnel", false},
 	})
 }
+
+// TestDNSVolume: hundreds of distinct names under one domain, thousands of
+// bytes of them, are data carried in DNS even when no label looks encoded
+// (a low finding); reverse lookups and fewer names are not.
+func TestDNSVolume(t *testing.T) {
+	many := func(n int, name func(i int) string) func() []*flows.Conn {
+		return func() (cs []*flows.Conn) {
+			for i := range n {
+				cs = append(cs, dnsConn(i, name(i)))
+			}
+			return cs
+		}
+	}
+	runDetectorCases(t, []detectorCase{
+		{"300 short names", many(300, func(i int) string { return fmt.Sprintf("part%d.data%d.exfil.example", i, i%7) }), "dns_tunnel", true},
+		{"150 short names", many(150, func(i int) string { return fmt.Sprintf("part%d.data%d.exfil.example", i, i%7) }), "dns_tunnel", false},
+		{"300 reverse lookups", many(300, func(i int) string { return fmt.Sprintf("%d.%d.0.10.in-addr.arpa", i%250, i/250) }), "dns_tunnel", false},
+	})
+	s := NewSummary(Options{})
+	for _, c := range many(300, func(i int) string { return fmt.Sprintf("part%d.data%d.exfil.example", i, i%7) })() {
+		s.AddConn(c)
+	}
+	if fs := findingsWhere(s, ofKind("dns_tunnel")); len(fs) != 1 || fs[0].Severity != "low" || fs[0].Title != "DNS volume to exfil.example" ||
+		!strings.Contains(fs[0].Evidence.Facts[0], "at least 256 distinct subdomains") {
+		t.Errorf("volume: %+v", fs)
+	}
+}
