@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/flows"
 )
 
 func TestC2Ports(t *testing.T) {
@@ -108,4 +109,23 @@ func TestExecutableOverRawTCP(t *testing.T) {
 			t.Errorf("from %s: %+v, want one %s finding", tt.orig, fs, tt.severity)
 		}
 	}
+}
+
+// TestNotDNSOnPort53: payload on port 53 that is not DNS, captured whole,
+// is an unusual port; DNS, and payload the capture did not have, are not.
+func TestNotDNSOnPort53(t *testing.T) {
+	on53 := func(proto uint8, service string, facts *appid.Facts) func() []*flows.Conn {
+		return func() []*flows.Conn {
+			c := conn("10.0.0.4", "198.51.100.9", 40000, 53, 0, time.Minute)
+			c.Proto, c.Service, c.App, c.ConnState = proto, service, facts, "SF"
+			c.OrigBytes, c.RespBytes = 5000, 90000
+			return []*flows.Conn{c}
+		}
+	}
+	runDetectorCases(t, []detectorCase{
+		{"a tunnel on TCP 53", on53(6, "", &appid.Facts{Unidentified: 4096}), "unusual_port", true},
+		{"a tunnel on UDP 53", on53(17, "", &appid.Facts{Unidentified: 1200}), "unusual_port", true},
+		{"DNS on 53", on53(17, "dns", &appid.Facts{DNS: &appid.DNSFacts{Queries: []string{"example.com A"}}}), "unusual_port", false},
+		{"headers only: nothing seen", on53(17, "", nil), "unusual_port", false},
+	})
 }

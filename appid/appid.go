@@ -35,6 +35,10 @@ type Facts struct {
 	PE       *PEFacts       `json:"pe,omitempty"`     // an executable at the start of a stream no protocol was found in
 	RFB      *RFBFacts      `json:"rfb,omitempty"`
 	DB       *DBFacts       `json:"db,omitempty"` // MySQL, PostgreSQL
+	// Unidentified is the payload bytes looked at, all captured, in which
+	// no protocol was found: set only for a conversation with no service,
+	// whose payload was neither cut by the snap length nor lost.
+	Unidentified int `json:"unidentified_bytes,omitempty"`
 }
 
 // Inspector identifies one conversation. The zero value is not usable;
@@ -50,6 +54,11 @@ type Inspector struct {
 	fed      [2]int
 	lost     [2]bool // a gap broke the stream
 	done     bool
+	// unidentified counts the payload bytes looked at before any protocol
+	// was found (datagrams no protocol claimed); cut is set when the snap
+	// length cut a datagram.
+	unidentified int
+	cut          bool
 }
 
 // handler follows an identified protocol's stream.
@@ -93,10 +102,13 @@ func (in *Inspector) Services() string {
 
 // Facts returns what was read, or nil if nothing was.
 func (in *Inspector) Facts() *Facts {
-	if in.facts == (Facts{}) {
+	f := in.facts
+	if len(in.services) == 0 && in.unidentified >= minUnidentified && !in.cut && !in.lost[0] && !in.lost[1] {
+		f.Unidentified = in.unidentified
+	}
+	if f == (Facts{}) {
 		return nil
 	}
-	f := in.facts
 	if f.DNS != nil && (in.answers.n > 0 || len(in.more.buf) > 0) {
 		dns := *f.DNS
 		dns.Answers, dns.More = in.answers.list(), in.more.list()
@@ -110,6 +122,14 @@ func (in *Inspector) addService(s string) {
 		in.services = append(in.services, s)
 	}
 }
+
+// minUnidentified is the payload, in bytes, that must be looked at before
+// a conversation is said to carry no protocol netfx knows.
+const minUnidentified = 16
+
+// Cut tells the Inspector that the snap length cut a datagram: what it
+// saw of the payload is not all of it.
+func (in *Inspector) Cut() { in.cut = true }
 
 // Gap tells the Inspector that bytes of one direction were not captured.
 // Framed protocols cannot resynchronise, so that direction is abandoned.
@@ -140,6 +160,7 @@ func (in *Inspector) Stream(dir int, data []byte) {
 		p = in.prefix[dir]
 	}
 	if in.detectTCP(dir, p) {
+		in.unidentified = 0
 		// Hand over what the other direction buffered, then this one's.
 		if other := in.prefix[1-dir]; len(other) > 0 && !in.handler.feed(in, 1-dir, other) {
 			in.done = true
@@ -150,6 +171,7 @@ func (in *Inspector) Stream(dir int, data []byte) {
 		}
 		return
 	}
+	in.unidentified += len(data)
 	if in.facts.PE == nil {
 		if machine := peMachine(p); machine != "" {
 			in.facts.PE = &PEFacts{Sender: directionNames[dir], Machine: machine}
@@ -189,15 +211,17 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 	case "quic", "ntp", "dhcp", "snmp", "sip", "syslog", "radius":
 		in.addService(kind)
 		in.done = true
+	default:
+		in.unidentified += len(data)
 	}
 }
 
-// SkipDatagram counts a UDP payload of one direction that
+// SkipDatagram counts a UDP payload of n bytes of one direction that
 // DatagramIdentifies said nothing about, without its bytes: the
 // Inspector ends as Datagram would have left it.
-func (in *Inspector) SkipDatagram(dir int) {
-	if !in.done {
-		in.countDatagram(dir)
+func (in *Inspector) SkipDatagram(dir, n int) {
+	if !in.done && n > 0 && in.countDatagram(dir) {
+		in.unidentified += n
 	}
 }
 

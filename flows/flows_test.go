@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"bytes"
 	"reflect"
 	"slices"
 	"strings"
@@ -535,5 +536,31 @@ func TestTunnelParents(t *testing.T) {
 	}
 	if carrier == nil || inner == nil || carrier.Service != "vxlan" || !slices.Equal(inner.TunnelParents, []string{carrier.UID}) || carrier.TunnelParents != nil {
 		t.Fatalf("carrier %+v, inner %+v", carrier, inner)
+	}
+}
+
+// TestUnidentifiedPayload: datagrams no protocol claims, captured whole,
+// leave their bytes in the record's facts (whether through a lite slot or
+// not); the same cut by the snap length leave nothing.
+func TestUnidentifiedPayload(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	for _, cut := range []bool{false, true} {
+		payload := bytes.Repeat([]byte{0x17, 0x03, 0x99}, 40)
+		var pkts []pcapread.Packet
+		for i := range 3 {
+			p := pcapread.Packet{Timestamp: base + int64(i)*int64(time.Second), Proto: ipproto.UDP, IPBytes: 28 + 120, PayloadLen: 120, Payload: payload}
+			if cut {
+				p.Payload, p.Truncated = payload[:40], true
+			}
+			pkts = append(pkts, p)
+		}
+		c := runCraftedPorts(40000, 53, pkts, []bool{true, false, true})[0]
+		got := 0
+		if c.App != nil {
+			got = c.App.Unidentified
+		}
+		if want := map[bool]int{false: 360, true: 0}[cut]; got != want || c.Service != "" {
+			t.Errorf("cut %v: %d unidentified bytes, service %q; want %d", cut, got, c.Service, want)
+		}
 	}
 }

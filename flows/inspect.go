@@ -53,6 +53,9 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 		dir = appid.FromOrig
 	}
 	if c.proto == ipproto.UDP {
+		if p.Truncated && len(p.Payload) < p.PayloadLen {
+			ins.in.Cut()
+		}
 		ins.in.Datagram(dir, p.Payload)
 		c.dnsSession = c.dnsSession || ins.in.First() == "dns"
 	} else {

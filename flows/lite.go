@@ -31,7 +31,11 @@ type lite struct {
 	srcIsLo             bool
 	badChecksum         bool
 	headerCut           bool
-	skipped             bool // a UDP payload that identified nothing: counted by the inspection
+	// skipped is the captured length of a UDP payload that identified
+	// nothing (counted by the inspection, its bytes not kept), skippedCut
+	// whether the snap length cut it.
+	skipped    uint32
+	skippedCut bool
 	live                bool
 }
 
@@ -78,7 +82,10 @@ func (t *Table) addLite(k *key, h uint64, p *pcapread.Packet, srcIsLo bool, dead
 		seq: p.Seq, ack: p.Ack, srcPort: p.SrcPort, dstPort: p.DstPort, window: p.Window,
 		vlans: p.VLANs, file: t.file, flags: p.TCPFlags, numVLANs: p.NumVLANs,
 		srcIsLo: srcIsLo, badChecksum: p.BadChecksum, headerCut: p.HeaderCut,
-		skipped: p.Proto == ipproto.UDP && !p.HeaderCut && len(p.Payload) > 0, live: true,
+		live: true,
+	}
+	if p.Proto == ipproto.UDP && !p.HeaderCut && len(p.Payload) > 0 {
+		t.lites[j].skipped, t.lites[j].skippedCut = uint32(len(p.Payload)), p.Truncated && len(p.Payload) < p.PayloadLen
 	}
 	t.liteDeadlines[j] = deadline
 	t.index.insert(h, j|liteBit)
@@ -122,12 +129,15 @@ func (t *Table) promote(ref int32, h uint64) int32 {
 	i := t.create(k, h, &p, sport, dport, oneWay, srcIsLo)
 	t.index.replace(h, ref, i)
 	t.update(i, &p, srcIsLo)
-	if l.skipped {
+	if l.skipped > 0 {
 		dir := appid.FromResp
 		if srcIsLo == t.convs[i].origIsLo {
 			dir = appid.FromOrig
 		}
-		t.insp[i].in.SkipDatagram(dir)
+		if l.skippedCut {
+			t.insp[i].in.Cut()
+		}
+		t.insp[i].in.SkipDatagram(dir, int(l.skipped))
 	}
 	t.file = file
 	l.live = false
