@@ -36,7 +36,7 @@ type lite struct {
 	// whether the snap length cut it.
 	skipped    uint32
 	skippedCut bool
-	live                bool
+	live       bool
 }
 
 // liteBit marks a lite slot's number in the index.
