@@ -85,12 +85,19 @@ type Reader struct {
 	carried carried
 }
 
-// carried is where a carrier's inner packet starts: see carrier.
+// carried is where a carrier's inner packet starts (see carrier), and
+// how many tunnels deep that carrier is.
 type carried struct {
 	kind  uint8
 	off   int
 	ether uint16
+	depth int
 }
+
+// maxTunnelDepth is how many tunnels inside each other are opened, as
+// Zeek's Tunnel::max_depth: a tunnel deeper is read as its carrier's
+// inner packet.
+const maxTunnelDepth = 2
 
 // readBufferSize is the buffer pcapgo reads through: large reads keep the
 // per-record cost low (pcapgo wraps only 4 KiB otherwise).
@@ -262,6 +269,12 @@ func (r *Reader) Next() bool {
 		outer := r.pkt
 		if r.dec.inner(&r.pkt, &outer, c.kind, outer.Payload, c.off, c.ether, &r.stats) {
 			r.stats.IPPackets++
+			if c.depth < maxTunnelDepth {
+				if kind, off, ether := carrier(&r.pkt); kind != TunnelNone {
+					r.pkt.Carries = kind
+					r.carried = carried{kind, off, ether, c.depth + 1}
+				}
+			}
 			return true
 		}
 	}
@@ -296,7 +309,7 @@ func (r *Reader) Next() bool {
 			r.stats.IPPackets++
 			if kind, off, ether := carrier(&r.pkt); kind != TunnelNone {
 				r.pkt.Carries = kind
-				r.carried = carried{kind, off, ether}
+				r.carried = carried{kind, off, ether, 1}
 			}
 			return true
 		}

@@ -8,8 +8,8 @@ import (
 
 // Tunnels, as Zeek decapsulates them by default: the packet inside is read
 // as a packet of its own, right after its carrier (Packet.Carries), with
-// the kind of tunnel (Packet.Tunnel). One level is opened: a tunnel inside
-// a tunnel is read as its first inner packet.
+// the kind of tunnel (Packet.Tunnel). Two levels are opened, as Zeek's
+// Tunnel::max_depth: a packet out of a tunnel may carry one more.
 const (
 	TunnelNone uint8 = iota
 	TunnelVXLAN

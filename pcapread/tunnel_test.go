@@ -2,8 +2,10 @@ package pcapread
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -94,6 +96,41 @@ func TestTunnels(t *testing.T) {
 		}
 		if n != 1 {
 			t.Errorf("%d packets, want 1", n)
+		}
+	}
+}
+
+// TestNestedTunnels: a tunnel inside a tunnel opens too (IP in IP inside
+// VXLAN, as on a Kubernetes node behind another overlay), up to Zeek's
+// Tunnel::max_depth of two; a third is read as a packet.
+func TestNestedTunnels(t *testing.T) {
+	pod := ipv4("10.244.1.5", "10.244.2.7", 6, tcpSYN(40000, 8080))
+	ipip := ipv4("10.0.0.4", "10.0.0.5", 4, pod)
+	vxlan := func(inner []byte) []byte {
+		return ipv4("192.0.2.1", "192.0.2.2", 17, udp(51000, 4789, cat([]byte{0x08, 0, 0, 0, 0, 0, 0x2a, 0}, ethernet(0x0800), inner)))
+	}
+	for _, tt := range []struct {
+		name  string
+		frame []byte
+		want  []string // each packet: source, carries, tunnel
+	}{
+		{"IP in IP in VXLAN", cat(ethernet(0x0800), vxlan(ipip)),
+			[]string{"192.0.2.1 vxlan -", "10.0.0.4 ip vxlan", "10.244.1.5 - ip"}},
+		{"three deep: the third is a packet", cat(ethernet(0x0800), vxlan(ipv4("10.0.0.4", "10.0.0.5", 4, ipip))),
+			[]string{"192.0.2.1 vxlan -", "10.0.0.4 ip vxlan", "10.0.0.4 - ip"}},
+	} {
+		r, err := NewReader(bytes.NewReader(pcapFile(t, 1, tt.frame)), tt.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for r.Next() {
+			p := r.Packet()
+			name := func(k uint8) string { return cmp.Or(TunnelNames[k], "-") }
+			got = append(got, p.Src.String()+" "+name(p.Carries)+" "+name(p.Tunnel))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }
