@@ -59,6 +59,7 @@ type Inspector struct {
 	// length cut a datagram.
 	unidentified int
 	cut          bool
+	expected     []Expected // connections announced for data, until taken
 }
 
 // handler follows an identified protocol's stream.

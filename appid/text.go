@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -281,24 +282,121 @@ func looksBanner(p []byte) bool {
 // bannerHandler reads an SMTP or FTP server's greeting, then its replies
 // for refused logins, line by line.
 type bannerHandler struct {
-	line []byte // the server's current line, up to 512 bytes
+	line [2][]byte // each side's current line, up to 512 bytes
 }
 
 func (h *bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
-	if dir != FromResp {
-		return true
-	}
 	for len(data) > 0 {
 		chunk, rest, complete := bytes.Cut(data, []byte("\n"))
-		h.line = append(h.line, chunk[:min(len(chunk), 512-len(h.line))]...)
+		h.line[dir] = append(h.line[dir], chunk[:min(len(chunk), 512-len(h.line[dir]))]...)
 		data = rest
 		if !complete {
 			break
 		}
-		h.reply(in, bytes.TrimRight(h.line, "\r"))
-		h.line = h.line[:0]
+		line := bytes.TrimRight(h.line[dir], "\r")
+		if dir == FromResp {
+			h.reply(in, line)
+		} else if in.facts.Banner != nil && in.services[0] == "ftp" {
+			in.ftpCommand(line)
+		}
+		h.line[dir] = h.line[dir][:0]
 	}
 	return true
+}
+
+// Expected is a connection an FTP control connection announced, for its
+// data: Zeek names it ftp-data. The client connects to a passive-mode
+// server (PASV, EPSV); the server connects back to the client in active
+// mode (PORT, EPRT). Addr is the address given, or unset when the reply
+// gives only a port (EPSV: the control connection's server).
+type Expected struct {
+	ServerConnects bool
+	Addr           netip.Addr
+	Port           uint16
+}
+
+// TakeExpected returns the connections announced since the last call.
+func (in *Inspector) TakeExpected() []Expected {
+	e := in.expected
+	in.expected = nil
+	return e
+}
+
+// maxExpected bounds the announcements a conversation holds until taken.
+const maxExpected = 16
+
+func (in *Inspector) expect(e Expected) {
+	if e.Port != 0 && len(in.expected) < maxExpected {
+		in.expected = append(in.expected, e)
+	}
+}
+
+// ftpCommand reads a client's FTP command for an active-mode data port.
+func (in *Inspector) ftpCommand(line []byte) {
+	switch {
+	case hasPrefixFold(line, "PORT "):
+		if addr, port, ok := ftpHostPort(line[5:]); ok {
+			in.expect(Expected{ServerConnects: true, Addr: addr, Port: port})
+		}
+	case hasPrefixFold(line, "EPRT "):
+		if addr, port, ok := ftpExtended(line[5:]); ok {
+			in.expect(Expected{ServerConnects: true, Addr: addr, Port: port})
+		}
+	}
+}
+
+// ftpPassive reads a server's passive-mode reply: 227 with h1,h2,h3,h4,p1,p2
+// or 229 with (|||port|).
+func (in *Inspector) ftpPassive(line []byte) {
+	switch {
+	case bytes.HasPrefix(line, []byte("227")):
+		if i := bytes.IndexAny(line[3:], "0123456789"); i >= 0 {
+			if addr, port, ok := ftpHostPort(line[3+i:]); ok {
+				in.expect(Expected{Addr: addr, Port: port})
+			}
+		}
+	case bytes.HasPrefix(line, []byte("229")):
+		if i := bytes.IndexByte(line, '('); i >= 0 {
+			if _, port, ok := ftpExtended(line[i+1:]); ok {
+				in.expect(Expected{Port: port})
+			}
+		}
+	}
+}
+
+// ftpHostPort parses h1,h2,h3,h4,p1,p2 (trailing text ignored).
+func ftpHostPort(b []byte) (netip.Addr, uint16, bool) {
+	var n [6]int
+	for i := range n {
+		j := 0
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' && j < 3 {
+			n[i] = n[i]*10 + int(b[j]-'0')
+			j++
+		}
+		if j == 0 || n[i] > 255 || i < 5 && (j >= len(b) || b[j] != ',') {
+			return netip.Addr{}, 0, false
+		}
+		b = b[min(j+1, len(b)):]
+	}
+	return netip.AddrFrom4([4]byte{byte(n[0]), byte(n[1]), byte(n[2]), byte(n[3])}), uint16(n[4]<<8 | n[5]), true
+}
+
+// ftpExtended parses RFC 2428's <d>proto<d>addr<d>port<d>: the address
+// may be empty (EPSV's reply).
+func ftpExtended(b []byte) (netip.Addr, uint16, bool) {
+	if len(b) < 4 {
+		return netip.Addr{}, 0, false
+	}
+	parts := bytes.Split(b, b[:1])
+	if len(parts) < 5 {
+		return netip.Addr{}, 0, false
+	}
+	port, err := strconv.ParseUint(string(parts[3]), 10, 16)
+	if err != nil || port == 0 {
+		return netip.Addr{}, 0, false
+	}
+	addr, _ := netip.ParseAddr(string(parts[2]))
+	return addr.Unmap(), uint16(port), true
 }
 
 // reply takes one line the server sent: the first is its greeting.
@@ -314,6 +412,9 @@ func (h *bannerHandler) reply(in *Inspector, line []byte) {
 	}
 	if bytes.HasPrefix(line, []byte("530 ")) || bytes.HasPrefix(line, []byte("535 ")) {
 		in.facts.Banner.LoginFailures++
+	}
+	if in.services[0] == "ftp" {
+		in.ftpPassive(line)
 	}
 }
 

@@ -564,3 +564,59 @@ func TestUnidentifiedPayload(t *testing.T) {
 		}
 	}
 }
+
+// TestFTPData: the data connections an FTP control connection announces,
+// passive (227, 229) or active (PORT), are ftp-data, as Zeek names them;
+// one on another port, or after the announcement expired, is not.
+func TestFTPData(t *testing.T) {
+	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	run := func(reply, command string, data pcapread.Packet) string {
+		var out []*Conn
+		tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
+		tab.SetFile("ftp.pcap")
+		pkt := func(at time.Duration, src, dst netip.Addr, sport, dport uint16, flags uint8, seq, ack uint32, payload string) {
+			p := pcapread.Packet{Timestamp: base + int64(at), Src: src, Dst: dst, SrcPort: sport, DstPort: dport, HasPorts: true,
+				Proto: ipproto.TCP, TCPFlags: flags, Seq: seq, Ack: ack, PayloadLen: len(payload), Payload: []byte(payload),
+				IPBytes: 40 + len(payload), Window: 64240}
+			tab.Add(&p)
+		}
+		ms := time.Millisecond
+		pkt(0, client, server, 40000, 21, S, 100, 0, "")
+		pkt(ms, server, client, 21, 40000, S|A, 500, 101, "")
+		pkt(2*ms, client, server, 40000, 21, A, 101, 501, "")
+		greeting := "220 FTP server ready\r\n"
+		pkt(3*ms, server, client, 21, 40000, PA, 501, 101, greeting)
+		pkt(4*ms, client, server, 40000, 21, PA, 101, 501+uint32(len(greeting)), command)
+		pkt(5*ms, server, client, 21, 40000, PA, 501+uint32(len(greeting)), 101+uint32(len(command)), reply)
+		data.Timestamp += base
+		data.HasPorts, data.Proto, data.TCPFlags, data.IPBytes, data.Window = true, ipproto.TCP, S, 40, 64240
+		tab.Add(&data)
+		tab.Flush()
+		for _, c := range out {
+			if c.RespPort != 21 {
+				return c.Service
+			}
+		}
+		return "no data connection"
+	}
+	passive := pcapread.Packet{Timestamp: int64(time.Second), Src: client, Dst: server, SrcPort: 40001, DstPort: 5001}
+	active := pcapread.Packet{Timestamp: int64(time.Second), Src: server, Dst: client, SrcPort: 20, DstPort: 6000}
+	for _, tt := range []struct {
+		name, reply, command string
+		data                 pcapread.Packet
+		want                 string
+	}{
+		{"PASV", "227 Entering Passive Mode (10,0,0,2,19,137).\r\n", "PASV\r\n", passive, "ftp-data"},
+		{"EPSV", "229 Entering Extended Passive Mode (|||5001|)\r\n", "EPSV\r\n", passive, "ftp-data"},
+		{"PORT", "200 PORT command successful\r\n", "PORT 10,0,0,1,23,112\r\n", active, "ftp-data"},
+		{"EPRT", "200 EPRT command successful\r\n", "EPRT |1|10.0.0.1|6000|\r\n", active, "ftp-data"},
+		{"another port", "227 Entering Passive Mode (10,0,0,2,19,138).\r\n", "PASV\r\n", passive, ""},
+		{"too late", "227 Entering Passive Mode (10,0,0,2,19,137).\r\n", "PASV\r\n",
+			pcapread.Packet{Timestamp: int64(6 * time.Minute), Src: client, Dst: server, SrcPort: 40001, DstPort: 5001}, ""},
+	} {
+		if got := run(tt.reply, tt.command, tt.data); got != tt.want {
+			t.Errorf("%s: service %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -61,6 +61,9 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 	} else {
 		ins.tcp(dir, c, p, isOrig)
 	}
+	if e := ins.in.TakeExpected(); e != nil {
+		t.expect(c, e)
+	}
 	if ins.in.Done() {
 		ins.in.Release()
 		ins.drop(0)

@@ -3,12 +3,14 @@ package flows
 import (
 	"cmp"
 	"encoding/binary"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/pcapread"
 )
@@ -98,6 +100,7 @@ type conv struct {
 	// DNS over UDP, which times out sooner (dns_session_timeout).
 	carriedDirs uint8
 	dnsSession  bool
+	ftpData     bool // an FTP control connection announced it: service ftp-data
 }
 
 // maxHistory bounds the history string; Zeek's letters that repeat are
@@ -133,13 +136,16 @@ type Table struct {
 	lites         []lite
 	liteDeadlines []int64
 	liteFree      []int32
-	files         []string
-	file          int32
-	now           int64 // latest packet time
-	nextSweep     int64
-	maxLive       int
-	early         int64       // conversations ended early, past maxLive
-	order         []slotOrder // scratch for makeRoom, sweep and Flush
+	// expected are the data connections FTP control connections announced,
+	// until when.
+	expected  map[expectKey]int64
+	files     []string
+	file      int32
+	now       int64 // latest packet time
+	nextSweep int64
+	maxLive   int
+	early     int64       // conversations ended early, past maxLive
+	order     []slotOrder // scratch for makeRoom, sweep and Flush
 }
 
 // slotOrder is a live conversation's slot, the time of its last packet
@@ -438,6 +444,9 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 		c.flipRoles()
 		c.addHistory('^', true)
 	}
+	if len(t.expected) > 0 && c.proto == ipproto.TCP {
+		c.ftpData = t.wasExpected(c)
+	}
 	return i
 }
 
@@ -660,7 +669,56 @@ func (t *Table) finish(i int32) {
 	if c.carries != pcapread.TunnelNone && (c.carries != pcapread.TunnelTeredo || c.carriedDirs == 3) {
 		r.Service = strings.Trim(pcapread.TunnelNames[c.carries]+","+r.Service, ",")
 	}
+	if c.ftpData {
+		r.Service = strings.Trim("ftp-data,"+r.Service, ",")
+	}
 	t.emit(r)
+}
+
+// expectKey is a connection announced for FTP data: its originator,
+// responder and responder's port, as Zeek's schedule_analyzer takes them.
+type expectKey struct {
+	orig, resp netip.Addr
+	port       uint16
+}
+
+// Announced data connections are expected for 5 minutes (Zeek's FTP
+// analyzer schedules ftp-data for that long), at most maxExpected at once.
+const (
+	expectFor   = 5 * time.Minute
+	maxExpected = 4096
+)
+
+// expect notes the data connections control conversation c announced.
+func (t *Table) expect(c *conv, announced []appid.Expected) {
+	orig, resp := c.addrs()
+	if t.expected == nil {
+		t.expected = map[expectKey]int64{}
+	}
+	for _, e := range announced {
+		k := expectKey{orig: orig, resp: cmp.Or(e.Addr, resp), port: e.Port}
+		if e.ServerConnects {
+			k = expectKey{orig: resp, resp: cmp.Or(e.Addr, orig), port: e.Port}
+		}
+		if len(t.expected) >= maxExpected {
+			maps.DeleteFunc(t.expected, func(_ expectKey, until int64) bool { return until < t.now })
+		}
+		if len(t.expected) < maxExpected {
+			t.expected[k] = t.now + int64(expectFor)
+		}
+	}
+}
+
+// wasExpected reports whether a new conversation is one an FTP control
+// connection announced, and forgets the announcement.
+func (t *Table) wasExpected(c *conv) bool {
+	orig, resp := c.addrs()
+	k := expectKey{orig, resp, c.respPort}
+	until, ok := t.expected[k]
+	if ok {
+		delete(t.expected, k)
+	}
+	return ok && c.start <= until
 }
 
 // addrs returns the originator's and responder's addresses.
