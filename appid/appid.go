@@ -60,6 +60,7 @@ type Inspector struct {
 	unidentified int
 	cut          bool
 	expected     []Expected // connections announced for data, until taken
+	quic         *quicState // a QUIC conversation's Initial packets
 }
 
 // handler follows an identified protocol's stream.
@@ -202,6 +203,10 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 	if in.done || len(data) == 0 || !in.countDatagram(dir) {
 		return
 	}
+	if in.quic != nil {
+		in.quicDatagram(dir, data)
+		return
+	}
 	switch kind := datagramKind(data); kind {
 	case "dns":
 		in.addService("dns")
@@ -209,7 +214,11 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 	case "krb":
 		in.addService("krb")
 		in.kerberos(data)
-	case "quic", "ntp", "dhcp", "snmp", "sip", "syslog", "radius":
+	case "quic":
+		in.addService("quic")
+		in.quic = &quicState{}
+		in.quicDatagram(dir, data)
+	case "ntp", "dhcp", "snmp", "sip", "syslog", "radius":
 		in.addService(kind)
 		in.done = true
 	default:
