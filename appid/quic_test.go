@@ -36,7 +36,7 @@ func sealInitial(t testing.TB, server bool, clientDCID, dcid, scid []byte, pn ui
 	t.Helper()
 	k := newQuicKeys(initialSecrets(quicVersions[1], clientDCID, server))
 	frames = append(frames, make([]byte, max(0, 1100-len(frames)))...) // PADDING, as clients pad to 1200
-	hdr := []byte{0xc3, 0, 0, 0, 1, byte(len(dcid))}                     // Initial, 4-byte packet number
+	hdr := []byte{0xc3, 0, 0, 0, 1, byte(len(dcid))}                   // Initial, 4-byte packet number
 	hdr = append(append(hdr, dcid...), byte(len(scid)))
 	hdr = append(append(hdr, scid...), 0) // no token
 	length := 4 + len(frames) + 16
