@@ -61,7 +61,13 @@ type Inspector struct {
 	cut          bool
 	expected     []Expected // connections announced for data, until taken
 	quic         *quicState // a QUIC conversation's Initial packets
+	replyFirst   bool       // the first datagram was a reply: see ReplyFirst
 }
+
+// ReplyFirst reports whether a UDP conversation's first datagram, from
+// its originator, was a reply (a DNS response, an NTP server's message):
+// the originator is the server.
+func (in *Inspector) ReplyFirst() bool { return in.replyFirst }
 
 // handler follows an identified protocol's stream.
 type handler interface {
@@ -207,7 +213,13 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 		in.quicDatagram(dir, data)
 		return
 	}
-	switch kind := datagramKind(data); kind {
+	kind := datagramKind(data)
+	if in.fed[0]+in.fed[1] == 1 && dir == FromOrig {
+		// The first datagram, the originator's, is a reply: a DNS response
+		// or an NTP server's message. Zeek's analyzers flip the roles.
+		in.replyFirst = kind == "dns" && data[2]&0x80 != 0 || kind == "ntp" && data[0]&7 == 4
+	}
+	switch kind {
 	case "dns":
 		in.addService("dns")
 		in.dns(data, false)

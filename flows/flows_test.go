@@ -260,6 +260,31 @@ func TestFlipsLikeZeek(t *testing.T) {
 			t.Errorf("UDP %d > %d: flipped %v, want %v", tt.sport, tt.dport, got, tt.flipped)
 		}
 	}
+
+	// A reply first: a DNS response or an NTP server's message flips the
+	// roles whatever the ports, as Zeek's analyzers do.
+	dnsResponse := []byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 9}
+	dnsQuery := slices.Clone(dnsResponse[:17])
+	dnsQuery[2], dnsQuery[3], dnsQuery[7] = 1, 0, 0
+	ntpServer := append([]byte{0x24, 2}, make([]byte, 46)...)
+	for _, tt := range []struct {
+		name         string
+		sport, dport uint16
+		payload      []byte
+		history      string
+		flipped      bool
+	}{
+		{"DNS response between two port 53s", 53, 53, dnsResponse, "^d", true},
+		{"DNS response from a server on 5300", 5300, 40000, dnsResponse, "^d", true},
+		{"DNS query between two port 53s", 53, 53, dnsQuery, "D", false},
+		{"NTP server's message between two port 123s", 123, 123, ntpServer, "^d", true},
+	} {
+		p := []pcapread.Packet{{Timestamp: base, Proto: ipproto.UDP, IPBytes: 28 + len(tt.payload), PayloadLen: len(tt.payload), Payload: tt.payload}}
+		c := runCraftedPorts(tt.sport, tt.dport, p, []bool{true})[0]
+		if got := c.Orig == netip.MustParseAddr("10.0.0.2"); got != tt.flipped || c.History != tt.history {
+			t.Errorf("%s: flipped %v history %q, want %v %q", tt.name, got, c.History, tt.flipped, tt.history)
+		}
+	}
 }
 
 func TestTimeoutsSplitConversations(t *testing.T) {

@@ -57,6 +57,12 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 			ins.in.Cut()
 		}
 		ins.in.Datagram(dir, p.Payload)
+		if c.origPkts == 1 && c.respPkts == 0 && !c.flipped && ins.in.ReplyFirst() {
+			if _, resp := c.addrs(); !resp.IsMulticast() {
+				c.flipRoles() // as Zeek's DNS and NTP analyzers flip
+				c.flipHistoryFromStart()
+			}
+		}
 		c.dnsSession = c.dnsSession || ins.in.First() == "dns"
 	} else {
 		ins.tcp(dir, c, p, isOrig)
