@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +57,11 @@ func attempt(c *flows.Conn) bool { return durationOf(c) < bruteMaxLength && !c.D
 type bruteForceDetector struct {
 	windows windowFindings[scanKey] // short sessions from the internet: src, target, port, window
 	failed  windowFindings[scanKey] // failed logins the payload showed, from any source; Count counts them
+	// inside are short sessions between internal hosts past the key
+	// exchange, and insideSizes the responder bytes of each source, target
+	// and port's (window 0), for the sameness of failed attempts.
+	inside      windowFindings[scanKey]
+	insideSizes map[scanKey][]uint64
 	// logins are, per source, target and port (window 0), the first and the
 	// last conversation that looks like a login that worked.
 	logins map[scanKey]*[2]loginSeen
@@ -74,7 +80,46 @@ const maxLogins = 1 << 14
 func newBruteForceDetector() *bruteForceDetector {
 	below := func(f *Finding) bool { return f.Count < bruteSessions }
 	return &bruteForceDetector{windows: newWindowFindings[scanKey](bruteWindow, below), failed: newWindowFindings[scanKey](bruteWindow, below),
-		logins: map[scanKey]*[2]loginSeen{}}
+		inside: newWindowFindings[scanKey](bruteWindow, below), insideSizes: map[scanKey][]uint64{}, logins: map[scanKey]*[2]loginSeen{}}
+}
+
+// Sessions between internal hosts are attempts when they are short, got
+// past the key exchange (a server's banner alone, a monitor's check, is
+// not), and are much the same size: a refused password ends every one
+// alike, where an administrator's sessions differ with what they ran.
+const (
+	insideMinBytes = 1024 // responder bytes past the key exchange
+	sameSize       = 0.10 // within this fraction of the median...
+	sameShare      = 0.8  // ...this share of the sessions
+	maxSizes       = 64   // sizes kept a source, target and port
+)
+
+// insideAttempt reports whether c is a short SSH, RDP or VNC session
+// between internal hosts past its key exchange.
+func insideAttempt(d *detection, c *flows.Conn) bool {
+	switch interactiveName(c.Service, c.RespPort) {
+	case "SSH", "RDP", "VNC":
+	default:
+		return false
+	}
+	return c.Proto == ipproto.TCP && d.internal(c.Orig) && d.internal(c.Resp) && attempt(c) &&
+		c.RespBytes >= insideMinBytes && loginFailures(c) == 0
+}
+
+// alike reports whether most sizes are within sameSize of their median.
+func alike(sizes []uint64) bool {
+	if len(sizes) < bruteSessions {
+		return false
+	}
+	sorted := slices.Sorted(slices.Values(sizes))
+	median := float64(sorted[len(sorted)/2])
+	n := 0
+	for _, s := range sorted {
+		if math.Abs(float64(s)-median) <= sameSize*median {
+			n++
+		}
+	}
+	return float64(n) >= sameShare*float64(len(sizes))
 }
 
 // loggedIn reports whether a conversation looks like a login that worked:
@@ -204,6 +249,18 @@ func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
 	} else if loggedIn(c) {
 		b.noteLogin(c)
 	}
+	if insideAttempt(d, c) {
+		k := scanKey{src: c.Orig, target: c.Resp, port: c.RespPort}
+		if sizes, ok := b.insideSizes[k]; ok || len(b.insideSizes) < maxLogins {
+			if len(sizes) < maxSizes {
+				b.insideSizes[k] = append(sizes, c.RespBytes)
+			}
+		}
+		k.window = c.TS / int64(bruteWindow)
+		b.inside.get(d, k, func() *Finding {
+			return newFinding("brute_force", "T1110", c, d.endpoint(c.Orig, nil), d.endpoint(c.Resp, port(c.RespPort)))
+		}).add(c, fmt.Sprintf("%d bytes from the server", c.RespBytes))
+	}
 	if _, ok := inboundInteractive(d, c); !ok || !attempt(c) {
 		return
 	}
@@ -226,6 +283,19 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 		f.Title = fmt.Sprintf("%s brute force, %d attempts", name, f.Count)
 		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s in %s, at least %d within %s: password guessing against an exposed service",
 			f.Count, name, k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
+		out = append(out, f)
+	}
+	for k, f := range episodesOf(&b.inside) {
+		if !alike(b.insideSizes[k]) {
+			continue // sessions that differ: work done, not passwords refused
+		}
+		name := interactiveName(f.Service, k.port)
+		f.Score = min(85, 65+f.Count/3)
+		f.Title = fmt.Sprintf("%s brute force, %d attempts", name, f.Count)
+		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s in %s, at least %d within %s, past the key exchange and nearly all the same size: password guessing from an internal host, a lateral-movement attempt",
+			f.Count, name, k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
+		b.markLogin(d, f, k, name)
+		sessions[k] = f
 		out = append(out, f)
 	}
 	for k, f := range episodesOf(&b.failed) {

@@ -187,3 +187,37 @@ func titlesOf(fs []Finding) (titles []string) {
 	}
 	return titles
 }
+
+// TestBruteForceInside: short SSH sessions between internal hosts, past
+// the key exchange and all about the same size, are password guessing;
+// sessions that differ (an automation tool's work) or stop at the banner
+// (a monitor's check) are not.
+func TestBruteForceInside(t *testing.T) {
+	ssh := func(size func(i int) uint64) func() []*flows.Conn {
+		return func() (cs []*flows.Conn) {
+			for i := range 12 {
+				c := conn("10.0.0.7", "10.0.0.9", uint16(50000+i), 22, time.Duration(i)*20*time.Second, 4*time.Second)
+				c.UID, c.Service, c.ConnState = fmt.Sprint("Cs", i), "ssh", "SF"
+				c.OrigBytes, c.RespBytes = 1800, size(i)
+				cs = append(cs, c)
+			}
+			return cs
+		}
+	}
+	runDetectorCases(t, []detectorCase{
+		{"guessing: alike sessions", ssh(func(i int) uint64 { return 2200 + uint64(i%3) }), "brute_force", true},
+		{"automation: sessions that differ", ssh(func(i int) uint64 { return 2000 + uint64(i)*1500 }), "brute_force", false},
+		{"a monitor's banner checks", ssh(func(int) uint64 { return 300 }), "brute_force", false},
+	})
+	s := NewSummary(Options{})
+	for _, c := range ssh(func(i int) uint64 { return 2200 })() {
+		s.AddConn(c)
+	}
+	login := conn("10.0.0.7", "10.0.0.9", 50100, 22, 5*time.Minute, 10*time.Minute)
+	login.UID, login.Service, login.RespBytes = "Cin", "ssh", 90000
+	s.AddConn(login)
+	if fs := findingsWhere(s, ofKind("brute_force")); len(fs) != 1 || fs[0].Title != "SSH brute force, 12 attempts, then a login" ||
+		!strings.Contains(fs[0].Why, "lateral-movement attempt") {
+		t.Errorf("inside: %v", titlesOf(fs))
+	}
+}
