@@ -95,9 +95,9 @@ type carried struct {
 }
 
 // maxTunnelDepth is how many tunnels inside each other are opened, as
-// Zeek's Tunnel::max_depth: a tunnel deeper is read as its carrier's
+// Zeek's Tunnel::max_depth (4): a tunnel deeper is read as its carrier's
 // inner packet.
-const maxTunnelDepth = 2
+const maxTunnelDepth = 4
 
 // readBufferSize is the buffer pcapgo reads through: large reads keep the
 // per-record cost low (pcapgo wraps only 4 KiB otherwise).

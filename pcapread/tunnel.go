@@ -8,8 +8,8 @@ import (
 
 // Tunnels, as Zeek decapsulates them by default: the packet inside is read
 // as a packet of its own, right after its carrier (Packet.Carries), with
-// the kind of tunnel (Packet.Tunnel). Two levels are opened, as Zeek's
-// Tunnel::max_depth: a packet out of a tunnel may carry one more.
+// the kind of tunnel (Packet.Tunnel). Four levels are opened, as Zeek's
+// Tunnel::max_depth: a packet out of a tunnel may carry more.
 const (
 	TunnelNone uint8 = iota
 	TunnelVXLAN

@@ -100,12 +100,13 @@ func TestTunnels(t *testing.T) {
 	}
 }
 
-// TestNestedTunnels: a tunnel inside a tunnel opens too (IP in IP inside
-// VXLAN, as on a Kubernetes node behind another overlay), up to Zeek's
-// Tunnel::max_depth of two; a third is read as a packet.
+// TestNestedTunnels: tunnels inside tunnels open too (IP in IP inside
+// VXLAN, as on a Kubernetes node behind another overlay; VXLAN in VXLAN
+// in VXLAN), up to Zeek's Tunnel::max_depth of four; a fifth is read as a
+// packet.
 func TestNestedTunnels(t *testing.T) {
 	pod := ipv4("10.244.1.5", "10.244.2.7", 6, tcpSYN(40000, 8080))
-	ipip := ipv4("10.0.0.4", "10.0.0.5", 4, pod)
+	ipip := func(inner []byte) []byte { return ipv4("10.0.0.4", "10.0.0.5", 4, inner) }
 	vxlan := func(inner []byte) []byte {
 		return ipv4("192.0.2.1", "192.0.2.2", 17, udp(51000, 4789, cat([]byte{0x08, 0, 0, 0, 0, 0, 0x2a, 0}, ethernet(0x0800), inner)))
 	}
@@ -114,10 +115,12 @@ func TestNestedTunnels(t *testing.T) {
 		frame []byte
 		want  []string // each packet: source, carries, tunnel
 	}{
-		{"IP in IP in VXLAN", cat(ethernet(0x0800), vxlan(ipip)),
+		{"IP in IP in VXLAN", cat(ethernet(0x0800), vxlan(ipip(pod))),
 			[]string{"192.0.2.1 vxlan -", "10.0.0.4 ip vxlan", "10.244.1.5 - ip"}},
-		{"three deep: the third is a packet", cat(ethernet(0x0800), vxlan(ipv4("10.0.0.4", "10.0.0.5", 4, ipip))),
-			[]string{"192.0.2.1 vxlan -", "10.0.0.4 ip vxlan", "10.0.0.4 - ip"}},
+		{"VXLAN three deep", cat(ethernet(0x0800), vxlan(vxlan(vxlan(pod)))),
+			[]string{"192.0.2.1 vxlan -", "192.0.2.1 vxlan vxlan", "192.0.2.1 vxlan vxlan", "10.244.1.5 - vxlan"}},
+		{"five deep: the fifth is a packet", cat(ethernet(0x0800), vxlan(ipip(ipip(ipip(ipip(pod)))))),
+			[]string{"192.0.2.1 vxlan -", "10.0.0.4 ip vxlan", "10.0.0.4 ip ip", "10.0.0.4 ip ip", "10.0.0.4 - ip"}},
 	} {
 		r, err := NewReader(bytes.NewReader(pcapFile(t, 1, tt.frame)), tt.name)
 		if err != nil {
