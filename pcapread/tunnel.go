@@ -136,12 +136,15 @@ func udpTunnelPort(sport, dport uint16) uint16 {
 	return 0
 }
 
-// greCarrier reads a GRE header: version 0 with its optional checksum,
-// key and sequence number, carrying IP, Ethernet (transparent Ethernet
-// bridging), or ERSPAN types I, II and III.
+// greCarrier reads a GRE header as Zeek does: version 0 with its optional
+// checksum, key and sequence number, carrying IP, MPLS, Ethernet
+// (transparent Ethernet bridging), or ERSPAN types I, II and III; and
+// version 1, PPTP's, carrying PPP.
 func greCarrier(b []byte) (uint8, int, uint16) {
-	if len(b) < 4 || b[1]&0x07 != 0 {
-		return TunnelNone, 0, 0 // version 1 is PPTP's enhanced GRE
+	// Zeek takes versions 0 and 1, and neither the deprecated routing
+	// field nor the reserved flags.
+	if len(b) < 4 || b[1]&0x07 > 1 || b[0]&0x40 != 0 || b[1]&0x78 != 0 {
+		return TunnelNone, 0, 0
 	}
 	flags, proto := b[0], binary.BigEndian.Uint16(b[2:4])
 	off := 4
@@ -150,8 +153,25 @@ func greCarrier(b []byte) (uint8, int, uint16) {
 			off += 4
 		}
 	}
+	if b[1]&0x07 == 1 {
+		// PPTP's enhanced GRE: an acknowledgement number may follow, then
+		// PPP (address, control, protocol) carrying IPv4 or IPv6.
+		if b[1]&0x80 != 0 {
+			off += 4
+		}
+		if proto != 0x880b || len(b) < off+4 {
+			return TunnelNone, 0, 0
+		}
+		switch binary.BigEndian.Uint16(b[off+2:]) {
+		case 0x0021:
+			return TunnelGRE, off + 4, etherIPv4
+		case 0x0057:
+			return TunnelGRE, off + 4, etherIPv6
+		}
+		return TunnelNone, 0, 0
+	}
 	switch proto {
-	case etherIPv4, etherIPv6:
+	case etherIPv4, etherIPv6, etherMPLS, etherMPLSmc:
 		return TunnelGRE, off, proto
 	case 0x6558:
 		return TunnelGRE, off, etherEthernet
@@ -192,6 +212,14 @@ func (d *Decoder) inner(p *Packet, outer *Packet, kind uint8, payload []byte, of
 			return false
 		}
 		ether, off = d.ether(p, b, 12)
+		b = b[off:]
+	}
+	if ether == etherMPLS || ether == etherMPLSmc { // MPLS in GRE: the labels, then IP
+		ether, off = d.etherAt(p, b, ether, 0)
+		if ether == etherNone {
+			stats.Truncated++
+			return false
+		}
 		b = b[off:]
 	}
 	p.Tunnel = kind

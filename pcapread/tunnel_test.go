@@ -62,6 +62,9 @@ func TestTunnels(t *testing.T) {
 		{"GRE with IPv4", cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 47, cat([]byte{0, 0, 0x08, 0x00}, inner))), TunnelGRE, "10.244.1.5"},
 		{"GRE transparent Ethernet, with a key", cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 47, cat([]byte{0x20, 0, 0x65, 0x58, 0, 0, 0, 7}, innerEth))), TunnelGRE, "10.244.1.5"},
 		{"ERSPAN type III", cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 47, erspan3)), TunnelGRE, "10.244.1.5"},
+		{"PPTP's enhanced GRE, with an acknowledgement", cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 47,
+			cat([]byte{0x30, 0x81, 0x88, 0x0b, 0, byte(len(inner) + 4), 0, 9}, make([]byte, 8), []byte{0xff, 0x03, 0x00, 0x21}, inner))), TunnelGRE, "10.244.1.5"},
+		{"MPLS in GRE", cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 47, cat([]byte{0, 0, 0x88, 0x47, 0, 0x01, 0x01, 0x40}, inner))), TunnelGRE, "10.244.1.5"},
 	} {
 		r, err := NewReader(bytes.NewReader(pcapFile(t, 1, tt.frame)), tt.name)
 		if err != nil {
@@ -85,6 +88,8 @@ func TestTunnels(t *testing.T) {
 	for _, frame := range [][]byte{
 		cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 17, udp(51000, 4789, []byte("hello, not vxlan")))),
 		cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 17, udp(5353, 53, make([]byte, 40)))),
+		cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 47, cat([]byte{0x40, 0, 0x08, 0x00}, make([]byte, 4), inner))),                              // GRE routing: deprecated, not read
+		cat(ethernet(0x0800), ipv4("192.0.2.1", "192.0.2.2", 47, cat([]byte{0x30, 0x81, 0x88, 0x0b}, make([]byte, 12), []byte{0xff, 0x03, 0xc0, 0x21}))), // PPP's LCP, not IP
 	} {
 		r, _ := NewReader(bytes.NewReader(pcapFile(t, 1, frame)), "x")
 		n := 0
