@@ -107,6 +107,8 @@ var connFields = []connField{
 	numField("orig_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.OrigBytes, c.Duration > 0 && seen(c) }),
 	numField("resp_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.RespBytes, c.Duration > 0 && seen(c) }),
 	safeField("conn_state", "string", func(c *flows.Conn) (string, bool) { return c.ConnState, true }),
+	boolField("local_orig", func(c *flows.Conn) (bool, bool) { return flows.Local(c.Orig), c.Orig.IsValid() }),
+	boolField("local_resp", func(c *flows.Conn) (bool, bool) { return flows.Local(c.Resp), c.Resp.IsValid() }),
 	numField("missed_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.MissedBytes, seen(c) }),
 	safeField("history", "string", func(c *flows.Conn) (string, bool) { return c.History, c.History != "" }),
 	numField("orig_pkts", "count", func(c *flows.Conn) (uint64, bool) { return c.OrigPkts, counted(c) }),
