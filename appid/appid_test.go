@@ -475,17 +475,12 @@ func TestExecutableOverRawTCP(t *testing.T) {
 // SECONDARY; an ordinary TRANS is none.
 func TestMS17010(t *testing.T) {
 	smb1 := func(command byte, status uint32, reply bool, words byte, setup uint16) []byte {
-		h := make([]byte, 70)
-		copy(h, "\xffSMB")
-		h[4] = command
-		binary.LittleEndian.PutUint32(h[5:], status)
-		if reply {
-			h[9] = 0x80
+		w := make([]byte, 2*int(words))
+		if len(w) >= 30 { // a TRANS or TRANS2 request: one setup word
+			w[26] = 1
+			binary.LittleEndian.PutUint16(w[28:], setup)
 		}
-		h[32] = words
-		h[59] = 1 // setup count
-		binary.LittleEndian.PutUint16(h[61:], setup)
-		return append(binary.BigEndian.AppendUint32(nil, uint32(len(h))), h...)
+		return smb1Msg(command, reply, status, 0, 0, w, nil)
 	}
 	peek := smb1(0x25, 0, false, 16, 0x23)
 	unpatched := smb1(0x25, 0xC0000205, true, 0, 0)
