@@ -814,6 +814,21 @@ func TestLoginFailures(t *testing.T) {
 		if f := in.Facts(); f != nil {
 			got = tt.want(f)
 		}
+		// The same, one byte a segment: streams read as they come give the
+		// same count.
+		bytewise := NewInspector(false)
+		for i := range max(len(tt.orig), len(tt.resp)) {
+			for dir, msgs := range [][][]byte{tt.orig, tt.resp} {
+				if i < len(msgs) {
+					for _, b := range msgs[i] {
+						bytewise.Stream(dir, []byte{b})
+					}
+				}
+			}
+		}
+		if f := bytewise.Facts(); (f == nil && got != 0) || f != nil && tt.want(f) != got {
+			t.Errorf("%s: one byte a segment gives another count", tt.name)
+		}
 		if got != tt.failures {
 			t.Errorf("%s: %d failures, want %d (services %q)", tt.name, got, tt.failures, in.Services())
 		}

@@ -46,6 +46,11 @@ type httpHandler struct {
 	scanned   int  // client bytes already searched for Authorization headers
 	websocket bool // the request asked to upgrade to a WebSocket
 	denied    bool // a 401 was seen: requests and answers are paired for failed logins
+	// For the pairing: where each direction's reading stopped, whether
+	// each request carried credentials, and how many were answered.
+	cursor   [2]httpCursor
+	creds    []bool
+	answered int
 }
 
 // httpScan bounds the bytes of each direction kept and searched.
@@ -62,8 +67,9 @@ func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 	}
 	b := h.buf[dir]
 	if f.Status == 0 && looksHTTPResponse(b) {
-		line, _, _ := bytes.Cut(b, []byte("\r\n"))
-		if parts := bytes.Fields(line); len(parts) >= 2 {
+		// Only a whole status line: a segment may end inside it.
+		line, _, whole := bytes.Cut(b, []byte("\r\n"))
+		if parts := bytes.Fields(line); whole && len(parts) >= 2 {
 			f.Status, _ = strconv.Atoi(string(parts[1]))
 		}
 	}
@@ -83,23 +89,57 @@ func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 	}
 	if f.Status == 401 || h.denied {
 		h.denied = true
-		f.AuthFailures = authFailures(h.buf[FromOrig], h.buf[FromResp])
+		h.pairLogins(f)
 	}
 	full := len(h.buf[FromOrig]) >= httpScan || len(h.buf[FromResp]) >= httpScan
 	return !full && (f.Method == "" || f.Status == 0 || h.denied)
 }
 
-// authFailures pairs the requests of a client stream with the answers of
-// the server stream, in order (HTTP/1.1 answers in order), and counts the
-// requests with credentials answered 401.
-func authFailures(client, server []byte) int {
-	var withCreds []bool
-	for head := range httpHeads(client, looksHTTPRequest) {
-		withCreds = append(withCreds, carriesCredentials(head))
+// httpCursor walks the messages of one direction's buffered HTTP stream,
+// from where it stopped: each message begins where isStart says one does,
+// its body skipped by its Content-Length, or by searching for the next
+// start.
+type httpCursor struct{ pos int }
+
+// next returns the next complete message head in b, or false when b holds
+// none yet.
+func (hc *httpCursor) next(b []byte, isStart func([]byte) bool) ([]byte, bool) {
+	for hc.pos < len(b) {
+		rest := b[hc.pos:]
+		if !isStart(rest) {
+			i := bytes.Index(rest, []byte("\r\n"))
+			if i < 0 {
+				return nil, false
+			}
+			hc.pos += i + 2
+			continue
+		}
+		head, _, ok := bytes.Cut(rest, []byte("\r\n\r\n"))
+		if !ok {
+			return nil, false
+		}
+		hc.pos += len(head) + 4 + contentLength(head)
+		return head, true
 	}
-	n, i := 0, 0
-	for head := range httpHeads(server, looksHTTPResponse) {
-		if i >= len(withCreds) {
+	return nil, false
+}
+
+// pairLogins reads the request and answer heads that came since the last
+// call and counts the requests with credentials answered 401, pairing
+// them in order (HTTP/1.1 answers in order; a 1xx answer is not the final
+// one). Each head is read once, so a stream cut into many segments costs
+// no more than one in a few.
+func (h *httpHandler) pairLogins(f *HTTPFacts) {
+	for len(h.creds) < maxPairs {
+		head, ok := h.cursor[FromOrig].next(h.buf[FromOrig], looksHTTPRequest)
+		if !ok {
+			break
+		}
+		h.creds = append(h.creds, carriesCredentials(head))
+	}
+	for {
+		head, ok := h.cursor[FromResp].next(h.buf[FromResp], looksHTTPResponse)
+		if !ok {
 			break
 		}
 		line, _, _ := bytes.Cut(head, []byte("\r\n"))
@@ -107,41 +147,18 @@ func authFailures(client, server []byte) int {
 		if parts := bytes.Fields(line); len(parts) >= 2 {
 			status = string(parts[1])
 		}
-		if status == "401" && withCreds[i] {
-			n++
+		if strings.HasPrefix(status, "1") {
+			continue
 		}
-		if !strings.HasPrefix(status, "1") { // a 1xx answer is not the final one
-			i++
+		if h.answered < len(h.creds) && status == "401" && h.creds[h.answered] {
+			f.AuthFailures++
 		}
+		h.answered++
 	}
-	return n
 }
 
-// httpHeads yields the header blocks of the messages of one HTTP stream:
-// each begins where isStart says a message does, its body skipped by its
-// Content-Length, or by searching for the next start.
-func httpHeads(b []byte, isStart func([]byte) bool) func(yield func([]byte) bool) {
-	return func(yield func([]byte) bool) {
-		for len(b) > 0 {
-			if !isStart(b) {
-				i := bytes.Index(b, []byte("\r\n"))
-				if i < 0 {
-					return
-				}
-				b = b[i+2:]
-				continue
-			}
-			head, rest, ok := bytes.Cut(b, []byte("\r\n\r\n"))
-			if !ok || !yield(head) {
-				return
-			}
-			b = rest
-			if n := contentLength(head); n > 0 {
-				b = b[min(n, len(b)):]
-			}
-		}
-	}
-}
+// maxPairs bounds the requests paired with their answers.
+const maxPairs = 1024
 
 // contentLength returns a header block's Content-Length, or 0.
 func contentLength(head []byte) int {
