@@ -128,9 +128,12 @@ func (n *names) fromConn(c *flows.Conn) {
 			if a.Type != "A" && a.Type != "AAAA" {
 				continue
 			}
-			ip, err := netip.ParseAddr(a.Value)
-			if err != nil {
-				continue
+			ip := a.Addr
+			if !ip.IsValid() { // answers read back from a conversation log carry only their text
+				var err error
+				if ip, err = netip.ParseAddr(a.Value); err != nil {
+					continue
+				}
 			}
 			if aliasOf == nil {
 				n.add(ip, a.Name, "dns", c.TS)

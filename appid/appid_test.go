@@ -215,7 +215,7 @@ func TestDNS(t *testing.T) {
 	in.Datagram(FromOrig, q)
 	in.Datagram(FromResp, r)
 	f := in.Facts()
-	if in.Services() != "dns" || !slices.Equal(f.DNS.Queries, []string{"www.example.com A"}) || len(f.DNS.Answers) != 1 || f.DNS.Answers[0] != (DNSAnswer{"www.example.com", "A", "93.184.216.34"}) {
+	if in.Services() != "dns" || !slices.Equal(f.DNS.Queries, []string{"www.example.com A"}) || len(f.DNS.Answers) != 1 || f.DNS.Answers[0] != (DNSAnswer{"www.example.com", "A", "93.184.216.34", netip.MustParseAddr("93.184.216.34")}) {
 		t.Errorf("services %q dns %+v", in.Services(), f.DNS)
 	}
 	// A compression loop must not hang.
@@ -261,6 +261,7 @@ func TestUnknownProtocolStops(t *testing.T) {
 // names shared or not, the bound per conversation, and nothing carried
 // over to the next conversation after Reset.
 func TestDNSAnswers(t *testing.T) {
+	ip := netip.MustParseAddr
 	question := []byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'c', 'd', 'n', 2, 'i', 'o', 0, 0, 1, 0, 1}
 	response := func(records ...[]byte) []byte {
 		r := bytes.Clone(question)
@@ -288,9 +289,9 @@ func TestDNSAnswers(t *testing.T) {
 		count     int // when want is nil: how many answers
 	}{
 		{"types", [][]byte{response(a(self, 10, 1, 2, 3), aaaa, cname)}, []DNSAnswer{
-			{"cdn.io", "A", "10.1.2.3"}, {"cdn.io", "AAAA", "2001:db8::1"}, {"cdn.io", "CNAME", "edg.io"}}, 0},
+			{"cdn.io", "A", "10.1.2.3", ip("10.1.2.3")}, {"cdn.io", "AAAA", "2001:db8::1", ip("2001:db8::1")}, {"cdn.io", "CNAME", "edg.io", netip.Addr{}}}, 0},
 		{"names", [][]byte{response(a(self, 1, 1, 1, 1), a(other, 2, 2, 2, 2), a(self, 3, 3, 3, 3))}, []DNSAnswer{
-			{"cdn.io", "A", "1.1.1.1"}, {"x.cdn.io", "A", "2.2.2.2"}, {"cdn.io", "A", "3.3.3.3"}}, 0},
+			{"cdn.io", "A", "1.1.1.1", ip("1.1.1.1")}, {"x.cdn.io", "A", "2.2.2.2", ip("2.2.2.2")}, {"cdn.io", "A", "3.3.3.3", ip("3.3.3.3")}}, 0},
 		{"bound", [][]byte{response(many...), response(many...)}, nil, maxAnswers},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,9 @@ type DNSAnswer struct {
 	Name  string `json:"name"`
 	Type  string `json:"type"`
 	Value string `json:"value"`
+	// Addr is an A or AAAA answer's address, as read (Value is its
+	// text): the names analysis takes it without parsing Value again.
+	Addr netip.Addr `json:"-"`
 }
 
 // typeName returns a DNS record type's mnemonic, or TYPEn as RFC 3597
@@ -228,7 +231,10 @@ func (a *dnsAnswers) list() []DNSAnswer {
 	if a.n == 0 {
 		return nil
 	}
-	type span struct{ name, value [2]int }
+	type span struct {
+		name, value [2]int
+		addr        netip.Addr
+	}
 	spans := make([]span, 0, a.n)
 	types := make([]uint16, 0, a.n)
 	text := make([]byte, 0, len(a.buf)+a.n*len("255.255.255.255"))
@@ -245,21 +251,24 @@ func (a *dnsAnswers) list() []DNSAnswer {
 		value := b[2+k : 2+k+int(l)]
 		b = b[2+k+int(l):]
 		start := len(text)
+		var addr netip.Addr
 		switch typ {
 		case 1:
-			text = netip.AddrFrom4([4]byte(value)).AppendTo(text)
+			addr = netip.AddrFrom4([4]byte(value))
+			text = addr.AppendTo(text)
 		case 28:
-			text = netip.AddrFrom16([16]byte(value)).Unmap().AppendTo(text)
+			addr = netip.AddrFrom16([16]byte(value)).Unmap()
+			text = addr.AppendTo(text)
 		default:
 			text = append(text, value...)
 		}
-		spans = append(spans, span{name, [2]int{start, len(text)}})
+		spans = append(spans, span{name, [2]int{start, len(text)}, addr})
 		types = append(types, typ)
 	}
 	all := string(text)
 	out := make([]DNSAnswer, len(spans))
 	for i, s := range spans {
-		out[i] = DNSAnswer{Name: all[s.name[0]:s.name[1]], Type: typeName(types[i]), Value: all[s.value[0]:s.value[1]]}
+		out[i] = DNSAnswer{Name: all[s.name[0]:s.name[1]], Type: typeName(types[i]), Value: all[s.value[0]:s.value[1]], Addr: s.addr}
 	}
 	return out
 }
