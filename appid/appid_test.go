@@ -848,3 +848,34 @@ func when(ok bool, f func() int) int {
 	}
 	return 0
 }
+
+// TestExecutableOverHTTP finds a Windows executable at the start of the
+// first response's body, with a Content-Length or chunked, or of an
+// upload's; an ordinary body is none.
+func TestExecutableOverHTTP(t *testing.T) {
+	exe := append(peFile(0x8664), make([]byte, 2000)...)
+	get := []byte("GET /tool.exe HTTP/1.1\r\nHost: 203.0.113.9\r\n\r\n")
+	for _, tt := range []struct {
+		name       string
+		orig, resp []byte
+		want       *PEFacts
+	}{
+		{"download", get, fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(exe), exe), &PEFacts{Sender: "resp", Machine: "x64"}},
+		{"chunked download", get, fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(exe), exe), &PEFacts{Sender: "resp", Machine: "x64"}},
+		{"upload", fmt.Appendf(nil, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(exe), exe), []byte("HTTP/1.1 204 No Content\r\n\r\n"), &PEFacts{Sender: "orig", Machine: "x64"}},
+		{"a page", get, []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n<html></html>"), nil},
+	} {
+		in := NewInspector(false)
+		in.Stream(FromOrig, tt.orig)
+		for i := 0; i < len(tt.resp); i += 700 { // in segments
+			in.Stream(FromResp, tt.resp[i:min(len(tt.resp), i+700)])
+		}
+		var got *PEFacts
+		if f := in.Facts(); f != nil {
+			got = f.PE
+		}
+		if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+			t.Errorf("%s: %+v, want %+v (services %q)", tt.name, got, tt.want, in.Services())
+		}
+	}
+}

@@ -51,6 +51,61 @@ type httpHandler struct {
 	cursor   [2]httpCursor
 	creds    []bool
 	answered int
+	// bodyChecked is set once the first message body of a direction was
+	// looked at for an executable (or has none).
+	bodyChecked [2]bool
+}
+
+// peBodyPrefix is how much of a body is gathered to find a PE header
+// (its e_lfanew points a few hundred bytes in).
+const peBodyPrefix = 1024
+
+// checkBody looks for a Windows executable at the start of the first
+// message body of a direction: a tool downloaded, or uploaded.
+func (h *httpHandler) checkBody(in *Inspector, dir int, full bool) {
+	if h.bodyChecked[dir] {
+		return
+	}
+	head, body, ok := bytes.Cut(h.buf[dir], []byte("\r\n\r\n"))
+	if !ok {
+		h.bodyChecked[dir] = full
+		return
+	}
+	n := contentLength(head)
+	if chunked(head) {
+		size, rest, ok := bytes.Cut(body, []byte("\r\n"))
+		if !ok {
+			h.bodyChecked[dir] = full
+			return
+		}
+		c, err := strconv.ParseUint(string(bytes.TrimSpace(size)), 16, 31)
+		if err != nil {
+			h.bodyChecked[dir] = true
+			return
+		}
+		n, body = int(c), rest
+	}
+	if n == 0 {
+		h.bodyChecked[dir] = true
+		return
+	}
+	if len(body) < min(n, peBodyPrefix) && !full {
+		return // more of the body is to come
+	}
+	h.bodyChecked[dir] = true
+	if m := peMachine(body[:min(len(body), n)]); m != "" && in.facts.PE == nil {
+		in.facts.PE = &PEFacts{Sender: directionNames[dir], Machine: m}
+	}
+}
+
+// chunked reports whether a header block says Transfer-Encoding: chunked.
+func chunked(head []byte) bool {
+	for l := range bytes.SplitSeq(head, []byte("\r\n")) {
+		if k, v, ok := bytes.Cut(l, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("transfer-encoding")) {
+			return bytes.Contains(bytes.ToLower(v), []byte("chunked"))
+		}
+	}
+	return false
 }
 
 // httpScan bounds the bytes of each direction kept and searched.
@@ -92,7 +147,8 @@ func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 		h.pairLogins(f)
 	}
 	full := len(h.buf[FromOrig]) >= httpScan || len(h.buf[FromResp]) >= httpScan
-	return !full && (f.Method == "" || f.Status == 0 || h.denied)
+	h.checkBody(in, dir, full)
+	return !full && (f.Method == "" || f.Status == 0 || h.denied || !h.bodyChecked[FromResp])
 }
 
 // httpCursor walks the messages of one direction's buffered HTTP stream,
