@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/internal/ipproto"
 
 	"encoding/json"
@@ -643,5 +644,18 @@ func TestFTPData(t *testing.T) {
 		if got := run(tt.reply, tt.command, tt.data); got != tt.want {
 			t.Errorf("%s: service %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestExpectedIsBounded: a control connection announcing data
+// connections without end holds at most maxExpected of them.
+func TestExpectedIsBounded(t *testing.T) {
+	tab := NewTable(DefaultConfig, func(*Conn) {})
+	c := &conv{key: key{proto: ipproto.TCP}}
+	for i := range 3 * maxExpected {
+		tab.expect(c, []appid.Expected{{Port: uint16(i + 1)}})
+	}
+	if len(tab.expected) != maxExpected {
+		t.Errorf("%d announcements held, want %d", len(tab.expected), maxExpected)
 	}
 }

@@ -622,6 +622,9 @@ func (t *Table) sweep(now int64) {
 	t.order = t.order[:0]
 	t.live(func(deadline int64) bool { return now >= deadline })
 	t.finishInOrder()
+	if len(t.expected) > 0 {
+		maps.DeleteFunc(t.expected, func(_ expectKey, until int64) bool { return until < now })
+	}
 }
 
 // Flush finishes every live conversation, at the end of the input.
@@ -683,7 +686,8 @@ type expectKey struct {
 }
 
 // Announced data connections are expected for 5 minutes (Zeek's FTP
-// analyzer schedules ftp-data for that long), at most maxExpected at once.
+// analyzer schedules ftp-data for that long), at most maxExpected at once:
+// past that, announcements are dropped until sweeps forget expired ones.
 const (
 	expectFor   = 5 * time.Minute
 	maxExpected = 4096
@@ -699,9 +703,6 @@ func (t *Table) expect(c *conv, announced []appid.Expected) {
 		k := expectKey{orig: orig, resp: cmp.Or(e.Addr, resp), port: e.Port}
 		if e.ServerConnects {
 			k = expectKey{orig: resp, resp: cmp.Or(e.Addr, orig), port: e.Port}
-		}
-		if len(t.expected) >= maxExpected {
-			maps.DeleteFunc(t.expected, func(_ expectKey, until int64) bool { return until < t.now })
 		}
 		if len(t.expected) < maxExpected {
 			t.expected[k] = t.now + int64(expectFor)
