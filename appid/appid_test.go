@@ -879,3 +879,15 @@ func TestExecutableOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileContentLength: a Content-Length near the largest integer must
+// not overflow the position of the next message.
+func TestHostileContentLength(t *testing.T) {
+	in := NewInspector(false)
+	in.Stream(FromOrig, []byte("GET / HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\nGET / HTTP/1.1\r\n\r\n"))
+	in.Stream(FromResp, []byte("HTTP/1.1 401 No\r\nContent-Length: 9223372036854775807\r\n\r\n"))
+	in.Stream(FromResp, []byte("HTTP/1.1 401 No\r\n\r\n"))
+	if f := in.Facts(); f == nil || f.HTTP == nil || f.HTTP.AuthFailures != 1 {
+		t.Errorf("facts %+v", f)
+	}
+}
