@@ -19,7 +19,7 @@ func FuzzInspector(f *testing.F) {
 		smb1Msg(smb1WriteAndX, false, 0, 1, 3, []byte{smb1TreeConnect, 0, 40, 0, 0, 0}, rpcBind(svcctlUUID))), uint8(0))
 	f.Add([]byte("\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=bob\r\n\x01\x00\x08\x00\x03\x00\x00\x00"), uint8(9))
 	f.Add([]byte("SSH-2.0-x\r\n"), uint8(1))
-	f.Add([]byte("HTTP/1.1 401 No\r\nContent-Length: 9223372036854775807\r\n\r\nHTTP/1.1 401 No\r\n\r\n"), uint8(1))
+	f.Add([]byte("GET / HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\nHTTP/1.1 401 No\r\nContent-Length: 9223372036854775807\r\n\r\nHTTP/1.1 401 No\r\n\r\n"), uint8(46))
 	dcid := []byte{1, 2, 3, 4, 5, 6, 7, 8}
 	f.Add(sealInitial(f, false, dcid, dcid, nil, 0, cryptoFrame(0, clientHello("q.example", "h3")[5:])), uint8(255))
 	f.Add([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1}, uint8(4))
@@ -33,6 +33,13 @@ func FuzzInspector(f *testing.F) {
 			udp.Datagram(dir, seg)
 		}
 		tcp.Stream(FromOrig, data)
+		// A client's first bytes, then the server's: the servers' parsers
+		// (HTTP answers, database and VNC handshakes) read whole messages.
+		split := NewInspector(false)
+		k := int(cut) % (len(data) + 1)
+		split.Stream(FromOrig, data[:k])
+		split.Stream(FromResp, data[k:])
+		split.Facts()
 		for _, in := range []*Inspector{tcp, udp} {
 			if f := in.Facts(); f != nil {
 				if f.DNS != nil && (len(f.DNS.Queries) > maxListItems || len(f.DNS.Answers) > 4*maxListItems) {
