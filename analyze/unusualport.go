@@ -179,7 +179,7 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 			fmt.Sprintf("a Windows executable (%s) sent by the %s at the start of a TCP connection on port %d that no protocol was found in: an implant's stage or a tool copied over a raw connection", pe.Machine, senderName[pe.Sender], c.RespPort), score)
 		facts = append(facts, fmt.Sprintf("PE executable (%s) from the %s", pe.Machine, senderName[pe.Sender]))
 	}
-	if c.RespPort == 53 && c.Service == "" && c.App != nil && c.App.Unidentified > 0 {
+	if c.RespPort == 53 && c.Service == "" && c.Unidentified > 0 {
 		score := 55
 		if external {
 			score = 65
@@ -187,7 +187,7 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 		e = p.episode(d, c)
 		e.reason(fmt.Sprintf("not DNS on %s/53", c.ProtoName()),
 			fmt.Sprintf("payload on %s port 53 that is not DNS, all of it captured: a tunnel or C2 channel on the DNS port, which egress filters let through", c.ProtoName()), score)
-		facts = append(facts, fmt.Sprintf("%d bytes of payload on %s/53, not DNS", c.App.Unidentified, c.ProtoName()))
+		facts = append(facts, fmt.Sprintf("%d bytes of payload on %s/53, not DNS", c.Unidentified, c.ProtoName()))
 	}
 	if what, ok := c2Port(c); ok && established(c) {
 		e = p.episode(d, c)

@@ -114,18 +114,18 @@ func TestExecutableOverRawTCP(t *testing.T) {
 // TestNotDNSOnPort53: payload on port 53 that is not DNS, captured whole,
 // is an unusual port; DNS, and payload the capture did not have, are not.
 func TestNotDNSOnPort53(t *testing.T) {
-	on53 := func(proto uint8, service string, facts *appid.Facts) func() []*flows.Conn {
+	on53 := func(proto uint8, service string, facts *appid.Facts, unidentified uint64) func() []*flows.Conn {
 		return func() []*flows.Conn {
 			c := conn("10.0.0.4", "198.51.100.9", 40000, 53, 0, time.Minute)
-			c.Proto, c.Service, c.App, c.ConnState = proto, service, facts, "SF"
+			c.Proto, c.Service, c.App, c.ConnState, c.Unidentified = proto, service, facts, "SF", unidentified
 			c.OrigBytes, c.RespBytes = 5000, 90000
 			return []*flows.Conn{c}
 		}
 	}
 	runDetectorCases(t, []detectorCase{
-		{"a tunnel on TCP 53", on53(6, "", &appid.Facts{Unidentified: 4096}), "unusual_port", true},
-		{"a tunnel on UDP 53", on53(17, "", &appid.Facts{Unidentified: 1200}), "unusual_port", true},
-		{"DNS on 53", on53(17, "dns", &appid.Facts{DNS: &appid.DNSFacts{Queries: []string{"example.com A"}}}), "unusual_port", false},
-		{"headers only: nothing seen", on53(17, "", nil), "unusual_port", false},
+		{"a tunnel on TCP 53", on53(6, "", nil, 4096), "unusual_port", true},
+		{"a tunnel on UDP 53", on53(17, "", nil, 1200), "unusual_port", true},
+		{"DNS on 53", on53(17, "dns", &appid.Facts{DNS: &appid.DNSFacts{Queries: []string{"example.com A"}}}, 0), "unusual_port", false},
+		{"headers only: nothing seen", on53(17, "", nil, 0), "unusual_port", false},
 	})
 }

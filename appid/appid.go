@@ -35,10 +35,6 @@ type Facts struct {
 	PE       *PEFacts       `json:"pe,omitempty"`     // an executable at the start of a stream no protocol was found in
 	RFB      *RFBFacts      `json:"rfb,omitempty"`
 	DB       *DBFacts       `json:"db,omitempty"` // MySQL, PostgreSQL
-	// Unidentified is the payload bytes looked at, all captured, in which
-	// no protocol was found: set only for a conversation with no service,
-	// whose payload was neither cut by the snap length nor lost.
-	Unidentified int `json:"unidentified_bytes,omitempty"`
 }
 
 // Inspector identifies one conversation. The zero value is not usable;
@@ -111,9 +107,6 @@ func (in *Inspector) Services() string {
 // Facts returns what was read, or nil if nothing was.
 func (in *Inspector) Facts() *Facts {
 	f := in.facts
-	if len(in.services) == 0 && in.unidentified >= minUnidentified && !in.cut && !in.lost[0] && !in.lost[1] {
-		f.Unidentified = in.unidentified
-	}
 	if f == (Facts{}) {
 		return nil
 	}
@@ -134,6 +127,16 @@ func (in *Inspector) addService(s string) {
 // minUnidentified is the payload, in bytes, that must be looked at before
 // a conversation is said to carry no protocol netfx knows.
 const minUnidentified = 16
+
+// Unidentified returns the payload bytes looked at, all captured, in which
+// no protocol was found: 0 for a conversation with a service, or whose
+// payload the snap length cut or a gap lost.
+func (in *Inspector) Unidentified() int {
+	if len(in.services) == 0 && in.unidentified >= minUnidentified && !in.cut && !in.lost[0] && !in.lost[1] {
+		return in.unidentified
+	}
+	return 0
+}
 
 // Cut tells the Inspector that the snap length cut a datagram: what it
 // saw of the payload is not all of it.

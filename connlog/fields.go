@@ -270,9 +270,6 @@ func addFactSetters(m map[string]setter) {
 	ft := reflect.TypeFor[appid.Facts]()
 	for i := range ft.NumField() {
 		proto := ft.Field(i)
-		if proto.Type.Kind() != reflect.Pointer {
-			continue // a fact of no protocol, not written out
-		}
 		group := jsonName(proto)
 		st := proto.Type.Elem()
 		for j := range st.NumField() {

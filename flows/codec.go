@@ -49,7 +49,7 @@ func (cc *connCodec) Encode(w *bufio.Writer, c *Conn) error {
 	b = append(b, c.Proto)
 	b = record.AppendStrings(b, c.Service, c.ConnState, c.History, c.CommunityID, c.Source)
 	for _, n := range []uint64{c.OrigBytes, c.RespBytes, c.MissedBytes, c.OrigPkts, c.RespPkts, c.OrigIPBytes, c.RespIPBytes,
-		uint64(c.VLAN), uint64(c.InnerVLAN), uint64(c.NumVLANs)} {
+		uint64(c.VLAN), uint64(c.InnerVLAN), uint64(c.NumVLANs), c.Unidentified} {
 		b = binary.AppendUvarint(b, n)
 	}
 	b = record.AppendList(b, c.Files)
@@ -101,6 +101,7 @@ func (cc *connCodec) Decode(r *bufio.Reader) (*Conn, error) {
 	c.OrigBytes, c.RespBytes, c.MissedBytes = d.Uvarint(), d.Uvarint(), d.Uvarint()
 	c.OrigPkts, c.RespPkts, c.OrigIPBytes, c.RespIPBytes = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()
 	c.VLAN, c.InnerVLAN, c.NumVLANs = uint16(d.Uvarint()), uint16(d.Uvarint()), uint8(d.Uvarint())
+	c.Unidentified = d.Uvarint()
 	c.Files, c.TunnelParents, c.FirstRecord = d.List(), d.List(), d.Varint()
 	c.FlowLog = DecodeFlowLogView(d)
 	c.Analytics = DecodeAnalyticsView(d)

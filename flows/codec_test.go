@@ -27,7 +27,7 @@ func fullConn(i int) *Conn {
 			NTLM: &appid.NTLMFacts{Username: "admin", Domain: "CORP"},
 			DNS:  &appid.DNSFacts{Queries: []string{fmt.Sprintf("h%d.example.com A", i)}},
 		},
-		Files: []string{"a.pcap", "b.pcap"}, FirstRecord: 10, Source: SourceBoth, TunnelParents: []string{"CoutercarrierUID01"},
+		Files: []string{"a.pcap", "b.pcap"}, FirstRecord: 10, Source: SourceBoth, TunnelParents: []string{"CoutercarrierUID01"}, Unidentified: 18,
 		FlowLog: &FlowLogView{Begin: 11, End: 12, Rule: "DefaultRule_AllowVnetInBound", Decision: Allow, Direction: "in",
 			Encryption: "NX_HW_NOT_SUPPORTED", Ended: true, Attempts: 13, Counted: true,
 			OrigPkts: 14, OrigBytes: 15, RespPkts: 16, RespBytes: 17, Sources: []string{"nic"}, Files: []string{"PT1H.json"}},

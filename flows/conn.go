@@ -35,6 +35,9 @@ type Conn struct {
 	// TunnelParents are the uids of the conversations that carried this
 	// one out of a tunnel (Zeek's tunnel_parents).
 	TunnelParents []string
+	// Unidentified is the payload bytes the capture had whole in which no
+	// protocol was found (see appid.Inspector.Unidentified), 0 otherwise.
+	Unidentified uint64
 
 	VLAN, InnerVLAN uint16 // outermost and innermost 802.1Q IDs of the first packet
 	NumVLANs        uint8

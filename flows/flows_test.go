@@ -9,6 +9,7 @@ import (
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/internal/ipproto"
 
+	"encoding/binary"
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -581,10 +582,7 @@ func TestUnidentifiedPayload(t *testing.T) {
 			pkts = append(pkts, p)
 		}
 		c := runCraftedPorts(40000, 53, pkts, []bool{true, false, true})[0]
-		got := 0
-		if c.App != nil {
-			got = c.App.Unidentified
-		}
+		got := int(c.Unidentified)
 		if want := map[bool]int{false: 360, true: 0}[cut]; got != want || c.Service != "" {
 			t.Errorf("cut %v: %d unidentified bytes, service %q; want %d", cut, got, c.Service, want)
 		}
@@ -657,5 +655,34 @@ func TestExpectedIsBounded(t *testing.T) {
 	}
 	if len(tab.expected) != maxExpected {
 		t.Errorf("%d announcements held, want %d", len(tab.expected), maxExpected)
+	}
+}
+
+// TestLocalFastPath: the IPv4 fast path says what the list of Zeek's
+// private address space says, at every block's edges.
+func TestLocalFastPath(t *testing.T) {
+	var addrs []netip.Addr
+	for _, p := range localNets {
+		if !p.Addr().Is4() {
+			continue
+		}
+		first := p.Masked().Addr()
+		b := first.As4()
+		end := binary.BigEndian.Uint32(b[:]) + 1<<(32-p.Bits()) - 1
+		last := netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, end)))
+		addrs = append(addrs, first, first.Prev(), first.Next(), last, last.Prev(), last.Next())
+	}
+	addrs = append(addrs, netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("172.32.0.1"), netip.MustParseAddr("100.128.0.1"))
+	for _, a := range addrs {
+		if !a.IsValid() {
+			continue
+		}
+		want := false
+		for _, p := range localNets {
+			want = want || p.Contains(a)
+		}
+		if got := Local(a); got != want {
+			t.Errorf("Local(%v) = %v, want %v", a, got, want)
+		}
 	}
 }

@@ -26,8 +26,24 @@ var localNets = func() []netip.Prefix {
 
 // Local reports whether an address is local as Zeek's default site
 // configuration has it: in private or special-purpose address space.
+// IPv4, every record's case, is decided by its first octets without
+// walking the list.
 func Local(a netip.Addr) bool {
 	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		switch {
+		case b[0] == 0, b[0] == 10, b[0] == 127, b[0] >= 240,
+			b[0] == 100 && b[1]&0xc0 == 64,
+			b[0] == 169 && b[1] == 254,
+			b[0] == 172 && b[1]&0xf0 == 16,
+			b[0] == 192 && (b[1] == 168 || b[1] == 0 && (b[2] == 0 || b[2] == 2)),
+			b[0] == 198 && (b[1]&0xfe == 18 || b[1] == 51 && b[2] == 100),
+			b[0] == 203 && b[1] == 0 && b[2] == 113:
+			return true
+		}
+		return false
+	}
 	for _, p := range localNets {
 		if p.Contains(a) {
 			return true

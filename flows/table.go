@@ -659,7 +659,7 @@ func (t *Table) finish(i int32) {
 	t.free = append(t.free, i)
 	r := t.record(c)
 	if ins := t.insp[i]; ins != nil {
-		r.Service, r.App = ins.in.Services(), ins.in.Facts()
+		r.Service, r.App, r.Unidentified = ins.in.Services(), ins.in.Facts(), uint64(ins.in.Unidentified())
 		ins.drop(0)
 		ins.drop(1)
 		t.insp[i] = nil
