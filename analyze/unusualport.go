@@ -153,7 +153,9 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 	var e *portEpisode
 	var facts []string
 	external := !d.internal(c.Orig) || !d.internal(c.Resp)
-	if svc, _, _ := strings.Cut(c.Service, ","); svc != "" {
+	// The protocol on the port: the first service, past the GSS-API
+	// authentication Zeek names ahead of SMB.
+	if svc, _, _ := strings.Cut(strings.TrimPrefix(c.Service, "gssapi,"), ","); svc != "" {
 		// A conversation whose originator uses the service's port was seen
 		// from its middle with the roles the other way round.
 		if ports, known := servicePorts[svc]; known && !slices.Contains(ports, c.RespPort) && !slices.Contains(ports, c.OrigPort) {

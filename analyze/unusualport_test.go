@@ -129,3 +129,20 @@ func TestNotDNSOnPort53(t *testing.T) {
 		{"headers only: nothing seen", on53(17, "", nil, 0), "unusual_port", false},
 	})
 }
+
+// TestSMBWithGSSAPIOnItsPort: SMB named after its GSS-API authentication,
+// as Zeek names it ("gssapi,smb,ntlm"), is still SMB: on 445 it is on its
+// own port, on 8445 not.
+func TestSMBWithGSSAPIOnItsPort(t *testing.T) {
+	smb := func(port uint16) func() []*flows.Conn {
+		return func() []*flows.Conn {
+			c := conn("10.0.0.4", "10.0.0.9", 40000, port, 0, time.Minute)
+			c.Service, c.ConnState = "gssapi,smb,ntlm", "SF"
+			return []*flows.Conn{c}
+		}
+	}
+	runDetectorCases(t, []detectorCase{
+		{"SMB on 445", smb(445), "unusual_port", false},
+		{"SMB on 8445", smb(8445), "unusual_port", true},
+	})
+}

@@ -891,3 +891,30 @@ func TestHostileContentLength(t *testing.T) {
 		t.Errorf("facts %+v", f)
 	}
 }
+
+// TestGSSAPIInSMB names the GSS-API negotiation of an SMB session setup,
+// ahead of SMB, and Kerberos when the client sends a ticket, as Zeek's
+// conn.log does ("gssapi,smb,ntlm", "gssapi,smb,krb").
+func TestGSSAPIInSMB(t *testing.T) {
+	ntlmAuth := append([]byte("NTLMSSP\x00\x03\x00\x00\x00"), make([]byte, 80)...)
+	apReq := []byte{0x60, 0x20, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x01, 0x00, 0x6e, 0x10}
+	spnego := []byte{0x60, 0x40, 0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02}
+	for _, tt := range []struct {
+		name string
+		blob []byte
+		want string
+	}{
+		{"SPNEGO with NTLM", slices.Concat(spnego, ntlmAuth), "gssapi,smb,ntlm"},
+		{"SPNEGO with a Kerberos ticket", slices.Concat(spnego, apReq, make([]byte, 40)), "gssapi,smb,krb"},
+		{"bare NTLM", ntlmAuth, "smb,ntlm"},
+	} {
+		body := make([]byte, 24)
+		binary.LittleEndian.PutUint16(body[12:], 64+24)
+		binary.LittleEndian.PutUint16(body[14:], uint16(len(tt.blob)))
+		in := NewInspector(false)
+		in.Stream(FromOrig, demogen.SMB2(1, false, 1, 0, append(body, tt.blob...)))
+		if got := in.Services(); got != tt.want {
+			t.Errorf("%s: services %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package appid
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 )
 
 // NTLMFacts is the identity in an NTLM AUTHENTICATE message.
@@ -13,6 +14,36 @@ type NTLMFacts struct {
 }
 
 var ntlmSignature = []byte("NTLMSSP\x00")
+
+// GSS-API as SMB session setups carry it: the SPNEGO mechanism's OID
+// (1.3.6.1.5.5.2), and Kerberos 5's (1.2.840.113554.1.2.2, and Microsoft's
+// 1.2.840.48018.1.2.2) followed by an AP-REQ's token id and tag.
+var (
+	spnegoOID  = []byte{0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02}
+	krb5APReqs = [][]byte{
+		{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x01, 0x00, 0x6e},
+		{0x06, 0x09, 0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x01, 0x00, 0x6e},
+	}
+)
+
+// gssapi names the GSS-API negotiation an SMB session setup's security
+// blob b starts, and Kerberos when the client sends a ticket in it, as
+// Zeek's GSSAPI and KRB analyzers name them: "gssapi,smb,ntlm" or
+// "gssapi,smb,krb" in Zeek's conn.log, GSS-API before SMB.
+func (in *Inspector) gssapi(b []byte) {
+	if !bytes.Contains(b, spnegoOID) {
+		return
+	}
+	if !slices.Contains(in.services, "gssapi") {
+		i := max(0, slices.Index(in.services, "smb"))
+		in.services = slices.Insert(in.services, i, "gssapi")
+	}
+	for _, apReq := range krb5APReqs {
+		if bytes.Contains(b, apReq) {
+			in.addService("krb")
+		}
+	}
+}
 
 // ntlm finds an NTLM AUTHENTICATE message in b, wherever a protocol put
 // it (SMB session setup, HTTP headers, RPC auth, LDAP SASL), and reads the

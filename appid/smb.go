@@ -162,6 +162,7 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 				f.Dialect = d
 			}
 		case cmd == 0x0001 && !response:
+			in.gssapi(msg)
 			in.ntlm(msg)
 		case cmd == 0x0001 && status == statusLogonFailure:
 			f.LogonFailures++
@@ -354,6 +355,9 @@ func (h *smbHandler) smb1Command(in *Inspector, msg []byte, b smb1Block, reply b
 	case smb1SessionSetup:
 		if reply && status == statusLogonFailure {
 			f.LogonFailures++
+		}
+		if !reply {
+			in.gssapi(msg)
 		}
 		in.ntlm(msg)
 	case smb1TreeConnect:
