@@ -918,3 +918,31 @@ func TestGSSAPIInSMB(t *testing.T) {
 		}
 	}
 }
+
+// TestSTARTTLS follows SMTP's and IMAP's STARTTLS, POP3's STLS and FTP's
+// AUTH TLS into the TLS handshake, as Zeek names it: smtp,ssl, imap,ssl,
+// pop3,ssl and ftp,ssl; a refusal leaves the protocol alone.
+func TestSTARTTLS(t *testing.T) {
+	for _, tt := range []struct {
+		greeting, ask, agree, want string
+	}{
+		{"220 mail.example.com ESMTP\r\n", "STARTTLS\r\n", "220 2.0.0 Ready to start TLS\r\n", "smtp,ssl"},
+		{"220 FTP server ready\r\n", "AUTH TLS\r\n", "234 AUTH TLS successful\r\n", "ftp,ssl"},
+		{"220 mail.example.com ESMTP\r\n", "STARTTLS\r\n", "454 TLS not available\r\n", "smtp"},
+		{"* OK IMAP4rev1 ready\r\n", "a1 STARTTLS\r\n", "a1 OK Begin TLS negotiation now\r\n", "imap,ssl"},
+		{"+OK POP3 ready\r\n", "STLS\r\n", "+OK Begin TLS\r\n", "pop3,ssl"},
+		{"* OK IMAP4rev1 ready\r\n", "a1 STARTTLS\r\n", "a1 BAD no\r\n", "imap"},
+	} {
+		in := NewInspector(false)
+		in.Stream(FromResp, []byte(tt.greeting))
+		in.Stream(FromOrig, []byte(tt.ask))
+		in.Stream(FromResp, []byte(tt.agree))
+		in.Stream(FromOrig, clientHello("mail.example.com"))
+		if got := in.Services(); got != tt.want {
+			t.Errorf("%q then %q: services %q, want %q", tt.ask, tt.agree, got, tt.want)
+		}
+		if f := in.Facts(); strings.HasSuffix(tt.want, ",ssl") && (f == nil || f.TLS == nil || f.TLS.ServerName != "mail.example.com") {
+			t.Errorf("%q: TLS %+v", tt.ask, f.TLS)
+		}
+	}
+}

@@ -364,9 +364,7 @@ func (h *framedHandler) feedLDAP(in *Inspector, dir int, data []byte) bool {
 	b := append(h.ber[dir], data...)
 	for len(b) > 0 {
 		if in.facts.LDAP != nil && in.facts.LDAP.StartTLS && looksTLS(b) {
-			tls := &tlsHandler{}
-			in.handler = tls
-			return tls.feed(in, dir, b)
+			return in.handOverToTLS(dir, b)
 		}
 		_, _, rest, ok := berNext(b)
 		if !ok {

@@ -357,9 +357,16 @@ func looksBanner(p []byte) bool {
 // for refused logins, line by line.
 type bannerHandler struct {
 	line [2][]byte // each side's current line, up to 512 bytes
+	// asked is set when the client asked for TLS (SMTP's STARTTLS, FTP's
+	// AUTH TLS), upgraded when the server agreed (220, 234): the TLS
+	// handshake follows, which Zeek names ssl too (smtp,ssl).
+	asked, upgraded bool
 }
 
 func (h *bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
+	if h.upgraded && len(h.line[dir]) == 0 && looksTLS(data) {
+		return in.handOverToTLS(dir, data)
+	}
 	for len(data) > 0 {
 		chunk, rest, complete := bytes.Cut(data, []byte("\n"))
 		h.line[dir] = append(h.line[dir], chunk[:min(len(chunk), 512-len(h.line[dir]))]...)
@@ -368,9 +375,12 @@ func (h *bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
 			break
 		}
 		line := bytes.TrimRight(h.line[dir], "\r")
-		if dir == FromResp {
+		switch {
+		case dir == FromResp:
 			h.reply(in, line)
-		} else if in.facts.Banner != nil && in.services[0] == "ftp" {
+		case hasPrefixFold(line, "STARTTLS") || hasPrefixFold(line, "AUTH TLS") || hasPrefixFold(line, "AUTH SSL"):
+			h.asked = true
+		case in.facts.Banner != nil && in.services[0] == "ftp":
 			in.ftpCommand(line)
 		}
 		h.line[dir] = h.line[dir][:0]
@@ -486,6 +496,9 @@ func (h *bannerHandler) reply(in *Inspector, line []byte) {
 	}
 	if bytes.HasPrefix(line, []byte("530 ")) || bytes.HasPrefix(line, []byte("535 ")) {
 		in.facts.Banner.LoginFailures++
+	}
+	if h.asked && (bytes.HasPrefix(line, []byte("220 ")) || bytes.HasPrefix(line, []byte("234 "))) {
+		h.upgraded = true
 	}
 	if in.services[0] == "ftp" {
 		in.ftpPassive(line)
@@ -703,4 +716,57 @@ func peMachine(p []byte) string {
 		return "other"
 	}
 	return ""
+}
+
+// handOverToTLS makes TLS the conversation's protocol from here on, as
+// after a STARTTLS, and feeds it its first bytes.
+func (in *Inspector) handOverToTLS(dir int, data []byte) bool {
+	tls := &tlsHandler{}
+	in.handler = tls
+	return tls.feed(in, dir, data)
+}
+
+// startTLSHandler follows an IMAP or POP3 conversation, named already, to
+// a STARTTLS (IMAP's tagged STARTTLS answered by the same tag's OK,
+// POP3's STLS answered +OK) and hands the TLS that follows to the TLS
+// handler: Zeek names it imap,ssl and pop3,ssl.
+type startTLSHandler struct {
+	line     [2][]byte
+	tag      []byte // IMAP: the STARTTLS command's tag
+	asked    bool
+	upgraded bool
+	read     int
+}
+
+// startTLSWatch bounds the bytes read for a STARTTLS.
+const startTLSWatch = 16 << 10
+
+func (h *startTLSHandler) feed(in *Inspector, dir int, data []byte) bool {
+	if h.upgraded && len(h.line[dir]) == 0 && looksTLS(data) {
+		return in.handOverToTLS(dir, data)
+	}
+	if h.read += len(data); h.read > startTLSWatch {
+		return false
+	}
+	for len(data) > 0 {
+		chunk, rest, complete := bytes.Cut(data, []byte("\n"))
+		h.line[dir] = append(h.line[dir], chunk[:min(len(chunk), 512-len(h.line[dir]))]...)
+		data = rest
+		if !complete {
+			break
+		}
+		line := bytes.TrimRight(h.line[dir], "\r")
+		h.line[dir] = h.line[dir][:0]
+		words := bytes.Fields(line)
+		switch {
+		case dir == FromOrig && len(words) == 1 && bytes.EqualFold(words[0], []byte("STLS")):
+			h.asked, h.tag = true, nil
+		case dir == FromOrig && len(words) == 2 && bytes.EqualFold(words[1], []byte("STARTTLS")):
+			h.asked, h.tag = true, bytes.Clone(words[0])
+		case dir == FromResp && h.asked && h.tag == nil && len(words) > 0 && bytes.Equal(words[0], []byte("+OK")),
+			dir == FromResp && h.asked && h.tag != nil && len(words) > 1 && bytes.Equal(words[0], h.tag) && bytes.EqualFold(words[1], []byte("OK")):
+			h.upgraded = true
+		}
+	}
+	return true
 }
