@@ -932,9 +932,14 @@ func TestSTARTTLS(t *testing.T) {
 		{"* OK IMAP4rev1 ready\r\n", "a1 STARTTLS\r\n", "a1 OK Begin TLS negotiation now\r\n", "imap,ssl"},
 		{"+OK POP3 ready\r\n", "STLS\r\n", "+OK Begin TLS\r\n", "pop3,ssl"},
 		{"* OK IMAP4rev1 ready\r\n", "a1 STARTTLS\r\n", "a1 BAD no\r\n", "imap"},
+		{"<?xml version='1.0'?><stream:stream from='example.com'>", "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+			"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", "xmpp,ssl"},
 	} {
 		in := NewInspector(false)
 		in.Stream(FromResp, []byte(tt.greeting))
+		if strings.HasPrefix(tt.greeting, "<?xml") { // the client's stream opens before it asks
+			in.Stream(FromOrig, []byte("<?xml version='1.0'?><stream:stream to='example.com'>"))
+		}
 		in.Stream(FromOrig, []byte(tt.ask))
 		in.Stream(FromResp, []byte(tt.agree))
 		in.Stream(FromOrig, clientHello("mail.example.com"))

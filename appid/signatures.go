@@ -69,7 +69,7 @@ func (h *sigHandler) feed(in *Inspector, dir int, data []byte) bool {
 			db := &dbHandler{postgres: h.sig.service == "postgresql"}
 			in.handler = db
 			return dir == FromOrig || db.feed(in, dir, data)
-		case "imap", "pop3": // read on for a STARTTLS
+		case "imap", "pop3", "xmpp": // read on for a STARTTLS
 			st := &startTLSHandler{}
 			in.handler = st
 			return st.feed(in, dir, data)

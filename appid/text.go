@@ -726,14 +726,16 @@ func (in *Inspector) handOverToTLS(dir int, data []byte) bool {
 	return tls.feed(in, dir, data)
 }
 
-// startTLSHandler follows an IMAP or POP3 conversation, named already, to
-// a STARTTLS (IMAP's tagged STARTTLS answered by the same tag's OK,
-// POP3's STLS answered +OK) and hands the TLS that follows to the TLS
-// handler: Zeek names it imap,ssl and pop3,ssl.
+// startTLSHandler follows an IMAP, POP3 or XMPP conversation, named
+// already, to a STARTTLS (IMAP's tagged STARTTLS answered by the same
+// tag's OK, POP3's STLS answered +OK, XMPP's <starttls/> answered
+// <proceed/>) and hands the TLS that follows to the TLS handler: Zeek
+// names it imap,ssl, pop3,ssl and xmpp,ssl.
 type startTLSHandler struct {
 	line     [2][]byte
 	tag      []byte // IMAP: the STARTTLS command's tag
 	asked    bool
+	xmpp     bool // asked by XMPP's <starttls/>
 	upgraded bool
 	read     int
 }
@@ -747,6 +749,16 @@ func (h *startTLSHandler) feed(in *Inspector, dir int, data []byte) bool {
 	}
 	if h.read += len(data); h.read > startTLSWatch {
 		return false
+	}
+	// XMPP: <starttls/> answered <proceed/>, not lines.
+	switch {
+	case dir == FromOrig && bytes.Contains(data, []byte("<starttls")):
+		h.asked, h.xmpp, h.line = true, true, [2][]byte{} // XML, not lines: none is pending
+	case dir == FromResp && h.xmpp && bytes.Contains(data, []byte("<proceed")):
+		h.upgraded = true
+	}
+	if h.xmpp {
+		return true
 	}
 	for len(data) > 0 {
 		chunk, rest, complete := bytes.Cut(data, []byte("\n"))
