@@ -58,13 +58,21 @@ type bruteForceDetector struct {
 	windows windowFindings[scanKey] // short sessions from the internet: src, target, port, window
 	failed  windowFindings[scanKey] // failed logins the payload showed, from any source; Count counts them
 	// inside are short sessions between internal hosts past the key
-	// exchange, and insideSizes the responder bytes of each source, target
-	// and port's (window 0), for the sameness of failed attempts.
-	inside      windowFindings[scanKey]
-	insideSizes map[scanKey][]uint64
+	// exchange, and insideSeen when each source, target and port's (window
+	// 0) began and the responder bytes, for the pace and the sameness of
+	// failed attempts.
+	inside     windowFindings[scanKey]
+	insideSeen map[scanKey][]attemptSeen
 	// logins are, per source, target and port (window 0), the first and the
 	// last conversation that looks like a login that worked.
 	logins map[scanKey]*[2]loginSeen
+}
+
+// attemptSeen is a short session between internal hosts: when it began,
+// and the bytes its server sent.
+type attemptSeen struct {
+	ts    int64
+	bytes uint64
 }
 
 // loginSeen is a conversation that looks like a login that worked.
@@ -80,18 +88,20 @@ const maxLogins = 1 << 14
 func newBruteForceDetector() *bruteForceDetector {
 	below := func(f *Finding) bool { return f.Count < bruteSessions }
 	return &bruteForceDetector{windows: newWindowFindings[scanKey](bruteWindow, below), failed: newWindowFindings[scanKey](bruteWindow, below),
-		inside: newWindowFindings[scanKey](bruteWindow, below), insideSizes: map[scanKey][]uint64{}, logins: map[scanKey]*[2]loginSeen{}}
+		inside: newWindowFindings[scanKey](bruteWindow, below), insideSeen: map[scanKey][]attemptSeen{}, logins: map[scanKey]*[2]loginSeen{}}
 }
 
 // Sessions between internal hosts are attempts when they are short, got
 // past the key exchange (a server's banner alone, a monitor's check, is
-// not), and are much the same size: a refused password ends every one
-// alike, where an administrator's sessions differ with what they ran.
+// not), come fast (a monitor that logs in once a minute does not), and are
+// much the same size: a refused password ends every one alike, where an
+// administrator's sessions differ with what they ran.
 const (
-	insideMinBytes = 1024 // responder bytes past the key exchange
-	sameSize       = 0.10 // within this fraction of the median...
-	sameShare      = 0.8  // ...this share of the sessions
-	maxSizes       = 64   // sizes kept a source, target and port
+	insideMinBytes = 1024             // responder bytes past the key exchange
+	insideMaxGap   = 30 * time.Second // the median time between sessions at most
+	sameSize       = 0.10             // within this fraction of the median size...
+	sameShare      = 0.8              // ...this share of the sessions
+	maxSizes       = 64               // sessions kept a source, target and port
 )
 
 // insideAttempt reports whether c is a short SSH, RDP or VNC session
@@ -106,15 +116,30 @@ func insideAttempt(d *detection, c *flows.Conn) bool {
 		c.RespBytes >= insideMinBytes && loginFailures(c) == 0
 }
 
-// alike reports whether most sizes are within sameSize of their median.
-func alike(sizes []uint64) bool {
-	if len(sizes) < bruteSessions {
+// guessing reports whether sessions look like refused passwords: at least
+// bruteSessions of them, the median time between them at most
+// insideMaxGap, and most of their sizes within sameSize of their median.
+func guessing(seen []attemptSeen) bool {
+	if len(seen) < bruteSessions {
 		return false
 	}
-	sorted := slices.Sorted(slices.Values(sizes))
-	median := float64(sorted[len(sorted)/2])
+	seen = slices.SortedFunc(slices.Values(seen), func(a, b attemptSeen) int { return cmp.Compare(a.ts, b.ts) })
+	gaps := make([]int64, len(seen)-1)
+	for i := range gaps {
+		gaps[i] = seen[i+1].ts - seen[i].ts
+	}
+	slices.Sort(gaps)
+	if time.Duration(gaps[len(gaps)/2]) > insideMaxGap {
+		return false
+	}
+	sizes := make([]uint64, len(seen))
+	for i, s := range seen {
+		sizes[i] = s.bytes
+	}
+	slices.Sort(sizes)
+	median := float64(sizes[len(sizes)/2])
 	n := 0
-	for _, s := range sorted {
+	for _, s := range sizes {
 		if math.Abs(float64(s)-median) <= sameSize*median {
 			n++
 		}
@@ -251,9 +276,9 @@ func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
 	}
 	if insideAttempt(d, c) {
 		k := scanKey{src: c.Orig, target: c.Resp, port: c.RespPort}
-		if sizes, ok := b.insideSizes[k]; ok || len(b.insideSizes) < maxLogins {
-			if len(sizes) < maxSizes {
-				b.insideSizes[k] = append(sizes, c.RespBytes)
+		if seen, ok := b.insideSeen[k]; ok || len(b.insideSeen) < maxLogins {
+			if len(seen) < maxSizes {
+				b.insideSeen[k] = append(seen, attemptSeen{c.TS, c.RespBytes})
 			}
 		}
 		k.window = c.TS / int64(bruteWindow)
@@ -286,13 +311,13 @@ func (b *bruteForceDetector) findings(d *detection) []*Finding {
 		out = append(out, f)
 	}
 	for k, f := range episodesOf(&b.inside) {
-		if !alike(b.insideSizes[k]) {
-			continue // sessions that differ: work done, not passwords refused
+		if !guessing(b.insideSeen[k]) {
+			continue // sessions that differ, or a slow series: work done, not passwords refused
 		}
 		name := interactiveName(f.Service, k.port)
 		f.Score = min(85, 65+f.Count/3)
 		f.Title = fmt.Sprintf("%s brute force, %d attempts", name, f.Count)
-		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s in %s, at least %d within %s, past the key exchange and nearly all the same size: password guessing from an internal host, a lateral-movement attempt",
+		f.Why = fmt.Sprintf("%d short %s sessions from %s to %s in %s, at least %d within %s, past the key exchange, in quick succession and nearly all the same size: password guessing from an internal host, a lateral-movement attempt",
 			f.Count, name, k.src, k.target, spanOf(f), bruteSessions, bruteWindow)
 		b.markLogin(d, f, k, name)
 		sessions[k] = f

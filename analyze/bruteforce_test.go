@@ -189,14 +189,15 @@ func titlesOf(fs []Finding) (titles []string) {
 }
 
 // TestBruteForceInside: short SSH sessions between internal hosts, past
-// the key exchange and all about the same size, are password guessing;
-// sessions that differ (an automation tool's work) or stop at the banner
-// (a monitor's check) are not.
+// the key exchange, in quick succession and all about the same size, are
+// password guessing; sessions that differ (an automation tool's work),
+// stop at the banner (a monitor's check) or come once a minute (a monitor
+// that logs in) are not.
 func TestBruteForceInside(t *testing.T) {
-	ssh := func(size func(i int) uint64) func() []*flows.Conn {
+	sshEvery := func(gap time.Duration, size func(i int) uint64) func() []*flows.Conn {
 		return func() (cs []*flows.Conn) {
 			for i := range 12 {
-				c := conn("10.0.0.7", "10.0.0.9", uint16(50000+i), 22, time.Duration(i)*20*time.Second, 4*time.Second)
+				c := conn("10.0.0.7", "10.0.0.9", uint16(50000+i), 22, time.Duration(i)*gap, 4*time.Second)
 				c.UID, c.Service, c.ConnState = fmt.Sprint("Cs", i), "ssh", "SF"
 				c.OrigBytes, c.RespBytes = 1800, size(i)
 				cs = append(cs, c)
@@ -204,8 +205,10 @@ func TestBruteForceInside(t *testing.T) {
 			return cs
 		}
 	}
+	ssh := func(size func(i int) uint64) func() []*flows.Conn { return sshEvery(20*time.Second, size) }
 	runDetectorCases(t, []detectorCase{
 		{"guessing: alike sessions", ssh(func(i int) uint64 { return 2200 + uint64(i%3) }), "brute_force", true},
+		{"a monitor logging in once a minute", sshEvery(time.Minute, func(int) uint64 { return 2200 }), "brute_force", false},
 		{"automation: sessions that differ", ssh(func(i int) uint64 { return 2000 + uint64(i)*1500 }), "brute_force", false},
 		{"a monitor's banner checks", ssh(func(int) uint64 { return 300 }), "brute_force", false},
 	})
