@@ -356,7 +356,7 @@ func looksBanner(p []byte) bool {
 // bannerHandler reads an SMTP or FTP server's greeting, then its replies
 // for refused logins, line by line.
 type bannerHandler struct {
-	line [2][]byte // each side's current line, up to 512 bytes
+	lines textLines
 	// asked is set when the client asked for TLS (SMTP's STARTTLS, FTP's
 	// AUTH TLS), upgraded when the server agreed (220, 234): the TLS
 	// handshake follows, which Zeek names ssl too (smtp,ssl).
@@ -364,17 +364,10 @@ type bannerHandler struct {
 }
 
 func (h *bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
-	if h.upgraded && len(h.line[dir]) == 0 && looksTLS(data) {
+	if h.upgraded && !h.lines.pending(dir) && looksTLS(data) {
 		return in.handOverToTLS(dir, data)
 	}
-	for len(data) > 0 {
-		chunk, rest, complete := bytes.Cut(data, []byte("\n"))
-		h.line[dir] = append(h.line[dir], chunk[:min(len(chunk), 512-len(h.line[dir]))]...)
-		data = rest
-		if !complete {
-			break
-		}
-		line := bytes.TrimRight(h.line[dir], "\r")
+	h.lines.each(dir, data, func(line []byte) {
 		switch {
 		case dir == FromResp:
 			h.reply(in, line)
@@ -383,10 +376,31 @@ func (h *bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
 		case in.facts.Banner != nil && in.services[0] == "ftp":
 			in.ftpCommand(line)
 		}
-		h.line[dir] = h.line[dir][:0]
-	}
+	})
 	return true
 }
+
+// textLines gathers each direction's bytes into lines, each kept to 512
+// bytes.
+type textLines struct{ line [2][]byte }
+
+// each calls fn with every line data completes, without its line end; fn
+// must not keep the line.
+func (t *textLines) each(dir int, data []byte, fn func(line []byte)) {
+	for len(data) > 0 {
+		chunk, rest, complete := bytes.Cut(data, []byte("\n"))
+		t.line[dir] = append(t.line[dir], chunk[:min(len(chunk), 512-len(t.line[dir]))]...)
+		data = rest
+		if !complete {
+			return
+		}
+		fn(bytes.TrimRight(t.line[dir], "\r"))
+		t.line[dir] = t.line[dir][:0]
+	}
+}
+
+// pending reports whether a direction has a line begun and not ended.
+func (t *textLines) pending(dir int) bool { return len(t.line[dir]) > 0 }
 
 // Expected is a connection an FTP control connection announced, for its
 // data: Zeek names it ftp-data. The client connects to a passive-mode
@@ -732,7 +746,7 @@ func (in *Inspector) handOverToTLS(dir int, data []byte) bool {
 // <proceed/>) and hands the TLS that follows to the TLS handler: Zeek
 // names it imap,ssl, pop3,ssl and xmpp,ssl.
 type startTLSHandler struct {
-	line     [2][]byte
+	lines    textLines
 	tag      []byte // IMAP: the STARTTLS command's tag
 	asked    bool
 	xmpp     bool // asked by XMPP's <starttls/>
@@ -744,7 +758,7 @@ type startTLSHandler struct {
 const startTLSWatch = 16 << 10
 
 func (h *startTLSHandler) feed(in *Inspector, dir int, data []byte) bool {
-	if h.upgraded && len(h.line[dir]) == 0 && looksTLS(data) {
+	if h.upgraded && !h.lines.pending(dir) && looksTLS(data) {
 		return in.handOverToTLS(dir, data)
 	}
 	if h.read += len(data); h.read > startTLSWatch {
@@ -753,22 +767,14 @@ func (h *startTLSHandler) feed(in *Inspector, dir int, data []byte) bool {
 	// XMPP: <starttls/> answered <proceed/>, not lines.
 	switch {
 	case dir == FromOrig && bytes.Contains(data, []byte("<starttls")):
-		h.asked, h.xmpp, h.line = true, true, [2][]byte{} // XML, not lines: none is pending
+		h.asked, h.xmpp, h.lines = true, true, textLines{} // XML, not lines: none is pending
 	case dir == FromResp && h.xmpp && bytes.Contains(data, []byte("<proceed")):
 		h.upgraded = true
 	}
 	if h.xmpp {
 		return true
 	}
-	for len(data) > 0 {
-		chunk, rest, complete := bytes.Cut(data, []byte("\n"))
-		h.line[dir] = append(h.line[dir], chunk[:min(len(chunk), 512-len(h.line[dir]))]...)
-		data = rest
-		if !complete {
-			break
-		}
-		line := bytes.TrimRight(h.line[dir], "\r")
-		h.line[dir] = h.line[dir][:0]
+	h.lines.each(dir, data, func(line []byte) {
 		words := bytes.Fields(line)
 		switch {
 		case dir == FromOrig && len(words) == 1 && bytes.EqualFold(words[0], []byte("STLS")):
@@ -779,6 +785,6 @@ func (h *startTLSHandler) feed(in *Inspector, dir int, data []byte) bool {
 			dir == FromResp && h.asked && h.tag != nil && len(words) > 1 && bytes.Equal(words[0], h.tag) && bytes.EqualFold(words[1], []byte("OK")):
 			h.upgraded = true
 		}
-	}
+	})
 	return true
 }
