@@ -290,15 +290,19 @@ func TestFlipsLikeZeek(t *testing.T) {
 }
 
 func TestTimeoutsSplitConversations(t *testing.T) {
-	var out []*Conn
-	tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
-	tab.SetFile("a.pcap")
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.53")
-	for _, at := range []time.Duration{0, 30 * time.Second, 3 * time.Minute} {
-		p := pcapread.Packet{Timestamp: int64(at), Src: a, Dst: b, Proto: ipproto.UDP, SrcPort: 5000, DstPort: 53, HasPorts: true, IPBytes: 60, PayloadLen: 32}
-		tab.Add(&p)
+	run := func(times ...time.Duration) []*Conn {
+		var out []*Conn
+		tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
+		tab.SetFile("a.pcap")
+		for _, at := range times {
+			p := pcapread.Packet{Timestamp: int64(at), Src: a, Dst: b, Proto: ipproto.UDP, SrcPort: 5000, DstPort: 53, HasPorts: true, IPBytes: 60, PayloadLen: 32}
+			tab.Add(&p)
+		}
+		tab.Flush()
+		return out
 	}
-	tab.Flush()
+	out := run(0, 30*time.Second, 3*time.Minute)
 	if len(out) != 2 {
 		t.Fatalf("%d conversations, want 2 (the UDP timeout is one minute)", len(out))
 	}
@@ -307,15 +311,7 @@ func TestTimeoutsSplitConversations(t *testing.T) {
 	}
 	// A packet exactly the timeout after the last starts a new one: Zeek's
 	// inactivity timer expires at the limit, not past it.
-	out = out[:0]
-	tab = NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
-	tab.SetFile("a.pcap")
-	for _, at := range []time.Duration{0, 30 * time.Second, 90 * time.Second} {
-		p := pcapread.Packet{Timestamp: int64(at), Src: a, Dst: b, Proto: ipproto.UDP, SrcPort: 5000, DstPort: 53, HasPorts: true, IPBytes: 60, PayloadLen: 32}
-		tab.Add(&p)
-	}
-	tab.Flush()
-	if len(out) != 2 {
+	if out := run(0, 30*time.Second, 90*time.Second); len(out) != 2 {
 		t.Errorf("%d conversations, want 2: the third packet came exactly the UDP timeout after the second", len(out))
 	}
 }
