@@ -25,6 +25,7 @@ const (
 	linkLoop      = 108
 	linkLinuxSLL  = 113
 	linkRadiotap  = 127 // 802.11 behind a radiotap header
+	linkNFLOG     = 239 // Linux netfilter's log: TLVs, the packet in one
 	linkIPv4      = 228
 	linkIPv6      = 229
 	linkLinuxSLL2 = 276
@@ -138,8 +139,39 @@ func (d *Decoder) link(p *Packet, link layers.LinkType, b []byte) (ethertype uin
 			return etherShort, 0
 		}
 		return d.ieee80211(p, b, int(binary.LittleEndian.Uint16(b[2:4])))
+	case linkNFLOG:
+		return nflog(b)
 	}
 	return etherUnknownLink, 0
+}
+
+// nflog reads Linux NFLOG's header (address family, version, resource id)
+// and its TLVs (length and type in host order, little-endian on the
+// machines that write them, each padded to four bytes) to the payload's,
+// type 9, which holds the IP packet.
+func nflog(b []byte) (ethertype uint16, off int) {
+	if len(b) < 4 {
+		return etherShort, 0
+	}
+	ethertype = etherIPv4
+	switch b[0] {
+	case 2: // AF_INET
+	case 10: // AF_INET6
+		ethertype = etherIPv6
+	default:
+		return etherNone, 0
+	}
+	for off = 4; off+4 <= len(b); {
+		n, typ := int(binary.LittleEndian.Uint16(b[off:])), binary.LittleEndian.Uint16(b[off+2:])
+		if typ == 9 { // the snap length may have cut it: IP decoding says so
+			return ethertype, off + 4
+		}
+		if n < 4 || off+n > len(b) {
+			return etherShort, 0
+		}
+		off += (n + 3) &^ 3
+	}
+	return etherShort, 0
 }
 
 // ppp reads a PPP header, with or without HDLC-like framing (address

@@ -92,6 +92,8 @@ func TestDecodeLinkAndNetworkLayers(t *testing.T) {
 	pbb := cat(ethernet(0x88e7), make([]byte, 4), make([]byte, 12), []byte{0x08, 0x00}) // I-TAG, customer addresses
 	vntag := cat(ethernet(0x8926), make([]byte, 4), []byte{0x08, 0x00})
 	fabricPath := cat(ethernet(0x8903), make([]byte, 2), make([]byte, 12), []byte{0x08, 0x00})
+	nflogPrefix := []byte{8, 0, 10, 0, 'd', 'r', 'p', 0}                                          // a TLV before the payload: the rule's prefix
+	nflogPayload := func(ip []byte) []byte { return cat([]byte{byte(4 + len(ip)), 0, 9, 0}, ip) } // length, type 9
 	mapped := netip.MustParseAddr("::ffff:192.0.2.9").As16()
 	plain6 := netip.MustParseAddr("2001:db8::1").As16()
 	tests := []struct {
@@ -133,6 +135,11 @@ func TestDecodeLinkAndNetworkLayers(t *testing.T) {
 		{"802.11 four addresses", 105, cat(wifiWDS, v4), "192.0.2.1", 17, 53, nil, 38, true},
 		{"802.11 protected data is not readable", 105, cat(wifiProtected, v4), "", 0, 0, nil, 0, false},
 		{"802.11 beacon is not IP", 127, cat(radiotap, []byte{0x80, 0x00}, make([]byte, 40)), "", 0, 0, nil, 0, false},
+		{"NFLOG", 239, cat([]byte{2, 0, 0, 0}, nflogPrefix, nflogPayload(v4)), "192.0.2.1", 17, 53, nil, 38, true},
+		{"NFLOG IPv6", 239, cat([]byte{10, 0, 0, 0}, nflogPayload(ipv6TCP(plain6))), "2001:db8::1", 6, 22, nil, 60, true},
+		{"NFLOG without a payload is not IP", 239, cat([]byte{2, 0, 0, 0}, nflogPrefix), "", 0, 0, nil, 0, false},
+		{"NFLOG TLV longer than the frame", 239, cat([]byte{2, 0, 0, 0}, []byte{200, 0, 10, 0}, v4), "", 0, 0, nil, 0, false},
+		{"NFLOG payload cut by the snap length", 239, cat([]byte{2, 0, 0, 0}, nflogPayload(v4)[:4+25]), "192.0.2.1", 17, 53, nil, 38, true},
 		{"802.1ah PBB", 1, cat(pbb, v4), "192.0.2.1", 17, 53, nil, 38, true},
 		{"Cisco VN-Tag", 1, cat(vntag, v4), "192.0.2.1", 17, 53, nil, 38, true},
 		{"Cisco FabricPath", 1, cat(fabricPath, v4), "192.0.2.1", 17, 53, nil, 38, true},

@@ -12,7 +12,7 @@ import (
 var linkTypeNames = map[uint16]string{
 	0: "NULL", 1: "EN10MB", 9: "PPP", 10: "FDDI", 12: "RAW", 14: "RAW", 50: "PPP_HDLC", 101: "RAW", 104: "C_HDLC",
 	105: "IEEE802_11", 108: "LOOP", 113: "LINUX_SLL", 119: "PRISM_HEADER", 127: "IEEE802_11_RADIOTAP", 163: "IEEE802_11_AVS",
-	192: "PPI", 228: "IPV4", 229: "IPV6", 276: "LINUX_SLL2",
+	192: "PPI", 228: "IPV4", 229: "IPV6", 239: "NFLOG", 276: "LINUX_SLL2",
 }
 
 // LinkTypeNames names link types, each as LinkTypeName does, joined by
