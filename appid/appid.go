@@ -58,6 +58,7 @@ type Inspector struct {
 	expected     []Expected // connections announced for data, until taken
 	quic         *quicState // a QUIC conversation's Initial packets
 	replyFirst   bool       // the first datagram was a reply: see ReplyFirst
+	resumed      *Session   // the session an earlier conversation left: see Resume
 }
 
 // ReplyFirst reports whether a UDP conversation's first datagram, from
@@ -171,6 +172,7 @@ func (in *Inspector) Stream(dir int, data []byte) {
 		p = in.prefix[dir]
 	}
 	if in.detectTCP(dir, p) {
+		in.resume()
 		in.unidentified = 0
 		// Hand over what the other direction buffered, then this one's.
 		if other := in.prefix[1-dir]; len(other) > 0 && !in.handler.feed(in, 1-dir, other) {

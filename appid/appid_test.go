@@ -737,14 +737,17 @@ func TestSMB1PipesAndRPC(t *testing.T) {
 // TestSMB2PipesAreSeparateAssociations binds two pipes of one session,
 // each with context 0, and checks that a call on the first is named by
 // the first's interface.
+// smb2Write is an SMB2 WRITE of pdu to the pipe whose file id is fid.
+func smb2Write(msgID uint64, fid byte, pdu []byte) []byte {
+	body := make([]byte, 48)
+	binary.LittleEndian.PutUint16(body[2:], 64+48)
+	binary.LittleEndian.PutUint32(body[4:], uint32(len(pdu)))
+	body[16], body[24] = fid, fid // the file id's persistent and volatile halves
+	return demogen.SMB2(9, false, msgID, 0, append(body, pdu...))
+}
+
 func TestSMB2PipesAreSeparateAssociations(t *testing.T) {
-	write := func(msgID uint64, fid byte, pdu []byte) []byte {
-		body := make([]byte, 48)
-		binary.LittleEndian.PutUint16(body[2:], 64+48)
-		binary.LittleEndian.PutUint32(body[4:], uint32(len(pdu)))
-		body[16], body[24] = fid, fid // the file id's persistent and volatile halves
-		return demogen.SMB2(9, false, msgID, 0, append(body, pdu...))
-	}
+	write := smb2Write
 	winreg := [16]byte{0x01, 0xd0, 0x8c, 0x33, 0x44, 0x22, 0xf1, 0x31, 0xaa, 0xaa, 0x90, 0x00, 0x38, 0x00, 0x10, 0x03}
 	in := NewInspector(false)
 	in.Stream(FromOrig, slices.Concat(write(1, 1, rpcBind(svcctlUUID)), write(2, 2, rpcBind(winreg)), write(3, 1, rpcRequest(12))))
@@ -949,5 +952,51 @@ func TestSTARTTLS(t *testing.T) {
 		if f := in.Facts(); strings.HasSuffix(tt.want, ",ssl") && (f == nil || f.TLS == nil || f.TLS.ServerName != "mail.example.com") {
 			t.Errorf("%q: TLS %+v", tt.ask, f.TLS)
 		}
+	}
+}
+
+// TestSessionContinues: a conversation that continues another (after an
+// inactivity timeout, or across the gap between two capture files) names
+// the operations on contexts the earlier one bound, over TCP and in SMB
+// pipes, and only when the same protocol continues.
+func TestSessionContinues(t *testing.T) {
+	tests := []struct {
+		name           string
+		before, after  []byte
+		resume         bool
+		wantService    string
+		wantOperations []string
+	}{
+		{"RPC over TCP", slices.Concat(rpcBind(svcctlUUID), rpcRequest(15)), rpcRequest(12), true, "dce_rpc", []string{"svcctl:CreateServiceW"}},
+		{"RPC in an SMB2 pipe", smb2Write(1, 7, rpcBind(svcctlUUID)), smb2Write(9, 7, rpcRequest(12)), true, "smb,dce_rpc", []string{"svcctl:CreateServiceW"}},
+		{"not resumed", slices.Concat(rpcBind(svcctlUUID), rpcRequest(15)), rpcRequest(12), false, "dce_rpc", nil},
+		{"the port reused for HTTP", rpcBind(svcctlUUID), []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), true, "http", nil},
+		{"nothing bound before", rpcRequest(15), rpcRequest(12), true, "dce_rpc", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			earlier := NewInspector(false)
+			earlier.Stream(FromOrig, tt.before)
+			s := earlier.Session()
+			if (s != nil) != (tt.name != "nothing bound before") {
+				t.Fatalf("session %v", s)
+			}
+			later := NewInspector(false)
+			if tt.resume && s != nil {
+				later.Resume(s)
+			}
+			later.Stream(FromOrig, tt.after)
+			f := later.Facts()
+			var ops []string
+			if f != nil && f.DCERPC != nil {
+				ops = f.DCERPC.Operations
+				if len(ops) > 0 && !slices.Equal(f.DCERPC.Interfaces, []string{"svcctl"}) {
+					t.Errorf("interfaces %v, want the one the earlier conversation bound", f.DCERPC.Interfaces)
+				}
+			}
+			if later.Services() != tt.wantService || !slices.Equal(ops, tt.wantOperations) {
+				t.Errorf("services %q operations %v, want %q %v", later.Services(), ops, tt.wantService, tt.wantOperations)
+			}
+		})
 	}
 }

@@ -186,6 +186,7 @@ func (s *rpcState) pdu(in *Inspector, p []byte) {
 		if iface == "" {
 			return
 		}
+		f.Interfaces = appendLimited(f.Interfaces, iface) // bound in an earlier conversation: see Session
 		op := rpcOperations[iface][opnum]
 		if op == "" {
 			op = fmt.Sprintf("opnum%d", opnum)

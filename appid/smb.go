@@ -119,6 +119,8 @@ func (h *smbHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("smb")
 	if in.facts.SMB == nil {
 		in.facts.SMB = &SMBFacts{}
+	}
+	if h.trees == nil {
 		h.trees, h.pend = map[uint32]string{}, map[uint64]string{}
 		h.pendTree, h.pendPipe, h.pipeFIDs = map[uint16]string{}, map[uint16]string{}, map[uint16]string{}
 		h.pendRead, h.pipeRPC, h.pendRead2 = map[uint16]uint16{}, map[uint64]*rpcState{}, map[uint64]uint64{}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/internal/demogen"
 	"github.com/netfx/netfx/internal/ipproto"
 
 	"encoding/binary"
@@ -680,5 +681,59 @@ func TestLocalFastPath(t *testing.T) {
 		if got := Local(a); got != want {
 			t.Errorf("Local(%v) = %v, want %v", a, got, want)
 		}
+	}
+}
+
+// TestSessionAcrossTimeout: an RPC connection idle past the inactivity
+// timeout (or cut by the gap between two capture files) continues as a
+// second conversation, whose request on the context the first bound is
+// named; not after a close, nor once a new handshake opens the tuple.
+func TestSessionAcrossTimeout(t *testing.T) {
+	bind, first, later := demogen.RPCBind(demogen.SvcctlUUID), demogen.RPCRequest(15), demogen.RPCRequest(12)
+	type sent struct {
+		at       time.Duration
+		fromOrig bool
+		flags    uint8
+		seq, ack uint32
+		data     []byte
+	}
+	const A, S, F, PA = pcapread.FlagACK, pcapread.FlagSYN, pcapread.FlagFIN, pcapread.FlagPSH | pcapread.FlagACK
+	next := uint32(101 + len(bind) + len(first))
+	opening := []sent{
+		{0, true, S, 100, 0, nil}, {time.Millisecond, false, S | A, 500, 101, nil}, {2 * time.Millisecond, true, A, 101, 501, nil},
+		{3 * time.Millisecond, true, PA, 101, 501, bind}, {time.Second, true, PA, 101 + 72, 501, first},
+	}
+	tests := []struct {
+		name string
+		then []sent
+		want []string // the second conversation's operations
+	}{
+		{"idle past the timeout", []sent{{10 * time.Minute, true, PA, next, 501, later}}, []string{"svcctl:CreateServiceW"}},
+		{"closed first", []sent{{2 * time.Second, true, F | A, next, 501, nil}, {2 * time.Second, false, F | A, 501, next + 1, nil},
+			{10 * time.Minute, true, PA, next + 1, 502, later}}, nil},
+		{"a new handshake", []sent{{10 * time.Minute, true, S, 9000, 0, nil}, {10 * time.Minute, false, S | A, 7000, 9001, nil},
+			{10 * time.Minute, true, PA, 9001, 7001, later}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pkts []pcapread.Packet
+			var dirs []bool
+			for _, s := range slices.Concat(opening, tt.then) {
+				pkts = append(pkts, pcapread.Packet{Timestamp: int64(s.at), Proto: ipproto.TCP, TCPFlags: s.flags, Seq: s.seq, Ack: s.ack,
+					PayloadLen: len(s.data), Payload: s.data, IPBytes: 40 + len(s.data), Window: 1000})
+				dirs = append(dirs, s.fromOrig)
+			}
+			out := runCraftedPorts(40000, 49670, pkts, dirs)
+			if len(out) != 2 {
+				t.Fatalf("%d conversations, want 2", len(out))
+			}
+			var ops []string
+			if f := out[1].App; f != nil && f.DCERPC != nil {
+				ops = f.DCERPC.Operations
+			}
+			if !slices.Equal(ops, tt.want) {
+				t.Errorf("operations %v, want %v", ops, tt.want)
+			}
+		})
 	}
 }

@@ -138,7 +138,11 @@ type Table struct {
 	liteFree      []int32
 	// expected are the data connections FTP control connections announced,
 	// until when.
-	expected  map[expectKey]int64
+	expected map[expectKey]int64
+	// sessions are the RPC and SMB sessions of TCP conversations that
+	// stopped without a close, for the conversation continuing each (see
+	// appid.Session), with when they stopped.
+	sessions  map[key]stoppedSession
 	files     []string
 	file      int32
 	now       int64 // latest packet time
@@ -447,7 +451,57 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 	if len(t.expected) > 0 && c.proto == ipproto.TCP {
 		c.ftpData = t.wasExpected(c)
 	}
+	if len(t.sessions) > 0 && c.proto == ipproto.TCP {
+		t.resumeSession(i, p)
+	}
 	return i
+}
+
+// stoppedSession is a session left by a conversation that stopped
+// without a close, and the time of that conversation's last packet.
+type stoppedSession struct {
+	session *appid.Session
+	stopped int64
+}
+
+// Sessions are kept for the conversation that continues them for a day of
+// packet time (captures of one investigation follow each other with gaps
+// of hours), at most maxSessions at once: past that, new ones are dropped.
+const (
+	keepSessions = int64(24 * time.Hour)
+	maxSessions  = 1024
+)
+
+// keepSession keeps the session of TCP conversation c, finished without a
+// close, for the conversation that may continue it.
+func (t *Table) keepSession(c *conv, in *appid.Inspector) {
+	if c.proto != ipproto.TCP || c.origEP.didClose || c.respEP.didClose || in.Done() || len(t.sessions) >= maxSessions {
+		return
+	}
+	if s := in.Session(); s != nil {
+		if t.sessions == nil {
+			t.sessions = map[key]stoppedSession{}
+		}
+		t.sessions[c.key] = stoppedSession{session: s, stopped: c.lastTime}
+	}
+}
+
+// resumeSession gives the conversation just created in slot i from packet
+// p the session an earlier conversation on its addresses and ports left,
+// unless p opens a new connection.
+func (t *Table) resumeSession(i int32, p *pcapread.Packet) {
+	c := &t.convs[i]
+	s, ok := t.sessions[c.key]
+	if !ok {
+		return
+	}
+	delete(t.sessions, c.key)
+	if p.TCPFlags&pcapread.FlagSYN != 0 {
+		return
+	}
+	ins := t.newInspection(false)
+	ins.in.Resume(s.session)
+	t.insp[i] = ins
 }
 
 // flipRoles swaps originator and responder, with all they have sent, as
@@ -625,6 +679,9 @@ func (t *Table) sweep(now int64) {
 	if len(t.expected) > 0 {
 		maps.DeleteFunc(t.expected, func(_ expectKey, until int64) bool { return until < now })
 	}
+	if len(t.sessions) > 0 {
+		maps.DeleteFunc(t.sessions, func(_ key, s stoppedSession) bool { return now-s.stopped > keepSessions })
+	}
 }
 
 // Flush finishes every live conversation, at the end of the input.
@@ -660,6 +717,7 @@ func (t *Table) finish(i int32) {
 	r := t.record(c)
 	if ins := t.insp[i]; ins != nil {
 		r.Service, r.App, r.Unidentified = ins.in.Services(), ins.in.Facts(), uint64(ins.in.Unidentified())
+		t.keepSession(c, ins.in)
 		ins.drop(0)
 		ins.drop(1)
 		t.insp[i] = nil

@@ -125,7 +125,6 @@ func clientHello(sni string) []byte {
 // svcctl pipe, and the RPC bind and requests that create and start the
 // service.
 func psexecSMB() []message {
-	svcctl := [16]byte{0x81, 0xbb, 0x7a, 0x36, 0x44, 0x98, 0xf1, 0x35, 0xad, 0x32, 0x98, 0xf0, 0x38, 0x00, 0x10, 0x03}
 	neg := make([]byte, 8)
 	binary.LittleEndian.PutUint16(neg[4:], 0x0302)
 	msgs := []message{
@@ -135,10 +134,10 @@ func psexecSMB() []message {
 		{true, SMB2(9, false, 3, 5, write(make([]byte, 60000)))}, {false, SMB2(9, true, 3, 5, make([]byte, 16))},
 		{true, SMB2(3, false, 4, 0, treeConnect(`\\10.1.1.10\IPC$`))}, {false, SMB2(3, true, 4, 6, make([]byte, 16))},
 		{true, SMB2(5, false, 5, 6, create("svcctl"))}, {false, SMB2(5, true, 5, 6, make([]byte, 88))},
-		{true, SMB2(9, false, 6, 6, write(rpcBind(svcctl)))}, {false, SMB2(9, true, 6, 6, make([]byte, 16))},
-		{true, SMB2(9, false, 7, 6, write(rpcRequest(15)))}, {false, SMB2(9, true, 7, 6, make([]byte, 16))},
-		{true, SMB2(9, false, 8, 6, write(rpcRequest(12)))}, {false, SMB2(9, true, 8, 6, make([]byte, 16))},
-		{true, SMB2(9, false, 9, 6, write(rpcRequest(19)))}, {false, SMB2(9, true, 9, 6, make([]byte, 16))},
+		{true, SMB2(9, false, 6, 6, write(RPCBind(SvcctlUUID)))}, {false, SMB2(9, true, 6, 6, make([]byte, 16))},
+		{true, SMB2(9, false, 7, 6, write(RPCRequest(15)))}, {false, SMB2(9, true, 7, 6, make([]byte, 16))},
+		{true, SMB2(9, false, 8, 6, write(RPCRequest(12)))}, {false, SMB2(9, true, 8, 6, make([]byte, 16))},
+		{true, SMB2(9, false, 9, 6, write(RPCRequest(19)))}, {false, SMB2(9, true, 9, 6, make([]byte, 16))},
 	}
 	return msgs
 }
@@ -193,7 +192,13 @@ func write(data []byte) []byte {
 	return append(b, data...)
 }
 
-func rpcBind(uuid [16]byte) []byte {
+// SvcctlUUID is the service control manager's interface (MS-SCMR), as a
+// bind carries it.
+var SvcctlUUID = [16]byte{0x81, 0xbb, 0x7a, 0x36, 0x44, 0x98, 0xf1, 0x35, 0xad, 0x32, 0x98, 0xf0, 0x38, 0x00, 0x10, 0x03}
+
+// RPCBind is a DCE-RPC bind of one presentation context, id 0, to the
+// interface uuid (little-endian, as on the wire).
+func RPCBind(uuid [16]byte) []byte {
 	p := make([]byte, 72)
 	p[0], p[2], p[3] = 5, 11, 3
 	p[4] = 0x10 // little-endian data
@@ -203,7 +208,8 @@ func rpcBind(uuid [16]byte) []byte {
 	return p
 }
 
-func rpcRequest(opnum uint16) []byte {
+// RPCRequest is a DCE-RPC request for operation opnum on context 0.
+func RPCRequest(opnum uint16) []byte {
 	p := make([]byte, 24, 64)
 	p[0], p[2], p[3], p[4] = 5, 0, 3, 0x10
 	binary.LittleEndian.PutUint16(p[22:], opnum)
