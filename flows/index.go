@@ -45,7 +45,7 @@ func hashKey(k *key) uint64 {
 }
 
 // lookup returns the slot of key k, using convs and lites to compare keys.
-func (ix *index) lookup(k *key, h uint64, convs []conv, lites []lite) (int32, bool) {
+func (ix *index) lookup(k *key, h uint64, convs *slab[conv], lites *slab[lite]) (int32, bool) {
 	tag := h >> 32
 	for pos := tag & ix.mask; ; pos = (pos + 1) & ix.mask {
 		e := ix.entries[pos]
@@ -55,10 +55,10 @@ func (ix *index) lookup(k *key, h uint64, convs []conv, lites []lite) (int32, bo
 		if e>>32 == tag {
 			slot := int32(uint32(e)) - 1
 			if slot&liteBit != 0 {
-				if lites[slot&^liteBit].key == *k {
+				if lites.at(slot&^liteBit).key == *k {
 					return slot, true
 				}
-			} else if convs[slot].key == *k {
+			} else if convs.at(slot).key == *k {
 				return slot, true
 			}
 		}

@@ -13,7 +13,7 @@ import (
 func TestIndexAgainstMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ix := newIndex()
-	var convs []conv
+	var convs slab[conv]
 	ref := map[key]int32{}
 	var free []int32
 	for step := range 200000 {
@@ -23,7 +23,7 @@ func TestIndexAgainstMap(t *testing.T) {
 		k.loPort = uint16(rng.IntN(20))
 		k.proto = 6
 		h := hashKey(&k)
-		slot, ok := ix.lookup(&k, h, convs, nil)
+		slot, ok := ix.lookup(&k, h, &convs, nil)
 		want, wantOK := ref[k]
 		if ok != wantOK || (ok && slot != want) {
 			t.Fatalf("step %d: lookup %v %v, map %v %v", step, slot, ok, want, wantOK)
@@ -40,10 +40,9 @@ func TestIndexAgainstMap(t *testing.T) {
 		if n := len(free); n > 0 {
 			i, free = free[n-1], free[:n-1]
 		} else {
-			convs = append(convs, conv{})
-			i = int32(len(convs) - 1)
+			i = convs.add()
 		}
-		convs[i] = conv{key: k, hash: h}
+		*convs.at(i) = conv{key: k, hash: h}
 		ix.insert(h, i)
 		ref[k] = i
 	}
@@ -51,7 +50,7 @@ func TestIndexAgainstMap(t *testing.T) {
 		t.Fatalf("index holds %d keys, map %d", ix.count, len(ref))
 	}
 	for k, want := range ref {
-		if got, ok := ix.lookup(&k, hashKey(&k), convs, nil); !ok || got != want {
+		if got, ok := ix.lookup(&k, hashKey(&k), &convs, nil); !ok || got != want {
 			t.Fatalf("key %v: %v %v, want %v", k, got, ok, want)
 		}
 	}

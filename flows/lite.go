@@ -72,11 +72,10 @@ func (t *Table) addLite(k *key, h uint64, p *pcapread.Packet, srcIsLo bool, dead
 	if n := len(t.liteFree); n > 0 {
 		j, t.liteFree = t.liteFree[n-1], t.liteFree[:n-1]
 	} else {
-		t.lites = append(t.lites, lite{})
+		j = t.lites.add()
 		t.liteDeadlines = append(t.liteDeadlines, 0)
-		j = int32(len(t.lites) - 1)
 	}
-	t.lites[j] = lite{
+	*t.lites.at(j) = lite{
 		key: *k, ts: p.Timestamp, record: p.Record,
 		ipBytes: uint32(p.IPBytes), payloadLen: uint32(p.PayloadLen),
 		seq: p.Seq, ack: p.Ack, srcPort: p.SrcPort, dstPort: p.DstPort, window: p.Window,
@@ -85,7 +84,7 @@ func (t *Table) addLite(k *key, h uint64, p *pcapread.Packet, srcIsLo bool, dead
 		live: true,
 	}
 	if p.Proto == ipproto.UDP && !p.HeaderCut && len(p.Payload) > 0 {
-		t.lites[j].skipped, t.lites[j].skippedCut = uint32(len(p.Payload)), p.Truncated && len(p.Payload) < p.PayloadLen
+		t.lites.at(j).skipped, t.lites.at(j).skippedCut = uint32(len(p.Payload)), p.Truncated && len(p.Payload) < p.PayloadLen
 	}
 	t.liteDeadlines[j] = deadline
 	t.index.insert(h, j|liteBit)
@@ -121,7 +120,7 @@ func keyAddr(b [16]byte, v6 bool) netip.Addr {
 // slot.
 func (t *Table) promote(ref int32, h uint64) int32 {
 	j := ref &^ liteBit
-	l := &t.lites[j]
+	l := t.lites.at(j)
 	p := l.packet()
 	file := t.file
 	t.file = l.file
@@ -131,7 +130,7 @@ func (t *Table) promote(ref int32, h uint64) int32 {
 	t.update(i, &p, srcIsLo)
 	if l.skipped > 0 {
 		dir := appid.FromResp
-		if srcIsLo == t.convs[i].origIsLo {
+		if srcIsLo == t.convs.at(i).origIsLo {
 			dir = appid.FromOrig
 		}
 		if l.skippedCut {

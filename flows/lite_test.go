@@ -18,7 +18,7 @@ func addFull(t *Table, packets []pcapread.Packet) {
 		p := &packets[n]
 		k, sport, dport, oneWay, srcIsLo := packetKey(p)
 		h := hashKey(&k)
-		i, ok := t.index.lookup(&k, h, t.convs, t.lites)
+		i, ok := t.index.lookup(&k, h, &t.convs, &t.lites)
 		if !ok {
 			i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
 			t.index.insert(h, i)
@@ -84,7 +84,7 @@ func TestLiteSlots(t *testing.T) {
 				tab.SetFile("lite.pcap")
 			}
 			lites.Add(&tc.packets[0])
-			if isLite := len(lites.lites) == 1 && lites.lites[0].live; isLite != tc.lite {
+			if isLite := lites.lites.len() == 1 && lites.lites.at(0).live; isLite != tc.lite {
 				t.Fatalf("first packet in a lite slot: %v, want %v", isLite, tc.lite)
 			}
 			addFull(full, tc.packets[:1])

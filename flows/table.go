@@ -123,7 +123,7 @@ type Table struct {
 	cfg      Config
 	emit     func(*Conn)
 	index    *index
-	convs    []conv
+	convs    slab[conv]
 	insp     []*inspection // per slot: payload inspection, nil before any payload
 	inspPool []*inspection // finished inspections, for reuse
 	// carrier is the slot of the conversation whose packet, the last one,
@@ -133,7 +133,7 @@ type Table struct {
 	deadlines []int64 // per slot: when the conversation expires if no packet comes
 	free      []int32
 	// Lite slots (see lite.go), their deadlines and free slots.
-	lites         []lite
+	lites         slab[lite]
 	liteDeadlines []int64
 	liteFree      []int32
 	// expected are the data connections FTP control connections announced,
@@ -183,24 +183,24 @@ func compareIdle(a, b slotOrder) int {
 // orderOf returns the slotOrder of the conversation in slot i.
 func (t *Table) orderOf(i int32) slotOrder {
 	if i&liteBit != 0 {
-		l := &t.lites[i&^liteBit]
+		l := t.lites.at(i &^ liteBit)
 		return slotOrder{last: l.ts, record: l.record, file: l.file, slot: i}
 	}
-	c := &t.convs[i]
+	c := t.convs.at(i)
 	return slotOrder{last: c.lastPacket, record: c.firstRecord, file: c.firstFile, slot: i}
 }
 
 // live appends the slotOrder of every live conversation, full and lite,
 // for which keep (if given) is true, to t.order.
 func (t *Table) live(keep func(deadline int64) bool) {
-	for i := range t.convs {
-		if (keep == nil || keep(t.deadlines[i])) && t.convs[i].live {
-			t.order = append(t.order, t.orderOf(int32(i)))
+	for i := range t.convs.len() {
+		if (keep == nil || keep(t.deadlines[i])) && t.convs.at(i).live {
+			t.order = append(t.order, t.orderOf(i))
 		}
 	}
-	for j := range t.lites {
-		if (keep == nil || keep(t.liteDeadlines[j])) && t.lites[j].live {
-			t.order = append(t.order, t.orderOf(int32(j)|liteBit))
+	for j := range t.lites.len() {
+		if (keep == nil || keep(t.liteDeadlines[j])) && t.lites.at(j).live {
+			t.order = append(t.order, t.orderOf(j|liteBit))
 		}
 	}
 }
@@ -208,7 +208,7 @@ func (t *Table) live(keep func(deadline int64) bool) {
 // NewTable returns a Table that passes each finished conversation to emit.
 func NewTable(cfg Config, emit func(*Conn)) *Table {
 	t := &Table{cfg: cfg, emit: emit, index: newIndex(), maxLive: cfg.MaxLive, carrier: -1,
-		convs: make([]conv, 0, initialSlots), insp: make([]*inspection, 0, initialSlots), deadlines: make([]int64, 0, initialSlots)}
+		insp: make([]*inspection, 0, initialSlots), deadlines: make([]int64, 0, initialSlots)}
 	if t.maxLive <= 0 {
 		t.maxLive = DefaultMaxLive
 	}
@@ -281,9 +281,9 @@ func selectSmallest[T any](s []T, k int, cmp func(a, b T) int) {
 	}
 }
 
-// initialSlots is the room for live conversations a Table starts with, so
-// that a busy capture does not copy the slab as it grows. The memory is
-// touched only as slots are used.
+// initialSlots is the room the per-slot slices (deadlines, inspections)
+// start with, so that a busy capture seldom copies them as they grow. The
+// memory is touched only as slots are used.
 const initialSlots = 1 << 15
 
 // SetFile names the capture file the next packets come from. Files must be
@@ -308,7 +308,7 @@ func (t *Table) Add(p *pcapread.Packet) {
 	}
 	k, sport, dport, oneWay, srcIsLo := packetKey(p)
 	h := hashKey(&k)
-	i, ok := t.index.lookup(&k, h, t.convs, t.lites)
+	i, ok := t.index.lookup(&k, h, &t.convs, &t.lites)
 	if ok && p.Timestamp >= t.deadlineOf(i) {
 		t.finish(i)
 		ok = false
@@ -316,7 +316,7 @@ func (t *Table) Add(p *pcapread.Packet) {
 	if ok && i&liteBit != 0 {
 		i = t.promote(i, h)
 	}
-	if ok && t.reused(&t.convs[i], p, srcIsLo) {
+	if ok && t.reused(t.convs.at(i), p, srcIsLo) {
 		t.finish(i)
 		ok = false
 	}
@@ -331,12 +331,12 @@ func (t *Table) Add(p *pcapread.Packet) {
 		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
 		t.index.insert(h, i)
 	}
-	if c := &t.convs[i]; p.Tunnel != pcapread.TunnelNone && t.carrier >= 0 && t.carrier != i && t.convs[t.carrier].live &&
+	if c := t.convs.at(i); p.Tunnel != pcapread.TunnelNone && t.carrier >= 0 && t.carrier != i && t.convs.at(t.carrier).live &&
 		(c.parents == nil || c.lastCarrier != t.carrier) {
 		// The packet just before was its carrier (unless making room for
 		// this one ended it).
 		c.lastCarrier = t.carrier
-		carrier := &t.convs[t.carrier]
+		carrier := t.convs.at(t.carrier)
 		if uid := uid(carrier, t.files[carrier.firstFile]); !slices.Contains(c.parents, uid) && len(c.parents) < maxParents {
 			c.parents = append(c.parents, uid)
 		}
@@ -344,7 +344,7 @@ func (t *Table) Add(p *pcapread.Packet) {
 	t.carrier = -1
 	if p.Carries != pcapread.TunnelNone {
 		t.carrier = i
-		c := &t.convs[i]
+		c := t.convs.at(i)
 		c.carries = p.Carries
 		if srcIsLo == c.origIsLo {
 			c.carriedDirs |= 1
@@ -360,7 +360,7 @@ const maxParents = 4
 
 // update accounts packet p to the conversation in full slot i.
 func (t *Table) update(i int32, p *pcapread.Packet, srcIsLo bool) {
-	c := &t.convs[i]
+	c := t.convs.at(i)
 	if t.insp[i] == nil && c.confirmsSYNACK(p) {
 		c.flipRoles()
 		c.flipHistoryFromStart()
@@ -431,12 +431,11 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 	if n := len(t.free); n > 0 {
 		i, t.free = t.free[n-1], t.free[:n-1]
 	} else {
-		t.convs = append(t.convs, conv{})
+		i = t.convs.add()
 		t.insp = append(t.insp, nil)
 		t.deadlines = append(t.deadlines, 0)
-		i = int32(len(t.convs) - 1)
 	}
-	c := &t.convs[i]
+	c := t.convs.at(i)
 	*c = conv{
 		key: k, hash: h, proto: p.Proto, oneWay: oneWay,
 		origIsLo: srcIsLo, origPort: sport, respPort: dport,
@@ -490,7 +489,7 @@ func (t *Table) keepSession(c *conv, in *appid.Inspector) {
 // p the session an earlier conversation on its addresses and ports left,
 // unless p opens a new connection.
 func (t *Table) resumeSession(i int32, p *pcapread.Packet) {
-	c := &t.convs[i]
+	c := t.convs.at(i)
 	s, ok := t.sessions[c.key]
 	if !ok {
 		return
@@ -708,9 +707,9 @@ func (t *Table) Live() int { return t.index.count }
 // frees its slot.
 func (t *Table) finish(i int32) {
 	if i&liteBit != 0 {
-		i = t.promote(i, hashKey(&t.lites[i&^liteBit].key))
+		i = t.promote(i, hashKey(&t.lites.at(i&^liteBit).key))
 	}
-	c := &t.convs[i]
+	c := t.convs.at(i)
 	t.index.remove(c.hash, i)
 	c.live = false
 	t.free = append(t.free, i)
