@@ -18,10 +18,17 @@ import (
 // across the whole evidence, external connections between two high ports,
 // and denied attempts on ports the flow logs show.
 
-// servicePorts are each identified protocol's own ports.
+// servicePorts are each identified protocol's own ports. Besides the
+// registered ones, TLS where every phone, browser or cloud VM uses it:
+// Apple's push service (5223, 2197), Google's Firebase Cloud Messaging
+// (5228-5230), WSUS (8531, and HTTP on 8530), AMQP over TLS as Azure
+// Service Bus and Event Hubs speak it (5671), Event Hubs' Kafka endpoint
+// (9093), Kubernetes' API server and kubelets (6443, 10250), TURN over TLS
+// (5349).
 var servicePorts = map[string][]uint16{
-	"ssl":      {443, 8443, 636, 993, 995, 465, 990, 3269, 5986, 4443, 9443, 3389, 5061, 8883, 853, 10443, 1443},
-	"http":     {80, 8080, 8000, 8008, 8081, 8888, 5985, 3128, 81, 591, 9080, 9200, 47001, 5357, 2869},
+	"ssl": {443, 8443, 636, 993, 995, 465, 990, 3269, 5986, 4443, 9443, 3389, 5061, 8883, 853, 10443, 1443,
+		5223, 2197, 5228, 5229, 5230, 8531, 5671, 9093, 6443, 10250, 5349},
+	"http":     {80, 8080, 8000, 8008, 8081, 8888, 5985, 3128, 81, 591, 9080, 9200, 47001, 5357, 2869, 8530},
 	"ssh":      {22, 2222},
 	"smb":      {445, 139},
 	"rdp":      {3389},
@@ -82,6 +89,10 @@ type portEpisode struct {
 	f       *Finding
 	reasons []string
 	titles  []string // each reason in a few words
+	// webOnly is set while the only reason is HTTP or TLS on a port that
+	// belongs to no service: a sign too weak alone for one or two
+	// connections (see findings).
+	webOnly bool
 }
 
 type episodeKey struct {
@@ -132,6 +143,7 @@ func (p *portDetector) episode(d *detection, c *flows.Conn) *portEpisode {
 // reason adds a reason the episode is unusual, in full and in a few
 // words, and its score.
 func (e *portEpisode) reason(title, why string, score int) {
+	e.webOnly = false
 	e.f.Score = max(e.f.Score, score)
 	if !slices.Contains(e.reasons, why) {
 		e.reasons = append(e.reasons, why)
@@ -167,7 +179,9 @@ func (p *portDetector) observe(d *detection, c *flows.Conn) {
 				score = 20 // a router's, printer's or media device's web interface
 			}
 			e = p.episode(d, c)
+			webOnly := (svc == "http" || svc == "ssl") && !knownPort(c.RespPort) && (e.webOnly || len(e.reasons) == 0)
 			e.reason(fmt.Sprintf("%s on port %d", strings.ToUpper(svc), c.RespPort), fmt.Sprintf("%s on port %d, which is not its own: a protocol on a non-standard port", strings.ToUpper(svc), c.RespPort), score)
+			e.webOnly = webOnly
 			facts = append(facts, fmt.Sprintf("%s identified by payload on %s/%d", svc, c.ProtoName(), c.RespPort))
 		}
 	}
@@ -286,6 +300,13 @@ func knownPort(p uint16) bool {
 	return admin || p == 1433 || p == 3306 || p == 5432 || p == 6379 || p == 27017
 }
 
+// HTTP or TLS on a port of no service, with no other sign, is medium from
+// minWebConnections connections on, webAloneScore below that.
+const (
+	minWebConnections = 3
+	webAloneScore     = 35
+)
+
 // maxRareFindings bounds the low-severity rare-port findings.
 const maxRareFindings = 25
 
@@ -316,6 +337,13 @@ func (p *portDetector) findings(d *detection) []*Finding {
 	}
 	for _, e := range p.episodes {
 		e.f.Title, e.f.Why = strings.Join(e.titles, ", "), strings.Join(e.reasons, "; ")
+		if e.webOnly && e.f.Count < minWebConnections && e.f.Score > webAloneScore {
+			// HTTPS on port 8088 is ATT&CK's own example of T1571, and
+			// as common in benign traffic: alone, one or two connections
+			// are low.
+			e.f.Score = webAloneScore
+			e.f.Why += fmt.Sprintf(" (%d connection(s) and no other sign: low)", e.f.Count)
+		}
 		out = append(out, e.f)
 	}
 	slices.SortFunc(rare, func(a, b *Finding) int { return compareFindings(*a, *b) })

@@ -61,32 +61,43 @@ func TestRarePortsSameEveryRun(t *testing.T) {
 
 // TestLANDevicePorts: HTTP on a router's UPnP port or a media device's
 // between internal hosts is low at most; the same from the internet, or
-// on another port, stays medium.
+// on another port, stays medium, unless it is one or two connections of
+// HTTP or TLS on a port of no service with no other sign. SSH on a port
+// not its own is medium even once; HTTP on another service's port too.
 func TestLANDevicePorts(t *testing.T) {
 	for _, tt := range []struct {
 		orig    string
 		port    uint16
 		service string
+		n       int    // connections
 		want    string // severity of the unusual-port finding
 	}{
-		{"192.168.1.20", 5000, "http", "low"},  // a home router's UPnP description
-		{"192.168.1.20", 49153, "http", "low"}, // an IGD's dynamic port
-		{"192.168.1.20", 8009, "ssl", "low"},   // casting
-		{"192.168.1.20", 631, "http", "low"},   // IPP printing
-		{"192.168.1.20", 4500, "http", "medium"},
-		{"198.51.100.7", 5000, "http", "medium"},
+		{"192.168.1.20", 5000, "http", 3, "low"},  // a home router's UPnP description
+		{"192.168.1.20", 49153, "http", 3, "low"}, // an IGD's dynamic port
+		{"192.168.1.20", 8009, "ssl", 3, "low"},   // casting
+		{"192.168.1.20", 631, "http", 3, "low"},   // IPP printing
+		{"192.168.1.20", 4500, "http", 3, "medium"},
+		{"198.51.100.7", 5000, "http", 3, "medium"},
+		{"198.51.100.7", 64132, "ssl", 1, "low"}, // once, nothing else
+		{"198.51.100.7", 64132, "ssl", 2, "low"},
+		{"192.168.1.20", 4500, "http", 1, "low"},
+		{"198.51.100.7", 41644, "ssh", 1, "medium"},
+		{"198.51.100.7", 5432, "http", 1, "medium"}, // PostgreSQL's port
 	} {
 		s := NewSummary(Options{})
-		c := conn(tt.orig, "192.168.1.1", 50000, tt.port, 0, time.Second)
-		c.Service = tt.service
-		s.AddConn(c)
+		for i := range tt.n {
+			c := conn(tt.orig, "192.168.1.1", uint16(50000+i), tt.port, time.Duration(i)*time.Minute, time.Second)
+			c.UID = fmt.Sprint("C", i)
+			c.Service = tt.service
+			s.AddConn(c)
+		}
 		fs := findingsWhere(s, ofKind("unusual_port"))
 		if len(fs) != 1 || fs[0].Severity != tt.want {
 			var got []string
 			for _, f := range fs {
 				got = append(got, f.Severity+": "+f.Title)
 			}
-			t.Errorf("%s on %s port %d: %v, want one %s finding", tt.service, tt.orig, tt.port, got, tt.want)
+			t.Errorf("%s on %s port %d, %d connection(s): %v, want one %s finding", tt.service, tt.orig, tt.port, tt.n, got, tt.want)
 		}
 	}
 }
