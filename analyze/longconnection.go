@@ -64,6 +64,9 @@ func (v *longConnectionDetector) observe(d *detection, c *flows.Conn) {
 		i = len(ps) - 1
 	}
 	p := &ps[i]
+	if strings.ContainsAny(c.History, "AaDd") {
+		p.carried++
+	}
 	p.n++
 	p.first, p.last = min(p.first, c.TS), max(p.last, c.TS+c.Duration)
 	if len(p.kept) < maxEvidence {
@@ -80,7 +83,7 @@ func (v *longConnectionDetector) findings(d *detection) []*Finding {
 	defer v.pieces.close()
 	for _, ps := range v.pieces.all() {
 		for _, p := range ps {
-			if p.n > 1 && p.last-p.first >= int64(longDuration) {
+			if p.n > 1 && p.carried > 1 && p.last-p.first >= int64(longDuration) {
 				first := d.evidence.get(p.kept[0])
 				f := d.findingFrom("long_connection", "", p.kept, d.endpoint(p.orig, nil), d.endpoint(first.Resp, port(first.RespPort)))
 				f.Count, f.first, f.last = p.n, p.first, p.last
@@ -97,8 +100,11 @@ type piecesAcc struct {
 	ends        flows.Endpoints
 	first, last int64
 	n           int
-	orig        netip.Addr
-	kept        []keptRef // the first pieces, for evidence
+	// carried counts the pieces with data or acknowledgements: a lone
+	// reset or FIN may end a connection, but resets alone are none.
+	carried int
+	orig    netip.Addr
+	kept    []keptRef // the first pieces, for evidence
 }
 
 type piecesCodec struct{}
@@ -114,6 +120,7 @@ func (piecesCodec) append(b []byte, ps []piecesAcc) []byte {
 		b = binary.AppendVarint(b, p.first)
 		b = binary.AppendVarint(b, p.last)
 		b = binary.AppendUvarint(b, uint64(p.n))
+		b = binary.AppendUvarint(b, uint64(p.carried))
 		b = record.AppendAddr(b, p.orig)
 		b = binary.AppendUvarint(b, uint64(len(p.kept)))
 		for _, k := range p.kept {
@@ -135,7 +142,7 @@ func (piecesCodec) decode(b []byte) ([]piecesAcc, error) {
 		p := &ps[i]
 		p.ends.A, p.ends.B = d.Addr(), d.Addr()
 		p.ends.APort, p.ends.BPort, p.ends.Proto = uint16(d.Uvarint()), uint16(d.Uvarint()), d.Byte()
-		p.first, p.last, p.n, p.orig = d.Varint(), d.Varint(), int(d.Uvarint()), d.Addr()
+		p.first, p.last, p.n, p.carried, p.orig = d.Varint(), d.Varint(), int(d.Uvarint()), int(d.Uvarint()), d.Addr()
 		kept := d.Uvarint()
 		if kept > maxEvidence {
 			d.Fail(io.ErrUnexpectedEOF)
@@ -157,7 +164,7 @@ func (piecesCodec) merge(older, newer []piecesAcc) []piecesAcc {
 			continue
 		}
 		o := &older[i]
-		o.first, o.last, o.n = min(o.first, n.first), max(o.last, n.last), o.n+n.n
+		o.first, o.last, o.n, o.carried = min(o.first, n.first), max(o.last, n.last), o.n+n.n, o.carried+n.carried
 		o.kept = append(o.kept, n.kept[:min(len(n.kept), maxEvidence-len(o.kept))]...)
 	}
 	return older

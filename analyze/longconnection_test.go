@@ -30,6 +30,9 @@ func TestLongConnections(t *testing.T) {
 		{"closed, then a new connection", []*flows.Conn{piece(0, 40*time.Minute, "ShADadFf"), piece(70*time.Minute, 20*time.Minute, "ShADadFf")}, ""},
 		{"seen whole by the flow logs", []*flows.Conn{logged}, "lasted 2h0m0s:"},
 		{"short", []*flows.Conn{piece(0, 50*time.Minute, "ShADadFf")}, ""},
+		{"a reset once a minute for two hours", resets(piece), ""},
+		{"cut by a gap, ending in its reset", []*flows.Conn{piece(0, 40*time.Minute, "ShADad"), piece(70*time.Minute, 20*time.Minute, "DadA"),
+			piece(2*time.Hour, 0, "R")}, "lasted 2h0m0s, in 3 pieces"},
 	} {
 		s := NewSummary(Options{})
 		for _, c := range tt.conns {
@@ -46,4 +49,15 @@ func TestLongConnections(t *testing.T) {
 			t.Errorf("%s: got %q, want one with %q", tt.name, got, tt.want)
 		}
 	}
+}
+
+// resets is a lone reset on one tuple once a minute for two hours, as
+// Zeek's llc.pcap has: each is a conversation of its own, and together no
+// connection.
+func resets(piece func(at, dur time.Duration, history string) *flows.Conn) []*flows.Conn {
+	var out []*flows.Conn
+	for at := time.Duration(0); at <= 2*time.Hour; at += time.Minute {
+		out = append(out, piece(at, 0, "R"))
+	}
+	return out
 }

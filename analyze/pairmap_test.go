@@ -183,15 +183,15 @@ func TestPiecesDamagedRunIsReported(t *testing.T) {
 func TestPiecesCodec(t *testing.T) {
 	a := flows.EndpointsOf(netip.MustParseAddr("10.0.0.6"), netip.MustParseAddr("192.0.2.9"), 50000, 8443, 6)
 	b := flows.EndpointsOf(netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::2%eth0"), 1, 2, 6)
-	older := []piecesAcc{{ends: a, first: 10, last: 20, n: 2, orig: a.A, kept: []keptRef{1, 2}}}
+	older := []piecesAcc{{ends: a, first: 10, last: 20, n: 2, carried: 2, orig: a.A, kept: []keptRef{1, 2}}}
 	var codec piecesCodec
 	got, err := codec.decode(codec.append(nil, older))
 	if err != nil || !reflect.DeepEqual(got, older) {
 		t.Fatalf("round trip: %+v, %v; want %+v", got, err, older)
 	}
-	newer := []piecesAcc{{ends: b, first: 5, last: 6, n: 1, orig: b.B, kept: []keptRef{7}}, {ends: a, first: 30, last: 40, n: 1, orig: a.B, kept: []keptRef{3}}}
+	newer := []piecesAcc{{ends: b, first: 5, last: 6, n: 1, orig: b.B, kept: []keptRef{7}}, {ends: a, first: 30, last: 40, n: 1, carried: 1, orig: a.B, kept: []keptRef{3}}}
 	merged := codec.merge(got, newer)
-	want := []piecesAcc{{ends: a, first: 10, last: 40, n: 3, orig: a.A, kept: []keptRef{1, 2, 3}}, newer[0]}
+	want := []piecesAcc{{ends: a, first: 10, last: 40, n: 3, carried: 3, orig: a.A, kept: []keptRef{1, 2, 3}}, newer[0]}
 	if !reflect.DeepEqual(merged, want) {
 		t.Errorf("merged: %+v, want %+v", merged, want)
 	}
