@@ -86,24 +86,31 @@ if [ -x /usr/bin/time ] && command -v tcpdump >/dev/null; then
 fi
 
 # CPU per packet of each stage, from a CPU profile whose samples carry the
-# pprof label "stage" (package ingest; "finish" is the command's own work
-# after reading, unlabelled the runtime's: garbage collection, scheduling).
-# The busiest stage is the critical path: with a core per stage, a run
-# takes at least its time.
+# pprof label "stage" (package ingest and flows; "finish" is the command's own
+# work after reading, unlabelled the runtime's: garbage collection,
+# scheduling). The busiest stage is the critical path: with a core per
+# stage, a run takes at least its time. Each command runs with one flow table
+# and with four sharing it (--workers 4: "table" is then the four workers'
+# CPU, a quarter of it on each, "route" hands them the packets and "merge"
+# puts their conversations back in order), so the critical path on a machine
+# with more cores can be read from a run on two.
 packets=$("$data/netfx" report --json "$cap" 2>/dev/null | awk '/"packets"/ && !n { gsub(/[^0-9]/, ""); print; n = 1 }')
 for cmd in conns report; do
-  NETFX_CPUPROFILE="$data/$cmd.prof" "$data/netfx" "$cmd" "$cap" >/dev/null 2>&1
-  echo "stages of netfx $cmd ($packets packets):"
-  go tool pprof -tags "$data/$cmd.prof" 2>/dev/null | awk -v packets="$packets" '
-    function seconds(x) { if (x ~ /ms$/) { sub(/ms$/, "", x); return x / 1000 } sub(/s$/, "", x); return x + 0 }
-    /stage: Total/ { labelled = seconds($3); all = seconds($5); next }
-    /: [a-z]+$/ && labelled != "" {
-      v = seconds($1); name = $NF
-      printf "  %-8s %7.3f s  %6.0f ns/packet\n", name, v, v * 1e9 / packets
-      if (v > busiest) { busiest = v; bname = name }
-    }
-    END {
-      printf "  %-8s %7.3f s  %6.0f ns/packet\n", "runtime", all - labelled, (all - labelled) * 1e9 / packets
-      printf "  all      %7.3f s  %6.0f ns/packet; busiest stage %s, %.0f%% of the CPU\n", all, all * 1e9 / packets, bname, 100 * busiest / all
-    }'
+  for workers in 1 4; do
+    NETFX_CPUPROFILE="$data/$cmd.prof" "$data/netfx" "$cmd" --workers "$workers" "$cap" >/dev/null 2>&1
+    echo "stages of netfx $cmd --workers $workers ($packets packets):"
+    go tool pprof -tags "$data/$cmd.prof" 2>/dev/null | awk -v packets="$packets" -v workers="$workers" '
+      function seconds(x) { if (x ~ /ms$/) { sub(/ms$/, "", x); return x / 1000 } sub(/s$/, "", x); return x + 0 }
+      /stage: Total/ { labelled = seconds($3); all = seconds($5); next }
+      /: [a-z]+$/ && labelled != "" {
+        v = seconds($1); name = $NF
+        printf "  %-8s %7.3f s  %6.0f ns/packet\n", name, v, v * 1e9 / packets
+        if (name == "table") { v /= workers; name = "table/" workers }
+        if (v > busiest) { busiest = v; bname = name }
+      }
+      END {
+        printf "  %-8s %7.3f s  %6.0f ns/packet\n", "runtime", all - labelled, (all - labelled) * 1e9 / packets
+        printf "  all      %7.3f s  %6.0f ns/packet; critical path %s, %.0f%% of the CPU\n", all, all * 1e9 / packets, bname, 100 * busiest / all
+      }'
+  done
 done

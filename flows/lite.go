@@ -126,6 +126,7 @@ func (t *Table) promote(ref int32, h uint64) int32 {
 	t.file = l.file
 	k, sport, dport, oneWay, srcIsLo := packetKey(&p)
 	i := t.create(k, h, &p, sport, dport, oneWay, srcIsLo)
+	t.convs.at(i).depth = 0 // lite slots hold the outermost packets of frames only
 	t.index.replace(h, ref, i)
 	t.update(i, &p, srcIsLo)
 	if l.skipped > 0 {

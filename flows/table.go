@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"maps"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -94,13 +95,14 @@ type conv struct {
 	// that came out of a tunnel (Zeek's tunnel_parents).
 	carries     uint8
 	parents     []string
-	lastCarrier int32 // the slot of the carrier parents last took
+	lastCarrier place // the first packet of the carrier parents last took
 	// carriedDirs has bit 0 set when the originator sent a packet carrying
 	// the tunnel, bit 1 the responder; dnsSession that the conversation is
 	// DNS over UDP, which times out sooner (dns_session_timeout).
 	carriedDirs uint8
 	dnsSession  bool
-	ftpData     bool // an FTP control connection announced it: service ftp-data
+	ftpData     bool  // an FTP control connection announced it: service ftp-data
+	depth       uint8 // the tunnels around its first packet: see Table.depth
 }
 
 // maxHistory bounds the history string; Zeek's letters that repeat are
@@ -128,10 +130,13 @@ type Table struct {
 	inspPool []*inspection // finished inspections, for reuse
 	// carrier is the slot of the conversation whose packet, the last one,
 	// carried a tunnel: the next packet came out of it. -1 otherwise.
-	carrier   int32
-	held      int     // out-of-order bytes the inspections hold, at most maxHeldBytes
-	deadlines []int64 // per slot: when the conversation expires if no packet comes
-	free      []int32
+	carrier int32
+	// remoteCarrier, when not nil, is the carrier of the packet being
+	// added, which another worker of a Sharded table accounted.
+	remoteCarrier *carrierRef
+	held          int     // out-of-order bytes the inspections hold, at most maxHeldBytes
+	deadlines     []int64 // per slot: when the conversation expires if no packet comes
+	free          []int32
 	// Lite slots (see lite.go), their deadlines and free slots.
 	lites         slab[lite]
 	liteDeadlines []int64
@@ -150,6 +155,58 @@ type Table struct {
 	maxLive   int
 	early     int64       // conversations ended early, past maxLive
 	order     []slotOrder // scratch for makeRoom, sweep and Flush
+	// seq is the place of the packet being added in the whole input, and
+	// phase why conversations are finishing: with the conversation's
+	// first packet they make finished, the tag of the conversation being
+	// handed on, by which a Sharded table merges its workers' output in
+	// the order of a serial one.
+	seq      int64
+	phase    int8
+	finished tag
+	// depth counts the tunnels around the packet being added: 0 for a
+	// frame's outermost packet, one more for each packet that came out of
+	// the one before (pcapread hands a frame's packets on in a row).
+	depth uint8
+}
+
+// Phases of a packet's place in which conversations finish, in the order
+// a Table finishes them there: the sweep before the packet, the packet's
+// own conversation ending (timed out, or its tuple reused), and room made
+// for it under MaxLive (a sweep, then the idlest ended early). The end of
+// a file comes before all of them.
+const (
+	phaseFileEnd int8 = iota - 1
+	phaseSweep
+	phaseOwn
+	phaseRoomSweep
+	phaseRoomEnd
+)
+
+// tag places a finished conversation in the order a serial Table hands
+// conversations on: by the packet at which it finished (math.MaxInt64 at
+// the end of the input), the phase, then its first packet's place.
+type tag struct {
+	seq    int64
+	phase  int8
+	depth  uint8
+	file   int32
+	record int64
+}
+
+func compareTags(a, b tag) int {
+	if c := cmp.Compare(a.seq, b.seq); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.phase, b.phase); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.file, b.file); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.record, b.record); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.depth, b.depth)
 }
 
 // slotOrder is a live conversation's slot, the time of its last packet
@@ -160,15 +217,20 @@ type slotOrder struct {
 	record int64
 	file   int32
 	slot   int32
+	depth  uint8
 }
 
 // compareStarts orders conversations by the place of their first packet
-// in the input: no two share one.
+// in the input: only a tunnel's carrier and what came out of it share a
+// record, and they are in that order.
 func compareStarts(a, b slotOrder) int {
 	if a.file != b.file {
 		return cmp.Compare(a.file, b.file)
 	}
-	return cmp.Compare(a.record, b.record)
+	if a.record != b.record {
+		return cmp.Compare(a.record, b.record)
+	}
+	return cmp.Compare(a.depth, b.depth)
 }
 
 // compareIdle orders conversations by their last packet, then as
@@ -187,7 +249,7 @@ func (t *Table) orderOf(i int32) slotOrder {
 		return slotOrder{last: l.ts, record: l.record, file: l.file, slot: i}
 	}
 	c := t.convs.at(i)
-	return slotOrder{last: c.lastPacket, record: c.firstRecord, file: c.firstFile, slot: i}
+	return slotOrder{last: c.lastPacket, record: c.firstRecord, file: c.firstFile, slot: i, depth: c.depth}
 }
 
 // live appends the slotOrder of every live conversation, full and lite,
@@ -226,6 +288,7 @@ func (t *Table) EndedEarly() int64 { return t.early }
 // so the choice is the same every run). Sorting n conversations to end
 // n/4 of them costs O(log n) a conversation.
 func (t *Table) makeRoom() {
+	t.phase = phaseRoomSweep
 	t.sweep(t.now)
 	keep := t.maxLive - max(t.maxLive/4, 1)
 	if t.index.count <= keep {
@@ -237,6 +300,7 @@ func (t *Table) makeRoom() {
 	selectSmallest(t.order, end, compareIdle)
 	idlest := t.order[:end]
 	slices.SortFunc(idlest, compareIdle)
+	t.phase = phaseRoomEnd
 	for _, o := range idlest {
 		t.finish(o.slot)
 		t.early++
@@ -302,10 +366,41 @@ func (t *Table) Add(p *pcapread.Packet) {
 	if p.Timestamp > t.now {
 		t.now = p.Timestamp
 		if t.now >= t.nextSweep {
+			t.phase = phaseSweep
 			t.sweep(t.now)
 			t.nextSweep = t.now + sweepInterval
 		}
 	}
+	t.depth = tunnelDepth(t.depth, p)
+	t.add(p)
+	t.seq++
+}
+
+// tunnelDepth is the depth of packet p (see Table.depth), the packet
+// before it having depth before.
+func tunnelDepth(before uint8, p *pcapread.Packet) uint8 {
+	if p.Tunnel == pcapread.TunnelNone {
+		return 0
+	}
+	return before + 1
+}
+
+// AddBatch accounts packets in order, then calls release: the packets and
+// their payloads are not used after that.
+func (t *Table) AddBatch(packets []pcapread.Packet, release func()) {
+	for i := range packets {
+		t.Add(&packets[i])
+	}
+	release()
+}
+
+// EndFile calls done with the conversations ended early so far, once the
+// packets added before it are accounted.
+func (t *Table) EndFile(done func(endedEarly int64)) { done(t.early) }
+
+// add accounts one packet at the table's time and place (now, seq, depth).
+func (t *Table) add(p *pcapread.Packet) {
+	t.phase = phaseOwn
 	k, sport, dport, oneWay, srcIsLo := packetKey(p)
 	h := hashKey(&k)
 	i, ok := t.index.lookup(&k, h, &t.convs, &t.lites)
@@ -331,17 +426,10 @@ func (t *Table) Add(p *pcapread.Packet) {
 		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
 		t.index.insert(h, i)
 	}
-	if c := t.convs.at(i); p.Tunnel != pcapread.TunnelNone && t.carrier >= 0 && t.carrier != i && t.convs.at(t.carrier).live &&
-		(c.parents == nil || c.lastCarrier != t.carrier) {
-		// The packet just before was its carrier (unless making room for
-		// this one ended it).
-		c.lastCarrier = t.carrier
-		carrier := t.convs.at(t.carrier)
-		if uid := uid(carrier, t.files[carrier.firstFile]); !slices.Contains(c.parents, uid) && len(c.parents) < maxParents {
-			c.parents = append(c.parents, uid)
-		}
+	if p.Tunnel != pcapread.TunnelNone {
+		t.takeCarrier(i)
 	}
-	t.carrier = -1
+	t.carrier, t.remoteCarrier = -1, nil
 	if p.Carries != pcapread.TunnelNone {
 		t.carrier = i
 		c := t.convs.at(i)
@@ -353,6 +441,51 @@ func (t *Table) Add(p *pcapread.Packet) {
 		}
 	}
 	t.update(i, p, srcIsLo)
+}
+
+// takeCarrier lists the carrier of the packet just added, which came out
+// of a tunnel, among the parents of its conversation i: the conversation
+// of the packet just before (unless making room for this one ended it),
+// or the one another worker of a Sharded table named.
+func (t *Table) takeCarrier(i int32) {
+	var carrier carrierRef
+	switch {
+	case t.remoteCarrier != nil:
+		carrier = *t.remoteCarrier
+	case t.carrier >= 0 && t.carrier != i && t.convs.at(t.carrier).live:
+		carrier = t.carrierRef(t.carrier)
+	default:
+		return
+	}
+	c := t.convs.at(i)
+	if c.parents != nil && c.lastCarrier == carrier.first {
+		return
+	}
+	c.lastCarrier = carrier.first
+	if uid := connUID(&carrier.key, carrier.start, carrier.first.record, t.files[carrier.first.file]); !slices.Contains(c.parents, uid) && len(c.parents) < maxParents {
+		c.parents = append(c.parents, uid)
+	}
+}
+
+// carrierRef is what a conversation out of a tunnel takes from its
+// carrier: enough to name it.
+type carrierRef struct {
+	key   key
+	start int64
+	first place
+}
+
+// place is where a conversation's first packet is in the input; no two
+// conversations share one.
+type place struct {
+	file   int32
+	depth  uint8
+	record int64
+}
+
+func (t *Table) carrierRef(i int32) carrierRef {
+	c := t.convs.at(i)
+	return carrierRef{key: c.key, start: c.start, first: place{file: c.firstFile, depth: c.depth, record: c.firstRecord}}
 }
 
 // maxParents bounds the carriers a conversation lists.
@@ -441,7 +574,7 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 		origIsLo: srcIsLo, origPort: sport, respPort: dport,
 		start: p.Timestamp, lastTime: p.Timestamp, lastPacket: p.Timestamp,
 		numVLANs: p.NumVLANs, vlan: p.VLANs[0], innerVLAN: p.VLANs[1],
-		firstFile: t.file, lastFile: t.file, firstRecord: p.Record, live: true,
+		firstFile: t.file, lastFile: t.file, firstRecord: p.Record, live: true, depth: t.depth,
 	}
 	if t.flipOriginator(p, sport, dport) {
 		c.flipRoles()
@@ -685,6 +818,7 @@ func (t *Table) sweep(now int64) {
 
 // Flush finishes every live conversation, at the end of the input.
 func (t *Table) Flush() {
+	t.seq, t.phase = math.MaxInt64, phaseSweep
 	t.order = t.order[:0]
 	t.live(nil)
 	t.finishInOrder()
@@ -732,6 +866,7 @@ func (t *Table) finish(i int32) {
 	if c.ftpData {
 		r.Service = strings.Trim("ftp-data,"+r.Service, ",")
 	}
+	t.finished = tag{seq: t.seq, phase: t.phase, depth: c.depth, file: c.firstFile, record: c.firstRecord}
 	t.emit(r)
 }
 
@@ -847,15 +982,19 @@ func udpConnState(origActive, respActive bool) string {
 // and the name of its first file without the folder, so the same capture
 // gives the same uids however its path is written and wherever it is moved.
 func uid(c *conv, file string) string {
+	return connUID(&c.key, c.start, c.firstRecord, file)
+}
+
+func connUID(k *key, start, firstRecord int64, file string) string {
 	file = filepath.Base(file)
 	var buf [128]byte
-	b := append(buf[:0], c.key.lo[:]...)
-	b = append(b, c.key.hi[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(c.start))
-	b = binary.BigEndian.AppendUint64(b, uint64(c.firstRecord))
-	b = binary.BigEndian.AppendUint16(b, c.key.loPort)
-	b = binary.BigEndian.AppendUint16(b, c.key.hiPort)
-	b = append(b, c.proto)
+	b := append(buf[:0], k.lo[:]...)
+	b = append(b, k.hi[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(start))
+	b = binary.BigEndian.AppendUint64(b, uint64(firstRecord))
+	b = binary.BigEndian.AppendUint16(b, k.loPort)
+	b = binary.BigEndian.AppendUint16(b, k.hiPort)
+	b = append(b, k.proto)
 	b = append(b, file...)
 	return UID(b)
 }

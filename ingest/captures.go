@@ -19,6 +19,9 @@ type captureOptions struct {
 	hash bool                                 // compute each file's SHA-256 while reading it
 	wrap func(io.Reader) io.Reader            // wraps each file's reader, to count bytes for a progress bar
 	open func(path string) (io.Reader, error) // closed after reading if it is an io.Closer
+	// workers is how many flow tables share the work (flows.Sharded);
+	// 0 or 1 is one.
+	workers int
 }
 
 // batch carries decoded packets from the reading goroutine to the table.
@@ -44,9 +47,11 @@ const (
 // goroutine, in input order. Everything read before an error is kept.
 //
 // Reading and decoding run on one goroutine, handing the table batches of
-// decoded headers; the table runs on a second; the caller's goroutine takes
-// the finished conversations. The table alone decides conversations, so
-// the result is the same as a serial read. Once ctx is done, readCaptures
+// decoded headers; the table runs on a second, or on opt.workers of its
+// own (flows.Sharded); the caller's goroutine takes the finished
+// conversations. The table alone decides conversations, and a sharded
+// one hands them on as a serial one would, so the result is the same as
+// a serial read. Once ctx is done, readCaptures
 // returns at once, dropping the conversations still open; its goroutines
 // end at their next step (a read blocked on a pipe, at its next byte).
 func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt captureOptions, emit func(*flows.Conn), done func(CaptureResult)) {
@@ -64,12 +69,19 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 			readFile(ctx, path, opt, empty, full)
 		}
 	})
-	// The table runs on a third goroutine and hands its results back in
-	// order, so that what the caller does with each conversation (merging,
-	// sorting, analysis) runs beside the table instead of after it.
+	// The table runs on a third goroutine (or, sharded, on workers of its
+	// own) and hands its results back in order, so that what the caller
+	// does with each conversation (merging, sorting, analysis) runs beside
+	// the table instead of after it.
 	results := make(chan []tableResult, batchesAhead)
-	go pprof.Do(ctx, pprof.Labels("stage", "table"), func(ctx context.Context) {
+	stage := "table"
+	if opt.workers > 1 {
+		stage = "route" // the workers are the table
+	}
+	go pprof.Do(ctx, pprof.Labels("stage", stage), func(ctx context.Context) {
 		defer close(results)
+		// out and send belong to the goroutine that the table hands its
+		// results on: this one, or a Sharded table's merger.
 		var out []tableResult
 		send := func() {
 			if len(out) > 0 {
@@ -80,29 +92,40 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 				out = make([]tableResult, 0, resultBatch)
 			}
 		}
-		t := flows.NewTable(cfg, func(c *flows.Conn) {
+		emitConn := func(c *flows.Conn) {
 			out = append(out, tableResult{conn: c})
 			if len(out) == resultBatch {
 				send()
 			}
-		})
-		var early int64 // conversations ended early before this file
-		for b := range full {
-			if ctx.Err() == nil {
-				if b.file != "" {
-					t.SetFile(b.file)
-				}
-				for i := range b.packets {
-					t.Add(&b.packets[i])
-				}
-				if b.result != nil {
-					b.result.EndedEarly, early = t.EndedEarly()-early, t.EndedEarly()
-					out = append(out, tableResult{file: b.result})
-					send()
-				}
-			}
+		}
+		var t flows.Builder
+		if opt.workers > 1 {
+			t = flows.NewSharded(ctx, cfg, opt.workers, emitConn)
+		} else {
+			t = flows.NewTable(cfg, emitConn)
+		}
+		recycle := func(b *batch) {
 			b.file, b.packets, b.payload, b.result = "", b.packets[:0], b.payload[:0], nil
 			empty <- b // never blocks: there are batchesAhead batches
+		}
+		var early int64 // conversations ended early before this file
+		for b := range full {
+			if ctx.Err() != nil {
+				recycle(b)
+				continue
+			}
+			res := b.result
+			if b.file != "" {
+				t.SetFile(b.file)
+			}
+			t.AddBatch(b.packets, func() { recycle(b) })
+			if res != nil {
+				t.EndFile(func(total int64) {
+					res.EndedEarly, early = total-early, total
+					out = append(out, tableResult{file: res})
+					send()
+				})
+			}
 		}
 		if ctx.Err() == nil {
 			t.Flush()

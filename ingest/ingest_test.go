@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -281,6 +282,55 @@ func TestAnalyticsJoin(t *testing.T) {
 		if len(own) != 1 || own[0].Resp.String() != "10.1.9.9" || own[0].OrigPort != 0 || own[0].OrigIPBytes != 100 ||
 			own[0].Analytics.Process != "nc.exe" || own[0].UID == "" {
 			t.Errorf("logs %v: the row no conversation took: %+v", withLogs, *own[0])
+		}
+	}
+}
+
+// TestWorkersGiveTheSameOutput reads the demo captures with damaged and
+// empty captures among them through one flow table and through sharded
+// ones: the records, the captures' results and the problems come in the
+// same order with the same content.
+func TestWorkersGiveTheSameOutput(t *testing.T) {
+	dir := t.TempDir()
+	first, err := os.ReadFile("../testdata/demo/vm1-capture-01.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"a-header-only.pcap": first[:24],
+		"c-truncated.pcap":   first[:len(first)/2+7],
+		"e-empty.pcap":       nil,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inputs := []string{filepath.Join(dir, "a-header-only.pcap"), "../testdata/demo/vm1-capture-01.pcap", filepath.Join(dir, "c-truncated.pcap"),
+		"../testdata/demo/vm1-capture-02.pcap", filepath.Join(dir, "e-empty.pcap"), "../testdata/demo/vm1-capture-03.pcap"}
+	read := func(workers int) string {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		opt := Options{Flows: flows.DefaultConfig, Workers: workers}
+		sink := Sink{
+			Conn: func(c *flows.Conn) { enc.Encode(c) },
+			Capture: func(r CaptureResult) {
+				fmt.Fprintf(&b, "capture %s: %d packets, %d ended early, %v\n", r.Path, r.Stats.Records, r.EndedEarly, r.Err)
+			},
+			Problem: func(p Problem) { fmt.Fprintf(&b, "problem %s: %v\n", p.Path, p.Err) },
+		}
+		if err := Read(context.Background(), inputs, opt, sink); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	want := read(1)
+	if strings.Count(want, "capture ") != len(inputs) || !strings.Contains(want, "problem") || strings.Count(want, "\n") < 300 {
+		t.Fatalf("one table: %d captures, %d lines: %q", strings.Count(want, "capture "), strings.Count(want, "\n"), regexp.MustCompile(`(?m)^(capture|problem).*$`).FindAllString(want, -1))
+	}
+	for _, workers := range []int{2, 5} {
+		if got := read(workers); got != want {
+			t.Errorf("%d workers: differs from one table", workers)
 		}
 	}
 }

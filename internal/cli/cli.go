@@ -138,6 +138,7 @@ type flowFlags struct {
 	hosts                    []string
 	from, to                 string
 	maxLive                  int
+	workers                  int
 }
 
 func (f *flowFlags) register(cmd *cobra.Command) {
@@ -153,6 +154,7 @@ func (f *flowFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.tolerance, "flowlog-tolerance", flowlog.DefaultTolerance, "how far apart in time flow-log and capture views of one connection may be")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress bar (it shows only on a terminal, for runs over a second)")
 	fs.IntVar(&f.maxLive, "max-live", flows.DefaultMaxLive, "conversations in progress at most; when full, the expired finish and the longest idle end early, and the report says so")
+	fs.IntVar(&f.workers, "workers", 0, "flow tables sharing the work, one per core at most (0: chosen from the cores available); the output is the same for any number")
 	fs.StringArrayVar(&f.hosts, "host", nil, "only conversations with this address or CIDR at either end (repeatable)")
 	fs.StringVar(&f.from, "from", "", "only conversations that ran at or after this time (RFC 3339)")
 	fs.StringVar(&f.to, "to", "", "only conversations that ran at or before this time (RFC 3339)")
@@ -168,6 +170,9 @@ func (f *flowFlags) options() (ingest.Options, error) {
 	if f.maxLive < 1 {
 		return ingest.Options{}, usageError{fmt.Errorf("--max-live must be positive, got %d", f.maxLive)}
 	}
+	if f.workers < 0 {
+		return ingest.Options{}, usageError{fmt.Errorf("--workers must not be negative, got %d", f.workers)}
+	}
 	if f.tolerance < 0 {
 		return ingest.Options{}, usageError{fmt.Errorf("--flowlog-tolerance must not be negative, got %v", f.tolerance)}
 	}
@@ -182,6 +187,7 @@ func (f *flowFlags) options() (ingest.Options, error) {
 			TCPAttemptDelay: f.attemptDelay, TCPCloseDelay: f.closeDelay, CommunityIDSeed: f.seed, MaxLive: f.maxLive,
 		},
 		Tolerance: f.tolerance,
+		Workers:   f.workers,
 	}, nil
 }
 

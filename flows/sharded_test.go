@@ -1,0 +1,175 @@
+package flows
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netfx/netfx/internal/ipproto"
+	"github.com/netfx/netfx/pcapread"
+)
+
+// input is one piece of an input: a capture's name and its packets.
+type input struct {
+	name    string
+	packets []pcapread.Packet
+}
+
+// readInput reads capture files as one input.
+func readInput(t *testing.T, paths ...string) []input {
+	t.Helper()
+	var in []input
+	for _, path := range paths {
+		r, err := pcapread.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := input{name: path}
+		for r.Next() {
+			p := *r.Packet()
+			p.Payload = slices.Clone(p.Payload) // the reader reuses its buffer
+			f.packets = append(f.packets, p)
+		}
+		r.Close() // a damaged capture gives what came before the damage
+
+		in = append(in, f)
+	}
+	return in
+}
+
+// transcript runs an input through a Table (workers 0) or a Sharded one,
+// in batches of batch packets, and writes down everything handed on, in
+// order: each conversation in full, and where each file ended.
+func transcript(t *testing.T, cfg Config, in []input, workers, batch int) string {
+	t.Helper()
+	var out strings.Builder
+	emit := func(c *Conn) {
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Write(b)
+		out.WriteByte('\n')
+	}
+	var tab Builder = NewTable(cfg, emit)
+	if workers > 0 {
+		tab = NewSharded(context.Background(), cfg, workers, emit)
+	}
+	for _, f := range in {
+		tab.SetFile(f.name)
+		for packets := f.packets; len(packets) > 0; {
+			n := min(batch, len(packets))
+			tab.AddBatch(packets[:n], func() {})
+			packets = packets[n:]
+		}
+		name := filepath.Base(f.name)
+		tab.EndFile(func(early int64) { fmt.Fprintf(&out, "end of %s, %d ended early\n", name, early) })
+	}
+	tab.Flush()
+	return out.String()
+}
+
+// TestShardedMatchesSerial: with any number of workers, and batches of
+// any size, the conversations handed on and their order are those of a
+// serial Table: on the demo's three captures read as one input, on a
+// crafted input where conversations come out of tunnels between changing
+// pairs of hosts (a Teredo client's server and relay, a GTP handover),
+// and on every capture of the corpus (tunnels, FTP data, fragments, TCP
+// reuse); files that end with no packet between them end in order.
+func TestShardedMatchesSerial(t *testing.T) {
+	inputs := map[string][]input{
+		"demo":      readInput(t, "../testdata/demo/vm1-capture-01.pcap", "../testdata/demo/vm1-capture-02.pcap", "../testdata/demo/vm1-capture-03.pcap"),
+		"handovers": tunnelHandovers(t),
+	}
+	demo := inputs["demo"]
+	inputs["files without packets"] = []input{{name: "empty-1.pcap"}, demo[0], {name: "empty-2.pcap"}, {name: "empty-3.pcap"}, demo[1], {name: "empty-4.pcap"}}
+	corpus, _ := filepath.Glob("../../shared/corpus/pcap/*.pcap*")
+	if len(corpus) == 0 {
+		t.Log("corpus not found beside the project: the demo and crafted input only")
+	}
+	for _, path := range corpus {
+		inputs[filepath.Base(path)] = readInput(t, path)
+	}
+	for _, name := range slices.Sorted(maps.Keys(inputs)) {
+		want := transcript(t, DefaultConfig, inputs[name], 0, 256)
+		if !strings.Contains(want, "end of") {
+			t.Fatalf("%s: nothing read", name)
+		}
+		for _, run := range []struct{ workers, batch int }{{2, 256}, {3, 7}, {8, 1000}, {5, 1}} {
+			if got := transcript(t, DefaultConfig, inputs[name], run.workers, run.batch); got != want {
+				t.Errorf("%s, %d workers, batches of %d: differs from the serial table at line %d", name, run.workers, run.batch, firstDifference(got, want))
+			}
+		}
+	}
+}
+
+// tunnelHandovers crafts conversations out of UDP tunnels whose carriers
+// change hosts mid-conversation, and pause past the UDP timeout so that a
+// carrier restarts, among plain conversations between many hosts; at
+// least one packet out of a tunnel goes to another worker than its
+// carrier with 8 workers.
+func tunnelHandovers(t *testing.T) []input {
+	t.Helper()
+	host := func(net, i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(net), byte(i >> 8), byte(i)}) }
+	rng := rand.New(rand.NewPCG(1, 2))
+	var packets []pcapread.Packet
+	var crossed bool
+	at := int64(0)
+	for i := range 4000 {
+		at += rng.Int64N(int64(time.Second))
+		if i%1000 == 999 {
+			at += int64(2 * time.Minute) // every carrier and plain UDP conversation times out
+		}
+		record := int64(len(packets) + 1)
+		client, server := host(1, rng.IntN(30)), host(2, rng.IntN(30))
+		if rng.IntN(3) > 0 {
+			packets = append(packets, pcapread.Packet{Timestamp: at, Src: client, Dst: server, Proto: ipproto.UDP,
+				SrcPort: uint16(40000 + rng.IntN(4)), DstPort: 53, HasPorts: true, IPBytes: 60, PayloadLen: 32, Record: record})
+			continue
+		}
+		// A tunnel from one of eight relays to one of four tunnel ends,
+		// carrying one of a few TCP conversations either way.
+		relay, end := host(3, rng.IntN(8)), host(4, rng.IntN(4))
+		inner, peer := host(5, rng.IntN(3)), host(6, 0)
+		src, dst, isrc, idst, sport, dport := relay, end, inner, peer, uint16(3544), uint16(50000)
+		flags := uint8(pcapread.FlagSYN)
+		if rng.IntN(2) == 0 {
+			src, dst, isrc, idst, sport, dport = end, relay, peer, inner, 50000, 3544
+			flags = pcapread.FlagSYN | pcapread.FlagACK
+		}
+		carrier := pcapread.Packet{Timestamp: at, Src: src, Dst: dst, Proto: ipproto.UDP, SrcPort: sport, DstPort: dport, HasPorts: true,
+			IPBytes: 100, PayloadLen: 72, Carries: pcapread.TunnelTeredo, Record: record}
+		out := pcapread.Packet{Timestamp: at, Src: isrc, Dst: idst, Proto: ipproto.TCP, SrcPort: 443, DstPort: 443, HasPorts: true,
+			IPBytes: 40, TCPFlags: flags, Seq: 7, Tunnel: pcapread.TunnelTeredo, Record: record}
+		if isrc == inner {
+			out.SrcPort = 40000
+		} else {
+			out.DstPort = 40000
+		}
+		crossed = crossed || pairWorker(&carrier, 8) != pairWorker(&out, 8)
+		packets = append(packets, carrier, out)
+	}
+	if !crossed {
+		t.Fatal("no packet out of a tunnel goes to another worker than its carrier: the input tests nothing")
+	}
+	return []input{{name: "handovers.pcap", packets: packets}}
+}
+
+// firstDifference returns the first line (from 1) at which a and b differ.
+func firstDifference(a, b string) int {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(al), len(bl)) {
+		if al[i] != bl[i] {
+			return i + 1
+		}
+	}
+	return min(len(al), len(bl)) + 1
+}
