@@ -278,7 +278,8 @@ func (s *Sharded) EndFile(done func(endedEarly int64)) {
 }
 
 // Flush finishes every live conversation and returns once all are handed
-// on (or ctx is done).
+// on. Once ctx is done it only waits, briefly, for the merger to stop:
+// nothing is handed on after Flush returns.
 func (s *Sharded) Flush() {
 	for i := range s.pending {
 		s.pending[i] = append(s.pending[i], event{kind: evFlush})
@@ -287,10 +288,7 @@ func (s *Sharded) Flush() {
 	for _, w := range s.workers {
 		close(w.in)
 	}
-	select {
-	case <-s.merged:
-	case <-s.ctx.Done():
-	}
+	<-s.merged
 }
 
 // send hands each worker its pending events, and a mark of how far the
@@ -394,7 +392,7 @@ func (s *Sharded) merge(ctx context.Context) {
 	done := make([]bool, n)
 	var fileEnds int
 	var early int64
-	for {
+	for ctx.Err() == nil {
 		// Drop marks at the queues' heads.
 		for i := range queues {
 			for len(queues[i]) > 0 && queues[i][0].mark {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,4 +173,39 @@ func firstDifference(a, b string) int {
 		}
 	}
 	return min(len(al), len(bl)) + 1
+}
+
+// TestShardedStopsWhenCancelled: once its context is done, a Sharded
+// table takes batches and flushes without blocking, whether its workers
+// were busy or not, and hands nothing on after Flush returns.
+func TestShardedStopsWhenCancelled(t *testing.T) {
+	packets := readInput(t, "../testdata/demo/vm1-capture-01.pcap")[0].packets
+	for _, after := range []int{0, 1, 5} {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var handedOn atomic.Int64
+		tab := NewSharded(ctx, DefaultConfig, 3, func(*Conn) { handedOn.Add(1) })
+		tab.SetFile("demo.pcap")
+		for i := 0; len(packets) > 0 && i < 2*eventsAhead+after; i++ {
+			if i == after {
+				cancel()
+			}
+			tab.AddBatch(packets[:min(len(packets), 16)], func() {})
+		}
+		done := make(chan struct{})
+		go func() {
+			tab.Flush()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("cancelled after %d batches: Flush still blocked after 10 s", after)
+		}
+		n := handedOn.Load()
+		time.Sleep(10 * time.Millisecond)
+		if handedOn.Load() != n {
+			t.Errorf("cancelled after %d batches: conversations handed on after Flush returned", after)
+		}
+	}
 }

@@ -127,8 +127,12 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 				})
 			}
 		}
-		if ctx.Err() == nil {
+		// Once ctx is done a Sharded table's Flush only waits for its
+		// merger, which must not hand results on after results is closed.
+		if ctx.Err() == nil || opt.workers > 1 {
 			t.Flush()
+		}
+		if ctx.Err() == nil {
 			send()
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,6 +332,37 @@ func TestWorkersGiveTheSameOutput(t *testing.T) {
 	for _, workers := range []int{2, 5} {
 		if got := read(workers); got != want {
 			t.Errorf("%d workers: differs from one table", workers)
+		}
+	}
+}
+
+// TestCancelStopsReading: a read cancelled while conversations come
+// returns promptly, with one flow table and with sharded ones, and hands
+// nothing on after it returns.
+func TestCancelStopsReading(t *testing.T) {
+	inputs := []string{"../testdata/demo/vm1-capture-01.pcap", "../testdata/demo/vm1-capture-02.pcap", "../testdata/demo/vm1-capture-03.pcap"}
+	for _, workers := range []int{1, 3} {
+		for _, after := range []int64{1, 50} {
+			ctx, cancel := context.WithCancel(context.Background())
+			var handedOn atomic.Int64
+			sink := Sink{Conn: func(*flows.Conn) {
+				if handedOn.Add(1) == after {
+					cancel()
+				}
+			}}
+			done := make(chan error, 1)
+			go func() { done <- Read(ctx, inputs, Options{Flows: flows.DefaultConfig, Workers: workers}, sink) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%d workers, cancelled after %d conversations: still reading after 10 s", workers, after)
+			}
+			n := handedOn.Load()
+			time.Sleep(20 * time.Millisecond)
+			if handedOn.Load() != n {
+				t.Errorf("%d workers, cancelled after %d conversations: conversations handed on after Read returned", workers, after)
+			}
+			cancel()
 		}
 	}
 }
