@@ -84,11 +84,16 @@ func transcript(t *testing.T, cfg Config, in []input, workers, batch int) string
 // crafted input where conversations come out of tunnels between changing
 // pairs of hosts (a Teredo client's server and relay, a GTP handover),
 // and on every capture of the corpus (tunnels, FTP data, fragments, TCP
-// reuse); files that end with no packet between them end in order.
+// reuse); on random packets between few hosts (reused tuples, stray
+// flags, pauses past every timeout, tunnels in tunnels, payloads);
+// and files that end with no packet between them end in order.
 func TestShardedMatchesSerial(t *testing.T) {
 	inputs := map[string][]input{
 		"demo":      readInput(t, "../testdata/demo/vm1-capture-01.pcap", "../testdata/demo/vm1-capture-02.pcap", "../testdata/demo/vm1-capture-03.pcap"),
 		"handovers": tunnelHandovers(t),
+	}
+	for seed := range uint64(3) {
+		inputs[fmt.Sprintf("random %d", seed)] = randomInput(seed)
 	}
 	demo := inputs["demo"]
 	inputs["files without packets"] = []input{{name: "empty-1.pcap"}, demo[0], {name: "empty-2.pcap"}, {name: "empty-3.pcap"}, demo[1], {name: "empty-4.pcap"}}
@@ -208,4 +213,56 @@ func TestShardedStopsWhenCancelled(t *testing.T) {
 			t.Errorf("cancelled after %d batches: conversations handed on after Flush returned", after)
 		}
 	}
+}
+
+// randomInput makes two files of random packets between a few hosts, so
+// that tuples are reused and conversations time out, split and resume:
+// TCP with any flags and sequence numbers, UDP (DNS and other ports),
+// ICMP, payloads from the demo's protocols, and frames carrying one or
+// two tunnels.
+func randomInput(seed uint64) []input {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	host := func() netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + rng.IntN(12))}) }
+	payloads := [][]byte{nil, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []byte("SSH-2.0-OpenSSH_9.6\r\n"),
+		{0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0, 0, 1, 0}, []byte("HTTP/1.1 200 OK\r\n\r\n"), {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0}}
+	pauses := []int64{int64(time.Millisecond), int64(time.Second), int64(6 * time.Second), int64(11 * time.Second), int64(90 * time.Second), int64(6 * time.Minute)}
+	var files []input
+	at := int64(1_700_000_000) * int64(time.Second)
+	for f := range 2 {
+		in := input{name: fmt.Sprintf("random-%d-%d.pcap", seed, f)}
+		for range 6000 {
+			at += pauses[min(rng.IntN(40), len(pauses)-1)] * int64(rng.IntN(2))
+			record := int64(len(in.packets) + 1)
+			var frame []pcapread.Packet
+			for depth := range 1 + rng.IntN(3)*rng.IntN(2) {
+				p := pcapread.Packet{Timestamp: at, Record: record, Src: host(), Dst: host(), HasPorts: true, IPBytes: 40 + rng.IntN(1400)}
+				switch rng.IntN(4) {
+				case 0, 1:
+					p.Proto, p.SrcPort, p.DstPort = ipproto.TCP, uint16(40000+rng.IntN(3)), []uint16{22, 80, 443, 445}[rng.IntN(4)]
+					p.TCPFlags, p.Seq, p.Ack = uint8(rng.IntN(256))&^pcapread.FlagURG, uint32(rng.IntN(4))*1000, uint32(rng.IntN(4))*1000
+				case 2:
+					p.Proto, p.SrcPort, p.DstPort = ipproto.UDP, uint16(50000+rng.IntN(3)), []uint16{53, 123, 3544, 9999}[rng.IntN(4)]
+				default:
+					p.Proto, p.SrcPort, p.DstPort = ipproto.ICMP, uint16(rng.IntN(2)*8), 0
+				}
+				if rng.IntN(2) == 0 {
+					p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
+				}
+				if p.Proto != ipproto.ICMP {
+					p.Payload = payloads[rng.IntN(len(payloads))]
+					p.PayloadLen = len(p.Payload)
+				}
+				if depth > 0 {
+					p.Tunnel = pcapread.TunnelTeredo
+				}
+				frame = append(frame, p)
+			}
+			for i := range len(frame) - 1 {
+				frame[i].Carries = pcapread.TunnelTeredo
+			}
+			in.packets = append(in.packets, frame...)
+		}
+		files = append(files, in)
+	}
+	return files
 }
