@@ -169,7 +169,10 @@ const eventsAhead = 8
 func NewSharded(ctx context.Context, cfg Config, n int, emit func(*Conn)) *Sharded {
 	s := &Sharded{ctx: ctx, emit: emit, merged: make(chan struct{}), out: make(chan handedOn, n*eventsAhead), pending: make([][]event, n)}
 	wcfg := cfg
-	wcfg.MaxLive = max(cmp0(cfg.MaxLive, DefaultMaxLive)/n, 1024)
+	if wcfg.MaxLive <= 0 {
+		wcfg.MaxLive = DefaultMaxLive
+	}
+	wcfg.MaxLive = max(wcfg.MaxLive/n, 1024)
 	for i := range n {
 		w := &worker{index: i, in: make(chan []event, eventsAhead), used: make(chan []event, eventsAhead)}
 		w.t = NewTable(wcfg, func(c *Conn) { w.got = append(w.got, item{conn: c, tag: w.t.finished}) })
@@ -178,13 +181,6 @@ func NewSharded(ctx context.Context, cfg Config, n int, emit func(*Conn)) *Shard
 	}
 	go pprof.Do(ctx, pprof.Labels("stage", "merge"), func(ctx context.Context) { s.merge(ctx) })
 	return s
-}
-
-func cmp0(v, otherwise int) int {
-	if v <= 0 {
-		return otherwise
-	}
-	return v
 }
 
 // SetFile names the capture file the next packets come from.
