@@ -38,10 +38,13 @@ func encode(t *testing.T, format string, conns []*flows.Conn) string {
 	return encodeWith(t, format, conns, sortMemory)
 }
 
+// encodeWith encodes with a sorter of memory bytes, four times that once
+// it has spilled spilledToGrow runs.
+
 func encodeWith(t *testing.T, format string, conns []*flows.Conn, memory int) string {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := newConnWriter(&buf, format, memory)
+	w, err := newConnWriter(&buf, format, memory, 4*memory)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +59,7 @@ func encodeWith(t *testing.T, format string, conns []*flows.Conn, memory int) st
 
 // TestConnWriterOrders checks that records added in any order come out by
 // ts then uid, the same whether they fit in memory or spill to temporary
-// files, in every format.
+// files (in small runs, then larger ones), in every format.
 func TestConnWriterOrders(t *testing.T) {
 	conns := sampleConns(1000)
 	shuffled := slices.Clone(conns)

@@ -41,10 +41,10 @@ type Sorter[T any] struct {
 	spilled         int
 	// With SpillInBackground: the run being written, its buffer, and the
 	// buffer of the run written before it, for reuse.
-	background bool
-	spilling   chan error
-	inflight   []T
-	spare      []T
+	background, firstInBackground bool
+	spilling                      chan error
+	inflight                      []T
+	spare                         []T
 }
 
 // Codec writes values to a spilled run and reads them back. A codec that
@@ -76,6 +76,12 @@ func NewWithCodec[T any](limit int, cmp func(a, b T) int, codec Codec[T]) *Sorte
 // limit each, so memory stays as bounded, and values that fit in memory
 // are never spilled.
 func (s *Sorter[T]) SpillInBackground() { s.background = true }
+
+// SpillAllInBackground is SpillInBackground for the first run too: Add
+// never waits for a run to be written unless the run before it is still
+// being written. While the first run is written the second buffer fills
+// to half the limit, so memory holds up to one and a half times the limit.
+func (s *Sorter[T]) SpillAllInBackground() { s.background, s.firstInBackground = true, true }
 
 // Add takes a value. An error spilling a run is kept: Err returns it, and
 // All then yields nothing.
@@ -129,7 +135,7 @@ func (s *Sorter[T]) spill() error {
 	s.spilled++
 	buf := s.buf
 	s.bytes = 0
-	if !s.background || len(s.runs) == 1 {
+	if !s.background || len(s.runs) == 1 && !s.firstInBackground {
 		err := s.writeRun(f, buf)
 		clear(buf)
 		s.buf = buf[:0]

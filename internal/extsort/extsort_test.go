@@ -60,18 +60,24 @@ func TestSortSpillsAndMerges(t *testing.T) {
 	}
 	want := slices.Clone(in)
 	slices.SortFunc(want, compareItems)
+	const inForeground, inBackground, allInBackground = 0, 1, 2
 	for _, tc := range []struct {
 		limit, runs int
-		background  bool
+		spill       int
 		fanIn       int
-	}{{1000, 0, false, 0}, {100, 5, false, 0}, {7, 71, false, 0}, {1, 500, false, 0}, {1000, 0, true, 0}, {100, 9, true, 0},
-		{7, 165, true, 0}, {1, 500, true, 0}, {7, 71, false, 4}, {1, 500, true, 3}} {
+	}{{1000, 0, inForeground, 0}, {100, 5, inForeground, 0}, {7, 71, inForeground, 0}, {1, 500, inForeground, 0},
+		{1000, 0, inBackground, 0}, {100, 9, inBackground, 0}, {7, 165, inBackground, 0}, {1, 500, inBackground, 0},
+		{1000, 0, allInBackground, 0}, {100, 9, allInBackground, 0}, {7, 165, allInBackground, 0}, {1, 500, allInBackground, 0},
+		{7, 71, inForeground, 4}, {1, 500, inBackground, 3}, {7, 165, allInBackground, 3}} {
 		s := NewWithCodec(tc.limit, compareItems, &gobCodec[*item]{})
 		if tc.fanIn > 0 {
 			s.fanIn = tc.fanIn
 		}
-		if tc.background {
+		switch tc.spill {
+		case inBackground:
 			s.SpillInBackground()
+		case allInBackground:
+			s.SpillAllInBackground()
 		}
 		for _, v := range in {
 			s.Add(v)
