@@ -185,9 +185,7 @@ func NewSharded(ctx context.Context, cfg Config, n int, emit func(*Conn)) *Shard
 
 // SetFile names the capture file the next packets come from.
 func (s *Sharded) SetFile(name string) {
-	for i := range s.pending {
-		s.pending[i] = append(s.pending[i], event{kind: evFile, ctl: &control{file: name}})
-	}
+	s.toAll(event{kind: evFile, ctl: &control{file: name}})
 }
 
 // AddBatch accounts packets in order; release is called once no worker
@@ -202,10 +200,15 @@ func (s *Sharded) AddBatch(packets []pcapread.Packet, done func()) {
 	}
 	r := &release{done: done}
 	r.left.Store(int32(len(s.workers)))
-	for i := range s.pending {
-		s.pending[i] = append(s.pending[i], event{kind: evRelease, ctl: &control{release: r}})
-	}
+	s.toAll(event{kind: evRelease, ctl: &control{release: r}})
 	s.send()
+}
+
+// toAll gives every worker event e (its control, if any, shared).
+func (s *Sharded) toAll(e event) {
+	for i := range s.pending {
+		s.pending[i] = append(s.pending[i], e)
+	}
 }
 
 // add routes packet p, given the packet after it if the batch has it.
@@ -213,9 +216,7 @@ func (s *Sharded) add(p, next *pcapread.Packet) {
 	if p.Timestamp > s.now {
 		s.now = p.Timestamp
 		if s.now >= s.nextSweep {
-			for i := range s.pending {
-				s.pending[i] = append(s.pending[i], event{kind: evSweep, now: s.now, seq: s.seq})
-			}
+			s.toAll(event{kind: evSweep, now: s.now, seq: s.seq})
 			s.nextSweep = s.now + sweepInterval
 		}
 	}
@@ -268,18 +269,14 @@ func pairWorker(p *pcapread.Packet, n int) int {
 // end has been handed on.
 func (s *Sharded) EndFile(done func(endedEarly int64)) {
 	s.filesEnded++
-	for i := range s.pending {
-		s.pending[i] = append(s.pending[i], event{kind: evFileEnd, seq: s.seq, ctl: &control{fileDone: done, fileEnd: s.filesEnded}})
-	}
+	s.toAll(event{kind: evFileEnd, seq: s.seq, ctl: &control{fileDone: done, fileEnd: s.filesEnded}})
 }
 
 // Flush finishes every live conversation and returns once all are handed
 // on. Once ctx is done it only waits, briefly, for the merger to stop:
 // nothing is handed on after Flush returns.
 func (s *Sharded) Flush() {
-	for i := range s.pending {
-		s.pending[i] = append(s.pending[i], event{kind: evFlush})
-	}
+	s.toAll(event{kind: evFlush})
 	s.send()
 	for _, w := range s.workers {
 		close(w.in)
