@@ -17,20 +17,8 @@ func demoPackets(tb testing.TB) []pcapread.Packet {
 		tb.Skip("no demo captures in ../testdata/demo")
 	}
 	var out []pcapread.Packet
-	for _, f := range files {
-		r, err := pcapread.Open(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for r.Next() {
-			p := *r.Packet()
-			p.Payload = append([]byte(nil), p.Payload...)
-			out = append(out, p)
-		}
-		if err := r.Err(); err != nil {
-			tb.Fatal(err)
-		}
-		r.Close()
+	for _, f := range readInput(tb, files...) {
+		out = append(out, f.packets...)
 	}
 	return out
 }

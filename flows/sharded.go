@@ -62,9 +62,10 @@ type Sharded struct {
 	merged  chan struct{} // closed when the merger has handed on everything
 	out     chan handedOn // what the workers hand on, to the merger
 	// The whole input's clock and place, as a serial Table keeps them.
-	now, nextSweep, seq int64
-	depth               uint8
-	filesEnded          int64
+	clock
+	seq        int64
+	depth      uint8
+	filesEnded int64
 	// The last packet's worker and, when it carried a tunnel, whether
 	// it carries and the note its worker leaves of it for another one.
 	prevWorker  int
@@ -213,12 +214,8 @@ func (s *Sharded) toAll(e event) {
 
 // add routes packet p, given the packet after it if the batch has it.
 func (s *Sharded) add(p, next *pcapread.Packet) {
-	if p.Timestamp > s.now {
-		s.now = p.Timestamp
-		if s.now >= s.nextSweep {
-			s.toAll(event{kind: evSweep, now: s.now, seq: s.seq})
-			s.nextSweep = s.now + sweepInterval
-		}
+	if s.tick(p.Timestamp) {
+		s.toAll(event{kind: evSweep, now: s.now, seq: s.seq})
 	}
 	n := len(s.workers)
 	w := pairWorker(p, n)
@@ -345,7 +342,7 @@ func (w *worker) run(ctx context.Context, out chan<- handedOn) {
 			case evFile:
 				w.t.SetFile(e.ctl.file)
 			case evFileEnd:
-				w.got = append(w.got, item{tag: tag{seq: e.seq, phase: phaseFileEnd, record: e.ctl.fileEnd}, fileDone: e.ctl.fileDone, early: w.t.early})
+				w.got = append(w.got, item{tag: tag{seq: e.seq, phase: phaseFileEnd, first: place{record: e.ctl.fileEnd}}, fileDone: e.ctl.fileDone, early: w.t.early})
 			case evRelease:
 				if r := e.ctl.release; r.left.Add(-1) == 0 {
 					r.done()

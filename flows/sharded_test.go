@@ -25,13 +25,13 @@ type input struct {
 }
 
 // readInput reads capture files as one input.
-func readInput(t *testing.T, paths ...string) []input {
-	t.Helper()
+func readInput(tb testing.TB, paths ...string) []input {
+	tb.Helper()
 	var in []input
 	for _, path := range paths {
 		r, err := pcapread.Open(path)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		f := input{name: path}
 		for r.Next() {

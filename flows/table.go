@@ -147,14 +147,13 @@ type Table struct {
 	// sessions are the RPC and SMB sessions of TCP conversations that
 	// stopped without a close, for the conversation continuing each (see
 	// appid.Session), with when they stopped.
-	sessions  map[key]stoppedSession
-	files     []string
-	file      int32
-	now       int64 // latest packet time
-	nextSweep int64
-	maxLive   int
-	early     int64       // conversations ended early, past maxLive
-	order     []slotOrder // scratch for makeRoom, sweep and Flush
+	sessions map[key]stoppedSession
+	files    []string
+	file     int32
+	clock
+	maxLive int
+	early   int64       // conversations ended early, past maxLive
+	order   []slotOrder // scratch for makeRoom, sweep and Flush
 	// seq is the place of the packet being added in the whole input, and
 	// phase why conversations are finishing: with the conversation's
 	// first packet they make finished, the tag of the conversation being
@@ -186,11 +185,9 @@ const (
 // conversations on: by the packet at which it finished (math.MaxInt64 at
 // the end of the input), the phase, then its first packet's place.
 type tag struct {
-	seq    int64
-	phase  int8
-	depth  uint8
-	file   int32
-	record int64
+	seq   int64
+	phase int8
+	first place
 }
 
 func compareTags(a, b tag) int {
@@ -200,30 +197,21 @@ func compareTags(a, b tag) int {
 	if c := cmp.Compare(a.phase, b.phase); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(a.file, b.file); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.record, b.record); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.depth, b.depth)
+	return comparePlaces(a.first, b.first)
 }
 
-// slotOrder is a live conversation's slot, the time of its last packet
-// and the place of its first in the input, by which conversations are
-// ordered without reading them again.
-type slotOrder struct {
-	last   int64
-	record int64
+// place is where a conversation's first packet is in the input: the
+// file, the record and how many tunnels deep. No two conversations share
+// one.
+type place struct {
 	file   int32
-	slot   int32
 	depth  uint8
+	record int64
 }
 
-// compareStarts orders conversations by the place of their first packet
-// in the input: only a tunnel's carrier and what came out of it share a
-// record, and they are in that order.
-func compareStarts(a, b slotOrder) int {
+// comparePlaces orders places as the input has them: a tunnel's carrier
+// and what came out of it share a record, in that order.
+func comparePlaces(a, b place) int {
 	if a.file != b.file {
 		return cmp.Compare(a.file, b.file)
 	}
@@ -232,6 +220,20 @@ func compareStarts(a, b slotOrder) int {
 	}
 	return cmp.Compare(a.depth, b.depth)
 }
+
+func (c *conv) first() place { return place{file: c.firstFile, depth: c.depth, record: c.firstRecord} }
+
+// slotOrder is a live conversation's slot, the time of its last packet
+// and the place of its first in the input, by which conversations are
+// ordered without reading them again.
+type slotOrder struct {
+	last  int64
+	first place
+	slot  int32
+}
+
+// compareStarts orders conversations by the place of their first packet.
+func compareStarts(a, b slotOrder) int { return comparePlaces(a.first, b.first) }
 
 // compareIdle orders conversations by their last packet, then as
 // compareStarts.
@@ -246,10 +248,10 @@ func compareIdle(a, b slotOrder) int {
 func (t *Table) orderOf(i int32) slotOrder {
 	if i&liteBit != 0 {
 		l := t.lites.at(i &^ liteBit)
-		return slotOrder{last: l.ts, record: l.record, file: l.file, slot: i}
+		return slotOrder{last: l.ts, first: place{file: l.file, record: l.record}, slot: i}
 	}
 	c := t.convs.at(i)
-	return slotOrder{last: c.lastPacket, record: c.firstRecord, file: c.firstFile, slot: i, depth: c.depth}
+	return slotOrder{last: c.lastPacket, first: c.first(), slot: i}
 }
 
 // live appends the slotOrder of every live conversation, full and lite,
@@ -361,15 +363,31 @@ func (t *Table) SetFile(name string) {
 // flushed even if no packet of theirs arrives.
 const sweepInterval = int64(10 * time.Second)
 
+// clock is the input's time: the latest packet's, and when idle
+// conversations are next swept out.
+type clock struct {
+	now, nextSweep int64
+}
+
+// tick advances the clock to a packet's time and reports whether a sweep
+// is due before the packet.
+func (c *clock) tick(ts int64) bool {
+	if ts <= c.now {
+		return false
+	}
+	c.now = ts
+	if c.now < c.nextSweep {
+		return false
+	}
+	c.nextSweep = c.now + sweepInterval
+	return true
+}
+
 // Add accounts one packet.
 func (t *Table) Add(p *pcapread.Packet) {
-	if p.Timestamp > t.now {
-		t.now = p.Timestamp
-		if t.now >= t.nextSweep {
-			t.phase = phaseSweep
-			t.sweep(t.now)
-			t.nextSweep = t.now + sweepInterval
-		}
+	if t.tick(p.Timestamp) {
+		t.phase = phaseSweep
+		t.sweep(t.now)
 	}
 	t.depth = tunnelDepth(t.depth, p)
 	t.add(p)
@@ -475,17 +493,9 @@ type carrierRef struct {
 	first place
 }
 
-// place is where a conversation's first packet is in the input; no two
-// conversations share one.
-type place struct {
-	file   int32
-	depth  uint8
-	record int64
-}
-
 func (t *Table) carrierRef(i int32) carrierRef {
 	c := t.convs.at(i)
-	return carrierRef{key: c.key, start: c.start, first: place{file: c.firstFile, depth: c.depth, record: c.firstRecord}}
+	return carrierRef{key: c.key, start: c.start, first: c.first()}
 }
 
 // maxParents bounds the carriers a conversation lists.
@@ -866,7 +876,7 @@ func (t *Table) finish(i int32) {
 	if c.ftpData {
 		r.Service = strings.Trim("ftp-data,"+r.Service, ",")
 	}
-	t.finished = tag{seq: t.seq, phase: t.phase, depth: c.depth, file: c.firstFile, record: c.firstRecord}
+	t.finished = tag{seq: t.seq, phase: t.phase, first: c.first()}
 	t.emit(r)
 }
 
