@@ -240,6 +240,34 @@ func TestLDAPSimpleBind(t *testing.T) {
 	}
 }
 
+// TestLDAPSASLGSSAPI names the GSS-API negotiation and the Kerberos
+// ticket of an LDAP SASL bind with GSS-SPNEGO, as Zeek's conn.log does for
+// its ldap/gap-data-missing trace ("krb,gssapi,ldap_tcp"); a SASL bind
+// with another mechanism names LDAP alone.
+func TestLDAPSASLGSSAPI(t *testing.T) {
+	apReq := []byte{0x60, 0x20, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x01, 0x00, 0x6e, 0x10}
+	spnego := []byte{0x60, 0x40, 0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02}
+	for _, tt := range []struct {
+		mech  string
+		token []byte
+		want  string
+	}{
+		{"GSS-SPNEGO", slices.Concat(spnego, apReq, make([]byte, 20)), "gssapi,ldap_tcp,krb"},
+		{"DIGEST-MD5", []byte("username=\"a\""), "ldap_tcp"},
+	} {
+		creds := slices.Concat([]byte{0x04, byte(len(tt.mech))}, []byte(tt.mech), []byte{0x04, byte(len(tt.token))}, tt.token)
+		bind := slices.Concat([]byte{0x02, 0x01, 0x03, 0x04, 0x00, 0xa3, byte(len(creds))}, creds)
+		msg := slices.Concat([]byte{0x02, 0x01, 0x01, 0x60, byte(len(bind))}, bind)
+		msg = slices.Concat([]byte{0x30, byte(len(msg))}, msg)
+		in := NewInspector(false)
+		in.Stream(FromOrig, msg)
+		f := in.Facts()
+		if got := in.Services(); got != tt.want || f.LDAP.BindType != "sasl:"+tt.mech {
+			t.Errorf("%s: services %q, bind type %q; want %q", tt.mech, got, f.LDAP.BindType, tt.want)
+		}
+	}
+}
+
 func TestUnknownProtocolStops(t *testing.T) {
 	in := NewInspector(false)
 	for range 10 {

@@ -26,16 +26,17 @@ var (
 	}
 )
 
-// gssapi names the GSS-API negotiation an SMB session setup's security
-// blob b starts, and Kerberos when the client sends a ticket in it, as
-// Zeek's GSSAPI and KRB analyzers name them: "gssapi,smb,ntlm" or
-// "gssapi,smb,krb" in Zeek's conn.log, GSS-API before SMB.
+// gssapi names the GSS-API negotiation that an SMB session setup's
+// security blob or an LDAP SASL bind's credentials b start, and Kerberos
+// when the client sends a ticket in it, as Zeek's GSSAPI and KRB analyzers
+// name them: "gssapi,smb,ntlm" or "gssapi,smb,krb" in Zeek's conn.log
+// (and "krb,gssapi,ldap_tcp" for LDAP), GSS-API before its carrier.
 func (in *Inspector) gssapi(b []byte) {
 	if !bytes.Contains(b, spnegoOID) {
 		return
 	}
 	if !slices.Contains(in.services, "gssapi") {
-		i := max(0, slices.Index(in.services, "smb"))
+		i := max(0, slices.IndexFunc(in.services, func(s string) bool { return s == "smb" || s == "ldap_tcp" }))
 		in.services = slices.Insert(in.services, i, "gssapi")
 	}
 	for _, apReq := range krb5APReqs {
@@ -311,6 +312,7 @@ func (in *Inspector) ldap(msg []byte) {
 		case 0xa3:
 			mech := berString(cred)
 			f.BindType = "sasl:" + mech
+			in.gssapi(cred)
 			in.ntlm(cred)
 		}
 	case 0x61: // bindResponse: resultCode first
