@@ -56,10 +56,10 @@ func TestNamesForAddresses(t *testing.T) {
 	web := conn("10.0.0.4", "203.0.113.7", 50000, 443, time.Second, time.Second)
 	web.App = &appid.Facts{TLS: &appid.TLSFacts{ServerName: "Login.Example.COM."}}
 	dns := conn("10.0.0.4", "10.0.0.53", 50001, 53, 0, time.Millisecond)
-	dns.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: []appid.DNSAnswer{
-		{Name: "www.example.com", Type: "CNAME", Value: "edge.example.net"},
-		{Name: "edge.example.net", Type: "A", Value: "203.0.113.7"},
-	}}}
+	dns.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: appid.NewDNSAnswers(
+		appid.DNSAnswer{Name: "www.example.com", Type: "CNAME", Value: "edge.example.net"},
+		appid.DNSAnswer{Name: "edge.example.net", Type: "A", Value: "203.0.113.7"},
+	)}}
 	s.AddConn(dns)
 	s.AddConn(web)
 	r := s.Report()
@@ -171,7 +171,7 @@ func TestNamesAreBounded(t *testing.T) {
 		}
 	}
 	c := conn("10.0.0.4", "10.0.0.53", 40000, 53, 0, 0)
-	c.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: answers}}
+	c.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: appid.NewDNSAnswers(answers...)}}
 	m := newNames()
 	m.fromConn(c)
 	if got := len(m.m[netip.MustParseAddr("192.0.2.1")]); got > maxNamesPerAddr {

@@ -45,7 +45,7 @@ type Inspector struct {
 	udp      bool
 	prefix   [2][]byte
 	handler  handler // the identified protocol's parser, nil while unknown
-	answers  dnsAnswers
+	answers  answerBuilder
 	more     moreQueries
 	fed      [2]int
 	lost     [2]bool // a gap broke the stream
@@ -80,9 +80,10 @@ func NewInspector(udp bool) *Inspector { return &Inspector{udp: udp} }
 // Reset makes the Inspector ready for a new conversation, keeping its
 // buffers' memory.
 func (in *Inspector) Reset(udp bool) {
-	services, answers := in.services[:0], in.answers.buf[:0]
+	services, answers := in.services[:0], in.answers
+	answers.reset()
 	more := moreQueries{buf: in.more.buf[:0], hashes: in.more.hashes[:0]}
-	*in = Inspector{udp: udp, services: services, answers: dnsAnswers{buf: answers}, more: more}
+	*in = Inspector{udp: udp, services: services, answers: answers, more: more}
 }
 
 // Done reports whether the Inspector wants no more payload.
@@ -113,7 +114,7 @@ func (in *Inspector) Facts() *Facts {
 	}
 	if f.DNS != nil && (in.answers.n > 0 || len(in.more.buf) > 0) {
 		dns := *f.DNS
-		dns.Answers, dns.More = in.answers.list(), in.more.list()
+		dns.Answers, dns.More = in.answers.answers(), in.more.list()
 		f.DNS = &dns
 	}
 	return &f

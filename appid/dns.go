@@ -3,7 +3,6 @@ package appid
 import (
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 )
@@ -14,20 +13,10 @@ type DNSFacts struct {
 	// More is the distinct queries past Queries' 16, up to 2 KiB of them,
 	// for the analyses (a DNS tunnel can carry thousands of queries on
 	// one source port); not written out.
-	More     []string    `json:"-"`
-	Answers  []DNSAnswer `json:"answers,omitempty"`
-	TXT      int         `json:"txt_queries,omitempty"`
-	NXDomain int         `json:"nxdomain,omitempty"`
-}
-
-// DNSAnswer is one address or alias record of an answer.
-type DNSAnswer struct {
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	Value string `json:"value"`
-	// Addr is an A or AAAA answer's address, as read (Value is its
-	// text): the names analysis takes it without parsing Value again.
-	Addr netip.Addr `json:"-"`
+	More     []string   `json:"-"`
+	Answers  DNSAnswers `json:"answers"`
+	TXT      int        `json:"txt_queries,omitempty"`
+	NXDomain int        `json:"nxdomain,omitempty"`
 }
 
 // typeName returns a DNS record type's mnemonic, or TYPEn as RFC 3597
@@ -127,9 +116,21 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		}
 		off = next + 4
 	}
+	// Answers usually name their owner by a pointer to the question's
+	// name, the same for each: read once.
+	n, lastPointer := 0, -1
 	for i := 0; i < an && i < 64 && in.answers.n < maxAnswers; i++ {
-		n, next, ok := dnsNameTo(p, off, &buf)
-		if !ok || next+10 > len(p) {
+		var next int
+		if pointer := dnsPointer(p, off); pointer >= 0 && pointer == lastPointer {
+			next = off + 2
+		} else {
+			var ok bool
+			if n, next, ok = dnsNameTo(p, off, &buf); !ok {
+				return
+			}
+			lastPointer = pointer
+		}
+		if next+10 > len(p) {
 			return
 		}
 		typ := binary.BigEndian.Uint16(p[next:])
@@ -140,11 +141,11 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		}
 		switch {
 		case typ == 1 && size == 4, typ == 28 && size == 16:
-			in.answers.add(buf[:n], typ, p[data:data+size], an-i-1)
+			in.answers.add(buf[:n], typeName(typ), p[data:data+size], true, an-i-1)
 		case typ == 5, typ == 12:
 			var value [256]byte
 			if v, _, _ := dnsNameTo(p, data, &value); v > 0 {
-				in.answers.add(buf[:n], typ, value[:v], an-i-1)
+				in.answers.add(buf[:n], typeName(typ), value[:v], false, an-i-1)
 			}
 		}
 		off = data + size
@@ -189,88 +190,13 @@ func (m *moreQueries) list() []string {
 // maxAnswers bounds the DNS answers kept per conversation.
 const maxAnswers = maxListItems * 4
 
-// dnsAnswers holds a conversation's DNS answers while it is in progress,
-// as bytes: a flood of answers keeps tens of thousands of conversations
-// live at once, each with up to maxAnswers answers, and three strings an
-// answer would cost them kilobytes each. Per answer: the name's length
-// (uvarint, 0 for the previous answer's name) and the name, the type
-// (2 bytes), the value's length (uvarint) and the value: the address's
-// 4 or 16 bytes, or the name of a CNAME or PTR record.
-type dnsAnswers struct {
-	buf  []byte
-	n    int
-	last [2]int // where the last name written is in buf: start and end
-}
-
-// add appends an answer; more answers follow it in its message.
-func (a *dnsAnswers) add(name []byte, typ uint16, value []byte, more int) {
-	if a.buf == nil {
-		// Room for this answer and the rest of its message, if they are
-		// addresses for the same name: appending would leave up to half
-		// the buffer unused.
-		a.buf = make([]byte, 0, len(name)+8+min(more, maxAnswers)*(4+len(value)))
+// dnsPointer returns where the compression pointer at off points, or -1
+// when there is none.
+func dnsPointer(p []byte, off int) int {
+	if off+1 >= len(p) || p[off]&0xc0 != 0xc0 {
+		return -1
 	}
-	if a.n > 0 && string(name) == string(a.buf[a.last[0]:a.last[1]]) {
-		a.buf = append(a.buf, 0)
-	} else {
-		a.buf = binary.AppendUvarint(a.buf, uint64(len(name)))
-		a.last[0] = len(a.buf)
-		a.buf = append(a.buf, name...)
-		a.last[1] = len(a.buf)
-	}
-	a.buf = binary.BigEndian.AppendUint16(a.buf, typ)
-	a.buf = binary.AppendUvarint(a.buf, uint64(len(value)))
-	a.buf = append(a.buf, value...)
-	a.n++
-}
-
-// list returns the answers as DNSAnswers. Their names and values are
-// substrings of one string, made at once: a conversation's 64 answers are
-// one allocation, not 128.
-func (a *dnsAnswers) list() []DNSAnswer {
-	if a.n == 0 {
-		return nil
-	}
-	type span struct {
-		name, value [2]int
-		addr        netip.Addr
-	}
-	spans := make([]span, 0, a.n)
-	types := make([]uint16, 0, a.n)
-	text := make([]byte, 0, len(a.buf)+a.n*len("255.255.255.255"))
-	var name [2]int
-	for b := a.buf; len(b) > 0; {
-		l, k := binary.Uvarint(b)
-		b = b[k:]
-		if l > 0 {
-			name = [2]int{len(text), len(text) + int(l)}
-			text, b = append(text, b[:l]...), b[l:]
-		}
-		typ := binary.BigEndian.Uint16(b)
-		l, k = binary.Uvarint(b[2:])
-		value := b[2+k : 2+k+int(l)]
-		b = b[2+k+int(l):]
-		start := len(text)
-		var addr netip.Addr
-		switch typ {
-		case 1:
-			addr = netip.AddrFrom4([4]byte(value))
-			text = addr.AppendTo(text)
-		case 28:
-			addr = netip.AddrFrom16([16]byte(value)).Unmap()
-			text = addr.AppendTo(text)
-		default:
-			text = append(text, value...)
-		}
-		spans = append(spans, span{name, [2]int{start, len(text)}, addr})
-		types = append(types, typ)
-	}
-	all := string(text)
-	out := make([]DNSAnswer, len(spans))
-	for i, s := range spans {
-		out[i] = DNSAnswer{Name: all[s.name[0]:s.name[1]], Type: typeName(types[i]), Value: all[s.value[0]:s.value[1]], Addr: s.addr}
-	}
-	return out
+	return int(binary.BigEndian.Uint16(p[off:]) & 0x3fff)
 }
 
 // dnsNameTo writes the name at off into buf and returns its length and

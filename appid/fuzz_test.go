@@ -42,13 +42,35 @@ func FuzzInspector(f *testing.F) {
 		split.Facts()
 		for _, in := range []*Inspector{tcp, udp} {
 			if f := in.Facts(); f != nil {
-				if f.DNS != nil && (len(f.DNS.Queries) > maxListItems || len(f.DNS.Answers) > 4*maxListItems) {
+				if f.DNS != nil && (len(f.DNS.Queries) > maxListItems || f.DNS.Answers.Len() > 4*maxListItems) {
 					t.Fatalf("unbounded DNS facts")
 				}
 				if f.SMB != nil && len(f.SMB.Files) > maxListItems {
 					t.Fatalf("unbounded SMB facts")
 				}
 			}
+		}
+	})
+}
+
+// FuzzDNSAnswersGob checks that any bytes given to GobDecode are refused
+// or make answers that All walks without panicking, as many as Len says.
+func FuzzDNSAnswersGob(f *testing.F) {
+	good, _ := NewDNSAnswers(DNSAnswer{Name: "a.example", Type: "A", Value: "192.0.2.1"},
+		DNSAnswer{Name: "a.example", Type: "CNAME", Value: "b.example"}).GobEncode()
+	f.Add(good)
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var a DNSAnswers
+		if a.GobDecode(b) != nil {
+			return
+		}
+		n := 0
+		for range a.All() {
+			n++
+		}
+		if n != a.Len() {
+			t.Fatalf("%d answers walked, Len %d", n, a.Len())
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,11 +97,13 @@ var setters = func() map[string]setter {
 				dns = &appid.DNSFacts{}
 				facts(c).DNS = dns
 			}
+			answers := slices.Collect(dns.Answers.All())
 			for _, a := range v.strings() {
 				name, rest, _ := strings.Cut(a, " ")
 				typ, val, _ := strings.Cut(rest, " ")
-				dns.Answers = append(dns.Answers, appid.DNSAnswer{Name: name, Type: typ, Value: val})
+				answers = append(answers, appid.DNSAnswer{Name: name, Type: typ, Value: val})
 			}
+			dns.Answers = appid.NewDNSAnswers(answers...)
 			return nil
 		},
 	}

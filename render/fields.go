@@ -244,15 +244,11 @@ var connFields = []connField{
 			return nil
 		}
 		// "name type value", every answer's a substring of one string.
-		size := 0
-		for _, a := range f.DNS.Answers {
-			size += len(a.Name) + len(a.Type) + len(a.Value) + 2
-		}
-		text := make([]byte, 0, size)
-		ends := make([]int, len(f.DNS.Answers))
-		for i, a := range f.DNS.Answers {
-			text = append(append(append(append(append(text, a.Name...), ' '), a.Type...), ' '), a.Value...)
-			ends[i] = len(text)
+		var text []byte
+		ends := make([]int, 0, f.DNS.Answers.Len())
+		for a := range f.DNS.Answers.All() {
+			text = a.AppendValue(append(append(append(append(text, a.Name...), ' '), a.Type...), ' '))
+			ends = append(ends, len(text))
 		}
 		all := string(text)
 		out := make([]string, len(ends))

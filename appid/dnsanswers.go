@@ -1,0 +1,195 @@
+package appid
+
+import (
+	"encoding/binary"
+	"errors"
+	"iter"
+	"net/netip"
+)
+
+// DNSAnswer is one address or alias record of an answer.
+type DNSAnswer struct {
+	Name string
+	Type string // the record type's mnemonic: A, AAAA, CNAME, PTR
+	// Addr is an A or AAAA answer's address; Value is the text of any
+	// other answer (a CNAME's or PTR's name), or of an address that a
+	// conversation log gave and that does not parse.
+	Addr  netip.Addr
+	Value string
+}
+
+// AppendValue appends the answer's value as text: its address, or Value.
+func (a DNSAnswer) AppendValue(b []byte) []byte {
+	if a.Addr.IsValid() {
+		return a.Addr.AppendTo(b)
+	}
+	return append(b, a.Value...)
+}
+
+// DNSAnswers is a conversation's DNS answers, held as one string without
+// pointers: a flood of answers finishes hundreds of thousands of
+// conversations with 64 answers each, and a struct of strings an answer
+// would cost kilobytes each, and the garbage collector its time. Per
+// answer: the name (its length plus one as a uvarint, then its bytes; 0
+// for the previous answer's name), the type's mnemonic (a byte of length,
+// then its bytes), then the value (a byte, 1 for an address and 0 for
+// text; its length as a uvarint; its 4 or 16 address bytes or its text).
+type DNSAnswers struct {
+	enc string
+	n   int
+}
+
+// NewDNSAnswers holds answers read back from a conversation log.
+func NewDNSAnswers(answers ...DNSAnswer) DNSAnswers {
+	var b answerBuilder
+	for _, a := range answers {
+		if a.Addr.IsValid() {
+			b.add([]byte(a.Name), a.Type, a.Addr.AsSlice(), true, 0)
+		} else if addr, err := netip.ParseAddr(a.Value); err == nil && (a.Type == "A" && addr.Is4() || a.Type == "AAAA" && addr.Is6()) {
+			b.add([]byte(a.Name), a.Type, addr.AsSlice(), true, 0)
+		} else {
+			b.add([]byte(a.Name), a.Type, []byte(a.Value), false, 0)
+		}
+	}
+	return b.answers()
+}
+
+// Len returns the number of answers.
+func (a DNSAnswers) Len() int { return a.n }
+
+// All yields the answers in the order they were read; their names and
+// values are substrings of one string, so none costs an allocation.
+func (a DNSAnswers) All() iter.Seq[DNSAnswer] {
+	return func(yield func(DNSAnswer) bool) {
+		var name string
+		for e := a.enc; len(e) > 0; {
+			l, k := uvarint(e)
+			e = e[k:]
+			if l > 0 {
+				name, e = e[:l-1], e[l-1:]
+			}
+			t := int(e[0])
+			typ, isAddr := e[1:1+t], e[1+t] == 1
+			e = e[2+t:]
+			size, k := uvarint(e)
+			value := e[k : k+int(size)]
+			e = e[k+int(size):]
+			x := DNSAnswer{Name: name, Type: typ}
+			switch {
+			case isAddr && size == 4:
+				x.Addr = netip.AddrFrom4([4]byte([]byte(value)))
+			case isAddr:
+				x.Addr = netip.AddrFrom16([16]byte([]byte(value))).Unmap()
+			default:
+				x.Value = value
+			}
+			if !yield(x) {
+				return
+			}
+		}
+	}
+}
+
+// GobEncode writes the answers for a sorter's temporary file.
+func (a DNSAnswers) GobEncode() ([]byte, error) {
+	return append(binary.AppendUvarint(nil, uint64(a.n)), a.enc...), nil
+}
+
+// GobDecode reads answers GobEncode wrote, checking that each is whole.
+func (a *DNSAnswers) GobDecode(b []byte) error {
+	n, k := binary.Uvarint(b)
+	enc := string(b[max(k, 0):])
+	if k <= 0 || countAnswers(enc) != int(n) {
+		return errors.New("damaged DNS answers")
+	}
+	*a = DNSAnswers{enc: enc, n: int(n)}
+	return nil
+}
+
+// countAnswers returns how many whole answers enc holds, or -1 if any
+// part of it is not one.
+func countAnswers(enc string) int {
+	n := 0
+	for e := enc; len(e) > 0; n++ {
+		l, k := uvarint(e)
+		if k <= 0 || l > uint64(len(e)) || uint64(k)+max(l, 1)-1 > uint64(len(e)) {
+			return -1
+		}
+		if l > 0 {
+			e = e[k+int(l)-1:]
+		} else {
+			e = e[k:]
+		}
+		if len(e) < 2 || len(e) < 2+int(e[0]) {
+			return -1
+		}
+		isAddr := e[1+int(e[0])]
+		e = e[2+int(e[0]):]
+		size, k := uvarint(e)
+		if k <= 0 || size > uint64(len(e)-k) || isAddr > 1 || isAddr == 1 && size != 4 && size != 16 {
+			return -1
+		}
+		e = e[k+int(size):]
+	}
+	return n
+}
+
+// uvarint reads a uvarint from a string, as binary.Uvarint from bytes.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		b := s[i]
+		if b < 0x80 {
+			return x | uint64(b)<<(7*i), i + 1
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+	}
+	return 0, 0
+}
+
+// answerBuilder gathers a conversation's answers while it is in progress.
+type answerBuilder struct {
+	buf  []byte
+	n    int
+	last [2]int // where the last name written is in buf: start and end
+}
+
+// add appends an answer: value is an address's 4 or 16 bytes when
+// isAddr, else text. A type's mnemonic is cut to 255 bytes. More answers
+// follow it in its message.
+func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, more int) {
+	if b.buf == nil {
+		// Room for this answer and the rest of its message, if they are
+		// of its name and size: appending would leave up to half the
+		// buffer unused, after copies.
+		b.buf = make([]byte, 0, len(name)+2+(1+min(more, maxAnswers))*(4+len(typ)+len(value)))
+	}
+	if b.n > 0 && string(name) == string(b.buf[b.last[0]:b.last[1]]) {
+		b.buf = append(b.buf, 0)
+	} else {
+		b.buf = binary.AppendUvarint(b.buf, uint64(len(name))+1)
+		b.last[0] = len(b.buf)
+		b.buf = append(b.buf, name...)
+		b.last[1] = len(b.buf)
+	}
+	typ = typ[:min(len(typ), 255)]
+	flag := byte(0)
+	if isAddr {
+		flag = 1
+	}
+	b.buf = append(append(b.buf, byte(len(typ))), typ...)
+	b.buf = append(binary.AppendUvarint(append(b.buf, flag), uint64(len(value))), value...)
+	b.n++
+}
+
+// answers returns the answers gathered, copied out of the builder's
+// buffer, which a Reset reuses.
+func (b *answerBuilder) answers() DNSAnswers {
+	if b.n == 0 {
+		return DNSAnswers{}
+	}
+	return DNSAnswers{enc: string(b.buf), n: b.n}
+}
+
+// reset empties the builder, keeping its buffer.
+func (b *answerBuilder) reset() { *b = answerBuilder{buf: b.buf[:0]} }
