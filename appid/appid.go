@@ -58,6 +58,7 @@ type Inspector struct {
 	expected     []Expected // connections announced for data, until taken
 	quic         *quicState // a QUIC conversation's Initial packets
 	replyFirst   bool       // the first datagram was a reply: see ReplyFirst
+	rdpeudpSYN   bool       // the originator's RDP-UDP SYN, awaiting the SYN-ACK
 	resumed      *Session   // the session an earlier conversation left: see Resume
 }
 
@@ -219,6 +220,11 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 		in.quicDatagram(dir, data)
 		return
 	}
+	if in.rdpeudpSYN && dir == FromResp && isRDPEUDPSynAck(data) {
+		in.addService("rdpeudp")
+		in.done = true
+		return
+	}
 	kind := datagramKind(data)
 	if in.fed[0]+in.fed[1] == 1 && dir == FromOrig {
 		// The first datagram, the originator's, is a reply: a DNS response
@@ -236,6 +242,10 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 		in.addService("quic")
 		in.quic = &quicState{}
 		in.quicDatagram(dir, data)
+	case "rdpeudp":
+		// Zeek's RDPEUDP analyzer confirms the protocol, and names the
+		// service, at the SYN-ACK that answers the originator's SYN.
+		in.rdpeudpSYN = in.rdpeudpSYN || dir == FromOrig
 	case "ntp", "dhcp", "snmp", "sip", "syslog", "radius":
 		in.addService(kind)
 		in.done = true
@@ -294,6 +304,8 @@ func datagramKind(data []byte) string {
 		return "syslog"
 	case looksRADIUS(data):
 		return "radius"
+	case isRDPEUDPSyn(data):
+		return "rdpeudp"
 	}
 	return ""
 }

@@ -950,6 +950,40 @@ func TestGSSAPIInSMB(t *testing.T) {
 	}
 }
 
+// TestRDPEUDP names RDP over UDP at the server's SYN-ACK, as Zeek's
+// RDPEUDP analyzer confirms it, and not on a SYN alone, one of the wrong
+// size, or an answer without SYN or ACK.
+func TestRDPEUDP(t *testing.T) {
+	datagram := func(ack uint32, flags uint16, size int) []byte {
+		d := make([]byte, size)
+		binary.BigEndian.PutUint32(d, ack)
+		binary.BigEndian.PutUint16(d[4:], 64)
+		binary.BigEndian.PutUint16(d[6:], flags)
+		return d
+	}
+	syn, synAck := datagram(0xffffffff, 0x1801, 1232), datagram(0x0b127f15, 0x1005, 1232)
+	for _, tt := range []struct {
+		name      string
+		orig, ans []byte
+		want      string
+	}{
+		{"handshake", syn, synAck, "rdpeudp"},
+		{"no answer", syn, nil, ""},
+		{"SYN not padded", datagram(0xffffffff, 0x0001, 200), synAck, ""},
+		{"SYN acknowledging", datagram(0xffffffff, 0x0005, 1232), synAck, ""},
+		{"answer without SYN or ACK", syn, datagram(1, 0x0008, 1232), ""},
+	} {
+		in := NewInspector(true)
+		in.Datagram(FromOrig, tt.orig)
+		if tt.ans != nil {
+			in.Datagram(FromResp, tt.ans)
+		}
+		if got := in.Services(); got != tt.want {
+			t.Errorf("%s: services %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 // TestSTARTTLS follows SMTP's and IMAP's STARTTLS, POP3's STLS and FTP's
 // AUTH TLS into the TLS handshake, as Zeek names it: smtp,ssl, imap,ssl,
 // pop3,ssl and ftp,ssl; a refusal leaves the protocol alone.

@@ -353,3 +353,31 @@ func looksRADIUS(p []byte) bool {
 	}
 	return true
 }
+
+// RDP over UDP (MS-RDPEUDP): every datagram starts with an FEC header of
+// the sequence number acknowledged (4 bytes), the receive window (2) and
+// flags (2), big-endian.
+const (
+	rdpeudpSYNFlag = 0x0001
+	rdpeudpACKFlag = 0x0004
+	// rdpeudpSYNSize is the size the SYN and SYN-ACK datagrams are padded
+	// to (MS-RDPEUDP 3.1.5.1.1).
+	rdpeudpSYNSize = 1232
+)
+
+// isRDPEUDPSyn is a client's SYN: nothing acknowledged yet (the sequence
+// number -1), the SYN flag without ACK, padded to 1232 bytes. Zeek reads
+// it on UDP port 3389; the padding makes it distinctive on any port.
+func isRDPEUDPSyn(p []byte) bool {
+	if len(p) != rdpeudpSYNSize || binary.BigEndian.Uint32(p) != 0xffffffff {
+		return false
+	}
+	flags := binary.BigEndian.Uint16(p[6:])
+	return flags&rdpeudpSYNFlag != 0 && flags&rdpeudpACKFlag == 0
+}
+
+// isRDPEUDPSynAck is the server's answer to it: SYN or ACK set, as Zeek's
+// analyzer checks, in a datagram padded as the SYN is.
+func isRDPEUDPSynAck(p []byte) bool {
+	return len(p) == rdpeudpSYNSize && binary.BigEndian.Uint16(p[6:])&(rdpeudpSYNFlag|rdpeudpACKFlag) != 0
+}

@@ -57,6 +57,7 @@ var (
 		514,        // syslog
 		1812,       // radius
 		2123, 2152, // gtpv1
+		3389,  // rdpeudp
 		3544,  // teredo
 		4789,  // vxlan
 		5060,  // sip
