@@ -281,18 +281,18 @@ func (r *Reader) Next() bool {
 	for !r.done {
 		pos := r.fr.off - int64(r.br.Buffered())
 		var (
-			data []byte
-			ci   captureInfo
-			err  error
+			rec record
+			err error
 		)
 		if r.ng != nil {
-			data, ci.CaptureInfo, err = r.ng.ZeroCopyReadPacketData()
+			var ci gopacket.CaptureInfo
+			rec.data, ci, err = r.ng.ZeroCopyReadPacketData()
 			if err == nil {
-				ci.link = ci.AncillaryData[0].(layers.LinkType)
+				rec.ts, rec.length, rec.iface = unixNano(ci.Timestamp), ci.Length, ci.InterfaceIndex
+				rec.link = ci.AncillaryData[0].(layers.LinkType)
 			}
 		} else {
-			data, ci.CaptureInfo, err = r.pcap.ZeroCopyReadPacketData()
-			ci.link = r.pcap.LinkType()
+			rec, err = r.nextPcapRecord()
 		}
 		if err != nil {
 			r.done = true
@@ -301,11 +301,10 @@ func (r *Reader) Next() bool {
 			}
 			break
 		}
-		ts := unixNano(ci.Timestamp)
-		r.count(ts, ci)
-		if r.dec.decode(&r.pkt, ci.link, data, ci.Length, ts, &r.stats) {
+		r.count(rec)
+		if r.dec.decode(&r.pkt, rec.link, rec.data, rec.length, rec.ts, &r.stats) {
 			r.pkt.Record = r.stats.Records
-			r.pkt.Interface = ci.InterfaceIndex
+			r.pkt.Interface = rec.iface
 			r.stats.IPPackets++
 			if kind, off, ether := carrier(&r.pkt); kind != TunnelNone {
 				r.pkt.Carries = kind
@@ -318,20 +317,55 @@ func (r *Reader) Next() bool {
 	return false
 }
 
-// captureInfo adds the record's link type to gopacket's CaptureInfo.
-type captureInfo struct {
-	gopacket.CaptureInfo
-	link layers.LinkType
+// record is one packet record as read: its bytes (valid until the next
+// read), time in Unix nanoseconds (0 for a simple packet block, which has
+// none), length on the wire, interface and link type.
+type record struct {
+	data   []byte
+	ts     int64
+	length int
+	iface  int
+	link   layers.LinkType
 }
 
-func (r *Reader) count(ts int64, ci captureInfo) {
+// nextPcapRecord reads the next record of a classic pcap file. The framer
+// has checked its header (its captured length is at most
+// maxCaptureLength, less than the buffer, and at most its original
+// length), so the record is taken from the buffer without a copy, as
+// pcapgo would read it after its own header checks, which then always
+// pass; its time as pcapgo computes it, without building a time.Time.
+func (r *Reader) nextPcapRecord() (record, error) {
+	hdr, err := r.br.Peek(16)
+	if err != nil {
+		if len(hdr) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return record{}, err
+	}
+	o := r.fr.order
+	sec, frac := int64(o.Uint32(hdr[0:4])), int64(o.Uint32(hdr[4:8]))
+	rec := record{length: int(o.Uint32(hdr[12:16])), link: r.pcap.LinkType()}
+	capLen := int(o.Uint32(hdr[8:12]))
+	rec.ts = sec*1e9 + frac*int64(1e9/r.fr.fraction)
+	r.br.Discard(16)
+	if rec.data, err = r.br.Peek(capLen); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return record{}, err
+	}
+	r.br.Discard(capLen)
+	return rec, nil
+}
+
+func (r *Reader) count(rec record) {
 	s := &r.stats
 	s.Records++
-	s.Bytes += int64(ci.Length)
-	if ts != 0 { // simple packet blocks have no timestamp
-		r.times.Add(ts)
+	s.Bytes += int64(rec.length)
+	if rec.ts != 0 { // simple packet blocks have no timestamp
+		r.times.Add(rec.ts)
 	}
-	r.noteLinkType(ci.link)
+	r.noteLinkType(rec.link)
 }
 
 func (r *Reader) noteLinkType(lt layers.LinkType) {
