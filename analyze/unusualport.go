@@ -36,6 +36,7 @@ var servicePorts = map[string][]uint16{
 	"krb":      {88, 464},
 	"krb_tcp":  {88, 464},
 	"ldap_tcp": {389, 3268},
+	"ldap_udp": {389},
 	"smtp":     {25, 587, 465, 2525},
 	"ftp":      {21},
 	"ntp":      {123},

@@ -246,6 +246,8 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 		// Zeek's RDPEUDP analyzer confirms the protocol, and names the
 		// service, at the SYN-ACK that answers the originator's SYN.
 		in.rdpeudpSYN = in.rdpeudpSYN || dir == FromOrig
+	case "ldap_udp":
+		in.ldap(data)
 	case "ntp", "dhcp", "snmp", "sip", "syslog", "radius":
 		in.addService(kind)
 		in.done = true
@@ -306,6 +308,8 @@ func datagramKind(data []byte) string {
 		return "radius"
 	case isRDPEUDPSyn(data):
 		return "rdpeudp"
+	case looksLDAPDatagram(data):
+		return "ldap_udp"
 	}
 	return ""
 }

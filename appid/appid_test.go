@@ -225,6 +225,31 @@ func TestDNS(t *testing.T) {
 	}
 }
 
+// TestLDAPOverUDP names connectionless LDAP (a domain controller locator's
+// search on UDP 389) ldap_udp, as Zeek's LDAP analyzer over UDP does; a
+// datagram that only starts like one is not.
+func TestLDAPOverUDP(t *testing.T) {
+	search := []byte{0x04, 0x00, 0x0a, 0x01, 0x00, 0x0a, 0x01, 0x00, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x01, 0x01, 0x00,
+		0x87, 0x0b, 'o', 'b', 'j', 'e', 'c', 't', 'C', 'l', 'a', 's', 's', 0x30, 0x0a, 0x04, 0x08, 'N', 'e', 't', 'l', 'o', 'g', 'o', 'n'}
+	op := append([]byte{0x63, byte(len(search))}, search...)
+	msg := append([]byte{0x02, 0x01, 0x07}, op...)
+	msg = append([]byte{0x30, byte(len(msg))}, msg...)
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"search", msg, "ldap_udp"},
+		{"trailing bytes", append(bytes.Clone(msg), 0), ""},
+	} {
+		in := NewInspector(true)
+		in.Datagram(FromOrig, tt.data)
+		if got := in.Services(); got != tt.want {
+			t.Errorf("%s: services %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestLDAPSimpleBind(t *testing.T) {
 	dn := "cn=admin,dc=corp"
 	bind := []byte{0x02, 0x01, 0x03, 0x04, byte(len(dn))}

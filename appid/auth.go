@@ -253,6 +253,14 @@ func looksLDAP(p []byte) bool {
 	return len(rest) > 0 && rest[0]&0xe0 == 0x60 // an application-tagged protocol op
 }
 
+// looksLDAPDatagram is a whole LDAPMessage filling a UDP datagram, as
+// connectionless LDAP (CLDAP) sends them: Active Directory's domain
+// controller locator pings on UDP 389.
+func looksLDAPDatagram(p []byte) bool {
+	tag, _, rest, ok := berNext(p)
+	return ok && tag == 0x30 && len(rest) == 0 && looksLDAP(p)
+}
+
 // berNextPartial is berNext for an element whose content may not have
 // arrived yet: it returns what there is.
 func berNextPartial(b []byte) (byte, []byte, []byte, bool) {
@@ -282,7 +290,11 @@ func (in *Inspector) ldap(msg []byte) {
 	if !ok || len(op) == 0 {
 		return
 	}
-	in.addService("ldap_tcp") // Zeek's name: its LDAP analyzer over TCP
+	if in.udp {
+		in.addService("ldap_udp") // Zeek's names: its LDAP analyzers over UDP and TCP
+	} else {
+		in.addService("ldap_tcp")
+	}
 	if in.facts.LDAP == nil {
 		in.facts.LDAP = &LDAPFacts{}
 	}
