@@ -220,7 +220,12 @@ func TestBruteForceInside(t *testing.T) {
 	login.UID, login.Service, login.RespBytes = "Cin", "ssh", 90000
 	s.AddConn(login)
 	if fs := findingsWhere(s, ofKind("brute_force")); len(fs) != 1 || fs[0].Title != "SSH brute force, 12 attempts, then a login" ||
-		!strings.Contains(fs[0].Why, "lateral-movement attempt") {
+		!strings.Contains(fs[0].Why, "lateral-movement attempt") || fs[0].Count != 12 {
 		t.Errorf("inside: %v", titlesOf(fs))
+	}
+	// One episode, one finding: the SSH use between the two hosts is the
+	// guessing and the login after it.
+	if fs := findingsWhere(s, ofKind("lateral_movement")); len(fs) != 0 {
+		t.Errorf("a lateral-movement finding beside the brute force: %v", titlesOf(fs))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/netfx/netfx/flows"
@@ -265,13 +266,19 @@ func (d *detection) clock(ns int64) string {
 const minBaseline = time.Hour
 
 // established reports whether a conversation carried data both ways or was
-// allowed and answered: not a failed attempt.
+// allowed and answered: not a failed attempt. A TCP conversation needs a
+// SYN-ACK, or acknowledgements or data from both sides (one seen from its
+// middle): a FIN, Xmas or Maimon probe answered by a reset is RSTR to
+// Zeek's state machine, history "Fr", and no connection.
 func established(c *flows.Conn) bool {
 	switch c.ConnState {
 	case "S0", "REJ", "RSTOS0", "RSTRH", "SH", "SHR", "OTH":
-		if c.ConnState == "OTH" && c.OrigPkts > 0 && c.RespPkts > 0 {
-			return true
+		if c.ConnState != "OTH" || c.OrigPkts == 0 || c.RespPkts == 0 {
+			return false
 		}
+	}
+	if c.Proto == ipproto.TCP && c.History != "" && !strings.ContainsAny(c.History, "hH") &&
+		!(strings.ContainsAny(c.History, "AD") && strings.ContainsAny(c.History, "ad")) {
 		return false
 	}
 	return !c.Denied()

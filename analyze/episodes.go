@@ -11,10 +11,36 @@ import (
 // scanned (the ports that answered it, and the denied attempts the flow
 // logs show), so that a scan is one finding with all its reasons; and a
 // pivot chain and the lateral-movement findings of its hops, each hop a
-// key event of the chain. Findings are kept in their order; those
-// absorbed are left out.
+// key event of the chain; and password guessing between internal hosts
+// and the lateral-movement finding of its sessions. Findings are kept in
+// their order; those absorbed are left out.
 func mergeEpisodes(fs []*Finding) []*Finding {
-	return mergeHops(mergePortOnly(mergeScans(fs)))
+	return mergeHops(mergeGuessing(mergePortOnly(mergeScans(fs))))
+}
+
+// mergeGuessing makes a lateral-movement finding of the source, targets
+// and port of a brute-force finding part of it: its sessions are the
+// guesses the brute-force finding counts (and the login after them, which
+// it names), the lateral-movement attempt it already says they are.
+func mergeGuessing(fs []*Finding) []*Finding {
+	var guessing []*Finding
+	for _, f := range fs {
+		if f.Kind == "brute_force" {
+			guessing = append(guessing, f)
+		}
+	}
+	return absorbInto(fs, func(f *Finding) (*Finding, string) {
+		if f.Kind != "lateral_movement" || f.Dst.Port == nil {
+			return nil, ""
+		}
+		for _, b := range guessing {
+			if b.Src.IP == f.Src.IP && b.Dst.Port != nil && *b.Dst.Port == *f.Dst.Port && covers(targetsOf(b), targetsOf(f)) {
+				b.Count -= f.Count // the same sessions: the guesses stay the count
+				return b, ""
+			}
+		}
+		return nil, ""
+	})
 }
 
 // mergePortOnly makes a lateral-movement finding seen by port alone (the
