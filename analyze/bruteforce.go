@@ -148,11 +148,18 @@ func guessing(seen []attemptSeen) bool {
 }
 
 // loggedIn reports whether a conversation looks like a login that worked:
-// an SMB session that connected to a share as a named user, or a
-// remote-login or other login protocol's session that lasted longer than
-// an attempt, with no failure shown and not denied.
+// an FTP or SMTP server's reply accepting it, an SMB session that
+// connected to a share as a named user, or a remote-login or other login
+// protocol's session that lasted longer than an attempt, with no failure
+// shown and not denied.
 func loggedIn(c *flows.Conn) bool {
-	if c.Proto != ipproto.TCP || c.Denied() || loginFailures(c) > 0 {
+	if c.Proto != ipproto.TCP || c.Denied() {
+		return false
+	}
+	if f := c.App; f != nil && f.Banner != nil && f.Banner.Logins > 0 {
+		return true // the server said so (FTP 230, SMTP 235), after refusals or not
+	}
+	if loginFailures(c) > 0 {
 		return false
 	}
 	if f := c.App; f != nil && f.SMB != nil && len(f.SMB.Trees) > 0 && f.NTLM != nil && f.NTLM.Username != "" {
@@ -271,7 +278,8 @@ func (b *bruteForceDetector) observe(d *detection, c *flows.Conn) {
 		})
 		f.add(c, fmt.Sprintf("%d failed %s login(s)", n, loginProtocol(c.Service)))
 		f.Count += n - 1
-	} else if loggedIn(c) {
+	}
+	if loggedIn(c) {
 		b.noteLogin(c)
 	}
 	if insideAttempt(d, c) {

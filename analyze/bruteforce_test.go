@@ -181,6 +181,26 @@ func TestGuessingThenLogin(t *testing.T) {
 	}
 }
 
+// TestFTPGuessingThenLogin: hydra tries several passwords a connection,
+// so the FTP server's 230 comes in a connection that also had 530s; the
+// login it accepted follows the guessing all the same.
+func TestFTPGuessingThenLogin(t *testing.T) {
+	s := NewSummary(Options{})
+	for i := range 10 {
+		c := conn("10.0.0.7", "10.0.0.10", uint16(50000+i), 21, time.Duration(i)*time.Second, time.Second)
+		c.UID, c.Service = fmt.Sprint("Cf", i), "ftp"
+		c.App = &appid.Facts{Banner: &appid.BannerFacts{LoginFailures: 3}}
+		if i == 9 {
+			c.UID, c.App.Banner.LoginFailures, c.App.Banner.Logins = "Cok", 2, 1
+		}
+		s.AddConn(c)
+	}
+	fs := findingsWhere(s, ofKind("brute_force"))
+	if len(fs) != 1 || fs[0].Title != "FTP password guessing, 29 failed logins, then a login" {
+		t.Errorf("findings %v", titlesOf(fs))
+	}
+}
+
 func titlesOf(fs []Finding) (titles []string) {
 	for _, f := range fs {
 		titles = append(titles, f.Title)

@@ -601,7 +601,8 @@ func TestLDAPBindFailures(t *testing.T) {
 }
 
 // TestFTPLoginFailures reads an FTP server's replies after its greeting,
-// a line split across segments included, and counts refused logins.
+// a line split across segments included, and counts refused logins and
+// the one accepted.
 func TestFTPLoginFailures(t *testing.T) {
 	in := NewInspector(false)
 	in.Stream(FromResp, []byte("220 ProFTPD Server (ftp.example)\r\n"))
@@ -611,7 +612,7 @@ func TestFTPLoginFailures(t *testing.T) {
 	}
 	in.Stream(FromResp, []byte("230 User logged in\r\n"))
 	f := in.Facts()
-	if in.Services() != "ftp" || f.Banner == nil || f.Banner.Server != "220 ProFTPD Server (ftp.example)" || f.Banner.LoginFailures != 3 {
+	if in.Services() != "ftp" || f.Banner == nil || f.Banner.Server != "220 ProFTPD Server (ftp.example)" || f.Banner.LoginFailures != 3 || f.Banner.Logins != 1 {
 		t.Errorf("service %q, banner %+v", in.Services(), f.Banner)
 	}
 }

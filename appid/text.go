@@ -342,6 +342,9 @@ type BannerFacts struct {
 	// LoginFailures counts the replies refusing a login: FTP 530, SMTP
 	// 535 (authentication failed).
 	LoginFailures int `json:"login_failures,omitempty"`
+	// Logins counts the replies accepting one: FTP 230 (user logged in),
+	// SMTP 235 (authentication succeeded).
+	Logins int `json:"logins,omitempty"`
 }
 
 func looksBanner(p []byte) bool {
@@ -508,8 +511,11 @@ func (h *bannerHandler) reply(in *Inspector, line []byte) {
 		in.facts.Banner = &BannerFacts{Server: printable(line, 255)}
 		return
 	}
-	if bytes.HasPrefix(line, []byte("530 ")) || bytes.HasPrefix(line, []byte("535 ")) {
+	switch {
+	case bytes.HasPrefix(line, []byte("530 ")) || bytes.HasPrefix(line, []byte("535 ")):
 		in.facts.Banner.LoginFailures++
+	case bytes.HasPrefix(line, []byte("230 ")) || bytes.HasPrefix(line, []byte("235 ")):
+		in.facts.Banner.Logins++
 	}
 	if h.asked && (bytes.HasPrefix(line, []byte("220 ")) || bytes.HasPrefix(line, []byte("234 "))) {
 		h.upgraded = true

@@ -260,6 +260,7 @@ var connFields = []connField{
 	}),
 	appText("banner.server", func(f *appid.Facts) string { return when(f.Banner != nil, func() string { return f.Banner.Server }) }),
 	appCount("banner.login_failures", func(f *appid.Facts) int { return when(f.Banner != nil, func() int { return f.Banner.LoginFailures }) }),
+	appCount("banner.logins", func(f *appid.Facts) int { return when(f.Banner != nil, func() int { return f.Banner.Logins }) }),
 	appCount("http.auth_failures", func(f *appid.Facts) int { return when(f.HTTP != nil, func() int { return f.HTTP.AuthFailures }) }),
 	appCount("rfb.auth_failures", func(f *appid.Facts) int { return when(f.RFB != nil, func() int { return f.RFB.AuthFailures }) }),
 	appCount("db.login_failures", func(f *appid.Facts) int { return when(f.DB != nil, func() int { return f.DB.LoginFailures }) }),
