@@ -50,12 +50,15 @@ type dnsKey struct {
 var tunnelTypes = map[string]bool{"TXT": true, "NULL": true, "CNAME": true, "MX": true}
 
 type dnsAcc struct {
-	suspicious, dataTypes, total int      // queries; dataTypes of the tunnelTypes
-	nameBytes                    int      // bytes of the queries' subdomains: the volume carried
-	n                            int      // connections
-	subdomains                   []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
-	conns                        []keptRef
-	resolver                     netip.Addr
+	suspicious, dataTypes, total int // queries; dataTypes of the tunnelTypes
+	nameBytes                    int // bytes of the queries' subdomains: the volume carried
+	// unread counts the queries of total that were not kept to be read
+	// (see observe), and are counted alike the ones read.
+	unread     int
+	n          int      // connections
+	subdomains []uint64 // hashes of the distinct subdomains, sorted (see nameHash)
+	conns      []keptRef
+	resolver   netip.Addr
 }
 
 type dnsDetector struct {
@@ -69,8 +72,10 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 		return
 	}
 	var touched []*dnsAcc // the domains this conversation asked about
+	var before dnsAcc     // the counts of its first before it
 	dns := c.App.DNS
-	for _, q := range slices.Concat(dns.Queries, dns.More) {
+	read := slices.Concat(dns.Queries, dns.More)
+	for _, q := range read {
 		name, typ, _ := strings.Cut(q, " ")
 		domain := registered(name)
 		if domain == "" {
@@ -88,6 +93,12 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 			a = &dnsAcc{resolver: c.Resp}
 			n.domains[k] = a
 		}
+		if !slices.Contains(touched, a) {
+			if len(touched) == 0 {
+				before = *a
+			}
+			touched = append(touched, a)
+		}
 		a.total++
 		if tunnelTypes[typ] {
 			a.dataTypes++
@@ -103,9 +114,19 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 		if len(name) >= longName || longestLabel(sub) >= longLabel || (len(sub) >= 16 && entropy(sub) >= entropyMin) {
 			a.suspicious++
 		}
-		if !slices.Contains(touched, a) {
-			touched = append(touched, a)
-		}
+	}
+	// A conversation keeps the first names it asked for, not all: a
+	// tunnel asks thousands on one source port. When the names read are
+	// of one domain, the queries past them count alike: as many long,
+	// random-looking or typed as among the names read, and as many bytes.
+	if unread := dns.QueriesTotal - len(read); len(touched) == 1 && unread > 0 {
+		a := touched[0]
+		n := a.total - before.total
+		a.total += unread
+		a.unread += unread
+		a.suspicious += unread * (a.suspicious - before.suspicious) / n
+		a.dataTypes += unread * (a.dataTypes - before.dataTypes) / n
+		a.nameBytes += unread * (a.nameBytes - before.nameBytes) / n
 	}
 	for _, a := range touched {
 		a.n++
@@ -172,8 +193,12 @@ func (n *dnsDetector) findings(d *detection) []*Finding {
 		if len(a.subdomains) >= maxSubdomains {
 			distinct = "at least " + distinct
 		}
-		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d of type TXT, NULL, CNAME or MX, %s distinct subdomains, %d bytes of names",
-			k.domain, a.total, a.suspicious, a.dataTypes, distinct, a.nameBytes))
+		counted := ""
+		if a.unread > 0 {
+			counted = fmt.Sprintf(" (%d of them counted alike the names read: a conversation keeps its first)", a.unread)
+		}
+		f.Evidence.Facts = append(f.Evidence.Facts, fmt.Sprintf("domain %s: %d queries, %d with long or random-looking names, %d of type TXT, NULL, CNAME or MX, %s distinct subdomains, %d bytes of names%s",
+			k.domain, a.total, a.suspicious, a.dataTypes, distinct, a.nameBytes, counted))
 		if encoded || typed {
 			f.Score = min(90, 60+a.suspicious/5+a.dataTypes/5+a.nameBytes/(16*volumeBytes))
 			f.Title = "DNS tunnel via " + k.domain

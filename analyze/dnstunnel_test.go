@@ -94,6 +94,35 @@ func TestDNSTunnelInOneConversation(t *testing.T) {
 	}
 }
 
+// TestDNSTunnelQueriesPastTheKept: iodine asks hundreds of NULL queries on
+// one source port, of which a conversation keeps the first; the rest count
+// alike when the names kept are all of one domain, and not when they are
+// of several (a forwarder's port asks for anything).
+func TestDNSTunnelQueriesPastTheKept(t *testing.T) {
+	tunnel := func(domains ...string) *flows.Conn {
+		c := dnsConn(0, "x")
+		c.App.DNS.Queries = nil
+		for i := range 16 {
+			c.App.DNS.Queries = append(c.App.DNS.Queries, fmt.Sprintf("0ab%x9c2e1b5d7f3a%x.%s NULL", i*7919, i*104729, domains[i%len(domains)]))
+		}
+		c.App.DNS.QueriesTotal = 314
+		return c
+	}
+	s := NewSummary(Options{})
+	s.AddConn(tunnel("t.evil.example"))
+	fs := findingsWhere(s, ofKind("dns_tunnel"))
+	if len(fs) != 1 || !strings.Contains(fs[0].Why, "sent 314 queries") || !strings.Contains(strings.Join(fs[0].Evidence.Facts, ";"), "298 of them counted alike") {
+		t.Fatalf("one domain: %+v", fs)
+	}
+	s = NewSummary(Options{})
+	s.AddConn(tunnel("t.evil.example", "t.other.example"))
+	for _, f := range findingsWhere(s, ofKind("dns_tunnel")) {
+		if strings.Contains(f.Why, "314") || strings.Contains(f.Why, "306") {
+			t.Errorf("two domains: the unread queries counted for one: %s", f.Why)
+		}
+	}
+}
+
 // TestDNSTunnelQueryTypes: lookups of the types tunnels carry data in,
 // for ever new short names, are a tunnel; the same names looked up as A
 // records are not.

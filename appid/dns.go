@@ -13,10 +13,13 @@ type DNSFacts struct {
 	// More is the distinct queries past Queries' 16, up to 2 KiB of them,
 	// for the analyses (a DNS tunnel can carry thousands of queries on
 	// one source port); not written out.
-	More     []string   `json:"-"`
-	Answers  DNSAnswers `json:"answers"`
-	TXT      int        `json:"txt_queries,omitempty"`
-	NXDomain int        `json:"nxdomain,omitempty"`
+	More    []string   `json:"-"`
+	Answers DNSAnswers `json:"answers"`
+	// QueriesTotal counts every question the client asked, those past
+	// Queries and More too (in the first 4,096 datagrams read).
+	QueriesTotal int `json:"queries_total,omitempty"`
+	TXT          int `json:"txt_queries,omitempty"`
+	NXDomain     int `json:"nxdomain,omitempty"`
 }
 
 // typeName returns a DNS record type's mnemonic, or TYPEn as RFC 3597
@@ -103,6 +106,7 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		}
 		qtype := binary.BigEndian.Uint16(p[next:])
 		if !response {
+			f.QueriesTotal++
 			var q [272]byte
 			query := append(append(append(q[:0], buf[:n]...), ' '), typeName(qtype)...)
 			if len(f.Queries) < maxListItems {

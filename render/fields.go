@@ -239,6 +239,10 @@ var connFields = []connField{
 	appText("ntlm.domainname", func(f *appid.Facts) string { return when(f.NTLM != nil, func() string { return f.NTLM.Domain }) }),
 	appText("ntlm.hostname", func(f *appid.Facts) string { return when(f.NTLM != nil, func() string { return f.NTLM.Hostname }) }),
 	appList("dns.queries", func(f *appid.Facts) []string { return when(f.DNS != nil, func() []string { return f.DNS.Queries }) }),
+	appCount("dns.queries_total", func(f *appid.Facts) int {
+		// Set when there were more than dns.queries lists.
+		return when(f.DNS != nil && f.DNS.QueriesTotal > len(f.DNS.Queries), func() int { return f.DNS.QueriesTotal })
+	}),
 	appList("dns.answers", func(f *appid.Facts) []string {
 		if f.DNS == nil {
 			return nil
