@@ -181,23 +181,36 @@ func TestGuessingThenLogin(t *testing.T) {
 	}
 }
 
-// TestFTPGuessingThenLogin: hydra tries several passwords a connection,
-// so the FTP server's 230 comes in a connection that also had 530s; the
-// login it accepted follows the guessing all the same.
-func TestFTPGuessingThenLogin(t *testing.T) {
-	s := NewSummary(Options{})
-	for i := range 10 {
-		c := conn("10.0.0.7", "10.0.0.10", uint16(50000+i), 21, time.Duration(i)*time.Second, time.Second)
-		c.UID, c.Service = fmt.Sprint("Cf", i), "ftp"
-		c.App = &appid.Facts{Banner: &appid.BannerFacts{LoginFailures: 3}}
-		if i == 9 {
-			c.UID, c.App.Banner.LoginFailures, c.App.Banner.Logins = "Cok", 2, 1
+// TestGuessingThenAcceptedLogin: hydra tries several passwords a
+// connection, so the FTP server's 230 comes in a connection that also had
+// 530s, and an HTTP server's 200 answers the credentials that worked; the
+// login the server accepted follows the guessing all the same.
+func TestGuessingThenAcceptedLogin(t *testing.T) {
+	for _, tt := range []struct {
+		service string
+		port    uint16
+		facts   func(failures, logins int) *appid.Facts
+		want    string
+	}{
+		{"ftp", 21, func(failures, logins int) *appid.Facts {
+			return &appid.Facts{Banner: &appid.BannerFacts{LoginFailures: failures, Logins: logins}}
+		}, "FTP password guessing, 29 failed logins, then a login"},
+		{"http", 8080, func(failures, logins int) *appid.Facts {
+			return &appid.Facts{HTTP: &appid.HTTPFacts{AuthFailures: failures, Logins: logins}}
+		}, "HTTP password guessing, 29 failed logins, then a login"},
+	} {
+		s := NewSummary(Options{})
+		for i := range 10 {
+			c := conn("10.0.0.7", "10.0.0.10", uint16(50000+i), tt.port, time.Duration(i)*time.Second, time.Second)
+			c.UID, c.Service, c.App = fmt.Sprint("Cf", i), tt.service, tt.facts(3, 0)
+			if i == 9 {
+				c.UID, c.App = "Cok", tt.facts(2, 1)
+			}
+			s.AddConn(c)
 		}
-		s.AddConn(c)
-	}
-	fs := findingsWhere(s, ofKind("brute_force"))
-	if len(fs) != 1 || fs[0].Title != "FTP password guessing, 29 failed logins, then a login" {
-		t.Errorf("findings %v", titlesOf(fs))
+		if fs := findingsWhere(s, ofKind("brute_force")); len(fs) != 1 || fs[0].Title != tt.want {
+			t.Errorf("%s: findings %v", tt.service, titlesOf(fs))
+		}
 	}
 }
 

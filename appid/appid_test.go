@@ -845,6 +845,13 @@ func TestLoginFailures(t *testing.T) {
 			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("401 Unauthorized"))}, httpFailures, 3},
 		{"HTTP NTLM handshake that succeeds", [][]byte{[]byte(req("") + req("NTLM "+ntlm(1)) + req("NTLM "+ntlm(3)))},
 			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("200 OK"))}, httpFailures, 0},
+		{"HTTP NTLM handshake that succeeds: a login", [][]byte{[]byte(req("") + req("NTLM "+ntlm(1)) + req("NTLM "+ntlm(3)))},
+			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("200 OK"))}, httpLogins, 1},
+		{"HTTP Basic refused, then taken", [][]byte{[]byte(req("Basic YTpi") + req("Basic YTpj") + req("Basic YTpk"))},
+			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("302 Found"))}, httpLogins, 1},
+		{"HTTP Basic taken at once", [][]byte{[]byte(req("Basic YTpi"))}, [][]byte{[]byte(resp("200 OK"))}, httpLogins, 1},
+		{"HTTP Basic refused three times: no login", [][]byte{[]byte(req("Basic YTpi") + req("Basic YTpj") + req("Basic YTpk"))},
+			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("401 Unauthorized"))}, httpLogins, 0},
 		{"HTTP NTLM handshake that fails", [][]byte{[]byte(req("") + req("NTLM "+ntlm(1)) + req("NTLM "+ntlm(3)))},
 			[][]byte{[]byte(resp("401 Unauthorized") + resp("401 Unauthorized") + resp("401 Unauthorized"))}, httpFailures, 1},
 		{"VNC password refused", [][]byte{rfbVersion, {2}, make([]byte, 16)},
@@ -896,6 +903,7 @@ func TestLoginFailures(t *testing.T) {
 func httpFailures(f *Facts) int {
 	return when(f.HTTP != nil, func() int { return f.HTTP.AuthFailures })
 }
+func httpLogins(f *Facts) int  { return when(f.HTTP != nil, func() int { return f.HTTP.Logins }) }
 func rfbFailures(f *Facts) int { return when(f.RFB != nil, func() int { return f.RFB.AuthFailures }) }
 func dbFailures(f *Facts) int  { return when(f.DB != nil, func() int { return f.DB.LoginFailures }) }
 

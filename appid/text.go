@@ -21,6 +21,9 @@ type HTTPFacts struct {
 	// an NTLM AUTHENTICATE, Negotiate) and were answered 401: wrong
 	// passwords. The 401s of a handshake, before the credentials, are not.
 	AuthFailures int `json:"auth_failures,omitempty"`
+	// Logins counts requests with credentials answered other than 401 or
+	// 403 (2xx, 3xx): the server took the password.
+	Logins int `json:"logins,omitempty"`
 }
 
 var httpMethods = [][]byte{[]byte("GET "), []byte("POST "), []byte("HEAD "), []byte("PUT "), []byte("DELETE "),
@@ -45,7 +48,7 @@ type httpHandler struct {
 	buf       [2][]byte
 	scanned   int  // client bytes already searched for Authorization headers
 	websocket bool // the request asked to upgrade to a WebSocket
-	denied    bool // a 401 was seen: requests and answers are paired for failed logins
+	pairing   bool // a 401 or credentials were seen: requests and answers are paired for logins
 	// For the pairing: where each direction's reading stopped, whether
 	// each request carried credentials, and how many were answered.
 	cursor   [2]httpCursor
@@ -142,13 +145,13 @@ func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 		h.authorization(in, b[from:])
 		h.scanned = len(b)
 	}
-	if f.Status == 401 || h.denied {
-		h.denied = true
+	if f.Status == 401 || h.pairing {
+		h.pairing = true
 		h.pairLogins(f)
 	}
 	full := len(h.buf[FromOrig]) >= httpScan || len(h.buf[FromResp]) >= httpScan
 	h.checkBody(in, dir, full)
-	return !full && (f.Method == "" || f.Status == 0 || h.denied || !h.bodyChecked[FromResp])
+	return !full && (f.Method == "" || f.Status == 0 || h.pairing || !h.bodyChecked[FromResp])
 }
 
 // httpCursor walks the messages of one direction's buffered HTTP stream,
@@ -181,7 +184,8 @@ func (hc *httpCursor) next(b []byte, isStart func([]byte) bool) ([]byte, bool) {
 }
 
 // pairLogins reads the request and answer heads that came since the last
-// call and counts the requests with credentials answered 401, pairing
+// call and counts the requests with credentials answered 401, and those
+// answered 2xx or 3xx, pairing
 // them in order (HTTP/1.1 answers in order; a 1xx answer is not the final
 // one). Each head is read once, so a stream cut into many segments costs
 // no more than one in a few.
@@ -206,8 +210,13 @@ func (h *httpHandler) pairLogins(f *HTTPFacts) {
 		if strings.HasPrefix(status, "1") {
 			continue
 		}
-		if h.answered < len(h.creds) && status == "401" && h.creds[h.answered] {
-			f.AuthFailures++
+		if h.answered < len(h.creds) && h.creds[h.answered] {
+			switch {
+			case status == "401":
+				f.AuthFailures++
+			case strings.HasPrefix(status, "2") || strings.HasPrefix(status, "3"):
+				f.Logins++
+			}
 		}
 		h.answered++
 	}
@@ -287,6 +296,7 @@ func (h *httpHandler) authorization(in *Inspector, b []byte) {
 			return
 		}
 		b = b[i+17:]
+		h.pairing = true
 		line, _, _ := bytes.Cut(b, []byte("\r\n"))
 		scheme, token, _ := bytes.Cut(line, []byte(" "))
 		if s := string(bytes.ToLower(scheme)); s == "ntlm" || s == "negotiate" {

@@ -266,6 +266,7 @@ var connFields = []connField{
 	appCount("banner.login_failures", func(f *appid.Facts) int { return when(f.Banner != nil, func() int { return f.Banner.LoginFailures }) }),
 	appCount("banner.logins", func(f *appid.Facts) int { return when(f.Banner != nil, func() int { return f.Banner.Logins }) }),
 	appCount("http.auth_failures", func(f *appid.Facts) int { return when(f.HTTP != nil, func() int { return f.HTTP.AuthFailures }) }),
+	appCount("http.logins", func(f *appid.Facts) int { return when(f.HTTP != nil, func() int { return f.HTTP.Logins }) }),
 	appCount("rfb.auth_failures", func(f *appid.Facts) int { return when(f.RFB != nil, func() int { return f.RFB.AuthFailures }) }),
 	appCount("db.login_failures", func(f *appid.Facts) int { return when(f.DB != nil, func() int { return f.DB.LoginFailures }) }),
 	appText("pe.sender", func(f *appid.Facts) string { return when(f.PE != nil, func() string { return f.PE.Sender }) }),
