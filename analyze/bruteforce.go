@@ -148,7 +148,8 @@ func guessing(seen []attemptSeen) bool {
 }
 
 // loggedIn reports whether a conversation looks like a login that worked:
-// an FTP, SMTP or HTTP server's reply accepting it, an SMB session that
+// an FTP, SMTP or HTTP server's reply accepting it, a KDC's ticket for a
+// password (AS-REP), an SMB session that
 // connected to a share as a named user, or a remote-login or other login
 // protocol's session that lasted longer than an attempt, with no failure
 // shown and not denied.
@@ -156,8 +157,9 @@ func loggedIn(c *flows.Conn) bool {
 	if c.Proto != ipproto.TCP || c.Denied() {
 		return false
 	}
-	if f := c.App; f != nil && (f.Banner != nil && f.Banner.Logins > 0 || f.HTTP != nil && f.HTTP.Logins > 0) {
-		return true // the server said so (FTP 230, SMTP 235, HTTP 2xx to credentials), after refusals or not
+	if f := c.App; f != nil && (f.Banner != nil && f.Banner.Logins > 0 || f.HTTP != nil && f.HTTP.Logins > 0 ||
+		f.Kerberos != nil && f.Kerberos.Success && f.Kerberos.RequestType == "AS") {
+		return true // the server said so (FTP 230, SMTP 235, HTTP 2xx to credentials, a KDC's ticket), after refusals or not
 	}
 	if loginFailures(c) > 0 {
 		return false

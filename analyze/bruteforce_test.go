@@ -194,16 +194,22 @@ func TestGuessingThenAcceptedLogin(t *testing.T) {
 	}{
 		{"ftp", 21, func(failures, logins int) *appid.Facts {
 			return &appid.Facts{Banner: &appid.BannerFacts{LoginFailures: failures, Logins: logins}}
-		}, "FTP password guessing, 29 failed logins, then a login"},
+		}, "FTP password guessing, 32 failed logins, then a login"},
 		{"http", 8080, func(failures, logins int) *appid.Facts {
 			return &appid.Facts{HTTP: &appid.HTTPFacts{AuthFailures: failures, Logins: logins}}
-		}, "HTTP password guessing, 29 failed logins, then a login"},
+		}, "HTTP password guessing, 32 failed logins, then a login"},
+		{"krb_tcp", 88, func(_, logins int) *appid.Facts { // one exchange a connection: refused, or a ticket
+			if logins > 0 {
+				return &appid.Facts{Kerberos: &appid.KerberosFacts{RequestType: "AS", Success: true}}
+			}
+			return &appid.Facts{Kerberos: &appid.KerberosFacts{RequestType: "AS", Error: 24}}
+		}, "Kerberos password guessing, 10 failed logins, then a login"},
 	} {
 		s := NewSummary(Options{})
-		for i := range 10 {
+		for i := range 11 {
 			c := conn("10.0.0.7", "10.0.0.10", uint16(50000+i), tt.port, time.Duration(i)*time.Second, time.Second)
 			c.UID, c.Service, c.App = fmt.Sprint("Cf", i), tt.service, tt.facts(3, 0)
-			if i == 9 {
+			if i == 10 {
 				c.UID, c.App = "Cok", tt.facts(2, 1)
 			}
 			s.AddConn(c)

@@ -85,6 +85,9 @@ type KerberosFacts struct {
 	Client      string `json:"client,omitempty"`       // user@REALM
 	Service     string `json:"service,omitempty"`      // e.g. krbtgt/REALM, cifs/host
 	Error       int    `json:"error_code,omitempty"`
+	// Success is set when the KDC answered with a ticket (AS-REP or
+	// TGS-REP), as Zeek's kerberos.log success field.
+	Success bool `json:"success,omitempty"`
 }
 
 func looksKerberosUDP(p []byte) bool {
@@ -137,6 +140,8 @@ func (in *Inspector) kerberos(msg []byte) {
 		if s := principal(berField(rb, 0xa3)); s != "" {
 			f.Service = s
 		}
+	case 0x6b, 0x6d:
+		f.Success = true
 	case 0x7e:
 		if _, v, _, ok := berNext(berField(seq, 0xa6)); ok && len(v) <= 4 {
 			code := 0

@@ -229,6 +229,9 @@ var connFields = []connField{
 		return when(f.Kerberos != nil, func() string { return f.Kerberos.Service })
 	}),
 	appCount("krb.error_code", func(f *appid.Facts) int { return when(f.Kerberos != nil, func() int { return f.Kerberos.Error }) }),
+	boolField("krb.success", func(c *flows.Conn) (bool, bool) {
+		return true, c.App != nil && c.App.Kerberos != nil && c.App.Kerberos.Success
+	}),
 	appText("ldap.bind_name", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindName }) }),
 	appText("ldap.bind_type", func(f *appid.Facts) string { return when(f.LDAP != nil, func() string { return f.LDAP.BindType }) }),
 	appCount("ldap.bind_failures", func(f *appid.Facts) int { return when(f.LDAP != nil, func() int { return f.LDAP.BindFailures }) }),

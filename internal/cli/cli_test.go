@@ -383,6 +383,7 @@ func TestServicesOnCorpus(t *testing.T) {
 		{"samrlab__sharphound_domain_z.pcapng", "service", "ldap_tcp"},
 		{"pcapattack__LM_rdp_sharprdp.pcapng", "service", "rdp"},
 		{"zeek__krb_kinit.pcap", "service", "krb"},
+		{"zeek__krb_kinit.pcap", "krb.success", "true"},
 		{"zeek__ldap_simpleauth.pcap", "ldap.bind_type", "simple"},
 		{"sanders__dns_axfr.pcapng", "service", "dns"},
 		{"suricata__20171220_smb_mimikatz_copy_to_host.pcap", "smb.files", "mimikatz.exe"},
