@@ -412,7 +412,7 @@ func TestServicesOnCorpus(t *testing.T) {
 
 // finding is the part of a report finding the tests read.
 type finding struct {
-	Kind, Technique, Severity string
+	Kind, Technique, Severity, Title string
 	Score, Count              int
 	Src                       struct{ IP string }
 	Dst                       json.RawMessage
@@ -530,6 +530,35 @@ func TestFindingsOnAttackCaptures(t *testing.T) {
 		}
 		if n != 1 {
 			t.Errorf("%s: %d %s/%s findings, want one episode", tt.file, n, tt.kind, tt.technique)
+		}
+	}
+}
+
+// TestFindingsOnLabAttacks runs the report on captures of real attack
+// tools against real services in a lab (testdata/attacks, README there):
+// each is one finding, of the right kind, technique and title, and
+// nothing else (nmap's FIN and Xmas probes answered by resets once made
+// an SSH lateral-movement finding; hydra's SSH sessions a second one).
+func TestFindingsOnLabAttacks(t *testing.T) {
+	tests := []struct{ file, kind, technique, title string }{
+		{"nmap-scans.pcap", "scan", "T1046", "port scan"},
+		{"nmap-xmas-null-few-ports.pcap", "scan", "T1046", "stealth scan (NULL, FIN/Xmas/Maimon probes)"},
+		{"hydra-ssh.pcap", "brute_force", "T1110", "SSH brute force, 29 attempts"},
+		{"hydra-ftp.pcap", "brute_force", "T1110", "FTP password guessing, 40 failed logins, then a login"},
+		{"hydra-http-basic.pcap", "brute_force", "T1110", "HTTP password guessing, 40 failed logins, then a login"},
+		{"smbclient-guessing.pcap", "brute_force", "T1110", "SMB password guessing, 15 failed logins, then a login"},
+		{"kinit-guessing.pcap", "brute_force", "T1110", "Kerberos password guessing, 12 failed logins, then a login"},
+		{"iodine-tunnel.pcap", "dns_tunnel", "T1071.004", "DNS tunnel via example.com"},
+		{"http-beacon.pcap", "beacon", "T1071", "beacon every 8s"},
+	}
+	for _, tt := range tests {
+		fs := findings(t, filepath.Join("../../testdata/attacks", tt.file))
+		if len(fs) != 1 || fs[0].Kind != tt.kind || fs[0].Technique != tt.technique || fs[0].Title != tt.title {
+			var got []string
+			for _, f := range fs {
+				got = append(got, fmt.Sprintf("%s/%s %q", f.Kind, f.Technique, f.Title))
+			}
+			t.Errorf("%s: findings %v, want only %s/%s %q", tt.file, got, tt.kind, tt.technique, tt.title)
 		}
 	}
 }
