@@ -413,10 +413,10 @@ func TestServicesOnCorpus(t *testing.T) {
 // finding is the part of a report finding the tests read.
 type finding struct {
 	Kind, Technique, Severity, Title string
-	Score, Count              int
-	Src                       struct{ IP string }
-	Dst                       json.RawMessage
-	Evidence                  struct {
+	Score, Count                     int
+	Src                              struct{ IP string }
+	Dst                              json.RawMessage
+	Evidence                         struct {
 		UIDs, Processes, Facts []string
 	}
 }
