@@ -49,9 +49,14 @@ type dnsKey struct {
 // prefers NULL, dnscat2 TXT, CNAME and MX).
 var tunnelTypes = map[string]bool{"TXT": true, "NULL": true, "CNAME": true, "MX": true}
 
-type dnsAcc struct {
+// dnsCounts are a client's queries for one domain.
+type dnsCounts struct {
 	suspicious, dataTypes, total int // queries; dataTypes of the tunnelTypes
 	nameBytes                    int // bytes of the queries' subdomains: the volume carried
+}
+
+type dnsAcc struct {
+	dnsCounts
 	// unread counts the queries of total that were not kept to be read
 	// (see observe), and are counted alike the ones read.
 	unread     int
@@ -72,7 +77,7 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 		return
 	}
 	var touched []*dnsAcc // the domains this conversation asked about
-	var before dnsAcc     // the counts of its first before it
+	var before dnsCounts  // the counts of its first before it
 	dns := c.App.DNS
 	read := slices.Concat(dns.Queries, dns.More)
 	for _, q := range read {
@@ -95,7 +100,7 @@ func (n *dnsDetector) observe(d *detection, c *flows.Conn) {
 		}
 		if !slices.Contains(touched, a) {
 			if len(touched) == 0 {
-				before = *a
+				before = a.dnsCounts
 			}
 			touched = append(touched, a)
 		}
