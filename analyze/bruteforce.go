@@ -149,10 +149,9 @@ func guessing(seen []attemptSeen) bool {
 
 // loggedIn reports whether a conversation looks like a login that worked:
 // an FTP, SMTP or HTTP server's reply accepting it, a KDC's ticket for a
-// password (AS-REP), an SMB session that
-// connected to a share as a named user, or a remote-login or other login
-// protocol's session that lasted longer than an attempt, with no failure
-// shown and not denied.
+// password (AS-REP), an SMB session that connected to a share as a named
+// user, or a remote-login or other login protocol's session that lasted
+// longer than an attempt, with no failure shown; and not denied.
 func loggedIn(c *flows.Conn) bool {
 	if c.Proto != ipproto.TCP || c.Denied() {
 		return false
