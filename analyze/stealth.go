@@ -122,6 +122,8 @@ func (s *scanDetector) stealthFindings(d *detection) []*Finding {
 		for k, f := range s.found {
 			if k.src == ip {
 				f.Evidence.addFact(fact)
+				f.Title += " with stealth probes"
+				f.Why += fmt.Sprintf("; it also sent %s probes, with flags no stack opens a connection with", strings.Join(kindNames(a.probes), ", "))
 				joined = true
 			}
 		}

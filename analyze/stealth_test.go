@@ -78,7 +78,8 @@ func TestStealthProbesJoinAScan(t *testing.T) {
 		s.AddConn(c)
 	}
 	fs := findingsWhere(s, ofKind("scan"))
-	if len(fs) != 1 || !strings.Contains(strings.Join(fs[0].Evidence.Facts, "|"), "stealth probes") {
-		t.Errorf("%d scan findings; facts %v", len(fs), fs[0].Evidence.Facts)
+	if len(fs) != 1 || !strings.Contains(strings.Join(fs[0].Evidence.Facts, "|"), "stealth probes") ||
+		!strings.HasSuffix(fs[0].Title, " with stealth probes") || !strings.Contains(fs[0].Why, "FIN/Xmas/Maimon probes") {
+		t.Errorf("%d scan findings; title %q, why %q, facts %v", len(fs), fs[0].Title, fs[0].Why, fs[0].Evidence.Facts)
 	}
 }

@@ -541,7 +541,7 @@ func TestFindingsOnAttackCaptures(t *testing.T) {
 // an SSH lateral-movement finding; hydra's SSH sessions a second one).
 func TestFindingsOnLabAttacks(t *testing.T) {
 	tests := []struct{ file, kind, technique, title string }{
-		{"nmap-scans.pcap", "scan", "T1046", "port scan"},
+		{"nmap-scans.pcap", "scan", "T1046", "port scan with stealth probes"},
 		{"nmap-xmas-null-few-ports.pcap", "scan", "T1046", "stealth scan (NULL, FIN/Xmas/Maimon probes)"},
 		{"hydra-ssh.pcap", "brute_force", "T1110", "SSH brute force, 29 attempts"},
 		{"hydra-ftp.pcap", "brute_force", "T1110", "FTP password guessing, 40 failed logins, then a login"},
