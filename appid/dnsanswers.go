@@ -62,32 +62,65 @@ func (a DNSAnswers) Len() int { return a.n }
 func (a DNSAnswers) All() iter.Seq[DNSAnswer] {
 	return func(yield func(DNSAnswer) bool) {
 		var name string
+		var r encodedAnswer
 		for e := a.enc; len(e) > 0; {
-			l, k := uvarint(e)
-			e = e[k:]
-			if l > 0 {
-				name, e = e[:l-1], e[l-1:]
+			var ok bool
+			if e, ok = r.cut(e); !ok {
+				return
 			}
-			t := int(e[0])
-			typ, isAddr := e[1:1+t], e[1+t] == 1
-			e = e[2+t:]
-			size, k := uvarint(e)
-			value := e[k : k+int(size)]
-			e = e[k+int(size):]
-			x := DNSAnswer{Name: name, Type: typ}
+			if r.named {
+				name = r.name
+			}
+			x := DNSAnswer{Name: name, Type: r.typ}
 			switch {
-			case isAddr && size == 4:
-				x.Addr = netip.AddrFrom4([4]byte([]byte(value)))
-			case isAddr:
-				x.Addr = netip.AddrFrom16([16]byte([]byte(value))).Unmap()
+			case r.isAddr && len(r.value) == 4:
+				x.Addr = netip.AddrFrom4([4]byte([]byte(r.value)))
+			case r.isAddr:
+				x.Addr = netip.AddrFrom16([16]byte([]byte(r.value))).Unmap()
 			default:
-				x.Value = value
+				x.Value = r.value
 			}
 			if !yield(x) {
 				return
 			}
 		}
 	}
+}
+
+// encodedAnswer is one answer as DNSAnswers holds it.
+type encodedAnswer struct {
+	name, typ, value string
+	named            bool // false: the previous answer's name
+	isAddr           bool // value is an address's 4 or 16 bytes
+}
+
+// cut reads the answer at the start of e into r and returns the rest of
+// e; ok is false when e does not start with a whole answer.
+func (r *encodedAnswer) cut(e string) (rest string, ok bool) {
+	l, k := uvarint(e)
+	if k == 0 || l > uint64(len(e)-k)+1 {
+		return "", false
+	}
+	e = e[k:]
+	r.named = l > 0
+	if r.named {
+		r.name, e = e[:l-1], e[l-1:]
+	}
+	if len(e) < 2 || len(e) < 2+int(e[0]) {
+		return "", false
+	}
+	t := int(e[0])
+	r.typ, r.isAddr = e[1:1+t], e[1+t] == 1
+	if e[1+t] > 1 {
+		return "", false
+	}
+	e = e[2+t:]
+	size, k := uvarint(e)
+	if k == 0 || size > uint64(len(e)-k) || r.isAddr && size != 4 && size != 16 {
+		return "", false
+	}
+	r.value = e[k : k+int(size)]
+	return e[k+int(size):], true
 }
 
 // GobEncode writes the answers for a sorter's temporary file.
@@ -110,26 +143,12 @@ func (a *DNSAnswers) GobDecode(b []byte) error {
 // part of it is not one.
 func countAnswers(enc string) int {
 	n := 0
+	var r encodedAnswer
 	for e := enc; len(e) > 0; n++ {
-		l, k := uvarint(e)
-		if k <= 0 || l > uint64(len(e)) || uint64(k)+max(l, 1)-1 > uint64(len(e)) {
+		var ok bool
+		if e, ok = r.cut(e); !ok {
 			return -1
 		}
-		if l > 0 {
-			e = e[k+int(l)-1:]
-		} else {
-			e = e[k:]
-		}
-		if len(e) < 2 || len(e) < 2+int(e[0]) {
-			return -1
-		}
-		isAddr := e[1+int(e[0])]
-		e = e[2+int(e[0]):]
-		size, k := uvarint(e)
-		if k <= 0 || size > uint64(len(e)-k) || isAddr > 1 || isAddr == 1 && size != 4 && size != 16 {
-			return -1
-		}
-		e = e[k+int(size):]
 	}
 	return n
 }

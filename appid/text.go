@@ -21,8 +21,8 @@ type HTTPFacts struct {
 	// an NTLM AUTHENTICATE, Negotiate) and were answered 401: wrong
 	// passwords. The 401s of a handshake, before the credentials, are not.
 	AuthFailures int `json:"auth_failures,omitempty"`
-	// Logins counts requests with credentials answered other than 401 or
-	// 403 (2xx, 3xx): the server took the password.
+	// Logins counts requests with credentials answered 2xx or 3xx: the
+	// server took the password.
 	Logins int `json:"logins,omitempty"`
 }
 

@@ -251,7 +251,7 @@ var connFields = []connField{
 			return nil
 		}
 		// "name type value", every answer's a substring of one string.
-		var text []byte
+		text := make([]byte, 0, f.DNS.Answers.Len()*48) // a name, a type and an address, about
 		ends := make([]int, 0, f.DNS.Answers.Len())
 		for a := range f.DNS.Answers.All() {
 			text = a.AppendValue(append(append(append(append(text, a.Name...), ' '), a.Type...), ' '))
