@@ -132,10 +132,11 @@ func (a DNSAnswers) GobEncode() ([]byte, error) {
 func (a *DNSAnswers) GobDecode(b []byte) error {
 	n, k := binary.Uvarint(b)
 	enc := string(b[max(k, 0):])
-	if k <= 0 || countAnswers(enc) != int(n) {
+	c := countAnswers(enc)
+	if k <= 0 || c < 0 || uint64(c) != n {
 		return errors.New("damaged DNS answers")
 	}
-	*a = DNSAnswers{enc: enc, n: int(n)}
+	*a = DNSAnswers{enc: enc, n: c}
 	return nil
 }
 
