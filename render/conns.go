@@ -74,9 +74,9 @@ func newConnWriter(w io.Writer, format string, memory, largeMemory int) (*ConnWr
 	var f connFormat
 	switch format {
 	case "ndjson":
-		f = ndjsonFormat{}
+		f = &ndjsonFormat{}
 	case "zeek":
-		f = zeekFormat{}
+		f = &zeekFormat{}
 	case "csv":
 		f = newCSVFormat()
 	default:
@@ -196,8 +196,9 @@ func readLengthPrefixed(r *bufio.Reader) ([]byte, error) {
 }
 
 // appendPlain appends a field's value as plain text (escaping texts with
-// esc) and reports false when it is unset; lists are joined with sep.
-func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string, sep string) ([]byte, bool) {
+// esc) and reports false when it is unset; lists are joined with sep,
+// their items got into items.
+func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string, sep string, items *listItems) ([]byte, bool) {
 	switch f.kind {
 	case kindTime:
 		v, ok := f.time(c)
@@ -220,24 +221,24 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string,
 		}
 		return append(b, 'F'), ok
 	}
-	items := f.list(c)
-	for i, it := range items {
+	items.fill(f, c)
+	for i := range items.len() {
 		if i > 0 {
 			b = append(b, sep...)
 		}
-		b = append(b, esc(it)...)
+		b = append(b, esc(string(items.item(i)))...)
 	}
-	return b, len(items) > 0
+	return b, items.len() > 0
 }
 
 // ndjsonFormat is one JSON object a line, with Zeek's field names; unset
 // fields are left out, as Zeek's JSON logs do.
-type ndjsonFormat struct{}
+type ndjsonFormat struct{ items listItems }
 
-func (ndjsonFormat) header(*bufio.Writer, int64) error  { return nil }
-func (ndjsonFormat) trailer(*bufio.Writer, int64) error { return nil }
+func (*ndjsonFormat) header(*bufio.Writer, int64) error  { return nil }
+func (*ndjsonFormat) trailer(*bufio.Writer, int64) error { return nil }
 
-func (ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
+func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 	b = append(b, '{')
 	open := len(b)
 	for i := range connFields {
@@ -253,28 +254,28 @@ func (ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 		ok := true
 		switch f.kind {
 		case kindTime, kindNumber:
-			b, ok = appendPlain(b, f, c, nil, "")
+			b, ok = appendPlain(b, f, c, nil, "", nil)
 		case kindBool:
 			var v bool
 			v, ok = f.flag(c)
 			b = strconv.AppendBool(b, v)
 		case kindAddr, kindSafe:
 			b = append(b, '"')
-			b, ok = appendPlain(b, f, c, nil, "")
+			b, ok = appendPlain(b, f, c, nil, "", nil)
 			b = append(b, '"')
 		case kindText:
 			var v string
 			v, ok = f.str(c)
 			b = appendJSONString(b, v)
 		case kindList:
-			items := f.list(c)
-			ok = len(items) > 0
+			n.items.fill(f, c)
+			ok = n.items.len() > 0
 			b = append(b, '[')
-			for j, it := range items {
+			for j := range n.items.len() {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				b = appendJSONString(b, it)
+				b = appendJSONString(b, n.items.item(j))
 			}
 			b = append(b, ']')
 		}
@@ -288,7 +289,7 @@ func (ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 // appendJSONString appends s as a JSON string. Control characters, the
 // characters HTML treats specially and invalid UTF-8 are escaped, so the
 // output is safe to paste into a terminal or a web page.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {
@@ -302,7 +303,7 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 		c := s[i]
 		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
+			r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 			switch {
 			case r == utf8.RuneError && size == 1:
 				b = append(b, `\ufffd`...)
@@ -342,13 +343,13 @@ var jsonPlain = func() (plain [256]bool) {
 
 // zeekFormat is Zeek's tab-separated log format, header lines included,
 // so that zeek-cut and Zeek log readers accept it.
-type zeekFormat struct{}
+type zeekFormat struct{ items listItems }
 
 const zeekTimeLayout = "2006-01-02-15-04-05"
 
 func zeekEscape(s string) string { return escapeControl(s, ',') }
 
-func (zeekFormat) header(w *bufio.Writer, ts int64) error {
+func (*zeekFormat) header(w *bufio.Writer, ts int64) error {
 	var sb strings.Builder
 	sb.WriteString("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n")
 	// Zeek writes the wall-clock time here; netfx writes the first
@@ -366,14 +367,14 @@ func (zeekFormat) header(w *bufio.Writer, ts int64) error {
 	return err
 }
 
-func (zeekFormat) appendRecord(b []byte, c *flows.Conn) []byte {
+func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 	for i := range connFields {
 		if i > 0 {
 			b = append(b, '\t')
 		}
 		start := len(b)
 		var ok bool
-		if b, ok = appendPlain(b, &connFields[i], c, zeekEscape, ","); !ok {
+		if b, ok = appendPlain(b, &connFields[i], c, zeekEscape, ",", &z.items); !ok {
 			b = append(b[:start], '-')
 		} else if connFields[i].kind == kindSafe && len(b) == start {
 			b = append(b, "(empty)"...)
@@ -382,7 +383,7 @@ func (zeekFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 	return append(b, '\n')
 }
 
-func (zeekFormat) trailer(w *bufio.Writer, lastTS int64) error {
+func (*zeekFormat) trailer(w *bufio.Writer, lastTS int64) error {
 	_, err := fmt.Fprintf(w, "#close\t%s\n", time.Unix(0, lastTS).UTC().Format(zeekTimeLayout))
 	return err
 }
@@ -392,10 +393,11 @@ func (zeekFormat) trailer(w *bufio.Writer, lastTS int64) error {
 // the microsecond), which spreadsheets read as a time; strings are text as
 // a person reads them (see text), with ";" escaped.
 type csvFormat struct {
-	buf *bytes.Buffer
-	w   *csv.Writer
-	row []string
-	val []byte
+	buf   *bytes.Buffer
+	w     *csv.Writer
+	row   []string
+	val   []byte
+	items listItems
 }
 
 // rfc3339Micro is RFC 3339 in UTC with microseconds, as the report's times.
@@ -425,7 +427,7 @@ func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn) []byte {
 			c.row = append(c.row, time.Unix(0, conn.TS).UTC().Format(rfc3339Micro))
 			continue
 		}
-		val, ok := appendPlain(c.val[:0], f, conn, csvEscape, ";")
+		val, ok := appendPlain(c.val[:0], f, conn, csvEscape, ";", &c.items)
 		c.val = val
 		if !ok {
 			val = nil

@@ -30,7 +30,7 @@ type connField struct {
 	time     func(*flows.Conn) (int64, bool)
 	num      func(*flows.Conn) (uint64, bool)
 	str      func(*flows.Conn) (string, bool)
-	list     func(*flows.Conn) []string
+	list     func(*flows.Conn, *listItems)
 	addr     func(*flows.Conn) netip.Addr
 	flag     func(*flows.Conn) (bool, bool)
 	group    fieldGroup
@@ -79,7 +79,48 @@ func boolField(name string, get func(*flows.Conn) (bool, bool)) connField {
 	return connField{name: name, zeekType: "bool", kind: kindBool, flag: get}
 }
 func listField(name string, get func(*flows.Conn) []string) connField {
-	return connField{name: name, zeekType: "vector[string]", kind: kindList, list: get}
+	return itemsField(name, "vector[string]", func(c *flows.Conn, l *listItems) {
+		for _, s := range get(c) {
+			l.add(s)
+		}
+	})
+}
+func itemsField(name, typ string, get func(*flows.Conn, *listItems)) connField {
+	return connField{name: name, zeekType: typ, kind: kindList, list: get}
+}
+
+// listItems is a list field's value for one record: its items' texts one
+// after another, each ending where ends says. Each writer reuses one, so
+// that an item made of parts (a DNS answer's name, type and value) needs
+// no string of its own.
+type listItems struct {
+	text []byte
+	ends []int
+}
+
+// fill sets l to field f's items for c.
+func (l *listItems) fill(f *connField, c *flows.Conn) {
+	l.text, l.ends = l.text[:0], l.ends[:0]
+	f.list(c, l)
+}
+
+func (l *listItems) add(s string) {
+	l.text = append(l.text, s...)
+	l.end()
+}
+
+// end ends the item appended to l.text since the last.
+func (l *listItems) end() { l.ends = append(l.ends, len(l.text)) }
+
+func (l *listItems) len() int { return len(l.ends) }
+
+// item returns item i, valid until l is filled again.
+func (l *listItems) item(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = l.ends[i-1]
+	}
+	return l.text[start:l.ends[i]]
 }
 
 // seen reports whether the capture saw the conversation: the fields only
@@ -115,7 +156,11 @@ var connFields = []connField{
 	numField("orig_ip_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.OrigIPBytes, counted(c) }),
 	numField("resp_pkts", "count", func(c *flows.Conn) (uint64, bool) { return c.RespPkts, counted(c) }),
 	numField("resp_ip_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.RespIPBytes, counted(c) }),
-	connField{name: "tunnel_parents", zeekType: "set[string]", kind: kindList, list: func(c *flows.Conn) []string { return c.TunnelParents }},
+	itemsField("tunnel_parents", "set[string]", func(c *flows.Conn, l *listItems) {
+		for _, s := range c.TunnelParents {
+			l.add(s)
+		}
+	}),
 	numField("ip_proto", "count", func(c *flows.Conn) (uint64, bool) { return uint64(c.Proto), true }),
 	safeField("community_id", "string", func(c *flows.Conn) (string, bool) { return c.CommunityID, c.CommunityID != "" }),
 	numField("vlan", "int", func(c *flows.Conn) (uint64, bool) { return uint64(c.VLAN), c.NumVLANs > 0 }),
@@ -246,24 +291,14 @@ var connFields = []connField{
 		// Set when there were more than dns.queries lists.
 		return when(f.DNS != nil && f.DNS.QueriesTotal > len(f.DNS.Queries), func() int { return f.DNS.QueriesTotal })
 	}),
-	appList("dns.answers", func(f *appid.Facts) []string {
-		if f.DNS == nil {
-			return nil
+	itemsField("dns.answers", "vector[string]", func(c *flows.Conn, l *listItems) {
+		if c.App == nil || c.App.DNS == nil {
+			return
 		}
-		// "name type value", every answer's a substring of one string.
-		text := make([]byte, 0, f.DNS.Answers.Len()*48) // a name, a type and an address, about
-		ends := make([]int, 0, f.DNS.Answers.Len())
-		for a := range f.DNS.Answers.All() {
-			text = a.AppendValue(append(append(append(append(text, a.Name...), ' '), a.Type...), ' '))
-			ends = append(ends, len(text))
+		for a := range c.App.DNS.Answers.All() { // "name type value"
+			l.text = a.AppendValue(append(append(append(append(l.text, a.Name...), ' '), a.Type...), ' '))
+			l.end()
 		}
-		all := string(text)
-		out := make([]string, len(ends))
-		start := 0
-		for i, end := range ends {
-			out[i], start = all[start:end], end
-		}
-		return out
 	}),
 	appText("banner.server", func(f *appid.Facts) string { return when(f.Banner != nil, func() string { return f.Banner.Server }) }),
 	appCount("banner.login_failures", func(f *appid.Facts) int { return when(f.Banner != nil, func() int { return f.Banner.LoginFailures }) }),
