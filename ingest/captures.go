@@ -207,6 +207,10 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 		return
 	}
 	defer r.Close() // src is closed above: this releases the buffers
+	if opt.workers > 1 {
+		// With cores to spare for the tables, framing gets one too.
+		r.ReadAhead(pprof.WithLabels(ctx, pprof.Labels("stage", "frame")))
+	}
 	b.file = path
 	for r.Next() {
 		p := r.Packet()

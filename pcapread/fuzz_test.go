@@ -2,7 +2,10 @@ package pcapread
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,6 +61,35 @@ func checkReader(t *testing.T, data []byte) {
 			t.Fatalf("offset %d outside the input", fe.Offset)
 		}
 	}
+	checkReadAhead(t, data)
+}
+
+// checkReadAhead reads data with and without ReadAhead and fails unless
+// the packets, the counts and the error are the same.
+func checkReadAhead(t *testing.T, data []byte) {
+	t.Helper()
+	serial, ahead := readDigest(data, false), readDigest(data, true)
+	if serial != ahead {
+		t.Fatalf("read ahead:\n%s\nread serially:\n%s", ahead, serial)
+	}
+}
+
+// readDigest reads data to the end and returns a digest of every packet,
+// then the counts and the error in full.
+func readDigest(data []byte, ahead bool) string {
+	r, err := NewReader(bytes.NewReader(data), "digest")
+	if err != nil {
+		return err.Error()
+	}
+	defer r.Close()
+	if ahead {
+		r.ReadAhead(context.Background())
+	}
+	h := sha256.New()
+	for r.Next() {
+		fmt.Fprintf(h, "%+v\n", *r.Packet())
+	}
+	return fmt.Sprintf("packets %x\nstats %+v\nerror %v", h.Sum(nil), r.Stats(), r.Err())
 }
 
 func FuzzPcap(f *testing.F) {

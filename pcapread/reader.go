@@ -83,6 +83,9 @@ type Reader struct {
 	// carried is the tunnel of the packet last handed on, whose inner
 	// packet Next reads before the next record.
 	carried carried
+	// ahead, once ReadAhead is called, frames the records on a goroutine
+	// of its own, which then alone uses fr, br, pcap and ng.
+	ahead *ahead
 }
 
 // carried is where a carrier's inner packet starts (see carrier), and
@@ -217,7 +220,10 @@ func (r *Reader) Format() Format { return r.format }
 func (r *Reader) Stats() Stats {
 	s := r.stats
 	s.First, s.Last, s.Outliers, s.OutlierAt, _ = r.times.Span()
-	if r.fr != nil {
+	switch {
+	case r.ahead != nil:
+		s.BadFractions = r.ahead.badFractions
+	case r.fr != nil:
 		s.BadFractions = r.fr.badFractions
 	}
 	return s
@@ -226,7 +232,9 @@ func (r *Reader) Stats() Stats {
 // Close releases the Reader's buffers and closes the file opened by Open;
 // the Reader and its packets must not be used after it.
 func (r *Reader) Close() error {
-	if r.br != nil {
+	if r.ahead != nil {
+		r.ahead.close() // its goroutine releases the buffer
+	} else if r.br != nil {
 		r.br.Reset(nil)
 		bigReaders.Put(r.br)
 		r.br = nil
@@ -279,20 +287,15 @@ func (r *Reader) Next() bool {
 		}
 	}
 	for !r.done {
-		pos := r.fr.off - int64(r.br.Buffered())
 		var (
 			rec record
+			pos int64
 			err error
 		)
-		if r.ng != nil {
-			var ci gopacket.CaptureInfo
-			rec.data, ci, err = r.ng.ZeroCopyReadPacketData()
-			if err == nil {
-				rec.ts, rec.length, rec.iface = unixNano(ci.Timestamp), ci.Length, ci.InterfaceIndex
-				rec.link = ci.AncillaryData[0].(layers.LinkType)
-			}
+		if r.ahead != nil {
+			rec, pos, err = r.ahead.next()
 		} else {
-			rec, err = r.nextPcapRecord()
+			rec, pos, err = r.frameRecord()
 		}
 		if err != nil {
 			r.done = true
@@ -315,6 +318,23 @@ func (r *Reader) Next() bool {
 	}
 	r.stats.FragDropped += int64(r.dec.frags.flush())
 	return false
+}
+
+// frameRecord reads the next record from the file, and where its read
+// began.
+func (r *Reader) frameRecord() (rec record, pos int64, err error) {
+	pos = r.fr.off - int64(r.br.Buffered())
+	if r.pcap != nil {
+		rec, err = r.nextPcapRecord()
+		return rec, pos, err
+	}
+	var ci gopacket.CaptureInfo
+	rec.data, ci, err = r.ng.ZeroCopyReadPacketData()
+	if err == nil {
+		rec.ts, rec.length, rec.iface = unixNano(ci.Timestamp), ci.Length, ci.InterfaceIndex
+		rec.link = ci.AncillaryData[0].(layers.LinkType)
+	}
+	return rec, pos, err
 }
 
 // record is one packet record as read: its bytes (valid until the next

@@ -2,10 +2,12 @@ package pcapread
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +108,49 @@ func TestDamagedCorpusCaptures(t *testing.T) {
 				t.Errorf("read %d records before the damage, want %d", got, tt.packets)
 			}
 		})
+	}
+}
+
+// TestReadAheadOnCorpus: every corpus capture, damaged ones included,
+// reads the same with ReadAhead as without.
+func TestReadAheadOnCorpus(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(corpus(t), "*.pcap*"))
+	if len(files) == 0 {
+		t.Skip("no captures in the corpus")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) { checkReadAhead(t, data) })
+	}
+}
+
+// TestReadAheadStopsOnClose: closing a Reader that reads ahead before its
+// end stops its goroutine, which gives the read buffer back.
+func TestReadAheadStopsOnClose(t *testing.T) {
+	frames := make([][]byte, 20000)
+	for i := range frames {
+		frames[i] = tcpFrame(i % 1000)
+	}
+	data := pcapFile(t, layers.LinkTypeEthernet, frames...)
+	before := runtime.NumGoroutine()
+	for range 10 {
+		r, err := NewReader(bytes.NewReader(data), "test.pcap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.ReadAhead(context.Background())
+		r.Next()
+		r.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines left running after Close", n-before)
 	}
 }
 

@@ -741,10 +741,11 @@ func TestMissingInputKeepsTheOthers(t *testing.T) {
 	}
 }
 
-// TestSameBytesEveryRun runs the report, as JSON and as tables, on the
-// demo evidence and on the corpus folder several times with one and with
-// two processors: every run must give the same bytes (maps are iterated
-// in a different order each time, so an order that is not total shows).
+// TestSameBytesEveryRun runs the report, as JSON and as tables, and
+// conns on the demo evidence and on the corpus folder several times with
+// one and with two processors and one to three flow tables: every run
+// must give the same bytes, diagnostics included (maps are iterated in a
+// different order each time, so an order that is not total shows).
 func TestSameBytesEveryRun(t *testing.T) {
 	inputs := [][]string{{"../../testdata/demo"}}
 	if _, err := os.Stat(filepath.Join(sharedDir, "pcap")); err == nil {
@@ -754,17 +755,19 @@ func TestSameBytesEveryRun(t *testing.T) {
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, in := range inputs {
-		for _, format := range [][]string{{"report", "--json", "-q"}, {"report", "-q", "--findings", "0"}} {
-			args := append(slices.Clone(format), in...)
-			var first string
+		for _, format := range [][]string{{"report", "--json", "-q"}, {"report", "-q", "--findings", "0"}, {"conns"}} {
+			var first, firstErr string
 			for i := range 6 {
+				// Sharded tables, and reading ahead, from two workers.
+				workers := []string{"1", "3", "2"}[i%3]
+				args := append(append(slices.Clone(format), "--workers", workers), in...)
 				runtime.GOMAXPROCS(1 + i%2)
-				out, _, _ := run(args...)
+				out, errOut, _ := run(args...)
 				if i == 0 {
-					first = out
+					first, firstErr = out, errOut
 					continue
 				}
-				if out != first {
+				if out != first || errOut != firstErr {
 					t.Fatalf("netfx %s: run %d (GOMAXPROCS %d) differs from the first", strings.Join(args, " "), i+1, 1+i%2)
 				}
 			}

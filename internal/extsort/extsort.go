@@ -13,10 +13,12 @@ import (
 	"bufio"
 	"cmp"
 	"container/heap"
+	"context"
 	"errors"
 	"io"
 	"iter"
 	"os"
+	"runtime/pprof"
 	"slices"
 
 	"github.com/klauspost/compress/s2"
@@ -147,7 +149,9 @@ func (s *Sorter[T]) spill() error {
 	s.buf, s.spare, s.inflight = s.spare, nil, buf
 	done := make(chan error, 1)
 	s.spilling = done
-	go func() { done <- s.writeRun(f, buf) }()
+	// Labelled for CPU profiles as a stage of its own, since it runs
+	// beside the goroutine that adds (docs/performance.md).
+	go pprof.Do(context.Background(), pprof.Labels("stage", "spill"), func(context.Context) { done <- s.writeRun(f, buf) })
 	return nil
 }
 
