@@ -86,13 +86,16 @@ if [ -x /usr/bin/time ] && command -v tcpdump >/dev/null; then
 fi
 
 # CPU per packet of each stage, from a CPU profile whose samples carry the
-# pprof label "stage" (package ingest and flows; "finish" is the command's own
-# work after reading, unlabelled the runtime's: garbage collection,
-# scheduling). The busiest stage is the critical path: with a core per
-# stage, a run takes at least its time. Each command runs with one flow table
-# and with four sharing it (--workers 4: "table" is then the four workers'
-# CPU, a quarter of it on each, "route" hands them the packets and "merge"
-# puts their conversations back in order), so the critical path on a machine
+# pprof label "stage" (packages ingest, pcapread, flows, render and extsort;
+# "finish" is the command's own work after reading, unlabelled the
+# runtime's: garbage collection, scheduling). The busiest stage is the
+# critical path: with a core per stage, a run takes at least its time. Each
+# command runs with one flow table and with four sharing it (--workers 4:
+# "table" is then the four workers' CPU, a quarter of it on each, and so is
+# "encode", conns' four encoders; "frame" reads and frames the records
+# ahead of "read", which decodes them; "route" hands the packets to the
+# tables and "merge" puts their conversations back in order; "spill"
+# writes sorted runs in the background), so the critical path on a machine
 # with more cores can be read from a run on two.
 packets=$("$data/netfx" report --json "$cap" 2>/dev/null | awk '/"packets"/ && !n { gsub(/[^0-9]/, ""); print; n = 1 }')
 for cmd in conns report; do
@@ -105,7 +108,7 @@ for cmd in conns report; do
       /: [a-z]+$/ && labelled != "" {
         v = seconds($1); name = $NF
         printf "  %-8s %7.3f s  %6.0f ns/packet\n", name, v, v * 1e9 / packets
-        if (name == "table") { v /= workers; name = "table/" workers }
+        if (name == "table" || name == "encode") { v /= workers; name = name "/" workers }
         if (v > busiest) { busiest = v; bname = name }
       }
       END {

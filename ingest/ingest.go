@@ -323,6 +323,11 @@ type run struct {
 	analytics *analyticsJoin  // the Log Analytics rows, joined to the records on their way out
 }
 
+// Workers returns how many flow tables share the work of reading captures
+// with Options.Workers asked (0: chosen from the cores available), so that
+// the work after them can be split as many ways.
+func Workers(asked int) int { return tableWorkers(asked, runtime.GOMAXPROCS(0)) }
+
 // tableWorkers is how many flow tables share the work: as asked, or, when
 // not, one for each core beyond the two that reading and the caller's work
 // take, at most maxTableWorkers. On two cores a second table only adds the

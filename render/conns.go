@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"math"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -20,21 +23,30 @@ import (
 
 // ConnWriter writes conversation records in one format, ordered by ts
 // then uid whatever order they are added in. Each record is encoded when it
-// is added, so encoding runs while the input is still being read; Close
-// sorts the encoded records (beyond a fixed number in temporary files,
-// never next to the evidence) and writes them between the format's header
-// and trailer.
+// is added (by the caller, or by encoders of its own: see Encoders), so
+// encoding runs while the input is still being read; Close sorts the
+// encoded records (beyond a fixed number in temporary files, never next
+// to the evidence) and writes them between the format's header and
+// trailer.
 type ConnWriter struct {
-	out     *bufio.Writer
-	format  connFormat
-	sorter  *extsort.Sorter[encodedConn]
-	arena   []byte // encoded records, which encodedConn.Text slices point into
-	records int
-	firstTS int64
-	lastTS  int64
+	out       *bufio.Writer
+	newFormat func() connFormat
+	format    connFormat // the caller's, when it encodes
+	arena     []byte     // encoded records, which encodedConn.Text slices point into
+	records   int
+	firstTS   int64
+	lastTS    int64
+	// mu guards the sorter and largeMemory while encoders add to them.
+	mu     sync.Mutex
+	sorter *extsort.Sorter[encodedConn]
 	// largeMemory is the sorter's memory once it has spilled
 	// spilledToGrow runs; 0 once it has it.
 	largeMemory int
+	// With encoders: the records not yet handed to them, the hand-off,
+	// and the encoders running.
+	pending  []*flows.Conn
+	jobs     chan []*flows.Conn
+	encoding sync.WaitGroup
 }
 
 // connFormat encodes records in one format.
@@ -71,21 +83,85 @@ func NewConnWriter(w io.Writer, format string) (*ConnWriter, error) {
 }
 
 func newConnWriter(w io.Writer, format string, memory, largeMemory int) (*ConnWriter, error) {
-	var f connFormat
+	var newFormat func() connFormat
 	switch format {
 	case "ndjson":
-		f = &ndjsonFormat{}
+		newFormat = func() connFormat { return &ndjsonFormat{} }
 	case "zeek":
-		f = &zeekFormat{}
+		newFormat = func() connFormat { return &zeekFormat{} }
 	case "csv":
-		f = newCSVFormat()
+		newFormat = func() connFormat { return newCSVFormat() }
 	default:
 		return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(ConnFormats, ", "))
 	}
 	sorter := extsort.NewWithCodec(math.MaxInt, compareEncoded, encodedCodec{})
 	sorter.LimitBytes(memory, encodedSize)
 	sorter.SpillAllInBackground()
-	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), format: f, sorter: sorter, largeMemory: largeMemory}, nil
+	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), newFormat: newFormat, format: newFormat(), sorter: sorter, largeMemory: largeMemory}, nil
+}
+
+// Encoders makes n goroutines of the writer's own encode the records
+// added from now on, when n is more than one; with fewer, the caller's
+// goroutine does. The output is the same bytes either way. The records
+// added must not change after Add.
+func (w *ConnWriter) Encoders(n int) {
+	if n <= 1 || w.jobs != nil {
+		return
+	}
+	w.jobs = make(chan []*flows.Conn, n)
+	for range n {
+		w.encoding.Add(1)
+		// Labelled for CPU profiles as a stage that runs on n cores
+		// (docs/performance.md).
+		go pprof.Do(context.Background(), pprof.Labels("stage", "encode"), func(context.Context) {
+			defer w.encoding.Done()
+			w.encode(w.jobs)
+		})
+	}
+}
+
+// encodeBatch is how many records go to an encoder at once.
+const encodeBatch = 256
+
+// encode encodes the batches of records from jobs, with a format and an
+// arena of its own, and adds them to the sorter.
+func (w *ConnWriter) encode(jobs <-chan []*flows.Conn) {
+	f := w.newFormat()
+	var arena []byte
+	encoded := make([]encodedConn, 0, encodeBatch)
+	for batch := range jobs {
+		encoded = encoded[:0]
+		for _, c := range batch {
+			var e encodedConn
+			e, arena = encodeConn(f, arena, c)
+			encoded = append(encoded, e)
+		}
+		w.mu.Lock()
+		for _, e := range encoded {
+			w.sort(e)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// encodeConn encodes c into arena, in a new chunk when it runs short.
+func encodeConn(f connFormat, arena []byte, c *flows.Conn) (encodedConn, []byte) {
+	if cap(arena)-len(arena) < 64<<10 {
+		arena = make([]byte, 0, 1<<20)
+	}
+	start := len(arena)
+	arena = f.appendRecord(arena, c)
+	return encodedConn{c.TS, c.UID, arena[start:len(arena):len(arena)]}, arena
+}
+
+// sort adds an encoded record to the sorter, and grows the sorter's
+// memory once it has spilled spilledToGrow runs.
+func (w *ConnWriter) sort(e encodedConn) {
+	w.sorter.Add(e)
+	if w.largeMemory > 0 && w.sorter.Spilled() >= spilledToGrow {
+		w.sorter.LimitBytes(w.largeMemory, encodedSize)
+		w.largeMemory = 0
+	}
 }
 
 func encodedSize(r encodedConn) int { return len(r.Text) + len(r.UID) + 40 }
@@ -97,35 +173,50 @@ type encodedConn struct {
 	Text []byte
 }
 
+// compareEncoded orders records by ts then uid, and records alike in both
+// (conversation logs read twice) by their text, so that the order does
+// not depend on the order they were added in.
 func compareEncoded(a, b encodedConn) int {
 	if a.TS != b.TS {
 		return cmp.Compare(a.TS, b.TS)
 	}
-	return strings.Compare(a.UID, b.UID)
+	if c := strings.Compare(a.UID, b.UID); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.Text, b.Text)
 }
 
-// Add encodes a record.
+// Add encodes a record, or hands it to the encoders.
 func (w *ConnWriter) Add(c *flows.Conn) {
-	if cap(w.arena)-len(w.arena) < 64<<10 {
-		w.arena = make([]byte, 0, 1<<20)
-	}
-	start := len(w.arena)
-	w.arena = w.format.appendRecord(w.arena, c)
-	w.sorter.Add(encodedConn{c.TS, c.UID, w.arena[start:len(w.arena):len(w.arena)]})
-	if w.largeMemory > 0 && w.sorter.Spilled() >= spilledToGrow {
-		w.sorter.LimitBytes(w.largeMemory, encodedSize)
-		w.largeMemory = 0
-	}
 	if w.records == 0 || c.TS < w.firstTS {
 		w.firstTS = c.TS
 	}
 	w.lastTS = max(w.lastTS, c.TS)
 	w.records++
+	if w.jobs != nil {
+		w.pending = append(w.pending, c)
+		if len(w.pending) == encodeBatch {
+			w.jobs <- w.pending
+			w.pending = make([]*flows.Conn, 0, encodeBatch)
+		}
+		return
+	}
+	var e encodedConn
+	e, w.arena = encodeConn(w.format, w.arena, c)
+	w.sort(e)
 }
 
 // Close writes the header, the records in order and the trailer, and
 // flushes; it does not close the underlying writer.
 func (w *ConnWriter) Close() error {
+	if w.jobs != nil {
+		if len(w.pending) > 0 {
+			w.jobs <- w.pending
+		}
+		close(w.jobs)
+		w.encoding.Wait()
+		w.jobs = nil
+	}
 	if err := w.format.header(w.out, w.firstTS); err != nil {
 		return err
 	}

@@ -43,11 +43,18 @@ func encode(t *testing.T, format string, conns []*flows.Conn) string {
 
 func encodeWith(t *testing.T, format string, conns []*flows.Conn, memory int) string {
 	t.Helper()
+	return encodeOn(t, format, conns, memory, 1)
+}
+
+// encodeOn encodes as encodeWith does, on encoders of the writer's own.
+func encodeOn(t *testing.T, format string, conns []*flows.Conn, memory, encoders int) string {
+	t.Helper()
 	var buf bytes.Buffer
 	w, err := newConnWriter(&buf, format, memory, 4*memory)
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.Encoders(encoders)
 	for _, c := range conns {
 		w.Add(c)
 	}
@@ -59,7 +66,8 @@ func encodeWith(t *testing.T, format string, conns []*flows.Conn, memory int) st
 
 // TestConnWriterOrders checks that records added in any order come out by
 // ts then uid, the same whether they fit in memory or spill to temporary
-// files (in small runs, then larger ones), in every format.
+// files (in small runs, then larger ones) and whether the caller or
+// encoders encode them, in every format.
 func TestConnWriterOrders(t *testing.T) {
 	conns := sampleConns(1000)
 	shuffled := slices.Clone(conns)
@@ -71,6 +79,23 @@ func TestConnWriterOrders(t *testing.T) {
 		}
 		if got := encodeWith(t, format, shuffled, 7000); got != want {
 			t.Errorf("%s: output differs when the records spill", format)
+		}
+		for _, encoders := range []int{2, 5} {
+			if got := encodeOn(t, format, shuffled, 7000, encoders); got != want {
+				t.Errorf("%s: output differs with %d encoders", format, encoders)
+			}
+		}
+	}
+	// Records alike in time and uid (a conversation log read twice, or
+	// edited) come out in one order whatever order the encoders add them.
+	twins := sampleConns(600)
+	for i, c := range twins {
+		c.UID, c.TS = twins[0].UID, twins[0].TS+int64(i%3)
+	}
+	want := encodeWith(t, "ndjson", twins, 7000)
+	for range 5 {
+		if got := encodeOn(t, "ndjson", twins, 7000, 4); got != want {
+			t.Fatal("records alike in ts and uid came out in another order")
 		}
 	}
 	if strings.Index(encode(t, "ndjson", shuffled), conns[0].UID) > 100 {

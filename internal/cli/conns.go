@@ -36,6 +36,9 @@ Examples:
 			if err != nil {
 				return usageError{err}
 			}
+			// As many encoders as flow tables: with cores to spare for
+			// the tables, encoding gets them too.
+			w.Encoders(ingest.Workers(opt.Workers))
 			read, err := readEvidence(cmd.Context(), s, args, opt, &ff, ingest.Sink{Conn: w.Add, AnyOrder: true})
 			if err != nil {
 				return err
