@@ -141,6 +141,16 @@ func (d *detection) findings(first, last int64, ok bool) []Finding {
 	for _, det := range d.detectors {
 		d.made = append(d.made, det.findings(d)...)
 	}
+	for _, f := range d.made {
+		d.name(&f.Src)
+		d.name(&f.Dst)
+		for i := range f.dsts {
+			d.name(&f.dsts[i])
+		}
+		for i := range f.Targets {
+			d.name(&f.Targets[i])
+		}
+	}
 	// Detectors make their findings from maps: in a total order, episodes
 	// merge the same way every run.
 	slices.SortFunc(d.made, func(a, b *Finding) int { return compareFindings(*a, *b) })
@@ -171,10 +181,21 @@ func (d *detection) err() error {
 
 func (d *detection) internal(a netip.Addr) bool { return d.net.Internal(a) }
 
-// endpoint describes an address (and port) with its best name.
+// endpoint describes an address (and port); findings names it at the end
+// (see name).
 func (d *detection) endpoint(a netip.Addr, p *uint16) Endpoint {
 	class, _ := d.net.Classify(a)
-	return Endpoint{IP: a, Port: p, Name: d.names.best(a), Class: class}
+	return Endpoint{IP: a, Port: p, Class: class}
+}
+
+// name gives an endpoint without a name its address's best name, once
+// every conversation is observed: the names are learned beside the
+// detectors (see Summary.observe), so they are read only at the end, with
+// all the evidence behind them.
+func (d *detection) name(e *Endpoint) {
+	if e.Name == "" && e.IP.IsValid() {
+		e.Name = d.names.best(e.IP)
+	}
 }
 
 // afterSince reports whether t is after the suspected compromise.

@@ -115,6 +115,7 @@ func TestSpillKeepsTheReport(t *testing.T) {
 		for _, c := range conns {
 			s.AddConn(c)
 		}
+		s.waitDetection() // before looking at the detectors' state
 		if evidence == 1 && s.det.evidence.base == 0 {
 			t.Fatal("no evidence was written to the temporary file")
 		}

@@ -24,8 +24,10 @@ func findingsWhere(s *Summary, keep func(Finding) bool) []Finding {
 	return out
 }
 
-// detectorOf returns the Summary's detector of type T.
+// detectorOf returns the Summary's detector of type T, once the detectors
+// have observed every conversation added.
 func detectorOf[T detector](s *Summary) T {
+	s.waitDetection()
 	for _, d := range s.det.detectors {
 		if t, ok := d.(T); ok {
 			return t

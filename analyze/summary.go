@@ -2,12 +2,14 @@ package analyze
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
 	"math"
 	"net/netip"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -196,7 +198,12 @@ type Summary struct {
 	series       timeSeries
 	names        *names
 	det          *detection
-	report       *Report // once made
+	// The detectors run on a goroutine of their own (see observe): the
+	// conversations not yet handed to it, the hand-off, and its end.
+	detBatch []*flows.Conn
+	detIn    chan []*flows.Conn
+	detDone  chan struct{}
+	report   *Report // once made
 	// The Azure inventory read so far, and its index.
 	inv       inventory.Inventory
 	invInputs []InventoryInput
@@ -277,8 +284,54 @@ func NewSummary(opt Options) *Summary {
 	}
 	s.hosts = &hostTable{ids: make(map[hostKey]uint32), max: maxHosts}
 	s.hostsLeftOut = &sourceCount{exact: map[netip.Addr]uint64{}}
-	s.det = newDetection(opt.Detect, s.net, s.names, s.hosts)
+	// The detectors number the hosts they keep state for themselves: they
+	// run beside the accounting, which numbers its own.
+	s.det = newDetection(opt.Detect, s.net, s.names, &hostTable{ids: make(map[hostKey]uint32), max: maxHosts})
 	return s
+}
+
+// detectBatch is how many conversations go to the detectors at once.
+const detectBatch = 256
+
+// observe hands a conversation to the detectors. They run on a goroutine
+// of their own, beside the accounting and the names of AddConn, and share
+// nothing with them but the network and the inventory's index, which do
+// not change while they run (see waitDetection), until the report.
+func (s *Summary) observe(c *flows.Conn) {
+	if s.detIn == nil {
+		in, done := make(chan []*flows.Conn, 4), make(chan struct{})
+		s.detIn, s.detDone = in, done
+		// Labelled for CPU profiles as a stage of its own
+		// (docs/performance.md).
+		go pprof.Do(context.Background(), pprof.Labels("stage", "detect"), func(context.Context) {
+			defer close(done)
+			for batch := range in {
+				for _, c := range batch {
+					s.det.observe(c)
+				}
+			}
+		})
+	}
+	s.detBatch = append(s.detBatch, c)
+	if len(s.detBatch) == detectBatch {
+		s.detIn <- s.detBatch
+		s.detBatch = make([]*flows.Conn, 0, detectBatch)
+	}
+}
+
+// waitDetection hands the detectors the conversations left and waits
+// until they have observed them all; observe starts them again.
+func (s *Summary) waitDetection() {
+	if s.detIn == nil {
+		return
+	}
+	if len(s.detBatch) > 0 {
+		s.detIn <- s.detBatch
+		s.detBatch = nil
+	}
+	close(s.detIn)
+	<-s.detDone
+	s.detIn, s.detDone = nil, nil
 }
 
 // AddCapture records how one capture file was read; its conversations
@@ -320,13 +373,14 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 // AddConn accounts one conversation.
 func (s *Summary) AddConn(c *flows.Conn) {
 	if s.invChanged {
+		s.waitDetection() // the detectors read the index
 		s.indexInventory()
 	}
 	s.conns++
 	s.series.add(c)
 	s.addLogSide(c)
 	s.names.fromConn(c)
-	s.det.observe(c)
+	s.observe(c)
 	bytes := c.OrigIPBytes + c.RespIPBytes
 	pkts := c.OrigPkts + c.RespPkts
 	orig, resp := c.Orig, c.Resp
@@ -447,6 +501,7 @@ func (h *hostAcc) add(bytes, pkts uint64) {
 // evidence or per-pair state that could not be read back from its
 // temporary file.
 func (s *Summary) Err() error {
+	s.waitDetection()
 	return errors.Join(s.pairs.Err(), s.det.err())
 }
 
@@ -456,6 +511,7 @@ func (s *Summary) Report() Report {
 	if s.report != nil {
 		return *s.report // made once: the detectors' findings are not made twice
 	}
+	s.waitDetection()
 	if s.invChanged {
 		s.indexInventory()
 	}
