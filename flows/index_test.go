@@ -1,8 +1,10 @@
 package flows
 
 import (
+	"bytes"
 	"cmp"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
 )
@@ -84,6 +86,32 @@ func TestSelectSmallest(t *testing.T) {
 					t.Fatalf("%s, n %d, k %d: the first k are %v, want %v", name, n, k, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestCompareAddrPort: addresses order as their bytes, then ports, as
+// bytes.Compare and cmp.Compare order them, IPv4-mapped ones included.
+func TestCompareAddrPort(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	addr := func() [16]byte {
+		var a [16]byte
+		if rnd.IntN(2) == 0 {
+			a = netip.AddrFrom4([4]byte{10, 0, byte(rnd.IntN(2)), byte(rnd.IntN(3))}).As16()
+		} else {
+			a[0], a[15] = byte(rnd.IntN(2)), byte(rnd.IntN(3))
+		}
+		return a
+	}
+	for range 10000 {
+		a, b := addr(), addr()
+		ap, bp := uint16(rnd.IntN(3)), uint16(rnd.IntN(3))
+		want := bytes.Compare(a[:], b[:])
+		if want == 0 {
+			want = cmp.Compare(ap, bp)
+		}
+		if got := compareAddrPort(a, b, ap, bp); got != want {
+			t.Fatalf("compareAddrPort(%x, %x, %d, %d) = %d, want %d", a, b, ap, bp, got, want)
 		}
 	}
 }

@@ -549,22 +549,16 @@ func packetKey(p *pcapread.Packet) (k key, sport, dport uint16, oneWay, srcIsLo 
 	return k, sport, dport, oneWay, srcIsLo
 }
 
+// compareAddrPort orders addresses as bytes, then ports: as two
+// big-endian words, which order like the bytes they hold.
 func compareAddrPort(a, b [16]byte, ap, bp uint16) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
+	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
+		return c
 	}
-	switch {
-	case ap < bp:
-		return -1
-	case ap > bp:
-		return 1
+	if c := cmp.Compare(binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:])); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(ap, bp)
 }
 
 // create starts a conversation with packet p in a full slot and returns

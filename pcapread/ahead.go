@@ -17,6 +17,7 @@ type ahead struct {
 	stopOnce    sync.Once
 	batch       *recordBatch // the batch Next takes records from
 	i           int          // its next record
+	ended       bool         // the goroutine has sent its last batch
 	// badFractions is the framer's count as of the batch taken last.
 	badFractions int64
 }
@@ -54,10 +55,7 @@ func (r *Reader) ReadAhead(ctx context.Context) {
 		stop:  make(chan struct{}),
 	}
 	for range aheadBatches {
-		a.empty <- &recordBatch{
-			recs: make([]record, 0, aheadRecords),
-			data: make([]byte, 0, aheadBytes+maxCaptureLength), // a record begun under aheadBytes fits
-		}
+		a.empty <- newRecordBatch()
 	}
 	r.ahead = a
 	go func() {
@@ -65,6 +63,20 @@ func (r *Reader) ReadAhead(ctx context.Context) {
 		defer r.releaseBuffer()
 		a.frame(ctx, r)
 	}()
+}
+
+// recordBatches recycles the batches of Readers that read to their end,
+// so that a folder of many small captures does not allocate them for each.
+var recordBatches sync.Pool
+
+func newRecordBatch() *recordBatch {
+	if b, ok := recordBatches.Get().(*recordBatch); ok {
+		return b
+	}
+	return &recordBatch{
+		recs: make([]record, 0, aheadRecords),
+		data: make([]byte, 0, aheadBytes+maxCaptureLength), // a record begun under aheadBytes fits
+	}
 }
 
 // releaseBuffer gives the read buffer back for another Reader.
@@ -120,6 +132,7 @@ func (a *ahead) next() (record, int64, error) {
 	for a.batch == nil || a.i == len(a.batch.recs) {
 		if b := a.batch; b != nil {
 			if b.err != nil {
+				a.ended = true
 				return record{}, b.pos, b.err
 			}
 			a.empty <- b // never blocks: there are aheadBatches
@@ -127,6 +140,7 @@ func (a *ahead) next() (record, int64, error) {
 		}
 		b, ok := <-a.full
 		if !ok {
+			a.ended = true
 			return record{}, 0, errStopped
 		}
 		a.batch, a.i, a.badFractions = b, 0, b.badFractions
@@ -135,5 +149,26 @@ func (a *ahead) next() (record, int64, error) {
 	return a.batch.recs[a.i-1], 0, nil
 }
 
-// close stops the goroutine, if it still runs.
-func (a *ahead) close() { a.stopOnce.Do(func() { close(a.stop) }) }
+// close stops the goroutine, if it still runs; once it has sent its last
+// batch, its batches are kept for another Reader.
+func (a *ahead) close() {
+	a.stopOnce.Do(func() { close(a.stop) })
+	if !a.ended {
+		return // it may be blocked in a read: its batches are left to the collector
+	}
+	for range a.full {
+		// It returns right after its last batch.
+	}
+	if a.batch != nil {
+		recordBatches.Put(a.batch)
+		a.batch = nil
+	}
+	for {
+		select {
+		case b := <-a.empty:
+			recordBatches.Put(b)
+		default:
+			return
+		}
+	}
+}
