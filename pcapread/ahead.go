@@ -3,6 +3,7 @@ package pcapread
 import (
 	"context"
 	"errors"
+	"io"
 	"runtime/pprof"
 	"sync"
 )
@@ -34,9 +35,10 @@ type recordBatch struct {
 }
 
 const (
-	aheadBatches = 4       // batches in flight
-	aheadRecords = 1024    // records a batch
-	aheadBytes   = 1 << 20 // record bytes a batch, about
+	aheadBatches = 4         // batches in flight
+	aheadRecords = 4096      // records a batch, at most
+	aheadBytes   = 1 << 20   // record bytes a batch, about
+	readChunk    = 128 << 10 // bytes a read of a classic pcap file, at most
 )
 
 // errStopped ends the records of a Reader closed, or whose context of
@@ -61,7 +63,11 @@ func (r *Reader) ReadAhead(ctx context.Context) {
 	go func() {
 		pprof.SetGoroutineLabels(ctx)
 		defer r.releaseBuffer()
-		a.frame(ctx, r)
+		if r.pcap != nil {
+			a.framePcap(ctx, r)
+		} else {
+			a.frame(ctx, r)
+		}
 	}()
 }
 
@@ -75,7 +81,7 @@ func newRecordBatch() *recordBatch {
 	}
 	return &recordBatch{
 		recs: make([]record, 0, aheadRecords),
-		data: make([]byte, 0, aheadBytes+maxCaptureLength), // a record begun under aheadBytes fits
+		data: make([]byte, 0, aheadBytes+16+maxCaptureLength), // a record begun under aheadBytes fits
 	}
 }
 
@@ -111,6 +117,94 @@ func (a *ahead) frame(ctx context.Context, r *Reader) {
 			rec.data = b.data[start:len(b.data):len(b.data)]
 			b.recs = append(b.recs, rec)
 		}
+		b.badFractions = r.fr.badFractions
+		select {
+		case a.full <- b:
+		case <-a.stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+		if b.err != nil {
+			return
+		}
+	}
+}
+
+// framePcap is frame for a classic pcap file, whose records are read
+// straight into the batches, through the framer but not the read buffer,
+// so that their bytes are copied once, by the read system call; a record
+// cut by the end of a batch's reads goes at the start of the next batch.
+// Records, errors and positions are those of frameRecord.
+func (a *ahead) framePcap(ctx context.Context, r *Reader) {
+	defer close(a.full)
+	var (
+		rest []byte // bytes read past the last batch's records
+		rerr error  // the error that ended reading: io.EOF at the end of the file
+		// What the read buffer holds past the file header comes first.
+		buffered = r.br.Buffered()
+	)
+	for {
+		var b *recordBatch
+		select {
+		case b = <-a.empty:
+		case <-a.stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+		b.recs, b.err = b.recs[:0], nil
+		data := b.data[:cap(b.data)]
+		filled := copy(data, rest)
+		if buffered > 0 {
+			n, _ := io.ReadFull(r.br, data[filled:filled+buffered]) // from the buffer: cannot fail
+			filled += n
+			buffered = 0
+		}
+		// fill reads until want bytes follow off, or reading ends. It
+		// reads up to aheadBytes, in reads of at most readChunk, and past
+		// it no more than the record that crosses it needs: the bytes read
+		// past a batch's last record are copied again.
+		fill := func(off, want int) bool {
+			for zeros := 0; filled-off < want && rerr == nil; {
+				end := max(min(aheadBytes, filled+readChunk), off+want)
+				n, err := r.fr.Read(data[filled:end])
+				filled += n
+				if err != nil {
+					rerr = err
+				} else if n == 0 {
+					if zeros++; zeros == 100 {
+						rerr = io.ErrNoProgress
+					}
+				}
+			}
+			return filled-off >= want
+		}
+		off := 0
+		for len(b.recs) < cap(b.recs) && off < aheadBytes {
+			pos := r.fr.off - int64(filled-off) // where the record begins in the file
+			if !fill(off, 16) {
+				b.err, b.pos = rerr, pos
+				if filled > off && rerr == io.EOF {
+					b.err = io.ErrUnexpectedEOF
+				}
+				break
+			}
+			rec, capLen := r.pcapRecordHeader(data[off : off+16])
+			if !fill(off, 16+capLen) {
+				b.err, b.pos = rerr, pos
+				if rerr == io.EOF {
+					b.err = io.ErrUnexpectedEOF
+				}
+				break
+			}
+			end := off + 16 + capLen
+			rec.data = data[off+16 : end : end]
+			b.recs = append(b.recs, rec)
+			off = end
+		}
+		rest = data[off:filled] // still read by copy above once the batch is sent: only read
+		b.data = data[:off]
 		b.badFractions = r.fr.badFractions
 		select {
 		case a.full <- b:

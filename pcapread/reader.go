@@ -362,11 +362,7 @@ func (r *Reader) nextPcapRecord() (record, error) {
 		}
 		return record{}, err
 	}
-	o := r.fr.order
-	sec, frac := int64(o.Uint32(hdr[0:4])), int64(o.Uint32(hdr[4:8]))
-	rec := record{length: int(o.Uint32(hdr[12:16])), link: r.pcap.LinkType()}
-	capLen := int(o.Uint32(hdr[8:12]))
-	rec.ts = sec*1e9 + frac*int64(1e9/r.fr.fraction)
+	rec, capLen := r.pcapRecordHeader(hdr)
 	r.br.Discard(16)
 	if rec.data, err = r.br.Peek(capLen); err != nil {
 		if err == io.EOF {
@@ -376,6 +372,16 @@ func (r *Reader) nextPcapRecord() (record, error) {
 	}
 	r.br.Discard(capLen)
 	return rec, nil
+}
+
+// pcapRecordHeader reads a pcap record's 16-byte header, which the framer
+// has checked: the record without its bytes, and how many there are.
+func (r *Reader) pcapRecordHeader(hdr []byte) (rec record, capLen int) {
+	o := r.fr.order
+	sec, frac := int64(o.Uint32(hdr[0:4])), int64(o.Uint32(hdr[4:8]))
+	rec = record{length: int(o.Uint32(hdr[12:16])), link: r.pcap.LinkType()}
+	rec.ts = sec*1e9 + frac*int64(1e9/r.fr.fraction)
+	return rec, int(o.Uint32(hdr[8:12]))
 }
 
 func (r *Reader) count(rec record) {
