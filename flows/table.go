@@ -418,6 +418,7 @@ func (t *Table) EndFile(done func(endedEarly int64)) { done(t.early) }
 
 // add accounts one packet at the table's time and place (now, seq, depth).
 func (t *Table) add(p *pcapread.Packet) {
+	p.VerifyChecksum() // when the reader left it to the table
 	t.phase = phaseOwn
 	k, sport, dport, oneWay, srcIsLo := packetKey(p)
 	h := hashKey(&k)

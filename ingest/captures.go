@@ -208,13 +208,22 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 	}
 	defer r.Close() // src is closed above: this releases the buffers
 	if opt.workers > 1 {
-		// With cores to spare for the tables, framing gets one too.
+		// With cores to spare for the tables, framing gets one too, and
+		// the tables verify the checksums.
 		r.ReadAhead(pprof.WithLabels(ctx, pprof.Labels("stage", "frame")))
+		r.DeferChecksums()
 	}
 	b.file = path
 	for r.Next() {
 		p := r.Packet()
-		if len(b.packets) == cap(b.packets) || len(b.payload)+len(p.Payload) > cap(b.payload) {
+		// The payload points into the reader's buffer: it is copied into
+		// the batch, whose capacity never changes, so the slices stay
+		// valid; with the checksum to verify, the whole segment is.
+		data := p.Payload
+		if p.Segment != nil {
+			data = p.Segment
+		}
+		if len(b.packets) == cap(b.packets) || len(b.payload)+len(data) > cap(b.payload) {
 			select {
 			case full <- b:
 			case <-ctx.Done():
@@ -228,12 +237,14 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 				return
 			}
 		}
-		// The payload points into the reader's buffer: copy it into the
-		// batch, whose capacity never changes, so the slices stay valid.
 		start := len(b.payload)
-		b.payload = append(b.payload, p.Payload...)
+		b.payload = append(b.payload, data...)
 		b.packets = append(b.packets, *p)
-		b.packets[len(b.packets)-1].Payload = b.payload[start:len(b.payload):len(b.payload)]
+		copied, q := b.payload[start:len(b.payload):len(b.payload)], &b.packets[len(b.packets)-1]
+		q.Payload = copied
+		if p.Segment != nil {
+			q.Segment, q.Payload = copied, copied[len(copied)-len(p.Payload):]
+		}
 	}
 	res.Format, res.Stats, res.Err = r.Format(), r.Stats(), r.Err()
 	if h != nil {

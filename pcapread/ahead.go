@@ -71,6 +71,11 @@ func (r *Reader) ReadAhead(ctx context.Context) {
 	}()
 }
 
+// DeferChecksums makes the Reader leave the TCP and UDP checksums it would
+// verify to Packet.VerifyChecksum, so that whoever takes the packets can
+// verify them on other cores; Packet.Segment holds what it needs.
+func (r *Reader) DeferChecksums() { r.dec.deferChecksums = true }
+
 // recordBatches recycles the batches of Readers that read to their end,
 // so that a folder of many small captures does not allocate them for each.
 var recordBatches sync.Pool

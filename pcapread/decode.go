@@ -52,6 +52,8 @@ const (
 // packets. It allocates nothing for packets that are not fragments.
 type Decoder struct {
 	frags fragTable
+	// deferChecksums leaves checksums to Packet.VerifyChecksum.
+	deferChecksums bool
 }
 
 // Decode decodes one frame of the given link type into p. origLen is the
@@ -523,7 +525,11 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool,
 	}
 	p.Truncated = p.Truncated || len(p.Payload) < p.PayloadLen
 	if checkable && !p.Truncated && len(b) >= payloadLen && (p.Proto == ipproto.TCP || p.Proto == ipproto.UDP && binary.BigEndian.Uint16(b[6:8]) != 0) {
-		p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, b[:payloadLen])
+		if d.deferChecksums {
+			p.Segment = b[:payloadLen]
+		} else {
+			p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, b[:payloadLen])
+		}
 	}
 	return true
 }

@@ -64,19 +64,22 @@ func checkReader(t *testing.T, data []byte) {
 	checkReadAhead(t, data)
 }
 
-// checkReadAhead reads data with and without ReadAhead and fails unless
-// the packets, the counts and the error are the same.
+// checkReadAhead reads data with and without ReadAhead, and with the
+// checksums deferred and verified by Packet.VerifyChecksum, and fails
+// unless the packets, the counts and the error are the same.
 func checkReadAhead(t *testing.T, data []byte) {
 	t.Helper()
-	serial, ahead := readDigest(data, false), readDigest(data, true)
-	if serial != ahead {
-		t.Fatalf("read ahead:\n%s\nread serially:\n%s", ahead, serial)
+	serial := readDigest(data, false, false)
+	for _, deferred := range []bool{false, true} {
+		if ahead := readDigest(data, true, deferred); ahead != serial {
+			t.Fatalf("read ahead (checksums deferred %v):\n%s\nread serially:\n%s", deferred, ahead, serial)
+		}
 	}
 }
 
 // readDigest reads data to the end and returns a digest of every packet,
 // then the counts and the error in full.
-func readDigest(data []byte, ahead bool) string {
+func readDigest(data []byte, ahead, deferChecksums bool) string {
 	r, err := NewReader(bytes.NewReader(data), "digest")
 	if err != nil {
 		return err.Error()
@@ -85,9 +88,14 @@ func readDigest(data []byte, ahead bool) string {
 	if ahead {
 		r.ReadAhead(context.Background())
 	}
+	if deferChecksums {
+		r.DeferChecksums()
+	}
 	h := sha256.New()
 	for r.Next() {
-		fmt.Fprintf(h, "%+v\n", *r.Packet())
+		p := r.Packet()
+		p.VerifyChecksum()
+		fmt.Fprintf(h, "%+v\n", *p)
 	}
 	return fmt.Sprintf("packets %x\nstats %+v\nerror %v", h.Sum(nil), r.Stats(), r.Err())
 }

@@ -49,6 +49,10 @@ type Packet struct {
 	// BadChecksum says a TCP or UDP segment captured whole had a wrong
 	// checksum: corrupted, or (on the sending host) left to the NIC.
 	BadChecksum bool
+	// Segment is set instead of BadChecksum by a Reader that defers
+	// checksums (DeferChecksums): the whole TCP or UDP segment, header and
+	// payload (Payload ends it), whose checksum VerifyChecksum verifies.
+	Segment []byte
 	// HeaderCut says the capture cut the TCP header after the ports: the
 	// flags, sequence numbers and window are unknown (zero).
 	HeaderCut bool
@@ -58,4 +62,13 @@ type Packet struct {
 	// packet just before it is its carrier.
 	Carries uint8
 	Tunnel  uint8
+}
+
+// VerifyChecksum sets BadChecksum for a packet whose checksum a Reader left
+// to verify (Segment set), and clears Segment; other packets it leaves.
+func (p *Packet) VerifyChecksum() {
+	if p.Segment != nil {
+		p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, p.Segment)
+		p.Segment = nil
+	}
 }
