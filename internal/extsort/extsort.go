@@ -287,10 +287,90 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 		for _, f := range s.runs {
 			runs = append(runs, s.openRun(f))
 		}
+		if len(runs) <= maxAheadRuns {
+			// Each run is decoded on a core of its own, the merge on this one.
+			for i, r := range runs {
+				ahead := decodeAhead(r, max(aheadValues/len(runs), 16))
+				defer ahead.stop()
+				runs[i] = ahead
+			}
+		}
 		runs = append(runs, &memRun[T]{s.buf})
 		s.err = Merge(runs, s.cmp, yield)
 	}
 }
+
+// The final merge of All decodes each run ahead when there are at most
+// maxAheadRuns, holding up to about aheadValues values for all of them
+// (three blocks each).
+const (
+	maxAheadRuns = 64
+	aheadValues  = 4096
+)
+
+// aheadRun is a Run decoded on a goroutine of its own, up to two blocks
+// of values ahead of Next.
+type aheadRun[T any] struct {
+	blocks chan aheadBlock[T]
+	quit   chan struct{}
+	cur    []T
+	err    error // after cur, the error that ended the run
+}
+
+// aheadBlock is values of a run, in order, then the error that ended it.
+type aheadBlock[T any] struct {
+	vs  []T
+	err error
+}
+
+func decodeAhead[T any](r Run[T], block int) *aheadRun[T] {
+	a := &aheadRun[T]{blocks: make(chan aheadBlock[T], 2), quit: make(chan struct{})}
+	go func() {
+		defer close(a.blocks)
+		for {
+			b := aheadBlock[T]{vs: make([]T, 0, block)}
+			ended := false
+			for len(b.vs) < block && !ended {
+				v, ok, err := r.Next()
+				switch {
+				case err != nil:
+					b.err, ended = err, true
+				case !ok:
+					ended = true
+				default:
+					b.vs = append(b.vs, v)
+				}
+			}
+			select {
+			case a.blocks <- b:
+			case <-a.quit:
+				return
+			}
+			if ended {
+				return
+			}
+		}
+	}()
+	return a
+}
+
+func (a *aheadRun[T]) Next() (v T, ok bool, err error) {
+	for len(a.cur) == 0 {
+		if a.err != nil {
+			return v, false, a.err
+		}
+		b, more := <-a.blocks
+		if !more {
+			return v, false, nil
+		}
+		a.cur, a.err = b.vs, b.err
+	}
+	v, a.cur = a.cur[0], a.cur[1:]
+	return v, true, nil
+}
+
+// stop ends the decoding goroutine of a run not read to its end.
+func (a *aheadRun[T]) stop() { close(a.quit) }
 
 // Each calls fn with the values in order, in blocks of up to block values.
 func (s *Sorter[T]) Each(block int, fn func([]T) error) error {

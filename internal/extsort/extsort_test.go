@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"cmp"
 	"encoding/gob"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/netfx/netfx/internal/tempfile"
@@ -202,5 +204,41 @@ func TestSorterWithoutTemporaryFiles(t *testing.T) {
 	}
 	if err := tempfile.Failed(); err == nil || !strings.Contains(err.Error(), "TMPDIR") {
 		t.Errorf("tempfile.Failed() = %v", err)
+	}
+}
+
+// failingCodec is gobCodec whose decoders fail after decoding a number of
+// values between them.
+type failingCodec struct {
+	gobCodec[int]
+	left *atomic.Int32
+}
+
+func (c *failingCodec) ForRun() Codec[int] { return &failingCodec{left: c.left} }
+
+func (c *failingCodec) Decode(r *bufio.Reader) (int, error) {
+	if c.left.Add(-1) < 0 {
+		return 0, errors.New("damaged run")
+	}
+	return c.gobCodec.Decode(r)
+}
+
+// TestRunErrorEndsTheMerge: a run that cannot be read back ends All, whose
+// error Err then returns, whether the runs are decoded ahead or not.
+func TestRunErrorEndsTheMerge(t *testing.T) {
+	for _, values := range []int{40, 400} { // 8 runs (decoded ahead), 80 (not)
+		left := new(atomic.Int32)
+		left.Store(int32(values / 2))
+		s := NewWithCodec(5, cmp.Compare[int], &failingCodec{left: left})
+		for i := range values {
+			s.Add(values - i)
+		}
+		n := 0
+		for range s.All() {
+			n++
+		}
+		if s.Err() == nil || !strings.Contains(s.Err().Error(), "damaged run") || n >= values {
+			t.Errorf("%d values: %d came out, error %v; want fewer and the run's error", values, n, s.Err())
+		}
 	}
 }
