@@ -60,14 +60,14 @@ func (r *Reader) ReadAhead(ctx context.Context) {
 		a.empty <- newRecordBatch()
 	}
 	r.ahead = a
+	fill := r.copyRecords
+	if r.pcap != nil {
+		fill = r.readPcapRecords()
+	}
 	go func() {
 		pprof.SetGoroutineLabels(ctx)
 		defer r.releaseBuffer()
-		if r.pcap != nil {
-			a.framePcap(ctx, r)
-		} else {
-			a.frame(ctx, r)
-		}
+		a.frame(ctx, r, fill)
 	}()
 }
 
@@ -97,9 +97,10 @@ func (r *Reader) releaseBuffer() {
 	r.br = nil
 }
 
-// frame fills batches with r's records until an error, io.EOF included,
-// ends them, or until it is stopped.
-func (a *ahead) frame(ctx context.Context, r *Reader) {
+// frame fills batches until an error, io.EOF included, ends them, or
+// until it is stopped: each with fill, which sets the batch's records
+// and, once they end, its err and pos.
+func (a *ahead) frame(ctx context.Context, r *Reader, fill func(*recordBatch)) {
 	defer close(a.full)
 	for {
 		var b *recordBatch
@@ -110,18 +111,8 @@ func (a *ahead) frame(ctx context.Context, r *Reader) {
 		case <-ctx.Done():
 			return
 		}
-		b.recs, b.data, b.err = b.recs[:0], b.data[:0], nil
-		for len(b.recs) < cap(b.recs) && len(b.data) < aheadBytes {
-			rec, pos, err := r.frameRecord()
-			if err != nil {
-				b.err, b.pos = err, pos
-				break
-			}
-			start := len(b.data)
-			b.data = append(b.data, rec.data...)
-			rec.data = b.data[start:len(b.data):len(b.data)]
-			b.recs = append(b.recs, rec)
-		}
+		b.recs, b.err = b.recs[:0], nil
+		fill(b)
 		b.badFractions = r.fr.badFractions
 		select {
 		case a.full <- b:
@@ -136,29 +127,36 @@ func (a *ahead) frame(ctx context.Context, r *Reader) {
 	}
 }
 
-// framePcap is frame for a classic pcap file, whose records are read
-// straight into the batches, through the framer but not the read buffer,
-// so that their bytes are copied once, by the read system call; a record
-// cut by the end of a batch's reads goes at the start of the next batch.
-// Records, errors and positions are those of frameRecord.
-func (a *ahead) framePcap(ctx context.Context, r *Reader) {
-	defer close(a.full)
+// copyRecords fills a batch with copies of the records frameRecord reads.
+func (r *Reader) copyRecords(b *recordBatch) {
+	b.data = b.data[:0]
+	for len(b.recs) < cap(b.recs) && len(b.data) < aheadBytes {
+		rec, pos, err := r.frameRecord()
+		if err != nil {
+			b.err, b.pos = err, pos
+			return
+		}
+		start := len(b.data)
+		b.data = append(b.data, rec.data...)
+		rec.data = b.data[start:len(b.data):len(b.data)]
+		b.recs = append(b.recs, rec)
+	}
+}
+
+// readPcapRecords returns the fill of batches for a classic pcap file,
+// whose records are read straight into the batches, through the framer
+// but not the read buffer, so that their bytes are copied once, by the
+// read system call; a record cut by the end of a batch's reads goes at the
+// start of the next batch. Records, errors and positions are those of
+// frameRecord.
+func (r *Reader) readPcapRecords() func(*recordBatch) {
 	var (
 		rest []byte // bytes read past the last batch's records
 		rerr error  // the error that ended reading: io.EOF at the end of the file
 		// What the read buffer holds past the file header comes first.
 		buffered = r.br.Buffered()
 	)
-	for {
-		var b *recordBatch
-		select {
-		case b = <-a.empty:
-		case <-a.stop:
-			return
-		case <-ctx.Done():
-			return
-		}
-		b.recs, b.err = b.recs[:0], nil
+	return func(b *recordBatch) {
 		data := b.data[:cap(b.data)]
 		filled := copy(data, rest)
 		if buffered > 0 {
@@ -208,19 +206,8 @@ func (a *ahead) framePcap(ctx context.Context, r *Reader) {
 			b.recs = append(b.recs, rec)
 			off = end
 		}
-		rest = data[off:filled] // still read by copy above once the batch is sent: only read
+		rest = data[off:filled] // copied at the start of the next batch, which may be this one
 		b.data = data[:off]
-		b.badFractions = r.fr.badFractions
-		select {
-		case a.full <- b:
-		case <-a.stop:
-			return
-		case <-ctx.Done():
-			return
-		}
-		if b.err != nil {
-			return
-		}
 	}
 }
 
