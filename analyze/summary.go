@@ -295,8 +295,9 @@ const detectBatch = 256
 
 // observe hands a conversation to the detectors. They run on a goroutine
 // of their own, beside the accounting and the names of AddConn, and share
-// nothing with them but the network and the inventory's index, which do
-// not change while they run (see waitDetection), until the report.
+// nothing with them until the report but the network, which only they
+// change (the NICs flow logs show), and the inventory's index, which
+// changes only while they wait (see waitDetection).
 func (s *Summary) observe(c *flows.Conn) {
 	if s.detIn == nil {
 		in, done := make(chan []*flows.Conn, 4), make(chan struct{})

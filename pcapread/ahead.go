@@ -8,10 +8,10 @@ import (
 	"sync"
 )
 
-// ahead frames a Reader's records on a goroutine of its own (the reads,
-// the framer's checks, a copy of each record into a batch), so that this
-// runs beside the decoding of the records before: on many cores, reading
-// a capture is then two stages of about equal cost instead of one.
+// ahead frames a Reader's records into batches on a goroutine of its own
+// (the reads and the framer's checks), so that this runs beside the
+// decoding of the records before: on many cores, reading a capture is then
+// two stages of about equal cost instead of one.
 type ahead struct {
 	full, empty chan *recordBatch
 	stop        chan struct{}
@@ -23,7 +23,7 @@ type ahead struct {
 	badFractions int64
 }
 
-// recordBatch is records framed ahead, their bytes copied into data; the
+// recordBatch is records framed ahead, their bytes in data; the
 // last batch of a file ends with the error that ended framing (io.EOF at
 // a clean end) and where the read that failed began.
 type recordBatch struct {
@@ -48,8 +48,9 @@ var errStopped = errors.New("reading stopped")
 // ReadAhead makes the Reader frame its records on a goroutine of its own
 // from now on, so that framing runs beside decoding; the goroutine takes
 // ctx's profiler labels and stops when ctx is done or the Reader closed.
-// Call it before the first Next, at most once. It costs a copy of each
-// record, so it pays only with cores to spare.
+// Call it before the first Next, at most once. It costs the hand-off of
+// each batch, and a copy of each record of a pcapng file, so it pays only
+// with cores to spare.
 func (r *Reader) ReadAhead(ctx context.Context) {
 	a := &ahead{
 		full:  make(chan *recordBatch, aheadBatches),

@@ -235,9 +235,7 @@ func (r *Reader) Close() error {
 	if r.ahead != nil {
 		r.ahead.close() // its goroutine releases the buffer
 	} else if r.br != nil {
-		r.br.Reset(nil)
-		bigReaders.Put(r.br)
-		r.br = nil
+		r.releaseBuffer()
 	}
 	if r.closer != nil {
 		return r.closer.Close()

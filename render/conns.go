@@ -108,14 +108,15 @@ func (w *ConnWriter) Encoders(n int) {
 	if n <= 1 || w.jobs != nil {
 		return
 	}
-	w.jobs = make(chan []*flows.Conn, n)
+	jobs := make(chan []*flows.Conn, n)
+	w.jobs = jobs
 	for range n {
 		w.encoding.Add(1)
 		// Labelled for CPU profiles as a stage that runs on n cores
 		// (docs/performance.md).
 		go pprof.Do(context.Background(), pprof.Labels("stage", "encode"), func(context.Context) {
 			defer w.encoding.Done()
-			w.encode(w.jobs)
+			w.encode(jobs)
 		})
 	}
 }
