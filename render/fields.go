@@ -79,7 +79,10 @@ func boolField(name string, get func(*flows.Conn) (bool, bool)) connField {
 	return connField{name: name, zeekType: "bool", kind: kindBool, flag: get}
 }
 func listField(name string, get func(*flows.Conn) []string) connField {
-	return itemsField(name, "vector[string]", func(c *flows.Conn, l *listItems) {
+	return stringsField(name, "vector[string]", get)
+}
+func stringsField(name, typ string, get func(*flows.Conn) []string) connField {
+	return itemsField(name, typ, func(c *flows.Conn, l *listItems) {
 		for _, s := range get(c) {
 			l.add(s)
 		}
@@ -156,11 +159,7 @@ var connFields = []connField{
 	numField("orig_ip_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.OrigIPBytes, counted(c) }),
 	numField("resp_pkts", "count", func(c *flows.Conn) (uint64, bool) { return c.RespPkts, counted(c) }),
 	numField("resp_ip_bytes", "count", func(c *flows.Conn) (uint64, bool) { return c.RespIPBytes, counted(c) }),
-	itemsField("tunnel_parents", "set[string]", func(c *flows.Conn, l *listItems) {
-		for _, s := range c.TunnelParents {
-			l.add(s)
-		}
-	}),
+	stringsField("tunnel_parents", "set[string]", func(c *flows.Conn) []string { return c.TunnelParents }),
 	numField("ip_proto", "count", func(c *flows.Conn) (uint64, bool) { return uint64(c.Proto), true }),
 	safeField("community_id", "string", func(c *flows.Conn) (string, bool) { return c.CommunityID, c.CommunityID != "" }),
 	numField("vlan", "int", func(c *flows.Conn) (uint64, bool) { return uint64(c.VLAN), c.NumVLANs > 0 }),

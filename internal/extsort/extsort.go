@@ -290,8 +290,8 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 		if len(runs) <= maxAheadRuns {
 			// Each run is decoded on a core of its own, the merge on this one.
 			for i, r := range runs {
-				ahead := decodeAhead(r, max(aheadValues/len(runs), 16))
-				defer ahead.stop()
+				ahead, stop := decodeAhead(r, max(aheadValues/len(runs), 16))
+				defer stop()
 				runs[i] = ahead
 			}
 		}
@@ -301,76 +301,46 @@ func (s *Sorter[T]) All() iter.Seq[T] {
 }
 
 // The final merge of All decodes each run ahead when there are at most
-// maxAheadRuns, holding up to about aheadValues values for all of them
-// (three blocks each).
+// maxAheadRuns, holding up to about aheadValues values for all of them.
 const (
 	maxAheadRuns = 64
 	aheadValues  = 4096
 )
 
-// aheadRun is a Run decoded on a goroutine of its own, up to two blocks
-// of values ahead of Next.
-type aheadRun[T any] struct {
-	blocks chan aheadBlock[T]
-	quit   chan struct{}
-	cur    []T
-	err    error // after cur, the error that ended the run
-}
-
-// aheadBlock is values of a run, in order, then the error that ended it.
-type aheadBlock[T any] struct {
-	vs  []T
-	err error
-}
-
-func decodeAhead[T any](r Run[T], block int) *aheadRun[T] {
-	a := &aheadRun[T]{blocks: make(chan aheadBlock[T], 2), quit: make(chan struct{})}
-	go func() {
-		defer close(a.blocks)
+// decodeAhead returns r as a Run decoded on a goroutine of its own, blocks
+// of values ahead (Prefetch), and the function that stops it early.
+func decodeAhead[T any](r Run[T], block int) (Run[T], func()) {
+	var err error
+	values := Prefetch(func(yield func(T) bool) {
 		for {
-			b := aheadBlock[T]{vs: make([]T, 0, block)}
-			ended := false
-			for len(b.vs) < block && !ended {
-				v, ok, err := r.Next()
-				switch {
-				case err != nil:
-					b.err, ended = err, true
-				case !ok:
-					ended = true
-				default:
-					b.vs = append(b.vs, v)
-				}
-			}
-			select {
-			case a.blocks <- b:
-			case <-a.quit:
+			v, ok, e := r.Next()
+			if e != nil {
+				err = e
 				return
 			}
-			if ended {
+			if !ok || !yield(v) {
 				return
 			}
 		}
-	}()
-	return a
+	}, block)
+	next, stop := iter.Pull(values)
+	return &pulledRun[T]{next: next, err: &err}, stop
 }
 
-func (a *aheadRun[T]) Next() (v T, ok bool, err error) {
-	for len(a.cur) == 0 {
-		if a.err != nil {
-			return v, false, a.err
-		}
-		b, more := <-a.blocks
-		if !more {
-			return v, false, nil
-		}
-		a.cur, a.err = b.vs, b.err
+// pulledRun is a Run whose values are pulled from an iterator; err is set
+// once the iterator has ended, if a read failed.
+type pulledRun[T any] struct {
+	next func() (T, bool)
+	err  *error
+}
+
+func (p *pulledRun[T]) Next() (T, bool, error) {
+	v, ok := p.next()
+	if !ok {
+		return v, false, *p.err
 	}
-	v, a.cur = a.cur[0], a.cur[1:]
 	return v, true, nil
 }
-
-// stop ends the decoding goroutine of a run not read to its end.
-func (a *aheadRun[T]) stop() { close(a.quit) }
 
 // Each calls fn with the values in order, in blocks of up to block values.
 func (s *Sorter[T]) Each(block int, fn func([]T) error) error {
