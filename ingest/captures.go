@@ -22,6 +22,9 @@ type captureOptions struct {
 	// workers is how many flow tables share the work (flows.Sharded);
 	// 0 or 1 is one.
 	workers int
+	// readAhead frames each file's records on a goroutine of their own
+	// (pcapread.Reader.ReadAhead): worth it with a second core.
+	readAhead bool
 }
 
 // batch carries decoded packets from the reading goroutine to the table.
@@ -38,6 +41,13 @@ const (
 	batchSize    = 1024    // packets per batch: about 150 KiB of headers
 	batchPayload = 1 << 20 // payload bytes per batch
 	batchesAhead = 4       // batches in flight between the two goroutines
+	// resultsAhead is how many batches of results the table may hand on
+	// before the caller takes them: the table's results come in bursts
+	// (a sweep, a file's end), and with room for a few thousand
+	// conversations it goes on decoding while the caller takes them
+	// (docs/performance.md: 5–10 % less time on pcapgen's gigabyte, 12 %
+	// on a flood of one-packet DNS conversations).
+	resultsAhead = 64
 )
 
 // readCaptures reads the capture files in order through one flow table,
@@ -73,7 +83,7 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 	// own) and hands its results back in order, so that what the caller
 	// does with each conversation (merging, sorting, analysis) runs beside
 	// the table instead of after it.
-	results := make(chan []tableResult, batchesAhead)
+	results := make(chan []tableResult, resultsAhead)
 	stage := "table"
 	if opt.workers > 1 {
 		stage = "route" // the workers are the table
@@ -207,10 +217,12 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 		return
 	}
 	defer r.Close() // src is closed above: this releases the buffers
-	if opt.workers > 1 {
-		// With cores to spare for the tables, framing gets one too, and
-		// the tables verify the checksums.
+	if opt.readAhead {
 		r.ReadAhead(pprof.WithLabels(ctx, pprof.Labels("stage", "frame")))
+	}
+	if opt.workers > 1 {
+		// With cores to spare for the tables, the tables verify the
+		// checksums.
 		r.DeferChecksums()
 	}
 	b.file = path

@@ -345,7 +345,8 @@ const maxTableWorkers = 8
 
 // readCaptures reads the captures through one flow table into emit.
 func (r *run) readCaptures(paths []string, emit func(*flows.Conn)) {
-	opt := captureOptions{hash: r.opt.Hash, wrap: r.wrap, open: r.in.reader, workers: tableWorkers(r.opt.Workers, runtime.GOMAXPROCS(0))}
+	cores := runtime.GOMAXPROCS(0)
+	opt := captureOptions{hash: r.opt.Hash, wrap: r.wrap, open: r.in.reader, workers: tableWorkers(r.opt.Workers, cores), readAhead: cores > 1}
 	readCaptures(r.ctx, paths, r.opt.Flows, opt, emit, func(res CaptureResult) {
 		switch {
 		case res.Err == nil:

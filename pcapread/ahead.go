@@ -50,7 +50,7 @@ var errStopped = errors.New("reading stopped")
 // ctx's profiler labels and stops when ctx is done or the Reader closed.
 // Call it before the first Next, at most once. It costs the hand-off of
 // each batch, and a copy of each record of a pcapng file, so it pays only
-// with cores to spare.
+// with a second core.
 func (r *Reader) ReadAhead(ctx context.Context) {
 	a := &ahead{
 		full:  make(chan *recordBatch, aheadBatches),

@@ -43,6 +43,7 @@ type framer struct {
 	snaplen0 uint32           // pcapng: snap length of the section's first interface
 	ifaces   int              // pcapng: interfaces seen in the section
 	fraction uint32           // pcap: the sub-second field's unit, a million or a billion
+	fracNS   int64            // pcap: nanoseconds in that unit, 1000 or 1
 	// badFractions counts pcap records whose sub-second field is a second
 	// or more.
 	badFractions int64
@@ -150,9 +151,9 @@ func (f *framer) checkPcapFileHeader(raw []byte) bool {
 		}
 		order.PutUint16(raw[6:8], 4)
 	}
-	f.order, f.fraction = order, 1_000_000
+	f.order, f.fraction, f.fracNS = order, 1_000_000, 1000
 	if nano {
-		f.fraction = 1_000_000_000
+		f.fraction, f.fracNS = 1_000_000_000, 1
 	}
 	f.frame, f.want, f.nhdr = pcapRecordHeader, 16, 0
 	return true

@@ -378,7 +378,7 @@ func (r *Reader) pcapRecordHeader(hdr []byte) (rec record, capLen int) {
 	o := r.fr.order
 	sec, frac := int64(o.Uint32(hdr[0:4])), int64(o.Uint32(hdr[4:8]))
 	rec = record{length: int(o.Uint32(hdr[12:16])), link: r.pcap.LinkType()}
-	rec.ts = sec*1e9 + frac*int64(1e9/r.fr.fraction)
+	rec.ts = sec*1e9 + frac*r.fr.fracNS
 	return rec, int(o.Uint32(hdr[8:12]))
 }
 

@@ -64,15 +64,15 @@ type connFormat interface {
 var ConnFormats = []string{"ndjson", "zeek", "csv"}
 
 // sortMemory is how many bytes of encoded records a ConnWriter holds in
-// memory before it spills them to a temporary file: 24 MiB at first
-// (36 while the first run is written in the background), which keeps
-// netfx conns on a gigabyte of capture under 128 MiB (its 70 MB of
-// records spilled in a few runs cost about 5 % more time than holding
-// them, 40 MiB less memory); past spilledToGrow runs, 96 MiB, so that
-// runs stay few enough to be merged in one pass up to about 12 GiB of
-// records.
+// memory before it spills them to a temporary file: 16 MiB at first
+// (24 while a run is written in the background), which keeps netfx conns
+// on a gigabyte of capture near 100 MiB with its reading framed ahead
+// (its 70 MB of records spilled in a few runs cost about 5 % more time
+// than holding them, 50 MiB less memory); past spilledToGrow runs, 96 MiB,
+// so that runs stay few enough to be merged in one pass up to about
+// 12 GiB of records.
 const (
-	sortMemory      = 24 << 20
+	sortMemory      = 16 << 20
 	sortMemoryLarge = 96 << 20
 	spilledToGrow   = 8
 )
