@@ -102,10 +102,10 @@ func (d *detection) observe(c *flows.Conn) {
 	d.advance(c.TS)
 	d.perMinute[c.TS/int64(time.Minute)]++
 	orig, resp := c.Orig, c.Resp
-	if _, ok := platform[orig]; ok || orig.IsLoopback() {
+	if _, ok := platform(orig); ok || orig.IsLoopback() {
 		return
 	}
-	if _, ok := platform[resp]; ok || resp.IsLoopback() {
+	if _, ok := platform(resp); ok || resp.IsLoopback() {
 		return
 	}
 	if d.opt.Allowlist.allows(orig, resp, c.Proto, c.RespPort) {

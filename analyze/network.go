@@ -33,10 +33,23 @@ const (
 	ClassMulticast = "multicast"  // multicast and broadcast
 )
 
-// platform addresses are Azure's own services: shown, never flagged.
-var platform = map[netip.Addr]string{
-	netip.MustParseAddr("168.63.129.16"):   "Azure wireserver: DNS, DHCP, health probes",
-	netip.MustParseAddr("169.254.169.254"): "Azure Instance Metadata Service",
+// Azure's platform addresses are its own services: shown, never flagged.
+var (
+	wireserver = netip.MustParseAddr("168.63.129.16")
+	imds       = netip.MustParseAddr("169.254.169.254")
+)
+
+// platform names the Azure service at a, if a is a platform address. It
+// is asked of both ends of every conversation, so it compares rather than
+// looks up.
+func platform(a netip.Addr) (string, bool) {
+	switch a {
+	case wireserver:
+		return "Azure wireserver: DNS, DHCP, health probes", true
+	case imds:
+		return "Azure Instance Metadata Service", true
+	}
+	return "", false
 }
 
 // Network says which addresses are internal, and what the others are.
@@ -70,7 +83,7 @@ func (n *Network) Classify(a netip.Addr) (class, reason string) { return n.class
 // inventory spells out, and tells public addresses apart no further than
 // not internal: what the detectors ask of every conversation.
 func (n *Network) classify(a netip.Addr, why bool) (class, reason string) {
-	if what, ok := platform[a]; ok {
+	if what, ok := platform(a); ok {
 		return ClassAzure, what
 	}
 	switch {

@@ -6,17 +6,13 @@ import "github.com/netfx/netfx/internal/ipproto"
 // (its likely_server_ports), which decides the originator of a
 // conversation whose start the capture missed.
 func likelyServerPort(proto uint8, port uint16) bool {
-	var set map[uint16]struct{}
 	switch proto {
 	case ipproto.TCP:
-		set = likelyTCPServerPorts
+		return likelyTCPServerPorts.has(port)
 	case ipproto.UDP:
-		set = likelyUDPServerPorts
-	default:
-		return false
+		return likelyUDPServerPorts.has(port)
 	}
-	_, ok := set[port]
-	return ok
+	return false
 }
 
 // The ports Zeek 8's default scripts register as server ports of their
@@ -24,7 +20,7 @@ func likelyServerPort(proto uint8, port uint16) bool {
 // base/protocols/* and base/packet-protocols/* (tunnels). Zeek does not
 // take every port below 1024 for a server's, and neither does netfx.
 var (
-	likelyTCPServerPorts = portSet(
+	likelyTCPServerPorts = newPortSet(
 		21, 2811, // ftp
 		22,      // ssh
 		25, 587, // smtp
@@ -46,7 +42,7 @@ var (
 		6666, 6667, 6668, 6669, // irc
 		20000, // dnp3
 	)
-	likelyUDPServerPorts = portSet(
+	likelyUDPServerPorts = newPortSet(
 		53, 137, 5353, 5355, // dns
 		67, 68, // dhcp
 		88,       // krb
@@ -67,10 +63,16 @@ var (
 	)
 )
 
-func portSet(ports ...uint16) map[uint16]struct{} {
-	set := make(map[uint16]struct{}, len(ports))
+// portSet is a set of ports, a bit each (8 KiB): asked of every new
+// conversation, it answers without a map's hashing.
+type portSet [1 << 16 / 64]uint64
+
+func newPortSet(ports ...uint16) *portSet {
+	var s portSet
 	for _, p := range ports {
-		set[p] = struct{}{}
+		s[p/64] |= 1 << (p % 64)
 	}
-	return set
+	return &s
 }
+
+func (s *portSet) has(p uint16) bool { return s[p/64]&(1<<(p%64)) != 0 }
