@@ -1,10 +1,13 @@
 package analyze
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
+	"slices"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/record"
@@ -16,30 +19,48 @@ import (
 // on evidence with ever new peers that is the largest part of the
 // analyses' memory, and most of it is never used. The kept conversations
 // are therefore stored encoded: the newest in a buffer, and, once it
-// fills, in a temporary file (never next to the evidence), read back only
-// for the findings. Memory does not grow with them, and the garbage
-// collector has no pointers to follow. If no temporary file can be used,
-// they all stay in the buffer.
+// fills, in a temporary file (never next to the evidence; in memory when
+// TMPDIR cannot be written), compressed with S2 in blocks of about 64 KiB,
+// read back only for the findings. Memory does not grow with them, and the
+// garbage collector has no pointers to follow. If the temporary file
+// cannot be written, they all stay in the buffer.
 
-// keptRef is where an evidenceStore holds a kept conversation.
+// keptRef is where an evidenceStore holds a kept conversation: the offset
+// of its record among all the records kept.
 type keptRef int64
 
 // evidenceBuffer is how many bytes of records are held in memory before
 // they are written to the temporary file.
 const evidenceBuffer = 4 << 20
 
+// evidenceBlock is how many bytes of records, about, are compressed
+// together: a record read back costs the decompression of its block.
+const evidenceBlock = 64 << 10
+
 type evidenceStore struct {
 	buf     []byte // records from offset base on
-	base    int64  // bytes in the file
+	base    int64  // bytes of records written to the file
 	limit   int    // buffer size that sends the records to the file
-	file    *os.File
-	memOnly bool  // the file could not be created or written
-	err     error // the first record that could not be read back
-	scratch []byte
+	file    tempfile.File
+	blocks  []spilledBlock // the records in the file, in order
+	fileEnd int64          // bytes in the file
+	memOnly bool           // the file could not be written
+	err     error          // the first record that could not be read back
+	// block holds the records of blocks[cached], decompressed; packed is
+	// a block as the file holds it.
+	block, packed []byte
+	cached        int
+}
+
+// spilledBlock is records compressed together in the file: raw bytes of
+// them from offset start on, in size bytes of the file at offset at.
+type spilledBlock struct {
+	start, at int64
+	raw, size int
 }
 
 func newEvidenceStore(limit int) *evidenceStore {
-	return &evidenceStore{limit: limit}
+	return &evidenceStore{limit: limit, cached: -1}
 }
 
 // put stores the evidence fields of conversation c.
@@ -55,19 +76,30 @@ func (s *evidenceStore) put(c *flows.Conn) keptRef {
 	return ref
 }
 
-// spill moves the buffered records to the temporary file; on any failure
-// they stay in memory from then on.
+// spill moves the buffered records to the temporary file, in blocks that
+// end with a record; on a failure to write, the records not written stay
+// in memory from then on.
 func (s *evidenceStore) spill() {
-	if !openTemp(&s.file, "netfx-evidence-*") {
-		s.memOnly = true
-		return
+	if s.file == nil {
+		s.file = tempfile.New("netfx-evidence-*")
 	}
-	if _, err := s.file.WriteAt(s.buf, s.base); err != nil {
-		s.memOnly = true
-		return
+	off := 0
+	for off < len(s.buf) {
+		end := off
+		for end < len(s.buf) && end-off < evidenceBlock {
+			end += 4 + int(binary.LittleEndian.Uint32(s.buf[end:]))
+		}
+		s.packed = s2.Encode(s.packed[:cap(s.packed)], s.buf[off:end])
+		if _, err := s.file.WriteAt(s.packed, s.fileEnd); err != nil {
+			s.memOnly = true
+			break
+		}
+		s.blocks = append(s.blocks, spilledBlock{start: s.base + int64(off), at: s.fileEnd, raw: end - off, size: len(s.packed)})
+		s.fileEnd += int64(len(s.packed))
+		off = end
 	}
-	s.base += int64(len(s.buf))
-	s.buf = s.buf[:0]
+	s.base += int64(off)
+	s.buf = append(s.buf[:0], s.buf[off:]...)
 }
 
 // get returns the kept fields of the conversation at ref as a
@@ -87,47 +119,58 @@ func (s *evidenceStore) get(ref keptRef) *flows.Conn {
 	return &flows.Conn{}
 }
 
+// record returns the record at off, valid until the next call.
 func (s *evidenceStore) record(off int64) ([]byte, error) {
-	if off >= s.base {
-		b := s.buf[off-s.base:]
-		n := binary.LittleEndian.Uint32(b)
-		return b[4 : 4+n], nil
+	b, rel := s.buf, off-s.base
+	if off < s.base {
+		i, _ := slices.BinarySearchFunc(s.blocks, off, func(b spilledBlock, off int64) int { return cmp.Compare(b.start, off+1) })
+		if i--; i < 0 {
+			return nil, errors.New("no block holds it")
+		}
+		if err := s.readBlock(i); err != nil {
+			return nil, err
+		}
+		b, rel = s.block, off-s.blocks[i].start
 	}
-	var size [4]byte
-	if _, err := s.file.ReadAt(size[:], off); err != nil {
-		return nil, err
+	if rel < 0 || rel+4 > int64(len(b)) {
+		return nil, errors.New("no record there")
 	}
-	n := binary.LittleEndian.Uint32(size[:])
-	if int64(n) > s.base-off-4 {
-		return nil, errors.New("record runs past the end of the file")
+	n := int64(binary.LittleEndian.Uint32(b[rel:]))
+	if n > int64(len(b))-rel-4 {
+		return nil, errors.New("record runs past the end of its block")
 	}
-	if cap(s.scratch) < int(n) {
-		s.scratch = make([]byte, n)
+	return b[rel+4 : rel+4+n], nil
+}
+
+// readBlock decompresses block i into s.block, unless it is there.
+func (s *evidenceStore) readBlock(i int) error {
+	if i == s.cached {
+		return nil
 	}
-	s.scratch = s.scratch[:n]
-	if _, err := s.file.ReadAt(s.scratch, off+4); err != nil {
-		return nil, err
+	s.cached = -1
+	blk := s.blocks[i]
+	s.packed = slices.Grow(s.packed[:0], blk.size)[:blk.size]
+	if _, err := s.file.ReadAt(s.packed, blk.at); err != nil {
+		return err
 	}
-	return s.scratch, nil
+	n, err := s2.DecodedLen(s.packed)
+	if err != nil {
+		return err
+	}
+	if n != blk.raw {
+		return fmt.Errorf("block of %d bytes where %d were written", n, blk.raw)
+	}
+	if s.block, err = s2.Decode(s.block[:cap(s.block)], s.packed); err != nil {
+		return err
+	}
+	s.cached = i
+	return nil
 }
 
 // close releases the temporary file.
 func (s *evidenceStore) close() {
 	tempfile.Close(s.file)
 	s.file = nil
-}
-
-// openTemp makes *file, unless it is already made (see package
-// tempfile). It reports whether *file can be used.
-func openTemp(file **os.File, pattern string) bool {
-	if *file == nil {
-		f, err := tempfile.New(pattern)
-		if err != nil {
-			return false
-		}
-		*file = f
-	}
-	return true
 }
 
 // appendKept encodes the fields of c that evidence needs.

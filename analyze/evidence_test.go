@@ -1,9 +1,13 @@
 package analyze
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/benchdata"
@@ -62,14 +66,15 @@ func TestEvidenceStoreRoundTrip(t *testing.T) {
 }
 
 // TestEvidenceStoreWithoutTemporaryFile: when no temporary file can be
-// made, the records stay in memory.
+// made in TMPDIR, the records go to one in memory and come back whole.
 func TestEvidenceStoreWithoutTemporaryFile(t *testing.T) {
 	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
 	s := newEvidenceStore(1)
+	defer s.close()
 	c := evidenceConns()[0]
 	refs := []keptRef{s.put(c), s.put(c)}
-	if !s.memOnly || s.file != nil {
-		t.Fatalf("memOnly %v, file %v: want the buffer only", s.memOnly, s.file)
+	if s.memOnly || s.file == nil || s.base == 0 {
+		t.Fatalf("memOnly %v, file %v, %d bytes in it: want the records spilled to memory", s.memOnly, s.file, s.base)
 	}
 	for _, r := range refs {
 		if got := s.get(r); !reflect.DeepEqual(got, keptFields(c)) {
@@ -84,18 +89,33 @@ func TestEvidenceStoreDamagedRecord(t *testing.T) {
 	s := newEvidenceStore(1)
 	defer s.close()
 	ref := s.put(evidenceConns()[3])
+	if ref != 0 || len(s.blocks) != 1 {
+		t.Fatalf("record at %d, %d blocks: want the record at 0, in one block", ref, len(s.blocks))
+	}
 	for _, damage := range [][]byte{
-		{200, 0, 0, 0},           // a length past the end of the file
+		{200, 0, 0, 0},           // a length past the end of the block
 		{4, 0, 0, 0, 0x80, 0x80}, // a varint cut short
 		{3, 0, 0, 0, 0, 0, 0xff}, // a string longer than the record
 		{30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, // a list longer than the record
+		{1, 0}, // a block too short for a length
 	} {
-		if _, err := s.file.WriteAt(damage, int64(ref)); err != nil {
+		packed := s2.Encode(nil, damage)
+		if _, err := s.file.WriteAt(packed, 0); err != nil {
 			t.Fatal(err)
 		}
-		s.err = nil
+		s.blocks[0].raw, s.blocks[0].size, s.cached, s.err = len(damage), len(packed), -1, nil
 		if got := s.get(ref); got.UID != "" || s.err == nil {
 			t.Errorf("% x: got %+v, error %v; want an empty conversation and an error", damage, got, s.err)
+		}
+	}
+	// A block that is not S2, or not the size written.
+	for _, blk := range []spilledBlock{{raw: 10, size: 7}, {raw: 1 << 30, size: 7}} {
+		if _, err := s.file.WriteAt([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 0); err != nil {
+			t.Fatal(err)
+		}
+		s.blocks[0], s.cached, s.err = blk, -1, nil
+		if got := s.get(ref); got.UID != "" || s.err == nil {
+			t.Errorf("block %+v: got %+v, error %v; want an empty conversation and an error", blk, got, s.err)
 		}
 	}
 }
@@ -137,5 +157,39 @@ func TestSpillKeepsTheReport(t *testing.T) {
 		if !reflect.DeepEqual(inMemory, report(tc.evidence, tc.pairs)) {
 			t.Errorf("the report changed with evidence spilled past %d bytes and pairs past %d", tc.evidence, tc.pairs)
 		}
+	}
+}
+
+// TestEvidenceStoreManyBlocks: records spilled in several spills of
+// several blocks each come back whole, in any order, in the file on disk
+// and in the one in memory that replaces it without TMPDIR.
+func TestEvidenceStoreManyBlocks(t *testing.T) {
+	for _, tmpdir := range []string{"", "missing"} {
+		t.Run("TMPDIR "+tmpdir, func(t *testing.T) {
+			if tmpdir != "" {
+				t.Setenv("TMPDIR", filepath.Join(t.TempDir(), tmpdir))
+			}
+			s := newEvidenceStore(200 << 10)
+			defer s.close()
+			var conns []*flows.Conn
+			var refs []keptRef
+			for i := range 6000 {
+				c := *evidenceConns()[i%4]
+				c.UID = fmt.Sprintf("C%d", i)
+				conns = append(conns, &c)
+				refs = append(refs, s.put(&c))
+			}
+			if s.base == 0 || len(s.blocks) < 2*int(s.base/(200<<10)) {
+				t.Fatalf("%d bytes spilled in %d blocks: want several spills of several blocks", s.base, len(s.blocks))
+			}
+			for _, i := range rand.New(rand.NewPCG(1, 2)).Perm(len(conns)) {
+				if got, want := s.get(refs[i]), keptFields(conns[i]); !reflect.DeepEqual(got, want) {
+					t.Fatalf("record %d:\n got %+v\nwant %+v", i, got, want)
+				}
+			}
+			if s.err != nil {
+				t.Fatal(s.err)
+			}
+		})
 	}
 }

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"bufio"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -9,8 +8,9 @@ import (
 	"io"
 	"iter"
 	"maps"
-	"os"
 	"slices"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/netfx/netfx/internal/extsort"
 	"github.com/netfx/netfx/internal/tempfile"
@@ -19,11 +19,13 @@ import (
 // pairMap holds one analysis's state per pair of hosts, keyed by pairOf.
 // Evidence with ever new peers brings ever new pairs, so past limit
 // entries the map moves them, sorted by key, to a temporary file (never
-// next to the evidence; unlinked at once) as a run, and starts afresh: a
+// next to the evidence; unlinked at once; in memory when TMPDIR cannot be
+// written) as a run compressed with S2, and starts afresh: a
 // pair seen again starts a new entry. all merges the runs and the entries
 // in memory back, key by key, combining a pair's entries in the order they
 // were made with the codec's merge, so the result is what one map would
-// have held. If no temporary file can be used, the entries stay in memory.
+// have held. If the temporary file cannot be written, the entries stay in
+// the map.
 type pairMap[V any] struct {
 	m     map[uint64]V
 	limit int
@@ -31,10 +33,11 @@ type pairMap[V any] struct {
 	// map spills too, so memory is bounded by size as well as by pairs.
 	weight, maxWeight int
 	codec             pairCodec[V]
-	file              *os.File
-	runs              []int64 // where each run ends in the file
-	err               error   // the first run that could not be read back
-	full              bool    // the file could not be made or written: no more runs
+	file              tempfile.File
+	zw                *s2.Writer // compresses the runs
+	runs              []int64    // where each run ends in the file
+	err               error      // the first run that could not be read back
+	full              bool       // the file could not be written: no more runs
 }
 
 // pairCodec encodes a pairMap's values and merges two entries of one pair.
@@ -48,6 +51,10 @@ type pairCodec[V any] interface {
 
 // pairMapLimit is how many pairs an analysis holds in memory.
 const pairMapLimit = 1 << 14
+
+// pairRunBlock is the S2 block size of a run: each run being merged holds
+// about two (a SYN flood's report merges hundreds of runs).
+const pairRunBlock = 16 << 10
 
 func newPairMap[V any](limit int, codec pairCodec[V]) *pairMap[V] {
 	return &pairMap[V]{m: make(map[uint64]V), limit: limit, codec: codec}
@@ -67,9 +74,8 @@ func (p *pairMap[V]) grow(n int) { p.weight += n }
 
 // spill writes the entries in memory, sorted by key, as a run.
 func (p *pairMap[V]) spill() {
-	if !openTemp(&p.file, "netfx-pairs-*") {
-		p.full = true
-		return
+	if p.file == nil {
+		p.file = tempfile.New("netfx-pairs-*")
 	}
 	start := int64(0)
 	if len(p.runs) > 0 {
@@ -83,11 +89,19 @@ func (p *pairMap[V]) spill() {
 		b = p.codec.append(b, p.m[k])
 		binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-4))
 	}
-	if _, err := p.file.WriteAt(b, start); err != nil {
+	// Compressed, as the Sorter's runs: a third of the bytes to write,
+	// or to hold when the file is in memory.
+	w := io.NewOffsetWriter(p.file, start)
+	if p.zw == nil {
+		p.zw = s2.NewWriter(nil, s2.WriterConcurrency(1), s2.WriterBlockSize(pairRunBlock))
+	}
+	p.zw.Reset(w)
+	if _, err := p.zw.Write(b); err != nil || p.zw.Close() != nil {
 		p.full = true
 		return
 	}
-	p.runs = append(p.runs, start+int64(len(b)))
+	n, _ := w.Seek(0, io.SeekCurrent)
+	p.runs = append(p.runs, start+n)
 	clear(p.m)
 	p.weight = 0
 }
@@ -108,7 +122,8 @@ func (p *pairMap[V]) all() iter.Seq2[uint64, V] {
 		var runs []extsort.Run[pairEntry[V]]
 		start := int64(0)
 		for _, end := range p.runs {
-			runs = append(runs, &pairRun[V]{codec: p.codec, r: bufio.NewReaderSize(io.NewSectionReader(p.file, start, end-start), 16<<10)})
+			zr := s2.NewReader(io.NewSectionReader(p.file, start, end-start), s2.ReaderMaxBlockSize(pairRunBlock))
+			runs = append(runs, &pairRun[V]{codec: p.codec, r: zr})
 			start = end
 		}
 		runs = append(runs, &pairRun[V]{keys: slices.Sorted(maps.Keys(p.m)), m: p.m})
@@ -148,7 +163,7 @@ type pairEntry[V any] struct {
 
 // pairRun is one run in the file, or the pairs in memory.
 type pairRun[V any] struct {
-	r       *bufio.Reader
+	r       io.Reader // the run, decompressed
 	codec   pairCodec[V]
 	keys    []uint64 // the keys in memory, sorted
 	m       map[uint64]V

@@ -97,7 +97,7 @@ read; 2 for usage errors; 130 when interrupted (Ctrl-C).`,
 	root.AddCommand(newConnsCommand(s), newReportCommand(s))
 	err := root.ExecuteContext(ctx)
 	if terr := tempfile.Failed(); terr != nil {
-		fmt.Fprintf(stderr, "netfx: %s; kept everything in memory instead (set TMPDIR to a writable folder)\n", escapeTerminal(terr.Error()))
+		fmt.Fprintf(stderr, "netfx: %s; kept its temporary files in memory instead, compressed (set TMPDIR to a writable folder)\n", escapeTerminal(terr.Error()))
 	}
 	switch {
 	case ctx.Err() != nil:

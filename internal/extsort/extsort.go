@@ -1,6 +1,7 @@
 // Package extsort sorts more values than memory should hold: it keeps a
 // fixed number in memory and spills sorted runs to temporary files (never
-// next to the evidence), merging them when the values are read back. netfx
+// next to the evidence; in memory, compressed, when TMPDIR cannot be
+// written), merging them when the values are read back. netfx
 // uses it to order conversation records for output and to join capture
 // conversations with flow-log connections by 5-tuple. Runs are compressed
 // with S2 (github.com/klauspost/compress/s2, already netfx's decompressor):
@@ -17,7 +18,6 @@ import (
 	"errors"
 	"io"
 	"iter"
-	"os"
 	"runtime/pprof"
 	"slices"
 
@@ -35,11 +35,10 @@ type Sorter[T any] struct {
 	cmp             func(a, b T) int
 	codec           Codec[T]
 	buf             []T
-	runs            []*os.File
+	runs            []tempfile.File
 	err             error
-	memOnly         bool // no temporary file could be made: everything stays in memory
-	fanIn           int  // runs merged at once, at most; maxFanIn
-	merged          int  // the runs before this are merges of the current level
+	fanIn           int // runs merged at once, at most; maxFanIn
+	merged          int // the runs before this are merges of the current level
 	spilled         int
 	// With SpillInBackground: the run being written, its buffer, and the
 	// buffer of the run written before it, for reuse.
@@ -99,7 +98,7 @@ func (s *Sorter[T]) Add(v T) {
 	if s.background && len(s.runs) > 0 {
 		divisor = 2
 	}
-	if !s.memOnly && (len(s.buf) >= max(s.limit/divisor, 1) || (s.size != nil && s.bytes >= s.maxBytes/divisor)) {
+	if len(s.buf) >= max(s.limit/divisor, 1) || (s.size != nil && s.bytes >= s.maxBytes/divisor) {
 		s.err = s.spill()
 	}
 }
@@ -126,13 +125,7 @@ func (s *Sorter[T]) spill() error {
 			return err
 		}
 	}
-	f, err := tempfile.New("netfx-sort-*")
-	if err != nil {
-		// No temporary file: the values stay in memory, as long as it
-		// lasts (tempfile.Failed says so to the user).
-		s.memOnly = true
-		return nil
-	}
+	f := tempfile.New("netfx-sort-*") // in memory if TMPDIR cannot be written
 	s.runs = append(s.runs, f)
 	s.spilled++
 	buf := s.buf
@@ -169,7 +162,7 @@ func (s *Sorter[T]) wait() error {
 
 // writeRun sorts buf and writes it to f as a run. It uses only the codec
 // and cmp of the Sorter, so it can run on another goroutine.
-func (s *Sorter[T]) writeRun(f *os.File, buf []T) error {
+func (s *Sorter[T]) writeRun(f tempfile.File, buf []T) error {
 	slices.SortFunc(buf, s.cmp)
 	return s.encodeRun(f, slices.Values(buf))
 }
@@ -179,7 +172,7 @@ func (s *Sorter[T]) writeRun(f *os.File, buf []T) error {
 const runBlock = 64 << 10
 
 // encodeRun writes values, in order, to f as a run, and rewinds f.
-func (s *Sorter[T]) encodeRun(f *os.File, values iter.Seq[T]) error {
+func (s *Sorter[T]) encodeRun(f tempfile.File, values iter.Seq[T]) error {
 	zw := s2.NewWriter(f, s2.WriterConcurrency(1), s2.WriterBlockSize(runBlock))
 	bw := bufio.NewWriterSize(zw, runBlock)
 	enc := forRun(s.codec)
@@ -199,7 +192,7 @@ func (s *Sorter[T]) encodeRun(f *os.File, values iter.Seq[T]) error {
 }
 
 // openRun returns a reader of the run in f.
-func (s *Sorter[T]) openRun(f *os.File) Run[T] {
+func (s *Sorter[T]) openRun(f tempfile.File) Run[T] {
 	return &decodedRun[T]{dec: forRun(s.codec), r: bufio.NewReaderSize(s2.NewReader(f, s2.ReaderMaxBlockSize(runBlock)), runBlock)}
 }
 
@@ -238,17 +231,14 @@ func (s *Sorter[T]) mergeStep(k int) error {
 // mergeRuns merges the k runs from index i into one, which takes their
 // place.
 func (s *Sorter[T]) mergeRuns(i, k int) error {
-	f, err := tempfile.New("netfx-sort-*")
-	if err != nil {
-		return err
-	}
+	f := tempfile.New("netfx-sort-*")
 	group := s.runs[i : i+k]
 	runs := make([]Run[T], k)
 	for j, old := range group {
 		runs[j] = s.openRun(old)
 	}
 	var mergeErr error
-	err = s.encodeRun(f, func(yield func(T) bool) { mergeErr = Merge(runs, s.cmp, yield) })
+	err := s.encodeRun(f, func(yield func(T) bool) { mergeErr = Merge(runs, s.cmp, yield) })
 	for _, old := range group {
 		tempfile.Close(old)
 	}

@@ -187,9 +187,9 @@ func TestPrefetch(t *testing.T) {
 	}
 }
 
-// TestSorterWithoutTemporaryFiles: when no temporary file can be made,
-// the Sorter keeps every value in memory and gives them all back, in
-// order, and tempfile.Failed says why.
+// TestSorterWithoutTemporaryFiles: when no temporary file can be made in
+// TMPDIR, the Sorter spills its runs to memory and gives every value back,
+// in order, and tempfile.Failed says why.
 func TestSorterWithoutTemporaryFiles(t *testing.T) {
 	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
 	s := NewWithCodec[int](3, cmp.Compare[int], &gobCodec[int]{})
@@ -197,6 +197,9 @@ func TestSorterWithoutTemporaryFiles(t *testing.T) {
 	for i := range 50 {
 		s.Add((i * 7919) % 50)
 		want = append(want, i)
+	}
+	if s.Spilled() < 10 {
+		t.Errorf("%d runs spilled, want at least 10", s.Spilled())
 	}
 	got := slices.Collect(s.All())
 	if s.Err() != nil || !slices.Equal(got, want) {

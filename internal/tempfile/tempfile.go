@@ -1,20 +1,31 @@
 // Package tempfile makes netfx's temporary files: in the system's
 // temporary directory (TMPDIR), never next to the evidence, and nameless
-// from the start, so that nothing is left behind however a run ends.
+// from the start, so that nothing is left behind however a run ends; or,
+// when TMPDIR cannot be written, in memory, where what the callers spill
+// stays as compact as it would be on disk.
 package tempfile
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 )
 
+// File is a temporary file, on disk or in memory.
+type File interface {
+	io.ReadWriteSeeker
+	io.ReaderAt
+	io.WriterAt
+}
+
 // failure is the first failure to make a temporary file.
 var failure atomic.Pointer[error]
 
-// Failed returns why a temporary file could not be made, the first time
-// one could not, or nil: the callers then keep their data in memory, and
-// the command line says so once.
+// Failed returns why a temporary file could not be made on disk, the first
+// time one could not, or nil: the files were then kept in memory, and the
+// command line says so once.
 func Failed() error {
 	if err := failure.Load(); err != nil {
 		return *err
@@ -26,22 +37,103 @@ func Failed() error {
 // removes its name at once: on Unix the open file outlives its name and
 // its space is freed when it is closed, so an interrupted or killed run
 // leaves nothing in TMPDIR. Where a name cannot be removed while its file
-// is open (Windows), Close removes it.
-func New(pattern string) (*os.File, error) {
+// is open (Windows), Close removes it. When no file can be made in TMPDIR,
+// New returns one in memory, and Failed says why.
+func New(pattern string) File {
 	f, err := os.CreateTemp("", pattern)
 	if err != nil {
 		err = fmt.Errorf("cannot make a temporary file in %s (TMPDIR): %w", os.TempDir(), err)
 		failure.CompareAndSwap(nil, &err)
-		return nil, err
+		return &memFile{}
 	}
 	os.Remove(f.Name())
-	return f, nil
+	return f
 }
 
-// Close closes a file made by New, removing its name if it is still there.
-func Close(f *os.File) {
-	if f != nil {
+// Close closes a file made by New: it removes the name of a file on disk
+// if it is still there, and releases the memory of one in memory.
+func Close(f File) {
+	switch f := f.(type) {
+	case *os.File:
 		f.Close()
 		os.Remove(f.Name())
+	case *memFile:
+		f.chunks, f.size, f.off = nil, 0, 0
 	}
+}
+
+// memFile is a temporary file in memory. It grows in chunks, so that
+// growing never copies what it holds, and its chunks hold no pointers for
+// the garbage collector to follow.
+type memFile struct {
+	chunks [][]byte // memChunk bytes each
+	size   int64
+	off    int64 // where Read and Write start
+}
+
+const memChunk = 256 << 10
+
+var errNegativeOffset = errors.New("negative offset")
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errNegativeOffset
+	}
+	end := off + int64(len(p))
+	for int64(len(m.chunks))*memChunk < end {
+		m.chunks = append(m.chunks, make([]byte, memChunk))
+	}
+	for n := 0; n < len(p); {
+		at := off + int64(n)
+		n += copy(m.chunks[at/memChunk][at%memChunk:], p[n:])
+	}
+	m.size = max(m.size, end)
+	return len(p), nil
+}
+
+func (m *memFile) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errNegativeOffset
+	}
+	want := int(min(int64(len(p)), max(m.size-off, 0)))
+	for n := 0; n < want; {
+		at := off + int64(n)
+		n += copy(p[n:want], m.chunks[at/memChunk][at%memChunk:])
+	}
+	if want < len(p) {
+		return want, io.EOF
+	}
+	return want, nil
+}
+
+func (m *memFile) Read(p []byte) (int, error) {
+	n, err := m.ReadAt(p, m.off)
+	m.off += int64(n)
+	if n > 0 && err == io.EOF {
+		err = nil // as an os.File's Read: io.EOF comes with the read after the last byte
+	}
+	return n, err
+}
+
+func (m *memFile) Write(p []byte) (int, error) {
+	n, err := m.WriteAt(p, m.off)
+	m.off += int64(n)
+	return n, err
+}
+
+func (m *memFile) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += m.off
+	case io.SeekEnd:
+		offset += m.size
+	default:
+		return 0, errors.New("invalid whence")
+	}
+	if offset < 0 {
+		return 0, errNegativeOffset
+	}
+	m.off = offset
+	return offset, nil
 }

@@ -1,8 +1,13 @@
 package tempfile
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -14,19 +19,115 @@ func TestNewLeavesNoName(t *testing.T) {
 	}
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", dir)
-	f, err := New("netfx-test-*")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := New("netfx-test-*")
 	defer Close(f)
+	if _, ok := f.(*os.File); !ok {
+		t.Fatalf("a %T in a writable TMPDIR, want a file on disk", f)
+	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("TMPDIR holds %d entries while the file is open", len(entries))
 	}
-	if _, err := f.WriteString("run"); err != nil {
+	if _, err := f.Write([]byte("run")); err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, 3)
 	if _, err := f.ReadAt(b, 0); err != nil || string(b) != "run" {
 		t.Fatalf("read back %q, %v", b, err)
+	}
+}
+
+// TestNewFallsBackToMemory: without a writable TMPDIR, New gives a file in
+// memory and Failed names TMPDIR.
+func TestNewFallsBackToMemory(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	f := New("netfx-test-*")
+	defer Close(f)
+	if _, ok := f.(*memFile); !ok {
+		t.Fatalf("a %T without TMPDIR, want one in memory", f)
+	}
+	if err := Failed(); err == nil || !strings.Contains(err.Error(), "TMPDIR") {
+		t.Errorf("Failed() = %v", err)
+	}
+}
+
+// TestMemoryFileActsAsAFile applies the same writes, seeks and reads to
+// a file on disk and to one in memory, across the memory file's chunk
+// boundaries, and compares every result.
+func TestMemoryFileActsAsAFile(t *testing.T) {
+	disk, err := os.CreateTemp(t.TempDir(), "disk-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	mem := &memFile{}
+	pattern := func(n int, seed byte) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = seed + byte(i*7)
+		}
+		return b
+	}
+	type op struct {
+		name string
+		do   func(f File) (string, error)
+	}
+	read := func(n int) func(f File) (string, error) {
+		return func(f File) (string, error) {
+			b := make([]byte, n)
+			got, err := f.Read(b)
+			return string(b[:got]), err
+		}
+	}
+	readAt := func(n int, off int64) func(f File) (string, error) {
+		return func(f File) (string, error) {
+			b := make([]byte, n)
+			got, err := f.ReadAt(b, off)
+			return string(b[:got]), err
+		}
+	}
+	write := func(b []byte) func(f File) (string, error) {
+		return func(f File) (string, error) {
+			n, err := f.Write(b)
+			return string(rune('0' + n%10)), err
+		}
+	}
+	writeAt := func(b []byte, off int64) func(f File) (string, error) {
+		return func(f File) (string, error) {
+			n, err := f.WriteAt(b, off)
+			return string(rune('0' + n%10)), err
+		}
+	}
+	seek := func(off int64, whence int) func(f File) (string, error) {
+		return func(f File) (string, error) {
+			pos, err := f.Seek(off, whence)
+			return string(rune('0' + pos%10)), err
+		}
+	}
+	ops := []op{
+		{"read empty", read(10)},
+		{"readAt empty", readAt(10, 0)},
+		{"write across a chunk", write(pattern(memChunk+100, 1))},
+		{"read at the end", read(10)},
+		{"seek to start", seek(0, io.SeekStart)},
+		{"read a chunk and more", read(memChunk + 50)},
+		{"read the rest and past it", read(100)},
+		{"read after the end", read(1)},
+		{"writeAt past the end, leaving a hole", writeAt(pattern(3*memChunk, 9), 2*memChunk-10)},
+		{"readAt the hole", readAt(2*memChunk, memChunk)},
+		{"readAt across the end", readAt(100, 5*memChunk-40)},
+		{"readAt past the end", readAt(5, 6*memChunk)},
+		{"seek from the end", seek(-20, io.SeekEnd)},
+		{"read to the end", read(30)},
+		{"seek back", seek(-memChunk, io.SeekCurrent)},
+		{"overwrite", write(pattern(40, 3))},
+		{"readAt all", readAt(6*memChunk, 0)},
+		{"seek before the start", seek(-1, io.SeekStart)},
+	}
+	for _, o := range ops {
+		want, wantErr := o.do(disk)
+		got, gotErr := o.do(mem)
+		if got != want || (gotErr == nil) != (wantErr == nil) || errors.Is(wantErr, io.EOF) != errors.Is(gotErr, io.EOF) {
+			t.Errorf("%s: memory gave %d bytes (%v), disk %d (%v); equal %v", o.name, len(got), gotErr, len(want), wantErr, bytes.Equal([]byte(got), []byte(want)))
+		}
 	}
 }
