@@ -215,12 +215,12 @@ func (r *Reader) readPcapRecords() func(*recordBatch) {
 // next returns the next record framed ahead, and for an error where the
 // read that failed began; the record's bytes stay valid until next is
 // called again.
-func (a *ahead) next() (record, int64, error) {
+func (a *ahead) next() (*record, int64, error) {
 	for a.batch == nil || a.i == len(a.batch.recs) {
 		if b := a.batch; b != nil {
 			if b.err != nil {
 				a.ended = true
-				return record{}, b.pos, b.err
+				return nil, b.pos, b.err
 			}
 			a.empty <- b // never blocks: there are aheadBatches
 			a.batch = nil
@@ -228,12 +228,12 @@ func (a *ahead) next() (record, int64, error) {
 		b, ok := <-a.full
 		if !ok {
 			a.ended = true
-			return record{}, 0, errStopped
+			return nil, 0, errStopped
 		}
 		a.batch, a.i, a.badFractions = b, 0, b.badFractions
 	}
 	a.i++
-	return a.batch.recs[a.i-1], 0, nil
+	return &a.batch.recs[a.i-1], 0, nil
 }
 
 // close stops the goroutine, if it still runs; once it has sent its last

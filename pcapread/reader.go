@@ -76,6 +76,7 @@ type Reader struct {
 	ng     *pcapgo.NgReader
 	dec    Decoder
 	pkt    Packet
+	rec    record // the record read last without reading ahead
 	err    error
 	done   bool
 	stats  Stats
@@ -286,14 +287,15 @@ func (r *Reader) Next() bool {
 	}
 	for !r.done {
 		var (
-			rec record
+			rec *record
 			pos int64
 			err error
 		)
 		if r.ahead != nil {
 			rec, pos, err = r.ahead.next()
 		} else {
-			rec, pos, err = r.frameRecord()
+			rec = &r.rec
+			*rec, pos, err = r.frameRecord()
 		}
 		if err != nil {
 			r.done = true
@@ -382,7 +384,7 @@ func (r *Reader) pcapRecordHeader(hdr []byte) (rec record, capLen int) {
 	return rec, int(o.Uint32(hdr[8:12]))
 }
 
-func (r *Reader) count(rec record) {
+func (r *Reader) count(rec *record) {
 	s := &r.stats
 	s.Records++
 	s.Bytes += int64(rec.length)
