@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/extsort"
 )
@@ -325,7 +326,10 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string,
 
 // ndjsonFormat is one JSON object a line, with Zeek's field names; unset
 // fields are left out, as Zeek's JSON logs do.
-type ndjsonFormat struct{ items listItems }
+type ndjsonFormat struct {
+	items listItems
+	name  []byte // the DNS answer name appendAnswers escaped last
+}
 
 func (*ndjsonFormat) header(*bufio.Writer, int64) error  { return nil }
 func (*ndjsonFormat) trailer(*bufio.Writer, int64) error { return nil }
@@ -360,6 +364,10 @@ func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 			v, ok = f.str(c)
 			b = appendJSONString(b, v)
 		case kindList:
+			if f.answers != nil {
+				b, ok = n.appendAnswers(b, f.answers(c))
+				break
+			}
 			n.items.fill(f, c)
 			ok = n.items.len() > 0
 			b = append(b, '[')
@@ -378,12 +386,44 @@ func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 	return append(b, '}', '\n')
 }
 
+// appendAnswers appends DNS answers as a JSON array of "name type value"
+// strings, the bytes the list's items would give: escaping each part on
+// its own gives the same bytes as escaping them joined, since the spaces
+// between them end any UTF-8 sequence. Answers share their names, so a
+// name is escaped once for the answers in a row that have it.
+func (n *ndjsonFormat) appendAnswers(b []byte, answers appid.DNSAnswers) ([]byte, bool) {
+	b = append(b, '[')
+	i, name := 0, ""
+	for a := range answers.All() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if i == 0 || a.Name != name {
+			name, n.name = a.Name, appendJSONText(n.name[:0], a.Name)
+		}
+		b = append(append(append(b, '"'), n.name...), ' ')
+		b = append(appendJSONText(b, a.Type), ' ')
+		if a.Addr.IsValid() {
+			b = a.Addr.AppendTo(b)
+		} else {
+			b = appendJSONText(b, a.Value)
+		}
+		b = append(b, '"')
+		i++
+	}
+	return append(b, ']'), i > 0
+}
+
 // appendJSONString appends s as a JSON string. Control characters, the
 // characters HTML treats specially and invalid UTF-8 are escaped, so the
 // output is safe to paste into a terminal or a web page.
 func appendJSONString[T string | []byte](b []byte, s T) []byte {
+	return append(appendJSONText(append(b, '"'), s), '"')
+}
+
+// appendJSONText appends s escaped as the inside of a JSON string.
+func appendJSONText[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
-	b = append(b, '"')
 	for i := 0; i < len(s); {
 		start := i
 		for i < len(s) && jsonPlain[s[i]] {
@@ -421,7 +461,7 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 		}
 		i++
 	}
-	return append(b, '"')
+	return b
 }
 
 // jsonPlain says which bytes appendJSONString copies as they are: ASCII

@@ -33,6 +33,7 @@ type connField struct {
 	list     func(*flows.Conn, *listItems)
 	addr     func(*flows.Conn) netip.Addr
 	flag     func(*flows.Conn) (bool, bool)
+	answers  func(*flows.Conn) appid.DNSAnswers // a list of DNS answers: see answersField
 	group    fieldGroup
 }
 
@@ -90,6 +91,20 @@ func stringsField(name, typ string, get func(*flows.Conn) []string) connField {
 }
 func itemsField(name, typ string, get func(*flows.Conn, *listItems)) connField {
 	return connField{name: name, zeekType: typ, kind: kindList, list: get}
+}
+
+// answersField is a list of DNS answers, each "name type value". Under a
+// flood of answers they are most of the output, so a writer may take them
+// whole (answers) instead of item by item.
+func answersField(name string, get func(*flows.Conn) appid.DNSAnswers) connField {
+	f := itemsField(name, "vector[string]", func(c *flows.Conn, l *listItems) {
+		for a := range get(c).All() {
+			l.text = a.AppendValue(append(append(append(append(l.text, a.Name...), ' '), a.Type...), ' '))
+			l.end()
+		}
+	})
+	f.answers = get
+	return f
 }
 
 // listItems is a list field's value for one record: its items' texts one
@@ -290,14 +305,11 @@ var connFields = []connField{
 		// Set when there were more than dns.queries lists.
 		return when(f.DNS != nil && f.DNS.QueriesTotal > len(f.DNS.Queries), func() int { return f.DNS.QueriesTotal })
 	}),
-	itemsField("dns.answers", "vector[string]", func(c *flows.Conn, l *listItems) {
+	answersField("dns.answers", func(c *flows.Conn) appid.DNSAnswers {
 		if c.App == nil || c.App.DNS == nil {
-			return
+			return appid.DNSAnswers{}
 		}
-		for a := range c.App.DNS.Answers.All() { // "name type value"
-			l.text = a.AppendValue(append(append(append(append(l.text, a.Name...), ' '), a.Type...), ' '))
-			l.end()
-		}
+		return c.App.DNS.Answers
 	}),
 	appText("banner.server", func(f *appid.Facts) string { return when(f.Banner != nil, func() string { return f.Banner.Server }) }),
 	appCount("banner.login_failures", func(f *appid.Facts) int { return when(f.Banner != nil, func() int { return f.Banner.LoginFailures }) }),

@@ -2,8 +2,12 @@ package render
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/flows"
 )
 
 // checkJSONString: appendJSONString's output is one JSON string that
@@ -34,4 +38,65 @@ func TestAppendJSONString(t *testing.T) {
 func FuzzAppendJSONString(f *testing.F) {
 	f.Add("<a href=\"x\">\x1b[31m\xff</a>")
 	f.Fuzz(checkJSONString)
+}
+
+// checkAnswers: a list of DNS answers written whole (appendAnswers) is
+// the bytes that writing its items one by one gives, and a JSON array.
+func checkAnswers(t *testing.T, answers ...appid.DNSAnswer) {
+	t.Helper()
+	list := appid.NewDNSAnswers(answers...)
+	var f *connField
+	for i := range connFields {
+		if connFields[i].answers != nil {
+			f = &connFields[i]
+		}
+	}
+	c := &flows.Conn{App: &appid.Facts{DNS: &appid.DNSFacts{Answers: list}}}
+	var items listItems
+	items.fill(f, c)
+	want := []byte{'['}
+	for i := range items.len() {
+		if i > 0 {
+			want = append(want, ',')
+		}
+		want = appendJSONString(want, items.item(i))
+	}
+	want = append(want, ']')
+	n := &ndjsonFormat{}
+	n.appendAnswers(nil, appid.NewDNSAnswers(appid.DNSAnswer{Name: "before", Type: "A", Value: "x"})) // a name escaped before
+	got, ok := n.appendAnswers(nil, f.answers(c))
+	if string(got) != string(want) || ok != (len(answers) > 0) {
+		t.Errorf("%q:\n got %s (%v)\nwant %s", answers, got, ok, want)
+	}
+	var back []string
+	if err := json.Unmarshal(got, &back); err != nil || len(back) != len(answers) {
+		t.Errorf("%s: %d strings, %v", got, len(back), err)
+	}
+}
+
+func TestAppendAnswers(t *testing.T) {
+	addr := netip.MustParseAddr
+	checkAnswers(t)
+	checkAnswers(t, appid.DNSAnswer{Name: "cdn.example", Type: "A", Addr: addr("192.0.2.1")},
+		appid.DNSAnswer{Name: "cdn.example", Type: "A", Addr: addr("192.0.2.2")},
+		appid.DNSAnswer{Name: "cdn.example", Type: "AAAA", Addr: addr("2001:db8::1")},
+		appid.DNSAnswer{Name: "www.example", Type: "CNAME", Value: "cdn.example"})
+	hostile := []string{"a\x1b]52;c;ZXZpbA==\x07b", "bad \xff\xfe utf-8 \xe2\x82", "\xc3", "rtl \u202e gnp.exe", `q"uo\te`, "<b>&</b>", "tab\tnl\n"}
+	for _, s := range hostile {
+		checkAnswers(t, appid.DNSAnswer{Name: s, Type: "A", Addr: addr("198.51.100.7")},
+			appid.DNSAnswer{Name: s, Type: s, Value: s},
+			appid.DNSAnswer{Name: "ok.example", Type: "TXT", Value: s + "\xe2"})
+	}
+}
+
+func FuzzAppendAnswers(f *testing.F) {
+	f.Add("a.example", "CNAME", "b\x1b[31m\xff", false)
+	f.Add("\xe2\x82", "A", "", true)
+	f.Fuzz(func(t *testing.T, name, typ, value string, isAddr bool) {
+		a := appid.DNSAnswer{Name: name, Type: typ, Value: value}
+		if isAddr {
+			a.Value, a.Addr = "", netip.AddrFrom4([4]byte{192, 0, 2, byte(len(value))})
+		}
+		checkAnswers(t, a, a, appid.DNSAnswer{Name: value, Type: name, Value: typ})
+	})
 }
