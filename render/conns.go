@@ -404,7 +404,7 @@ func (n *ndjsonFormat) appendAnswers(b []byte, answers appid.DNSAnswers) ([]byte
 		b = append(append(append(b, '"'), n.name...), ' ')
 		b = append(appendJSONText(b, a.Type), ' ')
 		if a.Addr.IsValid() {
-			b = a.Addr.AppendTo(b)
+			b = appendAddr(b, a.Addr)
 		} else {
 			b = appendJSONText(b, a.Value)
 		}

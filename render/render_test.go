@@ -211,3 +211,16 @@ func TestCSVForSpreadsheets(t *testing.T) {
 		t.Errorf("files %q", rec["files"])
 	}
 }
+
+// TestAppendAddr: addresses are written as netip writes them.
+func TestAppendAddr(t *testing.T) {
+	addrs := []netip.Addr{{}, netip.MustParseAddr("::ffff:192.0.2.1"), netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("2001:db8::")}
+	for i := range 256 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{byte(i), byte(255 - i), byte(i * 7), byte(i / 3)}))
+	}
+	for _, a := range addrs {
+		if got, want := string(appendAddr([]byte("x"), a)), "x"+a.String(); got != want && !(want == "xinvalid IP" && got == "x") {
+			t.Errorf("%v: %q, want %q", a, got, want)
+		}
+	}
+}
