@@ -3,7 +3,9 @@
 # "hostile traffic"): peak memory, wall time and time a packet of
 # `netfx conns` and `netfx report` on each kind bench/floodgen writes.
 #
-#   bench/floods.sh [SCALE]      SCALE multiplies the packets (default 1)
+#   bench/floods.sh [SCALE] [ro]   SCALE multiplies the packets (default 1);
+#                                  ro runs netfx with TMPDIR=/proc, where no
+#                                  file can be made, as with a read-only TMPDIR
 #
 # The sizes at SCALE 1 are the issue's: 3 M SYNs in 300 s, 3 M one-packet
 # UDP flows in 60 s and in an hour, 3 M DNS query/answer pairs with new
@@ -14,6 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-1}
+tmpdir=${TMPDIR:-/tmp}
+[ "${2:-}" = ro ] && tmpdir=/proc
 data=bench/data/floods-x$scale
 mkdir -p "$data"
 [ -x /usr/bin/time ] || { echo "needs GNU time at /usr/bin/time (Debian: apt-get install time)" >&2; exit 1; }
@@ -41,11 +45,11 @@ for ((i = 0; i < ${#captures[@]}; i += 4)); do
   [ "$kind" = dnsnames ] && packets=$((2 * n))
   row=()
   for cmd in conns report; do
-    /usr/bin/time -f '%M %e' -o "$data/time" bench/data/netfx "$cmd" -q "$f" >/dev/null 2>"$data/stderr" || true
+    TMPDIR=$tmpdir /usr/bin/time -f '%M %e' -o "$data/time" bench/data/netfx "$cmd" -q "$f" >/dev/null 2>"$data/stderr" || true
     read -r kb secs_wall <"$data/time"
     row+=("$(printf '%5d MiB %6.1f s %5.2f us' $((kb / 1024)) "$secs_wall" "$(echo "$secs_wall * 1000000 / $packets" | bc -l)")")
     grep -h 'ended early' "$data/stderr" | sed 's/^/    /' >&2 || true
   done
   printf '%-14s %10d  %-30s %-30s\n' "$name" "$packets" "${row[0]}" "${row[1]}"
 done
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); TMPDIR $tmpdir"
