@@ -62,6 +62,13 @@ func Close(f File) {
 	}
 }
 
+// InMemory reports whether f is kept in memory, for a caller that would
+// compress what it writes there harder than what goes to disk.
+func InMemory(f File) bool {
+	_, ok := f.(*memFile)
+	return ok
+}
+
 // memFile is a temporary file in memory. It grows in chunks, so that
 // growing never copies what it holds, and its chunks hold no pointers for
 // the garbage collector to follow.
