@@ -187,7 +187,7 @@ func (s *Sorter[T]) encodeRun(f tempfile.File, values iter.Seq[T]) error {
 	if tempfile.InMemory(f) {
 		var err error
 		if zw, err = zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(memoryRunWindow)); err != nil {
-			return err
+			panic(err) // only options out of range fail
 		}
 	}
 	bw := bufio.NewWriterSize(zw, runBlock)
@@ -215,17 +215,12 @@ func (s *Sorter[T]) openRun(f tempfile.File) Run[T] {
 		// written with.
 		zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(memoryRunWindow))
 		if err != nil {
-			return &failedRun[T]{err}
+			panic(err) // only options out of range fail
 		}
 		r = zr
 	}
 	return &decodedRun[T]{dec: forRun(s.codec), r: bufio.NewReaderSize(r, runBlock)}
 }
-
-// failedRun is a run that could not be opened.
-type failedRun[T any] struct{ err error }
-
-func (r *failedRun[T]) Next() (v T, ok bool, err error) { return v, false, r.err }
 
 // maxFanIn bounds the runs merged at once, so that the memory of the runs
 // being read (about 200 KiB each, 50 MiB in all) does not grow with the
