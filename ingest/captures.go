@@ -56,8 +56,9 @@ const (
 // result to done once the file is read; both are called on the caller's
 // goroutine, in input order. Everything read before an error is kept.
 //
-// Reading and decoding run on one goroutine, handing the table batches of
-// decoded headers; the table runs on a second, or on opt.workers of its
+// Reading and decoding run on one goroutine (with a second core, the
+// reader frames the records ahead on one of its own), handing the table
+// batches of decoded headers; the table runs on a second, or on opt.workers of its
 // own (flows.Sharded); the caller's goroutine takes the finished
 // conversations. The table alone decides conversations, and a sharded
 // one hands them on as a serial one would, so the result is the same as

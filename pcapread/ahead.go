@@ -213,8 +213,8 @@ func (r *Reader) readPcapRecords() func(*recordBatch) {
 }
 
 // next returns the next record framed ahead, and for an error where the
-// read that failed began; the record's bytes stay valid until next is
-// called again.
+// read that failed began; the record and its bytes stay valid until next
+// is called again.
 func (a *ahead) next() (*record, int64, error) {
 	for a.batch == nil || a.i == len(a.batch.recs) {
 		if b := a.batch; b != nil {
