@@ -58,13 +58,13 @@ const (
 //
 // Reading and decoding run on one goroutine (with a second core, the
 // reader frames the records ahead on one of its own), handing the table
-// batches of decoded headers; the table runs on a second, or on opt.workers of its
-// own (flows.Sharded); the caller's goroutine takes the finished
-// conversations. The table alone decides conversations, and a sharded
-// one hands them on as a serial one would, so the result is the same as
-// a serial read. Once ctx is done, readCaptures
-// returns at once, dropping the conversations still open; its goroutines
-// end at their next step (a read blocked on a pipe, at its next byte).
+// batches of decoded headers; the table runs on a second, or on
+// opt.workers of its own (flows.Sharded); the caller's goroutine takes
+// the finished conversations. The table alone decides conversations, and
+// a sharded one hands them on as a serial one would, so the result is the
+// same as a serial read. Once ctx is done, readCaptures returns at once,
+// dropping the conversations still open; its goroutines end at their next
+// step (a read blocked on a pipe, at its next byte).
 func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt captureOptions, emit func(*flows.Conn), done func(CaptureResult)) {
 	full := make(chan *batch, batchesAhead)
 	empty := make(chan *batch, batchesAhead)
