@@ -20,6 +20,7 @@ import (
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/extsort"
+	"github.com/netfx/netfx/internal/tempfile"
 )
 
 // ConnWriter writes conversation records in one format, ordered by ts
@@ -71,7 +72,8 @@ var ConnFormats = []string{"ndjson", "zeek", "csv"}
 // (its 70 MB of records spilled in a few runs cost about 5 % more time
 // than holding them, 50 MiB less memory); past spilledToGrow runs, 96 MiB,
 // so that runs stay few enough to be merged in one pass up to about
-// 12 GiB of records.
+// 12 GiB of records. Runs kept in memory (TMPDIR cannot be written) stay
+// at 16 MiB: there a larger buffer would only add to what memory holds.
 const (
 	sortMemory      = 16 << 20
 	sortMemoryLarge = 96 << 20
@@ -157,10 +159,10 @@ func encodeConn(f connFormat, arena []byte, c *flows.Conn) (encodedConn, []byte)
 }
 
 // sort adds an encoded record to the sorter, and grows the sorter's
-// memory once it has spilled spilledToGrow runs.
+// memory once it has spilled spilledToGrow runs to temporary files.
 func (w *ConnWriter) sort(e encodedConn) {
 	w.sorter.Add(e)
-	if w.largeMemory > 0 && w.sorter.Spilled() >= spilledToGrow {
+	if w.largeMemory > 0 && w.sorter.Spilled() >= spilledToGrow && tempfile.Failed() == nil {
 		w.sorter.LimitBytes(w.largeMemory, encodedSize)
 		w.largeMemory = 0
 	}

@@ -174,9 +174,12 @@ func (s *Sorter[T]) writeRun(f tempfile.File, buf []T) error {
 // blocks and a buffer of the same size.
 const runBlock = 64 << 10
 
-// memoryRunWindow is the zstd window of a run kept in memory: each run
-// being read holds about one.
-const memoryRunWindow = 256 << 10
+// memoryRunWindow is the zstd window of a run kept in memory. Each run
+// being read holds about five times as much (its window, room for blocks
+// ahead of it, a block being decoded): 1.3 MiB a run with a 256 KiB window,
+// 150 MiB for a merge of 113 runs. Conversation records compress as well
+// in 64 KiB (1–3 % larger than with 256 KiB).
+const memoryRunWindow = 64 << 10
 
 // encodeRun writes values, in order, to f as a run, and rewinds f. A run
 // on disk is compressed with S2; one in memory (TMPDIR cannot be written)

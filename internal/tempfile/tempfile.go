@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync/atomic"
 )
 
@@ -44,7 +45,7 @@ func New(pattern string) File {
 	if err != nil {
 		err = fmt.Errorf("cannot make a temporary file in %s (TMPDIR): %w", os.TempDir(), err)
 		failure.CompareAndSwap(nil, &err)
-		return &memFile{}
+		return newMemFile()
 	}
 	os.Remove(f.Name())
 	return f
@@ -58,7 +59,8 @@ func Close(f File) {
 		f.Close()
 		os.Remove(f.Name())
 	case *memFile:
-		f.chunks, f.size, f.off = nil, 0, 0
+		f.store.free()
+		f.size, f.off = 0, 0
 	}
 }
 
@@ -70,15 +72,38 @@ func InMemory(f File) bool {
 }
 
 // memFile is a temporary file in memory. It grows in chunks, so that
-// growing never copies what it holds, and its chunks hold no pointers for
-// the garbage collector to follow.
+// growing never copies what it holds. Where the system allows, the chunks
+// are mapped outside Go's heap (chunk_unix.go): the garbage collector then
+// neither scans them nor lets the heap grow by half their size again before
+// it collects (GOGC), and Close gives them back to the system at once.
 type memFile struct {
-	chunks [][]byte // memChunk bytes each
-	size   int64
-	off    int64 // where Read and Write start
+	store *memStore
+	size  int64
+	off   int64 // where Read and Write start
+}
+
+// memStore holds a memFile's chunks, memChunk bytes each. It is apart from
+// the memFile so that a memFile dropped without Close still frees them
+// when it is collected.
+type memStore struct {
+	chunks [][]byte
 }
 
 const memChunk = 256 << 10
+
+func newMemFile() *memFile {
+	m := &memFile{store: &memStore{}}
+	runtime.AddCleanup(m, (*memStore).free, m.store)
+	return m
+}
+
+// free gives the chunks back; the store may be used again after.
+func (s *memStore) free() {
+	for _, c := range s.chunks {
+		freeChunk(c)
+	}
+	s.chunks = nil
+}
 
 var errNegativeOffset = errors.New("negative offset")
 
@@ -87,12 +112,14 @@ func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, errNegativeOffset
 	}
 	end := off + int64(len(p))
-	for int64(len(m.chunks))*memChunk < end {
-		m.chunks = append(m.chunks, make([]byte, memChunk))
+	chunks := m.store.chunks
+	for int64(len(chunks))*memChunk < end {
+		chunks = append(chunks, newChunk())
 	}
+	m.store.chunks = chunks
 	for n := 0; n < len(p); {
 		at := off + int64(n)
-		n += copy(m.chunks[at/memChunk][at%memChunk:], p[n:])
+		n += copy(chunks[at/memChunk][at%memChunk:], p[n:])
 	}
 	m.size = max(m.size, end)
 	return len(p), nil
@@ -105,7 +132,7 @@ func (m *memFile) ReadAt(p []byte, off int64) (int, error) {
 	want := int(min(int64(len(p)), max(m.size-off, 0)))
 	for n := 0; n < want; {
 		at := off + int64(n)
-		n += copy(p[n:want], m.chunks[at/memChunk][at%memChunk:])
+		n += copy(p[n:want], m.store.chunks[at/memChunk][at%memChunk:])
 	}
 	if want < len(p) {
 		return want, io.EOF

@@ -59,7 +59,8 @@ func TestMemoryFileActsAsAFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer disk.Close()
-	mem := &memFile{}
+	mem := newMemFile()
+	defer Close(mem)
 	pattern := func(n int, seed byte) []byte {
 		b := make([]byte, n)
 		for i := range b {
@@ -129,5 +130,42 @@ func TestMemoryFileActsAsAFile(t *testing.T) {
 		if got != want || (gotErr == nil) != (wantErr == nil) || errors.Is(wantErr, io.EOF) != errors.Is(gotErr, io.EOF) {
 			t.Errorf("%s: memory gave %d bytes (%v), disk %d (%v); equal %v", o.name, len(got), gotErr, len(want), wantErr, bytes.Equal([]byte(got), []byte(want)))
 		}
+	}
+}
+
+// TestMemoryFileLeavesTheHeap: on Unix a file in memory takes its chunks
+// from outside Go's heap, so that the garbage collector's target does not
+// grow with it, and Close gives them back.
+func TestMemoryFileLeavesTheHeap(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+		t.Skip("chunks come from the heap here")
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	f := newMemFile()
+	block := bytes.Repeat([]byte("spilled run "), 1<<10)
+	size := 0
+	for size < 32<<20 {
+		n, err := f.Write(block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += n
+	}
+	if grew := int64(heap()) - int64(before); grew > 1<<20 {
+		t.Errorf("the heap grew by %d bytes for a %d-byte file in memory", grew, size)
+	}
+	got := make([]byte, len(block))
+	if _, err := f.ReadAt(got, int64(size-len(block))); err != nil || !bytes.Equal(got, block) {
+		t.Fatalf("read back %q…, %v", got[:12], err)
+	}
+	Close(f)
+	if n, err := f.ReadAt(got, 0); n != 0 || err != io.EOF {
+		t.Errorf("after Close, ReadAt gave %d bytes, %v; want 0, EOF", n, err)
 	}
 }
