@@ -44,13 +44,13 @@ type scanDetector struct {
 	found    map[scanKey]*Finding              // one finding per episode (window unset)
 	examples map[scanKey]*attempts             // failed attempts before a threshold is crossed
 	sweeps   sweeper
-	// A source's first failed attempt is kept as a reference alone (a
-	// flood from millions of spoofed sources tries once each); its windows
-	// are made from its second attempt on, the first replayed.
-	firsts, olderFirsts map[hostKey]keptRef     // keys without pointers: no work for the garbage collector
-	stealth             map[hostKey]*stealthAcc // stealth probes by source (stealth.go)
-	sweepsOnly          map[scanKey]bool        // vertical findings that only a quick sweep made
-	active              map[netip.Addr]int      // sources with windows: the sweep generation last seen, or withFinding
+	// A source's first failed attempt is kept alone (a flood from millions
+	// of spoofed sources tries once each); its windows are made from its
+	// second attempt on, the first replayed.
+	firsts     firstAttempts
+	stealth    map[hostKey]*stealthAcc // stealth probes by source (stealth.go)
+	sweepsOnly map[scanKey]bool        // vertical findings that only a quick sweep made
+	active     map[netip.Addr]int      // sources with windows: the sweep generation last seen, or withFinding
 }
 
 // withFinding marks an active source with a scan finding: never swept.
@@ -59,6 +59,58 @@ const withFinding = -1
 // maxFirsts bounds the sources whose one failed attempt is kept (a flood,
 // not a scan: one attempt each); the older are forgotten.
 const maxFirsts = 1 << 17
+
+// firstAttempts holds the first failed attempt of each source that has
+// made one only: past maxFirsts/2 sources the notes start afresh, and the
+// older are kept until the next time (at most maxFirsts, the newest half at
+// least). An attempt no other detector kept is held here, encoded, rather
+// than in the evidence store, and goes there only when its source tries
+// again: the attempts of a flood's spoofed sources are forgotten with
+// them instead of filling the store (or, without a writable TMPDIR,
+// memory) at 66 bytes a packet.
+type firstAttempts struct {
+	// A source's attempt: its place in the evidence store, or, when
+	// negative, ^offset of its record in recs (olderRecs for older).
+	refs, older     map[hostKey]keptRef // keys without pointers: no work for the garbage collector
+	recs, olderRecs []byte              // records as the evidence store frames them
+}
+
+// keep notes c, the conversation being observed, as src's first attempt.
+func (f *firstAttempts) keep(d *detection, src hostKey, c *flows.Conn) {
+	if f.refs == nil || len(f.refs) >= maxFirsts/2 {
+		clear(f.older)
+		f.older, f.refs = f.refs, f.older
+		f.olderRecs, f.recs = f.recs, f.olderRecs[:0]
+		if f.refs == nil {
+			f.refs = make(map[hostKey]keptRef)
+		}
+	}
+	if d.isKept {
+		f.refs[src] = d.kept
+		return
+	}
+	f.refs[src] = ^keptRef(len(f.recs))
+	f.recs = appendFramedKept(f.recs, c)
+}
+
+// take forgets src's first attempt and returns it with its place in the
+// evidence store, where it is put if it was held here; ok is false when
+// src has none.
+func (f *firstAttempts) take(d *detection, src hostKey) (c *flows.Conn, ref keptRef, ok bool) {
+	recs := f.recs
+	if ref, ok = f.refs[src]; ok {
+		delete(f.refs, src)
+	} else if ref, ok = f.older[src]; ok {
+		delete(f.older, src)
+		recs = f.olderRecs
+	} else {
+		return nil, 0, false
+	}
+	if ref < 0 {
+		ref = d.evidence.putFramed(recs[^ref:])
+	}
+	return d.evidence.get(ref), ref, true
+}
 
 // distinct is the set of values a scan window has seen: a short list
 // while it is small, as most windows stay, and a map beyond. Once the
@@ -113,7 +165,7 @@ type attempts struct {
 
 func newScanDetector() *scanDetector {
 	return &scanDetector{wins: map[scanKey]*distinct[netip.Addr]{}, vwins: map[scanKey]*distinct[uint16]{},
-		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, firsts: map[hostKey]keptRef{}, olderFirsts: map[hostKey]keptRef{}, active: map[netip.Addr]int{},
+		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, active: map[netip.Addr]int{},
 		stealth: map[hostKey]*stealthAcc{}, sweepsOnly: map[scanKey]bool{}}
 }
 
@@ -127,41 +179,25 @@ func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 	if s.sweeps.due(s.entries()) {
 		s.sweep(d)
 	}
-	ref := d.keep(c)
 	gen, active := s.active[c.Orig]
 	if !active {
 		src := keyOf(c.Orig)
-		first, ok := s.firsts[src]
+		first, ref, ok := s.firsts.take(d, src)
 		if !ok {
-			first, ok = s.olderFirsts[src]
-		}
-		if !ok {
-			s.keepFirst(src, ref)
+			s.firsts.keep(d, src, c)
 			return
 		}
-		delete(s.firsts, src)
-		delete(s.olderFirsts, src)
 		s.active[c.Orig] = s.sweeps.gen
-		s.attempt(d, d.evidence.get(first), first)
+		s.attempt(d, first, ref)
 	} else if gen != withFinding {
 		s.active[c.Orig] = s.sweeps.gen
 	}
-	s.attempt(d, c, ref)
+	s.attempt(d, c, d.keep(c))
 }
 
 // entries counts the state a sweep can shrink.
 func (s *scanDetector) entries() int {
 	return len(s.wins) + len(s.vwins) + len(s.examples) + len(s.active)
-}
-
-// keepFirst notes a source's first failed attempt. Past maxFirsts/2
-// sources, the notes start afresh and the older ones are kept until the
-// next time: at most maxFirsts, the newest half at least.
-func (s *scanDetector) keepFirst(src hostKey, ref keptRef) {
-	if len(s.firsts) >= maxFirsts/2 {
-		s.olderFirsts, s.firsts = s.firsts, make(map[hostKey]keptRef, maxFirsts/2)
-	}
-	s.firsts[src] = ref
 }
 
 // attempt counts a failed attempt, kept at ref, toward its source's scan

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,15 +84,17 @@ func TestDistinctCountsLikeASet(t *testing.T) {
 	}
 }
 
+// failedConn is an unanswered attempt from src to dst's port dp.
+func failedConn(src, dst string, dp uint16, ts time.Duration, uid string) *flows.Conn {
+	c := conn(src, dst, 40000, dp, ts, 0)
+	c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, uid
+	return c
+}
+
 // TestCrossedScanWindowDropsItsSet: a scan's window, long past, keeps only
 // its size, and an attempt that arrives late still counts toward the scan.
 func TestCrossedScanWindowDropsItsSet(t *testing.T) {
 	s := NewSummary(Options{})
-	failedConn := func(src, dst string, dp uint16, ts time.Duration, uid string) *flows.Conn {
-		c := conn(src, dst, 40000, dp, ts, 0)
-		c.ConnState, c.RespPkts, c.RespIPBytes, c.UID = "S0", 0, 0, uid
-		return c
-	}
 	for i := range 30 {
 		s.AddConn(failedConn("203.0.113.5", fmt.Sprintf("10.0.1.%d", i), 445, time.Duration(i)*time.Second, fmt.Sprint("S", i)))
 	}
@@ -115,17 +118,54 @@ func TestCrossedScanWindowDropsItsSet(t *testing.T) {
 }
 
 // TestOneAttemptSourcesStayBounded: a flood of spoofed sources that try
-// once each keeps a bounded set of first attempts and opens no windows.
+// once each keeps a bounded set of first attempts, opens no windows, and
+// leaves the evidence store as it was: its bytes grow with the sources
+// kept, not with all there were.
 func TestOneAttemptSourcesStayBounded(t *testing.T) {
-	s := NewSummary(Options{})
-	for n := range maxFirsts + maxFirsts/2 {
-		c := conn(netip.AddrFrom4([4]byte{45, byte(n >> 16), byte(n >> 8), byte(n)}).String(), "10.0.0.4", 40000, 80, time.Duration(n)*time.Millisecond, 0)
-		c.ConnState, c.RespPkts, c.RespIPBytes = "S0", 0, 0
-		s.AddConn(c)
+	for _, sources := range []int{maxFirsts, 4 * maxFirsts} {
+		s := NewSummary(Options{})
+		for n := range sources {
+			c := conn(netip.AddrFrom4([4]byte{45, byte(n >> 16), byte(n >> 8), byte(n)}).String(), "10.0.0.4", 40000, 80, time.Duration(n)*time.Millisecond, 0)
+			c.ConnState, c.RespPkts, c.RespIPBytes = "S0", 0, 0
+			s.AddConn(c)
+		}
+		sd := detectorOf[*scanDetector](s)
+		if kept := len(sd.firsts.refs) + len(sd.firsts.older); kept > maxFirsts || len(sd.wins)+len(sd.vwins) != 0 {
+			t.Errorf("after %d one-attempt sources: %d first attempts kept (at most %d), %d windows (want none)",
+				sources, kept, maxFirsts, len(sd.wins)+len(sd.vwins))
+		}
+		held := len(sd.firsts.recs) + len(sd.firsts.olderRecs)
+		stored := s.det.evidence.base + int64(len(s.det.evidence.buf))
+		if perSource := (int64(held) + stored) / int64(sources); sources > maxFirsts && perSource > 32 {
+			t.Errorf("after %d one-attempt sources: %d bytes of records held and %d stored, %d a source",
+				sources, held, stored, perSource)
+		}
 	}
-	sd := detectorOf[*scanDetector](s)
-	if kept := len(sd.firsts) + len(sd.olderFirsts); kept > maxFirsts || len(sd.wins)+len(sd.vwins) != 0 {
-		t.Errorf("after %d one-attempt sources: %d first attempts kept (at most %d), %d windows (want none)",
-			maxFirsts+maxFirsts/2, kept, maxFirsts, len(sd.wins)+len(sd.vwins))
+}
+
+// TestFirstAttemptIsReplayed: a source's first failed attempt, held apart
+// until it tries again, is the scan's evidence with every field it had,
+// whether it was held in the newer or the older half of the notes.
+func TestFirstAttemptIsReplayed(t *testing.T) {
+	for _, others := range []int{0, maxFirsts / 2} {
+		s := NewSummary(Options{})
+		first := failedConn("203.0.113.9", "10.0.2.0", 445, 0, "Cfirst")
+		first.CommunityID, first.Files = "1:first", []string{"capture-1.pcap"}
+		s.AddConn(first)
+		for n := range others { // other sources in between, one attempt each
+			s.AddConn(failedConn(netip.AddrFrom4([4]byte{45, 1, byte(n >> 8), byte(n)}).String(), "10.0.0.4", 80, time.Millisecond, fmt.Sprint("O", n)))
+		}
+		for i := 1; i < DefaultScanHosts; i++ {
+			s.AddConn(failedConn("203.0.113.9", fmt.Sprintf("10.0.2.%d", i), 445, time.Duration(i)*time.Second, fmt.Sprint("C", i)))
+		}
+		found := findingsWhere(s, func(f Finding) bool { return f.Kind == "scan" && f.Src.IP == first.Orig })
+		if len(found) != 1 {
+			t.Fatalf("with %d other sources: %d scan findings of %s, want 1", others, len(found), first.Orig)
+		}
+		ev := found[0].Evidence
+		if len(ev.Connections) == 0 || ev.Connections[0].UID != "Cfirst" || ev.Connections[0].CommunityID != first.CommunityID ||
+			ev.Connections[0].Resp != first.Resp || !slices.Contains(ev.Files, first.Files[0]) {
+			t.Errorf("with %d other sources: the evidence does not start with the first attempt: %+v", others, ev)
+		}
 	}
 }
