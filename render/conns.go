@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -44,6 +45,7 @@ type ConnWriter struct {
 	// largeMemory is the sorter's memory once it has spilled
 	// spilledToGrow runs; 0 once it has it.
 	largeMemory int
+	err         atomic.Pointer[error] // the sorter's error, once it has one
 	// With encoders: the records not yet handed to them, the hand-off,
 	// and the encoders running.
 	pending  []*flows.Conn
@@ -162,6 +164,9 @@ func encodeConn(f connFormat, arena []byte, c *flows.Conn) (encodedConn, []byte)
 // memory once it has spilled spilledToGrow runs to temporary files.
 func (w *ConnWriter) sort(e encodedConn) {
 	w.sorter.Add(e)
+	if err := w.sorter.Err(); err != nil && w.err.Load() == nil {
+		w.err.Store(&err)
+	}
 	if w.largeMemory > 0 && w.sorter.Spilled() >= spilledToGrow && tempfile.Failed() == nil {
 		w.sorter.LimitBytes(w.largeMemory, encodedSize)
 		w.largeMemory = 0
@@ -208,6 +213,16 @@ func (w *ConnWriter) Add(c *flows.Conn) {
 	var e encodedConn
 	e, w.arena = encodeConn(w.format, w.arena, c)
 	w.sort(e)
+}
+
+// Err returns the error that will make Close fail, once there is one (a
+// run of records could not be written): records added after it are lost,
+// and the caller may stop. It is safe to call while records are added.
+func (w *ConnWriter) Err() error {
+	if err := w.err.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // Close writes the header, the records in order and the trailer, and

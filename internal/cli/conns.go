@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
+	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/ingest"
 	"github.com/netfx/netfx/render"
 )
@@ -39,7 +42,19 @@ Examples:
 			// As many encoders as flow tables: with cores to spare for
 			// the tables, encoding gets them too.
 			w.Encoders(ingest.Workers(opt.Workers))
-			read, err := readEvidence(cmd.Context(), s, args, opt, &ff, ingest.Sink{Conn: w.Add, AnyOrder: true})
+			// Reading stops once the records cannot all be written.
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
+			add := func(c *flows.Conn) {
+				w.Add(c)
+				if w.Err() != nil {
+					stop()
+				}
+			}
+			read, err := readEvidence(ctx, s, args, opt, &ff, ingest.Sink{Conn: add, AnyOrder: true})
+			if werr := w.Err(); werr != nil {
+				return werr
+			}
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,15 @@ import (
 	"github.com/netfx/netfx/internal/floodgen"
 )
 
+// buildNetfx builds the netfx command into a folder of the test's.
+func buildNetfx(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "netfx")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/netfx").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestInterruptStopsARun builds netfx, starts a report on a capture that
 // never ends (a named pipe fed with ever new conversations) joined with
 // the demo's flow logs, so that the join's sorters spill to temporary
@@ -27,10 +36,7 @@ func TestInterruptStopsARun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds netfx and feeds it for seconds")
 	}
-	bin := filepath.Join(t.TempDir(), "netfx")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/netfx").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildNetfx(t)
 	fifo := filepath.Join(t.TempDir(), "endless.pcap")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skip("no named pipes here:", err)

@@ -2,7 +2,7 @@
 // temporary directory (TMPDIR), never next to the evidence, and nameless
 // from the start, so that nothing is left behind however a run ends; or,
 // when TMPDIR cannot be written, in memory, where what the callers spill
-// stays as compact as it would be on disk.
+// stays as compact as it would be on disk, up to a bound (budget.go).
 package tempfile
 
 import (
@@ -102,6 +102,7 @@ func (s *memStore) free() {
 	for _, c := range s.chunks {
 		freeChunk(c)
 	}
+	inMemory.Add(-int64(len(s.chunks)) * memChunk)
 	s.chunks = nil
 }
 
@@ -113,6 +114,9 @@ func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
 	}
 	end := off + int64(len(p))
 	chunks := m.store.chunks
+	if grow := (end+memChunk-1)/memChunk - int64(len(chunks)); grow > 0 && !reserve(grow*memChunk) {
+		return 0, errOverBudget()
+	}
 	for int64(len(chunks))*memChunk < end {
 		chunks = append(chunks, newChunk())
 	}

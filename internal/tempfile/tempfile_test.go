@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -167,5 +168,50 @@ func TestMemoryFileLeavesTheHeap(t *testing.T) {
 	Close(f)
 	if n, err := f.ReadAt(got, 0); n != 0 || err != io.EOF {
 		t.Errorf("after Close, ReadAt gave %d bytes, %v; want 0, EOF", n, err)
+	}
+}
+
+// TestMemoryFilesHaveABudget: files in memory share a budget; a write past
+// it fails, writes nothing, and says why and what to do; Close gives the
+// budget back.
+func TestMemoryFilesHaveABudget(t *testing.T) {
+	defer func(budget func() int64) { memoryBudget = budget }(memoryBudget)
+	memoryBudget = func() int64 { return 4 * memChunk }
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	a, b := New("netfx-test-*"), New("netfx-test-*")
+	defer Close(b)
+	chunks := func(n int) []byte { return bytes.Repeat([]byte{'x'}, n*memChunk) }
+	if _, err := a.Write(chunks(3)); err != nil {
+		t.Fatalf("3 chunks of a budget of 4: %v", err)
+	}
+	n, err := b.Write(chunks(2))
+	if err == nil || n != 0 || !strings.Contains(err.Error(), "TMPDIR") || !strings.Contains(err.Error(), "set TMPDIR to a writable folder") {
+		t.Fatalf("5 chunks of a budget of 4: wrote %d bytes, error %v; want none written and an error naming TMPDIR", n, err)
+	}
+	if size, _ := b.Seek(0, io.SeekEnd); size != 0 {
+		t.Errorf("the refused write left %d bytes", size)
+	}
+	if _, err := b.Write(chunks(1)); err != nil {
+		t.Fatalf("4 chunks of a budget of 4: %v", err)
+	}
+	Close(a)
+	if _, err := b.Write(chunks(3)); err != nil {
+		t.Errorf("4 chunks of a budget of 4 after Close gave 3 back: %v", err)
+	}
+}
+
+// TestHalfOf: the budget is half of the memory, or none when it is not
+// known.
+func TestHalfOf(t *testing.T) {
+	if got := halfOf(8 << 30); got != 4<<30 {
+		t.Errorf("halfOf(8 GiB) = %d", got)
+	}
+	if got := halfOf(0); got != math.MaxInt64 {
+		t.Errorf("halfOf(0) = %d, want no bound", got)
+	}
+	if runtime.GOOS == "linux" {
+		if m := machineMemory(); m < 64<<20 {
+			t.Errorf("machineMemory() = %d on Linux", m)
+		}
 	}
 }
