@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,7 +101,7 @@ func newConnWriter(w io.Writer, format string, memory, largeMemory int) (*ConnWr
 	default:
 		return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(ConnFormats, ", "))
 	}
-	sorter := extsort.NewWithCodec(math.MaxInt, compareEncoded, encodedCodec{})
+	sorter := extsort.NewWithCodec(math.MaxInt, compareEncoded, &encodedCodec{})
 	sorter.LimitBytes(memory, encodedSize)
 	sorter.SpillAllInBackground()
 	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), newFormat: newFormat, format: newFormat(), sorter: sorter, largeMemory: largeMemory}, nil
@@ -258,9 +260,18 @@ func (w *ConnWriter) Close() error {
 }
 
 // encodedCodec spills encoded records: time, uid and text, length-prefixed.
-type encodedCodec struct{}
+// Reading a run back, it puts the texts into chunks of its own (a
+// record's text is not copied again, and a chunk is never written over),
+// rather than making each one an allocation.
+type encodedCodec struct {
+	chunk []byte // where the texts read back go, until it is full
+	uid   []byte
+}
 
-func (encodedCodec) Encode(w *bufio.Writer, r encodedConn) error {
+// ForRun gives each run its own codec, for its own chunks.
+func (*encodedCodec) ForRun() extsort.Codec[encodedConn] { return &encodedCodec{} }
+
+func (*encodedCodec) Encode(w *bufio.Writer, r encodedConn) error {
 	var b [3 * binary.MaxVarintLen64]byte
 	n := binary.PutVarint(b[:], r.TS)
 	n += binary.PutUvarint(b[n:], uint64(len(r.UID)))
@@ -272,17 +283,20 @@ func (encodedCodec) Encode(w *bufio.Writer, r encodedConn) error {
 	return err
 }
 
-func (encodedCodec) Decode(r *bufio.Reader) (encodedConn, error) {
+// decodeChunk is the size of the chunks the texts of a run are read into;
+// a text longer than a quarter of it gets an allocation of its own.
+const decodeChunk = 64 << 10
+
+func (d *encodedCodec) Decode(r *bufio.Reader) (encodedConn, error) {
 	var e encodedConn
 	ts, err := binary.ReadVarint(r)
 	if err != nil {
 		return e, err // io.EOF at the end of a run
 	}
 	e.TS = ts
-	var uid []byte
-	if uid, err = readLengthPrefixed(r); err == nil {
-		e.UID = string(uid)
-		e.Text, err = readLengthPrefixed(r)
+	if d.uid, err = readLengthPrefixed(r, d.uid[:0]); err == nil {
+		e.UID = string(d.uid)
+		e.Text, err = d.readText(r)
 	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
@@ -290,18 +304,57 @@ func (encodedCodec) Decode(r *bufio.Reader) (encodedConn, error) {
 	return e, err
 }
 
-// readLengthPrefixed reads a uvarint length and that many bytes, refusing
-// a length longer than any record netfx writes.
-func readLengthPrefixed(r *bufio.Reader) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
+// readText reads a record's text into the codec's chunk, or into a new
+// one when it is full.
+func (d *encodedCodec) readText(r *bufio.Reader) ([]byte, error) {
+	n, err := peekLength(r)
 	if err != nil {
 		return nil, err
 	}
-	if n > 1<<24 {
-		return nil, fmt.Errorf("spilled record of %d bytes", n)
+	if n > decodeChunk/4 {
+		return readLengthPrefixed(r, nil)
 	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(r, b)
+	if cap(d.chunk)-len(d.chunk) < n {
+		d.chunk = make([]byte, 0, decodeChunk)
+	}
+	start := len(d.chunk)
+	d.chunk, err = readLengthPrefixed(r, d.chunk)
+	return d.chunk[start:len(d.chunk):len(d.chunk)], err
+}
+
+// maxSpilledRecord is longer than any record netfx writes: a length past
+// it is damage.
+const maxSpilledRecord = 1 << 24
+
+// peekLength returns the uvarint length at the reader's position, without
+// taking it.
+func peekLength(r *bufio.Reader) (int, error) {
+	b, _ := r.Peek(binary.MaxVarintLen64)
+	n, k := binary.Uvarint(b)
+	switch {
+	case k == 0:
+		return 0, io.ErrUnexpectedEOF
+	case k < 0:
+		return 0, errors.New("spilled record's length overflows")
+	case n > maxSpilledRecord:
+		return 0, fmt.Errorf("spilled record of %d bytes", n)
+	}
+	return int(n), nil
+}
+
+// readLengthPrefixed reads a uvarint length and that many bytes, appended
+// to b, refusing a length longer than any record netfx writes.
+func readLengthPrefixed(r *bufio.Reader, b []byte) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return b, err
+	}
+	if n > maxSpilledRecord {
+		return b, fmt.Errorf("spilled record of %d bytes", n)
+	}
+	start := len(b)
+	b = slices.Grow(b, int(n))[:start+int(n)]
+	_, err = io.ReadFull(r, b[start:])
 	return b, err
 }
 
