@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -294,9 +293,13 @@ func (d *encodedCodec) Decode(r *bufio.Reader) (encodedConn, error) {
 		return e, err // io.EOF at the end of a run
 	}
 	e.TS = ts
-	if d.uid, err = readLengthPrefixed(r, d.uid[:0]); err == nil {
-		e.UID = string(d.uid)
-		e.Text, err = d.readText(r)
+	var n int
+	if n, err = readLength(r); err == nil {
+		d.uid = slices.Grow(d.uid[:0], n)[:n]
+		if _, err = io.ReadFull(r, d.uid); err == nil {
+			e.UID = string(d.uid)
+			e.Text, err = d.readText(r)
+		}
 	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
@@ -307,55 +310,33 @@ func (d *encodedCodec) Decode(r *bufio.Reader) (encodedConn, error) {
 // readText reads a record's text into the codec's chunk, or into a new
 // one when it is full.
 func (d *encodedCodec) readText(r *bufio.Reader) ([]byte, error) {
-	n, err := peekLength(r)
+	n, err := readLength(r)
 	if err != nil {
 		return nil, err
 	}
+	var text []byte
 	if n > decodeChunk/4 {
-		return readLengthPrefixed(r, nil)
+		text = make([]byte, n)
+	} else {
+		if cap(d.chunk)-len(d.chunk) < n {
+			d.chunk = make([]byte, 0, decodeChunk)
+		}
+		start := len(d.chunk)
+		d.chunk = d.chunk[:start+n]
+		text = d.chunk[start : start+n : start+n]
 	}
-	if cap(d.chunk)-len(d.chunk) < n {
-		d.chunk = make([]byte, 0, decodeChunk)
-	}
-	start := len(d.chunk)
-	d.chunk, err = readLengthPrefixed(r, d.chunk)
-	return d.chunk[start:len(d.chunk):len(d.chunk)], err
+	_, err = io.ReadFull(r, text)
+	return text, err
 }
 
-// maxSpilledRecord is longer than any record netfx writes: a length past
-// it is damage.
-const maxSpilledRecord = 1 << 24
-
-// peekLength returns the uvarint length at the reader's position, without
-// taking it.
-func peekLength(r *bufio.Reader) (int, error) {
-	b, _ := r.Peek(binary.MaxVarintLen64)
-	n, k := binary.Uvarint(b)
-	switch {
-	case k == 0:
-		return 0, io.ErrUnexpectedEOF
-	case k < 0:
-		return 0, errors.New("spilled record's length overflows")
-	case n > maxSpilledRecord:
-		return 0, fmt.Errorf("spilled record of %d bytes", n)
-	}
-	return int(n), nil
-}
-
-// readLengthPrefixed reads a uvarint length and that many bytes, appended
-// to b, refusing a length longer than any record netfx writes.
-func readLengthPrefixed(r *bufio.Reader, b []byte) ([]byte, error) {
+// readLength reads a uvarint length, refusing one longer than any record
+// netfx writes.
+func readLength(r *bufio.Reader) (int, error) {
 	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return b, err
+	if err == nil && n > 1<<24 {
+		err = fmt.Errorf("spilled record of %d bytes", n)
 	}
-	if n > maxSpilledRecord {
-		return b, fmt.Errorf("spilled record of %d bytes", n)
-	}
-	start := len(b)
-	b = slices.Grow(b, int(n))[:start+int(n)]
-	_, err = io.ReadFull(r, b[start:])
-	return b, err
+	return int(n), err
 }
 
 // appendPlain appends a field's value as plain text (escaping texts with
