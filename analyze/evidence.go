@@ -66,34 +66,14 @@ func newEvidenceStore(limit int) *evidenceStore {
 // put stores the evidence fields of conversation c.
 func (s *evidenceStore) put(c *flows.Conn) keptRef {
 	ref := keptRef(s.base + int64(len(s.buf)))
-	s.buf = appendFramedKept(s.buf, c)
-	s.spillIfFull()
-	return ref
-}
-
-// putFramed stores the record that b starts with, framed as
-// appendFramedKept frames it.
-func (s *evidenceStore) putFramed(b []byte) keptRef {
-	ref := keptRef(s.base + int64(len(s.buf)))
-	s.buf = append(s.buf, b[:4+binary.LittleEndian.Uint32(b)]...)
-	s.spillIfFull()
-	return ref
-}
-
-func (s *evidenceStore) spillIfFull() {
+	start := len(s.buf)
+	s.buf = append(s.buf, 0, 0, 0, 0) // the record's length, set below
+	s.buf = appendKept(s.buf, c)
+	binary.LittleEndian.PutUint32(s.buf[start:], uint32(len(s.buf)-start-4))
 	if len(s.buf) >= s.limit && !s.memOnly {
 		s.spill()
 	}
-}
-
-// appendFramedKept appends the evidence fields of c, after their length
-// (4 bytes, little-endian).
-func appendFramedKept(b []byte, c *flows.Conn) []byte {
-	start := len(b)
-	b = append(b, 0, 0, 0, 0) // the record's length, set below
-	b = appendKept(b, c)
-	binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start-4))
-	return b
+	return ref
 }
 
 // spill moves the buffered records to the temporary file, in blocks that

@@ -63,34 +63,42 @@ const maxFirsts = 1 << 17
 // firstAttempts holds the first failed attempt of each source that has
 // made one only: past maxFirsts/2 sources the notes start afresh, and the
 // older are kept until the next time (at most maxFirsts, the newest half at
-// least). An attempt no other detector kept is held here, encoded, rather
-// than in the evidence store, and goes there only when its source tries
-// again: the attempts of a flood's spoofed sources are forgotten with
-// them instead of filling the store (or, without a writable TMPDIR,
-// memory) at 66 bytes a packet.
+// least). An attempt no other detector kept is held in a store of the
+// notes' own generation, rather than in the evidence store, and goes there
+// only when its source tries again: the attempts of a flood's spoofed
+// sources are forgotten with them instead of filling the evidence store
+// (on disk, or without a writable TMPDIR in memory) at 66 bytes a packet.
+// Each generation's store holds firstsBuffer bytes of records in memory,
+// the rest compressed in a temporary file, as the evidence store does.
 type firstAttempts struct {
 	// A source's attempt: its place in the evidence store, or, when
-	// negative, ^offset of its record in recs (olderRecs for older).
+	// negative, ^its place in recs (olderRecs for older).
 	refs, older     map[hostKey]keptRef // keys without pointers: no work for the garbage collector
-	recs, olderRecs []byte              // records as the evidence store frames them
+	recs, olderRecs *evidenceStore
 }
+
+// firstsBuffer is the bytes of first attempts a generation's store holds
+// in memory.
+const firstsBuffer = 1 << 20
 
 // keep notes c, the conversation being observed, as src's first attempt.
 func (f *firstAttempts) keep(d *detection, src hostKey, c *flows.Conn) {
 	if f.refs == nil || len(f.refs) >= maxFirsts/2 {
 		clear(f.older)
 		f.older, f.refs = f.refs, f.older
-		f.olderRecs, f.recs = f.recs, f.olderRecs[:0]
 		if f.refs == nil {
 			f.refs = make(map[hostKey]keptRef)
 		}
+		if f.olderRecs != nil {
+			f.olderRecs.close()
+		}
+		f.olderRecs, f.recs = f.recs, newEvidenceStore(firstsBuffer)
 	}
 	if d.isKept {
 		f.refs[src] = d.kept
 		return
 	}
-	f.refs[src] = ^keptRef(len(f.recs))
-	f.recs = appendFramedKept(f.recs, c)
+	f.refs[src] = ^f.recs.put(c)
 }
 
 // take forgets src's first attempt and returns it with its place in the
@@ -106,10 +114,24 @@ func (f *firstAttempts) take(d *detection, src hostKey) (c *flows.Conn, ref kept
 	} else {
 		return nil, 0, false
 	}
-	if ref < 0 {
-		ref = d.evidence.putFramed(recs[^ref:])
+	if ref >= 0 {
+		return d.evidence.get(ref), ref, true
 	}
-	return d.evidence.get(ref), ref, true
+	// The same fields, encoded again: the same record.
+	c = recs.get(^ref)
+	if recs.err != nil && d.evidence.err == nil {
+		d.evidence.err = recs.err
+	}
+	return c, d.evidence.put(c), true
+}
+
+// close releases the stores' temporary files.
+func (f *firstAttempts) close() {
+	for _, s := range []*evidenceStore{f.recs, f.olderRecs} {
+		if s != nil {
+			s.close()
+		}
+	}
 }
 
 // distinct is the set of values a scan window has seen: a short list
@@ -308,6 +330,7 @@ func (s *scanDetector) addTarget(d *detection, f *Finding, c *flows.Conn) {
 }
 
 func (s *scanDetector) findings(d *detection) []*Finding {
+	s.firsts.close()
 	var out []*Finding
 	for k, f := range s.found {
 		external := !d.internal(k.src)

@@ -134,11 +134,20 @@ func TestOneAttemptSourcesStayBounded(t *testing.T) {
 			t.Errorf("after %d one-attempt sources: %d first attempts kept (at most %d), %d windows (want none)",
 				sources, kept, maxFirsts, len(sd.wins)+len(sd.vwins))
 		}
-		held := len(sd.firsts.recs) + len(sd.firsts.olderRecs)
-		stored := s.det.evidence.base + int64(len(s.det.evidence.buf))
-		if perSource := (int64(held) + stored) / int64(sources); sources > maxFirsts && perSource > 32 {
-			t.Errorf("after %d one-attempt sources: %d bytes of records held and %d stored, %d a source",
-				sources, held, stored, perSource)
+		// Records held in memory and in all: the generations' and the
+		// evidence store's.
+		inMemory, held := 0, int64(0)
+		for _, st := range []*evidenceStore{sd.firsts.recs, sd.firsts.olderRecs, s.det.evidence} {
+			if st != nil {
+				inMemory += len(st.buf)
+				held += st.base + int64(len(st.buf))
+			}
+		}
+		if inMemory > 2*firstsBuffer+evidenceBuffer+64<<10 {
+			t.Errorf("after %d one-attempt sources: %d bytes of records in memory", sources, inMemory)
+		}
+		if perSource := held / int64(sources); sources > maxFirsts && perSource > 32 {
+			t.Errorf("after %d one-attempt sources: %d bytes of records held, %d a source", sources, held, perSource)
 		}
 	}
 }
