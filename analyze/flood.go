@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
@@ -318,8 +317,7 @@ func (s *sourceCount) add(a netip.Addr, packets uint64) {
 }
 
 func (s *sourceCount) sketch(a netip.Addr) {
-	b := a.As16()
-	h := mix64(binary.LittleEndian.Uint64(b[:8]) ^ mix64(binary.LittleEndian.Uint64(b[8:])))
+	h := hostHash(keyOf(a))
 	i := h >> (64 - hllBits)
 	rank := uint8(1)
 	for rest := h << hllBits; rest&(1<<63) == 0 && rank <= 64-hllBits; rest <<= 1 {

@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"cmp"
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"slices"
@@ -60,9 +59,8 @@ const fullBits = 1 << 21
 
 // fullBitsOf returns an address's two bits in the filter.
 func fullBitsOf(ip netip.Addr) (uint64, uint64) {
-	b := ip.As16()
-	h := (binary.LittleEndian.Uint64(b[:8])*0x9E3779B97F4A7C15 ^ binary.LittleEndian.Uint64(b[8:])) * 0xBF58476D1CE4E5B9
-	return h >> (64 - 21), h >> 22 & (fullBits - 1)
+	h := hostHash(keyOf(ip))
+	return h >> (64 - 21), h & (fullBits - 1)
 }
 
 // inFilter reports whether the filter of a full table may hold ip.
