@@ -393,34 +393,56 @@ func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 		if f.skip(c) {
 			continue
 		}
-		mark := len(b)
-		if mark > open {
-			b = append(b, ',')
-		}
-		b = append(b, connJSONKeys[i]...)
-		ok := true
+		// A value is got before its key is written: most of a record's
+		// fields are unset, and a key written for nothing costs as much.
+		var set bool
 		switch f.kind {
-		case kindTime, kindNumber:
-			b, ok = appendPlain(b, f, c, nil, "", nil)
+		case kindTime:
+			var v int64
+			if v, set = f.time(c); set {
+				b = appendKey(b, open, i)
+				b = appendTime(b, v)
+			}
+		case kindNumber:
+			var v uint64
+			if v, set = f.num(c); set {
+				b = appendKey(b, open, i)
+				b = appendUint(b, v)
+			}
 		case kindBool:
 			var v bool
-			v, ok = f.flag(c)
-			b = strconv.AppendBool(b, v)
-		case kindAddr, kindSafe:
-			b = append(b, '"')
-			b, ok = appendPlain(b, f, c, nil, "", nil)
-			b = append(b, '"')
+			if v, set = f.flag(c); set {
+				b = appendKey(b, open, i)
+				b = strconv.AppendBool(b, v)
+			}
+		case kindAddr:
+			b = appendKey(b, open, i)
+			b = append(appendAddr(append(b, '"'), f.addr(c)), '"')
+		case kindSafe:
+			var v string
+			if v, set = f.str(c); set {
+				b = appendKey(b, open, i)
+				b = append(append(append(b, '"'), v...), '"')
+			}
 		case kindText:
 			var v string
-			v, ok = f.str(c)
-			b = appendJSONString(b, v)
+			if v, set = f.str(c); set {
+				b = appendKey(b, open, i)
+				b = appendJSONString(b, v)
+			}
 		case kindList:
 			if f.answers != nil {
-				b, ok = n.appendAnswers(b, f.answers(c))
+				mark := len(b)
+				if b, set = n.appendAnswers(appendKey(b, open, i), f.answers(c)); !set {
+					b = b[:mark]
+				}
 				break
 			}
 			n.items.fill(f, c)
-			ok = n.items.len() > 0
+			if n.items.len() == 0 {
+				break
+			}
+			b = appendKey(b, open, i)
 			b = append(b, '[')
 			for j := range n.items.len() {
 				if j > 0 {
@@ -430,11 +452,17 @@ func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 			}
 			b = append(b, ']')
 		}
-		if !ok {
-			b = b[:mark]
-		}
 	}
 	return append(b, '}', '\n')
+}
+
+// appendKey appends field i's key to a JSON object whose first key is
+// (or goes) at open.
+func appendKey(b []byte, open, i int) []byte {
+	if len(b) > open {
+		b = append(b, ',')
+	}
+	return append(b, connJSONKeys[i]...)
 }
 
 // appendAnswers appends DNS answers as a JSON array of "name type value"
