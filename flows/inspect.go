@@ -100,9 +100,9 @@ func (ins *inspection) tcp(dir int, c *conv, p *pcapread.Packet, isOrig bool) {
 	if p.PayloadLen == 0 || p.TCPFlags&pcapread.FlagRST != 0 {
 		return
 	}
-	ep := &c.respEP
+	ep := &c.tcp.resp
 	if isOrig {
-		ep = &c.origEP
+		ep = &c.tcp.orig
 	}
 	seq := unwrap(p.Seq, ep.last)
 	if p.TCPFlags&pcapread.FlagSYN != 0 {

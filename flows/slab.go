@@ -9,7 +9,7 @@ type slab[T any] struct {
 	n      int32
 }
 
-// Slots per chunk: 2 MiB of conversations, 416 KiB of lite slots.
+// Slots per chunk: about 1 MiB of conversations, 416 KiB of lite slots.
 const (
 	slabShift = 12
 	slabChunk = 1 << slabShift

@@ -64,8 +64,9 @@ type key struct {
 	v6             bool
 }
 
-// conv is the live state of one conversation. Its only pointer is parents,
-// nil but for conversations that came out of a tunnel.
+// conv is the live state of one conversation. Its only pointers are tcp,
+// nil but for TCP, and parents, nil but for conversations that came out
+// of a tunnel.
 type conv struct {
 	key                key
 	hash               uint64 // hashKey(&key)
@@ -83,13 +84,17 @@ type conv struct {
 	lastPacket         int64
 	origPkts, respPkts uint64
 	origIP, respIP     uint64
-	origEP             endpoint
-	respEP             endpoint
-	history            [maxHistory]byte
-	nhistory           uint8
-	firstFile          int32
-	lastFile           int32
-	firstRecord        int64
+	// The history bits each side has shown (see historyOnce); the payload
+	// bytes each has sent, for protocols other than TCP, whose sizes
+	// come from sequence numbers.
+	origHistory, respHistory uint16
+	origSize, respSize       uint64
+	tcp                      *tcpSides // TCP's state of each side, from Table.newTCPSides
+	history                  [maxHistory]byte
+	nhistory                 uint8
+	firstFile                int32
+	lastFile                 int32
+	firstRecord              int64
 	// carries is the tunnel the conversation carries (pcapread.TunnelVXLAN,
 	// ...), its service; parents the uids of the carriers of a conversation
 	// that came out of a tunnel (Zeek's tunnel_parents).
@@ -128,6 +133,10 @@ type Table struct {
 	convs    slab[conv]
 	insp     []*inspection // per slot: payload inspection, nil before any payload
 	inspPool []*inspection // finished inspections, for reuse
+	// TCP sides for the conversations of the slots: those finished
+	// conversations left, and the rest of the chunk they are made in.
+	tcpFree  []*tcpSides
+	tcpChunk []tcpSides
 	// carrier is the slot of the conversation whose packet, the last one,
 	// carried a tunnel: the next packet came out of it. -1 otherwise.
 	carrier int32
@@ -581,6 +590,9 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 		numVLANs: p.NumVLANs, vlan: p.VLANs[0], innerVLAN: p.VLANs[1],
 		firstFile: t.file, lastFile: t.file, firstRecord: p.Record, live: true, depth: t.depth,
 	}
+	if c.proto == ipproto.TCP {
+		c.tcp = t.newTCPSides()
+	}
 	if t.flipOriginator(p, sport, dport) {
 		c.flipRoles()
 		c.addHistory('^', true)
@@ -593,6 +605,26 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 	}
 	return i
 }
+
+// newTCPSides returns zeroed TCP sides for a conversation, reused or
+// made in chunks.
+func (t *Table) newTCPSides() *tcpSides {
+	if n := len(t.tcpFree); n > 0 {
+		s := t.tcpFree[n-1]
+		t.tcpFree = t.tcpFree[:n-1]
+		*s = tcpSides{}
+		return s
+	}
+	if len(t.tcpChunk) == 0 {
+		t.tcpChunk = make([]tcpSides, tcpSidesChunk)
+	}
+	s := &t.tcpChunk[0]
+	t.tcpChunk = t.tcpChunk[1:]
+	return s
+}
+
+// tcpSidesChunk is how many TCP sides are made at once (64 KiB).
+const tcpSidesChunk = 256
 
 // stoppedSession is a session left by a conversation that stopped
 // without a close, and the time of that conversation's last packet.
@@ -612,7 +644,7 @@ const (
 // keepSession keeps the session of TCP conversation c, finished without a
 // close, for the conversation that may continue it.
 func (t *Table) keepSession(c *conv, in *appid.Inspector) {
-	if c.proto != ipproto.TCP || c.origEP.didClose || c.respEP.didClose || in.Done() || len(t.sessions) >= maxSessions {
+	if c.proto != ipproto.TCP || c.tcp.orig.didClose || c.tcp.resp.didClose || in.Done() || len(t.sessions) >= maxSessions {
 		return
 	}
 	if s := in.Session(); s != nil {
@@ -648,7 +680,11 @@ func (c *conv) flipRoles() {
 	c.origPort, c.respPort = c.respPort, c.origPort
 	c.origPkts, c.respPkts = c.respPkts, c.origPkts
 	c.origIP, c.respIP = c.respIP, c.origIP
-	c.origEP, c.respEP = c.respEP, c.origEP
+	c.origHistory, c.respHistory = c.respHistory, c.origHistory
+	c.origSize, c.respSize = c.respSize, c.origSize
+	if c.tcp != nil {
+		c.tcp.orig, c.tcp.resp = c.tcp.resp, c.tcp.orig
+	}
 	c.carriedDirs = c.carriedDirs>>1 | c.carriedDirs&1<<1
 	c.flipped = true
 }
@@ -660,7 +696,7 @@ func (c *conv) flipRoles() {
 // the direction).
 func (c *conv) confirmsSYNACK(p *pcapread.Packet) bool {
 	return c.proto == ipproto.TCP && !c.flipped &&
-		c.origEP.state == tcpSynAckSent && c.respEP.state == tcpInactive &&
+		c.tcp.orig.state == tcpSynAckSent && c.tcp.resp.state == tcpInactive &&
 		p.TCPFlags&(pcapread.FlagSYN|pcapread.FlagFIN|pcapread.FlagRST) == 0 &&
 		(p.TCPFlags&pcapread.FlagACK != 0 || p.PayloadLen > 0)
 }
@@ -717,13 +753,9 @@ func (c *conv) account(p *pcapread.Packet, isOrig bool) {
 		c.respPkts++
 		c.respIP += uint64(p.IPBytes)
 	}
-	ep := &c.respEP
-	if isOrig {
-		ep = &c.origEP
-	}
 	if p.BadChecksum {
 		// Counted all the same, as tshark counts it; Zeek would drop it.
-		c.historyOnce(ep, histBadChecksum, 'C', isOrig)
+		c.historyOnce(histBadChecksum, 'C', isOrig)
 	}
 	switch {
 	case p.HeaderCut:
@@ -734,16 +766,20 @@ func (c *conv) account(p *pcapread.Packet, isOrig bool) {
 		return
 	}
 	c.lastTime = max(c.lastTime, p.Timestamp)
-	ep.size += uint64(p.PayloadLen)
+	if isOrig {
+		c.origSize += uint64(p.PayloadLen)
+	} else {
+		c.respSize += uint64(p.PayloadLen)
+	}
 	if c.proto == ipproto.UDP && p.PayloadLen > 0 {
-		c.historyOnce(ep, histData, 'D', isOrig)
+		c.historyOnce(histData, 'D', isOrig)
 	}
 }
 
 // extend makes a TCP packet at ts the conversation's last, unless both
 // sides had closed (Zeek leaves those packets out of the duration).
 func (c *conv) extend(ts int64) {
-	if !c.origEP.didClose || !c.respEP.didClose {
+	if c.tcp == nil || !c.tcp.orig.didClose || !c.tcp.resp.didClose {
 		c.lastTime = ts
 	}
 }
@@ -763,7 +799,7 @@ func (t *Table) deadline(c *conv) int64 {
 		if c.closed {
 			d = min(d, c.lastTime+int64(t.cfg.TCPCloseDelay))
 		}
-		if o := c.origEP.state; (o == tcpSynSent || o == tcpSynAckSent) && c.respEP.state == tcpInactive {
+		if o := c.tcp.orig.state; (o == tcpSynSent || o == tcpSynAckSent) && c.tcp.resp.state == tcpInactive {
 			d = min(d, c.start+int64(t.cfg.TCPAttemptDelay))
 		}
 		return d
@@ -787,21 +823,21 @@ func (t *Table) reused(c *conv, p *pcapread.Packet, srcIsLo bool) bool {
 	if c.proto != ipproto.TCP || p.TCPFlags&pcapread.FlagSYN == 0 {
 		return false
 	}
-	connOrig := &c.origEP
+	connOrig := &c.tcp.orig
 	if p.TCPFlags&pcapread.FlagACK != 0 {
-		if c.origEP.state != tcpInactive {
+		if c.tcp.orig.state != tcpInactive {
 			return false // not a half connection
 		}
-		connOrig = &c.respEP
+		connOrig = &c.tcp.resp
 	}
-	if c.origEP.didClose || c.respEP.didClose {
+	if c.tcp.orig.didClose || c.tcp.resp.didClose {
 		return true
 	}
 	if connOrig.seqInit && p.Seq == uint32(connOrig.start) {
 		return false // a retransmitted SYN
 	}
-	if p.TCPFlags&pcapread.FlagACK == 0 && connOrig.state == tcpSynAckSent && c.respEP.state == tcpInactive &&
-		c.respEP.seqInit && p.Seq == uint32(c.respEP.start) {
+	if p.TCPFlags&pcapread.FlagACK == 0 && connOrig.state == tcpSynAckSent && c.tcp.resp.state == tcpInactive &&
+		c.tcp.resp.seqInit && p.Seq == uint32(c.tcp.resp.start) {
 		return false // the SYN after its SYN-ACK (two interfaces, reordered): the flip sorts it out
 	}
 	return true
@@ -862,6 +898,10 @@ func (t *Table) finish(i int32) {
 		if len(t.inspPool) < maxInspectionPool {
 			t.inspPool = append(t.inspPool, ins)
 		}
+	}
+	if c.tcp != nil {
+		t.tcpFree = append(t.tcpFree, c.tcp)
+		c.tcp = nil
 	}
 	// Zeek names the tunnel a service of its carrier; Teredo only once
 	// both sides used it (Tunnel::delay_teredo_confirmation).
@@ -953,15 +993,15 @@ func (t *Table) record(c *conv) *Conn {
 	}
 	switch c.proto {
 	case ipproto.TCP:
-		r.OrigBytes = c.origEP.tcpSize(&c.respEP)
-		r.RespBytes = c.respEP.tcpSize(&c.origEP)
-		r.ConnState = tcpConnState(c.origEP.state, c.respEP.state, r.OrigBytes, r.RespBytes, r.History)
-		r.MissedBytes = c.origEP.missed + c.respEP.missed
+		o, p := &c.tcp.orig, &c.tcp.resp
+		r.OrigBytes, r.RespBytes = o.tcpSize(p), p.tcpSize(o)
+		r.ConnState = tcpConnState(o.state, p.state, r.OrigBytes, r.RespBytes, r.History)
+		r.MissedBytes = o.missed + p.missed
 	case ipproto.UDP:
-		r.OrigBytes, r.RespBytes = c.origEP.size, c.respEP.size
+		r.OrigBytes, r.RespBytes = c.origSize, c.respSize
 		r.ConnState = udpConnState(c.origPkts > 0, c.respPkts > 0)
 	default:
-		r.OrigBytes, r.RespBytes = c.origEP.size, c.respEP.size
+		r.OrigBytes, r.RespBytes = c.origSize, c.respSize
 		r.ConnState = "OTH"
 	}
 	r.CommunityID = communityID(t.cfg.CommunityIDSeed, c.proto, orig, resp, c.origPort, c.respPort, c.oneWay)

@@ -30,20 +30,23 @@ const (
 // sequence number jumps further is not trusted.
 const tooLargeSeqDelta = 1048576
 
-// endpoint is one side of a conversation.
+// tcpSides is the TCP state of a conversation's two sides, kept apart
+// from the conversation's slot (see conv.tcp): other protocols need none
+// of it, and a flood of them fills the table.
+type tcpSides struct{ orig, resp endpoint }
+
+// endpoint is one side of a TCP conversation.
 type endpoint struct {
 	state, prevState uint8
 	didClose         bool
 	seqInit          bool
 	finCount         uint32
-	histFlags        uint16
 	// Sequence numbers, unwrapped to 64 bits: start is the initial
 	// sequence number (the SYN's, or one before the first byte seen),
 	// last is one past the highest sequence sent, ack the highest
 	// acknowledged by the peer.
 	start, last, ack                      uint64
 	histLastSYN, histLastFIN, histLastRST uint64
-	size                                  uint64 // UDP, ICMP and other protocols: payload bytes sent
 	// Content tracking: contig is the end of the bytes seen in order;
 	// holes are up to two ranges seen beyond it; missed counts the bytes
 	// the peer acknowledged that the capture never had (Zeek's gaps).
@@ -173,9 +176,9 @@ func (e *endpoint) tcpSize(peer *endpoint) uint64 {
 
 // tcpPacket updates the conversation with one TCP packet.
 func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
-	ep, peer := &c.respEP, &c.origEP
+	ep, peer := &c.tcp.resp, &c.tcp.orig
 	if isOrig {
-		ep, peer = &c.origEP, &c.respEP
+		ep, peer = &c.tcp.orig, &c.tcp.resp
 	}
 	flags := p.TCPFlags
 	syn, fin, rst, ack := flags&pcapread.FlagSYN != 0, flags&pcapread.FlagFIN != 0, flags&pcapread.FlagRST != 0, flags&pcapread.FlagACK != 0
@@ -276,11 +279,11 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 // FIN reveals, which are unreliable.
 func (c *conv) checkGap(ep *endpoint, epIsOrig bool, ack uint64, fin bool) {
 	missing := ep.acked(ack)
-	if missing == 0 || !openedOrClosed(c.origEP.state) || !openedOrClosed(c.respEP.state) {
+	if missing == 0 || !openedOrClosed(c.tcp.orig.state) || !openedOrClosed(c.tcp.resp.state) {
 		return
 	}
 	ep.missed += missing
-	if !fin && c.origEP.state == tcpEstablished && c.respEP.state == tcpEstablished && ep.gaps.due() {
+	if !fin && c.tcp.orig.state == tcpEstablished && c.tcp.resp.state == tcpEstablished && ep.gaps.due() {
 		c.addHistory('G', epIsOrig)
 	}
 }
@@ -302,44 +305,48 @@ func (c *conv) tcpHistory(ep *endpoint, isOrig bool, flags uint8, relSeq uint64,
 	switch {
 	case n > 1:
 		if fin && rst {
-			c.historyOnce(ep, histFinRst, 'I', isOrig)
+			c.historyOnce(histFinRst, 'I', isOrig)
 		} else {
-			c.historyOnce(ep, histMulti, 'Q', isOrig)
+			c.historyOnce(histMulti, 'Q', isOrig)
 		}
 	case syn:
 		letter := byte('S')
 		if ack {
 			letter = 'H'
 		}
-		if c.historyOnce(ep, histSYN, letter, isOrig) && relSeq != ep.histLastSYN {
+		if c.historyOnce(histSYN, letter, isOrig) && relSeq != ep.histLastSYN {
 			c.addHistory(letter, isOrig)
 		}
 		ep.histLastSYN = relSeq
 	case fin:
 		end := relSeq + uint64(length)
-		if c.historyOnce(ep, histFIN, 'F', isOrig) && end != ep.histLastFIN {
+		if c.historyOnce(histFIN, 'F', isOrig) && end != ep.histLastFIN {
 			c.addHistory('F', isOrig)
 		}
 		ep.histLastFIN = end
 	case rst:
-		if c.historyOnce(ep, histRST, 'R', isOrig) && relSeq != ep.histLastRST {
+		if c.historyOnce(histRST, 'R', isOrig) && relSeq != ep.histLastRST {
 			c.addHistory('R', isOrig)
 		}
 		ep.histLastRST = relSeq
 	case length > 0:
-		c.historyOnce(ep, histData, 'D', isOrig)
+		c.historyOnce(histData, 'D', isOrig)
 	case ack:
-		c.historyOnce(ep, histACK, 'A', isOrig)
+		c.historyOnce(histACK, 'A', isOrig)
 	}
 }
 
-// historyOnce records letter the first time bit is seen for the endpoint and
-// reports whether it had been seen before.
-func (c *conv) historyOnce(ep *endpoint, bit uint16, letter byte, isOrig bool) bool {
-	if ep.histFlags&bit != 0 {
+// historyOnce records letter the first time bit is seen for the side
+// (the originator if isOrig) and reports whether it had been seen before.
+func (c *conv) historyOnce(bit uint16, letter byte, isOrig bool) bool {
+	seen := &c.respHistory
+	if isOrig {
+		seen = &c.origHistory
+	}
+	if *seen&bit != 0 {
 		return true
 	}
-	ep.histFlags |= bit
+	*seen |= bit
 	c.addHistory(letter, isOrig)
 	return false
 }
@@ -374,7 +381,7 @@ func (c *conv) tcpStateMachine(ep, peer *endpoint, isOrig, syn, fin, rst, ack bo
 		doClose = ep.finOrReset(fin, rst)
 		if ep.state == tcpInactive {
 			switch {
-			case !isOrig && length == 0 && c.origEP.state == tcpSynSent:
+			case !isOrig && length == 0 && c.tcp.orig.state == tcpSynSent:
 				// An ACK of a SYN before the SYN-ACK: not a partial connection.
 			case ack && peer.state == tcpEstablished:
 				ep.setState(tcpEstablished)

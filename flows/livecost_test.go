@@ -1,0 +1,95 @@
+package flows
+
+import (
+	"net/netip"
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+
+	"github.com/netfx/netfx/internal/ipproto"
+	"github.com/netfx/netfx/pcapread"
+)
+
+// TestLiveConversationCost measures the heap a conversation in progress
+// holds, for a DNS lookup (a query, then its answer) and for a TCP
+// connection past its handshake, and fails past a budget: a flood keeps
+// --max-live of them, 100,000 by default. A conversation's slot keeps TCP's
+// state of its sides apart (conv.tcp), so other protocols go without it.
+func TestLiveConversationCost(t *testing.T) {
+	const n = 20_000
+	start := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	server := netip.MustParseAddr("10.53.0.1")
+	client := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}) }
+	query := []byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1}
+	answer := append([]byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0}, query[12:]...)
+	answer = append(answer, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1)
+	for _, tc := range []struct {
+		name    string
+		budget  int // bytes a live conversation may hold
+		packets func(i int) []pcapread.Packet
+	}{
+		// The slot, its index entry and deadline (about 300 bytes), and
+		// the inspection with the DNS facts it gathers (about 700): 1,010
+		// bytes, 1,280 when every slot held TCP's state.
+		{"dns", 1100, func(i int) []pcapread.Packet {
+			q := pcapread.Packet{Timestamp: start + int64(i), Src: client(i), Dst: server, Proto: ipproto.UDP, SrcPort: 40000, DstPort: 53,
+				HasPorts: true, IPBytes: 28 + len(query), PayloadLen: len(query), Payload: query}
+			a := q
+			a.Src, a.Dst, a.SrcPort, a.DstPort = server, client(i), 53, 40000
+			a.PayloadLen, a.Payload, a.IPBytes = len(answer), answer, 28+len(answer)
+			return []pcapread.Packet{q, a}
+		}},
+		// The slot and TCP's state of both sides (about 580 bytes): no
+		// payload, nothing inspected.
+		{"tcp", 700, func(i int) []pcapread.Packet {
+			syn := pcapread.Packet{Timestamp: start + int64(i), Src: client(i), Dst: server, Proto: ipproto.TCP, SrcPort: 50000, DstPort: 443,
+				HasPorts: true, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
+			synAck := syn
+			synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client(i), 443, 50000
+			synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
+			ack := syn
+			ack.TCPFlags, ack.Seq, ack.Ack = pcapread.FlagACK, 1001, 7001
+			return []pcapread.Packet{syn, synAck, ack}
+		}},
+	} {
+		held, live := heldPerConversation(n, tc.packets)
+		if live != n {
+			t.Fatalf("%s: %d conversations live, want %d", tc.name, live, n)
+		}
+		t.Logf("%.0f bytes a live %s conversation", held, tc.name)
+		if held > float64(tc.budget) {
+			t.Errorf("a live %s conversation holds %.0f bytes, want at most %d", tc.name, held, tc.budget)
+		}
+	}
+}
+
+// heldPerConversation adds the packets of n conversations to a table and
+// returns the heap each holds, and how many are live.
+func heldPerConversation(n int, packets func(i int) []pcapread.Packet) (float64, int) {
+	cfg := DefaultConfig
+	cfg.MaxLive = 2 * n
+	tab := NewTable(cfg, func(*Conn) {})
+	tab.SetFile("live.pcap")
+	all := make([][]pcapread.Packet, n)
+	for i := range all {
+		all[i] = packets(i)
+	}
+	before := liveHeap()
+	for i := range all {
+		for j := range all[i] {
+			tab.Add(&all[i][j])
+		}
+	}
+	held := (float64(liveHeap()) - float64(before)) / float64(n)
+	runtime.KeepAlive(all)
+	return held, tab.Live()
+}
+
+// liveHeap returns the bytes of live heap objects, after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
+}
