@@ -379,7 +379,7 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string,
 // fields are left out, as Zeek's JSON logs do.
 type ndjsonFormat struct {
 	items listItems
-	name  []byte // the DNS answer name appendAnswers escaped last
+	start []byte // the start of the DNS answer appendAnswers escaped last, up to its value
 }
 
 func (*ndjsonFormat) header(*bufio.Writer, int64) error  { return nil }
@@ -468,20 +468,21 @@ func appendKey(b []byte, open, i int) []byte {
 // appendAnswers appends DNS answers as a JSON array of "name type value"
 // strings, the bytes the list's items would give: escaping each part on
 // its own gives the same bytes as escaping them joined, since the spaces
-// between them end any UTF-8 sequence. Answers share their names, so a
-// name is escaped once for the answers in a row that have it.
+// between them end any UTF-8 sequence. Answers share their names and
+// types, so the start of an item, up to its value, is escaped once for
+// the answers in a row that have it.
 func (n *ndjsonFormat) appendAnswers(b []byte, answers appid.DNSAnswers) ([]byte, bool) {
 	b = append(b, '[')
-	i, name := 0, ""
+	i, name, typ := 0, "", ""
 	for a := range answers.All() {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if i == 0 || a.Name != name {
-			name, n.name = a.Name, appendJSONText(n.name[:0], a.Name)
+		if i == 0 || a.Name != name || a.Type != typ {
+			name, typ = a.Name, a.Type
+			n.start = append(appendJSONText(append(appendJSONText(append(n.start[:0], '"'), name), ' '), typ), ' ')
 		}
-		b = append(append(append(b, '"'), n.name...), ' ')
-		b = append(appendJSONText(b, a.Type), ' ')
+		b = append(b, n.start...)
 		if a.Addr.IsValid() {
 			b = appendAddr(b, a.Addr)
 		} else {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -445,24 +446,26 @@ func appendUint(b []byte, v uint64) []byte {
 }
 
 // appendAddr appends a's text, as netip.Addr.AppendTo writes it; an IPv4
-// address's text is made from a table of each byte's digits, in one
-// piece, as a flood of DNS answers writes millions of them.
+// address's text is written in place from a table of each byte's digits,
+// as a flood of DNS answers writes millions of them.
 func appendAddr(b []byte, a netip.Addr) []byte {
 	if !a.Is4() {
 		return a.AppendTo(b)
 	}
-	var text [4 * 4]byte // each number's three bytes written, then the dot over what is past its digits
-	n := 0
+	const longest = len("255.255.255.255")
+	b = slices.Grow(b, longest)
+	n := len(b)
+	b = b[:n+longest] // each number's three bytes written, then the dot over what is past its digits
 	for i, v := range a.As4() {
 		d := &decimals[v]
-		text[n], text[n+1], text[n+2] = d[0], d[1], d[2]
+		b[n], b[n+1], b[n+2] = d[0], d[1], d[2]
 		n += int(d[3])
 		if i < 3 {
-			text[n] = '.'
+			b[n] = '.'
 			n++
 		}
 	}
-	return append(b, text[:n]...)
+	return b[:n]
 }
 
 // decimals holds each byte's decimal digits, then how many there are.
