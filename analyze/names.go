@@ -129,14 +129,17 @@ func (n *names) fromConn(c *flows.Conn) {
 		return
 	}
 	if f.DNS != nil {
-		// Aliases: a CNAME's owner names the address its target resolves to.
+		// Aliases: a CNAME's owner names the address its target resolves
+		// to. Answers that are all addresses (a flood's) have none.
 		var aliasOf map[string][]string
-		for a := range f.DNS.Answers.All() {
-			if a.Type == "CNAME" {
-				if aliasOf == nil {
-					aliasOf = map[string][]string{}
+		if f.DNS.Answers.HasText() {
+			for a := range f.DNS.Answers.All() {
+				if a.Type == "CNAME" {
+					if aliasOf == nil {
+						aliasOf = map[string][]string{}
+					}
+					aliasOf[a.Value] = append(aliasOf[a.Value], a.Name)
 				}
-				aliasOf[a.Value] = append(aliasOf[a.Value], a.Name)
 			}
 		}
 		var raw, name string // the last answer's name, and made normal: answers share names

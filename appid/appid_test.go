@@ -1139,10 +1139,13 @@ func TestDNSAnswersRoundTrip(t *testing.T) {
 	if n := NewDNSAnswers().Len(); n != 0 {
 		t.Errorf("no answers: Len %d", n)
 	}
+	if addrs := NewDNSAnswers(in[0], in[3], in[6]); !got.HasText() || addrs.HasText() || NewDNSAnswers().HasText() {
+		t.Errorf("HasText: %v with text values, %v with addresses only, %v with none", got.HasText(), addrs.HasText(), NewDNSAnswers().HasText())
+	}
 	// Through a sorter's temporary file, whole and cut short.
 	b, _ := got.GobEncode()
 	var back DNSAnswers
-	if err := back.GobDecode(b); err != nil || !slices.Equal(slices.Collect(back.All()), want) {
+	if err := back.GobDecode(b); err != nil || !slices.Equal(slices.Collect(back.All()), want) || !back.HasText() {
 		t.Errorf("gob: %v, %+v", err, slices.Collect(back.All()))
 	}
 	for i := range len(b) {

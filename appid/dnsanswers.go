@@ -35,8 +35,9 @@ func (a DNSAnswer) AppendValue(b []byte) []byte {
 // then its bytes), then the value (a byte, 1 for an address and 0 for
 // text; its length as a uvarint; its 4 or 16 address bytes or its text).
 type DNSAnswers struct {
-	enc string
-	n   int
+	enc   string
+	n     int
+	texts int // answers whose value is text, not an address
 }
 
 // NewDNSAnswers holds answers read back from a conversation log.
@@ -56,6 +57,11 @@ func NewDNSAnswers(answers ...DNSAnswer) DNSAnswers {
 
 // Len returns the number of answers.
 func (a DNSAnswers) Len() int { return a.n }
+
+// HasText reports whether any answer's value is text rather than an
+// address (a CNAME's or PTR's name): whether a reader looking for
+// aliases needs to go through them.
+func (a DNSAnswers) HasText() bool { return a.texts > 0 }
 
 // All yields the answers in the order they were read; their names and
 // values are substrings of one string, so none costs an allocation.
@@ -132,26 +138,28 @@ func (a DNSAnswers) GobEncode() ([]byte, error) {
 func (a *DNSAnswers) GobDecode(b []byte) error {
 	n, k := binary.Uvarint(b)
 	enc := string(b[max(k, 0):])
-	c := countAnswers(enc)
+	c, texts := countAnswers(enc)
 	if k <= 0 || c < 0 || uint64(c) != n {
 		return errors.New("damaged DNS answers")
 	}
-	*a = DNSAnswers{enc: enc, n: c}
+	*a = DNSAnswers{enc: enc, n: c, texts: texts}
 	return nil
 }
 
 // countAnswers returns how many whole answers enc holds, or -1 if any
-// part of it is not one.
-func countAnswers(enc string) int {
-	n := 0
+// part of it is not one, and how many of them have text values.
+func countAnswers(enc string) (n, texts int) {
 	var r encodedAnswer
 	for e := enc; len(e) > 0; n++ {
 		var ok bool
 		if e, ok = r.cut(e); !ok {
-			return -1
+			return -1, 0
+		}
+		if !r.isAddr {
+			texts++
 		}
 	}
-	return n
+	return n, texts
 }
 
 // uvarint reads a uvarint from a string, as binary.Uvarint from bytes.
@@ -169,9 +177,10 @@ func uvarint(s string) (uint64, int) {
 
 // answerBuilder gathers a conversation's answers while it is in progress.
 type answerBuilder struct {
-	buf  []byte
-	n    int
-	last [2]int // where the last name written is in buf: start and end
+	buf   []byte
+	n     int
+	texts int    // answers whose value is text
+	last  [2]int // where the last name written is in buf: start and end
 }
 
 // add appends an answer: value is an address's 4 or 16 bytes when
@@ -196,6 +205,8 @@ func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, 
 	flag := byte(0)
 	if isAddr {
 		flag = 1
+	} else {
+		b.texts++
 	}
 	b.buf = append(append(b.buf, byte(len(typ))), typ...)
 	b.buf = append(binary.AppendUvarint(append(b.buf, flag), uint64(len(value))), value...)
@@ -208,7 +219,7 @@ func (b *answerBuilder) answers() DNSAnswers {
 	if b.n == 0 {
 		return DNSAnswers{}
 	}
-	return DNSAnswers{enc: string(b.buf), n: b.n}
+	return DNSAnswers{enc: string(b.buf), n: b.n, texts: b.texts}
 }
 
 // reset empties the builder, keeping its buffer.

@@ -54,7 +54,8 @@ func FuzzInspector(f *testing.F) {
 }
 
 // FuzzDNSAnswersGob checks that any bytes given to GobDecode are refused
-// or make answers that All walks without panicking, as many as Len says.
+// or make answers that All walks without panicking, as many as Len says,
+// with text values where HasText says.
 func FuzzDNSAnswersGob(f *testing.F) {
 	good, _ := NewDNSAnswers(DNSAnswer{Name: "a.example", Type: "A", Value: "192.0.2.1"},
 		DNSAnswer{Name: "a.example", Type: "CNAME", Value: "b.example"}).GobEncode()
@@ -65,12 +66,13 @@ func FuzzDNSAnswersGob(f *testing.F) {
 		if a.GobDecode(b) != nil {
 			return
 		}
-		n := 0
-		for range a.All() {
+		n, text := 0, false
+		for x := range a.All() {
 			n++
+			text = text || !x.Addr.IsValid()
 		}
-		if n != a.Len() {
-			t.Fatalf("%d answers walked, Len %d", n, a.Len())
+		if n != a.Len() || text != a.HasText() {
+			t.Fatalf("%d answers walked, Len %d; text values %v, HasText %v", n, a.Len(), text, a.HasText())
 		}
 	})
 }
