@@ -395,45 +395,34 @@ func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 		}
 		// A value is got before its key is written: most of a record's
 		// fields are unset, and a key written for nothing costs as much.
-		var set bool
 		switch f.kind {
 		case kindTime:
-			var v int64
-			if v, set = f.time(c); set {
-				b = appendKey(b, open, i)
-				b = appendTime(b, v)
+			if v, ok := f.time(c); ok {
+				b = appendTime(appendKey(b, open, i), v)
 			}
 		case kindNumber:
-			var v uint64
-			if v, set = f.num(c); set {
-				b = appendKey(b, open, i)
-				b = appendUint(b, v)
+			if v, ok := f.num(c); ok {
+				b = appendUint(appendKey(b, open, i), v)
 			}
 		case kindBool:
-			var v bool
-			if v, set = f.flag(c); set {
-				b = appendKey(b, open, i)
-				b = strconv.AppendBool(b, v)
+			if v, ok := f.flag(c); ok {
+				b = strconv.AppendBool(appendKey(b, open, i), v)
 			}
 		case kindAddr:
-			b = appendKey(b, open, i)
-			b = append(appendAddr(append(b, '"'), f.addr(c)), '"')
+			b = append(appendAddr(append(appendKey(b, open, i), '"'), f.addr(c)), '"')
 		case kindSafe:
-			var v string
-			if v, set = f.str(c); set {
-				b = appendKey(b, open, i)
-				b = append(append(append(b, '"'), v...), '"')
+			if v, ok := f.str(c); ok {
+				b = append(append(append(appendKey(b, open, i), '"'), v...), '"')
 			}
 		case kindText:
-			var v string
-			if v, set = f.str(c); set {
-				b = appendKey(b, open, i)
-				b = appendJSONString(b, v)
+			if v, ok := f.str(c); ok {
+				b = appendJSONString(appendKey(b, open, i), v)
 			}
 		case kindList:
 			if f.answers != nil {
 				mark := len(b)
-				if b, set = n.appendAnswers(appendKey(b, open, i), f.answers(c)); !set {
+				var ok bool
+				if b, ok = n.appendAnswers(appendKey(b, open, i), f.answers(c)); !ok {
 					b = b[:mark]
 				}
 				break
