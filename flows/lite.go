@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"math"
 	"net/netip"
 
 	"github.com/netfx/netfx/appid"
@@ -74,6 +75,12 @@ func (t *Table) addLite(k *key, h uint64, p *pcapread.Packet, srcIsLo bool, dead
 	} else {
 		j = t.lites.add()
 		t.liteDeadlines = append(t.liteDeadlines, 0)
+		if t.watermark != nil {
+			t.liteStarts = append(t.liteStarts, 0)
+		}
+	}
+	if t.watermark != nil {
+		t.liteStarts[j] = p.Timestamp
 	}
 	*t.lites.at(j) = lite{
 		key: *k, ts: p.Timestamp, record: p.Record,
@@ -142,5 +149,8 @@ func (t *Table) promote(ref int32, h uint64) int32 {
 	t.file = file
 	l.live = false
 	t.liteFree = append(t.liteFree, j)
+	if t.watermark != nil {
+		t.liteStarts[j] = math.MaxInt64
+	}
 	return i
 }

@@ -25,6 +25,10 @@ type Builder interface {
 	EndFile(done func(endedEarly int64))
 	// Flush finishes every live conversation, at the end of the input.
 	Flush()
+	// OnWatermark asks for watermarks (Table.OnWatermark), before the
+	// first packet; they are told on the goroutine conversations are
+	// handed on from, between them.
+	OnWatermark(f func(ts int64))
 }
 
 var (
@@ -59,8 +63,10 @@ type Sharded struct {
 	ctx     context.Context
 	workers []*worker
 	emit    func(*Conn)
-	merged  chan struct{} // closed when the merger has handed on everything
-	out     chan handedOn // what the workers hand on, to the merger
+	// watermark, if set, is told the earliest of the workers' watermarks.
+	watermark func(ts int64)
+	merged    chan struct{} // closed when the merger has handed on everything
+	out       chan handedOn // what the workers hand on, to the merger
 	// The whole input's clock and place, as a serial Table keeps them.
 	clock
 	seq        int64
@@ -151,14 +157,17 @@ type release struct {
 	done func()
 }
 
-// item is a finished conversation with its tag, a file's end, or a mark:
-// nothing with a tag below (seq, ...) follows from that worker.
+// item is a finished conversation with its tag, a file's end, a
+// watermark (ts) after a sweep, or a mark: nothing with a tag below (seq,
+// ...) follows from that worker.
 type item struct {
-	conn     *Conn
-	tag      tag
-	mark     bool
-	fileDone func(int64)
-	early    int64
+	conn      *Conn
+	tag       tag
+	mark      bool
+	watermark bool
+	ts        int64
+	fileDone  func(int64)
+	early     int64
 }
 
 // eventsAhead is how many event batches may wait for each worker.
@@ -269,6 +278,20 @@ func (s *Sharded) EndFile(done func(endedEarly int64)) {
 	s.toAll(event{kind: evFileEnd, seq: s.seq, ctl: &control{fileDone: done, fileEnd: s.filesEnded}})
 }
 
+// OnWatermark makes s tell f the earliest of its workers' latest
+// watermarks: each bounds the starts of what its worker hands on later,
+// so the earliest bounds them all.
+func (s *Sharded) OnWatermark(f func(ts int64)) {
+	s.watermark = f
+	for _, w := range s.workers {
+		w.t.OnWatermark(func(ts int64) {
+			// With the tag of the conversation handed on last, the
+			// watermark keeps its place in the worker's order.
+			w.got = append(w.got, item{watermark: true, ts: ts, tag: w.t.finished})
+		})
+	}
+}
+
 // Flush finishes every live conversation and returns once all are handed
 // on. Once ctx is done it only waits, briefly, for the merger to stop:
 // nothing is handed on after Flush returns.
@@ -339,6 +362,7 @@ func (w *worker) run(ctx context.Context, out chan<- handedOn) {
 			case evSweep:
 				w.t.now, w.t.seq, w.t.phase = e.now, e.seq, phaseSweep
 				w.t.sweep(e.now)
+				w.t.tellWatermark()
 			case evFile:
 				w.t.SetFile(e.ctl.file)
 			case evFileEnd:
@@ -382,6 +406,12 @@ func (s *Sharded) merge(ctx context.Context) {
 	done := make([]bool, n)
 	var fileEnds int
 	var early int64
+	// The workers' latest watermarks, and the earliest of them told.
+	watermarks := make([]int64, n)
+	for i := range watermarks {
+		watermarks[i] = math.MinInt64
+	}
+	told := int64(math.MinInt64)
 	for ctx.Err() == nil {
 		// Drop marks at the queues' heads.
 		for i := range queues {
@@ -425,6 +455,14 @@ func (s *Sharded) merge(ctx context.Context) {
 			if fileEnds == n {
 				it.fileDone(early)
 				fileEnds, early = 0, 0
+			}
+			continue
+		}
+		if it.watermark {
+			watermarks[least] = it.ts
+			if earliest := slices.Min(watermarks); earliest > told {
+				told = earliest
+				s.watermark(earliest)
 			}
 			continue
 		}

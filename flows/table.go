@@ -150,6 +150,13 @@ type Table struct {
 	lites         slab[lite]
 	liteDeadlines []int64
 	liteFree      []int32
+	// With OnWatermark: per slot, full and lite, when the conversation
+	// started (math.MaxInt64 for a free slot), what is told the earliest
+	// start, and the conversations handed on since it was last told.
+	starts, liteStarts []int64
+	watermark          func(ts int64)
+	sinceWatermark     int
+	watermarkEvery     int // watermarkEvery, but in tests
 	// expected are the data connections FTP control connections announced,
 	// until when.
 	expected map[expectKey]int64
@@ -397,6 +404,7 @@ func (t *Table) Add(p *pcapread.Packet) {
 	if t.tick(p.Timestamp) {
 		t.phase = phaseSweep
 		t.sweep(t.now)
+		t.tellWatermark()
 	}
 	t.depth = tunnelDepth(t.depth, p)
 	t.add(p)
@@ -581,6 +589,12 @@ func (t *Table) create(k key, h uint64, p *pcapread.Packet, sport, dport uint16,
 		i = t.convs.add()
 		t.insp = append(t.insp, nil)
 		t.deadlines = append(t.deadlines, 0)
+		if t.watermark != nil {
+			t.starts = append(t.starts, 0)
+		}
+	}
+	if t.watermark != nil {
+		t.starts[i] = p.Timestamp
 	}
 	c := t.convs.at(i)
 	*c = conv{
@@ -857,6 +871,38 @@ func (t *Table) sweep(now int64) {
 	}
 }
 
+// OnWatermark makes the table tell f, after each sweep and after every
+// watermarkEvery conversations it hands on, a time below which no
+// conversation it hands on from then on starts, as long as the input's
+// packet times do not go back: the start of the earliest conversation in
+// progress, or the input's time when none is. A writer that must order
+// its records by start can write those below it. Call it before the
+// first packet.
+func (t *Table) OnWatermark(f func(ts int64)) { t.watermark, t.watermarkEvery = f, watermarkEvery }
+
+// watermarkEvery is how many conversations a table hands on between
+// watermarks, at most, besides those after sweeps: a flood ends tens of
+// thousands of conversations between two sweeps (10 s apart in its time).
+// Each watermark reads the start of every slot, a few per conversation
+// handed on.
+const watermarkEvery = 8192
+
+// tellWatermark tells the watermark, if asked to (OnWatermark).
+func (t *Table) tellWatermark() {
+	if t.watermark == nil {
+		return
+	}
+	t.sinceWatermark = 0
+	earliest := t.now
+	for _, s := range t.starts {
+		earliest = min(earliest, s)
+	}
+	for _, s := range t.liteStarts {
+		earliest = min(earliest, s)
+	}
+	t.watermark(earliest)
+}
+
 // Flush finishes every live conversation, at the end of the input.
 func (t *Table) Flush() {
 	t.seq, t.phase = math.MaxInt64, phaseSweep
@@ -888,6 +934,9 @@ func (t *Table) finish(i int32) {
 	t.index.remove(c.hash, i)
 	c.live = false
 	t.free = append(t.free, i)
+	if t.watermark != nil {
+		t.starts[i] = math.MaxInt64
+	}
 	r := t.record(c)
 	if ins := t.insp[i]; ins != nil {
 		r.Service, r.App, r.Unidentified = ins.in.Services(), ins.in.Facts(), uint64(ins.in.Unidentified())
@@ -913,6 +962,11 @@ func (t *Table) finish(i int32) {
 	}
 	t.finished = tag{seq: t.seq, phase: t.phase, first: c.first()}
 	t.emit(r)
+	if t.watermark != nil {
+		if t.sinceWatermark++; t.sinceWatermark >= t.watermarkEvery {
+			t.tellWatermark()
+		}
+	}
 }
 
 // expectKey is a connection announced for FTP data: its originator,

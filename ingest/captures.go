@@ -25,6 +25,10 @@ type captureOptions struct {
 	// readAhead frames each file's records on a goroutine of their own
 	// (pcapread.Reader.ReadAhead): worth it with a second core.
 	readAhead bool
+	// watermark, if not nil, is told the table's watermarks
+	// (flows.Table.OnWatermark), on the caller's goroutine, between the
+	// conversations.
+	watermark func(ts int64)
 }
 
 // batch carries decoded packets from the reading goroutine to the table.
@@ -103,17 +107,21 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 				out = make([]tableResult, 0, resultBatch)
 			}
 		}
-		emitConn := func(c *flows.Conn) {
-			out = append(out, tableResult{conn: c})
+		hand := func(r tableResult) {
+			out = append(out, r)
 			if len(out) == resultBatch {
 				send()
 			}
 		}
+		emitConn := func(c *flows.Conn) { hand(tableResult{conn: c}) }
 		var t flows.Builder
 		if opt.workers > 1 {
 			t = flows.NewSharded(ctx, cfg, opt.workers, emitConn)
 		} else {
 			t = flows.NewTable(cfg, emitConn)
+		}
+		if opt.watermark != nil {
+			t.OnWatermark(func(ts int64) { hand(tableResult{watermark: ts, isWatermark: true}) })
 		}
 		recycle := func(b *batch) {
 			b.file, b.packets, b.payload, b.result = "", b.packets[:0], b.payload[:0], nil
@@ -159,9 +167,12 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 			return
 		}
 		for _, r := range rs {
-			if r.conn != nil {
+			switch {
+			case r.conn != nil:
 				emit(r.conn)
-			} else {
+			case r.isWatermark:
+				opt.watermark(r.watermark)
+			default:
 				done(*r.file)
 			}
 		}
@@ -169,10 +180,12 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 }
 
 // tableResult is one thing the table gives back: a finished conversation,
-// or a file read to its end.
+// a file read to its end, or a watermark.
 type tableResult struct {
-	conn *flows.Conn
-	file *CaptureResult
+	conn        *flows.Conn
+	file        *CaptureResult
+	watermark   int64
+	isWatermark bool
 }
 
 // resultBatch is how many results go back to the caller at once.

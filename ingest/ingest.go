@@ -122,6 +122,12 @@ type Sink struct {
 	// come in time order when flow logs are joined with captures, and in
 	// the order the flow table finishes them when not.
 	AnyOrder bool
+	// Watermark, when the records come from captures alone (no flow log,
+	// conversation log or Log Analytics export), is told from time to
+	// time, between records, a time below which no later record's ts
+	// is, as long as the captures' packet times do not go back
+	// (flows.Table.OnWatermark).
+	Watermark func(ts int64)
 }
 
 // CaptureResult is how one capture file was read.
@@ -259,7 +265,11 @@ func read(ctx context.Context, args []string, opt Options, sink Sink) error {
 	r.readAnalytics(exports)
 	if len(logs) == 0 {
 		emit := r.analytics.wrap(sink.Conn)
-		r.readCaptures(captures, emit)
+		var watermark func(int64)
+		if len(connLogs) == 0 && len(exports) == 0 {
+			watermark = sink.Watermark
+		}
+		r.readCaptures(captures, emit, watermark)
 		r.readConnLogs(connLogs, emit)
 		if ctx.Err() == nil {
 			r.analytics.unmatched(sink.Conn)
@@ -343,10 +353,11 @@ func tableWorkers(asked, cores int) int {
 // reading goroutine is the slower stage.
 const maxTableWorkers = 8
 
-// readCaptures reads the captures through one flow table into emit.
-func (r *run) readCaptures(paths []string, emit func(*flows.Conn)) {
+// readCaptures reads the captures through one flow table into emit, and
+// tells watermark, if not nil, the table's watermarks.
+func (r *run) readCaptures(paths []string, emit func(*flows.Conn), watermark func(int64)) {
 	cores := runtime.GOMAXPROCS(0)
-	opt := captureOptions{hash: r.opt.Hash, wrap: r.wrap, open: r.in.reader, workers: tableWorkers(r.opt.Workers, cores), readAhead: cores > 1}
+	opt := captureOptions{hash: r.opt.Hash, wrap: r.wrap, open: r.in.reader, workers: tableWorkers(r.opt.Workers, cores), readAhead: cores > 1, watermark: watermark}
 	readCaptures(r.ctx, paths, r.opt.Flows, opt, emit, func(res CaptureResult) {
 		switch {
 		case res.Err == nil:
@@ -517,7 +528,7 @@ func (r *run) join(captures, logs, connLogs []string) error {
 		return err
 	}
 	builder.Flush()
-	r.readCaptures(captures, convSorter.Add)
+	r.readCaptures(captures, convSorter.Add, nil)
 	r.readConnLogs(connLogs, convSorter.Add)
 	if err := r.ctx.Err(); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -367,6 +368,44 @@ func TestCancelStopsReading(t *testing.T) {
 				t.Errorf("%d workers, cancelled after %d conversations: conversations handed on after Read returned", workers, after)
 			}
 			cancel()
+		}
+	}
+}
+
+// TestWatermarks: records from captures alone come with watermarks, with
+// one flow table or several, and no record that follows one starts below
+// it (the demo's packet times never go back); with flow logs or a Log
+// Analytics export among the inputs, whose records come in other orders,
+// none are told.
+func TestWatermarks(t *testing.T) {
+	captures := []string{"../testdata/demo/vm1-capture-01.pcap", "../testdata/demo/vm1-capture-02.pcap", "../testdata/demo/vm1-capture-03.pcap"}
+	for _, run := range []struct {
+		inputs  []string
+		workers int
+		told    bool
+	}{
+		{captures, 1, true},
+		{captures, 3, true},
+		{append(slices.Clone(captures), "../testdata/demo/log-analytics"), 1, false},
+		{[]string{"../testdata/demo"}, 1, false},
+	} {
+		var marks, records, below int
+		mark := int64(math.MinInt64)
+		sink := Sink{
+			Conn: func(c *flows.Conn) {
+				records++
+				if c.TS < mark {
+					below++
+				}
+			},
+			Watermark: func(ts int64) { marks++; mark = ts },
+			AnyOrder:  true,
+		}
+		if err := Read(context.Background(), run.inputs, Options{Flows: flows.DefaultConfig, Workers: run.workers, Tolerance: flowlog.DefaultTolerance}, sink); err != nil {
+			t.Fatal(err)
+		}
+		if (marks > 0) != run.told || records < 100 || below > 0 {
+			t.Errorf("%v, %d workers: %d watermarks, %d records, %d below a watermark; want watermarks %v", run.inputs, run.workers, marks, records, below, run.told)
 		}
 	}
 }

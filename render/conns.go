@@ -31,7 +31,9 @@ import (
 // encoding runs while the input is still being read; Close sorts the
 // encoded records (beyond a fixed number in temporary files, never next
 // to the evidence) and writes them between the format's header and
-// trailer.
+// trailer. When temporary files cannot be written and the records would
+// hold too much memory, they are written as watermarks allow instead
+// (stream.go).
 type ConnWriter struct {
 	out       *bufio.Writer
 	newFormat func() connFormat
@@ -47,6 +49,13 @@ type ConnWriter struct {
 	// spilledToGrow runs; 0 once it has it.
 	largeMemory int
 	err         atomic.Pointer[error] // the sorter's error, once it has one
+	// pressed says that pressure, checked as records are added, found
+	// them holding too much memory (stream.go); stream is not nil once
+	// the writer streams.
+	pressure  func() bool
+	pressed   atomic.Bool
+	stream    *streamState
+	heapLimit int // heapLimit, but in tests
 	// With encoders: the records not yet handed to them, the hand-off,
 	// and the encoders running.
 	pending  []*flows.Conn
@@ -100,10 +109,16 @@ func newConnWriter(w io.Writer, format string, memory, largeMemory int) (*ConnWr
 	default:
 		return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(ConnFormats, ", "))
 	}
+	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), newFormat: newFormat, format: newFormat(), sorter: newRecordSorter(memory), largeMemory: largeMemory, pressure: heldTooMuch, heapLimit: heapLimit}, nil
+}
+
+// newRecordSorter returns a sorter of encoded records that holds memory
+// bytes of them before it spills a run.
+func newRecordSorter(memory int) *extsort.Sorter[encodedConn] {
 	sorter := extsort.NewWithCodec(math.MaxInt, compareEncoded, &encodedCodec{})
 	sorter.LimitBytes(memory, encodedSize)
 	sorter.SpillAllInBackground()
-	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), newFormat: newFormat, format: newFormat(), sorter: sorter, largeMemory: largeMemory}, nil
+	return sorter
 }
 
 // Encoders makes n goroutines of the writer's own encode the records
@@ -161,18 +176,30 @@ func encodeConn(f connFormat, arena []byte, c *flows.Conn) (encodedConn, []byte)
 	return encodedConn{c.TS, c.UID, arena[start:len(arena):len(arena)]}, arena
 }
 
-// sort adds an encoded record to the sorter, and grows the sorter's
-// memory once it has spilled spilledToGrow runs to temporary files.
+// sort adds an encoded record to the sorter (to the heap, once the writer
+// streams), notes when the records hold too much memory (stream.go), and
+// grows the sorter's memory once it has spilled spilledToGrow runs to
+// temporary files.
 func (w *ConnWriter) sort(e encodedConn) {
-	w.sorter.Add(e)
-	if err := w.sorter.Err(); err != nil && w.err.Load() == nil {
-		w.err.Store(&err)
+	if w.stream != nil {
+		w.add(e)
+		return
 	}
-	if w.largeMemory > 0 && w.sorter.Spilled() >= spilledToGrow && tempfile.Failed() == nil {
+	w.sorter.Add(e)
+	if err := w.sorter.Err(); err != nil {
+		w.fail(err)
+	}
+	switch {
+	case w.pressure():
+		w.pressed.Store(true)
+	case w.largeMemory > 0 && w.sorter.Spilled() >= spilledToGrow && tempfile.Failed() == nil:
 		w.sorter.LimitBytes(w.largeMemory, encodedSize)
 		w.largeMemory = 0
 	}
 }
+
+// fail keeps the first error that will make Close fail.
+func (w *ConnWriter) fail(err error) { w.err.CompareAndSwap(nil, &err) }
 
 func encodedSize(r encodedConn) int { return len(r.Text) + len(r.UID) + 40 }
 
@@ -229,33 +256,47 @@ func (w *ConnWriter) Err() error {
 // Close writes the header, the records in order and the trailer, and
 // flushes; it does not close the underlying writer.
 func (w *ConnWriter) Close() error {
-	if w.jobs != nil {
-		if len(w.pending) > 0 {
-			w.jobs <- w.pending
-		}
-		close(w.jobs)
-		w.encoding.Wait()
-		w.jobs = nil
-	}
-	if err := w.format.header(w.out, w.firstTS); err != nil {
-		return err
-	}
-	var err error
-	for r := range w.sorter.All() {
-		if _, err = w.out.Write(r.Text); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = w.sorter.Err()
-	}
-	if err != nil {
+	if err := w.writeRecords(); err != nil {
 		return err
 	}
 	if err := w.format.trailer(w.out, w.lastTS); err != nil {
 		return err
 	}
 	return w.out.Flush()
+}
+
+// stopEncoders hands the encoders the records pending and waits for them
+// to finish: records added from now on are encoded on the caller's
+// goroutine.
+func (w *ConnWriter) stopEncoders() {
+	if w.jobs == nil {
+		return
+	}
+	if len(w.pending) > 0 {
+		w.jobs <- w.pending
+		w.pending = nil
+	}
+	close(w.jobs)
+	w.encoding.Wait()
+	w.jobs = nil
+}
+
+// writeRecords writes the header, unless streaming wrote it, and the
+// records in order.
+func (w *ConnWriter) writeRecords() error {
+	w.stopEncoders()
+	if w.stream != nil {
+		return w.closeStream()
+	}
+	if err := w.format.header(w.out, w.firstTS); err != nil {
+		return err
+	}
+	for r := range w.sorter.All() {
+		if _, err := w.out.Write(r.Text); err != nil {
+			return err
+		}
+	}
+	return w.sorter.Err()
 }
 
 // encodedCodec spills encoded records: time, uid and text, length-prefixed.

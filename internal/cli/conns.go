@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +52,7 @@ Examples:
 					stop()
 				}
 			}
-			read, err := readEvidence(ctx, s, args, opt, &ff, ingest.Sink{Conn: add, AnyOrder: true})
+			read, err := readEvidence(ctx, s, args, opt, &ff, ingest.Sink{Conn: add, AnyOrder: true, Watermark: w.Watermark})
 			if werr := w.Err(); werr != nil {
 				return werr
 			}
@@ -60,6 +61,9 @@ Examples:
 			}
 			if err := w.Close(); err != nil {
 				return err
+			}
+			if n := w.OutOfOrder(); n > 0 {
+				fmt.Fprintf(s.err, "netfx: %d record(s) written out of time order: as TMPDIR cannot be written, records were written as the capture went once they held %d MiB of memory, and these came after records of later times (the capture's packet times go back)\n", n, render.StreamAfter>>20)
 			}
 			if read.damaged {
 				return errDamaged

@@ -71,3 +71,6 @@ func reserve(n int64) bool {
 func errOverBudget() error {
 	return fmt.Errorf("temporary files kept in memory reached their bound, %d MiB (half of this machine's memory, or NETFX_TEMP_MEMORY_MIB), as TMPDIR cannot be written (set TMPDIR to a writable folder)", memoryBudget()>>20)
 }
+
+// Held returns the bytes that files in memory hold now.
+func Held() int64 { return inMemory.Load() }
