@@ -13,8 +13,9 @@ import (
 
 // When TMPDIR cannot be written, a ConnWriter's sorted runs stay in
 // memory, compressed, and a flood's millions of records would hold
-// gigabytes there until the end. Past StreamAfter bytes held in memory,
-// the writer streams instead: at each watermark (Watermark) it writes the
+// gigabytes there until the end. Past streamAfter bytes held in memory
+// (a sixteenth of the budget of files in memory, if less), the writer
+// streams instead: at each watermark (Watermark) it writes the
 // records below it, merging the sorted sources it holds (the sorter's
 // records, read back) with a heap of the records added since, so that
 // memory holds only the records not yet below a watermark. When the
@@ -26,7 +27,7 @@ import (
 // back; a record that comes after one of a later time was written is
 // written where it comes, and counted (OutOfOrder).
 const (
-	StreamAfter = 64 << 20
+	streamAfter = 64 << 20
 	heapLimit   = 32 << 20
 	// maxSources bounds the sources merged: past it, records collect
 	// until Close.
@@ -34,9 +35,9 @@ const (
 )
 
 // heldTooMuch is a ConnWriter's pressure: what memory holds in TMPDIR's
-// stead has passed StreamAfter.
+// stead has passed streamAfter, or a sixteenth of what it may hold.
 func heldTooMuch() bool {
-	return tempfile.Failed() != nil && tempfile.Held() >= StreamAfter
+	return tempfile.Failed() != nil && tempfile.Held() >= min(streamAfter, tempfile.Budget()/16)
 }
 
 // streamState is a ConnWriter's state once it streams.
@@ -93,7 +94,7 @@ func (src *source) advance() bool {
 
 // Watermark tells the writer that no record added from now on has a ts
 // below ts (ingest.Sink.Watermark). Records are held until Close, sorted,
-// unless TMPDIR cannot be written and they hold more than StreamAfter
+// unless TMPDIR cannot be written and they hold more than streamAfter
 // bytes of memory: the writer then writes those below each watermark.
 func (w *ConnWriter) Watermark(ts int64) {
 	if w.stream == nil {

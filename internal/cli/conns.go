@@ -63,7 +63,7 @@ Examples:
 				return err
 			}
 			if n := w.OutOfOrder(); n > 0 {
-				fmt.Fprintf(s.err, "netfx: %d record(s) written out of time order: as TMPDIR cannot be written, records were written as the capture went once they held %d MiB of memory, and these came after records of later times (the capture's packet times go back)\n", n, render.StreamAfter>>20)
+				fmt.Fprintf(s.err, "netfx: %d record(s) written out of time order: as TMPDIR cannot be written and the records filled the memory allowed, each was written once no earlier one could follow, and these came later, with earlier times (the capture's packet times go back); set TMPDIR to a writable folder for records in order\n", n)
 			}
 			if read.damaged {
 				return errDamaged

@@ -19,7 +19,11 @@ import (
 // SYN flood whose records spill (netfx conns sorts 16 MiB in memory):
 // the output is the bytes a writable TMPDIR gives, stderr says once what
 // happened and what to do, and past the bound on temporary files in
-// memory netfx conns stops with an error and writes no records.
+// memory netfx conns stops with an error. With the bound at 16 MiB,
+// netfx conns streams its records past 1 MiB held: the
+// same bytes; and when a second capture an hour earlier is read after
+// the first, its records come out of time order, all of them, and stderr
+// says how many.
 func TestUnwritableTMPDIR(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds netfx")
@@ -30,13 +34,26 @@ func TestUnwritableTMPDIR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := floodgen.Write(f, "synflood", 60_000, time.Minute); err != nil {
+	if err := floodgen.Write(f, "synflood", 120_000, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	earlier := filepath.Join(t.TempDir(), "synflood-earlier.pcap")
+	if f, err = os.Create(earlier); err != nil {
+		t.Fatal(err)
+	}
+	start := floodgen.Start
+	floodgen.Start = start.Add(-time.Hour)
+	err = floodgen.Write(f, "synflood", 20_000, time.Minute)
+	floodgen.Start = start
+	if err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
 	writable, missing := t.TempDir(), filepath.Join(t.TempDir(), "missing")
+	inputs := []string{capture}
 	run := func(tmpdir string, env []string, args ...string) (stdout, stderr string, exit int) {
-		cmd := exec.Command(bin, append(args, capture)...)
+		cmd := exec.Command(bin, append(args, inputs...)...)
 		cmd.Env = append(append(os.Environ(), "TMPDIR="+tmpdir), env...)
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -63,7 +80,21 @@ func TestUnwritableTMPDIR(t *testing.T) {
 		}
 	}
 	out, stderr, exit := run(missing, []string{"NETFX_TEMP_MEMORY_MIB=1"}, "conns", "-q")
-	if exit != ExitDamaged || out != "" || !strings.Contains(stderr, "reached their bound, 1 MiB") {
+	if exit != ExitDamaged || !strings.Contains(stderr, "reached their bound, 1 MiB") {
 		t.Errorf("conns past the bound on temporary files in memory: exit %d, %d bytes out, stderr:\n%s", exit, len(out), stderr)
+	}
+
+	streaming := []string{"NETFX_TEMP_MEMORY_MIB=16"}
+	want, _, _ := run(writable, nil, "conns", "-q")
+	out, stderr, exit = run(missing, streaming, "conns", "-q")
+	if out != want || exit != ExitOK || strings.Contains(stderr, "out of time order") {
+		t.Errorf("conns streaming: %d bytes (want %d), exit %d, stderr:\n%s", len(out), len(want), exit, stderr)
+	}
+	inputs = []string{capture, earlier}
+	want, _, _ = run(writable, nil, "conns", "-q")
+	out, stderr, exit = run(missing, streaming, "conns", "-q")
+	lines := strings.Count(want, "\n")
+	if strings.Count(out, "\n") != lines || out == want || exit != ExitOK || !strings.Contains(stderr, "netfx: 20000 record(s) written out of time order") {
+		t.Errorf("conns streaming, a capture of earlier times read after: %d lines (want %d), exit %d, stderr:\n%s", strings.Count(out, "\n"), lines, exit, stderr)
 	}
 }

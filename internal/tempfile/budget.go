@@ -72,5 +72,8 @@ func errOverBudget() error {
 	return fmt.Errorf("temporary files kept in memory reached their bound, %d MiB (half of this machine's memory, or NETFX_TEMP_MEMORY_MIB), as TMPDIR cannot be written (set TMPDIR to a writable folder)", memoryBudget()>>20)
 }
 
-// Held returns the bytes that files in memory hold now.
+// Held returns the bytes that files in memory hold now, and Budget the
+// most they may hold together.
 func Held() int64 { return inMemory.Load() }
+
+func Budget() int64 { return memoryBudget() }
