@@ -158,8 +158,8 @@ type release struct {
 }
 
 // item is a finished conversation with its tag, a file's end, a
-// watermark (ts) after a sweep, or a mark: nothing with a tag below (seq,
-// ...) follows from that worker.
+// watermark (ts), or a mark: nothing with a tag below (seq, ...) follows
+// from that worker.
 type item struct {
 	conn      *Conn
 	tag       tag
