@@ -56,7 +56,7 @@ type streamState struct {
 	// of which is collectedTS.
 	collecting  *extsort.Sorter[encodedConn]
 	collectedTS int64
-	collections int
+	collections int // how many times the heap went to a collection
 	// The key of the last record written, and how many came below it.
 	lastTS     int64
 	lastUID    string
@@ -151,13 +151,13 @@ func (w *ConnWriter) add(e encodedConn) {
 	}
 	w.push(e)
 	if s.heapBytes > w.heapLimit {
-		s.collecting, s.collectedTS = newRecordSorter(sortMemory), int64(math.MaxInt64)
+		s.collecting, s.collectedTS = newRecordSorter(sortMemory), s.heap[0].TS
 		s.collections++
-		for len(s.heap) > 0 {
-			e := w.pop()
+		for _, e := range s.heap {
 			s.collecting.Add(e)
-			s.collectedTS = min(s.collectedTS, e.TS)
 		}
+		clear(s.heap)
+		s.heap, s.heapBytes = s.heap[:0], 0
 	}
 }
 
