@@ -16,7 +16,9 @@ import (
 // acknowledgement jumps (wrap-around included), overlaps, gaps and
 // payloads, with a TLS, HTTP or SMB start in the seeds so identification
 // runs too. A record must come out for every conversation, with only
-// Zeek's history letters and byte counts the sequence space can hold.
+// Zeek's history letters and byte counts the sequence space can hold,
+// and none may start below a watermark told before it (time only goes
+// forward here).
 func FuzzReassembly(f *testing.F) {
 	hello := []byte("\x16\x03\x01\x00\x2e\x01\x00\x00\x2a\x03\x03")
 	f.Add(append([]byte{0x02, 0, 0, 0, 0, 0x12, 0, 0, 0, 0, 0x10, 0, 1, 0, 0, 0x18, 0, 11}, hello...))
@@ -24,7 +26,15 @@ func FuzzReassembly(f *testing.F) {
 	f.Add([]byte("\x18\x7f\xff\xff\xf0\x20\x00\x00\x00\x40\x18\x00\x00\x00\x40\x11\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out []*Conn
-		tab := NewTable(DefaultConfig, func(c *Conn) { out = append(out, c) })
+		watermark := int64(0)
+		tab := NewTable(DefaultConfig, func(c *Conn) {
+			if c.TS < watermark {
+				t.Errorf("a conversation starting at %d after watermark %d", c.TS, watermark)
+			}
+			out = append(out, c)
+		})
+		tab.OnWatermark(func(ts int64) { watermark = ts })
+		tab.watermarkEvery = 1
 		tab.SetFile("fuzz.pcap")
 		client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 		var seq, ack [2]uint32
