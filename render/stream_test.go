@@ -167,6 +167,39 @@ func TestStreamingStalls(t *testing.T) {
 	}
 }
 
+// TestStreamingManySources: twenty long conversations, started first and
+// ended one after another, each stall the watermarks in turn; the
+// collections behind them become as many sources as are merged at once,
+// and past that records collect until the end. The output is still the
+// sorted one.
+func TestStreamingManySources(t *testing.T) {
+	conns := sampleConns(3000)
+	const long, between = 20, 120
+	var order []*flows.Conn
+	for i, c := range conns[long:] {
+		order = append(order, c)
+		if k := i / between; i%between == between-1 && k < long {
+			order = append(order, conns[k])
+		}
+	}
+	for _, c := range conns[:long] {
+		if !slices.Contains(order, c) {
+			order = append(order, c)
+		}
+	}
+	marks := watermarks(order, rand.New(rand.NewPCG(6, 7)))
+	want := encode(t, "ndjson", conns)
+	got, w := streamedWith(t, "ndjson", order, marks, 0, 1, 20000)
+	if got != want {
+		t.Errorf("differs from the sorted output at byte %d", firstDiff(got, want))
+	}
+	// The main sorter and fifteen collections make sixteen sources: the
+	// sixteenth collection takes the records of the last five stalls.
+	if n := w.stream.collections; n != maxSources {
+		t.Errorf("%d collections, want %d: the stalls past the bound in the last", n, maxSources)
+	}
+}
+
 // TestStreamingCompacts: records left behind a watermark do not keep the
 // arena chunks of the records written around them, and their texts
 // survive being moved.
