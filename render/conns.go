@@ -380,10 +380,28 @@ func readLength(r *bufio.Reader) (int, error) {
 	return int(n), err
 }
 
-// appendPlain appends a field's value as plain text (escaping texts with
-// esc) and reports false when it is unset; lists are joined with sep,
-// their items got into items.
-func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string, sep string, items *listItems) ([]byte, bool) {
+// plainText is how a plain-text format escapes texts: with escape, which
+// leaves printable ASCII without a byte of special (two at most) as it is.
+type plainText struct {
+	escape  func(string) string
+	special string
+}
+
+// zeekText escapes the Zeek TSV's texts.
+var zeekText = plainText{zeekEscape, zeekSpecial}
+
+// appendItem appends a list item escaped.
+func (t plainText) appendItem(b, item []byte) []byte {
+	if printableASCII(item, t.special) {
+		return append(b, item...)
+	}
+	return append(b, t.escape(string(item))...)
+}
+
+// appendPlain appends a field's value as plain text (escaping texts as
+// esc says) and reports false when it is unset; lists are joined with
+// sep, their items got into items.
+func appendPlain(b []byte, f *connField, c *flows.Conn, esc plainText, sep string, items *listItems) ([]byte, bool) {
 	switch f.kind {
 	case kindTime:
 		v, ok := f.time(c)
@@ -398,7 +416,7 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string,
 		return append(b, v...), ok
 	case kindText:
 		v, ok := f.str(c)
-		return append(b, esc(v)...), ok
+		return append(b, esc.escape(v)...), ok
 	case kindBool:
 		v, ok := f.flag(c)
 		if v {
@@ -411,7 +429,7 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc func(string) string,
 		if i > 0 {
 			b = append(b, sep...)
 		}
-		b = append(b, esc(string(items.item(i)))...)
+		b = esc.appendItem(b, items.item(i))
 	}
 	return b, items.len() > 0
 }
@@ -589,8 +607,6 @@ type zeekFormat struct{ items listItems }
 
 const zeekTimeLayout = "2006-01-02-15-04-05"
 
-func zeekEscape(s string) string { return escapeControl(s, ',') }
-
 func (*zeekFormat) header(w *bufio.Writer, ts int64) error {
 	var sb strings.Builder
 	sb.WriteString("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n")
@@ -616,7 +632,7 @@ func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 		}
 		start := len(b)
 		var ok bool
-		if b, ok = appendPlain(b, &connFields[i], c, zeekEscape, ",", &z.items); !ok {
+		if b, ok = appendPlain(b, &connFields[i], c, zeekText, ",", &z.items); !ok {
 			b = append(b[:start], '-')
 		} else if connFields[i].kind == kindSafe && len(b) == start {
 			b = append(b, "(empty)"...)
@@ -650,7 +666,8 @@ func newCSVFormat() *csvFormat {
 	return &csvFormat{buf: &buf, w: csv.NewWriter(&buf)}
 }
 
-func csvEscape(s string) string { return text(s, ';') }
+// csvText escapes the CSV's texts, and the semicolon that joins lists.
+var csvText = plainText{func(s string) string { return text(s, ';') }, ";"}
 
 func (c *csvFormat) header(w *bufio.Writer, _ int64) error {
 	cw := csv.NewWriter(w)
@@ -669,7 +686,7 @@ func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn) []byte {
 			c.row = append(c.row, time.Unix(0, conn.TS).UTC().Format(rfc3339Micro))
 			continue
 		}
-		val, ok := appendPlain(c.val[:0], f, conn, csvEscape, ";", &c.items)
+		val, ok := appendPlain(c.val[:0], f, conn, csvText, ";", &c.items)
 		c.val = val
 		if !ok {
 			val = nil

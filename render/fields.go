@@ -487,11 +487,14 @@ func FieldNames() []string {
 	return names
 }
 
-// escapeControl replaces bytes below 0x20, DEL, backslashes, the extra
-// separator byte and invalid UTF-8 with \xNN escapes, as Zeek does in its
-// logs, the C1 and bidi controls too, byte by byte, so that evidence
-// cannot move a terminal's cursor, reorder what it shows, or break a
-// line-oriented format.
-func escapeControl(s string, extra byte) string {
-	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || r == '\\' || r == rune(extra) }, true)
+// zeekEscape replaces bytes below 0x20, DEL, backslashes, the set
+// separator (a comma) and invalid UTF-8 with \xNN escapes, as Zeek does
+// in its logs, the C1 and bidi controls too, byte by byte, so that
+// evidence cannot move a terminal's cursor, reorder what it shows, or
+// break a line-oriented format.
+func zeekEscape(s string) string {
+	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || r == '\\' || r == ',' }, zeekSpecial, true)
 }
+
+// zeekSpecial is the printable ASCII that zeekEscape escapes.
+const zeekSpecial = `\,`

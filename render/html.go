@@ -93,7 +93,7 @@ func ReportHTML(w io.Writer, r analyze.Report, opt HTMLOptions) error {
 	// html/template escapes what HTML reads as markup; the control and
 	// bidi characters a string from the evidence may carry are shown as
 	// escapes too (the page's own text has none but line ends).
-	_, err := io.WriteString(w, escapeRunes(doc.String(), func(r rune) bool { return r != '\n' && unsafeRune(r) }, false))
+	_, err := io.WriteString(w, escapeRunes(doc.String(), func(r rune) bool { return r != '\n' && unsafeRune(r) }, "", false))
 	return err
 }
 

@@ -158,6 +158,33 @@ func TestZeekEscapes(t *testing.T) {
 	}
 }
 
+// TestEscapesPrintable checks the escapes of strings whose every byte is
+// printable ASCII, which take a shorter path than the others, as texts
+// and as list items.
+func TestEscapesPrintable(t *testing.T) {
+	shown := plainText{func(s string) string { return text(s, 0) }, ""}
+	for _, c := range []struct {
+		esc     plainText
+		in, out string
+	}{
+		{zeekText, "cdn.example.com A 10.0.0.1", "cdn.example.com A 10.0.0.1"},
+		{zeekText, `a,b\c`, `a\x2cb\x5cc`},
+		{zeekText, "a;b", "a;b"},
+		{csvText, "a;b,c", `a\x3bb,c`},
+		{csvText, `C:\Windows`, `C:\Windows`},
+		{shown, "~ ok", "~ ok"},
+		{shown, "\x7f", `\x7f`},
+		{zeekText, "", ""},
+	} {
+		if got := c.esc.escape(c.in); got != c.out {
+			t.Errorf("escape(%q) = %q, want %q", c.in, got, c.out)
+		}
+		if got := string(c.esc.appendItem([]byte("x"), []byte(c.in))); got != "x"+c.out {
+			t.Errorf("appendItem(%q) = %q, want x%q", c.in, got, c.out)
+		}
+	}
+}
+
 func TestAppendTime(t *testing.T) {
 	for ns, want := range map[int64]string{0: "0.000000", 1500000: "0.001500", -1500000: "-0.001500", 1700000000123456789: "1700000000.123456"} {
 		if got := string(appendTime(nil, ns)); got != want {

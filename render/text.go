@@ -16,14 +16,23 @@ import (
 // controls that reorder what a terminal shows are escaped as \xNN or
 // \u{NNNN}, and so is extra.
 func text(s string, extra byte) string {
-	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || extra != 0 && r == rune(extra) }, false)
+	special := ""
+	if extra != 0 {
+		special = string(rune(extra))
+	}
+	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || extra != 0 && r == rune(extra) }, special, false)
 }
 
 // escapeRunes writes s with each rune that unsafe picks, and each byte of
 // invalid UTF-8, escaped: as \xNN below 0x80 and for invalid bytes, and
 // above as \u{NNNN}, or as the \xNN of each of its bytes when bytewise
-// (Zeek's way).
-func escapeRunes(s string, unsafe func(rune) bool, bytewise bool) string {
+// (Zeek's way). Special lists the printable ASCII bytes unsafe picks, two
+// at most: a string of printable ASCII without them is returned without a
+// call of unsafe, as most strings of packets and logs are.
+func escapeRunes(s string, unsafe func(rune) bool, special string, bytewise bool) string {
+	if printableASCII(s, special) {
+		return s
+	}
 	clean := utf8.ValidString(s)
 	for _, r := range s {
 		if !clean || unsafe(r) {
@@ -57,6 +66,24 @@ func escapeRunes(s string, unsafe func(rune) bool, bytewise bool) string {
 		i += size
 	}
 	return sb.String()
+}
+
+// printableASCII reports whether s is printable ASCII (0x20 to 0x7e)
+// without any byte of special, which holds at most two.
+func printableASCII[T string | []byte](s T, special string) bool {
+	a, b := byte(0x7f), byte(0x7f) // bytes that are not printable: no match
+	if len(special) > 0 {
+		a = special[0]
+	}
+	if len(special) > 1 {
+		b = special[1]
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == a || c == b {
+			return false
+		}
+	}
+	return true
 }
 
 // unsafeRune reports whether r must not reach a terminal as it is: C0 and
