@@ -92,8 +92,8 @@ fi
 # critical path: with a core per stage, a run takes at least its time. Each
 # command runs with one flow table and with four sharing it (--workers 4:
 # "table" is then the four workers' CPU, a quarter of it on each, and so is
-# "encode", conns' four encoders; "frame" reads and frames the records
-# ahead of "read", which decodes them; "route" hands the packets to the
+# "encode", conns' four encoders; "load" reads a classic pcap file, "frame"
+# frames its records ahead of "read", which decodes them; "route" hands the packets to the
 # tables and "merge" puts their conversations back in order; "spill"
 # writes sorted runs in the background), so the critical path on a machine
 # with more cores can be read from a run on two.

@@ -23,7 +23,8 @@ type captureOptions struct {
 	// 0 or 1 is one.
 	workers int
 	// readAhead frames each file's records on a goroutine of their own
-	// (pcapread.Reader.ReadAhead): worth it with a second core.
+	// (pcapread.Reader.ReadAhead; LoadAhead, which reads them on one more,
+	// with more than one table): worth it with a second core.
 	readAhead bool
 	// watermark, if not nil, is told the table's watermarks
 	// (flows.Table.OnWatermark), on the caller's goroutine, between the
@@ -231,8 +232,13 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 		return
 	}
 	defer r.Close() // src is closed above: this releases the buffers
-	if opt.readAhead {
-		r.ReadAhead(pprof.WithLabels(ctx, pprof.Labels("stage", "frame")))
+	switch frameCtx := pprof.WithLabels(ctx, pprof.Labels("stage", "frame")); {
+	case opt.readAhead && opt.workers > 1:
+		// With cores to spare for the tables, reading gets one of its
+		// own too.
+		r.LoadAhead(frameCtx)
+	case opt.readAhead:
+		r.ReadAhead(frameCtx)
 	}
 	if opt.workers > 1 {
 		// With cores to spare for the tables, the tables verify the

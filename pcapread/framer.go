@@ -128,7 +128,7 @@ func (f *framer) check(raw []byte) bool {
 	case pcapFileHeader:
 		return f.checkPcapFileHeader(raw)
 	case pcapRecordHeader:
-		return f.checkPcapRecord(raw)
+		return f.checkPcapRecord()
 	case ngBlockHeader:
 		return f.checkNgBlock()
 	case ngBlockTrailer:
@@ -159,24 +159,12 @@ func (f *framer) checkPcapFileHeader(raw []byte) bool {
 	return true
 }
 
-func (f *framer) checkPcapRecord(raw []byte) bool {
+func (f *framer) checkPcapRecord() bool {
 	o := f.order
 	capLen := o.Uint32(f.hdr[8:12])
-	origLen := o.Uint32(f.hdr[12:16])
 	if capLen > maxCaptureLength {
 		f.fail(&lengthError{"record claims", uint64(capLen), fmt.Sprintf("captured bytes, more than the maximum of %d", maxCaptureLength)})
 		return false
-	}
-	if origLen < capLen {
-		// Some writers record an original length below the captured one;
-		// tshark reads such records, pcapgo refuses them. Raise the
-		// original length to the captured one, in the bytes pcapgo reads.
-		if len(raw) == 16 {
-			o.PutUint32(raw[12:16], capLen)
-		} else {
-			f.fail(fmt.Errorf("original length %d is less than captured length %d", origLen, capLen))
-			return false
-		}
 	}
 	if o.Uint32(f.hdr[4:8]) >= f.fraction {
 		// A fraction of a second of a second or more: readers add it to

@@ -127,8 +127,8 @@ func TestReadAheadOnCorpus(t *testing.T) {
 	}
 }
 
-// TestReadAheadStopsOnClose: closing a Reader that reads ahead before its
-// end stops its goroutine, which gives the read buffer back.
+// TestReadAheadStopsOnClose: closing a Reader that reads (or loads) ahead
+// before its end stops its goroutines, which give the read buffer back.
 func TestReadAheadStopsOnClose(t *testing.T) {
 	frames := make([][]byte, 20000)
 	for i := range frames {
@@ -136,12 +136,16 @@ func TestReadAheadStopsOnClose(t *testing.T) {
 	}
 	data := pcapFile(t, layers.LinkTypeEthernet, frames...)
 	before := runtime.NumGoroutine()
-	for range 10 {
+	for i := range 10 {
 		r, err := NewReader(bytes.NewReader(data), "test.pcap")
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.ReadAhead(context.Background())
+		if i%2 == 0 {
+			r.ReadAhead(context.Background())
+		} else {
+			r.LoadAhead(context.Background())
+		}
 		r.Next()
 		r.Close()
 	}

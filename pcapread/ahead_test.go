@@ -1,0 +1,122 @@
+package pcapread
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// pcapRecords builds a classic pcap file of Ethernet records, each with
+// a captured length from sizes and an original length from lengths (the
+// captured one where lengths is short), and returns it with the offset
+// of each record.
+func pcapRecords(sizes, lengths []int) ([]byte, []int) {
+	b := make([]byte, 24, 24+len(sizes)*100)
+	binary.LittleEndian.PutUint32(b[0:], 0xa1b2c3d4)
+	binary.LittleEndian.PutUint16(b[4:], 2)
+	binary.LittleEndian.PutUint16(b[6:], 4)
+	binary.LittleEndian.PutUint32(b[16:], maxCaptureLength)
+	binary.LittleEndian.PutUint32(b[20:], 1) // Ethernet
+	var offsets []int
+	for i, size := range sizes {
+		offsets = append(offsets, len(b))
+		length := size
+		if i < len(lengths) {
+			length = lengths[i]
+		}
+		var hdr [16]byte
+		binary.LittleEndian.PutUint32(hdr[0:], uint32(1700000000+i))
+		binary.LittleEndian.PutUint32(hdr[4:], uint32(i%1000000))
+		binary.LittleEndian.PutUint32(hdr[8:], uint32(size))
+		binary.LittleEndian.PutUint32(hdr[12:], uint32(length))
+		b = append(b, hdr[:]...)
+		frame := tcpFrame(max(size-54, 0))[:size]
+		for j := 54; j < size; j++ {
+			frame[j] = byte(i + j) // each record's payload differs
+		}
+		if size > 0xffff {
+			binary.BigEndian.PutUint16(frame[16:18], 0) // the IP length of a TSO capture: the frame's, all payload
+		}
+		b = append(b, frame...)
+	}
+	return b, offsets
+}
+
+// TestReadAheadAcrossBatches reads classic pcap files of several batches
+// ahead and serially, from readers that return all, half or random
+// parts of what is asked, whole, cut and damaged at batch boundaries,
+// and wants the same packets, counts and errors.
+func TestReadAheadAcrossBatches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sizes, lengths []int
+	for total := 0; total < 3*aheadBytes+aheadBytes/2; {
+		size := 54 + rng.IntN(1500)
+		switch rng.IntN(200) {
+		case 0:
+			size = maxCaptureLength // a record that a batch's end cuts, as large as may be
+		case 1:
+			size = 0
+		}
+		sizes = append(sizes, size)
+		length := size
+		if rng.IntN(50) == 0 {
+			length = size / 2 // an original length below the captured one
+		}
+		lengths = append(lengths, length)
+		total += 16 + size
+	}
+	file, offsets := pcapRecords(sizes, lengths)
+	damaged := bytes.Clone(file)
+	at := offsets[len(offsets)*3/4]
+	binary.LittleEndian.PutUint32(damaged[at+8:], maxCaptureLength+1)
+	inputs := map[string][]byte{"whole": file, "damaged": damaged}
+	for k := 1; k <= 2; k++ {
+		for _, d := range []int{-17, -5, 0, 1, 16} {
+			if end := 24 + k*aheadBytes + d; end < len(file) {
+				inputs["cut at batch "+string(rune('0'+k))+" "+string(rune('a'+d+17))] = file[:end]
+			}
+		}
+	}
+	readers := map[string]func([]byte) io.Reader{
+		"all":  func(b []byte) io.Reader { return bytes.NewReader(b) },
+		"half": func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
+		"random": func(b []byte) io.Reader {
+			return &randomReader{r: bytes.NewReader(b), rng: rand.New(rand.NewPCG(3, 4))}
+		},
+	}
+	for name, data := range inputs {
+		serial := readDigest(data, serially, false)
+		for rname, reader := range readers {
+			for _, how := range []readMode{framedAhead, loadedAhead} {
+				if got := readDigestFrom(reader(data), how, false); got != serial {
+					t.Errorf("%s, read %s: %s\n%s\nserially\n%s", name, rname, how, got, serial)
+				}
+			}
+		}
+	}
+	// A read error after some batches ends reading with it.
+	for _, how := range []readMode{framedAhead, loadedAhead} {
+		fails := readDigestFrom(io.MultiReader(bytes.NewReader(file[:2*aheadBytes+100]), iotest.ErrReader(errors.New("disk failed"))), how, false)
+		if !strings.Contains(fails, "disk failed") {
+			t.Errorf("a read error after two batches, %s:\n%s", how, fails)
+		}
+	}
+}
+
+// randomReader returns between 1 byte and all of what is asked.
+type randomReader struct {
+	r   io.Reader
+	rng *rand.Rand
+}
+
+func (r *randomReader) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		p = p[:1+r.rng.IntN(len(p))]
+	}
+	return r.r.Read(p)
+}
