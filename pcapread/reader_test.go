@@ -163,6 +163,8 @@ func TestCraftedFiles(t *testing.T) {
 	huge := bytes.Clone(good)
 	binary.LittleEndian.PutUint32(huge[24+8:], 0xffffffff) // first record claims 4 GiB
 	cut := good[:len(good)-5]
+	shortLength := bytes.Clone(good)
+	binary.LittleEndian.PutUint32(shortLength[24+12:], 10) // original length 10, below the captured one
 	second := 24 + 16 + len(tcpFrame(10)) // where the second record starts
 	ng := []byte{0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1c, 0, 0, 0}
 	ngHuge := append(bytes.Clone(ng), 0x06, 0, 0, 0, 0xf0, 0xff, 0xff, 0x7f) // a 2 GiB block
@@ -179,6 +181,7 @@ func TestCraftedFiles(t *testing.T) {
 		{"random bytes", []byte("this is not a capture at all"), 0, ErrUnsupported},
 		{"netmon", []byte("GMBU\x00\x02rest"), 0, ErrUnsupported},
 		{"4 GiB record", huge, 0, nil},
+		{"original length below the captured one", shortLength, 2, nil},
 		{"cut in a packet", cut, 1, ErrTruncated},
 		{"cut after a record's header", good[:second+16], 1, ErrTruncated},
 		{"cut in a record's header", good[:second+5], 1, ErrTruncated},
