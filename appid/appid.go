@@ -107,7 +107,8 @@ func (in *Inspector) Services() string {
 	return strings.Join(in.services, ",")
 }
 
-// Facts returns what was read, or nil if nothing was.
+// Facts returns what was read, or nil if nothing was. The DNS answers go
+// with it: call it once, when the conversation ends.
 func (in *Inspector) Facts() *Facts {
 	f := in.facts
 	if f == (Facts{}) {
@@ -115,7 +116,7 @@ func (in *Inspector) Facts() *Facts {
 	}
 	if f.DNS != nil && (in.answers.n > 0 || len(in.more.buf) > 0) {
 		dns := *f.DNS
-		dns.Answers, dns.More = in.answers.answers(), in.more.list()
+		dns.Answers, dns.More = in.answers.take(), in.more.list()
 		f.DNS = &dns
 	}
 	return &f

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"net/netip"
+	"unsafe"
 )
 
 // DNSAnswer is one address or alias record of an answer.
@@ -52,7 +53,7 @@ func NewDNSAnswers(answers ...DNSAnswer) DNSAnswers {
 			b.add([]byte(a.Name), a.Type, []byte(a.Value), false, 0)
 		}
 	}
-	return b.answers()
+	return b.take()
 }
 
 // Len returns the number of answers.
@@ -213,13 +214,17 @@ func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, 
 	b.n++
 }
 
-// answers returns the answers gathered, copied out of the builder's
-// buffer, which a Reset reuses.
-func (b *answerBuilder) answers() DNSAnswers {
+// take returns the answers gathered and empties the builder. Its buffer
+// goes with them, as their string's bytes, which nothing writes again: a
+// flood of answers is not copied once more at the end of each
+// conversation.
+func (b *answerBuilder) take() DNSAnswers {
 	if b.n == 0 {
 		return DNSAnswers{}
 	}
-	return DNSAnswers{enc: string(b.buf), n: b.n, texts: b.texts}
+	a := DNSAnswers{enc: unsafe.String(unsafe.SliceData(b.buf), len(b.buf)), n: b.n, texts: b.texts}
+	*b = answerBuilder{}
+	return a
 }
 
 // reset empties the builder, keeping its buffer.
