@@ -1115,6 +1115,10 @@ func TestDNSAnswersRoundTrip(t *testing.T) {
 		{Name: "", Type: "CNAME", Value: "b.example"},
 		{Name: "b.example", Type: "TYPE65", Value: strings.Repeat("x", 300)},
 		{Name: "c.example", Type: "A", Addr: ip("198.51.100.7")},
+		{Name: "c.example", Type: "A", Value: "198.51.100.8"},
+		{Name: "c.example", Type: "AAAA", Addr: ip("2001:db8::3")},
+		{Name: "c.example", Type: "CNAME", Value: "d.example"},
+		{Name: "d.example", Type: "AAAA", Addr: ip("2001:db8::4")},
 	}
 	want := []DNSAnswer{
 		{Name: "a.example", Type: "A", Addr: ip("192.0.2.1")},
@@ -1124,6 +1128,10 @@ func TestDNSAnswersRoundTrip(t *testing.T) {
 		{Name: "", Type: "CNAME", Value: "b.example"},
 		{Name: "b.example", Type: "TYPE65", Value: strings.Repeat("x", 300)},
 		{Name: "c.example", Type: "A", Addr: ip("198.51.100.7")},
+		{Name: "c.example", Type: "A", Addr: ip("198.51.100.8")},
+		{Name: "c.example", Type: "AAAA", Addr: ip("2001:db8::3")},
+		{Name: "c.example", Type: "CNAME", Value: "d.example"},
+		{Name: "d.example", Type: "AAAA", Addr: ip("2001:db8::4")},
 	}
 	got := NewDNSAnswers(in...)
 	if all := slices.Collect(got.All()); got.Len() != len(want) || !slices.Equal(all, want) {

@@ -31,10 +31,14 @@ func (a DNSAnswer) AppendValue(b []byte) []byte {
 // pointers: a flood of answers finishes hundreds of thousands of
 // conversations with 64 answers each, and a struct of strings an answer
 // would cost kilobytes each, and the garbage collector its time. Per
-// answer: the name (its length plus one as a uvarint, then its bytes; 0
-// for the previous answer's name), the type's mnemonic (a byte of length,
-// then its bytes), then the value (a byte, 1 for an address and 0 for
-// text; its length as a uvarint; its 4 or 16 address bytes or its text).
+// answer, a byte of form, then:
+//   - form sameA or sameAAAA: an A or AAAA answer for the previous
+//     answer's name, its 4 or 16 address bytes (most answers of a flood);
+//   - form general: the name (its length plus one as a uvarint, then its
+//     bytes; 0 for the previous answer's name), the type's mnemonic (a
+//     byte of length, then its bytes), then the value (a byte, 1 for an
+//     address and 0 for text; its length as a uvarint; its 4 or 16
+//     address bytes or its text).
 type DNSAnswers struct {
 	enc   string
 	n     int
@@ -101,9 +105,35 @@ type encodedAnswer struct {
 	isAddr           bool // value is an address's 4 or 16 bytes
 }
 
+// The forms of an encoded answer.
+const (
+	general  = 0
+	sameA    = 1
+	sameAAAA = 2
+)
+
 // cut reads the answer at the start of e into r and returns the rest of
 // e; ok is false when e does not start with a whole answer.
 func (r *encodedAnswer) cut(e string) (rest string, ok bool) {
+	if len(e) == 0 {
+		return "", false
+	}
+	form, e := e[0], e[1:]
+	switch form {
+	case sameA, sameAAAA:
+		typ, size := "A", 4
+		if form == sameAAAA {
+			typ, size = "AAAA", 16
+		}
+		if len(e) < size {
+			return "", false
+		}
+		r.named, r.typ, r.isAddr, r.value = false, typ, true, e[:size]
+		return e[size:], true
+	case general:
+	default:
+		return "", false
+	}
 	l, k := uvarint(e)
 	if k == 0 || l > uint64(len(e)-k)+1 {
 		return "", false
@@ -192,9 +222,21 @@ func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, 
 		// Room for this answer and the rest of its message, if they are
 		// of its name and size: appending would leave up to half the
 		// buffer unused, after copies.
-		b.buf = make([]byte, 0, len(name)+2+(1+min(more, maxAnswers))*(4+len(typ)+len(value)))
+		b.buf = make([]byte, 0, len(name)+6+len(typ)+(1+min(more, maxAnswers))*(1+len(value)))
 	}
-	if b.n > 0 && string(name) == string(b.buf[b.last[0]:b.last[1]]) {
+	sameName := b.n > 0 && string(name) == string(b.buf[b.last[0]:b.last[1]])
+	switch {
+	case sameName && isAddr && typ == "A" && len(value) == 4:
+		b.buf = append(append(b.buf, sameA), value...)
+		b.n++
+		return
+	case sameName && isAddr && typ == "AAAA" && len(value) == 16:
+		b.buf = append(append(b.buf, sameAAAA), value...)
+		b.n++
+		return
+	}
+	b.buf = append(b.buf, general)
+	if sameName {
 		b.buf = append(b.buf, 0)
 	} else {
 		b.buf = binary.AppendUvarint(b.buf, uint64(len(name))+1)

@@ -60,6 +60,10 @@ func FuzzDNSAnswersGob(f *testing.F) {
 	good, _ := NewDNSAnswers(DNSAnswer{Name: "a.example", Type: "A", Value: "192.0.2.1"},
 		DNSAnswer{Name: "a.example", Type: "CNAME", Value: "b.example"}).GobEncode()
 	f.Add(good)
+	compact, _ := NewDNSAnswers(DNSAnswer{Name: "a.example", Type: "A", Value: "192.0.2.1"},
+		DNSAnswer{Name: "a.example", Type: "A", Value: "192.0.2.2"},
+		DNSAnswer{Name: "a.example", Type: "AAAA", Value: "2001:db8::1"}).GobEncode()
+	f.Add(compact)
 	f.Add([]byte{1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var a DNSAnswers
