@@ -165,7 +165,7 @@ func TestCraftedFiles(t *testing.T) {
 	cut := good[:len(good)-5]
 	shortLength := bytes.Clone(good)
 	binary.LittleEndian.PutUint32(shortLength[24+12:], 10) // original length 10, below the captured one
-	second := 24 + 16 + len(tcpFrame(10)) // where the second record starts
+	second := 24 + 16 + len(tcpFrame(10))                  // where the second record starts
 	ng := []byte{0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1c, 0, 0, 0}
 	ngHuge := append(bytes.Clone(ng), 0x06, 0, 0, 0, 0xf0, 0xff, 0xff, 0x7f) // a 2 GiB block
 	ngBadTrailer := bytes.Clone(ng)
