@@ -115,9 +115,7 @@ func (in *Inspector) Facts() *Facts {
 		return nil
 	}
 	if f.DNS != nil && (in.answers.n > 0 || len(in.more.buf) > 0) {
-		dns := *f.DNS
-		dns.Answers, dns.More = in.answers.take(), in.more.list()
-		f.DNS = &dns
+		f.DNS.Answers, f.DNS.More = in.answers.take(), in.more.list() // the facts go too
 	}
 	return &f
 }

@@ -24,25 +24,32 @@ func CommunityID(seed uint16, proto uint8, src, dst netip.Addr, sport, dport uin
 
 // communityID hashes a flow whose ICMP types are already mapped to ports.
 func communityID(seed uint16, proto uint8, src, dst netip.Addr, sport, dport uint16, oneWay bool) string {
+	var out [communityIDLen]byte
+	return string(appendCommunityID(out[:0], seed, proto, src, dst, sport, dport, oneWay))
+}
+
+// communityIDLen is the length of a Community ID v1: "1:" and the base64 of
+// a SHA-1 sum.
+const communityIDLen = 2 + 28
+
+// appendCommunityID appends communityID's text to b.
+func appendCommunityID(b []byte, seed uint16, proto uint8, src, dst netip.Addr, sport, dport uint16, oneWay bool) []byte {
 	hasPorts := protoHasPorts(proto)
 	s, d := src.AsSlice(), dst.AsSlice()
 	if !oneWay && !lessEndpoint(s, d, sport, dport, hasPorts) {
 		s, d, sport, dport = d, s, dport, sport
 	}
 	var buf [2 + 16 + 16 + 2 + 4]byte
-	b := binary.BigEndian.AppendUint16(buf[:0], seed)
-	b = append(b, s...)
-	b = append(b, d...)
-	b = append(b, proto, 0)
+	h := binary.BigEndian.AppendUint16(buf[:0], seed)
+	h = append(h, s...)
+	h = append(h, d...)
+	h = append(h, proto, 0)
 	if hasPorts {
-		b = binary.BigEndian.AppendUint16(b, sport)
-		b = binary.BigEndian.AppendUint16(b, dport)
+		h = binary.BigEndian.AppendUint16(h, sport)
+		h = binary.BigEndian.AppendUint16(h, dport)
 	}
-	sum := sha1.Sum(b)
-	var out [2 + 28]byte
-	out[0], out[1] = '1', ':'
-	base64.StdEncoding.Encode(out[2:], sum[:])
-	return string(out[:])
+	sum := sha1.Sum(h)
+	return base64.StdEncoding.AppendEncode(append(b, '1', ':'), sum[:])
 }
 
 // protoHasPorts reports whether conversations of the IP protocol are keyed

@@ -1039,7 +1039,6 @@ func (t *Table) record(c *conv) *Conn {
 		TS: c.start, Duration: c.lastTime - c.start,
 		Orig: orig, Resp: resp, OrigPort: c.origPort, RespPort: c.respPort, Proto: c.proto,
 		OrigPkts: c.origPkts, RespPkts: c.respPkts, OrigIPBytes: c.origIP, RespIPBytes: c.respIP,
-		History: string(c.history[:c.nhistory]),
 		VLAN:    c.vlan, InnerVLAN: c.innerVLAN, NumVLANs: c.numVLANs,
 		Files:       t.files[c.firstFile : c.lastFile+1 : c.lastFile+1],
 		FirstRecord: c.firstRecord,
@@ -1058,8 +1057,13 @@ func (t *Table) record(c *conv) *Conn {
 		r.OrigBytes, r.RespBytes = c.origSize, c.respSize
 		r.ConnState = "OTH"
 	}
-	r.CommunityID = communityID(t.cfg.CommunityIDSeed, c.proto, orig, resp, c.origPort, c.respPort, c.oneWay)
-	r.UID = uid(c, t.files[c.firstFile])
+	// The uid, Community ID and history share one allocation.
+	var buf [uidLen + communityIDLen + maxHistory]byte
+	b := appendConnUID(buf[:0], &c.key, c.start, c.firstRecord, t.files[c.firstFile])
+	b = appendCommunityID(b, t.cfg.CommunityIDSeed, c.proto, orig, resp, c.origPort, c.respPort, c.oneWay)
+	b = append(b, c.history[:c.nhistory]...)
+	strs := string(b)
+	r.UID, r.CommunityID, r.History = strs[:uidLen], strs[uidLen:uidLen+communityIDLen], strs[uidLen+communityIDLen:]
 	r.TunnelParents = c.parents
 	return r
 }
@@ -1076,15 +1080,17 @@ func udpConnState(origActive, respActive bool) string {
 	return "OTH"
 }
 
-// uid derives a Zeek-style connection uid from what identifies the
+// connUID derives a Zeek-style connection uid from what identifies the
 // conversation in its input: the tuple, the first packet's time and record,
 // and the name of its first file without the folder, so the same capture
 // gives the same uids however its path is written and wherever it is moved.
-func uid(c *conv, file string) string {
-	return connUID(&c.key, c.start, c.firstRecord, file)
+func connUID(k *key, start, firstRecord int64, file string) string {
+	var out [uidLen]byte
+	return string(appendConnUID(out[:0], k, start, firstRecord, file))
 }
 
-func connUID(k *key, start, firstRecord int64, file string) string {
+// appendConnUID appends connUID's text to dst.
+func appendConnUID(dst []byte, k *key, start, firstRecord int64, file string) []byte {
 	file = filepath.Base(file)
 	var buf [128]byte
 	b := append(buf[:0], k.lo[:]...)
@@ -1095,29 +1101,38 @@ func connUID(k *key, start, firstRecord int64, file string) string {
 	b = binary.BigEndian.AppendUint16(b, k.hiPort)
 	b = append(b, k.proto)
 	b = append(b, file...)
-	return UID(b)
+	return appendUID(dst, b)
 }
 
 // UID returns a Zeek-style connection uid, "C" and 17 base62 digits (the 96
 // bits Zeek's uids carry), derived from data: the same data always gives
 // the same uid. Two 64-bit FNV-1a hashes provide the bits.
 func UID(data []byte) string {
+	var out [uidLen]byte
+	return string(appendUID(out[:0], data))
+}
+
+// uidLen is the length of a uid.
+const uidLen = 18
+
+// appendUID appends UID's text to dst.
+func appendUID(dst, data []byte) []byte {
 	h1, h2 := uint64(14695981039346656037), uint64(0x9ae16a3b2f90404f)
 	for _, b := range data {
 		h1 = (h1 ^ uint64(b)) * 1099511628211
 		h2 = (h2 ^ uint64(b)) * 0x100000001b3
 	}
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	var out [18]byte
+	var out [uidLen]byte
 	out[0] = 'C'
 	for i := 1; i <= 11; i++ { // 62^11 > 2^64
 		out[i] = digits[h1%62]
 		h1 /= 62
 	}
 	h2 >>= 29 // 35 bits: 62^6 > 2^35
-	for i := 12; i < 18; i++ {
+	for i := 12; i < uidLen; i++ {
 		out[i] = digits[h2%62]
 		h2 /= 62
 	}
-	return string(out[:])
+	return append(dst, out[:]...)
 }
