@@ -1039,7 +1039,7 @@ func (t *Table) record(c *conv) *Conn {
 		TS: c.start, Duration: c.lastTime - c.start,
 		Orig: orig, Resp: resp, OrigPort: c.origPort, RespPort: c.respPort, Proto: c.proto,
 		OrigPkts: c.origPkts, RespPkts: c.respPkts, OrigIPBytes: c.origIP, RespIPBytes: c.respIP,
-		VLAN:    c.vlan, InnerVLAN: c.innerVLAN, NumVLANs: c.numVLANs,
+		VLAN: c.vlan, InnerVLAN: c.innerVLAN, NumVLANs: c.numVLANs,
 		Files:       t.files[c.firstFile : c.lastFile+1 : c.lastFile+1],
 		FirstRecord: c.firstRecord,
 		Source:      SourceCapture,
