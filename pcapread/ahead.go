@@ -279,7 +279,7 @@ func (r *Reader) framePcapRecords(buffered int) func(*recordBatch) {
 		data := b.data[:loadOffset+b.loaded]
 		start := loadOffset - len(cut)
 		copy(data[start:], cut)
-		walked := r.fr.walk(data[loadOffset+b.walked:])
+		walked := r.fr.walk(data[loadOffset+b.walked:]) // 0 once a header was damaged
 		r.fr.off += int64(walked)
 		end := loadOffset + b.walked + walked // short of the bytes past a damaged header
 		off := start

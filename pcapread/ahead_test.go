@@ -2,8 +2,10 @@ package pcapread
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -74,7 +76,9 @@ func TestReadAheadAcrossBatches(t *testing.T) {
 	damaged := bytes.Clone(file)
 	at := offsets[len(offsets)*3/4]
 	binary.LittleEndian.PutUint32(damaged[at+8:], maxCaptureLength+1)
-	inputs := map[string][]byte{"whole": file, "damaged": damaged}
+	early := bytes.Clone(file)
+	binary.LittleEndian.PutUint32(early[offsets[3]+8:], maxCaptureLength+1) // in what the read buffer holds
+	inputs := map[string][]byte{"whole": file, "damaged": damaged, "damaged early": early}
 	for k := 1; k <= 2; k++ {
 		for _, d := range []int{-17, -5, 0, 1, 16} {
 			if end := 24 + k*aheadBytes + d; end < len(file) {
@@ -119,4 +123,29 @@ func (r *randomReader) Read(p []byte) (int, error) {
 		p = p[:1+r.rng.IntN(len(p))]
 	}
 	return r.r.Read(p)
+}
+
+// TestCompressedOffsets: the offset of damage in a compressed capture is
+// in the decompressed stream, far past the compressed file's size.
+func TestCompressedOffsets(t *testing.T) {
+	sizes := make([]int, 5000)
+	for i := range sizes {
+		sizes[i] = 60
+	}
+	file, offsets := pcapRecords(sizes, nil)
+	at := offsets[4000]
+	binary.LittleEndian.PutUint32(file[at+8:], maxCaptureLength+1)
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(file)
+	w.Close()
+	if gz.Len()*2 > at {
+		t.Fatalf("the test wants a file that compresses more: %d bytes of %d", gz.Len(), len(file))
+	}
+	for _, how := range []readMode{serially, framedAhead, loadedAhead} {
+		got := readDigestFrom(bytes.NewReader(gz.Bytes()), how, false)
+		if want := fmt.Sprintf("offset %d", at); !strings.Contains(got, want) {
+			t.Errorf("read %s: want an error at %s:\n%s", how, want, got)
+		}
+	}
 }
