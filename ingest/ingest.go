@@ -196,9 +196,9 @@ func (p Problem) Damaged() bool { return !p.Skipped && !p.Warning }
 // errors: everything else is still read.
 //
 // For profiles, the goroutines carry a pprof label "stage": read (decoding
-// captures), frame and load (framing them ahead, and reading a classic
-// pcap file ahead of the framing: pcapread.Reader.ReadAhead and
-// LoadAhead), table (the flow table and payload identification; route
+// captures, and framing them on one core), frame and load (framing them
+// ahead, and reading a classic pcap file ahead of the framing:
+// pcapread.Reader.ReadAhead and LoadAhead), table (the flow table and payload identification; route
 // when tables share it), flowlogs (parsing flow logs) and sink
 // (everything on the caller's goroutine: joining, and what sink does with
 // each record).
