@@ -107,15 +107,16 @@ func (in *Inspector) Services() string {
 	return strings.Join(in.services, ",")
 }
 
-// Facts returns what was read, or nil if nothing was. The DNS answers go
-// with it: call it once, when the conversation ends.
+// Facts returns what was read, or nil if nothing was. The DNS facts and
+// answers go with it, not copies: call it once, when the conversation
+// ends.
 func (in *Inspector) Facts() *Facts {
 	f := in.facts
 	if f == (Facts{}) {
 		return nil
 	}
 	if f.DNS != nil && (in.answers.n > 0 || len(in.more.buf) > 0) {
-		f.DNS.Answers, f.DNS.More = in.answers.take(), in.more.list() // the facts go too
+		f.DNS.Answers, f.DNS.More = in.answers.take(), in.more.list()
 	}
 	return &f
 }

@@ -232,13 +232,15 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 		return
 	}
 	defer r.Close() // src is closed above: this releases the buffers
-	switch frameCtx := pprof.WithLabels(ctx, pprof.Labels("stage", "frame")); {
-	case opt.readAhead && opt.workers > 1:
-		// With cores to spare for the tables, reading gets one of its
-		// own too.
-		r.LoadAhead(frameCtx)
-	case opt.readAhead:
-		r.ReadAhead(frameCtx)
+	if opt.readAhead {
+		frameCtx := pprof.WithLabels(ctx, pprof.Labels("stage", "frame"))
+		if opt.workers > 1 {
+			// With cores to spare for the tables, reading gets one of
+			// its own too.
+			r.LoadAhead(frameCtx)
+		} else {
+			r.ReadAhead(frameCtx)
+		}
 	}
 	if opt.workers > 1 {
 		// With cores to spare for the tables, the tables verify the

@@ -198,10 +198,10 @@ func (p Problem) Damaged() bool { return !p.Skipped && !p.Warning }
 // For profiles, the goroutines carry a pprof label "stage": read (decoding
 // captures, and framing them on one core), frame and load (framing them
 // ahead, and reading a classic pcap file ahead of the framing:
-// pcapread.Reader.ReadAhead and LoadAhead), table (the flow table and payload identification; route
-// when tables share it), flowlogs (parsing flow logs) and sink
-// (everything on the caller's goroutine: joining, and what sink does with
-// each record).
+// pcapread.Reader.ReadAhead and LoadAhead), table (the flow table and
+// payload identification; route when tables share it), flowlogs (parsing
+// flow logs) and sink (everything on the caller's goroutine: joining, and
+// what sink does with each record).
 func Read(ctx context.Context, args []string, opt Options, sink Sink) (err error) {
 	pprof.Do(ctx, pprof.Labels("stage", "sink"), func(ctx context.Context) { err = read(ctx, args, opt, sink) })
 	return err
