@@ -350,9 +350,9 @@ type record struct {
 
 // nextPcapRecord reads the next record of a classic pcap file. The framer
 // has checked its header (its captured length is at most
-// maxCaptureLength, less than the buffer), so the record is taken from the buffer without a copy, as
-// pcapgo would read it after its own header checks, which then always
-// pass; its time as pcapgo computes it, without building a time.Time.
+// maxCaptureLength, less than the buffer), so the record is taken from
+// the buffer without a copy, as pcapgo would read it after its own header
+// checks; its time as pcapgo computes it, without building a time.Time.
 func (r *Reader) nextPcapRecord() (record, error) {
 	hdr, err := r.br.Peek(16)
 	if err != nil {
@@ -377,13 +377,13 @@ func (r *Reader) nextPcapRecord() (record, error) {
 // has checked: the record without its bytes, and how many there are.
 func (r *Reader) pcapRecordHeader(hdr []byte) (rec record, capLen int) {
 	o := r.fr.order
-	sec, frac := int64(o.Uint32(hdr[0:4])), int64(o.Uint32(hdr[4:8]))
+	sec, frac, captured := int64(o.Uint32(hdr[0:4])), int64(o.Uint32(hdr[4:8])), o.Uint32(hdr[8:12])
 	// Some writers record an original length below the captured one:
 	// tshark reads such records (pcapgo refuses them) as if it were the
 	// captured length.
-	rec = record{length: int(max(o.Uint32(hdr[12:16]), o.Uint32(hdr[8:12]))), link: r.pcap.LinkType()}
+	rec = record{length: int(max(o.Uint32(hdr[12:16]), captured)), link: r.pcap.LinkType()}
 	rec.ts = sec*1e9 + frac*r.fr.fracNS
-	return rec, int(o.Uint32(hdr[8:12]))
+	return rec, int(captured)
 }
 
 func (r *Reader) count(rec *record) {
