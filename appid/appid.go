@@ -38,7 +38,7 @@ type Facts struct {
 }
 
 // Inspector identifies one conversation. The zero value is not usable;
-// use NewInspector.
+// use NewInspector, or Reset it.
 type Inspector struct {
 	facts    Facts
 	services []string
@@ -82,6 +82,9 @@ func NewInspector(udp bool) *Inspector { return &Inspector{udp: udp} }
 // buffers' memory.
 func (in *Inspector) Reset(udp bool) {
 	services, answers := in.services[:0], in.answers
+	if cap(services) == 1 {
+		services = nil // perhaps shared: see oneService
+	}
 	answers.reset()
 	more := moreQueries{buf: in.more.buf[:0], hashes: in.more.hashes[:0]}
 	*in = Inspector{udp: udp, services: services, answers: answers, more: more}
@@ -107,25 +110,57 @@ func (in *Inspector) Services() string {
 	return strings.Join(in.services, ",")
 }
 
-// Facts returns what was read, or nil if nothing was. The DNS facts and
-// answers go with it, not copies: call it once, when the conversation
-// ends.
+// Facts returns what was read, or nil if nothing was, as FactsTo does.
 func (in *Inspector) Facts() *Facts {
-	f := in.facts
-	if f == (Facts{}) {
+	if !in.HasFacts() {
 		return nil
 	}
+	f := new(Facts)
+	in.FactsTo(f)
+	return f
+}
+
+// HasFacts reports whether the payload told anything.
+func (in *Inspector) HasFacts() bool { return in.facts != (Facts{}) }
+
+// FactsTo puts into f what Facts returns, when it is not nil: f may be
+// part of a larger allocation. The DNS facts and answers go with it, not
+// copies: call it once, when the conversation ends.
+func (in *Inspector) FactsTo(f *Facts) {
+	*f = in.facts
 	if f.DNS != nil && (in.answers.n > 0 || len(in.more.buf) > 0) {
 		f.DNS.Answers, f.DNS.More = in.answers.take(), in.more.list()
 	}
-	return &f
 }
 
 func (in *Inspector) addService(s string) {
+	if cap(in.services) == 0 {
+		if one, ok := oneService[s]; ok {
+			in.services = one
+			return
+		}
+	}
 	if !slices.Contains(in.services, s) {
 		in.services = append(in.services, s)
 	}
 }
+
+// oneService holds, for each service name, a slice of that name alone,
+// which Inspectors share while it is their only service: most
+// conversations have one, and a flood's millions of them are spared an
+// allocation each. Its capacity is 1, so that adding a second service
+// copies it (Reset drops it).
+var oneService = func() map[string][]string {
+	names := []string{"dce_rpc", "dhcp", "dns", "ftp", "http", "krb", "krb_tcp", "ldap_tcp", "ldap_udp", "ntlm", "ntp", "quic", "radius", "rdp", "rdpeudp", "rfb", "sip", "smb", "smtp", "snmp", "ssh", "ssl", "syslog", "websocket", "winrm"}
+	for _, sig := range tcpSignatures {
+		names = append(names, sig.service)
+	}
+	m := make(map[string][]string, len(names))
+	for _, name := range names {
+		m[name] = []string{name}[:1:1]
+	}
+	return m
+}()
 
 // minUnidentified is the payload, in bytes, that must be looked at before
 // a conversation is said to carry no protocol netfx knows.

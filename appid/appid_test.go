@@ -1162,3 +1162,23 @@ func TestDNSAnswersRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestServicesShared checks that Inspectors whose only service is the
+// same share its slice (oneService) without ever writing into it: an
+// Inspector reset and given another service leaves the others' alone.
+func TestServicesShared(t *testing.T) {
+	rfb, ssh := []byte("RFB 003.008\n"), []byte("SSH-2.0-OpenSSH_9.6\r\n")
+	reused := NewInspector(false)
+	reused.Stream(FromResp, rfb)
+	reused.Reset(false)
+	reused.Stream(FromResp, ssh)
+	reused.Stream(FromOrig, []byte("SSH-2.0-Go\r\n"))
+	other := NewInspector(false)
+	other.Stream(FromResp, rfb)
+	if got, want := reused.Services()+" "+other.Services(), "ssh rfb"; got != want {
+		t.Errorf("services %q, want %q", got, want)
+	}
+	if got := oneService["rfb"]; len(got) != 1 || cap(got) != 1 || got[0] != "rfb" {
+		t.Errorf("the shared slice of rfb is %q (capacity %d)", got, cap(got))
+	}
+}

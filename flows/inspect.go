@@ -12,8 +12,8 @@ import (
 // for out-of-order data; what cannot be put in order is a gap, after
 // which that direction is given up.
 type inspection struct {
-	in      *appid.Inspector
-	next    [2]uint64 // sequence number of the next byte to deliver
+	in      appid.Inspector // in the same allocation: one fewer a conversation
+	next    [2]uint64       // sequence number of the next byte to deliver
 	started [2]bool
 	pending [2][]segment
 	held    [2]int // bytes held in pending
@@ -82,13 +82,14 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 func (t *Table) newInspection(udp bool) *inspection {
 	n := len(t.inspPool)
 	if n == 0 {
-		return &inspection{in: appid.NewInspector(udp), heldByTable: &t.held}
+		ins := &inspection{heldByTable: &t.held}
+		ins.in.Reset(udp)
+		return ins
 	}
 	ins := t.inspPool[n-1]
 	t.inspPool = t.inspPool[:n-1]
-	in := ins.in
-	in.Reset(udp)
-	*ins = inspection{in: in, heldByTable: &t.held}
+	*ins = inspection{in: ins.in, heldByTable: &t.held}
+	ins.in.Reset(udp)
 	return ins
 }
 
