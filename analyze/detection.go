@@ -75,6 +75,12 @@ type detection struct {
 	// detector keeps it: it is stored once however many keep it.
 	kept   keptRef
 	isKept bool
+	// The addresses of the conversation being observed, and whether each
+	// is internal once a detector asked (internalKnown): the detectors
+	// ask about the same two again and again.
+	current       [2]netip.Addr
+	isInternal    [2]bool
+	internalKnown [2]bool
 }
 
 // keep stores the evidence fields of conversation c, the one being
@@ -112,6 +118,7 @@ func (d *detection) observe(c *flows.Conn) {
 		return
 	}
 	d.learnVNet(c)
+	d.current, d.internalKnown = [2]netip.Addr{orig, resp}, [2]bool{}
 	for _, det := range d.detectors {
 		det.observe(d, c)
 	}
@@ -179,7 +186,17 @@ func (d *detection) err() error {
 	return errors.Join(errs...)
 }
 
-func (d *detection) internal(a netip.Addr) bool { return d.net.Internal(a) }
+func (d *detection) internal(a netip.Addr) bool {
+	for i, known := range d.current {
+		if a == known {
+			if !d.internalKnown[i] {
+				d.isInternal[i], d.internalKnown[i] = d.net.Internal(a), true
+			}
+			return d.isInternal[i]
+		}
+	}
+	return d.net.Internal(a)
+}
 
 // endpoint describes an address (and port); findings names it at the end
 // (see name).
