@@ -226,13 +226,14 @@ func (h *httpHandler) pairLogins(f *HTTPFacts) {
 const maxPairs = 1024
 
 // contentLength returns a header block's Content-Length, or 0; a hostile
-// one is bounded at 2 GiB, so that offsets past it cannot overflow.
+// one is bounded below 2 GiB (a constant that 32-bit builds can hold),
+// so that offsets past it cannot overflow.
 func contentLength(head []byte) int {
 	for l := range bytes.SplitSeq(head, []byte("\r\n")) {
 		if k, v, ok := bytes.Cut(l, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("content-length")) {
 			n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
 			if err == nil && n > 0 {
-				return min(n, 1<<31)
+				return min(n, 1<<31-1)
 			}
 		}
 	}

@@ -65,6 +65,9 @@ func (ix *index) lookup(k *key, h uint64, convs *slab[conv], lites *slab[lite]) 
 	}
 }
 
+// at returns the entry where the probe for key hash h starts.
+func (ix *index) at(h uint64) *uint64 { return &ix.entries[h>>32&ix.mask] }
+
 // insert adds key hash h for slot; the key must not be present.
 func (ix *index) insert(h uint64, slot int32) {
 	if (ix.count+1)*2 > len(ix.entries) {

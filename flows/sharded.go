@@ -106,6 +106,8 @@ type worker struct {
 	in    chan []event
 	used  chan []event // done with, for the input to fill again
 	got   []item       // what the Table handed on since the last send
+	// packets is the packets of the events being added, for lookAhead.
+	packets []*pcapread.Packet
 }
 
 // handedOn is what a worker handed on after a batch of events; no items
@@ -342,9 +344,20 @@ func (w *worker) run(ctx context.Context, out chan<- handedOn) {
 		case <-ctx.Done():
 			return
 		}
+		packets := w.packets[:0]
+		for _, e := range evs {
+			if e.kind == evPacket {
+				packets = append(packets, e.p)
+			}
+		}
+		w.packets = packets
+		packet := func(j int) *pcapread.Packet { return packets[j] }
+		n := 0
 		for _, e := range evs {
 			switch e.kind {
 			case evPacket:
+				kp := w.t.lookAhead(n, len(packets), packet)
+				n++
 				w.t.now, w.t.seq, w.t.depth = e.now, e.seq, e.depth
 				if !e.carrierHere {
 					w.t.carrier = -1
@@ -354,7 +367,7 @@ func (w *worker) run(ctx context.Context, out chan<- handedOn) {
 						return
 					}
 				}
-				w.t.add(e.p)
+				w.t.addKeyed(e.p, kp)
 				if e.note != nil {
 					e.note.carrier = w.t.carrierRef(w.t.carrier)
 					e.note.ready.Store(true)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/internal/ipproto"
@@ -131,8 +132,9 @@ type Table struct {
 	emit     func(*Conn)
 	index    *index
 	convs    slab[conv]
-	insp     []*inspection // per slot: payload inspection, nil before any payload
-	inspPool []*inspection // finished inspections, for reuse
+	insp     []*inspection             // per slot: payload inspection, nil before any payload
+	inspPool []*inspection             // finished inspections, for reuse
+	keyed    [2 * keyAhead]keyedPacket // the next packets of a batch, keyed ahead (lookAhead)
 	// TCP sides for the conversations of the slots: those finished
 	// conversations left, and the rest of the chunk they are made in.
 	tcpFree  []*tcpSides
@@ -423,10 +425,82 @@ func tunnelDepth(before uint8, p *pcapread.Packet) uint8 {
 // AddBatch accounts packets in order, then calls release: the packets and
 // their payloads are not used after that.
 func (t *Table) AddBatch(packets []pcapread.Packet, release func()) {
+	packet := func(j int) *pcapread.Packet { return &packets[j] }
 	for i := range packets {
-		t.Add(&packets[i])
+		kp := t.lookAhead(i, len(packets), packet)
+		p := &packets[i]
+		if t.tick(p.Timestamp) {
+			t.phase = phaseSweep
+			t.sweep(t.now)
+			t.tellWatermark()
+		}
+		t.depth = tunnelDepth(t.depth, p)
+		t.addKeyed(p, kp)
+		t.seq++
 	}
 	release()
+}
+
+// lookAhead works out the key of each packet of a batch keyAhead packets
+// before its turn, and asks for the cache line of its index entry;
+// slotAhead packets before, for that of the slot the entry names. The
+// lookups of a gigabyte of capture otherwise wait on memory for most of
+// their time (docs/performance.md). Called before packet n of count
+// (packet gives each) is added, for n from 0 in order, it returns packet
+// n's key.
+func (t *Table) lookAhead(n, count int, packet func(int) *pcapread.Packet) *keyedPacket {
+	if n == 0 {
+		for j := range min(count, keyAhead) {
+			t.keyAhead(j, packet(j))
+		}
+	}
+	if j := n + keyAhead; j < count {
+		t.keyAhead(j, packet(j))
+	}
+	if j := n + slotAhead; j < count {
+		t.prefetchSlot(&t.keyed[j%len(t.keyed)])
+	}
+	return &t.keyed[n%len(t.keyed)]
+}
+
+const (
+	keyAhead  = 8
+	slotAhead = 4
+)
+
+// keyedPacket is a packet's key and its hash, worked out ahead.
+type keyedPacket struct {
+	k               key
+	h               uint64
+	sport, dport    uint16
+	oneWay, srcIsLo bool
+}
+
+func (kp *keyedPacket) set(p *pcapread.Packet) {
+	kp.k, kp.sport, kp.dport, kp.oneWay, kp.srcIsLo = packetKey(p)
+	kp.h = hashKey(&kp.k)
+}
+
+// keyAhead keys packet n of a batch, p, and prefetches its index entry.
+func (t *Table) keyAhead(n int, p *pcapread.Packet) {
+	kp := &t.keyed[n%len(t.keyed)]
+	kp.set(p)
+	prefetch(unsafe.Pointer(t.index.at(kp.h)))
+}
+
+// prefetchSlot prefetches the slot a packet's index entry names, if the
+// entry is the packet's conversation's, as it most often is. The slot is
+// a live conversation's or a free one's: any memory the slabs hold.
+func (t *Table) prefetchSlot(kp *keyedPacket) {
+	e := *t.index.at(kp.h)
+	if e == 0 || e>>32 != kp.h>>32 {
+		return
+	}
+	if slot := int32(uint32(e)) - 1; slot&liteBit != 0 {
+		prefetch(unsafe.Pointer(t.lites.at(slot &^ liteBit)))
+	} else {
+		prefetch(unsafe.Pointer(t.convs.at(slot)))
+	}
 }
 
 // EndFile calls done with the conversations ended early so far, once the
@@ -435,11 +509,17 @@ func (t *Table) EndFile(done func(endedEarly int64)) { done(t.early) }
 
 // add accounts one packet at the table's time and place (now, seq, depth).
 func (t *Table) add(p *pcapread.Packet) {
+	var kp keyedPacket
+	kp.set(p)
+	t.addKeyed(p, &kp)
+}
+
+// addKeyed is add, with the packet's key worked out.
+func (t *Table) addKeyed(p *pcapread.Packet, kp *keyedPacket) {
 	p.VerifyChecksum() // when the reader left it to the table
 	t.phase = phaseOwn
-	k, sport, dport, oneWay, srcIsLo := packetKey(p)
-	h := hashKey(&k)
-	i, ok := t.index.lookup(&k, h, &t.convs, &t.lites)
+	k, h, sport, dport, oneWay, srcIsLo := &kp.k, kp.h, kp.sport, kp.dport, kp.oneWay, kp.srcIsLo
+	i, ok := t.index.lookup(k, h, &t.convs, &t.lites)
 	if ok && p.Timestamp >= t.deadlineOf(i) {
 		t.finish(i)
 		ok = false
@@ -456,10 +536,10 @@ func (t *Table) add(p *pcapread.Packet) {
 			t.makeRoom()
 		}
 		if deadline, ok := t.liteDeadline(p); ok && p.Carries == pcapread.TunnelNone && p.Tunnel == pcapread.TunnelNone {
-			t.addLite(&k, h, p, srcIsLo, deadline)
+			t.addLite(k, h, p, srcIsLo, deadline)
 			return
 		}
-		i = t.create(k, h, p, sport, dport, oneWay, srcIsLo)
+		i = t.create(*k, h, p, sport, dport, oneWay, srcIsLo)
 		t.index.insert(h, i)
 	}
 	if p.Tunnel != pcapread.TunnelNone {
