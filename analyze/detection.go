@@ -187,8 +187,8 @@ func (d *detection) err() error {
 }
 
 func (d *detection) internal(a netip.Addr) bool {
-	for i, known := range d.current {
-		if a == known {
+	for i, addr := range d.current {
+		if a == addr {
 			if !d.internalKnown[i] {
 				d.isInternal[i], d.internalKnown[i] = d.net.Internal(a), true
 			}

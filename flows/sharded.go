@@ -367,7 +367,7 @@ func (w *worker) run(ctx context.Context, out chan<- handedOn) {
 						return
 					}
 				}
-				w.t.addKeyed(e.p, kp)
+				w.t.add(e.p, kp)
 				if e.note != nil {
 					e.note.carrier = w.t.carrierRef(w.t.carrier)
 					e.note.ready.Store(true)

@@ -403,13 +403,21 @@ func (c *clock) tick(ts int64) bool {
 
 // Add accounts one packet.
 func (t *Table) Add(p *pcapread.Packet) {
+	var kp keyedPacket
+	kp.set(p)
+	t.addNext(p, &kp)
+}
+
+// addNext accounts packet p, whose key is kp, after the sweep its time
+// calls for, if any.
+func (t *Table) addNext(p *pcapread.Packet, kp *keyedPacket) {
 	if t.tick(p.Timestamp) {
 		t.phase = phaseSweep
 		t.sweep(t.now)
 		t.tellWatermark()
 	}
 	t.depth = tunnelDepth(t.depth, p)
-	t.add(p)
+	t.add(p, kp)
 	t.seq++
 }
 
@@ -427,16 +435,7 @@ func tunnelDepth(before uint8, p *pcapread.Packet) uint8 {
 func (t *Table) AddBatch(packets []pcapread.Packet, release func()) {
 	packet := func(j int) *pcapread.Packet { return &packets[j] }
 	for i := range packets {
-		kp := t.lookAhead(i, len(packets), packet)
-		p := &packets[i]
-		if t.tick(p.Timestamp) {
-			t.phase = phaseSweep
-			t.sweep(t.now)
-			t.tellWatermark()
-		}
-		t.depth = tunnelDepth(t.depth, p)
-		t.addKeyed(p, kp)
-		t.seq++
+		t.addNext(&packets[i], t.lookAhead(i, len(packets), packet))
 	}
 	release()
 }
@@ -507,15 +506,9 @@ func (t *Table) prefetchSlot(kp *keyedPacket) {
 // packets added before it are accounted.
 func (t *Table) EndFile(done func(endedEarly int64)) { done(t.early) }
 
-// add accounts one packet at the table's time and place (now, seq, depth).
-func (t *Table) add(p *pcapread.Packet) {
-	var kp keyedPacket
-	kp.set(p)
-	t.addKeyed(p, &kp)
-}
-
-// addKeyed is add, with the packet's key worked out.
-func (t *Table) addKeyed(p *pcapread.Packet, kp *keyedPacket) {
+// add accounts one packet, whose key is kp, at the table's time and place
+// (now, seq, depth).
+func (t *Table) add(p *pcapread.Packet, kp *keyedPacket) {
 	p.VerifyChecksum() // when the reader left it to the table
 	t.phase = phaseOwn
 	k, h, sport, dport, oneWay, srcIsLo := &kp.k, kp.h, kp.sport, kp.dport, kp.oneWay, kp.srcIsLo
