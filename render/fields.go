@@ -493,7 +493,7 @@ func FieldNames() []string {
 // evidence cannot move a terminal's cursor, reorder what it shows, or
 // break a line-oriented format.
 func zeekEscape(s string) string {
-	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || r == '\\' || r == ',' }, zeekSpecial, true)
+	return escapeRunes(s, unsafeRune, zeekSpecial, true)
 }
 
 // zeekSpecial is the printable ASCII that zeekEscape escapes.

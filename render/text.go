@@ -20,19 +20,21 @@ func text(s string, extra byte) string {
 	if extra != 0 {
 		special = string(rune(extra))
 	}
-	return escapeRunes(s, func(r rune) bool { return unsafeRune(r) || extra != 0 && r == rune(extra) }, special, false)
+	return escapeRunes(s, unsafeRune, special, false)
 }
 
-// escapeRunes writes s with each rune that unsafe picks, and each byte of
-// invalid UTF-8, escaped: as \xNN below 0x80 and for invalid bytes, and
-// above as \u{NNNN}, or as the \xNN of each of its bytes when bytewise
-// (Zeek's way). Special lists the printable ASCII bytes unsafe picks, two
-// at most: a string of printable ASCII without them is returned without a
-// call of unsafe, as most strings of packets and logs are.
-func escapeRunes(s string, unsafe func(rune) bool, special string, bytewise bool) string {
+// escapeRunes writes s with each rune that control picks, each byte of
+// special (printable ASCII, two at most) and each byte of invalid UTF-8
+// escaped: as \xNN below 0x80 and for invalid bytes, and above as
+// \u{NNNN}, or as the \xNN of each of its bytes when bytewise (Zeek's
+// way). Control picks no printable ASCII: a string of printable ASCII
+// without a byte of special is returned at once, as most strings of
+// packets and logs are.
+func escapeRunes(s string, control func(rune) bool, special string, bytewise bool) string {
 	if printableASCII(s, special) {
 		return s
 	}
+	unsafe := func(r rune) bool { return control(r) || r < 0x80 && strings.IndexByte(special, byte(r)) >= 0 }
 	clean := utf8.ValidString(s)
 	for _, r := range s {
 		if !clean || unsafe(r) {
