@@ -27,27 +27,35 @@ func onesSum(src, dst netip.Addr, proto uint8, seg []byte) uint64 {
 		}
 	}
 	sum = addCarry(sum, uint64(proto)+uint64(len(seg)))
-	// The data is summed as little-endian words, in one add-with-carry
-	// chain: a ones' complement sum does not depend on byte order, except
-	// that it comes out byte-swapped (RFC 1071, section 2).
-	var data, carry uint64
+	// The data is summed as little-endian 32-bit words into four plain
+	// 64-bit sums, which no segment an IP packet holds can overflow: no
+	// carry chain, so the additions run in parallel. A ones' complement
+	// sum depends neither on how its 16-bit words are grouped nor on
+	// their byte order, except that it comes out byte-swapped (RFC 1071,
+	// section 2).
+	var s0, s1, s2, s3 uint64
 	for len(seg) >= 32 {
-		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg), carry)
-		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg[8:]), carry)
-		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg[16:]), carry)
-		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg[24:]), carry)
+		w := (*[32]byte)(seg)
+		s0 += uint64(binary.LittleEndian.Uint32(w[0:]))
+		s1 += uint64(binary.LittleEndian.Uint32(w[4:]))
+		s2 += uint64(binary.LittleEndian.Uint32(w[8:]))
+		s3 += uint64(binary.LittleEndian.Uint32(w[12:]))
+		s0 += uint64(binary.LittleEndian.Uint32(w[16:]))
+		s1 += uint64(binary.LittleEndian.Uint32(w[20:]))
+		s2 += uint64(binary.LittleEndian.Uint32(w[24:]))
+		s3 += uint64(binary.LittleEndian.Uint32(w[28:]))
 		seg = seg[32:]
 	}
-	for len(seg) >= 8 {
-		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(seg), carry)
-		seg = seg[8:]
+	for len(seg) >= 4 {
+		s0 += uint64(binary.LittleEndian.Uint32(seg))
+		seg = seg[4:]
 	}
 	if len(seg) > 0 {
-		var tail [8]byte // the last bytes, padded with zeros
+		var tail [4]byte // the last bytes, padded with zeros
 		copy(tail[:], seg)
-		data, carry = bits.Add64(data, binary.LittleEndian.Uint64(tail[:]), carry)
+		s1 += uint64(binary.LittleEndian.Uint32(tail[:]))
 	}
-	data += carry // cannot carry again: data is at most 2^64-2 after a carry
+	data := s0 + s1 + s2 + s3
 	folded := fold(data)
 	sum = addCarry(sum, uint64(bits.ReverseBytes16(uint16(folded))))
 	for sum > 0xffff {

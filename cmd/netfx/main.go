@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/netfx/netfx/internal/cli"
+	"github.com/netfx/netfx/internal/hugeheap"
 )
 
 // gcPercent is the garbage collector's target unless GOGC says otherwise.
@@ -23,6 +24,9 @@ const gcPercent = 50
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("NETFX_HUGEPAGES") != "off" {
+		hugeheap.Advise()
 	}
 	// Ctrl-C (or a SIGTERM) cancels the run, which stops within a second
 	// and exits with 130; a second one kills it at once, as the default

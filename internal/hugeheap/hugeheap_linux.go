@@ -1,0 +1,55 @@
+package hugeheap
+
+import (
+	"bytes"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"unsafe"
+)
+
+// hugePage is the size of a transparent huge page on the platforms netfx
+// runs on (x86-64, arm64 with 4 KiB base pages).
+const hugePage = 2 << 20
+
+// Advise makes the next Size bytes of heap that the Go runtime maps
+// eligible for transparent huge pages, when the system gives them only on
+// request; elsewhere, on 32-bit platforms and under an address-space
+// limit (ulimit -v) it does nothing. It maps that memory into the heap by
+// allocating it, untouched, advises it (MADV_HUGEPAGE), and frees it: the
+// runtime then places later allocations in it, lowest addresses first,
+// and the advice stays with the mapping when the runtime returns pages to
+// the system and takes them again. Call it once, first thing in main:
+// it collects garbage once, so that the allocation does not raise the
+// collector's target.
+func Advise() {
+	if unsafe.Sizeof(uintptr(0)) < 8 || !onRequest() || addressLimited() {
+		return
+	}
+	// No collection while the block is live: its size would become the
+	// collector's target.
+	percent := debug.SetGCPercent(-1)
+	block := make([]byte, Size+hugePage)
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(block)))
+	from := (start+hugePage-1)&^(hugePage-1) - start
+	syscall.Madvise(block[from:from+Size], syscall.MADV_HUGEPAGE) // advice: failing changes nothing
+	runtime.KeepAlive(block)
+	block = nil
+	debug.SetGCPercent(percent)
+	runtime.GC()
+}
+
+// onRequest reports whether transparent huge pages are given only to
+// memory advised to have them.
+func onRequest() bool {
+	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err == nil && bytes.Contains(mode, []byte("[madvise]"))
+}
+
+// addressLimited reports whether the process's address space is limited,
+// where mapping Size bytes more could make a later allocation fail.
+func addressLimited() bool {
+	var lim syscall.Rlimit
+	return syscall.Getrlimit(syscall.RLIMIT_AS, &lim) != nil || lim.Cur != ^uint64(0)
+}

@@ -1,0 +1,62 @@
+package hugeheap
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// TestAdvisedHeap checks that memory the heap gives after Advise, past the
+// few MiB it had mapped before, lies in a mapping advised to have huge
+// pages (VmFlags "hg" in /proc/self/smaps): the end of an allocation
+// larger than those.
+func TestAdvisedHeap(t *testing.T) {
+	if !onRequest() {
+		t.Skip("transparent huge pages are not in madvise mode here")
+	}
+	if addressLimited() {
+		t.Skip("the address space is limited (ulimit -v)")
+	}
+	Advise()
+	for _, size := range []int{8 << 20, 64 << 20} {
+		b := make([]byte, size)
+		flags, err := vmFlags(uintptr(unsafe.Pointer(&b[size-1])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(" "+flags+" ", " hg ") {
+			t.Errorf("a %d-byte allocation lies in a mapping with flags %q, without hg", size, flags)
+		}
+		runtime.KeepAlive(b)
+	}
+}
+
+// vmFlags returns the VmFlags of the mapping that holds addr.
+func vmFlags(addr uintptr) (string, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	in := false
+	for s.Scan() {
+		line := s.Bytes()
+		var lo, hi uintptr
+		if n, _ := fmt.Sscanf(string(line), "%x-%x ", &lo, &hi); n == 2 && bytes.IndexByte(line, '-') < bytes.IndexByte(line, ' ') {
+			in = lo <= addr && addr < hi
+			continue
+		}
+		if in {
+			if flags, ok := bytes.CutPrefix(line, []byte("VmFlags:")); ok {
+				return strings.TrimSpace(string(flags)), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no mapping in /proc/self/smaps holds %#x", addr)
+}
