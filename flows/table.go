@@ -14,6 +14,7 @@ import (
 
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/internal/ipproto"
+	"github.com/netfx/netfx/internal/prefetch"
 	"github.com/netfx/netfx/pcapread"
 )
 
@@ -484,7 +485,7 @@ func (kp *keyedPacket) set(p *pcapread.Packet) {
 func (t *Table) keyAhead(n int, p *pcapread.Packet) {
 	kp := &t.keyed[n%len(t.keyed)]
 	kp.set(p)
-	prefetch(unsafe.Pointer(t.index.at(kp.h)))
+	prefetch.Read(unsafe.Pointer(t.index.at(kp.h)))
 }
 
 // prefetchSlot prefetches the slot a packet's index entry names, if the
@@ -496,9 +497,9 @@ func (t *Table) prefetchSlot(kp *keyedPacket) {
 		return
 	}
 	if slot := int32(uint32(e)) - 1; slot&liteBit != 0 {
-		prefetch(unsafe.Pointer(t.lites.at(slot &^ liteBit)))
+		prefetch.Read(unsafe.Pointer(t.lites.at(slot &^ liteBit)))
 	} else {
-		prefetch(unsafe.Pointer(t.convs.at(slot)))
+		prefetch.Read(unsafe.Pointer(t.convs.at(slot)))
 	}
 }
 
