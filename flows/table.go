@@ -485,7 +485,7 @@ func (kp *keyedPacket) set(p *pcapread.Packet) {
 func (t *Table) keyAhead(n int, p *pcapread.Packet) {
 	kp := &t.keyed[n%len(t.keyed)]
 	kp.set(p)
-	prefetch.Read(unsafe.Pointer(t.index.at(kp.h)))
+	prefetch.ForRead(unsafe.Pointer(t.index.at(kp.h)), 1)
 }
 
 // prefetchSlot prefetches the slot a packet's index entry names, if the
@@ -497,9 +497,9 @@ func (t *Table) prefetchSlot(kp *keyedPacket) {
 		return
 	}
 	if slot := int32(uint32(e)) - 1; slot&liteBit != 0 {
-		prefetch.Read(unsafe.Pointer(t.lites.at(slot &^ liteBit)))
+		prefetch.ForRead(unsafe.Pointer(t.lites.at(slot &^ liteBit)), 1)
 	} else {
-		prefetch.Read(unsafe.Pointer(t.convs.at(slot)))
+		prefetch.ForRead(unsafe.Pointer(t.convs.at(slot)), 1)
 	}
 }
 

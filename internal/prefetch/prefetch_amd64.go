@@ -2,16 +2,13 @@ package prefetch
 
 import "unsafe"
 
-// Read brings the cache line at addr in to be read.
+// ForRead brings the cache lines of the size bytes at addr in to be read.
 //
 //go:noescape
-func Read(addr unsafe.Pointer)
+func ForRead(addr unsafe.Pointer, size uintptr)
 
 //go:noescape
 func prefetchW(addr unsafe.Pointer, size uintptr)
-
-//go:noescape
-func prefetchT0(addr unsafe.Pointer, size uintptr)
 
 // hasPrefetchW reports whether the processor has PREFETCHW (CPUID
 // 80000001H, ECX bit 8): AMD's since the K6, Intel's since Broadwell.
@@ -22,5 +19,5 @@ var forWrite = func() func(unsafe.Pointer, uintptr) {
 	if hasPrefetchW() {
 		return prefetchW
 	}
-	return prefetchT0
+	return ForRead
 }()

@@ -1,11 +1,5 @@
 #include "textflag.h"
 
-// func Read(addr unsafe.Pointer)
-TEXT ·Read(SB), NOSPLIT|NOFRAME, $0-8
-	MOVQ addr+0(FP), AX
-	PREFETCHT0 (AX)
-	RET
-
 // func prefetchW(addr unsafe.Pointer, size uintptr)
 TEXT ·prefetchW(SB), NOSPLIT|NOFRAME, $0-16
 	MOVQ addr+0(FP), AX
@@ -19,8 +13,8 @@ loop:
 	JB   loop
 	RET
 
-// func prefetchT0(addr unsafe.Pointer, size uintptr)
-TEXT ·prefetchT0(SB), NOSPLIT|NOFRAME, $0-16
+// func ForRead(addr unsafe.Pointer, size uintptr)
+TEXT ·ForRead(SB), NOSPLIT|NOFRAME, $0-16
 	MOVQ addr+0(FP), AX
 	MOVQ size+8(FP), CX
 	ADDQ AX, CX

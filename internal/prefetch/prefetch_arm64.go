@@ -2,10 +2,10 @@ package prefetch
 
 import "unsafe"
 
-// Read brings the cache line at addr in to be read.
+// ForRead brings the cache lines of the size bytes at addr in to be read.
 //
 //go:noescape
-func Read(addr unsafe.Pointer)
+func ForRead(addr unsafe.Pointer, size uintptr)
 
 //go:noescape
 func prefetchStore(addr unsafe.Pointer, size uintptr)

@@ -1,9 +1,15 @@
 #include "textflag.h"
 
-// func Read(addr unsafe.Pointer)
-TEXT ·Read(SB), NOSPLIT|NOFRAME, $0-8
+// func ForRead(addr unsafe.Pointer, size uintptr)
+TEXT ·ForRead(SB), NOSPLIT|NOFRAME, $0-16
 	MOVD addr+0(FP), R0
+	MOVD size+8(FP), R1
+	ADD  R0, R1, R1
+loopLoad:
 	PRFM (R0), PLDL1KEEP
+	ADD  $64, R0
+	CMP  R1, R0
+	BLO  loopLoad
 	RET
 
 // func prefetchStore(addr unsafe.Pointer, size uintptr)

@@ -4,7 +4,7 @@ package prefetch
 
 import "unsafe"
 
-// Read does nothing where netfx has no instruction for it.
-func Read(unsafe.Pointer) {}
+// ForRead does nothing where netfx has no instruction for it.
+func ForRead(unsafe.Pointer, uintptr) {}
 
 var forWrite func(unsafe.Pointer, uintptr)
