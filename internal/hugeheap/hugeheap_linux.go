@@ -2,6 +2,7 @@ package hugeheap
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -15,8 +16,9 @@ const hugePage = 2 << 20
 
 // Advise makes the next Size bytes of heap that the Go runtime maps
 // eligible for transparent huge pages, when the system gives them only on
-// request; elsewhere, on 32-bit platforms and under an address-space
-// limit (ulimit -v) it does nothing. It maps that memory into the heap by
+// request; elsewhere, on 32-bit platforms, under an address-space limit
+// (ulimit -v) and under a memory limit (GOMEMLIMIT: huge pages count
+// whole towards the resident memory) it does nothing. It maps that memory into the heap by
 // allocating it, untouched, advises it (MADV_HUGEPAGE), and frees it: the
 // runtime then places later allocations in it, lowest addresses first,
 // and the advice stays with the mapping when the runtime returns pages to
@@ -24,7 +26,7 @@ const hugePage = 2 << 20
 // it collects garbage once, so that the allocation does not raise the
 // collector's target.
 func Advise() {
-	if unsafe.Sizeof(uintptr(0)) < 8 || !onRequest() || addressLimited() {
+	if refusal() != "" {
 		return
 	}
 	// No collection while the block is live: its size would become the
@@ -38,6 +40,21 @@ func Advise() {
 	block = nil
 	debug.SetGCPercent(percent)
 	runtime.GC()
+}
+
+// refusal says why Advise does nothing here, or is "".
+func refusal() string {
+	switch {
+	case unsafe.Sizeof(uintptr(0)) < 8:
+		return "a 32-bit platform"
+	case !onRequest():
+		return "transparent huge pages are not given on request (madvise mode)"
+	case addressLimited():
+		return "the address space is limited (ulimit -v)"
+	case debug.SetMemoryLimit(-1) != math.MaxInt64:
+		return "a memory limit is set (GOMEMLIMIT)"
+	}
+	return ""
 }
 
 // onRequest reports whether transparent huge pages are given only to

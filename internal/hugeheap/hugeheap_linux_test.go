@@ -16,11 +16,8 @@ import (
 // pages (VmFlags "hg" in /proc/self/smaps): the end of an allocation
 // larger than those.
 func TestAdvisedHeap(t *testing.T) {
-	if !onRequest() {
-		t.Skip("transparent huge pages are not in madvise mode here")
-	}
-	if addressLimited() {
-		t.Skip("the address space is limited (ulimit -v)")
+	if why := refusal(); why != "" {
+		t.Skip("Advise does nothing here: " + why)
 	}
 	Advise()
 	for _, size := range []int{8 << 20, 64 << 20} {
