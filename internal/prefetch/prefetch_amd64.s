@@ -1,28 +1,21 @@
 #include "textflag.h"
 
-// func prefetchW(addr unsafe.Pointer, size uintptr)
-TEXT ·prefetchW(SB), NOSPLIT|NOFRAME, $0-16
+// func lineForRead(addr unsafe.Pointer)
+TEXT ·lineForRead(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ addr+0(FP), AX
-	MOVQ size+8(FP), CX
-	ADDQ AX, CX
-loop:
-	// PREFETCHW (AX), which the Go assembler does not name.
-	BYTE $0x0F; BYTE $0x0D; BYTE $0x08
-	ADDQ $64, AX
-	CMPQ AX, CX
-	JB   loop
+	PREFETCHT0 (AX)
 	RET
 
-// func ForRead(addr unsafe.Pointer, size uintptr)
-TEXT ·ForRead(SB), NOSPLIT|NOFRAME, $0-16
+// func lineForWrite(addr unsafe.Pointer)
+TEXT ·lineForWrite(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ addr+0(FP), AX
-	MOVQ size+8(FP), CX
-	ADDQ AX, CX
-loopT0:
+	CMPB ·havePrefetchW(SB), $0
+	JEQ  t0
+	// PREFETCHW (AX), which the Go assembler does not name.
+	BYTE $0x0F; BYTE $0x0D; BYTE $0x08
+	RET
+t0:
 	PREFETCHT0 (AX)
-	ADDQ $64, AX
-	CMPQ AX, CX
-	JB   loopT0
 	RET
 
 // func hasPrefetchW() bool

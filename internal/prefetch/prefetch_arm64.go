@@ -2,12 +2,8 @@ package prefetch
 
 import "unsafe"
 
-// ForRead brings the cache lines of the size bytes at addr in to be read.
-//
 //go:noescape
-func ForRead(addr unsafe.Pointer, size uintptr)
+func lineForRead(addr unsafe.Pointer)
 
 //go:noescape
-func prefetchStore(addr unsafe.Pointer, size uintptr)
-
-var forWrite = prefetchStore
+func lineForWrite(addr unsafe.Pointer)

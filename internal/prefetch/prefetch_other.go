@@ -4,7 +4,6 @@ package prefetch
 
 import "unsafe"
 
-// ForRead does nothing where netfx has no instruction for it.
-func ForRead(unsafe.Pointer, uintptr) {}
-
-var forWrite func(unsafe.Pointer, uintptr)
+// Where netfx has no instruction for it, a line is not asked for.
+func lineForRead(unsafe.Pointer)  {}
+func lineForWrite(unsafe.Pointer) {}
