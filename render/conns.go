@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/netfx/netfx/appid"
@@ -630,6 +631,10 @@ func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 		if i > 0 {
 			b = append(b, '\t')
 		}
+		if connFields[i].skip(c) {
+			b = append(b, '-')
+			continue
+		}
 		start := len(b)
 		var ok bool
 		if b, ok = appendPlain(b, &connFields[i], c, zeekText, ",", &z.items); !ok {
@@ -649,11 +654,9 @@ func (*zeekFormat) trailer(w *bufio.Writer, lastTS int64) error {
 // csvFormat is RFC 4180 CSV with a header row of the field names; unset
 // fields are empty and lists are joined with ";". ts is RFC 3339 (UTC, to
 // the microsecond), which spreadsheets read as a time; strings are text as
-// a person reads them (see text), with ";" escaped.
+// a person reads them (see text), with ";" escaped. Records are the bytes
+// encoding/csv would write (appendCSVField), without its []string a row.
 type csvFormat struct {
-	buf   *bytes.Buffer
-	w     *csv.Writer
-	row   []string
 	val   []byte
 	items listItems
 }
@@ -661,10 +664,7 @@ type csvFormat struct {
 // rfc3339Micro is RFC 3339 in UTC with microseconds, as the report's times.
 const rfc3339Micro = "2006-01-02T15:04:05.000000Z07:00"
 
-func newCSVFormat() *csvFormat {
-	var buf bytes.Buffer
-	return &csvFormat{buf: &buf, w: csv.NewWriter(&buf)}
-}
+func newCSVFormat() *csvFormat { return &csvFormat{} }
 
 // csvText escapes the CSV's texts, and the semicolon that joins lists.
 var csvText = plainText{func(s string) string { return text(s, ';') }, ";"}
@@ -679,22 +679,116 @@ func (c *csvFormat) header(w *bufio.Writer, _ int64) error {
 func (*csvFormat) trailer(*bufio.Writer, int64) error { return nil }
 
 func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn) []byte {
-	c.row = c.row[:0]
 	for i := range connFields {
+		if i > 0 {
+			b = append(b, ',')
+		}
 		f := &connFields[i]
-		if f.name == "ts" {
-			c.row = append(c.row, time.Unix(0, conn.TS).UTC().Format(rfc3339Micro))
+		if f.skip(conn) {
 			continue
 		}
-		val, ok := appendPlain(c.val[:0], f, conn, csvText, ";", &c.items)
-		c.val = val
-		if !ok {
-			val = nil
+		val, ok := c.val[:0], false
+		if f.kind == kindTime && f.name == "ts" {
+			val, ok = appendRFC3339Micro(val, conn.TS), true
+		} else {
+			val, ok = appendPlain(val, f, conn, csvText, ";", &c.items)
 		}
-		c.row = append(c.row, string(val))
+		c.val = val
+		if ok {
+			b = appendCSVField(b, val)
+		}
 	}
-	c.buf.Reset()
-	c.w.Write(c.row) // into a bytes.Buffer: cannot fail
-	c.w.Flush()
-	return append(b, c.buf.Bytes()...)
+	return append(b, '\n')
+}
+
+// appendCSVField appends a field as encoding/csv's Writer writes it (comma
+// ",", LF line ends): in quotes, with quotes doubled, when it holds a
+// quote, comma or line end, begins with a space, or is `\.`.
+func appendCSVField(b, field []byte) []byte {
+	if !csvNeedsQuotes(field) {
+		return append(b, field...)
+	}
+	b = append(b, '"')
+	for {
+		i := bytes.IndexByte(field, '"')
+		if i < 0 {
+			break
+		}
+		b = append(append(b, field[:i+1]...), '"')
+		field = field[i+1:]
+	}
+	return append(append(b, field...), '"')
+}
+
+// csvNeedsQuotes is encoding/csv's fieldNeedsQuotes with a comma.
+func csvNeedsQuotes(field []byte) bool {
+	if len(field) == 0 {
+		return false
+	}
+	if string(field) == `\.` {
+		return true
+	}
+	for _, c := range field {
+		if c == '"' || c == ',' || c == '\r' || c == '\n' {
+			return true
+		}
+	}
+	r, _ := utf8.DecodeRune(field)
+	return unicode.IsSpace(r)
+}
+
+// appendRFC3339Micro appends Unix nanoseconds as time.Time's Format with
+// rfc3339Micro writes them in UTC, without parsing a layout: the CSV's ts.
+func appendRFC3339Micro(b []byte, ns int64) []byte {
+	sec, nsec := floorDiv(ns, 1e9)
+	days, daySec := floorDiv(sec, 86400)
+	year, month, day := civilDate(days)
+	b = appendDigits(b, uint64(year), 4)
+	b = appendDigits(append(b, '-'), uint64(month), 2)
+	b = appendDigits(append(b, '-'), uint64(day), 2)
+	b = appendDigits(append(b, 'T'), uint64(daySec/3600), 2)
+	b = appendDigits(append(b, ':'), uint64(daySec/60%60), 2)
+	b = appendDigits(append(b, ':'), uint64(daySec%60), 2)
+	b = appendDigits(append(b, '.'), uint64(nsec/1000), 6)
+	return append(b, 'Z')
+}
+
+// floorDiv returns a divided by d (positive), rounded down, and the
+// remainder, from 0 to d-1.
+func floorDiv(a, d int64) (q, r int64) {
+	q, r = a/d, a%d
+	if r < 0 {
+		q, r = q-1, r+d
+	}
+	return q, r
+}
+
+// civilDate returns the proleptic Gregorian date of days since 1970-01-01
+// (Howard Hinnant's days_from_civil, inverted: "chrono-Compatible
+// Low-Level Date Algorithms").
+func civilDate(days int64) (year, month, day int64) {
+	era, dayOfEra := floorDiv(days+719468, 146097) // eras of 400 years from 0000-03-01
+	yearOfEra := (dayOfEra - dayOfEra/1460 + dayOfEra/36524 - dayOfEra/146096) / 365
+	dayOfYear := dayOfEra - (365*yearOfEra + yearOfEra/4 - yearOfEra/100)
+	m := (5*dayOfYear + 2) / 153 // from March
+	day = dayOfYear - (153*m+2)/5 + 1
+	month = m + 3
+	if month > 12 {
+		month -= 12
+	}
+	year = yearOfEra + era*400
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
+}
+
+// appendDigits appends v in n decimal digits, with leading zeros.
+func appendDigits(b []byte, v uint64, n int) []byte {
+	b = append(b, make([]byte, n)...)
+	for i := len(b) - 1; i >= len(b)-n; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
