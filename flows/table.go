@@ -497,7 +497,7 @@ func (t *Table) prefetchSlot(kp *keyedPacket) {
 		return
 	}
 	if slot := int32(uint32(e)) - 1; slot&liteBit != 0 {
-		prefetch.ForRead(unsafe.Pointer(t.lites.at(slot &^ liteBit)), 1)
+		prefetch.ForRead(unsafe.Pointer(t.lites.at(slot&^liteBit)), 1)
 	} else {
 		prefetch.ForRead(unsafe.Pointer(t.convs.at(slot)), 1)
 	}
