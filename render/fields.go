@@ -422,13 +422,7 @@ func appendTime(b []byte, ns int64) []byte {
 		u = -u
 	}
 	us := u / 1000
-	b = appendUint(b, us/1e6)
-	frac := us % 1e6
-	b = append(b, '.')
-	for d := uint64(100000); d > 0; d /= 10 {
-		b = append(b, byte('0'+frac/d%10))
-	}
-	return b
+	return appendDigits(append(appendUint(b, us/1e6), '.'), us%1e6, 6)
 }
 
 func appendUint(b []byte, v uint64) []byte {

@@ -18,13 +18,13 @@ const hugePage = 2 << 20
 // eligible for transparent huge pages, when the system gives them only on
 // request; elsewhere, on 32-bit platforms, under an address-space limit
 // (ulimit -v) and under a memory limit (GOMEMLIMIT: huge pages count
-// whole towards the resident memory) it does nothing. It maps that memory into the heap by
-// allocating it, untouched, advises it (MADV_HUGEPAGE), and frees it: the
-// runtime then places later allocations in it, lowest addresses first,
-// and the advice stays with the mapping when the runtime returns pages to
-// the system and takes them again. Call it once, first thing in main:
-// it collects garbage once, so that the allocation does not raise the
-// collector's target.
+// whole towards the resident memory) it does nothing (refusal says why).
+// It maps that memory into the heap by allocating it, untouched, advises
+// it (MADV_HUGEPAGE), and frees it: the runtime then places later
+// allocations in it, lowest addresses first, and the advice stays with
+// the mapping when the runtime returns pages to the system and takes
+// them again. Call it once, first thing in main: it collects garbage
+// once, so that the allocation does not raise the collector's target.
 func Advise() {
 	if refusal() != "" {
 		return
