@@ -6,12 +6,14 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
 
-// hugePage is the size of a transparent huge page on the platforms netfx
-// runs on (x86-64, arm64 with 4 KiB base pages).
+// hugePage is the size of a transparent huge page with 4 KiB base pages
+// (x86-64, most arm64 systems); with others (64 KiB pages: 512 MiB) Advise
+// does nothing.
 const hugePage = 2 << 20
 
 // Advise makes the next Size bytes of heap that the Go runtime maps
@@ -49,6 +51,8 @@ func refusal() string {
 		return "a 32-bit platform"
 	case !onRequest():
 		return "transparent huge pages are not given on request (madvise mode)"
+	case !hugePageSized():
+		return "transparent huge pages are not of 2 MiB"
 	case addressLimited():
 		return "the address space is limited (ulimit -v)"
 	case debug.SetMemoryLimit(-1) != math.MaxInt64:
@@ -62,6 +66,13 @@ func refusal() string {
 func onRequest() bool {
 	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	return err == nil && bytes.Contains(mode, []byte("[madvise]"))
+}
+
+// hugePageSized reports whether transparent huge pages are hugePage
+// bytes.
+func hugePageSized() bool {
+	size, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+	return err == nil && string(bytes.TrimSpace(size)) == strconv.Itoa(hugePage)
 }
 
 // addressLimited reports whether the process's address space is limited,
