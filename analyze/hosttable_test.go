@@ -4,6 +4,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/flows"
 )
 
 // testAddrs returns n distinct addresses of the shapes floods bring: IPv4
@@ -102,4 +105,32 @@ func TestFullNamesFilter(t *testing.T) {
 	if rate := float64(passed) / 100_000; rate > 0.03 {
 		t.Errorf("%.1f %% of the addresses not in the table pass its filter", 100*rate)
 	}
+}
+
+// BenchmarkNamesFlood measures learning names from a flood of DNS
+// responses of 64 answers each (new addresses, a third of them IPv6)
+// once the names table is full, in ns per answer.
+func BenchmarkNamesFlood(b *testing.B) {
+	addrs := testAddrs(maxNamedAddrs+64*1024, 3)
+	n := newNames()
+	for _, a := range addrs[:maxNamedAddrs] {
+		n.addNormal(a, "host.example", "dns", 0)
+	}
+	var conns []*flows.Conn
+	flood := addrs[maxNamedAddrs:]
+	for i := 0; i+64 <= len(flood); i += 64 {
+		answers := make([]appid.DNSAnswer, 64)
+		for j := range answers {
+			answers[j] = appid.DNSAnswer{Name: "cdn.example.com", Type: "A", Addr: flood[i+j]}
+		}
+		c := conn("10.0.0.4", "10.0.0.53", 40000, 53, 0, 0)
+		c.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: appid.NewDNSAnswers(answers...)}}
+		conns = append(conns, c)
+	}
+	for b.Loop() {
+		for _, c := range conns {
+			n.fromConn(c)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64*len(conns)), "ns/answer")
 }

@@ -1137,6 +1137,7 @@ func TestDNSAnswersRoundTrip(t *testing.T) {
 	if all := slices.Collect(got.All()); got.Len() != len(want) || !slices.Equal(all, want) {
 		t.Errorf("%d answers %+v\nwant %+v", got.Len(), all, want)
 	}
+	checkAddrs(t, got)
 	var text []string
 	for a := range got.All() {
 		text = append(text, string(a.AppendValue(nil)))
@@ -1180,5 +1181,23 @@ func TestServicesShared(t *testing.T) {
 	}
 	if got := oneService["rfb"]; len(got) != 1 || cap(got) != 1 || got[0] != "rfb" {
 		t.Errorf("the shared slice of rfb is %q (capacity %d)", got, cap(got))
+	}
+}
+
+// checkAddrs checks that Addrs yields the names and addresses of the
+// answers All yields that are addresses, in order.
+func checkAddrs(t *testing.T, answers DNSAnswers) {
+	t.Helper()
+	var want, got []DNSAnswer
+	for a := range answers.All() {
+		if a.Addr.IsValid() {
+			want = append(want, DNSAnswer{Name: a.Name, Addr: a.Addr})
+		}
+	}
+	for name, addr := range answers.Addrs() {
+		got = append(got, DNSAnswer{Name: name, Addr: addr})
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Addrs yields %+v\nwant %+v", got, want)
 	}
 }

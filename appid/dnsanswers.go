@@ -83,12 +83,9 @@ func (a DNSAnswers) All() iter.Seq[DNSAnswer] {
 				name = r.name
 			}
 			x := DNSAnswer{Name: name, Type: r.typ}
-			switch {
-			case r.isAddr && len(r.value) == 4:
-				x.Addr = netip.AddrFrom4([4]byte([]byte(r.value)))
-			case r.isAddr:
-				x.Addr = netip.AddrFrom16([16]byte([]byte(r.value))).Unmap()
-			default:
+			if r.isAddr {
+				x.Addr = r.addr()
+			} else {
 				x.Value = r.value
 			}
 			if !yield(x) {
@@ -96,6 +93,43 @@ func (a DNSAnswers) All() iter.Seq[DNSAnswer] {
 			}
 		}
 	}
+}
+
+// Addrs yields the names and addresses of the A and AAAA answers, in the
+// order they were read, and skips the others: a flood's answers, all of
+// one name, are read here without going through the general form.
+func (a DNSAnswers) Addrs() iter.Seq2[string, netip.Addr] {
+	return func(yield func(string, netip.Addr) bool) {
+		var name string
+		var r encodedAnswer
+		for e := a.enc; len(e) > 0; {
+			if e[0] == sameA && len(e) >= 5 {
+				if !yield(name, netip.AddrFrom4([4]byte([]byte(e[1:5])))) {
+					return
+				}
+				e = e[5:]
+				continue
+			}
+			var ok bool
+			if e, ok = r.cut(e); !ok {
+				return
+			}
+			if r.named {
+				name = r.name
+			}
+			if r.isAddr && !yield(name, r.addr()) {
+				return
+			}
+		}
+	}
+}
+
+// addr returns an address answer's address.
+func (r *encodedAnswer) addr() netip.Addr {
+	if len(r.value) == 4 {
+		return netip.AddrFrom4([4]byte([]byte(r.value)))
+	}
+	return netip.AddrFrom16([16]byte([]byte(r.value))).Unmap()
 }
 
 // encodedAnswer is one answer as DNSAnswers holds it.

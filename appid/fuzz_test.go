@@ -55,7 +55,7 @@ func FuzzInspector(f *testing.F) {
 
 // FuzzDNSAnswersGob checks that any bytes given to GobDecode are refused
 // or make answers that All walks without panicking, as many as Len says,
-// with text values where HasText says.
+// with text values where HasText says, and whose addresses Addrs yields.
 func FuzzDNSAnswersGob(f *testing.F) {
 	good, _ := NewDNSAnswers(DNSAnswer{Name: "a.example", Type: "A", Value: "192.0.2.1"},
 		DNSAnswer{Name: "a.example", Type: "CNAME", Value: "b.example"}).GobEncode()
@@ -78,5 +78,6 @@ func FuzzDNSAnswersGob(f *testing.F) {
 		if n != a.Len() || text != a.HasText() {
 			t.Fatalf("%d answers walked, Len %d; text values %v, HasText %v", n, a.Len(), text, a.HasText())
 		}
+		checkAddrs(t, a)
 	})
 }
