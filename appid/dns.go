@@ -121,8 +121,10 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 		off = next + 4
 	}
 	// Answers usually name their owner by a pointer to the question's
-	// name, the same for each: read once.
-	n, lastPointer := 0, -1
+	// name, the same for each: read once. Once an answer of that name is
+	// added, the next address answers of it are added as such, without
+	// comparing the name again.
+	n, lastPointer, added := 0, -1, false
 	for i := 0; i < an && i < 64 && in.answers.n < maxAnswers; i++ {
 		var next int
 		if pointer := dnsPointer(p, off); pointer >= 0 && pointer == lastPointer {
@@ -132,7 +134,7 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 			if n, next, ok = dnsNameTo(p, off, &buf); !ok {
 				return
 			}
-			lastPointer = pointer
+			lastPointer, added = pointer, false
 		}
 		if next+10 > len(p) {
 			return
@@ -144,12 +146,16 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 			return
 		}
 		switch {
+		case (typ == 1 && size == 4 || typ == 28 && size == 16) && added:
+			in.answers.addSameName(p[data : data+size])
 		case typ == 1 && size == 4, typ == 28 && size == 16:
 			in.answers.add(buf[:n], typeName(typ), p[data:data+size], true, an-i-1)
+			added = true
 		case typ == 5, typ == 12:
 			var value [256]byte
 			if v, _, _ := dnsNameTo(p, data, &value); v > 0 {
 				in.answers.add(buf[:n], typeName(typ), value[:v], false, an-i-1)
+				added = true
 			}
 		}
 		off = data + size

@@ -259,14 +259,8 @@ func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, 
 		b.buf = make([]byte, 0, len(name)+6+len(typ)+(1+min(more, maxAnswers))*(1+len(value)))
 	}
 	sameName := b.n > 0 && string(name) == string(b.buf[b.last[0]:b.last[1]])
-	switch {
-	case sameName && isAddr && typ == "A" && len(value) == 4:
-		b.buf = append(append(b.buf, sameA), value...)
-		b.n++
-		return
-	case sameName && isAddr && typ == "AAAA" && len(value) == 16:
-		b.buf = append(append(b.buf, sameAAAA), value...)
-		b.n++
+	if sameName && isAddr && (typ == "A" && len(value) == 4 || typ == "AAAA" && len(value) == 16) {
+		b.addSameName(value)
 		return
 	}
 	b.buf = append(b.buf, general)
@@ -287,6 +281,17 @@ func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, 
 	}
 	b.buf = append(append(b.buf, byte(len(typ))), typ...)
 	b.buf = append(binary.AppendUvarint(append(b.buf, flag), uint64(len(value))), value...)
+	b.n++
+}
+
+// addSameName appends an A answer (value is 4 bytes) or an AAAA answer
+// (16) of the name of the answer added last.
+func (b *answerBuilder) addSameName(value []byte) {
+	form := byte(sameA)
+	if len(value) == 16 {
+		form = sameAAAA
+	}
+	b.buf = append(append(b.buf, form), value...)
 	b.n++
 }
 
