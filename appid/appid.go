@@ -60,6 +60,27 @@ type Inspector struct {
 	replyFirst   bool       // the first datagram was a reply: see ReplyFirst
 	rdpeudpSYN   bool       // the originator's RDP-UDP SYN, awaiting the SYN-ACK
 	resumed      *Session   // the session an earlier conversation left: see Resume
+	kept         int        // bytes of the list items kept (keep): see Kept
+}
+
+// Kept returns about how many bytes the facts kept so far take that grow
+// with a conversation's messages: DNS queries and answers, and the other
+// lists of names (LDAP searches, SMB trees, pipes and files, RPC
+// interfaces and operations). Each list is bounded, but a table of
+// conversations full of them is bounded only by what its owner does with
+// this count (flows.Config.MaxLive).
+func (in *Inspector) Kept() int {
+	return in.kept + len(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes)
+}
+
+// keep appends s to list as appendLimited does, counting its bytes among
+// those Kept reports.
+func (in *Inspector) keep(list []string, s string) []string {
+	n := len(list)
+	if list = appendLimited(list, s); len(list) > n {
+		in.kept += len(s)
+	}
+	return list
 }
 
 // ReplyFirst reports whether a UDP conversation's first datagram, from

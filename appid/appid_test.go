@@ -373,6 +373,33 @@ func TestDNSAnswers(t *testing.T) {
 	}
 }
 
+// TestKept: what a conversation keeps of its DNS queries and answers is
+// counted as it grows, within the lists' bounds, and nothing once the
+// Inspector is reset.
+func TestKept(t *testing.T) {
+	in := NewInspector(true)
+	query := func(i int) []byte {
+		name := fmt.Sprintf("%040x", i)
+		q := append([]byte{0, byte(i), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, byte(len(name))}, name...)
+		return append(q, 3, 'c', 'o', 'm', 0, 0, 1, 0, 1)
+	}
+	before := 0
+	for i := range 4 * maxListItems {
+		in.Datagram(FromOrig, query(i))
+		if kept := in.Kept(); kept < before || i < maxListItems && kept < before+40 {
+			t.Fatalf("query %d: %d bytes kept, %d before", i, kept, before)
+		}
+		before = in.Kept()
+	}
+	// 16 queries of 48 bytes, then 2 KiB more and their hashes.
+	if before > maxListItems*48+maxMoreQueries+8*4*maxListItems {
+		t.Errorf("%d bytes kept for %d queries", before, 4*maxListItems)
+	}
+	if in.Reset(true); in.Kept() != 0 {
+		t.Errorf("%d bytes kept after Reset", in.Kept())
+	}
+}
+
 // TestRFB names VNC's protocol by its version message, on any port.
 func TestRFB(t *testing.T) {
 	for _, tt := range []struct {

@@ -338,7 +338,7 @@ func (in *Inspector) ldap(msg []byte) {
 		}
 	case 0x63: // searchRequest
 		if _, base, _, ok := berNext(body); ok {
-			f.Searches = appendLimited(f.Searches, printable(base, 512))
+			f.Searches = in.keep(f.Searches, printable(base, 512))
 		}
 	case 0x77: // extendedRequest
 		if bytes.Contains(body, []byte("1.3.6.1.4.1.1466.20037")) {

@@ -110,7 +110,7 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 			var q [272]byte
 			query := append(append(append(q[:0], buf[:n]...), ' '), typeName(qtype)...)
 			if len(f.Queries) < maxListItems {
-				f.Queries = appendLimited(f.Queries, string(query))
+				f.Queries = in.keep(f.Queries, string(query))
 			} else {
 				in.more.add(query)
 			}

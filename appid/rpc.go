@@ -170,7 +170,7 @@ func (s *rpcState) pdu(in *Inspector, p []byte) {
 			ctxID := binary.LittleEndian.Uint16(p[off:])
 			nTransfer := int(p[off+2])
 			name := interfaceName(p[off+4 : off+20])
-			f.Interfaces = appendLimited(f.Interfaces, name)
+			f.Interfaces = in.keep(f.Interfaces, name)
 			if len(s.contexts) < 64 {
 				s.contexts[ctxID] = name
 			}
@@ -186,12 +186,12 @@ func (s *rpcState) pdu(in *Inspector, p []byte) {
 		if iface == "" {
 			return
 		}
-		f.Interfaces = appendLimited(f.Interfaces, iface) // bound in an earlier conversation: see Session
+		f.Interfaces = in.keep(f.Interfaces, iface) // bound in an earlier conversation: see Session
 		op := rpcOperations[iface][opnum]
 		if op == "" {
 			op = fmt.Sprintf("opnum%d", opnum)
 		}
-		f.Operations = appendLimited(f.Operations, iface+":"+op)
+		f.Operations = in.keep(f.Operations, iface+":"+op)
 		if iface == "epmapper" && opnum == 2 && len(s.lookups) < 64 {
 			s.lookups = append(s.lookups, binary.LittleEndian.Uint32(p[12:]))
 		}

@@ -170,7 +170,7 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 			f.LogonFailures++
 		case cmd == 0x0003 && !response && len(body) >= 8:
 			if path := utf16At(msg, int(binary.LittleEndian.Uint16(body[4:])), int(binary.LittleEndian.Uint16(body[6:]))); path != "" {
-				f.Trees = appendLimited(f.Trees, path)
+				f.Trees = in.keep(f.Trees, path)
 				h.pend[msgID] = path
 			}
 		case cmd == 0x0003 && response && status == 0:
@@ -181,9 +181,9 @@ func (h *smbHandler) smb2(in *Inspector, msg []byte) {
 		case cmd == 0x0005 && !response && len(body) >= 48:
 			name := utf16At(msg, int(binary.LittleEndian.Uint16(body[44:])), int(binary.LittleEndian.Uint16(body[46:])))
 			if h.isPipeTree(treeID, name) {
-				f.Pipes = appendLimited(f.Pipes, strings.ToLower(name))
+				f.Pipes = in.keep(f.Pipes, strings.ToLower(name))
 			} else {
-				f.Files = appendLimited(f.Files, name)
+				f.Files = in.keep(f.Files, name)
 			}
 		case cmd == 0x0009 && !response && len(body) >= 32: // WRITE
 			h.pipeData(in, msg, int(binary.LittleEndian.Uint16(body[2:])), int(binary.LittleEndian.Uint32(body[4:])), treeID, smb2FileID(body[16:]))
@@ -365,7 +365,7 @@ func (h *smbHandler) smb1Command(in *Inspector, msg []byte, b smb1Block, reply b
 	case smb1TreeConnect:
 		if !reply {
 			if path := smb1String(msg, b.dataOff+max(u16(6), 0), unicode); strings.HasPrefix(path, `\\`) {
-				f.Trees = appendLimited(f.Trees, path)
+				f.Trees = in.keep(f.Trees, path)
 				h.remember(h.pendTree, mid, path)
 			}
 		} else if path, ok := h.pendTree[mid]; ok && status == 0 {
@@ -379,10 +379,10 @@ func (h *smbHandler) smb1Command(in *Inspector, msg []byte, b smb1Block, reply b
 			if n := u16(5); n > 0 {
 				name := strings.TrimPrefix(smb1Name(msg, b.dataOff, n, unicode), `\`)
 				if h.isPipeTree(uint32(tid), name) {
-					f.Pipes = appendLimited(f.Pipes, strings.ToLower(name))
+					f.Pipes = in.keep(f.Pipes, strings.ToLower(name))
 					h.remember(h.pendPipe, mid, strings.ToLower(name))
 				} else if name != "" {
-					f.Files = appendLimited(f.Files, name)
+					f.Files = in.keep(f.Files, name)
 				}
 			}
 		} else if name, ok := h.pendPipe[mid]; ok && status == 0 && u16(5) >= 0 {
@@ -417,7 +417,7 @@ func (h *smbHandler) smb1Command(in *Inspector, msg []byte, b smb1Block, reply b
 				}
 			}
 		case reply && status == 0xC0000205 && h.peeked:
-			f.MS17010 = appendLimited(f.MS17010, ms17010Unpatched)
+			f.MS17010 = in.keep(f.MS17010, ms17010Unpatched)
 		case reply:
 			if fid, ok := h.pendRead[mid]; ok {
 				delete(h.pendRead, mid)
@@ -426,11 +426,11 @@ func (h *smbHandler) smb1Command(in *Inspector, msg []byte, b smb1Block, reply b
 		}
 	case smb1Trans2:
 		if !reply && len(w) >= 30 && w[26] >= 1 && binary.LittleEndian.Uint16(w[28:]) == 0x0e {
-			f.MS17010 = appendLimited(f.MS17010, ms17010SessionSetup)
+			f.MS17010 = in.keep(f.MS17010, ms17010SessionSetup)
 		}
 	case smb1Trans2Secondary:
 		if h.secondaries++; h.secondaries == 10 {
-			f.MS17010 = appendLimited(f.MS17010, ms17010Secondaries)
+			f.MS17010 = in.keep(f.MS17010, ms17010Secondaries)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -420,6 +421,61 @@ func TestHeaderCutPackets(t *testing.T) {
 					tt.state, tt.history, tt.origPkts, tt.origIP, tt.resp, tt.duration)
 			}
 		})
+	}
+}
+
+// TestMaxKept: a flood of DNS responses whose answers have long names of
+// their own keeps at most about keptPerLive bytes of them for each of
+// MaxLive; the longest idle conversations are ended early, counted and
+// written, the same every run, and the table's count of kept bytes comes
+// back to nothing once every conversation is finished. Responses of one
+// short answer, as many, end none early.
+func TestMaxKept(t *testing.T) {
+	const n, maxLive = 2000, 4000
+	resolver, vm := netip.MustParseAddr("10.53.0.1"), netip.MustParseAddr("10.1.0.4")
+	response := func(i, answers int) []byte {
+		m := []byte{byte(i >> 8), byte(i), 0x81, 0x80, 0, 1, 0, byte(answers), 0, 0, 0, 0, 3, 'c', 'd', 'n', 0, 0, 28, 0, 1}
+		for j := range answers {
+			name := fmt.Sprintf("%056x", i*answers+j)
+			m = append(m, byte(len(name)))
+			m = append(append(m, name...), 0, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16)
+			addr := [16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 8), byte(i), byte(j), 1}
+			m = append(m, addr[:]...)
+		}
+		return m
+	}
+	run := func(answers int) (out []*Conn, maxKept int, early int64) {
+		cfg := DefaultConfig
+		cfg.MaxLive = maxLive
+		tab := NewTable(cfg, func(c *Conn) { out = append(out, c) })
+		tab.SetFile("answers.pcap")
+		for i := range n {
+			payload := response(i, answers)
+			p := pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Src: resolver, Dst: vm, Proto: ipproto.UDP,
+				SrcPort: 53, DstPort: uint16(1024 + i), HasPorts: true, IPBytes: 28 + len(payload), PayloadLen: len(payload), Payload: payload}
+			tab.Add(&p)
+			maxKept = max(maxKept, tab.kept)
+		}
+		early = tab.EndedEarly()
+		tab.Flush()
+		if tab.kept != 0 {
+			t.Errorf("%d bytes kept once every conversation is finished", tab.kept)
+		}
+		return out, maxKept, early
+	}
+	out, kept, early := run(32)
+	// Checked before each packet: one response's answers (4 KB) past it.
+	if bound := maxLive*keptPerLive + 8<<10; kept > bound || early == 0 || len(out) != n {
+		t.Errorf("%d bytes kept at most (bound %d), %d ended early, %d written", kept, bound, early, len(out))
+	}
+	again, _, _ := run(32)
+	for i := range out {
+		if out[i].UID != again[i].UID {
+			t.Fatal("conversations ended early in another order on a second run")
+		}
+	}
+	if _, kept, early := run(1); early != 0 {
+		t.Errorf("responses of one answer: %d ended early (%d bytes kept at most)", early, kept)
 	}
 }
 

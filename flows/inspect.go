@@ -17,6 +17,7 @@ type inspection struct {
 	started [2]bool
 	pending [2][]segment
 	held    [2]int // bytes held in pending
+	kept    int    // in.Kept() when last told to the table
 	// heldByTable is the bytes held by every inspection of the table,
 	// bounded by maxHeldBytes.
 	heldByTable *int
@@ -66,6 +67,10 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 		c.dnsSession = c.dnsSession || ins.in.First() == "dns"
 	} else {
 		ins.tcp(dir, c, p, isOrig)
+	}
+	if kept := ins.in.Kept(); kept != ins.kept {
+		t.kept += kept - ins.kept
+		ins.kept = kept
 	}
 	if e := ins.in.TakeExpected(); e != nil {
 		t.expect(c, e)

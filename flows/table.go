@@ -34,7 +34,11 @@ type Config struct {
 	// those that have expired are finished and, if that frees less than
 	// a quarter, the longest idle are ended early until it does, as a
 	// timeout would end them (a flood of one-packet flows must not take
-	// the machine's memory). 0 means DefaultMaxLive.
+	// the machine's memory). It bounds the names and answers their
+	// payloads gave too (appid.Inspector.Kept), to keptPerLive bytes for
+	// each of MaxLive, the same way: a flood of DNS responses of 64 long
+	// names each would otherwise hold 5 KB a conversation. 0 means
+	// DefaultMaxLive.
 	MaxLive int
 }
 
@@ -43,6 +47,13 @@ type Config struct {
 // a busy VM's gigabyte of capture keeps in progress at once (pcapgen's
 // 1 GiB: between 20,000 and 50,000).
 const DefaultMaxLive = 100_000
+
+// keptPerLive is the bytes of names and answers that live conversations
+// may keep, on average, for each of MaxLive: 50 MB by default, where a
+// busy VM's conversations keep a few hundred bytes each at most (an
+// ordinary DNS lookup, under a hundred) and only a flood of long answers
+// comes near.
+const keptPerLive = 512
 
 // DefaultConfig has Zeek's defaults: tcp_inactivity_timeout 5 min,
 // udp_inactivity_timeout, icmp_inactivity_timeout and
@@ -147,6 +158,7 @@ type Table struct {
 	// added, which another worker of a Sharded table accounted.
 	remoteCarrier *carrierRef
 	held          int     // out-of-order bytes the inspections hold, at most maxHeldBytes
+	kept          int     // bytes of facts the inspections keep (appid.Inspector.Kept), about maxKept at most
 	deadlines     []int64 // per slot: when the conversation expires if no packet comes
 	free          []int32
 	// Lite slots (see lite.go), their deadlines and free slots.
@@ -171,7 +183,8 @@ type Table struct {
 	file     int32
 	clock
 	maxLive int
-	early   int64       // conversations ended early, past maxLive
+	maxKept int         // bound of kept: keptPerLive for each of maxLive
+	early   int64       // conversations ended early, past maxLive or maxKept
 	order   []slotOrder // scratch for makeRoom, sweep and Flush
 	// seq is the place of the packet being added in the whole input, and
 	// phase why conversations are finishing: with the conversation's
@@ -295,36 +308,52 @@ func NewTable(cfg Config, emit func(*Conn)) *Table {
 	if t.maxLive <= 0 {
 		t.maxLive = DefaultMaxLive
 	}
+	t.maxKept = t.maxLive * keptPerLive
 	return t
 }
 
 // EndedEarly returns how many conversations were ended early because the
-// table held MaxLive.
+// table held MaxLive, or what their payloads gave held more than its
+// share of memory.
 func (t *Table) EndedEarly() int64 { return t.early }
 
-// makeRoom is called when the table holds maxLive conversations. It
-// finishes those that have expired, as the next sweep would, and if that
-// frees less than a quarter of the table, it ends the conversations idle
-// longest until a quarter is free (the first packet's place breaks ties,
-// so the choice is the same every run). Sorting n conversations to end
-// n/4 of them costs O(log n) a conversation.
+// makeRoom is called when the table holds maxLive conversations, or
+// their facts more than maxKept bytes. It finishes those that have
+// expired, as the next sweep would, and if that frees less than a quarter
+// of the table (or of maxKept), it ends the conversations idle longest
+// until a quarter is free (the first packet's place breaks ties, so the
+// choice is the same every run). Choosing the n/4 idlest of n
+// conversations costs O(1) a conversation (selectSmallest); for the
+// bytes, whose count is not known ahead, a few rounds of it.
 func (t *Table) makeRoom() {
 	t.phase = phaseRoomSweep
 	t.sweep(t.now)
-	keep := t.maxLive - max(t.maxLive/4, 1)
-	if t.index.count <= keep {
+	keep, keepBytes := t.maxLive-max(t.maxLive/4, 1), t.maxKept-t.maxKept/4
+	if t.index.count <= keep && t.kept <= keepBytes {
 		return
 	}
 	t.order = t.order[:0]
 	t.live(nil)
-	end := t.index.count - keep
-	selectSmallest(t.order, end, compareIdle)
-	idlest := t.order[:end]
-	slices.SortFunc(idlest, compareIdle)
 	t.phase = phaseRoomEnd
-	for _, o := range idlest {
-		t.finish(o.slot)
-		t.early++
+	for rest := t.order; len(rest) > 0 && (t.index.count > keep || t.kept > keepBytes); {
+		// As many as the count is over, and at least as many as the bytes
+		// are over in proportion (more if the idlest keep less).
+		end := t.index.count - keep
+		if t.kept > keepBytes {
+			end = max(end, int(int64(len(rest))*int64(t.kept-keepBytes)/int64(t.kept))+1)
+		}
+		end = min(end, len(rest))
+		selectSmallest(rest, end, compareIdle)
+		idlest := rest[:end]
+		slices.SortFunc(idlest, compareIdle)
+		for _, o := range idlest {
+			if t.index.count <= keep && t.kept <= keepBytes {
+				break
+			}
+			t.finish(o.slot)
+			t.early++
+		}
+		rest = rest[end:]
 	}
 }
 
@@ -512,6 +541,9 @@ func (t *Table) EndFile(done func(endedEarly int64)) { done(t.early) }
 func (t *Table) add(p *pcapread.Packet, kp *keyedPacket) {
 	p.VerifyChecksum() // when the reader left it to the table
 	t.phase = phaseOwn
+	if t.kept > t.maxKept {
+		t.makeRoom()
+	}
 	k, h, sport, dport, oneWay, srcIsLo := &kp.k, kp.h, kp.sport, kp.dport, kp.oneWay, kp.srcIsLo
 	i, ok := t.index.lookup(k, h, &t.convs, &t.lites)
 	if ok && p.Timestamp >= t.deadlineOf(i) {
@@ -1014,6 +1046,7 @@ func (t *Table) finish(i int32) {
 	ins := t.insp[i]
 	r := t.record(c, ins)
 	if ins != nil {
+		t.kept -= ins.kept
 		r.Service, r.Unidentified = ins.in.Services(), uint64(ins.in.Unidentified())
 		t.keepSession(c, &ins.in)
 		ins.drop(0)

@@ -153,7 +153,7 @@ func (f *flowFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&f.closeDelay, "tcp-close-delay", d.TCPCloseDelay, "end a closed TCP connection after this long without packets")
 	fs.DurationVar(&f.tolerance, "flowlog-tolerance", flowlog.DefaultTolerance, "how far apart in time flow-log and capture views of one connection may be")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress bar (it shows only on a terminal, for runs over a second)")
-	fs.IntVar(&f.maxLive, "max-live", flows.DefaultMaxLive, "conversations in progress at most; when full, the expired finish and the longest idle end early, and the report says so")
+	fs.IntVar(&f.maxLive, "max-live", flows.DefaultMaxLive, "conversations in progress at most (and 512 bytes of names and answers kept for each); when full, the expired finish and the longest idle end early, and the report says so")
 	fs.IntVar(&f.workers, "workers", 0, "flow tables sharing the work, one per core at most (0: chosen from the cores available); the output is the same for any number")
 	fs.StringArrayVar(&f.hosts, "host", nil, "only conversations with this address or CIDR at either end (repeatable)")
 	fs.StringVar(&f.from, "from", "", "only conversations that ran at or after this time (RFC 3339)")
