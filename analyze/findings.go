@@ -132,6 +132,20 @@ func (f *Finding) add(c *flows.Conn, facts ...string) {
 	}
 }
 
+// addUnkept counts n conversations whose records were not kept, the
+// first starting at first and the last ending at last: each a
+// conversation of its own (a scan's attempts), left out of the uids and
+// Community IDs listed.
+func (f *Finding) addUnkept(n int, first, last int64) {
+	if n == 0 {
+		return
+	}
+	f.Count += n
+	f.first, f.last = min(f.first, first), max(f.last, last)
+	f.Evidence.LeftOut.UIDs += n
+	f.Evidence.LeftOut.CommunityIDs += n
+}
+
 // add puts a conversation, and what it showed, into the evidence.
 func (e *Evidence) add(c *flows.Conn, facts ...string) {
 	e.UIDs = e.LeftOut.unique(e.UIDs, c.UID, &e.LeftOut.UIDs)

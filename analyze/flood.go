@@ -90,7 +90,19 @@ func (a *floodAcc) to(p uint16) {
 type floodDetector struct {
 	targets map[floodKey]*floodMinute
 	sweeps  sweeper
+	// full is the number of targets at which the light are forgotten:
+	// maxFloodTargets, or twice what was left the last time.
+	full int
 }
+
+// maxFloodTargets bounds the targets followed at once. A scanner trying
+// random ports of random hosts makes each attempt a target of its own
+// (3 M in a minute held 450 MB); past the bound, the targets of the
+// current minute that are still light (below floodWatch, never a flood)
+// are forgotten, as a sweep forgets quiet ones: one that turns into a
+// flood later in the minute then counts from there. Only more than 65,536
+// targets in a minute make a difference.
+const maxFloodTargets = 1 << 16
 
 func newFloodDetector() *floodDetector {
 	return &floodDetector{targets: map[floodKey]*floodMinute{}}
@@ -151,6 +163,10 @@ func (fd *floodDetector) observe(d *detection, c *flows.Conn) {
 	m := fd.targets[k]
 	minute := c.TS / int64(time.Minute)
 	if m == nil {
+		if len(fd.targets) >= max(fd.full, maxFloodTargets) {
+			fd.forgetLight()
+			fd.full = 2 * len(fd.targets)
+		}
 		m = &floodMinute{minute: minute}
 		fd.targets[k] = m
 	}
@@ -219,6 +235,17 @@ func perMinute(packets uint64, length int64) uint64 {
 		return packets
 	}
 	return uint64(float64(packets) * float64(time.Minute) / float64(length))
+}
+
+// forgetLight forgets the targets that never reached floodWatch
+// unanswered packets in a minute (a few less than that were, when other
+// targets were many).
+func (fd *floodDetector) forgetLight() {
+	for k, m := range fd.targets {
+		if m.flood == nil && m.sources == nil {
+			delete(fd.targets, k)
+		}
+	}
 }
 
 // sweep forgets the targets below flood rate that have been quiet for a

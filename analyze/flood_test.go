@@ -151,3 +151,32 @@ func TestFloodPorts(t *testing.T) {
 		}
 	}
 }
+
+// TestFloodTargetsAreBounded: a scanner's attempts to ever new hosts and
+// ports (each a target of its own) keep at most about maxFloodTargets
+// targets followed, and a SYN flood among them is still found whole.
+func TestFloodTargetsAreBounded(t *testing.T) {
+	s := NewSummary(Options{})
+	const scans = 3 * maxFloodTargets
+	flood := oneWayConns(70_000, 70_000, time.Minute, nil)()
+	most, j := 0, 0
+	for i := range scans {
+		c := conn("203.0.113.9", netip.AddrFrom4([4]byte{100, byte(i >> 16), byte(i >> 8), byte(i)}).String(), 40000, uint16(1+i%65000), time.Minute*time.Duration(i)/scans, 0)
+		c.ConnState, c.OrigPkts, c.OrigIPBytes, c.RespPkts, c.RespIPBytes, c.UID = "S0", 1, 40, 0, 0, fmt.Sprint("S", i)
+		s.AddConn(c)
+		if i%2 == 0 && j < len(flood) { // the flood, interleaved
+			s.AddConn(flood[j])
+			j++
+		}
+		if i%4096 == 0 {
+			most = max(most, len(detectorOf[*floodDetector](s).targets))
+		}
+	}
+	if most > 2*maxFloodTargets {
+		t.Errorf("%d flood targets followed at once, want at most %d", most, 2*maxFloodTargets)
+	}
+	floods := findingsWhere(s, ofKind("flood"))
+	if len(floods) != 1 || floods[0].Count != len(flood) || floods[0].Dst.IP != netip.MustParseAddr("10.1.0.4") {
+		t.Errorf("floods %+v, want one of the %d attempts on 10.1.0.4", floods, len(flood))
+	}
+}

@@ -36,7 +36,16 @@ type scanKey struct {
 	target netip.Addr // vertical scans: the host; horizontal: unset
 	port   uint16     // horizontal scans: the port; vertical: 0
 	window int64
+	// manyPorts is the finding of a source's horizontal scans past its
+	// first maxPortScans ports (port unset).
+	manyPorts bool
 }
+
+// maxPortScans is how many address scans of one port each a source's
+// findings name; the ports past them make one finding, of many ports:
+// a scanner trying random ports of random hosts crosses the threshold on
+// nearly every port, and 65,536 findings would say one thing.
+const maxPortScans = 64
 
 type scanDetector struct {
 	wins     map[scanKey]*distinct[netip.Addr] // horizontal: distinct targets
@@ -51,7 +60,25 @@ type scanDetector struct {
 	stealth    map[hostKey]*stealthAcc // stealth probes by source (stealth.go)
 	sweepsOnly map[scanKey]bool        // vertical findings that only a quick sweep made
 	active     map[netip.Addr]int      // sources with windows: the sweep generation last seen, or withFinding
+	// targets counts each source's vertical windows: a source past
+	// maxScanTargets of them, or any past maxVerticalWindows in all, gets
+	// none for new targets.
+	targets   map[netip.Addr]int
+	portScans map[netip.Addr]int // each source's findings of one port
+	kept      map[netip.Addr]int // each source's attempts kept in examples
 }
+
+// A scanner trying random ports of random hosts (masscan) makes a
+// vertical window, and kept attempts, for every host it tries: 3 M
+// attempts in a minute held 3.9 GiB. A source's vertical windows are
+// bounded, as are all of them: past either bound, the attempts of a source
+// to a host it has no window for count toward its horizontal windows only
+// (at most one a port), so a vertical scan of a host it has not tried
+// before goes unseen while it sweeps more than 16,384 others.
+const (
+	maxScanTargets     = 1 << 14
+	maxVerticalWindows = 1 << 18
+)
 
 // withFinding marks an active source with a scan finding: never swept.
 const withFinding = -1
@@ -147,8 +174,14 @@ type distinct[T comparable] struct {
 	first   int64 // the first attempt's time
 }
 
-// fewValues is how many values a window keeps in its list.
-const fewValues = 8
+// fewValues is how many values a window keeps in its list, unless its
+// limit is below listedLimit: then the list holds them all (a map of 26
+// addresses takes twice the memory of their list, and a masscan makes a
+// window of each port).
+const (
+	fewValues   = 8
+	listedLimit = 64
+)
 
 // add puts v into the set unless it holds more than limit values.
 func (w *distinct[T]) add(v T, limit int) {
@@ -160,7 +193,7 @@ func (w *distinct[T]) add(v T, limit int) {
 			w.n++
 		}
 	case slices.Contains(w.few, v):
-	case len(w.few) < fewValues:
+	case len(w.few) < fewValues || limit < listedLimit:
 		w.few = append(w.few, v)
 		w.n++
 	default:
@@ -178,17 +211,27 @@ func (w *distinct[T]) add(v T, limit int) {
 func (w *distinct[T]) drop() { w.few, w.many, w.dropped = nil, nil, true }
 
 // attempts are the failed attempts kept as evidence for a scan that may
-// come.
+// come: their records, or, past maxSourceExamples of a source's, their
+// number and times alone.
 type attempts struct {
-	conns []keptRef
-	last  int64 // ts of the latest attempt
-	gen   int
+	conns                   []keptRef
+	last                    int64 // ts of the latest attempt
+	gen                     int
+	unkept                  int
+	unkeptFirst, unkeptLast int64 // the first start and the last end of those
 }
+
+// maxSourceExamples bounds the attempts a source has kept for scans that
+// may come. A scanner of random ports and hosts keeps some for each port
+// until the port crosses its threshold: past the bound they are counted,
+// not kept, so that the finding does not read back hundreds of thousands
+// of records from all over the evidence store.
+const maxSourceExamples = 4096
 
 func newScanDetector() *scanDetector {
 	return &scanDetector{wins: map[scanKey]*distinct[netip.Addr]{}, vwins: map[scanKey]*distinct[uint16]{},
 		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, active: map[netip.Addr]int{},
-		stealth: map[hostKey]*stealthAcc{}, sweepsOnly: map[scanKey]bool{}}
+		stealth: map[hostKey]*stealthAcc{}, sweepsOnly: map[scanKey]bool{}, targets: map[netip.Addr]int{}, portScans: map[netip.Addr]int{}, kept: map[netip.Addr]int{}}
 }
 
 func (s *scanDetector) observe(d *detection, c *flows.Conn) {
@@ -228,9 +271,18 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref keptRef) {
 	gen := s.sweeps.gen
 	src, dst := c.Orig, c.Resp
 	w := c.TS / int64(d.opt.ScanWindow)
-	hosts := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts*40, gen, c.TS).n
-	vw := addDistinct(s.vwins, scanKey{src: src, target: dst, window: w}, c.RespPort, d.opt.ScanPorts*400, gen, c.TS)
-	ports, vertical := vw.n, scanKey{src: src, target: dst}
+	// A window's set stops growing past its threshold: only whether it
+	// crossed it counts.
+	hosts := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts, gen, c.TS).n
+	ports, vertical := 0, scanKey{src: src, target: dst}
+	var vw *distinct[uint16]
+	if k := (scanKey{src: src, target: dst, window: w}); s.vwins[k] != nil || s.targets[src] < maxScanTargets && len(s.vwins) < maxVerticalWindows {
+		if s.vwins[k] == nil {
+			s.targets[src]++
+		}
+		vw = addDistinct(s.vwins, k, c.RespPort, d.opt.ScanPorts, gen, c.TS)
+		ports = vw.n
+	}
 	switch {
 	case hosts >= d.opt.ScanHosts:
 		s.record(d, c, scanKey{src: src, port: c.RespPort}, fmt.Sprintf("%s:%d", dst, c.RespPort))
@@ -247,14 +299,25 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref keptRef) {
 	default:
 		// Keep the attempts of a window until it crosses a threshold.
 		for _, k := range []scanKey{{src: src, port: c.RespPort}, {src: src, target: dst}} {
+			if k.target.IsValid() && vw == nil {
+				continue // no vertical window: none to keep them for
+			}
 			a := s.examples[k]
 			if a == nil {
 				a = &attempts{}
 				s.examples[k] = a
 			}
 			a.last, a.gen = max(a.last, c.TS), gen
-			if len(a.conns) < d.opt.ScanHosts*2 {
+			switch {
+			case len(a.conns)+a.unkept >= d.opt.ScanHosts*2:
+			case s.kept[src] < maxSourceExamples:
 				a.conns = append(a.conns, ref)
+				s.kept[src]++
+			case a.unkept == 0:
+				a.unkept, a.unkeptFirst, a.unkeptLast = 1, c.TS, c.TS+c.Duration
+			default:
+				a.unkept++
+				a.unkeptFirst, a.unkeptLast = min(a.unkeptFirst, c.TS), max(a.unkeptLast, c.TS+c.Duration)
 			}
 		}
 	}
@@ -281,25 +344,32 @@ func addDistinct[T comparable](wins map[scanKey]*distinct[T], k scanKey, v T, li
 func (s *scanDetector) sweep(d *detection) {
 	stale := func(gen int, end int64) bool { return s.sweeps.stale(gen) && end+int64(sweepSlack) < d.last }
 	window := int64(d.opt.ScanWindow)
-	sweepWindows(s.wins, d.opt.ScanHosts, window, stale)
-	sweepWindows(s.vwins, d.opt.ScanPorts, window, stale)
+	sweepWindows(s.wins, d.opt.ScanHosts, window, stale, nil)
+	sweepWindows(s.vwins, d.opt.ScanPorts, window, stale, func(k scanKey) {
+		if s.targets[k.src]--; s.targets[k.src] == 0 {
+			delete(s.targets, k.src)
+		}
+	})
 	for k, a := range s.examples {
 		if stale(a.gen, a.last+window) {
-			delete(s.examples, k)
+			s.forget(k, a)
 		}
 	}
 	maps.DeleteFunc(s.active, func(_ netip.Addr, gen int) bool { return gen != withFinding && s.sweeps.stale(gen) })
 	s.sweeps.swept(s.entries())
 }
 
-// sweepWindows drops the stale windows below threshold and the sets of
-// the stale ones above it.
-func sweepWindows[T comparable](wins map[scanKey]*distinct[T], threshold int, window int64, stale func(gen int, end int64) bool) {
+// sweepWindows drops the stale windows below threshold (telling deleted,
+// if set) and the sets of the stale ones above it.
+func sweepWindows[T comparable](wins map[scanKey]*distinct[T], threshold int, window int64, stale func(gen int, end int64) bool, deleted func(scanKey)) {
 	for k, w := range wins {
 		switch {
 		case !stale(w.gen, (k.window+1)*window):
 		case w.n < threshold:
 			delete(wins, k)
+			if deleted != nil {
+				deleted(k)
+			}
 		default:
 			w.drop()
 		}
@@ -309,17 +379,39 @@ func sweepWindows[T comparable](wins map[scanKey]*distinct[T], threshold int, wi
 func (s *scanDetector) record(d *detection, c *flows.Conn, k scanKey, fact string) {
 	f := s.found[k]
 	if f == nil {
-		f = newFinding("scan", "T1046", c, d.endpoint(k.src, nil), Endpoint{})
-		s.found[k] = f
-		s.active[k.src] = withFinding
-		if a := s.examples[k]; a != nil {
-			for _, e := range a.conns {
-				s.addTarget(d, f, d.evidence.get(e))
+		examples := s.examples[k]
+		if examples != nil {
+			s.forget(k, examples)
+		}
+		if !k.target.IsValid() {
+			if s.portScans[k.src] >= maxPortScans {
+				k = scanKey{src: k.src, manyPorts: true}
+				f = s.found[k]
+			} else {
+				s.portScans[k.src]++
 			}
 		}
-		delete(s.examples, k)
+		if f == nil {
+			f = newFinding("scan", "T1046", c, d.endpoint(k.src, nil), Endpoint{})
+			s.found[k] = f
+			s.active[k.src] = withFinding
+		}
+		if examples != nil {
+			for _, e := range examples.conns {
+				s.addTarget(d, f, d.evidence.get(e))
+			}
+			f.addUnkept(examples.unkept, examples.unkeptFirst, examples.unkeptLast)
+		}
 	}
 	s.addTarget(d, f, c)
+}
+
+// forget drops the attempts kept for window k.
+func (s *scanDetector) forget(k scanKey, a *attempts) {
+	delete(s.examples, k)
+	if s.kept[k.src] -= len(a.conns); s.kept[k.src] == 0 {
+		delete(s.kept, k.src)
+	}
 }
 
 func (s *scanDetector) addTarget(d *detection, f *Finding, c *flows.Conn) {
@@ -342,6 +434,9 @@ func (s *scanDetector) findings(d *detection) []*Finding {
 			f.Score = 30
 			f.Title = "quick port sweep"
 			f.Why = fmt.Sprintf("%s tried %d connections to a few ports of %s within seconds that failed or were denied: a quick port sweep", k.src, f.Count, k.target)
+		} else if k.manyPorts {
+			f.Title = "address scan of many ports"
+			f.Why = fmt.Sprintf("%s probed more than %d ports, each on many hosts, with %d attempts that failed or were denied: an address scan of many ports (horizontal), as a scanner of random hosts and ports makes", k.src, maxPortScans, f.Count)
 		} else if k.target.IsValid() {
 			f.Title = "port scan"
 			f.Why = fmt.Sprintf("%s probed %d connection attempts across many ports of %s that failed or were denied: a port scan (vertical)", k.src, f.Count, k.target)

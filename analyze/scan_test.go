@@ -92,7 +92,8 @@ func failedConn(src, dst string, dp uint16, ts time.Duration, uid string) *flows
 }
 
 // TestCrossedScanWindowDropsItsSet: a scan's window, long past, keeps only
-// its size, and an attempt that arrives late still counts toward the scan.
+// its size (which stops growing past the threshold), and an attempt that
+// arrives late still counts toward the scan.
 func TestCrossedScanWindowDropsItsSet(t *testing.T) {
 	s := NewSummary(Options{})
 	for i := range 30 {
@@ -107,8 +108,8 @@ func TestCrossedScanWindowDropsItsSet(t *testing.T) {
 	if w == nil {
 		t.Fatal("the scan's window is gone after six hours")
 	}
-	if !w.dropped || w.few != nil || w.many != nil || w.n != 30 {
-		t.Fatalf("the scan's window after six hours: %d values kept, size %d; want the set dropped and its size 30 kept", len(w.few)+len(w.many), w.n)
+	if !w.dropped || w.few != nil || w.many != nil || w.n < DefaultScanHosts {
+		t.Fatalf("the scan's window after six hours: %d values kept, size %d; want the set dropped and a size past the threshold kept", len(w.few)+len(w.many), w.n)
 	}
 	s.AddConn(failedConn("203.0.113.5", "10.0.1.200", 445, 40*time.Second, "late"))
 	found := findingsWhere(s, func(f Finding) bool { return f.Kind == "scan" && f.Src.IP == k.src })
@@ -176,5 +177,34 @@ func TestFirstAttemptIsReplayed(t *testing.T) {
 			ev.Connections[0].Resp != first.Resp || !slices.Contains(ev.Files, first.Files[0]) {
 			t.Errorf("with %d other sources: the evidence does not start with the first attempt: %+v", others, ev)
 		}
+	}
+}
+
+// TestRandomScanIsBounded: a source trying random ports of ever new hosts
+// (masscan) makes one finding for each of its first maxPortScans ports
+// and one for the rest, counting every attempt on a port that crossed
+// the threshold, while its vertical windows and kept attempts stay within
+// their bounds.
+func TestRandomScanIsBounded(t *testing.T) {
+	s := NewSummary(Options{})
+	const ports, attempts = 200, 2 * maxScanTargets
+	for i := range attempts {
+		dst := netip.AddrFrom4([4]byte{100, byte(i >> 16), byte(i >> 8), byte(i)}).String()
+		s.AddConn(failedConn("203.0.113.9", dst, uint16(1000+i%ports), time.Minute*time.Duration(i)/attempts, fmt.Sprint("S", i)))
+	}
+	d := detectorOf[*scanDetector](s)
+	if len(d.vwins) > maxScanTargets || d.kept[netip.MustParseAddr("203.0.113.9")] > maxSourceExamples {
+		t.Errorf("%d vertical windows, %d attempts kept", len(d.vwins), d.kept[netip.MustParseAddr("203.0.113.9")])
+	}
+	scans := findingsWhere(s, ofKind("scan"))
+	many, total := 0, 0
+	for _, f := range scans {
+		total += f.Count
+		if f.Title == "address scan of many ports" {
+			many++
+		}
+	}
+	if len(scans) != maxPortScans+1 || many != 1 || total != attempts {
+		t.Errorf("%d scan findings (%d of many ports) counting %d attempts, want %d (1) counting %d", len(scans), many, total, maxPortScans+1, attempts)
 	}
 }
