@@ -162,9 +162,10 @@ func (f *firstAttempts) close() {
 }
 
 // distinct is the set of values a scan window has seen: a short list
-// while it is small, as most windows stay, and a map beyond. Once the
-// window has crossed its threshold and is long past, the set is dropped
-// and only its size kept: a late attempt still counts toward the scan.
+// while it is small, as most windows stay, and a map beyond. Once it
+// holds one more than its limit (the window's threshold), or its window
+// is long past, the set is dropped and only its size kept: a late attempt
+// still counts toward the scan.
 type distinct[T comparable] struct {
 	few     []T
 	many    map[T]struct{}
@@ -183,7 +184,8 @@ const (
 	listedLimit = 64
 )
 
-// add puts v into the set unless it holds more than limit values.
+// add puts v into the set unless it holds more than limit values; once
+// it does, the values are dropped.
 func (w *distinct[T]) add(v T, limit int) {
 	switch {
 	case w.dropped || w.n > limit:
@@ -204,6 +206,9 @@ func (w *distinct[T]) add(v T, limit int) {
 		w.few = nil
 		w.many[v] = struct{}{}
 		w.n++
+	}
+	if w.n > limit {
+		w.drop() // no value can change the size any more
 	}
 }
 
