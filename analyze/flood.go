@@ -65,11 +65,14 @@ type floodMinute struct {
 	rate         uint64
 	bytes, conns uint64
 	packets      uint64
-	first        []keptRef // the minute's first few conversations
-	gen          int
-	flood        *floodAcc // once a minute has been at flood rate
-	sources      *sourceCount
-	counted      bool // the minute's totals are in flood's
+	// The minute's first few conversations: the first held apart (its
+	// place in firsts, while heldFirst), the others in the evidence.
+	first     []keptRef
+	heldFirst bool
+	gen       int
+	flood     *floodAcc // once a minute has been at flood rate
+	sources   *sourceCount
+	counted   bool // the minute's totals are in flood's
 }
 
 // floodAcc is the finding of a flood and its totals over its flood minutes.
@@ -90,9 +93,20 @@ func (a *floodAcc) to(p uint16) {
 type floodDetector struct {
 	targets map[floodKey]*floodMinute
 	sweeps  sweeper
+	// firsts holds the first conversation of each target's minute until
+	// the minute is at flood rate: most targets see one (a scanner of
+	// random hosts makes every attempt a target), and keeping each in the
+	// evidence store would fill it, in memory without a writable TMPDIR.
+	firsts firstAttempts[floodMinuteKey]
 	// full is the number of targets at which the light are forgotten:
 	// maxFloodTargets, or twice what was left the last time.
 	full int
+}
+
+// floodMinuteKey is a target's minute.
+type floodMinuteKey struct {
+	floodKey
+	minute int64
 }
 
 // maxFloodTargets bounds the targets followed at once. A scanner trying
@@ -171,7 +185,7 @@ func (fd *floodDetector) observe(d *detection, c *flows.Conn) {
 		fd.targets[k] = m
 	}
 	if minute > m.minute { // late conversations count toward the current minute
-		m.minute, m.rate, m.packets, m.bytes, m.conns, m.first, m.counted = minute, 0, 0, 0, 0, m.first[:0], false
+		m.minute, m.rate, m.packets, m.bytes, m.conns, m.first, m.heldFirst, m.counted = minute, 0, 0, 0, 0, m.first[:0], false, false
 	}
 	m.gen = fd.sweeps.gen
 	m.rate += perMinute(w.packets, c.Duration)
@@ -195,7 +209,10 @@ func (fd *floodDetector) observe(d *detection, c *flows.Conn) {
 		a.f.add(c)
 	case m.rate >= floodRate*60:
 		fd.startMinute(d, k, m, c, w)
-	case len(m.first) < maxConnections:
+	case m.conns == 1:
+		fd.firsts.keep(d, floodMinuteKey{k, m.minute}, c)
+		m.heldFirst = true
+	case len(m.first)+1 < maxConnections:
 		m.first = append(m.first, d.keep(c))
 	}
 }
@@ -209,14 +226,21 @@ func (fd *floodDetector) startMinute(d *detection, k floodKey, m *floodMinute, c
 		a = &floodAcc{f: newFinding("flood", name.technique, c, d.endpoint(w.sender, nil), d.endpoint(k.target, nil)), port: w.port}
 		m.flood = a
 	}
-	for _, ref := range m.first {
-		first := d.evidence.get(ref) // its addresses and ports, not its packet counts
+	addFirst := func(first *flows.Conn) { // its addresses and ports, not its packet counts
 		a.f.add(first)
 		if first.Orig == k.target {
 			a.to(first.OrigPort)
 		} else {
 			a.to(first.RespPort)
 		}
+	}
+	if m.heldFirst {
+		if first, _, ok := fd.firsts.take(d, floodMinuteKey{k, m.minute}); ok {
+			addFirst(first)
+		}
+	}
+	for _, ref := range m.first {
+		addFirst(d.evidence.get(ref))
 	}
 	a.to(w.port)
 	a.f.add(c)
@@ -225,7 +249,7 @@ func (fd *floodDetector) startMinute(d *detection, k floodKey, m *floodMinute, c
 	a.conns += m.conns
 	a.peak = max(a.peak, m.rate)
 	a.minutes++
-	m.counted, m.first = true, nil
+	m.counted, m.first, m.heldFirst = true, nil, false
 }
 
 // perMinute is the packets a minute of a conversation of that many packets
@@ -261,6 +285,7 @@ func (fd *floodDetector) sweep(now int64) {
 }
 
 func (fd *floodDetector) findings(d *detection) []*Finding {
+	fd.firsts.close()
 	var out []*Finding
 	for k, m := range fd.targets {
 		a := m.flood

@@ -154,7 +154,8 @@ func TestFloodPorts(t *testing.T) {
 
 // TestFloodTargetsAreBounded: a scanner's attempts to ever new hosts and
 // ports (each a target of its own) keep at most about maxFloodTargets
-// targets followed, and a SYN flood among them is still found whole.
+// targets followed, and few of them in the evidence store, and a SYN
+// flood among them is still found whole.
 func TestFloodTargetsAreBounded(t *testing.T) {
 	s := NewSummary(Options{})
 	const scans = 3 * maxFloodTargets
@@ -174,6 +175,11 @@ func TestFloodTargetsAreBounded(t *testing.T) {
 	}
 	if most > 2*maxFloodTargets {
 		t.Errorf("%d flood targets followed at once, want at most %d", most, 2*maxFloodTargets)
+	}
+	// The flood's attempts, its first from each source held apart; the
+	// scanner's, a few thousand.
+	if d := s.det; d.evidence.base+int64(len(d.evidence.buf)) > 64*int64(len(flood)+maxSourceExamples) {
+		t.Errorf("%d bytes in the evidence store for %d attempts", d.evidence.base+int64(len(d.evidence.buf)), scans+len(flood))
 	}
 	floods := findingsWhere(s, ofKind("flood"))
 	if len(floods) != 1 || floods[0].Count != len(flood) || floods[0].Dst.IP != netip.MustParseAddr("10.1.0.4") {

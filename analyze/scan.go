@@ -56,7 +56,7 @@ type scanDetector struct {
 	// A source's first failed attempt is kept alone (a flood from millions
 	// of spoofed sources tries once each); its windows are made from its
 	// second attempt on, the first replayed.
-	firsts     firstAttempts
+	firsts     firstAttempts[hostKey]
 	stealth    map[hostKey]*stealthAcc // stealth probes by source (stealth.go)
 	sweepsOnly map[scanKey]bool        // vertical findings that only a quick sweep made
 	active     map[netip.Addr]int      // sources with windows: the sweep generation last seen, or withFinding
@@ -87,8 +87,10 @@ const withFinding = -1
 // not a scan: one attempt each); the older are forgotten.
 const maxFirsts = 1 << 17
 
-// firstAttempts holds the first failed attempt of each source that has
-// made one only: past maxFirsts/2 sources the notes start afresh, and the
+// firstAttempts holds the first failed attempt of each source (K: its
+// host) that has made one only, or the first conversation of each flood
+// target's minute (K: floodMinuteKey): past maxFirsts/2 keys the notes
+// start afresh, and the
 // older are kept until the next time (at most maxFirsts, the newest half at
 // least). An attempt no other detector kept is held in a store of the
 // notes' own generation, rather than in the evidence store, and goes there
@@ -97,10 +99,10 @@ const maxFirsts = 1 << 17
 // (on disk, or without a writable TMPDIR in memory) at 66 bytes a packet.
 // Each generation's store holds firstsBuffer bytes of records in memory,
 // the rest compressed in a temporary file, as the evidence store does.
-type firstAttempts struct {
+type firstAttempts[K comparable] struct {
 	// A source's attempt: its place in the evidence store, or, when
 	// negative, ^its place in recs (olderRecs for older).
-	refs, older     map[hostKey]keptRef // keys without pointers: no work for the garbage collector
+	refs, older     map[K]keptRef
 	recs, olderRecs *evidenceStore
 }
 
@@ -109,12 +111,12 @@ type firstAttempts struct {
 const firstsBuffer = 1 << 20
 
 // keep notes c, the conversation being observed, as src's first attempt.
-func (f *firstAttempts) keep(d *detection, src hostKey, c *flows.Conn) {
+func (f *firstAttempts[K]) keep(d *detection, src K, c *flows.Conn) {
 	if f.refs == nil || len(f.refs) >= maxFirsts/2 {
 		clear(f.older)
 		f.older, f.refs = f.refs, f.older
 		if f.refs == nil {
-			f.refs = make(map[hostKey]keptRef)
+			f.refs = make(map[K]keptRef)
 		}
 		if f.olderRecs != nil {
 			f.olderRecs.close()
@@ -131,7 +133,7 @@ func (f *firstAttempts) keep(d *detection, src hostKey, c *flows.Conn) {
 // take forgets src's first attempt and returns it with its place in the
 // evidence store, where it is put if it was held here; ok is false when
 // src has none.
-func (f *firstAttempts) take(d *detection, src hostKey) (c *flows.Conn, ref keptRef, ok bool) {
+func (f *firstAttempts[K]) take(d *detection, src K) (c *flows.Conn, ref keptRef, ok bool) {
 	recs := f.recs
 	if ref, ok = f.refs[src]; ok {
 		delete(f.refs, src)
@@ -153,7 +155,7 @@ func (f *firstAttempts) take(d *detection, src hostKey) (c *flows.Conn, ref kept
 }
 
 // close releases the stores' temporary files.
-func (f *firstAttempts) close() {
+func (f *firstAttempts[K]) close() {
 	for _, s := range []*evidenceStore{f.recs, f.olderRecs} {
 		if s != nil {
 			s.close()
@@ -258,11 +260,11 @@ func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 			return
 		}
 		s.active[c.Orig] = s.sweeps.gen
-		s.attempt(d, first, ref)
+		s.attempt(d, first, func() keptRef { return ref })
 	} else if gen != withFinding {
 		s.active[c.Orig] = s.sweeps.gen
 	}
-	s.attempt(d, c, d.keep(c))
+	s.attempt(d, c, func() keptRef { return d.keep(c) })
 }
 
 // entries counts the state a sweep can shrink.
@@ -270,9 +272,11 @@ func (s *scanDetector) entries() int {
 	return len(s.wins) + len(s.vwins) + len(s.examples) + len(s.active)
 }
 
-// attempt counts a failed attempt, kept at ref, toward its source's scan
-// windows.
-func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref keptRef) {
+// attempt counts a failed attempt toward its source's scan windows; ref
+// keeps it in the evidence store and returns its place there, called only
+// when a window holds on to it (a scanner's attempts past its bounds are
+// not stored at all).
+func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref func() keptRef) {
 	gen := s.sweeps.gen
 	src, dst := c.Orig, c.Resp
 	w := c.TS / int64(d.opt.ScanWindow)
@@ -316,7 +320,7 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref keptRef) {
 			switch {
 			case len(a.conns)+a.unkept >= d.opt.ScanHosts*2:
 			case s.kept[src] < maxSourceExamples:
-				a.conns = append(a.conns, ref)
+				a.conns = append(a.conns, ref())
 				s.kept[src]++
 			case a.unkept == 0:
 				a.unkept, a.unkeptFirst, a.unkeptLast = 1, c.TS, c.TS+c.Duration
