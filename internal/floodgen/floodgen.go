@@ -9,7 +9,11 @@
 //   - udpflood: UDP datagrams from random sources to one port of the VM;
 //   - dnsflood: DNS responses from random resolvers, to no query of the VM;
 //   - tcpholes: connections to the VM whose data all comes after a hole
-//     that is never filled (reassembly abuse, or capture loss).
+//     that is never filled (reassembly abuse, or capture loss);
+//   - randomscan: SYNs from the VM to random ports of random hosts (a
+//     compromised VM running masscan);
+//   - dnslongnames: DNS responses of 64 AAAA records, each of a long
+//     name of its own.
 //
 // bench/floodgen is its command; the flood tests write small ones.
 package floodgen
@@ -24,7 +28,7 @@ import (
 )
 
 // Kinds are the captures Write makes.
-var Kinds = []string{"synflood", "udpflows", "dnsnames", "dnsanswers", "udpflood", "dnsflood", "tcpholes"}
+var Kinds = []string{"synflood", "udpflows", "dnsnames", "dnsanswers", "udpflood", "dnsflood", "tcpholes", "randomscan", "dnslongnames"}
 
 // Start is the time of every capture's first packet.
 var Start = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
@@ -64,6 +68,10 @@ func Write(out io.Writer, kind string, n int, span time.Duration) error {
 		case "dnsanswers":
 			a := dnsMessage(uint16(i), "cdn.example.com", true, 64, w.rnd)
 			w.udp(at, resolver(i), vm, 53, uint16(1024+i%60000), a)
+		case "randomscan":
+			w.tcpSYN(at, vm, w.randomAddr(), uint16(1024+w.rnd.IntN(60000)), uint16(1+w.rnd.IntN(65535)))
+		case "dnslongnames":
+			w.udp(at, resolver(i), vm, 53, uint16(1024+i%60000), dnsLongNames(uint16(i), 64, w.rnd))
 		default:
 			return fmt.Errorf("floodgen: unknown kind %q", kind)
 		}
@@ -175,6 +183,22 @@ func (w *writer) udp(at time.Time, src, dst [4]byte, sport, dport uint16, payloa
 
 // dnsMessage is a query for name, or a response with answers random A
 // records.
+// dnsLongNames is a response to a query for cdn.example whose answers are
+// AAAA records of names of their own, 48 random hex digits under .example.
+func dnsLongNames(id uint16, answers int, rnd *rand.Rand) []byte {
+	m := []byte{byte(id >> 8), byte(id), 0x81, 0x80, 0, 1, 0, byte(answers), 0, 0, 0, 0}
+	m = append(m, 3, 'c', 'd', 'n', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 28, 0, 1)
+	for range answers {
+		name := fmt.Sprintf("%016x%016x%016x", rnd.Uint64(), rnd.Uint64(), rnd.Uint64())
+		m = append(append(append(m, byte(len(name))), name...), 0xc0, 16) // under example., after cdn
+		m = append(m, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16, 0x20, 0x01, 0x0d, 0xb8)
+		for range 12 {
+			m = append(m, byte(rnd.IntN(256)))
+		}
+	}
+	return m
+}
+
 func dnsMessage(id uint16, name string, response bool, answers int, rnd *rand.Rand) []byte {
 	m := make([]byte, 12)
 	binary.BigEndian.PutUint16(m[0:], id)
