@@ -158,12 +158,14 @@ func (n *names) fromConn(c *flows.Conn) {
 		var raw, name string // the last answer's name, and made normal: answers share names
 		for owner, ip := range f.DNS.Answers.Addrs() {
 			if aliasOf == nil {
+				// As addNormal would, without the call or making the name
+				// normal (empty only for "" and "."): a flood's every answer.
+				if n.full != nil && owner != "" && owner != "." && !n.inFilter(ip) {
+					n.dropped++
+					continue
+				}
 				if owner != raw {
 					raw, name = owner, normalName(owner)
-				}
-				if n.full != nil && name != "" && !n.inFilter(ip) {
-					n.dropped++ // as addNormal would, without the call: a flood's every answer
-					continue
 				}
 				n.addNormal(ip, name, "dns", c.TS)
 				continue
