@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"net/netip"
+	"slices"
 	"unsafe"
 )
 
@@ -262,6 +263,12 @@ func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, 
 	if sameName && isAddr && (typ == "A" && len(value) == 4 || typ == "AAAA" && len(value) == 16) {
 		b.addSameName(value)
 		return
+	}
+	if need := len(name) + len(typ) + len(value) + 8; b.n > 0 && cap(b.buf)-len(b.buf) < need {
+		// A second name, and no room: the rest of the message is likely
+		// to be of names of their own too. Room for them all at once,
+		// not a copy each time the buffer doubles.
+		b.buf = slices.Grow(b.buf, need*(1+min(more, maxAnswers-b.n)))
 	}
 	b.buf = append(b.buf, general)
 	if sameName {
