@@ -41,6 +41,11 @@ func FuzzInspector(f *testing.F) {
 		split.Stream(FromResp, data[k:])
 		split.Facts()
 		for _, in := range []*Inspector{tcp, udp} {
+			// Each list is bounded, so what they keep is too: a few
+			// dozen KiB at most (flows.Config.MaxLive's share).
+			if k := in.Kept(); k < 0 || k > 64<<10 {
+				t.Fatalf("%d bytes kept", k)
+			}
 			if f := in.Facts(); f != nil {
 				if f.DNS != nil && (len(f.DNS.Queries) > maxListItems || f.DNS.Answers.Len() > 4*maxListItems) {
 					t.Fatalf("unbounded DNS facts")
