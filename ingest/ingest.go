@@ -465,7 +465,7 @@ func (r *run) outliers(path string, n, at int64, what string) {
 // EndedEarly says that n conversations were ended early under memory
 // pressure.
 func EndedEarly(n int64) string {
-	return fmt.Sprintf("%d conversation(s) ended early: more were in progress at once, or they kept more names and answers, than --max-live allows", n)
+	return fmt.Sprintf("%d conversation(s) ended early under memory pressure: more in progress at once, or keeping more names and answers, than --max-live allows", n)
 }
 
 // Undecoded says that n frames of link types netfx does not decode were
