@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -415,6 +416,31 @@ func (s *scanDetector) record(d *detection, c *flows.Conn, k scanKey, fact strin
 	s.addTarget(d, f, c)
 }
 
+// foldPortScans makes the address scans of one port each of a source
+// whose scans passed maxPortScans ports part of its finding of many
+// ports, in the order of their ports: one scan, one finding.
+func (s *scanDetector) foldPortScans() {
+	var folded []scanKey
+	for k := range s.found {
+		if !k.target.IsValid() && !k.manyPorts && s.found[scanKey{src: k.src, manyPorts: true}] != nil {
+			folded = append(folded, k)
+		}
+	}
+	slices.SortFunc(folded, func(a, b scanKey) int { return cmp.Or(a.src.Compare(b.src), cmp.Compare(a.port, b.port)) })
+	for _, k := range folded {
+		many, f := s.found[scanKey{src: k.src, manyPorts: true}], s.found[k]
+		many.Count += f.Count
+		many.first, many.last = min(many.first, f.first), max(many.last, f.last)
+		many.Evidence.merge(&f.Evidence)
+		for _, e := range f.dsts {
+			if len(many.dsts) < maxEvidence*5 {
+				many.dsts = append(many.dsts, e)
+			}
+		}
+		delete(s.found, k)
+	}
+}
+
 // forget drops the attempts kept for window k.
 func (s *scanDetector) forget(k scanKey, a *attempts) {
 	delete(s.examples, k)
@@ -432,6 +458,7 @@ func (s *scanDetector) addTarget(d *detection, f *Finding, c *flows.Conn) {
 
 func (s *scanDetector) findings(d *detection) []*Finding {
 	s.firsts.close()
+	s.foldPortScans()
 	var out []*Finding
 	for k, f := range s.found {
 		external := !d.internal(k.src)

@@ -1211,6 +1211,18 @@ func TestServicesShared(t *testing.T) {
 	}
 }
 
+// TestManyAnswersReadBack: a conversation log may give more answers than
+// a capture's conversation keeps, each of a name of its own: all are held.
+func TestManyAnswersReadBack(t *testing.T) {
+	var in []DNSAnswer
+	for i := range 3 * maxAnswers {
+		in = append(in, DNSAnswer{Name: fmt.Sprintf("h%d.example", i), Type: "A", Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})})
+	}
+	if got := slices.Collect(NewDNSAnswers(in...).All()); !slices.Equal(got, in) {
+		t.Errorf("%d answers read back, want %d", len(got), len(in))
+	}
+}
+
 // checkAddrs checks that Addrs yields the names and addresses of the
 // answers All yields that are addresses, in order.
 func checkAddrs(t *testing.T, answers DNSAnswers) {

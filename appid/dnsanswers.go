@@ -268,7 +268,7 @@ func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, 
 		// A second name, and no room: the rest of the message is likely
 		// to be of names of their own too. Room for them all at once,
 		// not a copy each time the buffer doubles.
-		b.buf = slices.Grow(b.buf, need*(1+min(more, maxAnswers-b.n)))
+		b.buf = slices.Grow(b.buf, need*(1+max(0, min(more, maxAnswers-b.n))))
 	}
 	b.buf = append(b.buf, general)
 	if sameName {
