@@ -64,6 +64,9 @@ func NewDNSAnswers(answers ...DNSAnswer) DNSAnswers {
 // Len returns the number of answers.
 func (a DNSAnswers) Len() int { return a.n }
 
+// Bytes returns the bytes the answers are held in.
+func (a DNSAnswers) Bytes() int { return len(a.enc) }
+
 // HasText reports whether any answer's value is text rather than an
 // address (a CNAME's or PTR's name): whether a reader looking for
 // aliases needs to go through them.

@@ -101,18 +101,19 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 		// out and send belong to the goroutine that the table hands its
 		// results on: this one, or a Sharded table's merger.
 		var out []tableResult
+		weight := 0 // of out: see resultWeight
 		send := func() {
 			if len(out) > 0 {
 				select {
 				case results <- out:
 				case <-ctx.Done():
 				}
-				out = make([]tableResult, 0, resultBatch)
+				out, weight = make([]tableResult, 0, resultBatch), 0
 			}
 		}
 		hand := func(r tableResult) {
 			out = append(out, r)
-			if len(out) == resultBatch {
+			if weight += resultWeight(r.conn); weight >= resultBatch {
 				send()
 			}
 		}
@@ -191,8 +192,21 @@ type tableResult struct {
 	isWatermark bool
 }
 
-// resultBatch is how many results go back to the caller at once.
+// resultBatch is how many results go back to the caller at once, at
+// most: fewer when they are heavy (resultWeight).
 const resultBatch = 256
+
+// resultWeight is what a result counts for in its batch: one, and one
+// more for each KiB of DNS answers, so that a flood of responses of 64
+// long names each (5 to 18 KB a conversation) holds about as much in
+// flight as ordinary results, a few MiB, rather than 80 to 300 MB in
+// resultsAhead full batches.
+func resultWeight(c *flows.Conn) int {
+	if c == nil || c.App == nil || c.App.DNS == nil {
+		return 1
+	}
+	return 1 + c.App.DNS.Answers.Bytes()>>10
+}
 
 // readFile reads one capture and sends its packets in batches, until ctx
 // is done.
