@@ -37,14 +37,14 @@ type scanKey struct {
 	target netip.Addr // vertical scans: the host; horizontal: unset
 	port   uint16     // horizontal scans: the port; vertical: 0
 	window int64
-	// manyPorts is the finding of a source's horizontal scans past its
-	// first maxPortScans ports (port unset).
+	// manyPorts is the finding of a source's horizontal scans, all of
+	// them, once they pass maxPortScans ports (port unset).
 	manyPorts bool
 }
 
-// maxPortScans is how many address scans of one port each a source's
-// findings name; the ports past them make one finding, of many ports:
-// a scanner trying random ports of random hosts crosses the threshold on
+// maxPortScans is how many address scans of one port each a source may
+// have; past them, all of its ports make one finding, of many ports: a
+// scanner trying random ports of random hosts crosses the threshold on
 // nearly every port, and 65,536 findings would say one thing.
 const maxPortScans = 64
 
@@ -91,9 +91,8 @@ const maxFirsts = 1 << 17
 // firstAttempts holds the first failed attempt of each source (K: its
 // host) that has made one only, or the first conversation of each flood
 // target's minute (K: floodMinuteKey): past maxFirsts/2 keys the notes
-// start afresh, and the
-// older are kept until the next time (at most maxFirsts, the newest half at
-// least). An attempt no other detector kept is held in a store of the
+// start afresh, and the older are kept until the next time (at most
+// maxFirsts, the newest half at least). An attempt no other detector kept is held in a store of the
 // notes' own generation, rather than in the evidence store, and goes there
 // only when its source tries again: the attempts of a flood's spoofed
 // sources are forgotten with them instead of filling the evidence store
@@ -285,12 +284,16 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref func() keptRef) 
 	// crossed it counts.
 	hosts := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts, gen, c.TS).n
 	ports, vertical := 0, scanKey{src: src, target: dst}
-	var vw *distinct[uint16]
-	if k := (scanKey{src: src, target: dst, window: w}); s.vwins[k] != nil || s.targets[src] < maxScanTargets && len(s.vwins) < maxVerticalWindows {
-		if s.vwins[k] == nil {
-			s.targets[src]++
-		}
-		vw = addDistinct(s.vwins, k, c.RespPort, d.opt.ScanPorts, gen, c.TS)
+	k := scanKey{src: src, target: dst, window: w}
+	vw := s.vwins[k]
+	if vw == nil && s.targets[src] < maxScanTargets && len(s.vwins) < maxVerticalWindows {
+		vw = &distinct[uint16]{first: c.TS}
+		s.vwins[k] = vw
+		s.targets[src]++
+	}
+	if vw != nil {
+		vw.gen = gen
+		vw.add(c.RespPort, d.opt.ScanPorts)
 		ports = vw.n
 	}
 	switch {
