@@ -175,6 +175,9 @@ type distinct[T comparable] struct {
 	dropped bool
 	gen     int   // sweep generation of the last attempt
 	first   int64 // the first attempt's time
+	// found is the finding a horizontal window's attempts go to once it
+	// has crossed its threshold: record's lookups, once.
+	found *Finding
 }
 
 // fewValues is how many values a window keeps in its list, unless its
@@ -282,7 +285,8 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref func() keptRef) 
 	w := c.TS / int64(d.opt.ScanWindow)
 	// A window's set stops growing past its threshold: only whether it
 	// crossed it counts.
-	hosts := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts, gen, c.TS).n
+	hw := addDistinct(s.wins, scanKey{src: src, port: c.RespPort, window: w}, dst, d.opt.ScanHosts, gen, c.TS)
+	hosts := hw.n
 	ports, vertical := 0, scanKey{src: src, target: dst}
 	k := scanKey{src: src, target: dst, window: w}
 	vw := s.vwins[k]
@@ -297,18 +301,20 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref func() keptRef) 
 		ports = vw.n
 	}
 	switch {
+	case hosts >= d.opt.ScanHosts && hw.found != nil:
+		s.addTarget(d, hw.found, c)
 	case hosts >= d.opt.ScanHosts:
-		s.record(d, c, scanKey{src: src, port: c.RespPort}, fmt.Sprintf("%s:%d", dst, c.RespPort))
+		hw.found = s.record(d, c, scanKey{src: src, port: c.RespPort})
 	case ports >= d.opt.ScanPorts:
 		delete(s.sweepsOnly, vertical)
-		s.record(d, c, vertical, fmt.Sprintf("%s:%d", dst, c.RespPort))
+		s.record(d, c, vertical)
 	case ports >= sweepPorts && (s.found[vertical] != nil || c.TS-vw.first <= int64(sweepTime)):
 		// A few ports of one host within seconds: a quick sweep (nmap's
 		// top ports), low, not a rare-port finding for each.
 		if s.found[vertical] == nil {
 			s.sweepsOnly[vertical] = true
 		}
-		s.record(d, c, vertical, fmt.Sprintf("%s:%d", dst, c.RespPort))
+		s.record(d, c, vertical)
 	default:
 		// Keep the attempts of a window until it crosses a threshold.
 		for _, k := range []scanKey{{src: src, port: c.RespPort}, {src: src, target: dst}} {
@@ -389,7 +395,10 @@ func sweepWindows[T comparable](wins map[scanKey]*distinct[T], threshold int, wi
 	}
 }
 
-func (s *scanDetector) record(d *detection, c *flows.Conn, k scanKey, fact string) {
+// record adds attempt c to the finding of scan k, made with the attempts
+// kept for it if there is none (that of the source's many ports, for an
+// address scan past its maxPortScans), and returns the finding.
+func (s *scanDetector) record(d *detection, c *flows.Conn, k scanKey) *Finding {
 	f := s.found[k]
 	if f == nil {
 		examples := s.examples[k]
@@ -417,6 +426,7 @@ func (s *scanDetector) record(d *detection, c *flows.Conn, k scanKey, fact strin
 		}
 	}
 	s.addTarget(d, f, c)
+	return f
 }
 
 // foldPortScans makes the address scans of one port each of a source
