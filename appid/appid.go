@@ -68,9 +68,10 @@ type Inspector struct {
 // lists of names (LDAP searches, SMB trees, pipes and files, RPC
 // interfaces and operations). Each list is bounded, but a table of
 // conversations full of them is bounded only by what its owner does with
-// this count (flows.Config.MaxLive).
+// this count (flows.Config.MaxLive). The answers count with the room
+// made for them: a message may announce 64 and hold two.
 func (in *Inspector) Kept() int {
-	return in.kept + len(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes)
+	return in.kept + cap(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes)
 }
 
 // keep appends s to list as appendLimited does, counting its bytes among

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+	"unsafe"
 
 	"github.com/netfx/netfx/internal/demogen"
 )
@@ -397,6 +398,24 @@ func TestKept(t *testing.T) {
 	}
 	if in.Reset(true); in.Kept() != 0 {
 		t.Errorf("%d bytes kept after Reset", in.Kept())
+	}
+	// A response that announces 64 answers and holds three, of long names
+	// of their own: the room made for the rest counts, and does not go
+	// with the answers.
+	name := func(c byte) []byte { // four labels of 50
+		return bytes.Repeat(append([]byte{50}, bytes.Repeat([]byte{c}, 50)...), 4)
+	}
+	r := []byte{0, 1, 0x81, 0x80, 0, 1, 0, 64, 0, 0, 0, 0, 3, 'c', 'd', 'n', 0, 0, 1, 0, 1}
+	for _, c := range []byte{'a', 'b', 'c'} {
+		r = append(append(r, name(c)...), 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, c)
+	}
+	in.Datagram(FromResp, r)
+	if kept, room := in.Kept(), cap(in.answers.buf); kept < room || room < 1000 {
+		t.Errorf("%d bytes kept for answers with room for %d", kept, room)
+	}
+	room := unsafe.SliceData(in.answers.buf)
+	if a := in.Facts().DNS.Answers; a.Len() != 3 || a.Bytes() > 700 || unsafe.StringData(a.enc) == room {
+		t.Errorf("%d answers in %d bytes, in the buffer with room for 64: %v", a.Len(), a.Bytes(), unsafe.StringData(a.enc) == room)
 	}
 }
 

@@ -1,6 +1,7 @@
 package appid
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"iter"
@@ -308,10 +309,15 @@ func (b *answerBuilder) addSameName(value []byte) {
 // take returns the answers gathered and empties the builder. Its buffer
 // goes with them, as their string's bytes, which nothing writes again: a
 // flood of answers is not copied once more at the end of each
-// conversation.
+// conversation. A buffer mostly unused (room made for answers a message
+// announced and did not hold) is copied to one of their size, so that
+// what the answers hold is what Bytes says.
 func (b *answerBuilder) take() DNSAnswers {
 	if b.n == 0 {
 		return DNSAnswers{}
+	}
+	if cap(b.buf) > 2*len(b.buf)+64 {
+		b.buf = bytes.Clone(b.buf)
 	}
 	a := DNSAnswers{enc: unsafe.String(unsafe.SliceData(b.buf), len(b.buf)), n: b.n, texts: b.texts}
 	*b = answerBuilder{}
