@@ -3,13 +3,18 @@
 // next to the evidence; in memory, compressed, when TMPDIR cannot be
 // written), merging them when the values are read back. netfx
 // uses it to order conversation records for output and to join capture
-// conversations with flow-log connections by 5-tuple. Runs are compressed
-// with S2 (github.com/klauspost/compress/s2, already netfx's decompressor):
-// records compress about fourfold, and on a cloud VM a page of temporary
-// file costs more system time to write than to compress (3 M spilled
-// records of a SYN flood: 5.3 s of system time before, 1.3 s after). Runs
-// kept in memory are compressed with zstd (the same module), which takes
-// longer but holds them in less memory.
+// conversations with flow-log connections by 5-tuple. A run goes to disk
+// as it is while the runs written that way and not yet removed hold less
+// than maxPlainHeld bytes (all sorters together): writing a few hundred
+// megabytes to the page cache costs less CPU than compressing them (a
+// gigabyte of capture's 71 MB of records: `netfx conns` 6 % less CPU).
+// Past that, runs are compressed with S2 (github.com/klauspost/compress/s2,
+// already netfx's decompressor): records compress about fourfold, and on a
+// cloud VM a page of temporary file costs more system time to write than
+// to compress once the files grow (3 M spilled records of a SYN flood: 5.3
+// s of system time before, 1.3 s after). Runs kept in memory are
+// compressed with zstd (the same module), which takes longer but holds
+// them in less memory.
 package extsort
 
 import (
@@ -22,6 +27,7 @@ import (
 	"iter"
 	"runtime/pprof"
 	"slices"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -38,7 +44,7 @@ type Sorter[T any] struct {
 	cmp             func(a, b T) int
 	codec           Codec[T]
 	buf             []T
-	runs            []tempfile.File
+	runs            []*run
 	err             error
 	fanIn           int // runs merged at once, at most; maxFanIn
 	merged          int // the runs before this are merges of the current level
@@ -128,7 +134,7 @@ func (s *Sorter[T]) spill() error {
 			return err
 		}
 	}
-	f := tempfile.New("netfx-sort-*") // in memory if TMPDIR cannot be written
+	f := &run{file: tempfile.New("netfx-sort-*")} // in memory if TMPDIR cannot be written
 	s.runs = append(s.runs, f)
 	s.spilled++
 	buf := s.buf
@@ -163,11 +169,37 @@ func (s *Sorter[T]) wait() error {
 	return err
 }
 
-// writeRun sorts buf and writes it to f as a run. It uses only the codec
-// and cmp of the Sorter, so it can run on another goroutine.
-func (s *Sorter[T]) writeRun(f tempfile.File, buf []T) error {
+// writeRun sorts buf and writes it to r, as it is while the runs held
+// that way leave room. It uses only the codec and cmp of the Sorter, so it
+// can run on another goroutine.
+func (s *Sorter[T]) writeRun(r *run, buf []T) error {
 	slices.SortFunc(buf, s.cmp)
-	return s.encodeRun(f, slices.Values(buf))
+	r.plain = !tempfile.InMemory(r.file) && plainHeld.Load() < maxPlainHeld
+	return s.encodeRun(r, slices.Values(buf))
+}
+
+// run is a spilled run: its file, and whether it holds its values as the
+// codec wrote them (plain) rather than compressed, and how many bytes.
+type run struct {
+	file  tempfile.File
+	plain bool
+	size  int64 // of a plain run, counted in plainHeld until it is closed
+}
+
+// maxPlainHeld bounds the bytes of the plain runs of every Sorter at
+// once (plainHeld): past it, runs are compressed. A merge of runs is
+// always compressed, so the bound is passed by a run at most for each
+// Sorter. A variable for tests.
+var (
+	maxPlainHeld int64 = 256 << 20
+	plainHeld    atomic.Int64
+)
+
+// close removes the run's file.
+func (r *run) close() {
+	tempfile.Close(r.file)
+	plainHeld.Add(-r.size)
+	r.size = 0
 }
 
 // runBlock is the S2 block size of runs: a run being read holds about two
@@ -181,13 +213,20 @@ const runBlock = 64 << 10
 // in 64 KiB (1–3 % larger than with 256 KiB).
 const memoryRunWindow = 64 << 10
 
-// encodeRun writes values, in order, to f as a run, and rewinds f. A run
-// on disk is compressed with S2; one in memory (TMPDIR cannot be written)
-// with zstd's fastest level, which for conversation records takes 8–10
-// times less memory instead of 5–6, for a little more time.
-func (s *Sorter[T]) encodeRun(f tempfile.File, values iter.Seq[T]) error {
-	var zw io.WriteCloser = s2.NewWriter(f, s2.WriterConcurrency(1), s2.WriterBlockSize(runBlock))
-	if tempfile.InMemory(f) {
+// encodeRun writes values, in order, to r as a run, and rewinds its file.
+// A run on disk is plain or compressed with S2; one in memory (TMPDIR
+// cannot be written) is compressed with zstd's fastest level, which for
+// conversation records takes 8–10 times less memory instead of 5–6, for a
+// little more time.
+func (s *Sorter[T]) encodeRun(r *run, values iter.Seq[T]) error {
+	f := r.file
+	var zw io.WriteCloser
+	switch {
+	case r.plain:
+		zw = nopCloser{f}
+	case !tempfile.InMemory(f):
+		zw = s2.NewWriter(f, s2.WriterConcurrency(1), s2.WriterBlockSize(runBlock))
+	default:
 		var err error
 		if zw, err = zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(memoryRunWindow)); err != nil {
 			panic(err) // only options out of range fail
@@ -206,14 +245,31 @@ func (s *Sorter[T]) encodeRun(f tempfile.File, values iter.Seq[T]) error {
 	if err := zw.Close(); err != nil {
 		return err
 	}
+	if r.plain {
+		size, err := f.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return err
+		}
+		r.size = size
+		plainHeld.Add(size)
+	}
 	_, err := f.Seek(0, io.SeekStart)
 	return err
 }
 
-// openRun returns a reader of the run in f.
-func (s *Sorter[T]) openRun(f tempfile.File) Run[T] {
-	var r io.Reader = s2.NewReader(f, s2.ReaderMaxBlockSize(runBlock))
-	if tempfile.InMemory(f) {
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// openRun returns a reader of a run.
+func (s *Sorter[T]) openRun(run *run) Run[T] {
+	f := run.file
+	var r io.Reader = f
+	switch {
+	case run.plain:
+	case !tempfile.InMemory(f):
+		r = s2.NewReader(f, s2.ReaderMaxBlockSize(runBlock))
+	default:
 		// One goroutine (no decoding ahead), the window the run was
 		// written with.
 		zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(memoryRunWindow))
@@ -260,7 +316,7 @@ func (s *Sorter[T]) mergeStep(k int) error {
 // mergeRuns merges the k runs from index i into one, which takes their
 // place.
 func (s *Sorter[T]) mergeRuns(i, k int) error {
-	f := tempfile.New("netfx-sort-*")
+	f := &run{file: tempfile.New("netfx-sort-*")}
 	group := s.runs[i : i+k]
 	runs := make([]Run[T], k)
 	for j, old := range group {
@@ -269,7 +325,7 @@ func (s *Sorter[T]) mergeRuns(i, k int) error {
 	var mergeErr error
 	err := s.encodeRun(f, func(yield func(T) bool) { mergeErr = Merge(runs, s.cmp, yield) })
 	for _, old := range group {
-		tempfile.Close(old)
+		old.close()
 	}
 	s.runs = slices.Replace(s.runs, i, i+k, f)
 	return cmp.Or(mergeErr, err)
@@ -391,8 +447,8 @@ func (s *Sorter[T]) Close() {
 }
 
 func (s *Sorter[T]) removeRuns() {
-	for _, f := range s.runs {
-		tempfile.Close(f)
+	for _, r := range s.runs {
+		r.close()
 	}
 	s.runs = nil
 }

@@ -100,6 +100,57 @@ func TestSortSpillsAndMerges(t *testing.T) {
 	}
 }
 
+// TestPlainRunsHaveABound: runs go to disk as they are until the plain
+// runs held reach maxPlainHeld, then compressed; a merge is compressed,
+// and a run removed gives its bytes back. Every mix sorts the same.
+func TestPlainRunsHaveABound(t *testing.T) {
+	defer func(n int64) { maxPlainHeld = n }(maxPlainHeld)
+	var in []*item
+	for i := range 2000 {
+		in = append(in, &item{Key: (i * 7919) % 1009, Label: strings.Repeat("x", i%40)})
+	}
+	want := slices.Clone(in)
+	slices.SortFunc(want, compareItems)
+	for _, tc := range []struct {
+		bound         int64
+		plain, packed bool // runs of each kind expected
+		fanIn         int
+	}{{0, false, true, 0}, {4 << 10, true, true, 0}, {1 << 30, true, false, 0}, {4 << 10, true, true, 4}} {
+		maxPlainHeld = tc.bound
+		s := NewWithCodec(100, compareItems, &gobCodec[*item]{})
+		s.SpillAllInBackground()
+		if tc.fanIn > 0 {
+			s.fanIn = tc.fanIn
+		}
+		var plain, packed bool
+		for i, v := range in {
+			s.Add(v)
+			if i%50 == 0 {
+				s.wait()
+				for _, r := range s.runs {
+					plain, packed = plain || r.plain, packed || !r.plain
+				}
+				if held, limit := plainHeld.Load(), tc.bound+(16<<10); held > limit {
+					t.Fatalf("bound %d: %d bytes of plain runs held", tc.bound, held)
+				}
+			}
+		}
+		if plain != tc.plain || packed != tc.packed {
+			t.Errorf("bound %d: plain runs %v, compressed %v; want %v and %v", tc.bound, plain, packed, tc.plain, tc.packed)
+		}
+		var got []*item
+		if err := s.Each(64, func(b []*item) error { got = append(got, b...); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(got, want, func(a, b *item) bool { return *a == *b }) {
+			t.Fatalf("bound %d: wrong order or values", tc.bound)
+		}
+		if held := plainHeld.Load(); held != 0 {
+			t.Errorf("bound %d: %d bytes of plain runs still counted after the sort", tc.bound, held)
+		}
+	}
+}
+
 // TestStoppingEarlyRemovesRuns checks that the temporary files go away
 // when the reader stops before the end.
 func TestStoppingEarlyRemovesRuns(t *testing.T) {
