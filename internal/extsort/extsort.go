@@ -5,7 +5,7 @@
 // uses it to order conversation records for output and to join capture
 // conversations with flow-log connections by 5-tuple. A run goes to disk
 // as it is while the runs written that way and not yet removed hold less
-// than maxPlainHeld bytes (all sorters together): writing a few hundred
+// than maxPlainHeld (all sorters together): writing a few hundred
 // megabytes to the page cache costs less CPU than compressing them (a
 // gigabyte of capture's 71 MB of records: `netfx conns` 6 % less CPU).
 // Past that, runs are compressed with S2 (github.com/klauspost/compress/s2,
@@ -27,6 +27,7 @@ import (
 	"iter"
 	"runtime/pprof"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/s2"
@@ -174,7 +175,7 @@ func (s *Sorter[T]) wait() error {
 // can run on another goroutine.
 func (s *Sorter[T]) writeRun(r *run, buf []T) error {
 	slices.SortFunc(buf, s.cmp)
-	r.plain = !tempfile.InMemory(r.file) && plainHeld.Load() < maxPlainHeld
+	r.plain = !tempfile.InMemory(r.file) && plainHeld.Load() < maxPlainHeld()
 	return s.encodeRun(r, slices.Values(buf))
 }
 
@@ -189,10 +190,15 @@ type run struct {
 // maxPlainHeld bounds the bytes of the plain runs of every Sorter at
 // once (plainHeld): past it, runs are compressed. A merge of runs is
 // always compressed, so the bound is passed by a run at most for each
-// Sorter. A variable for tests.
+// Sorter. It is a sixteenth of the machine's memory (its cgroup's limit,
+// if less), at most 512 MiB: the pages written and not yet on disk stay
+// well below the share of memory past which Linux makes writers wait for
+// the disk (vm.dirty_ratio, 20 % by default). A variable for tests.
 var (
-	maxPlainHeld int64 = 256 << 20
-	plainHeld    atomic.Int64
+	maxPlainHeld = sync.OnceValue(func() int64 {
+		return min(tempfile.MachineMemory()/16, 512<<20)
+	})
+	plainHeld atomic.Int64
 )
 
 // close removes the run's file.

@@ -104,7 +104,7 @@ func TestSortSpillsAndMerges(t *testing.T) {
 // runs held reach maxPlainHeld, then compressed; a merge is compressed,
 // and a run removed gives its bytes back. Every mix sorts the same.
 func TestPlainRunsHaveABound(t *testing.T) {
-	defer func(n int64) { maxPlainHeld = n }(maxPlainHeld)
+	defer func(f func() int64) { maxPlainHeld = f }(maxPlainHeld)
 	var in []*item
 	for i := range 2000 {
 		in = append(in, &item{Key: (i * 7919) % 1009, Label: strings.Repeat("x", i%40)})
@@ -116,7 +116,7 @@ func TestPlainRunsHaveABound(t *testing.T) {
 		plain, packed bool // runs of each kind expected
 		fanIn         int
 	}{{0, false, true, 0}, {4 << 10, true, true, 0}, {1 << 30, true, false, 0}, {4 << 10, true, true, 4}} {
-		maxPlainHeld = tc.bound
+		maxPlainHeld = func() int64 { return tc.bound }
 		s := NewWithCodec(100, compareItems, &gobCodec[*item]{})
 		s.SpillAllInBackground()
 		if tc.fanIn > 0 {

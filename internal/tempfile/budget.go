@@ -21,7 +21,7 @@ var (
 		if mib, err := strconv.ParseInt(os.Getenv("NETFX_TEMP_MEMORY_MIB"), 10, 64); err == nil && mib > 0 && mib < math.MaxInt64>>20 {
 			return mib << 20
 		}
-		return halfOf(machineMemory())
+		return halfOf(MachineMemory())
 	})
 	inMemory atomic.Int64 // bytes of chunks that files in memory hold
 )
@@ -33,10 +33,10 @@ func halfOf(n int64) int64 {
 	return n / 2
 }
 
-// machineMemory returns the bytes of memory Linux gives this process: the
+// MachineMemory returns the bytes of memory Linux gives this process: the
 // smaller of the machine's (/proc/meminfo) and its cgroup's limit (cgroup
 // v2's memory.max), or 0 if neither can be read.
-func machineMemory() int64 {
+func MachineMemory() int64 {
 	total := int64(0)
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(b))

@@ -210,8 +210,8 @@ func TestHalfOf(t *testing.T) {
 		t.Errorf("halfOf(0) = %d, want no bound", got)
 	}
 	if runtime.GOOS == "linux" {
-		if m := machineMemory(); m < 64<<20 {
-			t.Errorf("machineMemory() = %d on Linux", m)
+		if m := MachineMemory(); m < 64<<20 {
+			t.Errorf("MachineMemory() = %d on Linux", m)
 		}
 	}
 }
