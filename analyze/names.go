@@ -198,20 +198,36 @@ func (n *names) fromConn(c *flows.Conn) {
 	}
 }
 
-// sets returns every address's names, most used first, ordered by address.
-func (n *names) sets() []NameSet {
-	out := make([]NameSet, 0, len(n.m))
+// sets returns every address's names, most used first; the addresses
+// ordered by busy, the largest first, then by address. Each address's
+// busy is asked once, and the names share one allocation: a flood of
+// answers leaves 131,072 addresses named.
+func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
+	type keyed struct {
+		ip   netip.Addr
+		busy uint64
+		list []nameAcc
+	}
+	keys := make([]keyed, 0, len(n.m))
+	total := 0
 	for ip, list := range n.m {
-		s := NameSet{IP: ip}
-		for _, a := range list {
-			s.Names = append(s.Names, Name{Name: a.name, Source: a.source, Count: a.count, First: FormatTime(a.first)})
+		keys = append(keys, keyed{ip, busy(ip), list})
+		total += len(list)
+	}
+	slices.SortFunc(keys, func(x, y keyed) int { return cmp.Or(cmp.Compare(y.busy, x.busy), x.ip.Compare(y.ip)) })
+	all := make([]Name, 0, total)
+	out := make([]NameSet, len(keys))
+	for i, k := range keys {
+		start := len(all)
+		for _, a := range k.list {
+			all = append(all, Name{Name: a.name, Source: a.source, Count: a.count, First: FormatTime(a.first)})
 		}
-		slices.SortFunc(s.Names, func(x, y Name) int {
+		names := all[start:len(all):len(all)]
+		slices.SortFunc(names, func(x, y Name) int {
 			return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Name, y.Name), cmp.Compare(x.Source, y.Source))
 		})
-		out = append(out, s)
+		out[i] = NameSet{IP: k.ip, Names: names}
 	}
-	slices.SortFunc(out, func(x, y NameSet) int { return x.IP.Compare(y.IP) })
 	return out
 }
 

@@ -135,13 +135,13 @@ func (s *Sorter[T]) spill() error {
 			return err
 		}
 	}
-	f := &run{file: tempfile.New("netfx-sort-*")} // in memory if TMPDIR cannot be written
-	s.runs = append(s.runs, f)
+	r := &run{file: tempfile.New("netfx-sort-*")} // in memory if TMPDIR cannot be written
+	s.runs = append(s.runs, r)
 	s.spilled++
 	buf := s.buf
 	s.bytes = 0
 	if !s.background || len(s.runs) == 1 && !s.firstInBackground {
-		err := s.writeRun(f, buf)
+		err := s.writeRun(r, buf)
 		clear(buf)
 		s.buf = buf[:0]
 		return err
@@ -154,7 +154,7 @@ func (s *Sorter[T]) spill() error {
 	s.spilling = done
 	// Labelled for CPU profiles as a stage of its own, since it runs
 	// beside the goroutine that adds (docs/performance.md).
-	go pprof.Do(context.Background(), pprof.Labels("stage", "spill"), func(context.Context) { done <- s.writeRun(f, buf) })
+	go pprof.Do(context.Background(), pprof.Labels("stage", "spill"), func(context.Context) { done <- s.writeRun(r, buf) })
 	return nil
 }
 
@@ -322,18 +322,18 @@ func (s *Sorter[T]) mergeStep(k int) error {
 // mergeRuns merges the k runs from index i into one, which takes their
 // place.
 func (s *Sorter[T]) mergeRuns(i, k int) error {
-	f := &run{file: tempfile.New("netfx-sort-*")}
+	merged := &run{file: tempfile.New("netfx-sort-*")}
 	group := s.runs[i : i+k]
 	runs := make([]Run[T], k)
 	for j, old := range group {
 		runs[j] = s.openRun(old)
 	}
 	var mergeErr error
-	err := s.encodeRun(f, func(yield func(T) bool) { mergeErr = Merge(runs, s.cmp, yield) })
+	err := s.encodeRun(merged, func(yield func(T) bool) { mergeErr = Merge(runs, s.cmp, yield) })
 	for _, old := range group {
 		old.close()
 	}
-	s.runs = slices.Replace(s.runs, i, i+k, f)
+	s.runs = slices.Replace(s.runs, i, i+k, merged)
 	return cmp.Or(mergeErr, err)
 }
 
