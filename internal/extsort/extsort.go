@@ -175,7 +175,8 @@ func (s *Sorter[T]) wait() error {
 // can run on another goroutine.
 func (s *Sorter[T]) writeRun(r *run, buf []T) error {
 	slices.SortFunc(buf, s.cmp)
-	r.plain = !tempfile.InMemory(r.file) && plainHeld.Load() < maxPlainHeld()
+	bound := maxPlainHeld()
+	r.plain = !tempfile.InMemory(r.file) && plainHeld.Load() < bound && freeSpace(r.file) >= 4*bound
 	return s.encodeRun(r, slices.Values(buf))
 }
 
@@ -193,12 +194,15 @@ type run struct {
 // Sorter. It is a sixteenth of the machine's memory (its cgroup's limit,
 // if less), at most 512 MiB: the pages written and not yet on disk stay
 // well below the share of memory past which Linux makes writers wait for
-// the disk (vm.dirty_ratio, 20 % by default). A variable for tests.
+// the disk (vm.dirty_ratio, 20 % by default). Runs are also compressed
+// when TMPDIR has less than four times the bound free, so that plain
+// runs never take more than a quarter of its room. A variable for tests.
 var (
 	maxPlainHeld = sync.OnceValue(func() int64 {
 		return min(tempfile.MachineMemory()/16, 512<<20)
 	})
 	plainHeld atomic.Int64
+	freeSpace = tempfile.Free // a variable for tests
 )
 
 // close removes the run's file.

@@ -101,10 +101,14 @@ func TestSortSpillsAndMerges(t *testing.T) {
 }
 
 // TestPlainRunsHaveABound: runs go to disk as they are until the plain
-// runs held reach maxPlainHeld, then compressed; a merge is compressed,
-// and a run removed gives its bytes back. Every mix sorts the same.
+// runs held reach maxPlainHeld, then compressed, and compressed from the
+// start when TMPDIR has less than four times that free; a merge is
+// compressed, and a run removed gives its bytes back. Every mix sorts the
+// same.
 func TestPlainRunsHaveABound(t *testing.T) {
-	defer func(f func() int64) { maxPlainHeld = f }(maxPlainHeld)
+	defer func(f func() int64, free func(tempfile.File) int64) {
+		maxPlainHeld, freeSpace = f, free
+	}(maxPlainHeld, freeSpace)
 	var in []*item
 	for i := range 2000 {
 		in = append(in, &item{Key: (i * 7919) % 1009, Label: strings.Repeat("x", i%40)})
@@ -112,11 +116,13 @@ func TestPlainRunsHaveABound(t *testing.T) {
 	want := slices.Clone(in)
 	slices.SortFunc(want, compareItems)
 	for _, tc := range []struct {
-		bound         int64
-		plain, packed bool // runs of each kind expected
+		bound, free   int64 // maxPlainHeld, and TMPDIR's free space
+		plain, packed bool  // runs of each kind expected
 		fanIn         int
-	}{{0, false, true, 0}, {4 << 10, true, true, 0}, {1 << 30, true, false, 0}, {4 << 10, true, true, 4}} {
+	}{{0, 1 << 40, false, true, 0}, {4 << 10, 1 << 40, true, true, 0}, {1 << 20, 1 << 40, true, false, 0},
+		{4 << 10, 1 << 40, true, true, 4}, {1 << 20, 4<<20 - 1, false, true, 0}} {
 		maxPlainHeld = func() int64 { return tc.bound }
+		freeSpace = func(tempfile.File) int64 { return tc.free }
 		s := NewWithCodec(100, compareItems, &gobCodec[*item]{})
 		s.SpillAllInBackground()
 		if tc.fanIn > 0 {

@@ -215,3 +215,19 @@ func TestHalfOf(t *testing.T) {
 		}
 	}
 }
+
+// TestFree: a file on disk tells its file system's free space on Linux;
+// one in memory tells none.
+func TestFree(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	f := New("netfx-test-*")
+	defer Close(f)
+	if n := Free(f); runtime.GOOS == "linux" && n <= 0 {
+		t.Errorf("Free of a file in TMPDIR = %d on Linux", n)
+	}
+	m := newMemFile()
+	defer Close(m)
+	if n := Free(m); n != 0 {
+		t.Errorf("Free of a file in memory = %d, want 0", n)
+	}
+}
