@@ -446,28 +446,27 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 	if !a.Is4() {
 		return a.AppendTo(b)
 	}
-	const longest = len("255.255.255.255")
-	b = slices.Grow(b, longest)
+	// Each number's digits and a dot are written as four bytes at once,
+	// over what is past them; the last dot is cut.
 	n := len(b)
-	b = b[:n+longest] // each number's three bytes written, then the dot over what is past its digits
-	for i, v := range a.As4() {
-		d := &decimals[v]
-		b[n], b[n+1], b[n+2] = d[0], d[1], d[2]
-		n += int(d[3])
-		if i < 3 {
-			b[n] = '.'
-			n++
-		}
+	b = slices.Grow(b, 16)[:n+16]
+	out := b[n : n+16]
+	at := 0
+	for _, v := range a.As4() {
+		d := &dotted[v]
+		copy(out[at:at+4], d[:4])
+		at += int(d[4])
 	}
-	return b[:n]
+	return b[:n+at-1]
 }
 
-// decimals holds each byte's decimal digits, then how many there are.
-var decimals = func() (t [256][4]byte) {
+// dotted holds each byte's decimal digits followed by a dot, padded to
+// four bytes, then the count of digits and dot.
+var dotted = func() (t [256][5]byte) {
 	for i := range t {
-		d := strconv.Itoa(i)
+		d := strconv.Itoa(i) + "."
 		copy(t[i][:], d)
-		t[i][3] = byte(len(d))
+		t[i][4] = byte(len(d))
 	}
 	return t
 }()
