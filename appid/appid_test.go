@@ -1184,6 +1184,7 @@ func TestDNSAnswersRoundTrip(t *testing.T) {
 		t.Errorf("%d answers %+v\nwant %+v", got.Len(), all, want)
 	}
 	checkAddrs(t, got)
+	checkRuns(t, got)
 	var text []string
 	for a := range got.All() {
 		text = append(text, string(a.AppendValue(nil)))
@@ -1240,6 +1241,51 @@ func TestManyAnswersReadBack(t *testing.T) {
 	if got := slices.Collect(NewDNSAnswers(in...).All()); !slices.Equal(got, in) {
 		t.Errorf("%d answers read back, want %d", len(got), len(in))
 	}
+}
+
+// checkRuns checks that Runs yields, once its runs are spread out, the
+// answers All yields, in order.
+func checkRuns(t *testing.T, answers DNSAnswers) {
+	t.Helper()
+	var got []DNSAnswer
+	for a, same := range answers.Runs() {
+		got = append(got, a)
+		for i := range same.Len() {
+			got = append(got, DNSAnswer{Name: a.Name, Type: a.Type, Addr: same.Addr(i)})
+		}
+	}
+	if want := slices.Collect(answers.All()); !slices.Equal(got, want) {
+		t.Errorf("Runs yields %+v\nwant %+v", got, want)
+	}
+}
+
+// TestRuns: runs of addresses of one name and type, A and AAAA, mapped
+// IPv4 addresses among the AAAA, broken by another type or name, and a
+// last answer cut short.
+func TestRuns(t *testing.T) {
+	ip := netip.MustParseAddr
+	answers := NewDNSAnswers(
+		DNSAnswer{Name: "a.example", Type: "A", Addr: ip("192.0.2.1")},
+		DNSAnswer{Name: "a.example", Type: "A", Addr: ip("192.0.2.2")},
+		DNSAnswer{Name: "a.example", Type: "A", Addr: ip("192.0.2.3")},
+		DNSAnswer{Name: "a.example", Type: "AAAA", Addr: ip("2001:db8::1")},
+		DNSAnswer{Name: "a.example", Type: "AAAA", Addr: ip("::ffff:192.0.2.9")},
+		DNSAnswer{Name: "a.example", Type: "CNAME", Value: "b.example"},
+		DNSAnswer{Name: "a.example", Type: "A", Addr: ip("192.0.2.4")},
+		DNSAnswer{Name: "b.example", Type: "A", Addr: ip("192.0.2.5")},
+		DNSAnswer{Name: "b.example", Type: "A", Addr: ip("192.0.2.6")})
+	var lens []int
+	for _, same := range answers.Runs() {
+		lens = append(lens, same.Len())
+	}
+	if want := []int{2, 1, 0, 0, 1}; !slices.Equal(lens, want) {
+		t.Errorf("runs of %v answers after their first, want %v", lens, want)
+	}
+	checkRuns(t, answers)
+	b, _ := answers.GobEncode()
+	var cut DNSAnswers
+	cut.enc = string(b[1 : len(b)-2])
+	checkRuns(t, cut)
 }
 
 // checkAddrs checks that Addrs yields the names and addresses of the

@@ -130,11 +130,76 @@ func (a DNSAnswers) Addrs() iter.Seq2[string, netip.Addr] {
 }
 
 // addr returns an address answer's address.
-func (r *encodedAnswer) addr() netip.Addr {
-	if len(r.value) == 4 {
-		return netip.AddrFrom4([4]byte([]byte(r.value)))
+func (r *encodedAnswer) addr() netip.Addr { return addrOf(r.value) }
+
+// addrOf returns the address of 4 or 16 bytes.
+func addrOf(b string) netip.Addr {
+	if len(b) == 4 {
+		return netip.AddrFrom4([4]byte([]byte(b)))
 	}
-	return netip.AddrFrom16([16]byte([]byte(r.value))).Unmap()
+	return netip.AddrFrom16([16]byte([]byte(b))).Unmap()
+}
+
+// Runs yields the answers as All does, grouped: an answer, then the
+// addresses of the A or AAAA answers right after it that have its name
+// and type (most of a flood's answers), which a writer can write without
+// telling their names and types apart, and without a call each.
+func (a DNSAnswers) Runs() iter.Seq2[DNSAnswer, SameAddrs] {
+	return func(yield func(DNSAnswer, SameAddrs) bool) {
+		var name string
+		var r encodedAnswer
+		for e := a.enc; len(e) > 0; {
+			var ok bool
+			if e, ok = r.cut(e); !ok {
+				return
+			}
+			if r.named {
+				name = r.name
+			}
+			x := DNSAnswer{Name: name, Type: r.typ}
+			if r.isAddr {
+				x.Addr = r.addr()
+			} else {
+				x.Value = r.value
+			}
+			var same SameAddrs
+			if r.typ == "A" || r.typ == "AAAA" {
+				form, size := byte(sameA), 4
+				if r.typ == "AAAA" {
+					form, size = sameAAAA, 16
+				}
+				k := 0
+				for k+1+size <= len(e) && e[k] == form {
+					k += 1 + size
+				}
+				same, e = SameAddrs{enc: e[:k], size: size}, e[k:]
+			}
+			if !yield(x, same) {
+				return
+			}
+		}
+	}
+}
+
+// SameAddrs is the addresses of answers that repeat the name and type of
+// the answer before them (Runs).
+type SameAddrs struct {
+	enc  string // each address: a byte of form, then its size bytes
+	size int
+}
+
+// Len returns how many addresses there are.
+func (s SameAddrs) Len() int {
+	if s.size == 0 {
+		return 0
+	}
+	return len(s.enc) / (1 + s.size)
+}
+
+// Addr returns address i, 0 <= i < Len().
+func (s SameAddrs) Addr(i int) netip.Addr {
+	at := i*(1+s.size) + 1
+	return addrOf(s.enc[at : at+s.size])
 }
 
 // encodedAnswer is one answer as DNSAnswers holds it.

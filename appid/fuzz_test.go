@@ -60,7 +60,8 @@ func FuzzInspector(f *testing.F) {
 
 // FuzzDNSAnswersGob checks that any bytes given to GobDecode are refused
 // or make answers that All walks without panicking, as many as Len says,
-// with text values where HasText says, and whose addresses Addrs yields.
+// with text values where HasText says, whose addresses Addrs yields, and
+// which Runs yields in runs.
 func FuzzDNSAnswersGob(f *testing.F) {
 	good, _ := NewDNSAnswers(DNSAnswer{Name: "a.example", Type: "A", Value: "192.0.2.1"},
 		DNSAnswer{Name: "a.example", Type: "CNAME", Value: "b.example"}).GobEncode()
@@ -84,5 +85,6 @@ func FuzzDNSAnswersGob(f *testing.F) {
 			t.Fatalf("%d answers walked, Len %d; text values %v, HasText %v", n, a.Len(), text, a.HasText())
 		}
 		checkAddrs(t, a)
+		checkRuns(t, a)
 	})
 }

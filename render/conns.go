@@ -523,7 +523,7 @@ func appendKey(b []byte, open, i int) []byte {
 func (n *ndjsonFormat) appendAnswers(b []byte, answers appid.DNSAnswers) ([]byte, bool) {
 	b = append(b, '[')
 	i, name, typ := 0, "", ""
-	for a := range answers.All() {
+	for a, same := range answers.Runs() {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -538,7 +538,11 @@ func (n *ndjsonFormat) appendAnswers(b []byte, answers appid.DNSAnswers) ([]byte
 			b = appendJSONText(b, a.Value)
 		}
 		b = append(b, '"')
-		i++
+		for j := range same.Len() {
+			b = appendAddr(append(append(b, ','), n.start...), same.Addr(j))
+			b = append(b, '"')
+		}
+		i += 1 + same.Len()
 	}
 	return append(b, ']'), i > 0
 }
