@@ -77,27 +77,34 @@ func (a DNSAnswers) HasText() bool { return a.texts > 0 }
 // values are substrings of one string, so none costs an allocation.
 func (a DNSAnswers) All() iter.Seq[DNSAnswer] {
 	return func(yield func(DNSAnswer) bool) {
-		var name string
-		var r encodedAnswer
-		for e := a.enc; len(e) > 0; {
-			var ok bool
-			if e, ok = r.cut(e); !ok {
+		for e, name := a.enc, ""; len(e) > 0; {
+			x, rest, ok := nextAnswer(e, name)
+			if !ok || !yield(x) {
 				return
 			}
-			if r.named {
-				name = r.name
-			}
-			x := DNSAnswer{Name: name, Type: r.typ}
-			if r.isAddr {
-				x.Addr = r.addr()
-			} else {
-				x.Value = r.value
-			}
-			if !yield(x) {
-				return
-			}
+			e, name = rest, x.Name
 		}
 	}
+}
+
+// nextAnswer reads the answer at the start of e, of name unless it gives
+// its own (name is the answer's before it), and returns it and the rest
+// of e; ok is false when e does not start with a whole answer.
+func nextAnswer(e, name string) (x DNSAnswer, rest string, ok bool) {
+	var r encodedAnswer
+	if rest, ok = r.cut(e); !ok {
+		return x, "", false
+	}
+	if r.named {
+		name = r.name
+	}
+	x = DNSAnswer{Name: name, Type: r.typ}
+	if r.isAddr {
+		x.Addr = r.addr()
+	} else {
+		x.Value = r.value
+	}
+	return x, rest, true
 }
 
 // Addrs yields the names and addresses of the A and AAAA answers, in the
@@ -146,26 +153,16 @@ func addrOf(b string) netip.Addr {
 // telling their names and types apart, and without a call each.
 func (a DNSAnswers) Runs() iter.Seq2[DNSAnswer, SameAddrs] {
 	return func(yield func(DNSAnswer, SameAddrs) bool) {
-		var name string
-		var r encodedAnswer
-		for e := a.enc; len(e) > 0; {
-			var ok bool
-			if e, ok = r.cut(e); !ok {
+		for e, name := a.enc, ""; len(e) > 0; {
+			x, rest, ok := nextAnswer(e, name)
+			if !ok {
 				return
 			}
-			if r.named {
-				name = r.name
-			}
-			x := DNSAnswer{Name: name, Type: r.typ}
-			if r.isAddr {
-				x.Addr = r.addr()
-			} else {
-				x.Value = r.value
-			}
+			e, name = rest, x.Name
 			var same SameAddrs
-			if r.typ == "A" || r.typ == "AAAA" {
+			if x.Type == "A" || x.Type == "AAAA" {
 				form, size := byte(sameA), 4
-				if r.typ == "AAAA" {
+				if x.Type == "AAAA" {
 					form, size = sameAAAA, 16
 				}
 				k := 0
