@@ -18,6 +18,7 @@ import (
 	"github.com/netfx/netfx/ingest"
 	"github.com/netfx/netfx/internal/ipproto"
 	"github.com/netfx/netfx/internal/record"
+	"github.com/netfx/netfx/internal/timefmt"
 	"github.com/netfx/netfx/inventory"
 	"github.com/netfx/netfx/pcapread"
 )
@@ -878,29 +879,8 @@ func gaps(inputs []Input) []Gap {
 	return out
 }
 
-// FormatTime writes Unix nanoseconds as RFC 3339 in UTC with microseconds
-// (truncated, as time.Format truncates), as time.Format would with
-// "2006-01-02T15:04:05.000000Z07:00", in less than half its time: a report
-// of a flood of answers gives a time for each of 131,072 names. Every
-// year Unix nanoseconds can hold (1677–2262) has four digits.
+// FormatTime writes Unix nanoseconds as RFC 3339 in UTC with microseconds.
 func FormatTime(ns int64) string {
-	t := time.Unix(0, ns).UTC()
-	year, month, day := t.Date()
-	hour, minute, second := t.Clock()
 	var b [len("2006-01-02T15:04:05.000000Z")]byte
-	put := func(at, width, v int) {
-		for i := at + width - 1; i >= at; i-- {
-			b[i] = byte('0' + v%10)
-			v /= 10
-		}
-	}
-	put(0, 4, year)
-	put(5, 2, int(month))
-	put(8, 2, day)
-	put(11, 2, hour)
-	put(14, 2, minute)
-	put(17, 2, second)
-	put(20, 6, t.Nanosecond()/1000)
-	b[4], b[7], b[10], b[13], b[16], b[19], b[26] = '-', '-', 'T', ':', ':', '.', 'Z'
-	return string(b[:])
+	return string(timefmt.AppendRFC3339Micro(b[:0], ns))
 }

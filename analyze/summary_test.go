@@ -3,7 +3,6 @@ package analyze
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -208,25 +207,5 @@ func TestHostsLeftOut(t *testing.T) {
 	}
 	if p := r.TopPorts[0]; p.Conversations != spoofed+3 || p.Originators != 4 || p.Responders != 1 {
 		t.Errorf("port 443: %+v", p)
-	}
-}
-
-// TestFormatTime: the same text as time.Format's, before 1970 too, at the
-// ends of what Unix nanoseconds hold, and at microsecond edges.
-func TestFormatTime(t *testing.T) {
-	values := []int64{0, 1, 999, 1000, -1, -1000, -1001, 1773482400123456789, math.MaxInt64, math.MinInt64, 951782400e9 - 1, 951782400e9}
-	for i := range 2000 {
-		values = append(values, int64(uint64(i)*0x9e3779b97f4a7c15))
-	}
-	for _, ns := range values {
-		if got, want := FormatTime(ns), time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000000Z07:00"); got != want {
-			t.Errorf("FormatTime(%d) = %s, want %s", ns, got, want)
-		}
-	}
-}
-
-func BenchmarkFormatTime(b *testing.B) {
-	for i := 0; b.Loop(); i++ {
-		FormatTime(1773482400123456789 + int64(i)*1e9)
 	}
 }

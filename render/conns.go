@@ -24,6 +24,7 @@ import (
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/extsort"
 	"github.com/netfx/netfx/internal/tempfile"
+	"github.com/netfx/netfx/internal/timefmt"
 )
 
 // ConnWriter writes conversation records in one format, ordered by ts
@@ -693,7 +694,7 @@ func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn) []byte {
 		}
 		val, ok := c.val[:0], false
 		if f.kind == kindTime && f.name == "ts" {
-			val, ok = appendRFC3339Micro(val, conn.TS), true
+			val, ok = timefmt.AppendRFC3339Micro(val, conn.TS), true
 		} else {
 			val, ok = appendPlain(val, f, conn, csvText, ";", &c.items)
 		}
@@ -739,60 +740,4 @@ func csvNeedsQuotes(field []byte) bool {
 	}
 	r, _ := utf8.DecodeRune(field)
 	return unicode.IsSpace(r)
-}
-
-// appendRFC3339Micro appends Unix nanoseconds as time.Time's Format with
-// rfc3339Micro writes them in UTC, without parsing a layout: the CSV's ts.
-func appendRFC3339Micro(b []byte, ns int64) []byte {
-	sec, nsec := floorDiv(ns, 1e9)
-	days, daySec := floorDiv(sec, 86400)
-	year, month, day := civilDate(days)
-	b = appendDigits(b, uint64(year), 4)
-	b = appendDigits(append(b, '-'), uint64(month), 2)
-	b = appendDigits(append(b, '-'), uint64(day), 2)
-	b = appendDigits(append(b, 'T'), uint64(daySec/3600), 2)
-	b = appendDigits(append(b, ':'), uint64(daySec/60%60), 2)
-	b = appendDigits(append(b, ':'), uint64(daySec%60), 2)
-	b = appendDigits(append(b, '.'), uint64(nsec/1000), 6)
-	return append(b, 'Z')
-}
-
-// floorDiv returns a divided by d (positive), rounded down, and the
-// remainder, from 0 to d-1.
-func floorDiv(a, d int64) (q, r int64) {
-	q, r = a/d, a%d
-	if r < 0 {
-		q, r = q-1, r+d
-	}
-	return q, r
-}
-
-// civilDate returns the proleptic Gregorian date of days since 1970-01-01
-// (Howard Hinnant's days_from_civil, inverted: "chrono-Compatible
-// Low-Level Date Algorithms").
-func civilDate(days int64) (year, month, day int64) {
-	era, dayOfEra := floorDiv(days+719468, 146097) // eras of 400 years from 0000-03-01
-	yearOfEra := (dayOfEra - dayOfEra/1460 + dayOfEra/36524 - dayOfEra/146096) / 365
-	dayOfYear := dayOfEra - (365*yearOfEra + yearOfEra/4 - yearOfEra/100)
-	m := (5*dayOfYear + 2) / 153 // from March
-	day = dayOfYear - (153*m+2)/5 + 1
-	month = m + 3
-	if month > 12 {
-		month -= 12
-	}
-	year = yearOfEra + era*400
-	if month <= 2 {
-		year++
-	}
-	return year, month, day
-}
-
-// appendDigits appends v in n decimal digits, with leading zeros.
-func appendDigits(b []byte, v uint64, n int) []byte {
-	b = append(b, make([]byte, n)...)
-	for i := len(b) - 1; i >= len(b)-n; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return b
 }

@@ -3,8 +3,6 @@ package render
 import (
 	"bytes"
 	"encoding/csv"
-	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -73,27 +71,4 @@ func FuzzCSVField(f *testing.F) {
 			t.Errorf("%q:\n got %q\nwant %q", field, got, want)
 		}
 	})
-}
-
-// TestRFC3339Micro compares the CSV's times with time.Time's Format over
-// the whole range of int64 nanoseconds: its ends, days around leap years
-// and the epoch, and random values.
-func TestRFC3339Micro(t *testing.T) {
-	values := []int64{math.MinInt64, math.MaxInt64, 0, -1, 1, 999, 1000, -1000, -1001, 86400e9 - 1, -86400e9}
-	for _, day := range []string{"1900-02-28", "1900-03-01", "2000-02-29", "2000-03-01", "2100-02-28", "2100-03-01", "1969-12-31", "2262-04-11", "1677-09-22"} {
-		d, err := time.Parse(time.DateOnly, day)
-		if err != nil {
-			t.Fatal(err)
-		}
-		values = append(values, d.UnixNano(), d.UnixNano()-1, d.Add(86399*time.Second+999999999).UnixNano())
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 100000 {
-		values = append(values, int64(r.Uint64()))
-	}
-	for _, ns := range values {
-		if got, want := string(appendRFC3339Micro(nil, ns)), time.Unix(0, ns).UTC().Format(rfc3339Micro); got != want {
-			t.Errorf("%d: %s, want %s", ns, got, want)
-		}
-	}
 }

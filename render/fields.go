@@ -8,6 +8,7 @@ import (
 
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/timefmt"
 )
 
 // fieldKind says how a field's value is got and written.
@@ -422,7 +423,7 @@ func appendTime(b []byte, ns int64) []byte {
 		u = -u
 	}
 	us := u / 1000
-	return appendDigits(append(appendUint(b, us/1e6), '.'), us%1e6, 6)
+	return timefmt.AppendDigits(append(appendUint(b, us/1e6), '.'), us%1e6, 6)
 }
 
 func appendUint(b []byte, v uint64) []byte {
