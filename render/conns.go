@@ -426,6 +426,9 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc plainText, sep strin
 		}
 		return append(b, 'F'), ok
 	}
+	if f.answers != nil {
+		return appendAnswerItems(b, f.answers(c), esc, sep)
+	}
 	items.fill(f, c)
 	for i := range items.len() {
 		if i > 0 {
@@ -434,6 +437,33 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc plainText, sep strin
 		b = esc.appendItem(b, items.item(i))
 	}
 	return b, items.len() > 0
+}
+
+// appendAnswerItems appends DNS answers, each "name type value", escaped
+// as esc escapes texts and joined with sep. Escaping each part on its own
+// gives the bytes escaping the whole item gives (escapeRunes goes rune by
+// rune, and the spaces between the parts end any UTF-8 sequence), so the
+// name and type of a run of addresses are escaped once (DNSAnswers.Runs).
+func appendAnswerItems(b []byte, answers appid.DNSAnswers, esc plainText, sep string) ([]byte, bool) {
+	n := 0
+	for a, same := range answers.Runs() {
+		if n > 0 {
+			b = append(b, sep...)
+		}
+		start := len(b)
+		b = append(append(append(append(b, esc.escape(a.Name)...), ' '), esc.escape(a.Type)...), ' ')
+		end := len(b)
+		if a.Addr.IsValid() {
+			b = appendAddr(b, a.Addr)
+		} else {
+			b = append(b, esc.escape(a.Value)...)
+		}
+		for i := range same.Len() {
+			b = appendAddr(append(append(b, sep...), b[start:end]...), same.Addr(i))
+		}
+		n += 1 + same.Len()
+	}
+	return b, n > 0
 }
 
 // ndjsonFormat is one JSON object a line, with Zeek's field names; unset

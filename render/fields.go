@@ -97,17 +97,11 @@ func itemsField(name, typ string, get func(*flows.Conn, *listItems)) connField {
 }
 
 // answersField is a list of DNS answers, each "name type value". Under a
-// flood of answers they are most of the output, so a writer may take them
-// whole (answers) instead of item by item.
+// flood of answers they are most of the output, so writers take them
+// whole (appendAnswers, appendAnswerItems), a name and type written once
+// for the addresses in a row that share them.
 func answersField(name string, get func(*flows.Conn) appid.DNSAnswers) connField {
-	f := itemsField(name, "vector[string]", func(c *flows.Conn, l *listItems) {
-		for a := range get(c).All() {
-			l.text = a.AppendValue(append(append(append(append(l.text, a.Name...), ' '), a.Type...), ' '))
-			l.end()
-		}
-	})
-	f.answers = get
-	return f
+	return connField{name: name, zeekType: "vector[string]", kind: kindList, answers: get}
 }
 
 // listItems is a list field's value for one record: its items' texts one

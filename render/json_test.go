@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/netfx/netfx/appid"
-	"github.com/netfx/netfx/flows"
 )
 
 // checkJSONString: appendJSONString's output is one JSON string that
@@ -40,37 +39,50 @@ func FuzzAppendJSONString(f *testing.F) {
 	f.Fuzz(checkJSONString)
 }
 
-// checkAnswers: a list of DNS answers written whole (appendAnswers) is
-// the bytes that writing its items one by one gives, and a JSON array.
+// checkAnswers: a list of DNS answers written whole, as JSON
+// (appendAnswers) and as Zeek's and the CSV's plain text
+// (appendAnswerItems), is the bytes that escaping its items one by one,
+// each "name type value", and joining them give; the JSON is an array.
 func checkAnswers(t *testing.T, answers ...appid.DNSAnswer) {
 	t.Helper()
 	list := appid.NewDNSAnswers(answers...)
-	var f *connField
-	for i := range connFields {
-		if connFields[i].answers != nil {
-			f = &connFields[i]
-		}
+	var items []string
+	for a := range list.All() {
+		items = append(items, string(a.AppendValue([]byte(a.Name+" "+a.Type+" "))))
 	}
-	c := &flows.Conn{App: &appid.Facts{DNS: &appid.DNSFacts{Answers: list}}}
-	var items listItems
-	items.fill(f, c)
 	want := []byte{'['}
-	for i := range items.len() {
+	for i, item := range items {
 		if i > 0 {
 			want = append(want, ',')
 		}
-		want = appendJSONString(want, items.item(i))
+		want = appendJSONString(want, item)
 	}
 	want = append(want, ']')
 	n := &ndjsonFormat{}
 	n.appendAnswers(nil, appid.NewDNSAnswers(appid.DNSAnswer{Name: "before", Type: "A", Value: "x"})) // a name escaped before
-	got, ok := n.appendAnswers(nil, f.answers(c))
+	got, ok := n.appendAnswers(nil, list)
 	if string(got) != string(want) || ok != (len(answers) > 0) {
 		t.Errorf("%q:\n got %s (%v)\nwant %s", answers, got, ok, want)
 	}
 	var back []string
 	if err := json.Unmarshal(got, &back); err != nil || len(back) != len(answers) {
 		t.Errorf("%s: %d strings, %v", got, len(back), err)
+	}
+	for _, format := range []struct {
+		esc plainText
+		sep string
+	}{{zeekText, ","}, {csvText, ";"}} {
+		var want []byte
+		for i, item := range items {
+			if i > 0 {
+				want = append(want, format.sep...)
+			}
+			want = format.esc.appendItem(want, []byte(item))
+		}
+		got, ok := appendAnswerItems([]byte("x"), list, format.esc, format.sep)
+		if string(got[1:]) != string(want) || ok != (len(answers) > 0) {
+			t.Errorf("%q joined with %q:\n got %q (%v)\nwant %q", answers, format.sep, got[1:], ok, want)
+		}
 	}
 }
 
