@@ -21,14 +21,6 @@ type DNSAnswer struct {
 	Value string
 }
 
-// AppendValue appends the answer's value as text: its address, or Value.
-func (a DNSAnswer) AppendValue(b []byte) []byte {
-	if a.Addr.IsValid() {
-		return a.Addr.AppendTo(b)
-	}
-	return append(b, a.Value...)
-}
-
 // DNSAnswers is a conversation's DNS answers, held as one string without
 // pointers: a flood of answers finishes hundreds of thousands of
 // conversations with 64 answers each, and a struct of strings an answer

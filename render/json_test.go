@@ -48,7 +48,11 @@ func checkAnswers(t *testing.T, answers ...appid.DNSAnswer) {
 	list := appid.NewDNSAnswers(answers...)
 	var items []string
 	for a := range list.All() {
-		items = append(items, string(a.AppendValue([]byte(a.Name+" "+a.Type+" "))))
+		value := a.Value
+		if a.Addr.IsValid() {
+			value = a.Addr.String()
+		}
+		items = append(items, a.Name+" "+a.Type+" "+value)
 	}
 	want := []byte{'['}
 	for i, item := range items {
