@@ -40,7 +40,8 @@ type ConnWriter struct {
 	out       *bufio.Writer
 	newFormat func() connFormat
 	format    connFormat // the caller's, when it encodes
-	arena     []byte     // encoded records, which encodedConn.Text slices point into
+	arena     arena      // the caller's, when it encodes
+	chunks    chunkPool
 	records   int
 	firstTS   int64
 	lastTS    int64
@@ -84,14 +85,18 @@ var ConnFormats = []string{"ndjson", "zeek", "csv"}
 // (24 while a run is written in the background), which keeps netfx conns
 // on a gigabyte of capture near 100 MiB with its reading framed ahead
 // (its 70 MB of records spilled in a few runs cost about 5 % more time
-// than holding them, 50 MiB less memory); past spilledToGrow runs, 96 MiB,
-// so that runs stay few enough to be merged in one pass up to about
-// 12 GiB of records. Runs kept in memory (TMPDIR cannot be written) stay
-// at 16 MiB: there a larger buffer would only add to what memory holds.
+// than holding them, 50 MiB less memory); past spilledToGrow runs (half
+// a gigabyte of records), 96 MiB, so that runs stay few enough to be
+// merged in one pass up to about 9.5 GiB of records. Growing after 8 runs
+// instead held 100 MiB more of a DNS answer flood's half gigabyte of
+// records in memory, for no time saved: runs written as they are cost
+// little to merge (docs/performance.md). Runs kept in memory (TMPDIR
+// cannot be written) stay at 16 MiB: there a larger buffer would only add
+// to what memory holds.
 const (
 	sortMemory      = 16 << 20
 	sortMemoryLarge = 96 << 20
-	spilledToGrow   = 8
+	spilledToGrow   = 64
 )
 
 // NewConnWriter returns a writer of the named format on w.
@@ -151,31 +156,121 @@ const encodeBatch = 256
 // arena of its own, and adds them to the sorter.
 func (w *ConnWriter) encode(jobs <-chan []*flows.Conn) {
 	f := w.newFormat()
-	var arena []byte
+	var a arena
 	encoded := make([]encodedConn, 0, encodeBatch)
 	for batch := range jobs {
 		encoded = encoded[:0]
 		for _, c := range batch {
-			var e encodedConn
-			e, arena = encodeConn(f, arena, c)
-			encoded = append(encoded, e)
+			encoded = append(encoded, w.encodeConn(f, &a, c))
 		}
 		w.mu.Lock()
 		for _, e := range encoded {
 			w.sort(e)
 		}
+		w.retire(&a)
 		w.mu.Unlock()
 	}
 }
 
-// encodeConn encodes c into arena, in a new chunk when it runs short.
-func encodeConn(f connFormat, arena []byte, c *flows.Conn) (encodedConn, []byte) {
-	if cap(arena)-len(arena) < 64<<10 {
-		arena = make([]byte, 0, 1<<20)
+// An arena is where one encoder's records are encoded: chunks of
+// arenaChunk bytes, each filled until less than arenaRoom is left.
+type arena struct {
+	chunk []byte // the chunk being filled, which encodedConn.Text slices point into
+	// full is the chunks filled whose records are not all in the sorter
+	// yet: they go to the pool once they are (ConnWriter.retire).
+	full [][]byte
+}
+
+const (
+	arenaChunk = 1 << 20
+	arenaRoom  = 64 << 10
+	// maxFreeChunks bounds the free chunks of the pool: half of a
+	// sorter's first memory. A free chunk is live memory to the collector,
+	// which lets the heap grow by half of it again: keeping all a run's
+	// chunks took the gigabyte capture's peak from 112 to 127 MiB.
+	maxFreeChunks = sortMemory / 2 / arenaChunk
+)
+
+// encodeConn encodes c into the arena, in a new chunk when it runs short.
+func (w *ConnWriter) encodeConn(f connFormat, a *arena, c *flows.Conn) encodedConn {
+	if cap(a.chunk)-len(a.chunk) < arenaRoom {
+		if a.chunk != nil {
+			a.full = append(a.full, a.chunk)
+		}
+		a.chunk = w.chunks.get()
 	}
-	start := len(arena)
-	arena = f.appendRecord(arena, c)
-	return encodedConn{c.TS, c.UID, arena[start:len(arena):len(arena)]}, arena
+	start := len(a.chunk)
+	b := f.appendRecord(a.chunk, c)
+	if cap(b) != cap(a.chunk) {
+		// A record longer than the room left moved to a larger chunk of
+		// its own; the records before it stay in the one it left.
+		a.full = append(a.full, a.chunk)
+	}
+	a.chunk = b
+	return encodedConn{c.TS, c.UID, b[start:len(b):len(b)]}
+}
+
+// chunkPool recycles the chunks of the arenas: a chunk whose records have
+// all gone to the sorter waits there until the sorter has written the
+// runs they went to (extsort.Sorter.Written), and is then filled again,
+// up to maxFreeChunks at a time. The half gigabyte of records of a DNS
+// answer flood then costs less memory to clear and collect
+// (docs/performance.md).
+type chunkPool struct {
+	mu      sync.Mutex
+	free    [][]byte
+	waiting []waitingChunk
+}
+
+// waitingChunk is a chunk that may be filled again once the sorter has
+// written more than run runs.
+type waitingChunk struct {
+	chunk []byte
+	run   int
+}
+
+// get returns an empty chunk: a free one, or a new one.
+func (p *chunkPool) get() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		chunk := p.free[n-1]
+		p.free = p.free[:n-1]
+		return chunk[:0]
+	}
+	return make([]byte, 0, arenaChunk)
+}
+
+// retire hands the arena's full chunks, whose records are all in the
+// sorter now, to the pool; a chunk the sorter has written is free at
+// once. While the writer streams its records are held in the writer's
+// heap instead, and chunks are left to the collector.
+func (w *ConnWriter) retire(a *arena) {
+	if len(a.full) == 0 {
+		return
+	}
+	if w.stream == nil {
+		p := &w.chunks
+		run, written := w.sorter.Spilled(), w.sorter.Written()
+		p.mu.Lock()
+		for _, chunk := range a.full {
+			if cap(chunk) == arenaChunk {
+				p.waiting = append(p.waiting, waitingChunk{chunk, run})
+			}
+		}
+		p.waiting = slices.DeleteFunc(p.waiting, func(c waitingChunk) bool {
+			if c.run < written {
+				if len(p.free) < maxFreeChunks {
+					p.free = append(p.free, c.chunk)
+				}
+				return true
+			}
+			return false
+		})
+		p.mu.Unlock()
+	}
+	clear(a.full)
+	a.full = a.full[:0]
 }
 
 // sort adds an encoded record to the sorter (to the heap, once the writer
@@ -240,9 +335,8 @@ func (w *ConnWriter) Add(c *flows.Conn) {
 		}
 		return
 	}
-	var e encodedConn
-	e, w.arena = encodeConn(w.format, w.arena, c)
-	w.sort(e)
+	w.sort(w.encodeConn(w.format, &w.arena, c))
+	w.retire(&w.arena)
 }
 
 // Err returns the error that will make Close fail, once there is one (a
@@ -287,6 +381,7 @@ func (w *ConnWriter) stopEncoders() {
 // records in order.
 func (w *ConnWriter) writeRecords() error {
 	w.stopEncoders()
+	w.chunks = chunkPool{}
 	if w.stream != nil {
 		return w.closeStream()
 	}

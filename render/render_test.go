@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/benchdata"
@@ -100,6 +101,44 @@ func TestConnWriterOrders(t *testing.T) {
 	}
 	if strings.Index(encode(t, "ndjson", shuffled), conns[0].UID) > 100 {
 		t.Error("the earliest record is not first")
+	}
+}
+
+// TestArenaChunksAreFilledAgain: once the sorter has written the runs of
+// a chunk's records, the chunk is filled with new records, and every
+// record still comes out as it was encoded, with encoders too.
+func TestArenaChunksAreFilledAgain(t *testing.T) {
+	conns := sampleConns(24000) // 6–8 MB in each format: several chunks
+	shuffled := slices.Clone(conns)
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	for _, format := range ConnFormats {
+		want := encode(t, format, conns)
+		var buf bytes.Buffer
+		w, err := newConnWriter(&buf, format, 64<<10, 64<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks, filled := map[*byte]bool{}, 0
+		var last *byte
+		for _, c := range shuffled {
+			w.Add(c)
+			if chunk := unsafe.SliceData(w.arena.chunk); chunk != last {
+				chunks[chunk], last = true, chunk
+				filled++
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != want {
+			t.Errorf("%s: records changed when their chunks were filled again", format)
+		}
+		if len(chunks) >= filled || filled < 4 {
+			t.Errorf("%s: %d chunks filled, %d of them new: none was filled again", format, filled, len(chunks))
+		}
+		if got := encodeOn(t, format, shuffled, 64<<10, 3); got != want {
+			t.Errorf("%s: records changed with encoders", format)
+		}
 	}
 }
 

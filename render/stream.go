@@ -216,15 +216,17 @@ func (w *ConnWriter) pop() encodedConn {
 	return least
 }
 
-// compact copies the texts the heap holds into a fresh arena.
+// compact copies the texts the heap holds into a fresh chunk, which the
+// records encoded next fill further.
 func (w *ConnWriter) compact() {
 	s := w.stream
-	w.arena = make([]byte, 0, max(2*s.heapBytes, 1<<20))
+	chunk := make([]byte, 0, max(2*s.heapBytes, arenaChunk))
 	for i := range s.heap {
-		start := len(w.arena)
-		w.arena = append(w.arena, s.heap[i].Text...)
-		s.heap[i].Text = w.arena[start:len(w.arena):len(w.arena)]
+		start := len(chunk)
+		chunk = append(chunk, s.heap[i].Text...)
+		s.heap[i].Text = chunk[start:len(chunk):len(chunk)]
 	}
+	w.arena.chunk = chunk
 	s.arenaBytes = s.heapBytes
 }
 

@@ -224,8 +224,8 @@ func TestStreamingCompacts(t *testing.T) {
 		late = append(late, conns[i].UID)
 	}
 	got, w := streamed(t, "ndjson", order, marks, 0, 1)
-	if w.arena == nil || cap(w.arena) > 8<<20 {
-		t.Errorf("arena of %d bytes", cap(w.arena))
+	if w.arena.chunk == nil || cap(w.arena.chunk) > 8<<20 {
+		t.Errorf("arena chunk of %d bytes", cap(w.arena.chunk))
 	}
 	lines := strings.Split(strings.TrimSpace(got), "\n")
 	if len(lines) != len(conns) {

@@ -50,6 +50,7 @@ type Sorter[T any] struct {
 	fanIn           int // runs merged at once, at most; maxFanIn
 	merged          int // the runs before this are merges of the current level
 	spilled         int
+	written         int
 	// With SpillInBackground: the run being written, its buffer, and the
 	// buffer of the run written before it, for reuse.
 	background, firstInBackground bool
@@ -122,6 +123,12 @@ func (s *Sorter[T]) LimitBytes(n int, size func(T) int) {
 // Spilled reports how many runs went to temporary files.
 func (s *Sorter[T]) Spilled() int { return s.spilled }
 
+// Written reports how many of the runs spilled have been written and
+// their values let go: a value added while Spilled was k is no longer
+// held once Written is more than k. With SpillInBackground, a run counts
+// as written once Add has waited for it, as it does before the next run.
+func (s *Sorter[T]) Written() int { return s.written }
+
 // spill writes the buffered values, sorted, to a temporary file: at once,
 // or, with SpillInBackground and after the first run, in the background
 // once the run before has been written.
@@ -144,6 +151,7 @@ func (s *Sorter[T]) spill() error {
 		err := s.writeRun(r, buf)
 		clear(buf)
 		s.buf = buf[:0]
+		s.written++
 		return err
 	}
 	if err := s.wait(); err != nil {
@@ -167,6 +175,7 @@ func (s *Sorter[T]) wait() error {
 	err := <-s.spilling
 	clear(s.inflight)
 	s.spilling, s.spare, s.inflight = nil, s.inflight[:0], nil
+	s.written++
 	return err
 }
 

@@ -200,6 +200,33 @@ func TestLimitBytes(t *testing.T) {
 	}
 }
 
+// TestWritten: a run spilled at once counts as written at once; one
+// written in the background once Add has waited for it, before the next
+// run; every run once All has read them.
+func TestWritten(t *testing.T) {
+	for _, background := range []bool{false, true} {
+		s := NewWithCodec(10, cmp.Compare[int], &gobCodec[int]{})
+		if background {
+			s.SpillAllInBackground()
+		}
+		for i := range 40 {
+			s.Add(40 - i)
+			want := s.Spilled()
+			if background {
+				want = max(want-1, 0)
+			}
+			if s.Written() != want {
+				t.Fatalf("background %v: %d runs written of %d spilled after %d values", background, s.Written(), s.Spilled(), i+1)
+			}
+		}
+		for range s.All() {
+		}
+		if s.Spilled() < 4 || s.Written() != s.Spilled() {
+			t.Errorf("background %v: %d runs written of %d spilled once read", background, s.Written(), s.Spilled())
+		}
+	}
+}
+
 // TestPrefetch: the values come in order, whatever the block size; an
 // early stop stops the producer; what the producer does after its last
 // value is visible once Prefetch returns.
