@@ -253,12 +253,17 @@ func (r *encodedAnswer) cut(e string) (rest string, ok bool) {
 	return e[k+int(size):], true
 }
 
-// GobEncode writes the answers for a sorter's temporary file.
-func (a DNSAnswers) GobEncode() ([]byte, error) {
-	return append(binary.AppendUvarint(nil, uint64(a.n)), a.enc...), nil
+// AppendBinary appends the answers as they are held, for a sorter's
+// temporary file, which GobDecode reads back (encoding.BinaryAppender).
+func (a DNSAnswers) AppendBinary(b []byte) ([]byte, error) {
+	return append(binary.AppendUvarint(b, uint64(a.n)), a.enc...), nil
 }
 
-// GobDecode reads answers GobEncode wrote, checking that each is whole.
+// GobEncode writes the answers for a sorter's temporary file.
+func (a DNSAnswers) GobEncode() ([]byte, error) { return a.AppendBinary(nil) }
+
+// GobDecode reads answers GobEncode or AppendBinary wrote, checking that
+// each is whole.
 func (a *DNSAnswers) GobDecode(b []byte) error {
 	n, k := binary.Uvarint(b)
 	enc := string(b[max(k, 0):])

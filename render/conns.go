@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -64,11 +65,22 @@ type ConnWriter struct {
 	pending  []*flows.Conn
 	jobs     chan []*flows.Conn
 	encoding sync.WaitGroup
+	// holds says that records were held with their DNS answers apart;
+	// writers is how many goroutines write them out (held.go).
+	holds   atomic.Bool
+	writers int
+	answers []byte // a record held apart, written out (writeText)
 }
 
 // connFormat encodes records in one format.
 type connFormat interface {
-	appendRecord(b []byte, c *flows.Conn) []byte
+	// appendRecord appends c's record. With hole not nil, it leaves the
+	// value of the DNS answers out and sets *hole to where it goes
+	// (heldAnswers).
+	appendRecord(b []byte, c *flows.Conn, hole *int) []byte
+	// appendAnswers appends the value of the DNS answers field, not
+	// empty, as appendRecord writes it.
+	appendAnswers(b []byte, answers appid.DNSAnswers) []byte
 	// header writes what comes before the records; firstTS is the first
 	// record's time, 0 when there are none.
 	header(w *bufio.Writer, firstTS int64) error
@@ -116,7 +128,8 @@ func newConnWriter(w io.Writer, format string, memory, largeMemory int) (*ConnWr
 	default:
 		return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(ConnFormats, ", "))
 	}
-	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), newFormat: newFormat, format: newFormat(), sorter: newRecordSorter(memory), largeMemory: largeMemory, pressure: heldTooMuch, heapLimit: heapLimit}, nil
+	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), newFormat: newFormat, format: newFormat(), sorter: newRecordSorter(memory), largeMemory: largeMemory, pressure: heldTooMuch, heapLimit: heapLimit,
+		writers: runtime.GOMAXPROCS(0)}, nil
 }
 
 // newRecordSorter returns a sorter of encoded records that holds memory
@@ -179,6 +192,7 @@ type arena struct {
 	// full is the chunks filled whose records are not all in the sorter
 	// yet: they go to the pool once they are (ConnWriter.retire).
 	full [][]byte
+	hole int // where the format left DNS answers out of the record encoded last
 }
 
 const (
@@ -200,7 +214,15 @@ func (w *ConnWriter) encodeConn(f connFormat, a *arena, c *flows.Conn) encodedCo
 		a.chunk = w.chunks.get()
 	}
 	start := len(a.chunk)
-	b := f.appendRecord(a.chunk, c)
+	var b []byte
+	if held := heldAnswers(c); held.Len() == 0 {
+		b = f.appendRecord(a.chunk, c, nil)
+	} else {
+		b = appendHeld(f, a.chunk, c, held, &a.hole)
+		if !w.holds.Load() {
+			w.holds.Store(true)
+		}
+	}
 	if cap(b) != cap(a.chunk) {
 		// A record longer than the room left moved to a larger chunk of
 		// its own; the records before it stay in the one it left.
@@ -308,8 +330,8 @@ type encodedConn struct {
 }
 
 // compareEncoded orders records by ts then uid, and records alike in both
-// (conversation logs read twice) by their text, so that the order does
-// not depend on the order they were added in.
+// (conversation logs read twice) by their text as held (held.go), so that
+// the order does not depend on the order they were added in.
 func compareEncoded(a, b encodedConn) int {
 	if a.TS != b.TS {
 		return cmp.Compare(a.TS, b.TS)
@@ -388,12 +410,7 @@ func (w *ConnWriter) writeRecords() error {
 	if err := w.format.header(w.out, w.firstTS); err != nil {
 		return err
 	}
-	for r := range w.sorter.All() {
-		if _, err := w.out.Write(r.Text); err != nil {
-			return err
-		}
-	}
-	return w.sorter.Err()
+	return w.writeSorted()
 }
 
 // encodedCodec spills encoded records: time, uid and text, length-prefixed.
@@ -571,7 +588,7 @@ type ndjsonFormat struct {
 func (*ndjsonFormat) header(*bufio.Writer, int64) error  { return nil }
 func (*ndjsonFormat) trailer(*bufio.Writer, int64) error { return nil }
 
-func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
+func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn, hole *int) []byte {
 	b = append(b, '{')
 	open := len(b)
 	for i := range connFields {
@@ -605,10 +622,15 @@ func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 				b = appendJSONString(appendKey(b, open, i), v)
 			}
 		case kindList:
+			if f.answers != nil && hole != nil {
+				b = appendKey(b, open, i)
+				*hole = len(b)
+				break
+			}
 			if f.answers != nil {
 				mark := len(b)
 				var ok bool
-				if b, ok = n.appendAnswers(appendKey(b, open, i), f.answers(c)); !ok {
+				if b, ok = n.appendAnswerArray(appendKey(b, open, i), f.answers(c)); !ok {
 					b = b[:mark]
 				}
 				break
@@ -640,13 +662,18 @@ func appendKey(b []byte, open, i int) []byte {
 	return append(b, connJSONKeys[i]...)
 }
 
-// appendAnswers appends DNS answers as a JSON array of "name type value"
+func (n *ndjsonFormat) appendAnswers(b []byte, answers appid.DNSAnswers) []byte {
+	b, _ = n.appendAnswerArray(b, answers)
+	return b
+}
+
+// appendAnswerArray appends DNS answers as a JSON array of "name type value"
 // strings, the bytes the list's items would give: escaping each part on
 // its own gives the same bytes as escaping them joined, since the spaces
 // between them end any UTF-8 sequence. Answers share their names and
 // types, so the start of an item, up to its value, is escaped once for
 // the answers in a row that have it.
-func (n *ndjsonFormat) appendAnswers(b []byte, answers appid.DNSAnswers) ([]byte, bool) {
+func (n *ndjsonFormat) appendAnswerArray(b []byte, answers appid.DNSAnswers) ([]byte, bool) {
 	b = append(b, '[')
 	i, name, typ := 0, "", ""
 	for a, same := range answers.Runs() {
@@ -756,13 +783,17 @@ func (*zeekFormat) header(w *bufio.Writer, ts int64) error {
 	return err
 }
 
-func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn) []byte {
+func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn, hole *int) []byte {
 	for i := range connFields {
 		if i > 0 {
 			b = append(b, '\t')
 		}
 		if connFields[i].skip(c) {
 			b = append(b, '-')
+			continue
+		}
+		if connFields[i].answers != nil && hole != nil {
+			*hole = len(b)
 			continue
 		}
 		start := len(b)
@@ -774,6 +805,11 @@ func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn) []byte {
 		}
 	}
 	return append(b, '\n')
+}
+
+func (*zeekFormat) appendAnswers(b []byte, answers appid.DNSAnswers) []byte {
+	b, _ = appendAnswerItems(b, answers, zeekText, ",")
+	return b
 }
 
 func (*zeekFormat) trailer(w *bufio.Writer, lastTS int64) error {
@@ -808,13 +844,22 @@ func (c *csvFormat) header(w *bufio.Writer, _ int64) error {
 
 func (*csvFormat) trailer(*bufio.Writer, int64) error { return nil }
 
-func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn) []byte {
+func (c *csvFormat) appendAnswers(b []byte, answers appid.DNSAnswers) []byte {
+	c.val, _ = appendAnswerItems(c.val[:0], answers, csvText, ";")
+	return appendCSVField(b, c.val)
+}
+
+func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn, hole *int) []byte {
 	for i := range connFields {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		f := &connFields[i]
 		if f.skip(conn) {
+			continue
+		}
+		if f.answers != nil && hole != nil {
+			*hole = len(b)
 			continue
 		}
 		val, ok := c.val[:0], false

@@ -49,7 +49,7 @@ func TestCSVMatchesEncodingCSV(t *testing.T) {
 	}
 	f := newCSVFormat()
 	for _, c := range conns {
-		if got, want := f.appendRecord(nil, c), csvByEncodingCSV(t, c); !bytes.Equal(got, want) {
+		if got, want := f.appendRecord(nil, c, nil), csvByEncodingCSV(t, c); !bytes.Equal(got, want) {
 			t.Errorf("uid %s:\n got %q\nwant %q", c.UID, got, want)
 		}
 	}

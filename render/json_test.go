@@ -40,7 +40,7 @@ func FuzzAppendJSONString(f *testing.F) {
 }
 
 // checkAnswers: a list of DNS answers written whole, as JSON
-// (appendAnswers) and as Zeek's and the CSV's plain text
+// (appendAnswerArray) and as Zeek's and the CSV's plain text
 // (appendAnswerItems), is the bytes that escaping its items one by one,
 // each "name type value", and joining them give; the JSON is an array.
 func checkAnswers(t *testing.T, answers ...appid.DNSAnswer) {
@@ -63,8 +63,8 @@ func checkAnswers(t *testing.T, answers ...appid.DNSAnswer) {
 	}
 	want = append(want, ']')
 	n := &ndjsonFormat{}
-	n.appendAnswers(nil, appid.NewDNSAnswers(appid.DNSAnswer{Name: "before", Type: "A", Value: "x"})) // a name escaped before
-	got, ok := n.appendAnswers(nil, list)
+	n.appendAnswerArray(nil, appid.NewDNSAnswers(appid.DNSAnswer{Name: "before", Type: "A", Value: "x"})) // a name escaped before
+	got, ok := n.appendAnswerArray(nil, list)
 	if string(got) != string(want) || ok != (len(answers) > 0) {
 		t.Errorf("%q:\n got %s (%v)\nwant %s", answers, got, ok, want)
 	}
@@ -128,7 +128,7 @@ func BenchmarkAppendAnswers(b *testing.B) {
 	n := &ndjsonFormat{}
 	var buf []byte
 	for b.Loop() {
-		buf, _ = n.appendAnswers(buf[:0], answers)
+		buf, _ = n.appendAnswerArray(buf[:0], answers)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(list)), "ns/answer")
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/benchdata"
 )
@@ -302,10 +303,123 @@ func BenchmarkAppendRecord(b *testing.B) {
 			var buf []byte
 			for b.Loop() {
 				for _, c := range conns {
-					buf = f.appendRecord(buf[:0], c)
+					buf = f.appendRecord(buf[:0], c, nil)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(conns)), "ns/record")
 		})
+	}
+}
+
+// withAnswers gives some of conns DNS answers: none, one short of
+// minHeldAnswers, minHeldAnswers, and 64 of names that need escaping in
+// every format, so that records are held with their answers apart or not.
+func withAnswers(conns []*flows.Conn) {
+	names := []string{"cdn.example", "a,b;c\"d\x1b]52;c;ZQ==\x07", "rtl\u202egnp.exe", "tab\tnl\n"}
+	for i, c := range conns {
+		n := []int{0, minHeldAnswers - 1, minHeldAnswers, 64}[i%4]
+		var list []appid.DNSAnswer
+		for j := range n {
+			name := names[(i/4+j/16)%len(names)]
+			switch j % 8 {
+			case 7:
+				list = append(list, appid.DNSAnswer{Name: name, Type: "CNAME", Value: names[(j+1)%len(names)]})
+			case 6:
+				list = append(list, appid.DNSAnswer{Name: name, Type: "AAAA", Addr: netip.AddrFrom16([16]byte{0x20, 1, 0xd, 0xb8, 15: byte(j)})})
+			default:
+				list = append(list, appid.DNSAnswer{Name: name, Type: "A", Addr: netip.AddrFrom4([4]byte{192, 0, byte(i), byte(j)})})
+			}
+		}
+		c.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: appid.NewDNSAnswers(list...)}}
+	}
+}
+
+// TestHeldAnswers: records whose DNS answers are held apart come out as
+// the format writes them whole, in memory, spilled, from encoders and
+// streamed.
+func TestHeldAnswers(t *testing.T) {
+	conns := sampleConns(2000)
+	withAnswers(conns)
+	order, marks := finishing(conns, 50, 7)
+	for _, format := range ConnFormats {
+		w, err := NewConnWriter(io.Discard, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []byte
+		for _, c := range conns {
+			want = w.format.appendRecord(want, c, nil)
+		}
+		held := 0
+		for _, c := range conns {
+			if heldAnswers(c).Len() > 0 {
+				held++
+			}
+		}
+		if held != len(conns)/2 {
+			t.Fatalf("%d records held with their answers apart, want %d", held, len(conns)/2)
+		}
+		streamedOut, _ := streamed(t, format, order, marks, 100, 1)
+		outs := map[string]string{
+			"in memory":     encode(t, format, order),
+			"spilled":       encodeWith(t, format, order, 7000),
+			"with encoders": encodeOn(t, format, order, 7000, 3),
+			"streamed":      streamedOut,
+		}
+		for _, writers := range []int{1, 2, 5} {
+			var buf bytes.Buffer
+			w, err := newConnWriter(&buf, format, 7000, 28000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.writers = writers
+			for _, c := range order {
+				w.Add(c)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			outs[fmt.Sprintf("%d writers", writers)] = buf.String()
+		}
+		for name, got := range outs {
+			if !strings.Contains(got, string(want)) {
+				t.Errorf("%s, %s: the records differ from the format's own", format, name)
+			}
+		}
+	}
+}
+
+// TestHeldAnswersDamaged: a held record that comes back damaged from a
+// temporary file is an error, not a panic.
+func TestHeldAnswersDamaged(t *testing.T) {
+	conns := sampleConns(1)
+	withAnswers(conns)
+	conns[0].App.DNS.Answers = appid.NewDNSAnswers(slices.Repeat([]appid.DNSAnswer{{Name: "x.example", Type: "A", Addr: netip.MustParseAddr("192.0.2.1")}}, minHeldAnswers)...)
+	w, err := NewConnWriter(io.Discard, "ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a arena
+	text := w.encodeConn(w.format, &a, conns[0]).Text
+	if text[0] != heldMark {
+		t.Fatal("the record was not held with its answers apart")
+	}
+	if err := w.writeText(text); err != nil {
+		t.Fatalf("whole record: %v", err)
+	}
+	for cut := range len(text) {
+		if err := w.writeText(text[:cut]); err == nil && cut > 0 {
+			t.Errorf("record cut to %d of %d bytes: no error", cut, len(text))
+		}
+	}
+	// The high bytes of where the answers go and of the text's length
+	// put them past the record; other damage changes the text, without a
+	// panic.
+	for _, at := range []int{1, 4, 5, 8, heldHeader + 2, len(text) - 3} {
+		damaged := slices.Clone(text)
+		damaged[at] ^= 0xa5
+		if err := w.writeText(damaged); err == nil && (at == 4 || at == 8) {
+			t.Errorf("byte %d damaged: no error", at)
+		}
 	}
 }

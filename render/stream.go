@@ -261,7 +261,7 @@ func (w *ConnWriter) writeBelow(ts int64) {
 		} else {
 			s.lastTS, s.lastUID, s.wrote = r.TS, r.UID, true
 		}
-		if _, err := w.out.Write(r.Text); err != nil {
+		if err := w.writeText(r.Text); err != nil {
 			w.fail(err)
 		}
 	}

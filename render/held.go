@@ -1,0 +1,187 @@
+package render
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netfx/netfx/appid"
+	"github.com/netfx/netfx/flows"
+)
+
+// A record with minHeldAnswers DNS answers or more is held with its
+// answers apart, as they are held in memory (5 bytes an IPv4 answer of
+// the name before, against 30 or more written out), and they are written
+// out with it at the end (writeText, writeSorted): a flood of 64-answer
+// responses then holds and spills 1 KB a record instead of 2.7
+// (docs/performance.md). Such a record's held text is heldMark, where the
+// answers go in the record's text and the text's length (each 4 bytes,
+// little-endian), the text without the answers, then the answers
+// (appid.DNSAnswers.AppendBinary). No record's text starts with heldMark:
+// NDJSON's start with "{", Zeek's and the CSV's with the time.
+const (
+	minHeldAnswers = 8
+	heldMark       = 0
+	heldHeader     = 9
+)
+
+// heldAnswers returns c's DNS answers if they are to be held apart, else
+// none.
+func heldAnswers(c *flows.Conn) appid.DNSAnswers {
+	f := &connFields[answersIndex]
+	if f.skip(c) {
+		return appid.DNSAnswers{}
+	}
+	if answers := f.answers(c); answers.Len() >= minHeldAnswers {
+		return answers
+	}
+	return appid.DNSAnswers{}
+}
+
+// answersIndex is the index of the DNS answers among connFields.
+var answersIndex = slices.IndexFunc(connFields, func(f connField) bool { return f.answers != nil })
+
+// appendHeld appends c's record in f's format held with its answers
+// apart; hole is where f notes the answers' place.
+func appendHeld(f connFormat, b []byte, c *flows.Conn, answers appid.DNSAnswers, hole *int) []byte {
+	start := len(b)
+	b = append(b, heldMark, 0, 0, 0, 0, 0, 0, 0, 0)
+	text := len(b)
+	b = f.appendRecord(b, c, hole)
+	binary.LittleEndian.PutUint32(b[start+1:], uint32(*hole-text))
+	binary.LittleEndian.PutUint32(b[start+5:], uint32(len(b)-text))
+	b, _ = answers.AppendBinary(b)
+	return b
+}
+
+// appendText appends a record's text, with its DNS answers written out
+// in f's format where they go if they were held apart.
+func appendText(f connFormat, b, text []byte) ([]byte, error) {
+	if len(text) == 0 || text[0] != heldMark {
+		return append(b, text...), nil
+	}
+	if len(text) < heldHeader {
+		return b, errHeldRecord
+	}
+	hole, n := binary.LittleEndian.Uint32(text[1:]), binary.LittleEndian.Uint32(text[5:])
+	text = text[heldHeader:]
+	var answers appid.DNSAnswers
+	if uint64(n) > uint64(len(text)) || hole > n || answers.GobDecode(text[n:]) != nil {
+		return b, errHeldRecord
+	}
+	b = f.appendAnswers(append(b, text[:hole]...), answers)
+	return append(b, text[hole:n]...), nil
+}
+
+var errHeldRecord = errors.New("damaged conversation record read back from a temporary file")
+
+// writeText writes a record's text, with its DNS answers written out if
+// they were held apart.
+func (w *ConnWriter) writeText(text []byte) error {
+	if len(text) == 0 || text[0] != heldMark {
+		_, err := w.out.Write(text)
+		return err
+	}
+	var err error
+	if w.answers, err = appendText(w.format, w.answers[:0], text); err != nil {
+		return err
+	}
+	_, err = w.out.Write(w.answers)
+	return err
+}
+
+// writeSorted writes the sorter's records in order. When some were held
+// with their answers apart and there are cores to spare, their answers
+// are written out on w.writers goroutines, a batch of records each, and
+// the batches written in order: under a flood of answers, writing them
+// out is most of the end of a run, and would take one core.
+func (w *ConnWriter) writeSorted() error {
+	if !w.holds.Load() || w.writers < 2 {
+		for r := range w.sorter.All() {
+			if err := w.writeText(r.Text); err != nil {
+				return err
+			}
+		}
+		return w.sorter.Err()
+	}
+	work := make(chan *textBatch, w.writers)
+	inOrder := make(chan *textBatch, 2*w.writers)
+	free := make(chan *textBatch, 3*w.writers+2) // every batch there can be
+	var writing sync.WaitGroup
+	for range w.writers {
+		writing.Go(func() {
+			f := w.newFormat()
+			for batch := range work {
+				batch.text = batch.text[:0]
+				for _, t := range batch.records {
+					if batch.text, batch.err = appendText(f, batch.text, t); batch.err != nil {
+						break
+					}
+				}
+				batch.done <- struct{}{}
+			}
+		})
+	}
+	var failed atomic.Bool
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for batch := range inOrder {
+			<-batch.done
+			if err == nil {
+				if err = batch.err; err == nil {
+					_, err = w.out.Write(batch.text)
+				}
+				failed.Store(err != nil)
+			}
+			clear(batch.records)
+			batch.records = batch.records[:0]
+			free <- batch
+		}
+		written <- err
+	}()
+	batch := newTextBatch()
+	send := func() {
+		inOrder <- batch
+		work <- batch
+		select {
+		case batch = <-free:
+		default:
+			batch = newTextBatch()
+		}
+	}
+	for r := range w.sorter.All() {
+		batch.records = append(batch.records, r.Text)
+		if len(batch.records) == textBatchRecords {
+			send()
+			if failed.Load() {
+				break
+			}
+		}
+	}
+	if len(batch.records) > 0 {
+		send()
+	}
+	close(work)
+	close(inOrder)
+	writing.Wait()
+	return cmp.Or(<-written, w.sorter.Err())
+}
+
+// textBatchRecords is how many records a batch of writeSorted holds.
+const textBatchRecords = 256
+
+// textBatch is records for a writer to write out, and what it wrote.
+type textBatch struct {
+	records [][]byte
+	text    []byte
+	err     error
+	done    chan struct{}
+}
+
+func newTextBatch() *textBatch {
+	return &textBatch{records: make([][]byte, 0, textBatchRecords), done: make(chan struct{}, 1)}
+}
