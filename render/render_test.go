@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
@@ -387,6 +388,36 @@ func TestHeldAnswers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzHeldText: whatever bytes come back from a temporary file as a
+// record held with its answers apart, writing them out gives the record
+// or an error, never a panic, in every format.
+func FuzzHeldText(f *testing.F) {
+	conns := sampleConns(1)
+	conns[0].App = &appid.Facts{DNS: &appid.DNSFacts{Answers: appid.NewDNSAnswers(
+		slices.Repeat([]appid.DNSAnswer{{Name: "x.example", Type: "A", Addr: netip.MustParseAddr("192.0.2.1")},
+			{Name: "y\x1b", Type: "TXT", Value: "v,\""}}, minHeldAnswers)...)}}
+	for _, format := range ConnFormats {
+		w, err := NewConnWriter(io.Discard, format)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var a arena
+		f.Add(w.encodeConn(w.format, &a, conns[0]).Text)
+	}
+	f.Add([]byte{heldMark})
+	f.Fuzz(func(t *testing.T, text []byte) {
+		for _, format := range ConnFormats {
+			w, err := NewConnWriter(io.Discard, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out, err := appendText(w.format, nil, text); err == nil && len(text) > 0 && text[0] == heldMark && len(out) < len(text)-heldHeader-binary.MaxVarintLen64 {
+				t.Errorf("%s: %d bytes written out of a held record of %d", format, len(out), len(text))
+			}
+		}
+	})
 }
 
 // TestHeldAnswersDamaged: a held record that comes back damaged from a
