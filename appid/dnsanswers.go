@@ -280,6 +280,12 @@ func (a *DNSAnswers) GobDecode(b []byte) error {
 func countAnswers(enc string) (n, texts int) {
 	var r encodedAnswer
 	for e := enc; len(e) > 0; n++ {
+		// An address of the name before, as most of a flood's answers
+		// are, at once.
+		if e[0] == sameA && len(e) > 4 {
+			e = e[5:]
+			continue
+		}
 		var ok bool
 		if e, ok = r.cut(e); !ok {
 			return -1, 0
