@@ -45,12 +45,16 @@ func heldAnswers(c *flows.Conn) appid.DNSAnswers {
 var answersIndex = slices.IndexFunc(connFields, func(f connField) bool { return f.answers != nil })
 
 // appendHeld appends c's record in f's format held with its answers
-// apart; hole is where f notes the answers' place.
+// apart; hole is where f notes the answers' place. A format that left
+// no place gets the record written whole.
 func appendHeld(f connFormat, b []byte, c *flows.Conn, answers appid.DNSAnswers, hole *int) []byte {
 	start := len(b)
 	b = append(b, heldMark, 0, 0, 0, 0, 0, 0, 0, 0)
 	text := len(b)
-	b = f.appendRecord(b, c, hole)
+	*hole = -1
+	if b = f.appendRecord(b, c, hole); *hole < text {
+		return f.appendRecord(b[:start], c, nil)
+	}
 	binary.LittleEndian.PutUint32(b[start+1:], uint32(*hole-text))
 	binary.LittleEndian.PutUint32(b[start+5:], uint32(len(b)-text))
 	b, _ = answers.AppendBinary(b)

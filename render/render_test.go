@@ -420,6 +420,30 @@ func FuzzHeldText(f *testing.F) {
 	})
 }
 
+// placeless is a format that leaves no place for DNS answers held apart.
+type placeless struct{ connFormat }
+
+func (p placeless) appendRecord(b []byte, c *flows.Conn, _ *int) []byte {
+	return p.connFormat.appendRecord(b, c, nil)
+}
+
+// TestHeldWithoutPlace: a record whose format left no place for its
+// answers is written whole.
+func TestHeldWithoutPlace(t *testing.T) {
+	conns := sampleConns(4)
+	withAnswers(conns)
+	c := conns[3] // 64 answers
+	w, err := NewConnWriter(io.Discard, "ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hole int
+	got := appendHeld(placeless{w.format}, []byte("x"), c, heldAnswers(c), &hole)
+	if want := w.format.appendRecord([]byte("x"), c, nil); !bytes.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
 // TestHeldAnswersDamaged: a held record that comes back damaged from a
 // temporary file is an error, not a panic.
 func TestHeldAnswersDamaged(t *testing.T) {
