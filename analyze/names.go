@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/timefmt"
 	"github.com/netfx/netfx/inventory"
 )
 
@@ -37,12 +38,40 @@ type nameAcc struct {
 	first        int64
 }
 
+// addrNames is one address's names. Nearly every address has one, held
+// with it: no allocation an address, and reading them all (sets) goes
+// through memory in order.
+type addrNames struct {
+	ip    netip.Addr
+	first nameAcc
+	more  []nameAcc // up to maxNamesPerAddr-1 others
+}
+
+// find returns the address's name from source, or nil.
+func (a *addrNames) find(name, source string) *nameAcc {
+	if a.first.name == name && a.first.source == source {
+		return &a.first
+	}
+	for i := range a.more {
+		if m := &a.more[i]; m.name == name && m.source == source {
+			return m
+		}
+	}
+	return nil
+}
+
 // names collects names for addresses from DNS answers, TLS server names
 // and HTTP Host headers. Its memory is bounded: at most maxNamedAddrs
 // addresses, each with at most maxNamesPerAddr names; names of addresses
 // past them are counted in dropped.
 type names struct {
-	m       map[netip.Addr][]nameAcc
+	// named holds the addresses' names in the order they came; index
+	// says where each address is (a small entry: lookups miss the cache
+	// less often than in a map of the names themselves).
+	named   []addrNames
+	index   map[netip.Addr]int32
+	count   int    // the names of every address
+	kept    string // the name last added, as kept: the next is often the same
 	dropped int
 	// full is set once m holds maxNamedAddrs addresses: a Bloom filter of
 	// the addresses in it, so that nearly all of a flood's new addresses
@@ -90,7 +119,7 @@ const maxNamedAddrs = 1 << 17
 // CNAME chains.
 const maxAliases = 16
 
-func newNames() *names { return &names{m: map[netip.Addr][]nameAcc{}} }
+func newNames() *names { return &names{index: map[netip.Addr]int32{}} }
 
 func (n *names) add(ip netip.Addr, name, source string, ts int64) {
 	n.addNormal(ip, normalName(name), source, ts)
@@ -110,29 +139,42 @@ func (n *names) addNormal(ip netip.Addr, name, source string, ts int64) {
 			return
 		}
 	}
-	list, known := n.m[ip]
-	if !known && len(n.m) >= maxNamedAddrs {
+	i, known := n.index[ip]
+	if known {
+		named := &n.named[i]
+		if a := named.find(name, source); a != nil {
+			a.count++
+			a.first = min(a.first, ts)
+		} else if 1+len(named.more) < maxNamesPerAddr {
+			named.more = append(named.more, n.newName(name, source, ts))
+		}
+		return
+	}
+	if len(n.named) >= maxNamedAddrs {
 		n.dropped++
 		return
 	}
-	for i := range list {
-		if a := &list[i]; a.name == name && a.source == source {
-			a.count++
-			a.first = min(a.first, ts)
-			return
-		}
-	}
-	if len(list) < maxNamesPerAddr {
-		n.m[ip] = append(list, nameAcc{name: strings.Clone(name), source: source, count: 1, first: ts})
-	}
-	if !known && len(n.m) == maxNamedAddrs {
+	n.index[ip] = int32(len(n.named))
+	n.named = append(n.named, addrNames{ip: ip, first: n.newName(name, source, ts)})
+	if len(n.named) == maxNamedAddrs {
 		n.full = make([]uint64, fullBits/64)
-		for a := range n.m {
-			b1, b2 := fullBitsOf(a)
+		for _, a := range n.named {
+			b1, b2 := fullBitsOf(a.ip)
 			n.full[b1/64] |= 1 << (b1 % 64)
 			n.full[b2/64] |= 1 << (b2 % 64)
 		}
 	}
+}
+
+// newName returns a name seen once, at ts. Its text is kept as a copy
+// (not part of a conversation's memory), shared with the name added
+// before when it is the same: a DNS answer's addresses share their name.
+func (n *names) newName(name, source string, ts int64) nameAcc {
+	if name != n.kept {
+		n.kept = strings.Clone(name)
+	}
+	n.count++
+	return nameAcc{name: n.kept, source: source, count: 1, first: ts}
 }
 
 // fromConn takes the names a conversation's payload gave.
@@ -201,34 +243,81 @@ func (n *names) fromConn(c *flows.Conn) {
 // sets returns every address's names, most used first; the addresses
 // ordered by busy, the largest first, then by address. Each address's
 // busy is asked once, and the names share one allocation: a flood of
-// answers leaves 131,072 addresses named.
+// answers leaves 131,072 addresses named, so the order is found on keys
+// without pointers (which a sort moves without the collector's barriers).
 func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
-	type keyed struct {
-		ip   netip.Addr
-		busy uint64
-		list []nameAcc
+	type sortKey struct {
+		busy, hi, lo uint64
+		bits, at     uint32 // the address's BitLen; where its set is
 	}
-	keys := make([]keyed, 0, len(n.m))
-	total := 0
-	for ip, list := range n.m {
-		keys = append(keys, keyed{ip, busy(ip), list})
-		total += len(list)
+	sets := make([]NameSet, 0, len(n.named))
+	keys := make([]sortKey, 0, len(n.named))
+	all := make([]Name, 0, n.count)
+	// The times as text are written into one buffer, made one string
+	// and cut (131,072 strings are not made one by one); ends tells where
+	// each name's ends.
+	times := make([]byte, 0, n.count*len("2006-01-02T15:04:05.000000Z"))
+	ends := make([]uint32, 0, n.count)
+	named := func(a *nameAcc) Name {
+		times = timefmt.AppendRFC3339Micro(times, a.first)
+		ends = append(ends, uint32(len(times)))
+		return Name{Name: a.name, Source: a.source, Count: a.count}
 	}
-	slices.SortFunc(keys, func(x, y keyed) int { return cmp.Or(cmp.Compare(y.busy, x.busy), x.ip.Compare(y.ip)) })
-	all := make([]Name, 0, total)
-	out := make([]NameSet, len(keys))
-	for i, k := range keys {
+	for k := range n.named {
+		acc, ip := &n.named[k], n.named[k].ip
 		start := len(all)
-		for _, a := range k.list {
-			all = append(all, Name{Name: a.name, Source: a.source, Count: a.count, First: FormatTime(a.first)})
+		all = append(all, named(&acc.first))
+		for i := range acc.more {
+			all = append(all, named(&acc.more[i]))
 		}
 		names := all[start:len(all):len(all)]
-		slices.SortFunc(names, func(x, y Name) int {
-			return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Name, y.Name), cmp.Compare(x.Source, y.Source))
-		})
-		out[i] = NameSet{IP: k.ip, Names: names}
+		b := ip.As16()
+		keys = append(keys, sortKey{busy(ip), binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), uint32(ip.BitLen()), uint32(len(sets))})
+		sets = append(sets, NameSet{IP: ip, Names: names})
 	}
-	return out
+	text, start := string(times), uint32(0)
+	for i, end := range ends {
+		all[i].First, start = text[start:end], end
+	}
+	for _, set := range sets {
+		if len(set.Names) > 1 {
+			slices.SortFunc(set.Names, func(x, y Name) int {
+				return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Name, y.Name), cmp.Compare(x.Source, y.Source))
+			})
+		}
+	}
+	// As netip.Addr.Compare orders addresses: by BitLen, bytes, zone.
+	slices.SortFunc(keys, func(x, y sortKey) int {
+		switch {
+		case x.busy != y.busy:
+			return cmp.Compare(y.busy, x.busy)
+		case x.bits != y.bits:
+			return cmp.Compare(x.bits, y.bits)
+		case x.hi != y.hi:
+			return cmp.Compare(x.hi, y.hi)
+		case x.lo != y.lo:
+			return cmp.Compare(x.lo, y.lo)
+		}
+		return strings.Compare(sets[x.at].IP.Zone(), sets[y.at].IP.Zone())
+	})
+	// Each set to its place, in place: set i goes where keys say, each
+	// cycle of that permutation followed once.
+	for i := range keys {
+		if keys[i].at == uint32(i) {
+			continue
+		}
+		held, j := sets[i], i
+		for {
+			from := int(keys[j].at)
+			keys[j].at = uint32(j)
+			if from == i {
+				sets[j] = held
+				break
+			}
+			sets[j], j = sets[from], from
+		}
+	}
+	return sets
 }
 
 // best returns the name of an address: the Azure inventory's, else the
@@ -237,11 +326,16 @@ func (n *names) best(ip netip.Addr) string {
 	if h, ok := n.azure.Host(ip); ok {
 		return h.Label()
 	}
-	best, count := "", 0
-	for _, a := range n.m[ip] {
-		if a.count > count || (a.count == count && a.name < best) {
-			best, count = a.name, a.count
+	i, ok := n.index[ip]
+	if !ok {
+		return ""
+	}
+	named := &n.named[i]
+	best := &named.first
+	for i := range named.more {
+		if a := &named.more[i]; a.count > best.count || (a.count == best.count && a.name < best.name) {
+			best = a
 		}
 	}
-	return best
+	return best.name
 }

@@ -156,12 +156,12 @@ func TestNamesAreBounded(t *testing.T) {
 	for i := range maxNamedAddrs {
 		n.add(addr(i), "other.example", "tls_sni", 0)
 	}
-	if len(n.m) != maxNamedAddrs || n.dropped != 100_000 {
-		t.Errorf("%d addresses named, %d dropped", len(n.m), n.dropped)
+	if len(n.named) != maxNamedAddrs || len(n.index) != maxNamedAddrs || n.dropped != 100_000 {
+		t.Errorf("%d addresses named, %d dropped", len(n.named), n.dropped)
 	}
 	for i := range maxNamedAddrs {
-		if len(n.m[addr(i)]) != 2 {
-			t.Fatalf("%v: names %v after the table filled, want two", addr(i), n.m[addr(i)])
+		if named := n.named[n.index[addr(i)]]; named.ip != addr(i) || 1+len(named.more) != 2 {
+			t.Fatalf("%v: names %+v after the table filled, want two", addr(i), named)
 		}
 	}
 	answers := []appid.DNSAnswer{{Name: "t0.example", Type: "A", Value: "192.0.2.1"}}
@@ -174,8 +174,12 @@ func TestNamesAreBounded(t *testing.T) {
 	c.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: appid.NewDNSAnswers(answers...)}}
 	m := newNames()
 	m.fromConn(c)
-	if got := len(m.m[netip.MustParseAddr("192.0.2.1")]); got > maxNamesPerAddr {
-		t.Errorf("%d names for one address", got)
+	i, ok := m.index[netip.MustParseAddr("192.0.2.1")]
+	if !ok {
+		t.Fatal("192.0.2.1 not named")
+	}
+	if named := m.named[i]; 1+len(named.more) > maxNamesPerAddr {
+		t.Errorf("%d names for one address", 1+len(named.more))
 	}
 }
 
