@@ -60,6 +60,28 @@ func (a *addrNames) find(name, source string) *nameAcc {
 	return nil
 }
 
+// addrList holds the named addresses in the order they came, in chunks
+// that never move: a slice grown by doubling would copy them all, each
+// time onto fresh memory.
+type addrList struct {
+	chunks [][]addrNames
+	n      int
+}
+
+// addrChunk is the addresses a chunk holds: 96 KiB.
+const addrChunk = 1024
+
+func (l *addrList) at(i int32) *addrNames { return &l.chunks[i/addrChunk][i%addrChunk] }
+
+func (l *addrList) add(a addrNames) {
+	if l.n%addrChunk == 0 {
+		l.chunks = append(l.chunks, make([]addrNames, 0, addrChunk))
+	}
+	last := &l.chunks[len(l.chunks)-1]
+	*last = append(*last, a)
+	l.n++
+}
+
 // names collects names for addresses from DNS answers, TLS server names
 // and HTTP Host headers. Its memory is bounded: at most maxNamedAddrs
 // addresses, each with at most maxNamesPerAddr names; names of addresses
@@ -68,7 +90,7 @@ type names struct {
 	// named holds the addresses' names in the order they came; index
 	// says where each address is (a small entry: lookups miss the cache
 	// less often than in a map of the names themselves).
-	named   []addrNames
+	named   addrList
 	index   map[netip.Addr]int32
 	count   int    // the names of every address
 	kept    string // the name last added, as kept: the next is often the same
@@ -141,7 +163,7 @@ func (n *names) addNormal(ip netip.Addr, name, source string, ts int64) {
 	}
 	i, known := n.index[ip]
 	if known {
-		named := &n.named[i]
+		named := n.named.at(i)
 		if a := named.find(name, source); a != nil {
 			a.count++
 			a.first = min(a.first, ts)
@@ -150,18 +172,20 @@ func (n *names) addNormal(ip netip.Addr, name, source string, ts int64) {
 		}
 		return
 	}
-	if len(n.named) >= maxNamedAddrs {
+	if n.named.n >= maxNamedAddrs {
 		n.dropped++
 		return
 	}
-	n.index[ip] = int32(len(n.named))
-	n.named = append(n.named, addrNames{ip: ip, first: n.newName(name, source, ts)})
-	if len(n.named) == maxNamedAddrs {
+	n.index[ip] = int32(n.named.n)
+	n.named.add(addrNames{ip: ip, first: n.newName(name, source, ts)})
+	if n.named.n == maxNamedAddrs {
 		n.full = make([]uint64, fullBits/64)
-		for _, a := range n.named {
-			b1, b2 := fullBitsOf(a.ip)
-			n.full[b1/64] |= 1 << (b1 % 64)
-			n.full[b2/64] |= 1 << (b2 % 64)
+		for _, chunk := range n.named.chunks {
+			for _, a := range chunk {
+				b1, b2 := fullBitsOf(a.ip)
+				n.full[b1/64] |= 1 << (b1 % 64)
+				n.full[b2/64] |= 1 << (b2 % 64)
+			}
 		}
 	}
 }
@@ -250,8 +274,8 @@ func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
 		busy, hi, lo uint64
 		bits, at     uint32 // the address's BitLen; where its set is
 	}
-	sets := make([]NameSet, 0, len(n.named))
-	keys := make([]sortKey, 0, len(n.named))
+	sets := make([]NameSet, 0, n.named.n)
+	keys := make([]sortKey, 0, n.named.n)
 	all := make([]Name, 0, n.count)
 	// The times as text are written into one buffer, made one string
 	// and cut (131,072 strings are not made one by one); ends tells where
@@ -263,8 +287,9 @@ func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
 		ends = append(ends, uint32(len(times)))
 		return Name{Name: a.name, Source: a.source, Count: a.count}
 	}
-	for k := range n.named {
-		acc, ip := &n.named[k], n.named[k].ip
+	for k := range int32(n.named.n) {
+		acc := n.named.at(k)
+		ip := acc.ip
 		start := len(all)
 		all = append(all, named(&acc.first))
 		for i := range acc.more {
@@ -330,7 +355,7 @@ func (n *names) best(ip netip.Addr) string {
 	if !ok {
 		return ""
 	}
-	named := &n.named[i]
+	named := n.named.at(i)
 	best := &named.first
 	for i := range named.more {
 		if a := &named.more[i]; a.count > best.count || (a.count == best.count && a.name < best.name) {

@@ -36,7 +36,8 @@ func TestNameSetsOrder(t *testing.T) {
 	got := n.sets(func(ip netip.Addr) uint64 { return busy[ip] })
 
 	var want []NameSet
-	for _, named := range n.named {
+	for i := range int32(n.named.n) {
+		named := n.named.at(i)
 		set := NameSet{IP: named.ip}
 		for _, a := range append([]nameAcc{named.first}, named.more...) {
 			set.Names = append(set.Names, Name{Name: a.name, Source: a.source, Count: a.count, First: FormatTime(a.first)})

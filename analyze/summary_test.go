@@ -156,11 +156,11 @@ func TestNamesAreBounded(t *testing.T) {
 	for i := range maxNamedAddrs {
 		n.add(addr(i), "other.example", "tls_sni", 0)
 	}
-	if len(n.named) != maxNamedAddrs || len(n.index) != maxNamedAddrs || n.dropped != 100_000 {
-		t.Errorf("%d addresses named, %d dropped", len(n.named), n.dropped)
+	if n.named.n != maxNamedAddrs || len(n.index) != maxNamedAddrs || n.dropped != 100_000 {
+		t.Errorf("%d addresses named, %d dropped", n.named.n, n.dropped)
 	}
 	for i := range maxNamedAddrs {
-		if named := n.named[n.index[addr(i)]]; named.ip != addr(i) || 1+len(named.more) != 2 {
+		if named := n.named.at(n.index[addr(i)]); named.ip != addr(i) || 1+len(named.more) != 2 {
 			t.Fatalf("%v: names %+v after the table filled, want two", addr(i), named)
 		}
 	}
@@ -178,7 +178,7 @@ func TestNamesAreBounded(t *testing.T) {
 	if !ok {
 		t.Fatal("192.0.2.1 not named")
 	}
-	if named := m.named[i]; 1+len(named.more) > maxNamesPerAddr {
+	if named := m.named.at(i); 1+len(named.more) > maxNamesPerAddr {
 		t.Errorf("%d names for one address", 1+len(named.more))
 	}
 }
