@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/netfx/netfx/analyze"
@@ -27,7 +28,9 @@ var (
 	//go:embed html/report.css
 	pageCSS string
 
-	pageHTML = template.Must(template.New("report").Parse(pageTemplate))
+	// pageHTML is parsed when a page is first written, not at every start
+	// of netfx (4,000 allocations).
+	pageHTML = sync.OnceValue(func() *template.Template { return template.Must(template.New("report").Parse(pageTemplate)) })
 )
 
 // HTMLOptions say what ReportHTML writes besides the report.
@@ -87,7 +90,7 @@ func ReportHTML(w io.Writer, r analyze.Report, opt HTMLOptions) error {
 	}
 	v.Names = r.Names[:min(len(r.Names), maxHTMLNames)]
 	var doc bytes.Buffer
-	if err := pageHTML.Execute(&doc, v); err != nil {
+	if err := pageHTML().Execute(&doc, v); err != nil {
 		return err
 	}
 	// html/template escapes what HTML reads as markup; the control and

@@ -33,6 +33,35 @@ func TestAdvisedHeap(t *testing.T) {
 	}
 }
 
+// TestAdvisedHeapUntouched: an allocation placed where the advised block
+// was is not cleared by the runtime, so its pages stay untouched until
+// they are written: the resident memory does not grow by its size.
+func TestAdvisedHeapUntouched(t *testing.T) {
+	if why := refusal(); why != "" {
+		t.Skip("Advise does nothing here: " + why)
+	}
+	Advise()
+	before := resident(t)
+	b := make([]byte, 64<<20)
+	if grown := resident(t) - before; grown > 16<<20 {
+		t.Errorf("a 64 MiB allocation made %d MiB resident before it was written", grown>>20)
+	}
+	runtime.KeepAlive(b)
+}
+
+// resident returns the process's resident memory in bytes.
+func resident(t *testing.T) int {
+	statm, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size, pages int
+	if _, err := fmt.Sscan(string(statm), &size, &pages); err != nil {
+		t.Fatal(err)
+	}
+	return pages * os.Getpagesize()
+}
+
 // vmFlags returns the VmFlags of the mapping that holds addr.
 func vmFlags(addr uintptr) (string, error) {
 	f, err := os.Open("/proc/self/smaps")
