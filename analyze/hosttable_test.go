@@ -74,8 +74,8 @@ func TestHostTableNumbersLikeAMap(t *testing.T) {
 			t.Fatalf("host %d is %v, want %v", id, tab.addr(id), a)
 		}
 	}
-	if tab.n != len(want) || len(tab.index) > 4*tab.n {
-		t.Errorf("%d hosts, want %d; an index of %d slots", tab.n, len(want), len(tab.index))
+	if tab.n != len(want) || tab.index.n != tab.n || len(tab.index.slots) > 4*tab.n {
+		t.Errorf("%d hosts, want %d; an index of %d slots", tab.n, len(want), len(tab.index.slots))
 	}
 }
 

@@ -88,10 +88,10 @@ func (l *addrList) add(a addrNames) {
 // past them are counted in dropped.
 type names struct {
 	// named holds the addresses' names in the order they came; index
-	// says where each address is (a small entry: lookups miss the cache
-	// less often than in a map of the names themselves).
+	// finds an address there by the hash of its 16 bytes (its zone is
+	// told apart when the entries are compared).
 	named   addrList
-	index   map[netip.Addr]int32
+	index   slotIndex
 	count   int    // the names of every address
 	kept    string // the name last added, as kept: the next is often the same
 	dropped int
@@ -141,7 +141,22 @@ const maxNamedAddrs = 1 << 17
 // CNAME chains.
 const maxAliases = 16
 
-func newNames() *names { return &names{index: map[netip.Addr]int32{}} }
+func newNames() *names { return &names{index: newSlotIndex()} }
+
+// of returns the names of ip, if it has any.
+func (n *names) of(ip netip.Addr) (*addrNames, bool) {
+	slot, ok := n.find(ip, hostHash(keyOf(ip)))
+	if !ok {
+		return nil, false
+	}
+	return n.named.at(int32(n.index.id(slot))), true
+}
+
+// find returns the slot of the index that holds ip (h its hash), or the
+// empty slot where it would go.
+func (n *names) find(ip netip.Addr, h uint64) (slot int, found bool) {
+	return n.index.find(h, func(id uint32) bool { return n.named.at(int32(id)).ip == ip })
+}
 
 func (n *names) add(ip netip.Addr, name, source string, ts int64) {
 	n.addNormal(ip, normalName(name), source, ts)
@@ -161,9 +176,10 @@ func (n *names) addNormal(ip netip.Addr, name, source string, ts int64) {
 			return
 		}
 	}
-	i, known := n.index[ip]
+	h := hostHash(keyOf(ip))
+	slot, known := n.find(ip, h)
 	if known {
-		named := n.named.at(i)
+		named := n.named.at(int32(n.index.id(slot)))
 		if a := named.find(name, source); a != nil {
 			a.count++
 			a.first = min(a.first, ts)
@@ -176,7 +192,7 @@ func (n *names) addNormal(ip netip.Addr, name, source string, ts int64) {
 		n.dropped++
 		return
 	}
-	n.index[ip] = int32(n.named.n)
+	n.index.add(slot, h, uint32(n.named.n))
 	n.named.add(addrNames{ip: ip, first: n.newName(name, source, ts)})
 	if n.named.n == maxNamedAddrs {
 		n.full = make([]uint64, fullBits/64)
@@ -351,11 +367,10 @@ func (n *names) best(ip netip.Addr) string {
 	if h, ok := n.azure.Host(ip); ok {
 		return h.Label()
 	}
-	i, ok := n.index[ip]
+	named, ok := n.of(ip)
 	if !ok {
 		return ""
 	}
-	named := n.named.at(i)
 	best := &named.first
 	for i := range named.more {
 		if a := &named.more[i]; a.count > best.count || (a.count == best.count && a.name < best.name) {

@@ -73,3 +73,39 @@ func BenchmarkNameSets(b *testing.B) {
 		n.sets(func(netip.Addr) uint64 { return 0 })
 	}
 }
+
+// BenchmarkNamesFill measures filling the names table from nothing to
+// its bound, as the first responses of a flood of answers do, in ns an
+// address.
+func BenchmarkNamesFill(b *testing.B) {
+	addrs := testAddrs(maxNamedAddrs, 3)
+	for b.Loop() {
+		n := newNames()
+		for _, a := range addrs {
+			n.addNormal(a, "cdn.example.com", "dns", 0)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(addrs)), "ns/address")
+}
+
+// TestNamesKeepAddressesApart: addresses that differ only in their zone,
+// or as an IPv4 address and its IPv6-mapped form (the same 16 bytes for
+// the index's hash), keep names of their own.
+func TestNamesKeepAddressesApart(t *testing.T) {
+	n := newNames()
+	named := map[string]string{
+		"fe80::1%eth0": "a.example", "fe80::1%eth1": "b.example", "fe80::1": "c.example",
+		"192.0.2.1": "d.example", "::ffff:192.0.2.1": "e.example",
+	}
+	for addr, name := range named {
+		n.addNormal(netip.MustParseAddr(addr), name, "dns", 0)
+	}
+	for addr, name := range named {
+		if got := n.best(netip.MustParseAddr(addr)); got != name {
+			t.Errorf("%s: named %q, want %q", addr, got, name)
+		}
+	}
+	if got := n.best(netip.MustParseAddr("fe80::1%eth2")); got != "" {
+		t.Errorf("fe80::1%%eth2: named %q, want none", got)
+	}
+}

@@ -435,14 +435,7 @@ func (s *Summary) AddConn(c *flows.Conn) {
 // maps without pointers, a fraction of the size of maps keyed by
 // addresses, which the garbage collector does not scan.
 type hostTable struct {
-	// index finds a host's number by its address: open addressing with
-	// linear probing from the position the hash's top 32 bits give, a
-	// slot 0 when empty, else those 32 bits and the number plus one (so
-	// that growing needs no host). Slots of 8 bytes, at most three
-	// quarters full, take 11–21 bytes a host where a Go map took about
-	// 40, and a lookup that misses (a flood's every new source) reads one
-	// cache line or two, and no host.
-	index []uint64
+	index slotIndex   // finds a host's number by its address
 	hosts [][]hostAcc // in chunks of hostChunk: growing never copies them
 	n     int
 	max   int // hosts past which lookup adds only the admitted
@@ -462,7 +455,7 @@ func answered(c *flows.Conn) bool { return c.OrigPkts > 0 && c.RespPkts > 0 && !
 // hostChunk is the hosts a chunk of the table holds (2.5 MB).
 const hostChunk = 1 << 16
 
-func newHostTable() *hostTable { return &hostTable{index: make([]uint64, 1024), max: maxHosts} }
+func newHostTable() *hostTable { return &hostTable{index: newSlotIndex(), max: maxHosts} }
 
 // hostHash mixes an address's 16 bytes so that every bit of the hash
 // depends on every bit of the address (an IPv4 address is the last four
@@ -485,7 +478,7 @@ func (t *hostTable) lookup(a netip.Addr, admit bool) (id uint32, ok bool) {
 	h := hostHash(k)
 	slot, found := t.find(k, h)
 	if found {
-		return uint32(t.index[slot]) - 1, true
+		return t.index.id(slot), true
 	}
 	if t.n >= t.max && !admit {
 		return 0, false
@@ -497,51 +490,21 @@ func (t *hostTable) lookup(a netip.Addr, admit bool) (id uint32, ok bool) {
 	last := &t.hosts[len(t.hosts)-1]
 	*last = append(*last, hostAcc{ip: k})
 	t.n++
-	if t.n > len(t.index)/4*3 {
-		t.grow()
-		slot, _ = t.find(k, h)
-	}
-	t.index[slot] = h&^0xFFFFFFFF | uint64(id+1)
+	t.index.add(slot, h, id)
 	return id, true
 }
 
-// find returns the slot of index that holds k (h its hash), or the empty
-// slot where it would go.
+// find returns the slot of the index that holds k (h its hash), or the
+// empty slot where it would go.
 func (t *hostTable) find(k hostKey, h uint64) (slot int, found bool) {
-	mask := len(t.index) - 1
-	for i := int(h>>32) & mask; ; i = (i + 1) & mask {
-		s := t.index[i]
-		if s == 0 {
-			return i, false
-		}
-		if s>>32 == h>>32 && t.acc(uint32(s)-1).ip == k {
-			return i, true
-		}
-	}
-}
-
-// grow doubles the index and puts every entry back in it.
-func (t *hostTable) grow() {
-	old := t.index
-	t.index = make([]uint64, 2*len(old))
-	mask := len(t.index) - 1
-	for _, e := range old {
-		if e == 0 {
-			continue
-		}
-		i := int(e>>32) & mask
-		for t.index[i] != 0 {
-			i = (i + 1) & mask
-		}
-		t.index[i] = e
-	}
+	return t.index.find(h, func(id uint32) bool { return t.acc(id).ip == k })
 }
 
 // has returns the number of address a, if it is in the table.
 func (t *hostTable) has(a netip.Addr) (uint32, bool) {
 	k := keyOf(a)
 	slot, found := t.find(k, hostHash(k))
-	return uint32(t.index[slot]) - 1, found
+	return t.index.id(slot), found
 }
 
 func (t *hostTable) acc(id uint32) *hostAcc    { return &t.hosts[id/hostChunk][id%hostChunk] }

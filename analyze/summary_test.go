@@ -156,11 +156,11 @@ func TestNamesAreBounded(t *testing.T) {
 	for i := range maxNamedAddrs {
 		n.add(addr(i), "other.example", "tls_sni", 0)
 	}
-	if n.named.n != maxNamedAddrs || len(n.index) != maxNamedAddrs || n.dropped != 100_000 {
+	if n.named.n != maxNamedAddrs || n.index.n != maxNamedAddrs || n.dropped != 100_000 {
 		t.Errorf("%d addresses named, %d dropped", n.named.n, n.dropped)
 	}
 	for i := range maxNamedAddrs {
-		if named := n.named.at(n.index[addr(i)]); named.ip != addr(i) || 1+len(named.more) != 2 {
+		if named, ok := n.of(addr(i)); !ok || named.ip != addr(i) || 1+len(named.more) != 2 {
 			t.Fatalf("%v: names %+v after the table filled, want two", addr(i), named)
 		}
 	}
@@ -174,11 +174,11 @@ func TestNamesAreBounded(t *testing.T) {
 	c.App = &appid.Facts{DNS: &appid.DNSFacts{Answers: appid.NewDNSAnswers(answers...)}}
 	m := newNames()
 	m.fromConn(c)
-	i, ok := m.index[netip.MustParseAddr("192.0.2.1")]
+	named, ok := m.of(netip.MustParseAddr("192.0.2.1"))
 	if !ok {
 		t.Fatal("192.0.2.1 not named")
 	}
-	if named := m.named.at(i); 1+len(named.more) > maxNamesPerAddr {
+	if 1+len(named.more) > maxNamesPerAddr {
 		t.Errorf("%d names for one address", 1+len(named.more))
 	}
 }
