@@ -286,10 +286,6 @@ func (n *names) fromConn(c *flows.Conn) {
 // answers leaves 131,072 addresses named, so the order is found on keys
 // without pointers (which a sort moves without the collector's barriers).
 func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
-	type sortKey struct {
-		busy, hi, lo uint64
-		bits, at     uint32 // the address's BitLen; where its set is
-	}
 	sets := make([]NameSet, 0, n.named.n)
 	keys := make([]sortKey, 0, n.named.n)
 	all := make([]Name, 0, n.count)
@@ -327,20 +323,7 @@ func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
 			})
 		}
 	}
-	// As netip.Addr.Compare orders addresses: by BitLen, bytes, zone.
-	slices.SortFunc(keys, func(x, y sortKey) int {
-		switch {
-		case x.busy != y.busy:
-			return cmp.Compare(y.busy, x.busy)
-		case x.bits != y.bits:
-			return cmp.Compare(x.bits, y.bits)
-		case x.hi != y.hi:
-			return cmp.Compare(x.hi, y.hi)
-		case x.lo != y.lo:
-			return cmp.Compare(x.lo, y.lo)
-		}
-		return strings.Compare(sets[x.at].IP.Zone(), sets[y.at].IP.Zone())
-	})
+	sortKeys(keys, func(at uint32) string { return sets[at].IP.Zone() })
 	// Each set to its place, in place: set i goes where keys say, each
 	// cycle of that permutation followed once.
 	for i := range keys {
@@ -359,6 +342,58 @@ func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
 		}
 	}
 	return sets
+}
+
+// sortKey is what sets orders an address by, without pointers (which a
+// sort would move with the collector's barriers).
+type sortKey struct {
+	busy, hi, lo uint64
+	bits, at     uint32 // the address's BitLen; where its set is
+}
+
+// sortKeys orders the keys of sets: the busiest first, then the addresses
+// as netip.Addr.Compare orders them (by BitLen, bytes, zone; zone tells
+// a set's zone). Those of busy 0 and IPv4, most of a flood's, come between
+// the busy ones and IPv6 ones, and sort as one word each: address, place.
+func sortKeys(keys []sortKey, zone func(at uint32) string) {
+	compare := func(x, y sortKey) int {
+		switch {
+		case x.busy != y.busy:
+			return cmp.Compare(y.busy, x.busy)
+		case x.bits != y.bits:
+			return cmp.Compare(x.bits, y.bits)
+		case x.hi != y.hi:
+			return cmp.Compare(x.hi, y.hi)
+		case x.lo != y.lo:
+			return cmp.Compare(x.lo, y.lo)
+		}
+		return strings.Compare(zone(x.at), zone(y.at))
+	}
+	busy := partition(keys, func(k sortKey) bool { return k.busy > 0 })
+	v4 := busy + partition(keys[busy:], func(k sortKey) bool { return k.bits == 32 })
+	slices.SortFunc(keys[:busy], compare)
+	slices.SortFunc(keys[v4:], compare)
+	words := make([]uint64, v4-busy)
+	for i, k := range keys[busy:v4] {
+		words[i] = k.lo<<32 | uint64(k.at)
+	}
+	slices.Sort(words)
+	for i, w := range words {
+		keys[busy+i] = sortKey{lo: 0xffff<<32 | w>>32, bits: 32, at: uint32(w)}
+	}
+}
+
+// partition moves the keys first reports true for to the front, and
+// returns how many there are.
+func partition(keys []sortKey, first func(sortKey) bool) int {
+	n := 0
+	for i, k := range keys {
+		if first(k) {
+			keys[n], keys[i] = keys[i], keys[n]
+			n++
+		}
+	}
+	return n
 }
 
 // best returns the name of an address: the Azure inventory's, else the
