@@ -59,7 +59,10 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if err := w.Close(); err != nil {
+			restore := collectLessWhileWriting()
+			err = w.Close()
+			restore()
+			if err != nil {
 				return err
 			}
 			if n := w.OutOfOrder(); n > 0 {
