@@ -95,7 +95,7 @@ type names struct {
 	count   int    // the names of every address
 	kept    string // the name last added, as kept: the next is often the same
 	dropped int
-	// full is set once m holds maxNamedAddrs addresses: a Bloom filter of
+	// full is set once named holds maxNamedAddrs addresses: a Bloom filter of
 	// the addresses in it, so that nearly all of a flood's new addresses
 	// are counted as dropped without a lookup in m.
 	full []uint64
