@@ -240,7 +240,7 @@ func (s *Summary) azureHosts() []AzureHost {
 	}
 	out := []AzureHost{}
 	for i := range s.hosts.n {
-		h := s.hosts.acc(uint32(i))
+		h := s.hosts.at(uint32(i))
 		ip := h.ip.addr()
 		ah, ok := s.azure.Host(ip)
 		if !ok {

@@ -60,28 +60,6 @@ func (a *addrNames) find(name, source string) *nameAcc {
 	return nil
 }
 
-// addrList holds the named addresses in the order they came, in chunks
-// that never move: a slice grown by doubling would copy them all, each
-// time onto fresh memory.
-type addrList struct {
-	chunks [][]addrNames
-	n      int
-}
-
-// addrChunk is the addresses a chunk holds: 96 KiB.
-const addrChunk = 1024
-
-func (l *addrList) at(i int32) *addrNames { return &l.chunks[i/addrChunk][i%addrChunk] }
-
-func (l *addrList) add(a addrNames) {
-	if l.n%addrChunk == 0 {
-		l.chunks = append(l.chunks, make([]addrNames, 0, addrChunk))
-	}
-	last := &l.chunks[len(l.chunks)-1]
-	*last = append(*last, a)
-	l.n++
-}
-
 // names collects names for addresses from DNS answers, TLS server names
 // and HTTP Host headers. Its memory is bounded: at most maxNamedAddrs
 // addresses, each with at most maxNamesPerAddr names; names of addresses
@@ -90,7 +68,7 @@ type names struct {
 	// named holds the addresses' names in the order they came; index
 	// finds an address there by the hash of its 16 bytes (its zone is
 	// told apart when the entries are compared).
-	named   addrList
+	named   chunkList[addrNames]
 	index   slotIndex
 	count   int    // the names of every address
 	kept    string // the name last added, as kept: the next is often the same
@@ -141,7 +119,12 @@ const maxNamedAddrs = 1 << 17
 // CNAME chains.
 const maxAliases = 16
 
-func newNames() *names { return &names{index: newSlotIndex()} }
+// namesChunkShift makes the chunks of named addresses 1,024 (96 KiB).
+const namesChunkShift = 10
+
+func newNames() *names {
+	return &names{index: newSlotIndex(), named: chunkList[addrNames]{shift: namesChunkShift}}
+}
 
 // of returns the names of ip, if it has any.
 func (n *names) of(ip netip.Addr) (*addrNames, bool) {
@@ -149,13 +132,13 @@ func (n *names) of(ip netip.Addr) (*addrNames, bool) {
 	if !ok {
 		return nil, false
 	}
-	return n.named.at(int32(n.index.id(slot))), true
+	return n.named.at(n.index.id(slot)), true
 }
 
 // find returns the slot of the index that holds ip (h its hash), or the
 // empty slot where it would go.
 func (n *names) find(ip netip.Addr, h uint64) (slot int, found bool) {
-	return n.index.find(h, func(id uint32) bool { return n.named.at(int32(id)).ip == ip })
+	return n.index.find(h, func(id uint32) bool { return n.named.at(id).ip == ip })
 }
 
 func (n *names) add(ip netip.Addr, name, source string, ts int64) {
@@ -179,7 +162,7 @@ func (n *names) addNormal(ip netip.Addr, name, source string, ts int64) {
 	h := hostHash(keyOf(ip))
 	slot, known := n.find(ip, h)
 	if known {
-		named := n.named.at(int32(n.index.id(slot)))
+		named := n.named.at(n.index.id(slot))
 		if a := named.find(name, source); a != nil {
 			a.count++
 			a.first = min(a.first, ts)
@@ -192,8 +175,7 @@ func (n *names) addNormal(ip netip.Addr, name, source string, ts int64) {
 		n.dropped++
 		return
 	}
-	n.index.add(slot, h, uint32(n.named.n))
-	n.named.add(addrNames{ip: ip, first: n.newName(name, source, ts)})
+	n.index.add(slot, h, n.named.add(addrNames{ip: ip, first: n.newName(name, source, ts)}))
 	if n.named.n == maxNamedAddrs {
 		n.full = make([]uint64, fullBits/64)
 		for _, chunk := range n.named.chunks {
@@ -299,7 +281,7 @@ func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
 		ends = append(ends, uint32(len(times)))
 		return Name{Name: a.name, Source: a.source, Count: a.count}
 	}
-	for k := range int32(n.named.n) {
+	for k := range uint32(n.named.n) {
 		acc := n.named.at(k)
 		ip := acc.ip
 		start := len(all)

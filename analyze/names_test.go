@@ -36,7 +36,7 @@ func TestNameSetsOrder(t *testing.T) {
 	got := n.sets(func(ip netip.Addr) uint64 { return busy[ip] })
 
 	var want []NameSet
-	for i := range int32(n.named.n) {
+	for i := range uint32(n.named.n) {
 		named := n.named.at(i)
 		set := NameSet{IP: named.ip}
 		for _, a := range append([]nameAcc{named.first}, named.more...) {

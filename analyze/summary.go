@@ -390,14 +390,14 @@ func (s *Summary) AddConn(c *flows.Conn) {
 	io, knownOrig := s.hosts.lookup(orig, admit)
 	ir, knownResp := s.hosts.lookup(resp, admit)
 	if knownOrig {
-		s.hosts.acc(io).add(bytes, pkts)
+		s.hosts.at(io).add(bytes, pkts)
 	} else {
 		s.hostsLeftOut.add(orig, 1)
 	}
 	if !knownResp {
 		s.hostsLeftOut.add(resp, 1)
 	} else if !knownOrig || ir != io {
-		s.hosts.acc(ir).add(bytes, pkts)
+		s.hosts.at(ir).add(bytes, pkts)
 	}
 	if !knownOrig || !knownResp {
 		s.convsLeftOut++
@@ -435,10 +435,9 @@ func (s *Summary) AddConn(c *flows.Conn) {
 // maps without pointers, a fraction of the size of maps keyed by
 // addresses, which the garbage collector does not scan.
 type hostTable struct {
-	index slotIndex   // finds a host's number by its address
-	hosts [][]hostAcc // in chunks of hostChunk: growing never copies them
-	n     int
-	max   int // hosts past which lookup adds only the admitted
+	index              slotIndex // finds a host's number by its address
+	chunkList[hostAcc]           // the hosts, by number
+	max                int       // hosts past which lookup adds only the admitted
 }
 
 // maxHosts bounds the hosts kept in the table once they are seen only in
@@ -452,10 +451,12 @@ const maxHosts = 1 << 20
 // it did not fail: one that a spoofed source cannot make.
 func answered(c *flows.Conn) bool { return c.OrigPkts > 0 && c.RespPkts > 0 && !failed(c) }
 
-// hostChunk is the hosts a chunk of the table holds (2.5 MB).
-const hostChunk = 1 << 16
+// hostChunkShift makes the chunks of the table 65,536 hosts (2.5 MB).
+const hostChunkShift = 16
 
-func newHostTable() *hostTable { return &hostTable{index: newSlotIndex(), max: maxHosts} }
+func newHostTable() *hostTable {
+	return &hostTable{index: newSlotIndex(), chunkList: chunkList[hostAcc]{shift: hostChunkShift}, max: maxHosts}
+}
 
 // hostHash mixes an address's 16 bytes so that every bit of the hash
 // depends on every bit of the address (an IPv4 address is the last four
@@ -483,13 +484,7 @@ func (t *hostTable) lookup(a netip.Addr, admit bool) (id uint32, ok bool) {
 	if t.n >= t.max && !admit {
 		return 0, false
 	}
-	id = uint32(t.n)
-	if t.n%hostChunk == 0 {
-		t.hosts = append(t.hosts, make([]hostAcc, 0, hostChunk))
-	}
-	last := &t.hosts[len(t.hosts)-1]
-	*last = append(*last, hostAcc{ip: k})
-	t.n++
+	id = t.add(hostAcc{ip: k})
 	t.index.add(slot, h, id)
 	return id, true
 }
@@ -497,7 +492,7 @@ func (t *hostTable) lookup(a netip.Addr, admit bool) (id uint32, ok bool) {
 // find returns the slot of the index that holds k (h its hash), or the
 // empty slot where it would go.
 func (t *hostTable) find(k hostKey, h uint64) (slot int, found bool) {
-	return t.index.find(h, func(id uint32) bool { return t.acc(id).ip == k })
+	return t.index.find(h, func(id uint32) bool { return t.at(id).ip == k })
 }
 
 // has returns the number of address a, if it is in the table.
@@ -507,8 +502,7 @@ func (t *hostTable) has(a netip.Addr) (uint32, bool) {
 	return t.index.id(slot), found
 }
 
-func (t *hostTable) acc(id uint32) *hostAcc    { return &t.hosts[id/hostChunk][id%hostChunk] }
-func (t *hostTable) addr(id uint32) netip.Addr { return t.acc(id).ip.addr() }
+func (t *hostTable) addr(id uint32) netip.Addr { return t.at(id).ip.addr() }
 
 // pairOf is the key of the hosts numbered a and b, in that order.
 func pairOf(a, b uint32) uint64 { return uint64(a)<<32 | uint64(b) }
@@ -566,7 +560,7 @@ func (s *Summary) Report() Report {
 	// The busiest addresses first: a table shows the first few.
 	r.Names = s.names.sets(func(ip netip.Addr) uint64 {
 		if id, ok := s.hosts.has(ip); ok {
-			return s.hosts.acc(id).conversations
+			return s.hosts.at(id).conversations
 		}
 		return 0
 	})
@@ -599,7 +593,7 @@ func (s *Summary) Report() Report {
 
 	hosts := func(yield func(HostStat) bool) {
 		for i := range s.hosts.n {
-			h := s.hosts.acc(uint32(i))
+			h := s.hosts.at(uint32(i))
 			if !yield(HostStat{IP: h.ip.addr(), Bytes: h.bytes, Packets: h.packets, Conversations: h.conversations, Peers: int(peers[i])}) {
 				return
 			}
