@@ -30,15 +30,11 @@ func collectLessWhileWriting() (restore func()) {
 	live := heapStat("/gc/heap/live:bytes")
 	roots := max(live+heapStat("/gc/scan/stack:bytes")+heapStat("/gc/scan/globals:bytes"), 1)
 	percent := int(min(100*(goal-min(goal, live))/roots, maxWritingPercent))
-	old := debug.SetGCPercent(max(percent, currentGCPercent()))
+	old := debug.SetGCPercent(percent)
+	if old > percent {
+		debug.SetGCPercent(old) // never a lower target than main's
+	}
 	return func() { debug.SetGCPercent(old) }
-}
-
-// currentGCPercent is the collector's target now.
-func currentGCPercent() int {
-	p := debug.SetGCPercent(100)
-	debug.SetGCPercent(p)
-	return p
 }
 
 // heapStat reads one of the runtime's heap metrics, in bytes.

@@ -21,19 +21,26 @@ func TestCollectLessWhileWriting(t *testing.T) {
 	runtime.KeepAlive(big)
 	big = nil
 	restore := collectLessWhileWriting()
-	during := currentGCPercent()
+	during := gcPercent()
 	restore()
 	if during < 200 || during > maxWritingPercent {
 		t.Errorf("target %d while writing, want 200 to %d", during, maxWritingPercent)
 	}
-	if after := currentGCPercent(); after != 50 {
+	if after := gcPercent(); after != 50 {
 		t.Errorf("target %d after writing, want 50 restored", after)
 	}
 
 	t.Setenv("GOGC", "75")
 	debug.SetGCPercent(75)
 	collectLessWhileWriting()()
-	if got := currentGCPercent(); got != 75 {
+	if got := gcPercent(); got != 75 {
 		t.Errorf("GOGC=75: target %d, want it left alone", got)
 	}
+}
+
+// gcPercent returns the collector's target.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }

@@ -49,7 +49,7 @@ func civilDate(days int64) (year, month, day int64) {
 	return year, month, day
 }
 
-// appendDigits appends v in n decimal digits, with leading zeros.
+// AppendDigits appends v in n decimal digits, with leading zeros.
 func AppendDigits(b []byte, v uint64, n int) []byte {
 	b = append(b, make([]byte, n)...)
 	for i := len(b) - 1; i >= len(b)-n; i-- {
