@@ -464,8 +464,9 @@ func TestMaxKept(t *testing.T) {
 		return out, maxKept, early
 	}
 	out, kept, early := run(32)
-	// Checked before each packet: one response's answers (4 KB) past it.
-	if bound := maxLive*keptPerLive + 8<<10; kept > bound || early == 0 || len(out) != n {
+	// Checked at checkpoints: the answers (4 KB a response) of as many
+	// responses as the lag of the checkpoints, and one more, past it.
+	if bound := maxLive*keptPerLive + (roomLag*int(roomEvery(maxLive))+1)*4<<10; kept > bound || early == 0 || len(out) != n {
 		t.Errorf("%d bytes kept at most (bound %d), %d ended early, %d written", kept, bound, early, len(out))
 	}
 	again, _, _ := run(32)
@@ -480,7 +481,7 @@ func TestMaxKept(t *testing.T) {
 }
 
 // TestMaxLive: a flood of one-packet flows keeps at most MaxLive
-// conversations in progress; the longest idle are ended early, counted,
+// conversations in progress, and those of the checkpoints' lag; the longest idle are ended early, counted,
 // and still written, so no packet is lost; the choice is the same every
 // run. Conversations that have expired are finished first, so a SYN
 // flood whose attempts time out in time ends none early and gives the
@@ -520,7 +521,7 @@ func TestMaxLive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, live, early := run(tc.packet, 100)
-			if live > 100 || early < tc.minEarly || early > tc.maxEarly || len(out) != 1000 {
+			if live > 100+roomLag*int(roomEvery(100)) || early < tc.minEarly || early > tc.maxEarly || len(out) != 1000 {
 				t.Errorf("%d live at most, %d ended early, %d written", live, early, len(out))
 			}
 			again, _, _ := run(tc.packet, 100)

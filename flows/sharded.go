@@ -47,12 +47,13 @@ var (
 // into the order a serial Table hands them on: the output is the same
 // for any number of workers.
 //
-// Two things differ, only in what a serial Table does rarely. The bounds
-// that protect memory under attack apply per worker: MaxLive (divided
-// among them), the out-of-order bytes held for inspection, the sessions
-// kept for resumption and the FTP data connections expected; when a
-// flood reaches them, which conversations end early, or lose what they
-// would have had, can depend on the number of workers. And an FTP data
+// Two things differ, only in what a serial Table does rarely. MaxLive and
+// the bytes kept bound the workers together, as they bound a serial
+// Table (see roomGroup), but the other bounds that protect memory under
+// attack apply per worker: the out-of-order bytes held for inspection,
+// the sessions kept for resumption and the FTP data connections
+// expected; when a flood reaches them, which conversations lose what
+// they would have had can depend on the number of workers. And an FTP data
 // connection that a control connection announced between two other
 // hosts (FXP) is ftp-data only when both pairs fall to one worker.
 //
@@ -79,6 +80,11 @@ type Sharded struct {
 	prevNote    *carrierNote
 	notes       []carrierNote // allocated in chunks
 	pending     [][]event     // per worker, the events not yet sent
+	// room is the workers' group (roomGroup), tallies the last roomLag
+	// checkpoints', and the place of the next one.
+	room           *roomGroup
+	tallies        [roomLag]*roomTally
+	nextCheckpoint int64
 }
 
 // carrierNote is what the worker that accounted a packet carrying a
@@ -141,11 +147,15 @@ type control struct {
 	release  *release
 	fileDone func(int64)
 	fileEnd  int64 // files that ended before this one: files without packets end at one seq
+	// A checkpoint's number, its tally and the one roomLag before.
+	checkpoint     int64
+	tally, earlier *roomTally
 }
 
 const (
 	evPacket  = iota // add p at (now, seq)
 	evSweep          // sweep at (now, seq), before the packet seq
+	evRoom           // the checkpoint at (now, seq), after the sweep
 	evFile           // the next packets come from file
 	evFileEnd        // the file's packets end before seq
 	evRelease        // the batch the packets before came from is done with
@@ -180,14 +190,11 @@ const eventsAhead = 8
 // handed everything on, or when ctx is done.
 func NewSharded(ctx context.Context, cfg Config, n int, emit func(*Conn)) *Sharded {
 	s := &Sharded{ctx: ctx, emit: emit, merged: make(chan struct{}), out: make(chan handedOn, n*eventsAhead), pending: make([][]event, n)}
-	wcfg := cfg
-	if wcfg.MaxLive <= 0 {
-		wcfg.MaxLive = DefaultMaxLive
-	}
-	wcfg.MaxLive = max(wcfg.MaxLive/n, 1024)
+	s.room = newRoomGroup(ctx, n, cfg.MaxLive)
 	for i := range n {
 		w := &worker{index: i, in: make(chan []event, eventsAhead), used: make(chan []event, eventsAhead)}
-		w.t = NewTable(wcfg, func(c *Conn) { w.got = append(w.got, item{conn: c, tag: w.t.finished}) })
+		w.t = NewTable(cfg, func(c *Conn) { w.got = append(w.got, item{conn: c, tag: w.t.finished}) })
+		w.t.room, w.t.member = s.room, i
 		s.workers = append(s.workers, w)
 		go pprof.Do(ctx, pprof.Labels("stage", "table"), func(ctx context.Context) { w.run(ctx, s.out) })
 	}
@@ -227,6 +234,13 @@ func (s *Sharded) toAll(e event) {
 func (s *Sharded) add(p, next *pcapread.Packet) {
 	if s.tick(p.Timestamp) {
 		s.toAll(event{kind: evSweep, now: s.now, seq: s.seq})
+	}
+	if s.seq == s.nextCheckpoint {
+		x := s.seq / s.room.every
+		c := &control{checkpoint: x, tally: newRoomTally(len(s.workers)), earlier: s.tallies[x%roomLag]}
+		s.tallies[x%roomLag] = c.tally
+		s.toAll(event{kind: evRoom, now: s.now, seq: s.seq, ctl: c})
+		s.nextCheckpoint += s.room.every
 	}
 	n := len(s.workers)
 	w := pairWorker(p, n)
@@ -376,6 +390,9 @@ func (w *worker) run(ctx context.Context, out chan<- handedOn) {
 				w.t.now, w.t.seq, w.t.phase = e.now, e.seq, phaseSweep
 				w.t.sweep(e.now)
 				w.t.tellWatermark()
+			case evRoom:
+				w.t.now, w.t.seq = e.now, e.seq
+				w.t.checkpoint(e.ctl.checkpoint, e.ctl.tally, e.ctl.earlier)
 			case evFile:
 				w.t.SetFile(e.ctl.file)
 			case evFileEnd:

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -122,6 +123,66 @@ func TestShardedMatchesSerial(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestShardedMatchesSerialUnderBounds: when the conversations reach
+// MaxLive, or the bytes their answers keep reach their bound, the
+// workers end early the conversations a serial Table ends, in its order:
+// on the random inputs, and on a flood of one-packet flows, SYNs and DNS
+// responses of long answers from many hosts, which every worker gets a
+// share of.
+func TestShardedMatchesSerialUnderBounds(t *testing.T) {
+	inputs := map[string][]input{"flood": floodInput()}
+	maxLives := map[string][]int{"flood": {40, 300}}
+	for seed := range uint64(2) {
+		name := fmt.Sprintf("random %d", seed)
+		inputs[name], maxLives[name] = randomInput(seed), []int{12}
+	}
+	for _, name := range slices.Sorted(maps.Keys(inputs)) {
+		for _, maxLive := range maxLives[name] {
+			cfg := DefaultConfig
+			cfg.MaxLive = maxLive
+			want := transcript(t, cfg, inputs[name], 0, 0)
+			if !regexp.MustCompile(`[1-9][0-9]* ended early`).MatchString(want) {
+				t.Fatalf("%s, MaxLive %d: none ended early, the input tests nothing", name, maxLive)
+			}
+			for _, run := range []struct{ workers, batch int }{{0, 256}, {2, 256}, {3, 7}, {8, 1000}} {
+				if got := transcript(t, cfg, inputs[name], run.workers, run.batch); got != want {
+					t.Errorf("%s, MaxLive %d, %d workers, batches of %d: differs from the serial table at line %d", name, maxLive, run.workers, run.batch, firstDifference(got, want))
+				}
+			}
+		}
+	}
+}
+
+// floodInput crafts 6,000 packets a millisecond apart: one-packet UDP
+// flows and SYNs from many sources to four hosts, and DNS responses of
+// eight 60-byte names each to as many ports.
+func floodInput() []input {
+	rng := rand.New(rand.NewPCG(3, 4))
+	vm := func() netip.Addr { return netip.AddrFrom4([4]byte{10, 1, 0, byte(4 + rng.IntN(4))}) }
+	source := func() netip.Addr { return netip.AddrFrom4([4]byte{10, 9, byte(rng.IntN(256)), byte(rng.IntN(256))}) }
+	resolver := netip.MustParseAddr("10.53.0.1")
+	var packets []pcapread.Packet
+	for i := range 6000 {
+		p := pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Record: int64(i + 1), HasPorts: true, SrcPort: uint16(1024 + rng.IntN(60000))}
+		switch rng.IntN(3) {
+		case 0:
+			p.Src, p.Dst, p.Proto, p.DstPort, p.IPBytes, p.PayloadLen = source(), vm(), ipproto.UDP, 9999, 29, 1
+		case 1:
+			p.Src, p.Dst, p.Proto, p.DstPort, p.IPBytes, p.TCPFlags, p.Seq = source(), vm(), ipproto.TCP, 443, 40, pcapread.FlagSYN, rng.Uint32()
+		default:
+			m := []byte{byte(i >> 8), byte(i), 0x81, 0x80, 0, 1, 0, 8, 0, 0, 0, 0, 3, 'c', 'd', 'n', 0, 0, 1, 0, 1}
+			for j := range 8 {
+				name := fmt.Sprintf("%060x", i*8+j)
+				m = append(append(append(m, byte(len(name))), name...), 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 2, byte(i), byte(j))
+			}
+			p.Src, p.Dst, p.Proto, p.SrcPort, p.DstPort = resolver, vm(), ipproto.UDP, 53, p.SrcPort
+			p.Payload, p.PayloadLen, p.IPBytes = m, len(m), 28+len(m)
+		}
+		packets = append(packets, p)
+	}
+	return []input{{name: "flood.pcap", packets: packets}}
 }
 
 // tunnelHandovers crafts conversations out of UDP tunnels whose carriers

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"maps"
 	"math"
@@ -30,15 +31,16 @@ type Config struct {
 	TCPAttemptDelay time.Duration
 	TCPCloseDelay   time.Duration
 	CommunityIDSeed uint16
-	// MaxLive bounds the conversations in progress; when it is reached,
+	// MaxLive bounds the conversations in progress; once it is reached,
 	// those that have expired are finished and, if that frees less than
 	// a quarter, the longest idle are ended early until it does, as a
 	// timeout would end them (a flood of one-packet flows must not take
 	// the machine's memory). It bounds the names and answers their
 	// payloads gave too (appid.Inspector.Kept), to keptPerLive bytes for
 	// each of MaxLive, the same way: a flood of DNS responses of 64 long
-	// names each would otherwise hold 5 KB a conversation. 0 means
-	// DefaultMaxLive.
+	// names each would otherwise hold 5 KB a conversation. The bounds are
+	// checked every few hundred packets, and may be passed by 4 % before
+	// room is made (see roomEvery). 0 means DefaultMaxLive.
 	MaxLive int
 }
 
@@ -182,10 +184,17 @@ type Table struct {
 	files    []string
 	file     int32
 	clock
-	maxLive int
-	maxKept int         // bound of kept: keptPerLive for each of maxLive
-	early   int64       // conversations ended early, past maxLive or maxKept
-	order   []slotOrder // scratch for makeRoom, sweep and Flush
+	// room is the group of tables this one makes room with, and member
+	// its place in it; a serial Table's own are tallies, the last
+	// roomLag, and the place of the next checkpoint. roomMadeAt is the
+	// checkpoint at which room was last made.
+	room           *roomGroup
+	member         int
+	tallies        [roomLag]*roomTally
+	nextCheckpoint int64
+	roomMadeAt     int64
+	early          int64       // conversations ended early, past MaxLive or the bytes kept
+	order          []slotOrder // scratch for makeRoom, sweep and Flush
 	// seq is the place of the packet being added in the whole input, and
 	// phase why conversations are finishing: with the conversation's
 	// first packet they make finished, the tag of the conversation being
@@ -201,16 +210,16 @@ type Table struct {
 }
 
 // Phases of a packet's place in which conversations finish, in the order
-// a Table finishes them there: the sweep before the packet, the packet's
-// own conversation ending (timed out, or its tuple reused), and room made
-// for it under MaxLive (a sweep, then the idlest ended early). The end of
-// a file comes before all of them.
+// a Table finishes them there: the sweep before the packet, room made
+// under MaxLive at a checkpoint before it (a sweep, then the idlest ended
+// early), and the packet's own conversation ending (timed out, or its
+// tuple reused). The end of a file comes before all of them.
 const (
 	phaseFileEnd int8 = iota - 1
 	phaseSweep
-	phaseOwn
 	phaseRoomSweep
 	phaseRoomEnd
+	phaseOwn
 )
 
 // tag places a finished conversation in the order a serial Table hands
@@ -303,59 +312,14 @@ func (t *Table) live(keep func(deadline int64) bool) {
 
 // NewTable returns a Table that passes each finished conversation to emit.
 func NewTable(cfg Config, emit func(*Conn)) *Table {
-	t := &Table{cfg: cfg, emit: emit, index: newIndex(), maxLive: cfg.MaxLive, carrier: -1,
+	return &Table{cfg: cfg, emit: emit, index: newIndex(), carrier: -1, room: newRoomGroup(context.Background(), 1, cfg.MaxLive), roomMadeAt: math.MinInt64,
 		insp: make([]*inspection, 0, initialSlots), deadlines: make([]int64, 0, initialSlots)}
-	if t.maxLive <= 0 {
-		t.maxLive = DefaultMaxLive
-	}
-	t.maxKept = t.maxLive * keptPerLive
-	return t
 }
 
 // EndedEarly returns how many conversations were ended early because the
 // table held MaxLive, or what their payloads gave held more than its
 // share of memory.
 func (t *Table) EndedEarly() int64 { return t.early }
-
-// makeRoom is called when the table holds maxLive conversations, or
-// their facts more than maxKept bytes. It finishes those that have
-// expired, as the next sweep would, and if that frees less than a quarter
-// of the table (or of maxKept), it ends the conversations idle longest
-// until a quarter is free (the first packet's place breaks ties, so the
-// choice is the same every run). Choosing the n/4 idlest of n
-// conversations costs O(1) a conversation (selectSmallest); for the
-// bytes, whose count is not known ahead, a few rounds of it.
-func (t *Table) makeRoom() {
-	t.phase = phaseRoomSweep
-	t.sweep(t.now)
-	keep, keepBytes := t.maxLive-max(t.maxLive/4, 1), t.maxKept-t.maxKept/4
-	if t.index.count <= keep && t.kept <= keepBytes {
-		return
-	}
-	t.order = t.order[:0]
-	t.live(nil)
-	t.phase = phaseRoomEnd
-	for rest := t.order; len(rest) > 0 && (t.index.count > keep || t.kept > keepBytes); {
-		// As many as the count is over, and at least as many as the bytes
-		// are over in proportion (more if the idlest keep less).
-		end := t.index.count - keep
-		if t.kept > keepBytes {
-			end = max(end, int(int64(len(rest))*int64(t.kept-keepBytes)/int64(t.kept))+1)
-		}
-		end = min(end, len(rest))
-		selectSmallest(rest, end, compareIdle)
-		idlest := rest[:end]
-		slices.SortFunc(idlest, compareIdle)
-		for _, o := range idlest {
-			if t.index.count <= keep && t.kept <= keepBytes {
-				break
-			}
-			t.finish(o.slot)
-			t.early++
-		}
-		rest = rest[end:]
-	}
-}
 
 // selectSmallest reorders s so that its k smallest elements under cmp, a
 // total order, come first, in some order: quickselect, which takes
@@ -445,6 +409,13 @@ func (t *Table) addNext(p *pcapread.Packet, kp *keyedPacket) {
 		t.phase = phaseSweep
 		t.sweep(t.now)
 		t.tellWatermark()
+	}
+	if t.seq == t.nextCheckpoint {
+		x := t.seq / t.room.every
+		tally, earlier := newRoomTally(1), t.tallies[x%roomLag]
+		t.tallies[x%roomLag] = tally
+		t.checkpoint(x, tally, earlier)
+		t.nextCheckpoint += t.room.every
 	}
 	t.depth = tunnelDepth(t.depth, p)
 	t.add(p, kp)
@@ -541,9 +512,6 @@ func (t *Table) EndFile(done func(endedEarly int64)) { done(t.early) }
 func (t *Table) add(p *pcapread.Packet, kp *keyedPacket) {
 	p.VerifyChecksum() // when the reader left it to the table
 	t.phase = phaseOwn
-	if t.kept > t.maxKept {
-		t.makeRoom()
-	}
 	k, h, sport, dport, oneWay, srcIsLo := &kp.k, kp.h, kp.sport, kp.dport, kp.oneWay, kp.srcIsLo
 	i, ok := t.index.lookup(k, h, &t.convs, &t.lites)
 	if ok && p.Timestamp >= t.deadlineOf(i) {
@@ -558,9 +526,6 @@ func (t *Table) add(p *pcapread.Packet, kp *keyedPacket) {
 		ok = false
 	}
 	if !ok {
-		if t.index.count >= t.maxLive {
-			t.makeRoom()
-		}
 		if deadline, ok := t.liteDeadline(p); ok && p.Carries == pcapread.TunnelNone && p.Tunnel == pcapread.TunnelNone {
 			t.addLite(k, h, p, srcIsLo, deadline)
 			return
