@@ -87,6 +87,8 @@ type roomGroup struct {
 	arrived int
 	held    int
 	stopped bool // ctx is done: no table waits any more
+	// release forgets ctx, once the tables are done.
+	release func() bool
 
 	// What the last table to arrive at a meeting works out for all:
 	// the whole group's conversations, bytes and conversations not yet
@@ -116,8 +118,9 @@ func newRoomGroup(ctx context.Context, tables, maxLive int) *roomGroup {
 	}
 	g := &roomGroup{ctx: ctx, maxLive: maxLive, maxKept: maxLive * keptPerLive, every: roomEvery(maxLive), members: make([]roomMember, tables)}
 	g.cond = sync.NewCond(&g.mu)
+	g.release = func() bool { return false }
 	if tables > 1 {
-		context.AfterFunc(ctx, func() {
+		g.release = context.AfterFunc(ctx, func() {
 			g.mu.Lock()
 			g.stopped = true
 			g.cond.Broadcast()

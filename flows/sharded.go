@@ -318,6 +318,7 @@ func (s *Sharded) Flush() {
 		close(w.in)
 	}
 	<-s.merged
+	s.room.release()
 }
 
 // send hands each worker its pending events, and a mark of how far the

@@ -250,35 +250,49 @@ func firstDifference(a, b string) int {
 
 // TestShardedStopsWhenCancelled: once its context is done, a Sharded
 // table takes batches and flushes without blocking, whether its workers
-// were busy or not, and hands nothing on after Flush returns.
+// were busy or not, or making room together, and hands nothing on after
+// Flush returns.
 func TestShardedStopsWhenCancelled(t *testing.T) {
-	packets := readInput(t, "../testdata/demo/vm1-capture-01.pcap")[0].packets
-	for _, after := range []int{0, 1, 5} {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var handedOn atomic.Int64
-		tab := NewSharded(ctx, DefaultConfig, 3, func(*Conn) { handedOn.Add(1) })
-		tab.SetFile("demo.pcap")
-		for i := 0; len(packets) > 0 && i < 2*eventsAhead+after; i++ {
-			if i == after {
-				cancel()
+	flood := DefaultConfig
+	flood.MaxLive = 40 // room is made every few packets, the workers waiting for each other
+	for _, in := range []struct {
+		name    string
+		cfg     Config
+		packets []pcapread.Packet
+	}{
+		{"demo", DefaultConfig, readInput(t, "../testdata/demo/vm1-capture-01.pcap")[0].packets},
+		{"flood", flood, floodInput()[0].packets},
+	} {
+		for _, after := range []int{0, 1, 5} {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var handedOn atomic.Int64
+			tab := NewSharded(ctx, in.cfg, 3, func(*Conn) { handedOn.Add(1) })
+			tab.SetFile(in.name + ".pcap")
+			packets := in.packets
+			for i := 0; len(packets) > 0 && i < 2*eventsAhead+after; i++ {
+				if i == after {
+					cancel()
+				}
+				n := min(len(packets), 64)
+				tab.AddBatch(packets[:n], func() {})
+				packets = packets[n:]
 			}
-			tab.AddBatch(packets[:min(len(packets), 16)], func() {})
-		}
-		done := make(chan struct{})
-		go func() {
-			tab.Flush()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("cancelled after %d batches: Flush still blocked after 10 s", after)
-		}
-		n := handedOn.Load()
-		time.Sleep(10 * time.Millisecond)
-		if handedOn.Load() != n {
-			t.Errorf("cancelled after %d batches: conversations handed on after Flush returned", after)
+			done := make(chan struct{})
+			go func() {
+				tab.Flush()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s, cancelled after %d batches: Flush still blocked after 10 s", in.name, after)
+			}
+			n := handedOn.Load()
+			time.Sleep(10 * time.Millisecond)
+			if handedOn.Load() != n {
+				t.Errorf("%s, cancelled after %d batches: conversations handed on after Flush returned", in.name, after)
+			}
 		}
 	}
 }
