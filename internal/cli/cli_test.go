@@ -22,6 +22,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/netfx/netfx/internal/floodgen"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -769,6 +771,43 @@ func TestSameBytesEveryRun(t *testing.T) {
 				}
 				if out != first || errOut != firstErr {
 					t.Fatalf("netfx %s: run %d (GOMAXPROCS %d) differs from the first", strings.Join(args, " "), i+1, 1+i%2)
+				}
+			}
+		}
+	}
+}
+
+// TestFloodsSameForAnyWorkers: a flood that fills the flow table ends
+// the same conversations early with one table or several, so conns and
+// the report are the same bytes: DNS answers between one pair of hosts,
+// which all go to one worker, and SYNs from many sources, which go to
+// all of them.
+func TestFloodsSameForAnyWorkers(t *testing.T) {
+	dir := t.TempDir()
+	for _, kind := range []string{"dnsanswers", "synflood"} {
+		path := filepath.Join(dir, kind+".pcap")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := floodgen.Write(f, kind, 8000, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		for _, format := range [][]string{{"conns"}, {"report", "--json", "-q"}} {
+			var first, firstErr string
+			for _, workers := range []string{"1", "3", "8"} {
+				args := append(slices.Clone(format), "--max-live", "2000", "--workers", workers, path)
+				out, errOut, _ := run(args...)
+				if workers == "1" {
+					if !strings.Contains(errOut, "ended early") {
+						t.Fatalf("netfx %s: nothing ended early, the flood tests nothing: %s", strings.Join(args, " "), errOut)
+					}
+					first, firstErr = out, errOut
+					continue
+				}
+				if out != first || errOut != firstErr {
+					t.Errorf("netfx %s: differs from one table", strings.Join(args, " "))
 				}
 			}
 		}
