@@ -27,11 +27,11 @@ const (
 )
 
 // roomEvery returns the packets between checkpoints under a bound of
-// maxLive conversations: half a percent of it, so that the tables go
-// past it by at most 4 % (more if it is under 128), and at most
-// maxRoomEvery, which keeps the bytes past their bound to the names
-// of 4,096 packets at most.
-func roomEvery(maxLive int) int64 { return int64(min(max(maxLive/(roomLag*25), 1), maxRoomEvery)) }
+// maxLive conversations: half a percent of it, so that with the lag the
+// tables go past it by 4 % at most (roomLag conversations under 200),
+// and at most maxRoomEvery, which keeps the bytes past their bound to
+// the names of 4,096 packets.
+func roomEvery(maxLive int) int64 { return int64(min(max(maxLive/200, 1), maxRoomEvery)) }
 
 // roomTally is the tables' tally at one checkpoint.
 type roomTally struct {
