@@ -112,6 +112,9 @@ type worker struct {
 	in    chan []event
 	used  chan []event // done with, for the input to fill again
 	got   []item       // what the Table handed on since the last send
+	// ctx and out are run's, for handOn.
+	ctx context.Context
+	out chan<- handedOn
 	// packets is the packets of the events being added, for lookAhead.
 	packets []*pcapread.Packet
 }
@@ -193,7 +196,12 @@ func NewSharded(ctx context.Context, cfg Config, n int, emit func(*Conn)) *Shard
 	s.room = newRoomGroup(ctx, n, cfg.MaxLive)
 	for i := range n {
 		w := &worker{index: i, in: make(chan []event, eventsAhead), used: make(chan []event, eventsAhead)}
-		w.t = NewTable(cfg, func(c *Conn) { w.got = append(w.got, item{conn: c, tag: w.t.finished}) })
+		w.t = NewTable(cfg, func(c *Conn) {
+			w.got = append(w.got, item{conn: c, tag: w.t.finished})
+			if len(w.got) >= handOnEvery {
+				w.handOn()
+			}
+		})
 		w.t.room, w.t.member = s.room, i
 		s.workers = append(s.workers, w)
 		go pprof.Do(ctx, pprof.Labels("stage", "table"), func(ctx context.Context) { w.run(ctx, s.out) })
@@ -342,6 +350,7 @@ func (s *Sharded) send() {
 // run does a worker's events and sends what its Table handed on, with a
 // mark of how far the input has come, after each batch of them.
 func (w *worker) run(ctx context.Context, out chan<- handedOn) {
+	w.ctx, w.out = ctx, out
 	defer func() {
 		select {
 		case out <- handedOn{worker: w.index, stopped: true}:
@@ -414,12 +423,26 @@ func (w *worker) run(ctx context.Context, out chan<- handedOn) {
 		case w.used <- evs[:0]:
 		default:
 		}
-		select {
-		case out <- handedOn{worker: w.index, items: w.got}:
-		case <-ctx.Done():
+		if !w.handOn() {
 			return
 		}
+	}
+}
+
+// handOnEvery is how many conversations a worker hands on at most at
+// once: the end of the input, or room made, finishes tens of thousands
+// in one event, which would otherwise be held until it is done.
+const handOnEvery = 1024
+
+// handOn sends what the Table handed on since the last send to the
+// merger; false if the run's context is done first.
+func (w *worker) handOn() bool {
+	select {
+	case w.out <- handedOn{worker: w.index, items: w.got}:
 		w.got = nil
+		return true
+	case <-w.ctx.Done():
+		return false
 	}
 }
 
