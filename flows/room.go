@@ -206,7 +206,11 @@ func (t *Table) makeRoom() {
 		end = min(end, len(rest))
 		selectSmallest(rest, end, compareIdle)
 		me.candidates, me.more = rest[:end], end < len(rest)
-		slices.SortFunc(me.candidates, compareIdle)
+		if len(g.members) > 1 || g.kept > keepBytes {
+			// A group of one under the count alone takes every candidate,
+			// whatever their order.
+			slices.SortFunc(me.candidates, compareIdle)
+		}
 		me.candKept = me.candKept[:0]
 		for _, o := range me.candidates {
 			me.candKept = append(me.candKept, t.keptBy(o.slot))
