@@ -5,12 +5,14 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/netfx/netfx/pcapread"
 )
 
 // Room under Config.MaxLive is made at checkpoints, every roomEvery
-// packets of the input: each table tallies there the conversations it
-// holds and the bytes they keep, and roomLag checkpoints later every table
-// reads the whole tally. If the conversations then reached MaxLive, or
+// packets of the input (checkpoints.at): each table tallies there the
+// conversations it holds and the bytes they keep, and roomLag checkpoints
+// later every table reads the whole tally. If the conversations then reached MaxLive, or
 // their bytes the bound of them, the tables make room together. A serial
 // Table is a group of one; the workers of a Sharded one are a group of
 // several, which choose the same conversations to end as a serial Table:
@@ -32,6 +34,30 @@ const (
 // and at most maxRoomEvery, which keeps the bytes past their bound to
 // the names of 4,096 packets.
 func roomEvery(maxLive int) int64 { return int64(min(max(maxLive/200, 1), maxRoomEvery)) }
+
+// checkpoints places the checkpoints in the input and keeps the tallies
+// of the last roomLag: a serial Table's own, or a Sharded one's for its
+// workers.
+type checkpoints struct {
+	next    int64 // the place from which the next checkpoint may come
+	count   int64 // checkpoints so far
+	tallies [roomLag]*roomTally
+}
+
+// at reports whether a checkpoint comes before packet p, at place seq:
+// the first packet from next on that did not come out of a tunnel, so
+// that no room is made between a tunnel's carrier and what came out of
+// it. It then returns the checkpoint's number, a new tally for tables,
+// and the tally roomLag before it (nil for none).
+func (c *checkpoints) at(seq int64, p *pcapread.Packet, every int64, tables int) (x int64, tally, earlier *roomTally, ok bool) {
+	if seq < c.next || p.Tunnel != pcapread.TunnelNone {
+		return 0, nil, nil, false
+	}
+	x, tally = c.count, newRoomTally(tables)
+	earlier, c.tallies[x%roomLag] = c.tallies[x%roomLag], tally
+	c.count, c.next = x+1, seq+every
+	return x, tally, earlier, true
+}
 
 // roomTally is the tables' tally at one checkpoint.
 type roomTally struct {
@@ -149,8 +175,7 @@ func (g *roomGroup) meet(last func()) bool {
 	return !g.stopped
 }
 
-// checkpoint is the table's part at checkpoint x of the input, before
-// the packet at x*every: it makes room, with the rest of its group, if
+// checkpoint is the table's part at checkpoint x of the input: it makes room, with the rest of its group, if
 // the tally roomLag checkpoints back (earlier, nil for none) reached the
 // bounds and was taken after room was last made, then adds its own to
 // tally.

@@ -80,11 +80,9 @@ type Sharded struct {
 	prevNote    *carrierNote
 	notes       []carrierNote // allocated in chunks
 	pending     [][]event     // per worker, the events not yet sent
-	// room is the workers' group (roomGroup), tallies the last roomLag
-	// checkpoints', and the place of the next one.
-	room           *roomGroup
-	tallies        [roomLag]*roomTally
-	nextCheckpoint int64
+	// room is the workers' group (roomGroup).
+	room *roomGroup
+	checkpoints
 }
 
 // carrierNote is what the worker that accounted a packet carrying a
@@ -243,12 +241,8 @@ func (s *Sharded) add(p, next *pcapread.Packet) {
 	if s.tick(p.Timestamp) {
 		s.toAll(event{kind: evSweep, now: s.now, seq: s.seq})
 	}
-	if s.seq == s.nextCheckpoint {
-		x := s.seq / s.room.every
-		c := &control{checkpoint: x, tally: newRoomTally(len(s.workers)), earlier: s.tallies[x%roomLag]}
-		s.tallies[x%roomLag] = c.tally
-		s.toAll(event{kind: evRoom, now: s.now, seq: s.seq, ctl: c})
-		s.nextCheckpoint += s.room.every
+	if x, tally, earlier, ok := s.checkpoints.at(s.seq, p, s.room.every, len(s.workers)); ok {
+		s.toAll(event{kind: evRoom, now: s.now, seq: s.seq, ctl: &control{checkpoint: x, tally: tally, earlier: earlier}})
 	}
 	n := len(s.workers)
 	w := pairWorker(p, n)

@@ -136,7 +136,7 @@ func TestShardedMatchesSerialUnderBounds(t *testing.T) {
 	maxLives := map[string][]int{"flood": {40, 300}}
 	for seed := range uint64(2) {
 		name := fmt.Sprintf("random %d", seed)
-		inputs[name], maxLives[name] = randomInput(seed), []int{12}
+		inputs[name], maxLives[name] = randomInput(seed), []int{8}
 	}
 	for _, name := range slices.Sorted(maps.Keys(inputs)) {
 		for _, maxLive := range maxLives[name] {

@@ -185,16 +185,14 @@ type Table struct {
 	file     int32
 	clock
 	// room is the group of tables this one makes room with, and member
-	// its place in it; a serial Table's own are tallies, the last
-	// roomLag, and the place of the next checkpoint. roomMadeAt is the
-	// checkpoint at which room was last made.
-	room           *roomGroup
-	member         int
-	tallies        [roomLag]*roomTally
-	nextCheckpoint int64
-	roomMadeAt     int64
-	early          int64       // conversations ended early, past MaxLive or the bytes kept
-	order          []slotOrder // scratch for makeRoom, sweep and Flush
+	// its place in it; checkpoints are a serial Table's own, and
+	// roomMadeAt the checkpoint at which room was last made.
+	room        *roomGroup
+	member      int
+	checkpoints checkpoints
+	roomMadeAt  int64
+	early       int64       // conversations ended early, past MaxLive or the bytes kept
+	order       []slotOrder // scratch for makeRoom, sweep and Flush
 	// seq is the place of the packet being added in the whole input, and
 	// phase why conversations are finishing: with the conversation's
 	// first packet they make finished, the tag of the conversation being
@@ -410,12 +408,8 @@ func (t *Table) addNext(p *pcapread.Packet, kp *keyedPacket) {
 		t.sweep(t.now)
 		t.tellWatermark()
 	}
-	if t.seq == t.nextCheckpoint {
-		x := t.seq / t.room.every
-		tally, earlier := newRoomTally(1), t.tallies[x%roomLag]
-		t.tallies[x%roomLag] = tally
+	if x, tally, earlier, ok := t.checkpoints.at(t.seq, p, t.room.every, 1); ok {
 		t.checkpoint(x, tally, earlier)
-		t.nextCheckpoint += t.room.every
 	}
 	t.depth = tunnelDepth(t.depth, p)
 	t.add(p, kp)
@@ -552,8 +546,9 @@ func (t *Table) add(p *pcapread.Packet, kp *keyedPacket) {
 
 // takeCarrier lists the carrier of the packet just added, which came out
 // of a tunnel, among the parents of its conversation i: the conversation
-// of the packet just before (unless making room for this one ended it),
-// or the one another worker of a Sharded table named.
+// of the packet just before, if it is still live (no checkpoint, where
+// room is made, comes between them), or the one another worker of a
+// Sharded table named.
 func (t *Table) takeCarrier(i int32) {
 	var carrier carrierRef
 	switch {
