@@ -155,6 +155,59 @@ func TestShardedMatchesSerialUnderBounds(t *testing.T) {
 	}
 }
 
+// FuzzShardedMatchesSerial: whatever the packets, a Sharded table under
+// a small MaxLive hands on what a serial Table does, in its order. Each
+// four bytes of the input make a packet: its hosts (of 16, a few of them
+// tunnel ends), protocol and flags, ports, and how far time moves on.
+func FuzzShardedMatchesSerial(f *testing.F) {
+	f.Add([]byte("\x01\x23\x45\x67\x89\xab\xcd\xef\x10\x32\x54\x76\x98\xba\xdc\xfe"))
+	f.Add(slices.Repeat([]byte{0x12, 0x80, 0x07, 0x00, 0x21, 0x41, 0x07, 0x01}, 40))
+	f.Add(slices.Repeat([]byte{0x3c, 0xf1, 0x22, 0x05, 0xc3, 0x12, 0x13, 0xff, 0x00, 0x00, 0x00, 0x00}, 30))
+	many := make([]byte, 2400) // many hosts and ports at once: room is made often
+	for i := range many {
+		many[i] = byte(i*131 + i*i*7)
+		if i%4 == 3 {
+			many[i] = byte(i % 3) // a few milliseconds apart
+		}
+	}
+	f.Add(many)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var packets []pcapread.Packet
+		at := int64(1_700_000_000) * int64(time.Second)
+		host := func(b byte) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, b & 15}) }
+		for ; len(data) >= 4 && len(packets) < 4000; data = data[4:] {
+			at += int64(data[3]) * int64(data[3]) * int64(time.Millisecond)
+			record := int64(len(packets) + 1)
+			p := pcapread.Packet{Timestamp: at, Record: record, Src: host(data[0]), Dst: host(data[0] >> 4), HasPorts: true,
+				SrcPort: 40000 + uint16(data[2]&3), DstPort: []uint16{22, 53, 443, 3544}[data[2]>>2&3], IPBytes: 60}
+			switch data[1] & 3 {
+			case 0, 1:
+				p.Proto, p.TCPFlags, p.Seq = ipproto.TCP, data[1]&^pcapread.FlagURG, uint32(data[2])*100
+			case 2:
+				p.Proto, p.PayloadLen = ipproto.UDP, 8
+			default:
+				p.Proto, p.SrcPort, p.DstPort = ipproto.ICMP, 8, 0
+			}
+			packets = append(packets, p)
+			if p.Proto == ipproto.UDP && p.DstPort == 3544 && data[2]&0x40 != 0 { // a Teredo carrier, and what came out of it
+				packets[len(packets)-1].Carries = pcapread.TunnelTeredo
+				inner := pcapread.Packet{Timestamp: at, Record: record, Src: host(data[2]), Dst: host(data[1]), Proto: ipproto.TCP, HasPorts: true,
+					SrcPort: 50000, DstPort: 443, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Tunnel: pcapread.TunnelTeredo}
+				packets = append(packets, inner)
+			}
+		}
+		in := []input{{name: "fuzz.pcap", packets: packets}}
+		cfg := DefaultConfig
+		cfg.MaxLive = 6
+		want := transcript(t, cfg, in, 0, 0)
+		for _, workers := range []int{2, 5} {
+			if got := transcript(t, cfg, in, workers, 16); got != want {
+				t.Fatalf("%d workers: differs from the serial table at line %d", workers, firstDifference(got, want))
+			}
+		}
+	})
+}
+
 // floodInput crafts 6,000 packets a millisecond apart: one-packet UDP
 // flows and SYNs from many sources to four hosts, and DNS responses of
 // eight 60-byte names each to as many ports.
