@@ -175,10 +175,10 @@ func (g *roomGroup) meet(last func()) bool {
 	return !g.stopped
 }
 
-// checkpoint is the table's part at checkpoint x of the input: it makes room, with the rest of its group, if
-// the tally roomLag checkpoints back (earlier, nil for none) reached the
-// bounds and was taken after room was last made, then adds its own to
-// tally.
+// checkpoint is the table's part at checkpoint x of the input: it makes
+// room, with the rest of its group, if the tally roomLag checkpoints back
+// (earlier, nil for none) reached the bounds and was taken after room was
+// last made, then adds its own to tally.
 func (t *Table) checkpoint(x int64, tally, earlier *roomTally) {
 	g := t.room
 	if earlier != nil && x-roomLag >= t.roomMadeAt {
@@ -199,9 +199,9 @@ func (t *Table) checkpoint(x int64, tally, earlier *roomTally) {
 // longest across the group (the first packet's place breaks ties, so the
 // choice is the same every run and for any number of tables) until a
 // quarter of each bound is free. Those are finished in the order they
-// started, as a sweep finishes its own. Choosing them costs O(1) a
-// conversation: each round, each table picks its idlest with
-// selectSmallest, and the last to arrive at the meeting merges them.
+// started, as a sweep finishes its own. Each round, each table picks its
+// idlest with selectSmallest (linear time) and sorts them, and the last
+// to arrive at the meeting merges them.
 func (t *Table) makeRoom() {
 	g, me := t.room, &t.room.members[t.member]
 	t.phase = phaseRoomSweep
