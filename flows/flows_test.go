@@ -480,6 +480,52 @@ func TestMaxKept(t *testing.T) {
 	}
 }
 
+// TestSlotsGivenBack: once the conversations of a flood have ended, the
+// table gives back the slots they held, full and lite, but for a chunk
+// of each; the conversations after them are still all written.
+func TestSlotsGivenBack(t *testing.T) {
+	const n = 5 * slabChunk
+	var written int
+	tab := NewTable(DefaultConfig, func(*Conn) { written++ })
+	tab.SetFile("flood.pcap")
+	vm := netip.MustParseAddr("10.0.0.4")
+	flood := func(start int64) {
+		for i := range n {
+			src := netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)})
+			at := start + int64(i)*int64(time.Millisecond)
+			syn := pcapread.Packet{Timestamp: at, Src: src, Dst: vm, Proto: ipproto.TCP, SrcPort: 40000, DstPort: 443, HasPorts: true,
+				IPBytes: 40, TCPFlags: pcapread.FlagSYN}
+			reply := pcapread.Packet{Timestamp: at, Src: vm, Dst: src, Proto: ipproto.TCP, SrcPort: 443, DstPort: 40000, HasPorts: true,
+				IPBytes: 40, TCPFlags: pcapread.FlagSYN | pcapread.FlagACK, Ack: 1}
+			udp := pcapread.Packet{Timestamp: at, Src: src, Dst: vm, Proto: ipproto.UDP, SrcPort: 40000, DstPort: 9999, HasPorts: true,
+				IPBytes: 29, PayloadLen: 1}
+			tab.Add(&syn)
+			tab.Add(&reply)
+			tab.Add(&udp)
+		}
+	}
+	flood(0)
+	if full, lite := tab.convs.len(), tab.lites.len(); full < n || lite < n {
+		t.Fatalf("%d full and %d lite slots for %d conversations of each", full, lite, n)
+	}
+	late := int64(time.Hour) // past every timeout: the next sweep ends them all
+	flood(late)
+	if full, lite := tab.convs.len(), tab.lites.len(); full > n+2*slabChunk || lite > n+2*slabChunk {
+		t.Errorf("after the first flood ended: %d full and %d lite slots for %d live of each", full, lite, n)
+	}
+	tab.sweep(2 * late)
+	if full, lite := tab.convs.len(), tab.lites.len(); full > slabChunk || lite > slabChunk || tab.Live() != 0 ||
+		len(tab.free) != int(full) || len(tab.liteFree) != int(lite) || len(tab.insp) != int(full) || len(tab.liteDeadlines) != int(lite) {
+		t.Errorf("all ended: %d full slots (%d free, %d inspections), %d lite (%d free, %d deadlines), %d live",
+			full, len(tab.free), len(tab.insp), lite, len(tab.liteFree), len(tab.liteDeadlines), tab.Live())
+	}
+	flood(3 * late)
+	tab.Flush()
+	if written != 6*n {
+		t.Errorf("%d conversations written, want %d", written, 6*n)
+	}
+}
+
 // TestMaxLive: a flood of one-packet flows keeps at most MaxLive
 // conversations in progress, and those of the checkpoints' lag; the longest idle are ended early, counted,
 // and still written, so no packet is lost; the choice is the same every

@@ -255,6 +255,7 @@ func (t *Table) makeRoom() {
 		t.finish(o.slot)
 		t.early++
 	}
+	t.trimSlots()
 	// No table reads the candidates once every table chose its own.
 	me.candidates = nil
 }

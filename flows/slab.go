@@ -29,3 +29,19 @@ func (s *slab[T]) add() int32 {
 
 // len returns the number of slots.
 func (s *slab[T]) len() int32 { return s.n }
+
+// trim gives back the chunks past the one after slot n's, and returns
+// how many slots the slab keeps: n rounded up to a whole chunk, and a
+// chunk more, so that a table holding about a chunk's worth does not
+// give one back and make it again at each turn. The caller must use no
+// slot from there on.
+func (s *slab[T]) trim(n int32) int32 {
+	keep := (n+slabChunk-1)&^(slabChunk-1) + slabChunk
+	if keep >= s.n {
+		return s.n
+	}
+	clear(s.chunks[keep>>slabShift:])
+	s.chunks = s.chunks[:keep>>slabShift]
+	s.n = keep
+	return keep
+}

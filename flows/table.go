@@ -923,6 +923,40 @@ func (t *Table) reused(c *conv, p *pcapread.Packet, srcIsLo bool) bool {
 	return true
 }
 
+// trimSlots gives back the chunks of slots, full and lite, above the
+// highest one in use, and the per-slot state of their slots: a table's
+// slots otherwise stay as many as it ever held. A worker of a Sharded
+// table may in turn hold all of MaxLive, as a flood moves from one pair of
+// hosts to another, and then none.
+func (t *Table) trimSlots() {
+	top := t.convs.len()
+	for top > 0 && !t.convs.at(top-1).live {
+		top--
+	}
+	if keep := t.convs.trim(top); keep < int32(len(t.insp)) {
+		t.insp, t.deadlines = t.insp[:keep], t.deadlines[:keep]
+		if t.watermark != nil {
+			t.starts = t.starts[:keep]
+		}
+		t.free = slices.DeleteFunc(t.free, func(i int32) bool { return i >= keep })
+		t.tcpFree = t.tcpFree[:min(len(t.tcpFree), int(keep))]
+		if t.carrier >= keep {
+			t.carrier = -1
+		}
+	}
+	top = t.lites.len()
+	for top > 0 && !t.lites.at(top-1).live {
+		top--
+	}
+	if keep := t.lites.trim(top); keep < int32(len(t.liteDeadlines)) {
+		t.liteDeadlines = t.liteDeadlines[:keep]
+		if t.watermark != nil {
+			t.liteStarts = t.liteStarts[:keep]
+		}
+		t.liteFree = slices.DeleteFunc(t.liteFree, func(j int32) bool { return j >= keep })
+	}
+}
+
 // sweep finishes every conversation that has expired by now. It reads the
 // dense deadline arrays, and the conversations only of those that expired.
 func (t *Table) sweep(now int64) {
@@ -935,6 +969,7 @@ func (t *Table) sweep(now int64) {
 	if len(t.sessions) > 0 {
 		maps.DeleteFunc(t.sessions, func(_ key, s stoppedSession) bool { return now-s.stopped > keepSessions })
 	}
+	t.trimSlots()
 }
 
 // OnWatermark makes the table tell f, after each sweep and after every
