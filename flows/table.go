@@ -939,7 +939,10 @@ func (t *Table) trimSlots() {
 			t.starts = t.starts[:keep]
 		}
 		t.free = slices.DeleteFunc(t.free, func(i int32) bool { return i >= keep })
-		t.tcpFree = t.tcpFree[:min(len(t.tcpFree), int(keep))]
+		if len(t.tcpFree) > int(keep) {
+			clear(t.tcpFree[keep:]) // for the collector
+			t.tcpFree = t.tcpFree[:keep]
+		}
 		if t.carrier >= keep {
 			t.carrier = -1
 		}
