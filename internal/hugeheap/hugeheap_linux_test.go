@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -35,18 +36,38 @@ func TestAdvisedHeap(t *testing.T) {
 
 // TestAdvisedHeapUntouched: an allocation placed where the advised block
 // was is not cleared by the runtime, so its pages stay untouched until
-// they are written: the resident memory does not grow by its size.
+// they are written: the resident memory does not grow by its size. Each
+// measure is made in a process of its own, where Advise runs once, as in
+// netfx; on a busy machine about one in fifteen finds the allocation
+// resident all the same, so the test takes the best of three processes
+// (a runtime given back the block without it clears every time).
 func TestAdvisedHeapUntouched(t *testing.T) {
 	if why := refusal(); why != "" {
 		t.Skip("Advise does nothing here: " + why)
 	}
-	Advise()
-	before := resident(t)
-	b := make([]byte, 64<<20)
-	if grown := resident(t) - before; grown > 16<<20 {
-		t.Errorf("a 64 MiB allocation made %d MiB resident before it was written", grown>>20)
+	if os.Getenv("HUGEHEAP_MEASURE") != "" {
+		Advise()
+		before := resident(t)
+		b := make([]byte, 64<<20)
+		fmt.Printf("grown %d\n", (resident(t)-before)>>20)
+		runtime.KeepAlive(b)
+		return
 	}
-	runtime.KeepAlive(b)
+	var grown []int
+	for range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAdvisedHeapUntouched$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "HUGEHEAP_MEASURE=1")
+		out, err := cmd.Output()
+		var mib int
+		if _, serr := fmt.Sscanf(string(out), "grown %d", &mib); err != nil || serr != nil {
+			t.Fatalf("measuring in a process of its own: %v %v: %s", err, serr, out)
+		}
+		if mib <= 16 {
+			return
+		}
+		grown = append(grown, mib)
+	}
+	t.Errorf("a 64 MiB allocation made %v MiB resident before it was written, in three processes", grown)
 }
 
 // resident returns the process's resident memory in bytes.
