@@ -12,11 +12,12 @@ import (
 // Room under Config.MaxLive is made at checkpoints, every roomEvery
 // packets of the input (checkpoints.at): each table tallies there the
 // conversations it holds and the bytes they keep, and roomLag checkpoints
-// later every table reads the whole tally. If the conversations then reached MaxLive, or
-// their bytes the bound of them, the tables make room together. A serial
-// Table is a group of one; the workers of a Sharded one are a group of
-// several, which choose the same conversations to end as a serial Table:
-// what is ended early does not depend on the number of workers.
+// later every table reads the whole tally. If the conversations then
+// reached MaxLive, or their bytes the bound of them, the tables make room
+// together. A serial Table is a group of one; the workers of a Sharded
+// one are a group of several, which choose the same conversations to end
+// as a serial Table: what is ended early does not depend on the number
+// of workers.
 //
 // The lag lets a worker run up to roomLag checkpoints ahead of the
 // slowest without waiting for it; the cost is that the tables may hold
