@@ -19,7 +19,7 @@ const maxInterfaces = 4096
 const maxBlockLength = 16 << 20
 
 // framer sits between the (decompressed) capture stream and pcapgo. It passes
-// the bytes through, except for one fix noted in checkPcapRecord, while
+// the bytes through, except for one fix noted in checkPcapFileHeader, while
 // walking the record structure: each record or block header is checked
 // before pcapgo sees it. When one is damaged, the bytes before it are still
 // delivered and the next Read returns a *FormatError, which pcapgo hands back
@@ -105,6 +105,15 @@ func (f *framer) walk(buf []byte) int {
 		}
 		if f.nhdr == 0 {
 			f.start = f.off + int64(i)
+			if f.frame == pcapRecordHeader && len(buf)-i >= 16 {
+				// The common case, the whole header in buf: checked
+				// where it lies.
+				if !f.checkPcapRecord(buf[i : i+16]) {
+					return i
+				}
+				i += 16
+				continue
+			}
 		}
 		n := copy(f.hdr[f.nhdr:f.want], buf[i:])
 		f.nhdr += n
@@ -128,7 +137,7 @@ func (f *framer) check(raw []byte) bool {
 	case pcapFileHeader:
 		return f.checkPcapFileHeader(raw)
 	case pcapRecordHeader:
-		return f.checkPcapRecord()
+		return f.checkPcapRecord(f.hdr[:16])
 	case ngBlockHeader:
 		return f.checkNgBlock()
 	case ngBlockTrailer:
@@ -159,14 +168,14 @@ func (f *framer) checkPcapFileHeader(raw []byte) bool {
 	return true
 }
 
-func (f *framer) checkPcapRecord() bool {
+func (f *framer) checkPcapRecord(hdr []byte) bool {
 	o := f.order
-	capLen := o.Uint32(f.hdr[8:12])
+	capLen := o.Uint32(hdr[8:12])
 	if capLen > maxCaptureLength {
 		f.fail(&lengthError{"record claims", uint64(capLen), fmt.Sprintf("captured bytes, more than the maximum of %d", maxCaptureLength)})
 		return false
 	}
-	if o.Uint32(f.hdr[4:8]) >= f.fraction {
+	if o.Uint32(hdr[4:8]) >= f.fraction {
 		// A fraction of a second of a second or more: readers add it to
 		// the seconds, so the time moves on silently. Counted and reported.
 		f.badFractions++

@@ -334,3 +334,28 @@ func TestCraftedTimesAndInterfaces(t *testing.T) {
 		t.Errorf("a section of %d interfaces: %v", maxInterfaces+1, r.Err())
 	}
 }
+
+// BenchmarkFramerWalk checks the record headers of a classic pcap file of
+// small records, as the framer does ahead of decoding.
+func BenchmarkFramerWalk(b *testing.B) {
+	frames := make([][]byte, 10000)
+	for i := range frames {
+		frames[i] = tcpFrame(i % 200)
+	}
+	data := pcapFile(b, layers.LinkTypeEthernet, frames...)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		f := newPcapFramer(nil, "bench.pcap")
+		for p := data; len(p) > 0; {
+			chunk := p[:min(len(p), 4096)]
+			if f.walk(chunk) != len(chunk) {
+				b.Fatal(f.err)
+			}
+			f.off += int64(len(chunk))
+			p = p[len(chunk):]
+		}
+		if f.record != int64(len(frames)) {
+			b.Fatal(f.record)
+		}
+	}
+}

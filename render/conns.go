@@ -591,9 +591,10 @@ func (*ndjsonFormat) trailer(*bufio.Writer, int64) error { return nil }
 func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn, hole *int) []byte {
 	b = append(b, '{')
 	open := len(b)
+	present := presentGroups(c)
 	for i := range connFields {
 		f := &connFields[i]
-		if f.skip(c) {
+		if present&f.group == 0 {
 			continue
 		}
 		// A value is got before its key is written: most of a record's
@@ -784,11 +785,12 @@ func (*zeekFormat) header(w *bufio.Writer, ts int64) error {
 }
 
 func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn, hole *int) []byte {
+	present := presentGroups(c)
 	for i := range connFields {
 		if i > 0 {
 			b = append(b, '\t')
 		}
-		if connFields[i].skip(c) {
+		if present&connFields[i].group == 0 {
 			b = append(b, '-')
 			continue
 		}
@@ -850,12 +852,13 @@ func (c *csvFormat) appendAnswers(b []byte, answers appid.DNSAnswers) []byte {
 }
 
 func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn, hole *int) []byte {
+	present := presentGroups(conn)
 	for i := range connFields {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		f := &connFields[i]
-		if f.skip(conn) {
+		if present&f.group == 0 {
 			continue
 		}
 		if f.answers != nil && hole != nil {

@@ -41,27 +41,70 @@ type connField struct {
 }
 
 // fieldGroup gathers fields that are all unset when a part of the record
-// is missing, so writers can skip them at once.
-type fieldGroup uint8
+// is missing, so writers can skip them at once: each is a bit, and
+// presentGroups gives a record's, once for all its fields.
+type fieldGroup uint32
 
 const (
-	groupCore      fieldGroup = iota
-	groupFlowLog              // unset without Conn.FlowLog
-	groupApp                  // unset without Conn.App
-	groupAnalytics            // unset without Conn.Analytics
+	groupCore      fieldGroup = 1 << iota // always present
+	groupFlowLog                          // unset without Conn.FlowLog
+	groupAnalytics                        // unset without Conn.Analytics
+	groupApp                              // unset without Conn.App
+	// Unset without one protocol's facts in Conn.App: most records have
+	// one protocol's at most, and skip the other fifty fields at once.
+	groupTLS
+	groupHTTP
+	groupSSH
+	groupRDP
+	groupSMB
+	groupDCERPC
+	groupKerberos
+	groupLDAP
+	groupNTLM
+	groupDNS
+	groupBanner
+	groupPE
+	groupRFB
+	groupDB
 )
 
-// skip reports whether the field's group is absent from c.
-func (f *connField) skip(c *flows.Conn) bool {
-	switch f.group {
-	case groupFlowLog:
-		return c.FlowLog == nil
-	case groupApp:
-		return c.App == nil
-	case groupAnalytics:
-		return c.Analytics == nil
+// appGroups gives the group of the fields named prefix.something, by
+// prefix, as appid.Facts names its protocols.
+var appGroups = map[string]fieldGroup{
+	"ssl": groupTLS, "http": groupHTTP, "ssh": groupSSH, "rdp": groupRDP, "smb": groupSMB,
+	"dce_rpc": groupDCERPC, "krb": groupKerberos, "ldap": groupLDAP, "ntlm": groupNTLM,
+	"dns": groupDNS, "banner": groupBanner, "pe": groupPE, "rfb": groupRFB, "db": groupDB,
+}
+
+// presentGroups returns the groups whose fields c may set.
+func presentGroups(c *flows.Conn) fieldGroup {
+	g := groupCore
+	if c.FlowLog != nil {
+		g |= groupFlowLog
 	}
-	return false
+	if c.Analytics != nil {
+		g |= groupAnalytics
+	}
+	a := c.App
+	if a == nil {
+		return g
+	}
+	g |= groupApp
+	for _, p := range [...]struct {
+		present bool
+		group   fieldGroup
+	}{
+		{a.TLS != nil, groupTLS}, {a.HTTP != nil, groupHTTP}, {a.SSH != nil, groupSSH},
+		{a.RDP != nil, groupRDP}, {a.SMB != nil, groupSMB}, {a.DCERPC != nil, groupDCERPC},
+		{a.Kerberos != nil, groupKerberos}, {a.LDAP != nil, groupLDAP}, {a.NTLM != nil, groupNTLM},
+		{a.DNS != nil, groupDNS}, {a.Banner != nil, groupBanner}, {a.PE != nil, groupPE},
+		{a.RFB != nil, groupRFB}, {a.DB != nil, groupDB},
+	} {
+		if p.present {
+			g |= p.group
+		}
+	}
+	return g
 }
 
 func timeField(name, typ string, get func(*flows.Conn) (int64, bool)) connField {
@@ -391,10 +434,15 @@ func init() {
 			f.group = groupFlowLog
 		case strings.HasPrefix(f.name, "vmconnection_"), strings.HasPrefix(f.name, "ta_"), f.name == "analytics_files":
 			f.group = groupAnalytics
+		case strings.HasPrefix(f.name, "id."):
+			f.group = groupCore
 		case strings.Contains(f.name, "."):
-			if !strings.HasPrefix(f.name, "id.") {
+			prefix, _, _ := strings.Cut(f.name, ".")
+			if f.group = appGroups[prefix]; f.group == 0 {
 				f.group = groupApp
 			}
+		default:
+			f.group = groupCore
 		}
 	}
 }

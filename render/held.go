@@ -32,7 +32,7 @@ const (
 // none.
 func heldAnswers(c *flows.Conn) appid.DNSAnswers {
 	f := &connFields[answersIndex]
-	if f.skip(c) {
+	if presentGroups(c)&f.group == 0 {
 		return appid.DNSAnswers{}
 	}
 	if answers := f.answers(c); answers.Len() >= minHeldAnswers {
