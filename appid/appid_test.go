@@ -1298,3 +1298,24 @@ func checkAddrs(t *testing.T, answers DNSAnswers) {
 		t.Errorf("Addrs yields %+v\nwant %+v", got, want)
 	}
 }
+
+// BenchmarkDNSAnswers identifies a conversation of one DNS response of 64
+// A answers, as a flood of them brings, and takes its facts.
+func BenchmarkDNSAnswers(b *testing.B) {
+	m := []byte{0, 1, 0x81, 0x80, 0, 1, 0, 64, 0, 0, 0, 0}
+	m = append(m, 3, 'c', 'd', 'n', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1)
+	for i := range 64 {
+		m = append(m, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, byte(i), byte(i*7), 1)
+	}
+	in := NewInspector(true)
+	b.ReportAllocs()
+	for b.Loop() {
+		in.Reset(true)
+		in.Datagram(FromResp, m)
+		var f Facts
+		in.FactsTo(&f)
+		if f.DNS.Answers.Len() != 64 {
+			b.Fatal(f.DNS.Answers.Len())
+		}
+	}
+}

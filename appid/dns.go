@@ -66,8 +66,7 @@ func looksDNS(p []byte) bool {
 	if qd == 0 || qd > 4 || flags&0x7800 > 0x1000 { // opcode query or status... up to notify/update are rare
 		return false
 	}
-	var buf [256]byte
-	n, off, ok := dnsNameTo(p, 12, &buf)
+	n, off, ok := dnsNameTo(p, 12, nil)
 	if !ok || off+4 > len(p) {
 		return false
 	}
@@ -126,6 +125,14 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 	// comparing the name again.
 	n, lastPointer, added := 0, -1, false
 	for i := 0; i < an && i < 64 && in.answers.n < maxAnswers; i++ {
+		if added && off+16 <= len(p) && binary.BigEndian.Uint16(p[off:]) == 0xc000|uint16(lastPointer) &&
+			binary.BigEndian.Uint16(p[off+2:]) == 1 && binary.BigEndian.Uint16(p[off+10:]) == 4 {
+			// Another A answer of the name added last, as a flood's
+			// answers all are: the name, type and size read at once.
+			in.answers.addSameA([4]byte(p[off+12 : off+16]))
+			off += 16
+			continue
+		}
 		var next int
 		if pointer := dnsPointer(p, off); pointer >= 0 && pointer == lastPointer {
 			next = off + 2
@@ -210,7 +217,8 @@ func dnsPointer(p []byte, off int) int {
 }
 
 // dnsNameTo writes the name at off into buf and returns its length and
-// the offset after it, without allocating.
+// the offset after it, without allocating. With buf nil it only reads
+// the name's structure, as a check that a message parses.
 func dnsNameTo(p []byte, off int, buf *[256]byte) (int, int, bool) {
 	n, end := 0, -1
 	for jumps := 0; jumps < 64; {
@@ -238,6 +246,11 @@ func dnsNameTo(p []byte, off int, buf *[256]byte) (int, int, bool) {
 		default:
 			if off+1+l > len(p) || n+1+l > len(buf) {
 				return 0, 0, false
+			}
+			if buf == nil {
+				n += min(n, 1) + l // a dot before all labels but the first
+				off += 1 + l
+				continue
 			}
 			if n > 0 {
 				buf[n] = '.'

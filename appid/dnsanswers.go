@@ -371,6 +371,15 @@ func (b *answerBuilder) addSameName(value []byte) {
 	b.n++
 }
 
+// addSameA is addSameName for an A answer, its 5 bytes written at once.
+func (b *answerBuilder) addSameA(addr [4]byte) {
+	n := len(b.buf)
+	b.buf = slices.Grow(b.buf, 5)[:n+5]
+	b.buf[n] = sameA
+	copy(b.buf[n+1:n+5], addr[:])
+	b.n++
+}
+
 // take returns the answers gathered and empties the builder. Its buffer
 // goes with them, as their string's bytes, which nothing writes again: a
 // flood of answers is not copied once more at the end of each

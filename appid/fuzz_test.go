@@ -1,6 +1,7 @@
 package appid
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 
@@ -86,5 +87,22 @@ func FuzzDNSAnswersGob(f *testing.F) {
 		}
 		checkAddrs(t, a)
 		checkRuns(t, a)
+	})
+}
+
+// FuzzDNSNameCheck: reading a name's structure alone (no buffer) accepts
+// and measures every name as reading it into a buffer does.
+func FuzzDNSNameCheck(f *testing.F) {
+	f.Add([]byte{3, 'c', 'd', 'n', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0}, uint8(0))
+	f.Add([]byte{1, 'a', 0xc0, 0, 0}, uint8(0))
+	f.Add(append(bytes.Repeat([]byte{63}, 64), 0), uint8(0))
+	f.Add([]byte{0xc0, 2, 1, 'b', 0xc0, 0}, uint8(2))
+	f.Fuzz(func(t *testing.T, p []byte, off uint8) {
+		var buf [256]byte
+		n, next, ok := dnsNameTo(p, int(off), &buf)
+		cn, cnext, cok := dnsNameTo(p, int(off), nil)
+		if n != cn || next != cnext || ok != cok {
+			t.Fatalf("into a buffer: %d %d %v; checked alone: %d %d %v", n, next, ok, cn, cnext, cok)
+		}
 	})
 }

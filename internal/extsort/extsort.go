@@ -157,6 +157,11 @@ func (s *Sorter[T]) spill() error {
 	if err := s.wait(); err != nil {
 		return err
 	}
+	if s.spare == nil {
+		// The next run is likely the size of this one: room for it at
+		// once, not a copy each time the buffer doubles.
+		s.spare = make([]T, 0, len(buf))
+	}
 	s.buf, s.spare, s.inflight = s.spare, nil, buf
 	done := make(chan error, 1)
 	s.spilling = done
