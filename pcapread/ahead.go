@@ -41,10 +41,14 @@ type recordBatch struct {
 }
 
 const (
-	aheadBatches = 4         // batches in flight
-	aheadRecords = 4096      // records a batch, at most (of a pcapng file)
-	aheadBytes   = 1 << 20   // record bytes a batch, about
-	readChunk    = 128 << 10 // bytes a read of a classic pcap file, at most
+	aheadBatches = 4    // batches in flight
+	aheadRecords = 4096 // records a batch, at most (of a pcapng file)
+	// aheadBytes is the record bytes of a batch, about. A batch is read
+	// and framed on one core, then decoded on another while the next is
+	// read: batches of 256 KiB stay in the caches between the two, where
+	// batches of 1 MiB took 1–10 % more CPU (docs/performance.md).
+	aheadBytes = 256 << 10
+	readChunk  = 128 << 10 // bytes a read of a classic pcap file, at most
 	// A classic pcap file's batch holds the bytes of up to aheadBytes
 	// read at loadOffset, after room for a record that the batch before
 	// could not hold whole.
