@@ -40,14 +40,32 @@ type captureOptions struct {
 type batch struct {
 	file    string
 	packets []pcapread.Packet
-	payload []byte // the packets' captured payloads, which their Payload slices point into
+	// held is the reader's batches of records that the packets' Payload
+	// slices point into, kept until the table is done with them; payload
+	// holds copies of the payloads that lie elsewhere (reassembled from
+	// fragments, or read without reading ahead); its capacity never
+	// changes once made, so their slices stay valid.
+	held    []*pcapread.Batch
+	payload []byte
 	result  *CaptureResult
+}
+
+// release gives the reader's batches back and empties b.
+func (b *batch) release() {
+	for _, h := range b.held {
+		h.Release()
+	}
+	clear(b.held)
+	b.file, b.packets, b.held, b.payload, b.result = "", b.packets[:0], b.held[:0], b.payload[:0], nil
 }
 
 const (
 	batchSize    = 1024    // packets per batch: about 150 KiB of headers
 	batchPayload = 1 << 20 // payload bytes per batch
 	batchesAhead = 4       // batches in flight between the two goroutines
+	// maxHeld bounds the reader's batches of records a batch holds: 1 MiB
+	// of records, as many as payload bytes it would copy.
+	maxHeld = 4
 	// resultsAhead is how many batches of results the table may hand on
 	// before the caller takes them: the table's results come in bursts
 	// (a sweep, a file's end), and with room for a few thousand
@@ -76,7 +94,7 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 	full := make(chan *batch, batchesAhead)
 	empty := make(chan *batch, batchesAhead)
 	for range batchesAhead {
-		empty <- &batch{packets: make([]pcapread.Packet, 0, batchSize), payload: make([]byte, 0, batchPayload)}
+		empty <- &batch{packets: make([]pcapread.Packet, 0, batchSize), held: make([]*pcapread.Batch, 0, maxHeld)}
 	}
 	go pprof.Do(ctx, pprof.Labels("stage", "read"), func(ctx context.Context) {
 		defer close(full)
@@ -128,7 +146,7 @@ func readCaptures(ctx context.Context, paths []string, cfg flows.Config, opt cap
 			t.OnWatermark(func(ts int64) { hand(tableResult{watermark: ts, isWatermark: true}) })
 		}
 		recycle := func(b *batch) {
-			b.file, b.packets, b.payload, b.result = "", b.packets[:0], b.payload[:0], nil
+			b.release()
 			empty <- b // never blocks: there are batchesAhead batches
 		}
 		var early int64 // conversations ended early before this file
@@ -266,14 +284,18 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 	b.file = path
 	for r.Next() {
 		p := r.Packet()
-		// The payload points into the reader's buffer: it is copied into
-		// the batch, whose capacity never changes, so the slices stay
-		// valid; with the checksum to verify, the whole segment is.
+		// The payload points into the reader's batch of records, which
+		// the batch holds until the table is done with it; or elsewhere,
+		// and it is copied into the batch, whose capacity never changes,
+		// so the slices stay valid. With the checksum to verify, the
+		// whole segment is kept.
 		data := p.Payload
 		if p.Segment != nil {
 			data = p.Segment
 		}
-		if len(b.packets) == cap(b.packets) || len(b.payload)+len(data) > cap(b.payload) {
+		held := r.Batch()
+		newHeld := held != nil && (len(b.held) == 0 || b.held[len(b.held)-1] != held)
+		if len(b.packets) == cap(b.packets) || held == nil && b.payload != nil && len(b.payload)+len(data) > cap(b.payload) || newHeld && len(b.held) == maxHeld {
 			select {
 			case full <- b:
 			case <-ctx.Done():
@@ -287,12 +309,24 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 				return
 			}
 		}
-		start := len(b.payload)
-		b.payload = append(b.payload, data...)
 		b.packets = append(b.packets, *p)
 		if ahead := len(b.packets) + slotsAhead; ahead < cap(b.packets) {
 			prefetch.ForWrite(unsafe.Pointer(&b.packets[:cap(b.packets)][ahead]), unsafe.Sizeof(pcapread.Packet{}))
 		}
+		if held != nil {
+			if len(b.held) == 0 || b.held[len(b.held)-1] != held {
+				held.Hold()
+				b.held = append(b.held, held)
+			}
+			continue
+		}
+		if b.payload == nil {
+			// Made when first needed: reading ahead, only datagrams
+			// reassembled from fragments are copied.
+			b.payload = make([]byte, 0, batchPayload)
+		}
+		start := len(b.payload)
+		b.payload = append(b.payload, data...)
 		copied, q := b.payload[start:len(b.payload):len(b.payload)], &b.packets[len(b.packets)-1]
 		q.Payload = copied
 		if p.Segment != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // ahead frames a Reader's records into batches on a goroutine of its own
@@ -21,12 +24,18 @@ type ahead struct {
 	ended       bool         // the goroutine has sent its last batch
 	// badFractions is the framer's count as of the batch taken last.
 	badFractions int64
+	// made counts the batches made, by the one goroutine that takes them
+	// from empty: as many as are in flight and held (Batch), at most
+	// maxAheadBatches.
+	made   int
+	closed atomic.Bool // close has run: released batches go to the pool
 }
 
 // recordBatch is records framed ahead, their bytes in data; the
 // last batch of a file ends with the error that ended framing (io.EOF at
 // a clean end) and where the read that failed began.
 type recordBatch struct {
+	held         Batch
 	recs         []record
 	data         []byte
 	err          error
@@ -40,9 +49,33 @@ type recordBatch struct {
 	readErr        error
 }
 
+// Batch is a batch of records read ahead whose bytes a caller keeps past
+// Next (Reader.Batch): the Reader reuses it once the caller has released
+// every Hold, and it has read past it. A caller may hold a few dozen
+// batches at once: past maxAheadBatches made, the Reader waits for one.
+type Batch struct {
+	holds atomic.Int32 // the Reader's own, while it reads the batch, and the caller's
+	batch *recordBatch
+	a     *ahead
+}
+
+// Hold keeps the batch's bytes valid until a Release.
+func (b *Batch) Hold() { b.holds.Add(1) }
+
+// Release ends a Hold, or the Reader's own; the last gives the batch back
+// for reuse. It may be called on any goroutine.
+func (b *Batch) Release() {
+	if b.holds.Add(-1) == 0 {
+		b.a.recycle(b.batch)
+	}
+}
+
 const (
 	aheadBatches = 4    // batches in flight
 	aheadRecords = 4096 // records a batch, at most (of a pcapng file)
+	// maxAheadBatches bounds the batches a Reader makes: those in flight
+	// and those its caller holds (Batch), which must be far fewer.
+	maxAheadBatches = 64
 	// aheadBytes is the record bytes of a batch, about. A batch is read
 	// and framed on one core, then decoded on another while the next is
 	// read: batches of 256 KiB stay in the caches between the two, where
@@ -51,8 +84,10 @@ const (
 	readChunk  = 128 << 10 // bytes a read of a classic pcap file, at most
 	// A classic pcap file's batch holds the bytes of up to aheadBytes
 	// read at loadOffset, after room for a record that the batch before
-	// could not hold whole.
-	loadOffset = 16 + maxCaptureLength
+	// could not hold whole: room for any record of a 64 KiB snap length,
+	// the usual largest; a longer one is framed in bytes of its own
+	// (framePcapRecords).
+	loadOffset = 16 + 64<<10
 )
 
 // errStopped ends the records of a Reader closed, or whose context of
@@ -77,18 +112,16 @@ func (r *Reader) LoadAhead(ctx context.Context) { r.readAhead(ctx, true) }
 func (r *Reader) readAhead(ctx context.Context, load bool) {
 	a := &ahead{
 		full:  make(chan *recordBatch, aheadBatches),
-		empty: make(chan *recordBatch, aheadBatches),
+		empty: make(chan *recordBatch, maxAheadBatches),
 		stop:  make(chan struct{}),
 	}
-	for range aheadBatches {
-		a.empty <- newRecordBatch()
-	}
 	r.ahead = a
+	takeEmpty := func() *recordBatch { return a.emptyBatch(ctx) }
 	if r.pcap == nil {
 		go func() {
 			pprof.SetGoroutineLabels(ctx)
 			defer r.releaseBuffer()
-			a.frame(ctx, r, a.empty, r.copyRecords)
+			a.frame(ctx, r, takeEmpty, r.copyRecords)
 		}()
 		return
 	}
@@ -97,7 +130,7 @@ func (r *Reader) readAhead(ctx context.Context, load bool) {
 	if !load {
 		go func() {
 			pprof.SetGoroutineLabels(ctx)
-			a.frame(ctx, r, a.empty, func(b *recordBatch) {
+			a.frame(ctx, r, takeEmpty, func(b *recordBatch) {
 				l.fill(b)
 				frame(b)
 			})
@@ -108,13 +141,48 @@ func (r *Reader) readAhead(ctx context.Context, load bool) {
 	framed := make(chan struct{}) // closed when framing ends
 	go func() {
 		pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("stage", "load")))
-		l.run(ctx, a.empty, loaded, framed)
+		l.run(ctx, takeEmpty, loaded, framed)
 	}()
 	go func() {
 		pprof.SetGoroutineLabels(ctx)
 		defer close(framed)
-		a.frame(ctx, r, loaded, frame)
+		a.frame(ctx, r, func() *recordBatch { return <-loaded }, frame)
 	}()
+}
+
+// emptyBatch returns a batch to fill: one given back, or a new one while
+// fewer than maxAheadBatches were made; nil once the Reader is closed or
+// ctx done. Only one goroutine calls it.
+func (a *ahead) emptyBatch(ctx context.Context) *recordBatch {
+	select {
+	case b := <-a.empty:
+		return b
+	default:
+	}
+	if a.made < maxAheadBatches {
+		a.made++
+		return newRecordBatch(a)
+	}
+	select {
+	case b := <-a.empty:
+		return b
+	case <-a.stop:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// recycle takes back a batch nobody holds: for this Reader's next
+// batches, or, once it is closed, for another Reader's.
+func (a *ahead) recycle(b *recordBatch) {
+	if !a.closed.Load() {
+		select {
+		case a.empty <- b: // never blocks: it holds every batch made
+			return
+		default:
+		}
+	}
+	recordBatches.Put(b)
 }
 
 // DeferChecksums makes the Reader leave the TCP and UDP checksums it would
@@ -126,14 +194,25 @@ func (r *Reader) DeferChecksums() { r.dec.deferChecksums = true }
 // so that a folder of many small captures does not allocate them for each.
 var recordBatches sync.Pool
 
-func newRecordBatch() *recordBatch {
-	if b, ok := recordBatches.Get().(*recordBatch); ok {
-		return b
+// newRecordBatch returns a batch of a's, from the pool or new. A new
+// batch's bytes (a record begun under aheadBytes fits) come from outside
+// the Go heap where the system allows (mapBuffer), given back when the
+// batch is collected.
+func newRecordBatch(a *ahead) *recordBatch {
+	b, ok := recordBatches.Get().(*recordBatch)
+	if !ok {
+		b = &recordBatch{recs: make([]record, 0, aheadRecords)}
+		data, giveBack := mapBuffer(loadOffset + aheadBytes)
+		if data == nil {
+			data = make([]byte, loadOffset+aheadBytes)
+		} else {
+			runtime.AddCleanup(b, func(giveBack func()) { giveBack() }, giveBack)
+		}
+		b.data = data[:0]
+		b.held.batch = b
 	}
-	return &recordBatch{
-		recs: make([]record, 0, aheadRecords),
-		data: make([]byte, 0, loadOffset+aheadBytes), // a record begun under aheadBytes fits
-	}
+	b.held.a = a
+	return b
 }
 
 // releaseBuffer gives the read buffer back for another Reader.
@@ -143,21 +222,15 @@ func (r *Reader) releaseBuffer() {
 	r.br = nil
 }
 
-// frame fills the batches from in until an error, io.EOF included, ends
-// them, or until it is stopped: each with fill, which sets the batch's
-// records and, once they end, its err and pos.
-func (a *ahead) frame(ctx context.Context, r *Reader, in <-chan *recordBatch, fill func(*recordBatch)) {
+// frame fills the batches that take gives until an error, io.EOF
+// included, ends them, or until it is stopped (take gives nil): each with
+// fill, which sets the batch's records and, once they end, its err and
+// pos.
+func (a *ahead) frame(ctx context.Context, r *Reader, take func() *recordBatch, fill func(*recordBatch)) {
 	defer close(a.full)
 	for {
-		var b *recordBatch
-		select {
-		case b = <-in:
-		case <-a.stop:
-			return
-		case <-ctx.Done():
-			return
-		}
-		if b == nil { // in is closed: load has stopped
+		b := take()
+		if b == nil { // stopped, or load has stopped
 			return
 		}
 		b.recs, b.err = b.recs[:0], nil
@@ -216,7 +289,7 @@ func (r *Reader) newPcapLoader() *pcapLoader {
 func (l *pcapLoader) fill(b *recordBatch) error {
 	data := b.data[loadOffset : loadOffset+aheadBytes]
 	n := 0
-	if l.buffered > 0 { // at most readBufferSize, so all of it in the first batch
+	if l.buffered > 0 { // at most readBufferSize: in the first batches
 		n, _ = io.ReadFull(l.r.br, data[:min(l.buffered, len(data))]) // from the buffer: cannot fail
 		if l.buffered -= n; l.buffered == 0 {
 			l.r.releaseBuffer()
@@ -242,15 +315,11 @@ func (l *pcapLoader) fill(b *recordBatch) error {
 // run fills the batches from empty and sends them on loaded until a read
 // error (io.EOF included) ends reading, or until framed is closed or ctx
 // done.
-func (l *pcapLoader) run(ctx context.Context, empty <-chan *recordBatch, loaded chan<- *recordBatch, framed <-chan struct{}) {
+func (l *pcapLoader) run(ctx context.Context, take func() *recordBatch, loaded chan<- *recordBatch, framed <-chan struct{}) {
 	defer close(loaded)
 	for {
-		var b *recordBatch
-		select {
-		case b = <-empty:
-		case <-framed:
-			return
-		case <-ctx.Done():
+		b := take()
+		if b == nil {
 			return
 		}
 		err := l.fill(b)
@@ -280,12 +349,21 @@ func (r *Reader) framePcapRecords(buffered int) func(*recordBatch) {
 		base = r.fr.off - int64(buffered) // where the next batch's bytes begin in the file
 	)
 	return func(b *recordBatch) {
-		data := b.data[:loadOffset+b.loaded]
-		start := loadOffset - len(cut)
+		data, front := b.data[:loadOffset+b.loaded], loadOffset
+		own := true
+		if len(cut) > front {
+			// A record longer than the room before the bytes loaded:
+			// they move to a buffer with room enough, which the records
+			// framed in it keep until the batch is used again.
+			grown := make([]byte, len(cut)+b.loaded)
+			copy(grown[len(cut):], data[front:])
+			data, front, own = grown, len(cut), false
+		}
+		start := front - len(cut)
 		copy(data[start:], cut)
-		walked := r.fr.walk(data[loadOffset+b.walked:]) // 0 once a header was damaged
+		walked := r.fr.walk(data[front+b.walked:]) // 0 once a header was damaged
 		r.fr.off += int64(walked)
-		end := loadOffset + b.walked + walked // short of the bytes past a damaged header
+		end := front + b.walked + walked // short of the bytes past a damaged header
 		off := start
 		for end-off >= 16 {
 			rec, capLen := r.pcapRecordHeader(data[off : off+16])
@@ -297,10 +375,12 @@ func (r *Reader) framePcapRecords(buffered int) func(*recordBatch) {
 			b.recs = append(b.recs, rec)
 			off = next
 		}
-		pos := base + int64(off-loadOffset) // where the first record not framed begins
+		pos := base + int64(off-front) // where the first record not framed begins
 		base += int64(b.loaded)
 		cut = append(cut[:0], data[off:end]...)
-		b.data = data[:off]
+		if own {
+			b.data = data[:off]
+		}
 		switch {
 		case r.fr.err != nil:
 			b.err, b.pos = r.fr.err, pos
@@ -322,14 +402,15 @@ func (a *ahead) next() (*record, int64, error) {
 				a.ended = true
 				return nil, b.pos, b.err
 			}
-			a.empty <- b // never blocks: there are aheadBatches
 			a.batch = nil
+			b.held.Release()
 		}
 		b, ok := <-a.full
 		if !ok {
 			a.ended = true
 			return nil, 0, errStopped
 		}
+		b.held.holds.Store(1) // the Reader's own
 		a.batch, a.i, a.badFractions = b, 0, b.badFractions
 	}
 	a.i++
@@ -340,6 +421,7 @@ func (a *ahead) next() (*record, int64, error) {
 // batch, its batches are kept for another Reader.
 func (a *ahead) close() {
 	a.stopOnce.Do(func() { close(a.stop) })
+	a.closed.Store(true)
 	if !a.ended {
 		return // it may be blocked in a read: its batches are left to the collector
 	}
@@ -347,7 +429,7 @@ func (a *ahead) close() {
 		// It returns right after its last batch.
 	}
 	if a.batch != nil {
-		recordBatches.Put(a.batch)
+		a.batch.held.Release() // to the pool, unless the caller holds it
 		a.batch = nil
 	}
 	for {
@@ -358,4 +440,33 @@ func (a *ahead) close() {
 			return
 		}
 	}
+}
+
+// Batch returns the batch of records that the bytes of the packet Next
+// returned last lie in, so that a caller may Hold it to keep them past
+// Next; nil when they lie elsewhere: the Reader does not read ahead, or
+// the packet was reassembled from fragments (its bytes are the Reader's
+// until Next is called again).
+func (r *Reader) Batch() *Batch {
+	a := r.ahead
+	if a == nil || a.batch == nil || a.i == 0 {
+		return nil
+	}
+	data := r.pkt.Payload
+	if r.pkt.Segment != nil {
+		data = r.pkt.Segment
+	}
+	if !within(data, a.batch.recs[a.i-1].data) {
+		return nil
+	}
+	return &a.batch.held
+}
+
+// within reports whether part lies inside whole.
+func within(part, whole []byte) bool {
+	if len(part) == 0 {
+		return true
+	}
+	p, w := uintptr(unsafe.Pointer(unsafe.SliceData(part))), uintptr(unsafe.Pointer(unsafe.SliceData(whole)))
+	return p >= w && p+uintptr(len(part)) <= w+uintptr(len(whole))
 }

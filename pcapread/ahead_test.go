@@ -3,6 +3,7 @@ package pcapread
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/gopacket/gopacket/layers"
 )
 
 // pcapRecords builds a classic pcap file of Ethernet records, each with
@@ -56,13 +59,15 @@ func pcapRecords(sizes, lengths []int) ([]byte, []int) {
 func TestReadAheadAcrossBatches(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var sizes, lengths []int
-	for total := 0; total < 3*aheadBytes+aheadBytes/2; {
+	for total := 0; total < readBufferSize+3*aheadBytes+aheadBytes/2; {
 		size := 54 + rng.IntN(1500)
 		switch rng.IntN(200) {
 		case 0:
 			size = maxCaptureLength // a record that a batch's end cuts, as large as may be
 		case 1:
 			size = 0
+		case 2, 3:
+			size = loadOffset + rng.IntN(maxCaptureLength-loadOffset) // longer than the room for a cut record
 		}
 		sizes = append(sizes, size)
 		length := size
@@ -79,10 +84,10 @@ func TestReadAheadAcrossBatches(t *testing.T) {
 	early := bytes.Clone(file)
 	binary.LittleEndian.PutUint32(early[offsets[3]+8:], maxCaptureLength+1) // in what the read buffer holds
 	inputs := map[string][]byte{"whole": file, "damaged": damaged, "damaged early": early}
-	for k := 1; k <= 2; k++ {
+	for k := 1; k <= readBufferSize/aheadBytes+2; k++ {
 		for _, d := range []int{-17, -5, 0, 1, 16} {
 			if end := 24 + k*aheadBytes + d; end < len(file) {
-				inputs["cut at batch "+string(rune('0'+k))+" "+string(rune('a'+d+17))] = file[:end]
+				inputs[fmt.Sprintf("cut at batch %d%+d", k, d)] = file[:end]
 			}
 		}
 	}
@@ -147,5 +152,75 @@ func TestCompressedOffsets(t *testing.T) {
 		if want := fmt.Sprintf("offset %d", at); !strings.Contains(got, want) {
 			t.Errorf("read %s: want an error at %s:\n%s", how, want, got)
 		}
+	}
+}
+
+// TestHeldBatches: the bytes of packets read ahead stay as they were while
+// their batch is held, after the Reader has read past it and been closed;
+// a datagram reassembled from fragments lies in no batch.
+func TestHeldBatches(t *testing.T) {
+	var frames [][]byte
+	for i := range 3000 { // about 12 batches
+		f := ipv4UDP(1000)
+		for j := 28; j < len(f); j++ {
+			f[j] = byte(i * j)
+		}
+		frames = append(frames, f)
+	}
+	whole := ipv4UDP(100)
+	for k, off := range []int{0, 48} {
+		f := cat(whole[:20], whole[20+off:20+off+[]int{48, 60}[k]])
+		binary.BigEndian.PutUint16(f[2:4], uint16(len(f)))
+		binary.BigEndian.PutUint16(f[4:6], 77)
+		binary.BigEndian.PutUint16(f[6:8], uint16(off/8)|uint16(1-k)<<13) // more fragments, then the last
+		frames = append(frames, f)
+	}
+	r, err := NewReader(bytes.NewReader(pcapFile(t, layers.LinkTypeRaw, frames...)), "held.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ReadAhead(context.Background())
+	var held []*Batch
+	var payloads, copies [][]byte
+	reassembled := 0
+	for r.Next() {
+		p := r.Packet()
+		b := r.Batch()
+		if p.Fragment {
+			reassembled++
+			if b != nil {
+				t.Error("a reassembled datagram in a batch of records")
+			}
+			continue
+		}
+		if b == nil {
+			t.Fatalf("record %d in no batch", p.Record)
+		}
+		if len(held) == 0 || held[len(held)-1] != b {
+			b.Hold()
+			held = append(held, b)
+		}
+		payloads, copies = append(payloads, p.Payload), append(copies, bytes.Clone(p.Payload))
+	}
+	r.Close()
+	if len(payloads) != 3000 || reassembled != 1 || len(held) < 10 {
+		t.Fatalf("%d packets, %d reassembled, %d batches held", len(payloads), reassembled, len(held))
+	}
+	// Another Reader takes batches while these are held.
+	other, err := NewReader(bytes.NewReader(pcapFile(t, layers.LinkTypeRaw, frames[1000:2000]...)), "other.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.ReadAhead(context.Background())
+	for other.Next() {
+	}
+	other.Close()
+	for i := range payloads {
+		if !bytes.Equal(payloads[i], copies[i]) {
+			t.Fatalf("packet %d changed while its batch was held", i+1)
+		}
+	}
+	for _, b := range held {
+		b.Release()
 	}
 }
