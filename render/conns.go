@@ -505,17 +505,17 @@ type plainText struct {
 var zeekText = plainText{zeekEscape, zeekSpecial}
 
 // appendItem appends a list item escaped.
-func (t plainText) appendItem(b, item []byte) []byte {
+func (t plainText) appendItem(b []byte, item string) []byte {
 	if printableASCII(item, t.special) {
 		return append(b, item...)
 	}
-	return append(b, t.escape(string(item))...)
+	return append(b, t.escape(item)...)
 }
 
 // appendPlain appends a field's value as plain text (escaping texts as
 // esc says) and reports false when it is unset; lists are joined with
-// sep, their items got into items.
-func appendPlain(b []byte, f *connField, c *flows.Conn, esc plainText, sep string, items *listItems) ([]byte, bool) {
+// sep.
+func appendPlain(b []byte, f *connField, c *flows.Conn, esc plainText, sep string) ([]byte, bool) {
 	switch f.kind {
 	case kindTime:
 		v, ok := f.time(c)
@@ -541,14 +541,14 @@ func appendPlain(b []byte, f *connField, c *flows.Conn, esc plainText, sep strin
 	if f.answers != nil {
 		return appendAnswerItems(b, f.answers(c), esc, sep)
 	}
-	items.fill(f, c)
-	for i := range items.len() {
+	items := f.list(c)
+	for i, item := range items {
 		if i > 0 {
 			b = append(b, sep...)
 		}
-		b = esc.appendItem(b, items.item(i))
+		b = esc.appendItem(b, item)
 	}
-	return b, items.len() > 0
+	return b, len(items) > 0
 }
 
 // appendAnswerItems appends DNS answers, each "name type value", escaped
@@ -581,7 +581,6 @@ func appendAnswerItems(b []byte, answers appid.DNSAnswers, esc plainText, sep st
 // ndjsonFormat is one JSON object a line, with Zeek's field names; unset
 // fields are left out, as Zeek's JSON logs do.
 type ndjsonFormat struct {
-	items listItems
 	start []byte // the start of the DNS answer appendAnswers escaped last, up to its value
 }
 
@@ -636,17 +635,17 @@ func (n *ndjsonFormat) appendRecord(b []byte, c *flows.Conn, hole *int) []byte {
 				}
 				break
 			}
-			n.items.fill(f, c)
-			if n.items.len() == 0 {
+			items := f.list(c)
+			if len(items) == 0 {
 				break
 			}
 			b = appendKey(b, open, i)
 			b = append(b, '[')
-			for j := range n.items.len() {
+			for j, item := range items {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				b = appendJSONString(b, n.items.item(j))
+				b = appendJSONString(b, item)
 			}
 			b = append(b, ']')
 		}
@@ -762,7 +761,7 @@ var jsonPlain = func() (plain [256]bool) {
 
 // zeekFormat is Zeek's tab-separated log format, header lines included,
 // so that zeek-cut and Zeek log readers accept it.
-type zeekFormat struct{ items listItems }
+type zeekFormat struct{}
 
 const zeekTimeLayout = "2006-01-02-15-04-05"
 
@@ -784,7 +783,7 @@ func (*zeekFormat) header(w *bufio.Writer, ts int64) error {
 	return err
 }
 
-func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn, hole *int) []byte {
+func (*zeekFormat) appendRecord(b []byte, c *flows.Conn, hole *int) []byte {
 	present := presentGroups(c)
 	for i := range connFields {
 		if i > 0 {
@@ -800,7 +799,7 @@ func (z *zeekFormat) appendRecord(b []byte, c *flows.Conn, hole *int) []byte {
 		}
 		start := len(b)
 		var ok bool
-		if b, ok = appendPlain(b, &connFields[i], c, zeekText, ",", &z.items); !ok {
+		if b, ok = appendPlain(b, &connFields[i], c, zeekText, ","); !ok {
 			b = append(b[:start], '-')
 		} else if connFields[i].kind == kindSafe && len(b) == start {
 			b = append(b, "(empty)"...)
@@ -825,8 +824,7 @@ func (*zeekFormat) trailer(w *bufio.Writer, lastTS int64) error {
 // a person reads them (see text), with ";" escaped. Records are the bytes
 // encoding/csv would write (appendCSVField), without its []string a row.
 type csvFormat struct {
-	val   []byte
-	items listItems
+	val []byte
 }
 
 // rfc3339Micro is RFC 3339 in UTC with microseconds, as the report's times.
@@ -869,7 +867,7 @@ func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn, hole *int) []byte {
 		if f.kind == kindTime && f.name == "ts" {
 			val, ok = timefmt.AppendRFC3339Micro(val, conn.TS), true
 		} else {
-			val, ok = appendPlain(val, f, conn, csvText, ";", &c.items)
+			val, ok = appendPlain(val, f, conn, csvText, ";")
 		}
 		c.val = val
 		if ok {

@@ -15,14 +15,13 @@ import (
 func csvByEncodingCSV(t *testing.T, c *flows.Conn) []byte {
 	t.Helper()
 	var row []string
-	var items listItems
 	for i := range connFields {
 		f := &connFields[i]
 		if f.name == "ts" {
 			row = append(row, time.Unix(0, c.TS).UTC().Format(rfc3339Micro))
 			continue
 		}
-		val, ok := appendPlain(nil, f, c, csvText, ";", &items)
+		val, ok := appendPlain(nil, f, c, csvText, ";")
 		if !ok {
 			val = nil
 		}

@@ -33,7 +33,7 @@ type connField struct {
 	time     func(*flows.Conn) (int64, bool)
 	num      func(*flows.Conn) (uint64, bool)
 	str      func(*flows.Conn) (string, bool)
-	list     func(*flows.Conn, *listItems)
+	list     func(*flows.Conn) []string
 	addr     func(*flows.Conn) netip.Addr
 	flag     func(*flows.Conn) (bool, bool)
 	answers  func(*flows.Conn) appid.DNSAnswers // a list of DNS answers: see answersField
@@ -129,13 +129,6 @@ func listField(name string, get func(*flows.Conn) []string) connField {
 	return stringsField(name, "vector[string]", get)
 }
 func stringsField(name, typ string, get func(*flows.Conn) []string) connField {
-	return itemsField(name, typ, func(c *flows.Conn, l *listItems) {
-		for _, s := range get(c) {
-			l.add(s)
-		}
-	})
-}
-func itemsField(name, typ string, get func(*flows.Conn, *listItems)) connField {
 	return connField{name: name, zeekType: typ, kind: kindList, list: get}
 }
 
@@ -145,40 +138,6 @@ func itemsField(name, typ string, get func(*flows.Conn, *listItems)) connField {
 // for the addresses in a row that share them.
 func answersField(name string, get func(*flows.Conn) appid.DNSAnswers) connField {
 	return connField{name: name, zeekType: "vector[string]", kind: kindList, answers: get}
-}
-
-// listItems is a list field's value for one record: its items' texts one
-// after another, each ending where ends says. Each writer reuses one, so
-// that an item made of parts (a DNS answer's name, type and value) needs
-// no string of its own.
-type listItems struct {
-	text []byte
-	ends []int
-}
-
-// fill sets l to field f's items for c.
-func (l *listItems) fill(f *connField, c *flows.Conn) {
-	l.text, l.ends = l.text[:0], l.ends[:0]
-	f.list(c, l)
-}
-
-func (l *listItems) add(s string) {
-	l.text = append(l.text, s...)
-	l.end()
-}
-
-// end ends the item appended to l.text since the last.
-func (l *listItems) end() { l.ends = append(l.ends, len(l.text)) }
-
-func (l *listItems) len() int { return len(l.ends) }
-
-// item returns item i, valid until l is filled again.
-func (l *listItems) item(i int) []byte {
-	start := 0
-	if i > 0 {
-		start = l.ends[i-1]
-	}
-	return l.text[start:l.ends[i]]
 }
 
 // seen reports whether the capture saw the conversation: the fields only

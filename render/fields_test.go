@@ -29,8 +29,7 @@ func TestFieldGroups(t *testing.T) {
 	set := func(c *flows.Conn) map[string]bool {
 		fields := map[string]bool{}
 		for i := range connFields {
-			var items listItems
-			if _, ok := appendPlain(nil, &connFields[i], c, zeekText, ",", &items); ok {
+			if _, ok := appendPlain(nil, &connFields[i], c, zeekText, ","); ok {
 				fields[connFields[i].name] = true
 			}
 		}

@@ -81,7 +81,7 @@ func checkAnswers(t *testing.T, answers ...appid.DNSAnswer) {
 			if i > 0 {
 				want = append(want, format.sep...)
 			}
-			want = format.esc.appendItem(want, []byte(item))
+			want = format.esc.appendItem(want, item)
 		}
 		got, ok := appendAnswerItems([]byte("x"), list, format.esc, format.sep)
 		if string(got[1:]) != string(want) || ok != (len(answers) > 0) {

@@ -220,7 +220,7 @@ func TestEscapesPrintable(t *testing.T) {
 		if got := c.esc.escape(c.in); got != c.out {
 			t.Errorf("escape(%q) = %q, want %q", c.in, got, c.out)
 		}
-		if got := string(c.esc.appendItem([]byte("x"), []byte(c.in))); got != "x"+c.out {
+		if got := string(c.esc.appendItem([]byte("x"), c.in)); got != "x"+c.out {
 			t.Errorf("appendItem(%q) = %q, want x%q", c.in, got, c.out)
 		}
 	}
