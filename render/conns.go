@@ -675,16 +675,19 @@ func (n *ndjsonFormat) appendAnswers(b []byte, answers appid.DNSAnswers) []byte 
 // the answers in a row that have it.
 func (n *ndjsonFormat) appendAnswerArray(b []byte, answers appid.DNSAnswers) ([]byte, bool) {
 	b = append(b, '[')
-	i, name, typ := 0, "", ""
+	// start is kept in a variable of this goroutine's and stored once:
+	// writers on other cores have formats of their own, which may share a
+	// cache line with this one.
+	i, name, typ, start := 0, "", "", n.start
 	for a, same := range answers.Runs() {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		if i == 0 || a.Name != name || a.Type != typ {
 			name, typ = a.Name, a.Type
-			n.start = append(appendJSONText(append(appendJSONText(append(n.start[:0], '"'), name), ' '), typ), ' ')
+			start = append(appendJSONText(append(appendJSONText(append(start[:0], '"'), name), ' '), typ), ' ')
 		}
-		b = append(b, n.start...)
+		b = append(b, start...)
 		if a.Addr.IsValid() {
 			b = appendAddr(b, a.Addr)
 		} else {
@@ -692,11 +695,12 @@ func (n *ndjsonFormat) appendAnswerArray(b []byte, answers appid.DNSAnswers) ([]
 		}
 		b = append(b, '"')
 		for j := range same.Len() {
-			b = appendAddr(append(append(b, ','), n.start...), same.Addr(j))
+			b = appendAddr(append(append(b, ','), start...), same.Addr(j))
 			b = append(b, '"')
 		}
 		i += 1 + same.Len()
 	}
+	n.start = start
 	return append(b, ']'), i > 0
 }
 
@@ -851,6 +855,7 @@ func (c *csvFormat) appendAnswers(b []byte, answers appid.DNSAnswers) []byte {
 
 func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn, hole *int) []byte {
 	present := presentGroups(conn)
+	val := c.val // stored once, as appendAnswerArray's start
 	for i := range connFields {
 		if i > 0 {
 			b = append(b, ',')
@@ -863,17 +868,17 @@ func (c *csvFormat) appendRecord(b []byte, conn *flows.Conn, hole *int) []byte {
 			*hole = len(b)
 			continue
 		}
-		val, ok := c.val[:0], false
+		var ok bool
 		if f.kind == kindTime && f.name == "ts" {
-			val, ok = timefmt.AppendRFC3339Micro(val, conn.TS), true
+			val, ok = timefmt.AppendRFC3339Micro(val[:0], conn.TS), true
 		} else {
-			val, ok = appendPlain(val, f, conn, csvText, ";")
+			val, ok = appendPlain(val[:0], f, conn, csvText, ";")
 		}
-		c.val = val
 		if ok {
 			b = appendCSVField(b, val)
 		}
 	}
+	c.val = val
 	return append(b, '\n')
 }
 
