@@ -146,7 +146,15 @@ func (r *Reader) readAhead(ctx context.Context, load bool) {
 	go func() {
 		pprof.SetGoroutineLabels(ctx)
 		defer close(framed)
-		a.frame(ctx, r, func() *recordBatch { return <-loaded }, frame)
+		a.frame(ctx, r, func() *recordBatch {
+			select {
+			case b := <-loaded:
+				return b // nil once load has stopped
+			case <-a.stop:
+			case <-ctx.Done():
+			}
+			return nil
+		}, frame)
 	}()
 }
 
