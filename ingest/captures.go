@@ -308,16 +308,17 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 				res.Err = ctx.Err()
 				return
 			}
+			newHeld = held != nil // a batch taken anew holds none
 		}
 		b.packets = append(b.packets, *p)
 		if ahead := len(b.packets) + slotsAhead; ahead < cap(b.packets) {
 			prefetch.ForWrite(unsafe.Pointer(&b.packets[:cap(b.packets)][ahead]), unsafe.Sizeof(pcapread.Packet{}))
 		}
+		if newHeld {
+			held.Hold()
+			b.held = append(b.held, held)
+		}
 		if held != nil {
-			if len(b.held) == 0 || b.held[len(b.held)-1] != held {
-				held.Hold()
-				b.held = append(b.held, held)
-			}
 			continue
 		}
 		if b.payload == nil {

@@ -204,13 +204,13 @@ var recordBatches sync.Pool
 
 // newRecordBatch returns a batch of a's, from the pool or new. A new
 // batch's bytes (a record begun under aheadBytes fits) come from outside
-// the Go heap where the system allows (mapBuffer), given back when the
+// the Go heap where the system allows (arenaBuffer), given back when the
 // batch is collected.
 func newRecordBatch(a *ahead) *recordBatch {
 	b, ok := recordBatches.Get().(*recordBatch)
 	if !ok {
 		b = &recordBatch{recs: make([]record, 0, aheadRecords)}
-		data, giveBack := mapBuffer(loadOffset + aheadBytes)
+		data, giveBack := arenaBuffer(loadOffset + aheadBytes)
 		if data == nil {
 			data = make([]byte, loadOffset+aheadBytes)
 		} else {

@@ -235,17 +235,23 @@ func TestNoAllocationsPerPacket(t *testing.T) {
 	}
 }
 
-func BenchmarkReader(b *testing.B) {
-	frames := make([][]byte, 10000)
+// tcpCapture is a pcap file of n Ethernet TCP frames whose payloads grow
+// from 0 to below size bytes, over and over.
+func tcpCapture(tb testing.TB, n, size int) []byte {
+	frames := make([][]byte, n)
 	for i := range frames {
-		frames[i] = tcpFrame(i % 1460)
+		frames[i] = tcpFrame(i % size)
 	}
-	data := pcapFile(b, layers.LinkTypeEthernet, frames...)
+	return pcapFile(tb, layers.LinkTypeEthernet, frames...)
+}
+
+func BenchmarkReader(b *testing.B) {
+	data := tcpCapture(b, 10000, 1460)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
 		n, _, err := readAll(b, data)
-		if err != nil || n != len(frames) {
+		if err != nil || n != 10000 {
 			b.Fatal(n, err)
 		}
 	}
@@ -338,11 +344,7 @@ func TestCraftedTimesAndInterfaces(t *testing.T) {
 // BenchmarkFramerWalk checks the record headers of a classic pcap file of
 // small records, as the framer does ahead of decoding.
 func BenchmarkFramerWalk(b *testing.B) {
-	frames := make([][]byte, 10000)
-	for i := range frames {
-		frames[i] = tcpFrame(i % 200)
-	}
-	data := pcapFile(b, layers.LinkTypeEthernet, frames...)
+	data := tcpCapture(b, 10000, 200)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		f := newPcapFramer(nil, "bench.pcap")
@@ -354,7 +356,7 @@ func BenchmarkFramerWalk(b *testing.B) {
 			f.off += int64(len(chunk))
 			p = p[len(chunk):]
 		}
-		if f.record != int64(len(frames)) {
+		if f.record != 10000 {
 			b.Fatal(f.record)
 		}
 	}

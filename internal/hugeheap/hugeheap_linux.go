@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -39,13 +40,41 @@ func Advise() {
 	// collector's target.
 	percent := debug.SetGCPercent(-1)
 	block := make([]byte, Size+hugePage)
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(block)))
-	from := (start+hugePage-1)&^(hugePage-1) - start
-	syscall.Madvise(block[from:from+Size], syscall.MADV_HUGEPAGE) // advice: failing changes nothing
+	syscall.Madvise(aligned(block, Size), syscall.MADV_HUGEPAGE) // advice: failing changes nothing
 	runtime.KeepAlive(block)
 	block = nil
 	debug.SetGCPercent(percent)
 	debug.FreeOSMemory()
+	advised.Store(true)
+}
+
+// advised says that Advise advised the heap: Map advises its mappings too.
+var advised atomic.Bool
+
+// aligned returns the n bytes of block that start at its first huge-page
+// boundary; block holds n+hugePage bytes.
+func aligned(block []byte, n int) []byte {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(block)))
+	from := int((start+hugePage-1)&^(hugePage-1) - start)
+	return block[from : from+n]
+}
+
+// Map returns n bytes of memory outside the Go heap, never given back,
+// for buffers that are kept and reused for the whole run: the collector
+// neither scans them nor counts them towards its target. When Advise
+// advised the heap, they start at a huge-page boundary and are advised
+// too, so that touching them costs a page fault a huge page, not one a
+// 4 KiB page. It returns nil when the memory cannot be mapped.
+func Map(n int) []byte {
+	block, err := syscall.Mmap(-1, 0, n+hugePage, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return nil
+	}
+	mem := aligned(block, n)
+	if advised.Load() {
+		syscall.Madvise(mem, syscall.MADV_HUGEPAGE) // advice: failing changes nothing
+	}
+	return mem[:n:n]
 }
 
 // refusal says why Advise does nothing here, or is "".

@@ -107,3 +107,20 @@ func vmFlags(addr uintptr) (string, error) {
 	}
 	return "", fmt.Errorf("no mapping in /proc/self/smaps holds %#x", addr)
 }
+
+// TestMap: memory mapped outside the heap is as long as asked, starts at a
+// huge-page boundary, and can be written and read back.
+func TestMap(t *testing.T) {
+	const n = 3<<20 + 17
+	mem := Map(n)
+	if len(mem) != n || cap(mem) != n {
+		t.Fatalf("%d bytes of capacity %d, want %d", len(mem), cap(mem), n)
+	}
+	if start := uintptr(unsafe.Pointer(unsafe.SliceData(mem))); start%hugePage != 0 {
+		t.Errorf("starts at %#x, not at a huge-page boundary", start)
+	}
+	mem[0], mem[n-1] = 1, 2
+	if mem[0] != 1 || mem[n-1] != 2 {
+		t.Error("written bytes not read back")
+	}
+}
