@@ -39,6 +39,7 @@ type framer struct {
 	record int64    // packet records started so far
 
 	order    binary.ByteOrder // of the file (pcap) or current section (pcapng)
+	big      bool             // order is big-endian (u32)
 	blockLen uint32           // pcapng: length of the current block
 	snaplen0 uint32           // pcapng: snap length of the section's first interface
 	ifaces   int              // pcapng: interfaces seen in the section
@@ -160,7 +161,8 @@ func (f *framer) checkPcapFileHeader(raw []byte) bool {
 		}
 		order.PutUint16(raw[6:8], 4)
 	}
-	f.order, f.fraction, f.fracNS = order, 1_000_000, 1000
+	f.setOrder(order)
+	f.fraction, f.fracNS = 1_000_000, 1000
 	if nano {
 		f.fraction, f.fracNS = 1_000_000_000, 1
 	}
@@ -168,14 +170,27 @@ func (f *framer) checkPcapFileHeader(raw []byte) bool {
 	return true
 }
 
+// setOrder sets the byte order of the fields that follow.
+func (f *framer) setOrder(order binary.ByteOrder) {
+	f.order, f.big = order, order == binary.BigEndian
+}
+
+// u32 reads a 32-bit field in the byte order of the file (order), without
+// the interface call that a record header's four fields would each cost.
+func (f *framer) u32(b []byte) uint32 {
+	if f.big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
 func (f *framer) checkPcapRecord(hdr []byte) bool {
-	o := f.order
-	capLen := o.Uint32(hdr[8:12])
+	capLen := f.u32(hdr[8:12])
 	if capLen > maxCaptureLength {
 		f.fail(&lengthError{"record claims", uint64(capLen), fmt.Sprintf("captured bytes, more than the maximum of %d", maxCaptureLength)})
 		return false
 	}
-	if o.Uint32(hdr[4:8]) >= f.fraction {
+	if f.u32(hdr[4:8]) >= f.fraction {
 		// A fraction of a second of a second or more: readers add it to
 		// the seconds, so the time moves on silently. Counted and reported.
 		f.badFractions++
@@ -203,9 +218,9 @@ func (f *framer) checkNgBlock() bool {
 	if typ == ngSectionHeader && f.want == 12 {
 		switch {
 		case binary.BigEndian.Uint32(f.hdr[8:12]) == ngByteOrderMagic:
-			f.order = binary.BigEndian
+			f.setOrder(binary.BigEndian)
 		case binary.LittleEndian.Uint32(f.hdr[8:12]) == ngByteOrderMagic:
-			f.order = binary.LittleEndian
+			f.setOrder(binary.LittleEndian)
 		default:
 			f.fail(errors.New("pcapng section header has a bad byte-order magic"))
 			return false
@@ -215,11 +230,10 @@ func (f *framer) checkNgBlock() bool {
 		f.fail(fmt.Errorf("%w: pcapng file does not start with a section header", ErrUnsupported))
 		return false
 	}
-	o := f.order
 	if typ != ngSectionHeader {
-		typ = o.Uint32(f.hdr[0:4])
+		typ = f.u32(f.hdr[0:4])
 	}
-	length := o.Uint32(f.hdr[4:8])
+	length := f.u32(f.hdr[4:8])
 	if f.want == 12 {
 		switch {
 		case length < ngMinBlockLength || length%4 != 0:
@@ -247,7 +261,7 @@ func (f *framer) checkNgBlock() bool {
 			f.fail(&lengthError{"pcapng section header length", uint64(length), "is too short"})
 			return false
 		}
-		major, minor := o.Uint16(f.hdr[12:14]), o.Uint16(f.hdr[14:16])
+		major, minor := f.order.Uint16(f.hdr[12:14]), f.order.Uint16(f.hdr[14:16])
 		if major != 1 || minor != 0 {
 			f.fail(fmt.Errorf("unsupported pcapng section version %d.%d", major, minor))
 			return false
@@ -262,7 +276,7 @@ func (f *framer) checkNgBlock() bool {
 			return false
 		}
 		if f.ifaces == 0 {
-			f.snaplen0 = o.Uint32(f.hdr[12:16])
+			f.snaplen0 = f.u32(f.hdr[12:16])
 		}
 		f.ifaces++
 	case ngEnhancedPacket, ngPacket:
@@ -270,7 +284,7 @@ func (f *framer) checkNgBlock() bool {
 			f.fail(&lengthError{"packet block length", uint64(length), "is too short"})
 			return false
 		}
-		capLen := o.Uint32(f.hdr[20:24])
+		capLen := f.u32(f.hdr[20:24])
 		if capLen > length-ngPacketHeaderLen || capLen > maxCaptureLength {
 			f.fail(&lengthError{"packet block claims", uint64(capLen), fmt.Sprintf("captured bytes in a block of %d", length)})
 			return false
@@ -280,7 +294,7 @@ func (f *framer) checkNgBlock() bool {
 			f.fail(&lengthError{"simple packet block length", uint64(length), "is too short"})
 			return false
 		}
-		origLen := o.Uint32(f.hdr[8:12])
+		origLen := f.u32(f.hdr[8:12])
 		captured := origLen
 		if f.snaplen0 != 0 && captured > f.snaplen0 {
 			captured = f.snaplen0
@@ -305,7 +319,7 @@ func (f *framer) checkNgTrailer() bool {
 
 // checkNgTrailerAt compares the trailing length at hdr[at:] with the block's.
 func (f *framer) checkNgTrailerAt(at int) bool {
-	if got := f.order.Uint32(f.hdr[at : at+4]); got != f.blockLen {
+	if got := f.u32(f.hdr[at : at+4]); got != f.blockLen {
 		f.fail(fmt.Errorf("pcapng block length %d does not match its trailing length %d", f.blockLen, got))
 		return false
 	}

@@ -376,13 +376,13 @@ func (r *Reader) nextPcapRecord() (record, error) {
 // pcapRecordHeader reads a pcap record's 16-byte header, which the framer
 // has checked: the record without its bytes, and how many there are.
 func (r *Reader) pcapRecordHeader(hdr []byte) (rec record, capLen int) {
-	o := r.fr.order
-	sec, frac, captured := int64(o.Uint32(hdr[0:4])), int64(o.Uint32(hdr[4:8])), o.Uint32(hdr[8:12])
+	f := r.fr
+	sec, frac, captured := int64(f.u32(hdr[0:4])), int64(f.u32(hdr[4:8])), f.u32(hdr[8:12])
 	// Some writers record an original length below the captured one:
 	// tshark reads such records (pcapgo refuses them) as if it were the
 	// captured length.
-	rec = record{length: int(max(o.Uint32(hdr[12:16]), captured)), link: r.pcap.LinkType()}
-	rec.ts = sec*1e9 + frac*r.fr.fracNS
+	rec = record{length: int(max(f.u32(hdr[12:16]), captured)), link: r.pcap.LinkType()}
+	rec.ts = sec*1e9 + frac*f.fracNS
 	return rec, int(captured)
 }
 
