@@ -369,12 +369,18 @@ func (w *worker) run(ctx context.Context, out chan<- handedOn) {
 			}
 		}
 		w.packets = packets
-		packet := func(j int) *pcapread.Packet { return packets[j] }
+		for j := range min(len(packets), keyAhead) {
+			w.t.keyAhead(j, packets[j])
+		}
 		n := 0
 		for _, e := range evs {
 			switch e.kind {
 			case evPacket:
-				kp := w.t.lookAhead(n, len(packets), packet)
+				var ahead *pcapread.Packet
+				if j := n + keyAhead; j < len(packets) {
+					ahead = packets[j]
+				}
+				kp := w.t.lookAhead(n, len(packets), ahead)
 				n++
 				w.t.now, w.t.seq, w.t.depth = e.now, e.seq, e.depth
 				if !e.carrierHere {

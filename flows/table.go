@@ -428,9 +428,15 @@ func tunnelDepth(before uint8, p *pcapread.Packet) uint8 {
 // AddBatch accounts packets in order, then calls release: the packets and
 // their payloads are not used after that.
 func (t *Table) AddBatch(packets []pcapread.Packet, release func()) {
-	packet := func(j int) *pcapread.Packet { return &packets[j] }
+	for j := range min(len(packets), keyAhead) {
+		t.keyAhead(j, &packets[j])
+	}
 	for i := range packets {
-		t.addNext(&packets[i], t.lookAhead(i, len(packets), packet))
+		var ahead *pcapread.Packet
+		if j := i + keyAhead; j < len(packets) {
+			ahead = &packets[j]
+		}
+		t.addNext(&packets[i], t.lookAhead(i, len(packets), ahead))
 	}
 	release()
 }
@@ -439,17 +445,13 @@ func (t *Table) AddBatch(packets []pcapread.Packet, release func()) {
 // before its turn, and asks for the cache line of its index entry;
 // slotAhead packets before, for that of the slot the entry names. The
 // lookups of a gigabyte of capture otherwise wait on memory for most of
-// their time (docs/performance.md). Called before packet n of count
-// (packet gives each) is added, for n from 0 in order, it returns packet
-// n's key.
-func (t *Table) lookAhead(n, count int, packet func(int) *pcapread.Packet) *keyedPacket {
-	if n == 0 {
-		for j := range min(count, keyAhead) {
-			t.keyAhead(j, packet(j))
-		}
-	}
-	if j := n + keyAhead; j < count {
-		t.keyAhead(j, packet(j))
+// their time (docs/performance.md). Once the first keyAhead packets of a
+// batch of count are keyed (keyAhead), it is called before packet n is
+// added, for n from 0 in order, with packet n+keyAhead (ahead, nil past
+// the batch), and returns packet n's key.
+func (t *Table) lookAhead(n, count int, ahead *pcapread.Packet) *keyedPacket {
+	if ahead != nil {
+		t.keyAhead(n+keyAhead, ahead)
 	}
 	if j := n + slotAhead; j < count {
 		t.prefetchSlot(&t.keyed[j%len(t.keyed)])
