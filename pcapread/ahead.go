@@ -305,6 +305,12 @@ func (l *pcapLoader) fill(b *recordBatch) error {
 	}
 	walked := n
 	var readErr error
+	if l.r.fr.err != nil {
+		// The framer found a damaged header in what it let into the
+		// buffer: the bytes it read past the header were not kept, so
+		// what the file holds next does not follow the bytes framed.
+		readErr = io.EOF
+	}
 	for zeros := 0; n < len(data) && readErr == nil; {
 		m, err := l.r.fr.r.Read(data[n:min(len(data), n+readChunk)])
 		n += m

@@ -83,7 +83,17 @@ func TestReadAheadAcrossBatches(t *testing.T) {
 	binary.LittleEndian.PutUint32(damaged[at+8:], maxCaptureLength+1)
 	early := bytes.Clone(file)
 	binary.LittleEndian.PutUint32(early[offsets[3]+8:], maxCaptureLength+1) // in what the read buffer holds
-	inputs := map[string][]byte{"whole": file, "damaged": damaged, "damaged early": early}
+	// Headers alone, one damaged in what the read buffer holds: the
+	// bytes after the damaged header that the buffer was not given must
+	// not be framed as if they followed the ones before it, and here they
+	// would frame as records, each with a sub-second field of a second
+	// (found by FuzzPcap).
+	bare, bareOffsets := pcapRecords(make([]int, (readBufferSize+2*aheadBytes)/16), nil)
+	for _, at := range bareOffsets[4:] {
+		binary.LittleEndian.PutUint32(bare[at+4:], 1_000_000)
+	}
+	binary.LittleEndian.PutUint32(bare[bareOffsets[3]+8:], maxCaptureLength+1)
+	inputs := map[string][]byte{"whole": file, "damaged": damaged, "damaged early": early, "headers alone, damaged early": bare}
 	for k := 1; k <= readBufferSize/aheadBytes+2; k++ {
 		for _, d := range []int{-17, -5, 0, 1, 16} {
 			if end := 24 + k*aheadBytes + d; end < len(file) {

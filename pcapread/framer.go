@@ -93,6 +93,9 @@ func (f *framer) Read(p []byte) (int, error) {
 // walk advances the record structure over buf and returns how many bytes of
 // it may be delivered: all of them, or those before a damaged header.
 func (f *framer) walk(buf []byte) int {
+	if f.err != nil {
+		return 0 // what follows a damaged header is not framed
+	}
 	i := 0
 	for i < len(buf) {
 		if f.skip > 0 {
