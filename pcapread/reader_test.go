@@ -361,3 +361,43 @@ func BenchmarkFramerWalk(b *testing.B) {
 		}
 	}
 }
+
+// TestBigEndianPcap: a classic pcap file written big-endian (by a
+// big-endian host) reads as the same file written little-endian, with
+// its bad sub-second fields and its damage counted alike, serially and
+// ahead.
+func TestBigEndianPcap(t *testing.T) {
+	sizes := make([]int, 3000)
+	for i := range sizes {
+		sizes[i] = 54 + i%700
+	}
+	little, offsets := pcapRecords(sizes, nil)
+	binary.LittleEndian.PutUint32(little[offsets[7]+4:], 1_000_000) // a second or more of microseconds
+	damaged := bytes.Clone(little)
+	binary.LittleEndian.PutUint32(damaged[offsets[2500]+8:], maxCaptureLength+1)
+	for name, le := range map[string][]byte{"whole": little, "damaged": damaged} {
+		be := bytes.Clone(le)
+		swap32 := func(at int) { binary.BigEndian.PutUint32(be[at:], binary.LittleEndian.Uint32(le[at:])) }
+		swap16 := func(at int) { binary.BigEndian.PutUint16(be[at:], binary.LittleEndian.Uint16(le[at:])) }
+		swap32(0)
+		swap16(4)
+		swap16(6)
+		for _, at := range []int{8, 12, 16, 20} {
+			swap32(at)
+		}
+		for _, off := range offsets {
+			for at := off; at < off+16; at += 4 {
+				swap32(at)
+			}
+		}
+		for _, how := range []readMode{serially, framedAhead} {
+			want, got := readDigest(le, how, false), readDigest(be, how, false)
+			if got != want {
+				t.Errorf("%s, read %s: big-endian\n%s\nlittle-endian\n%s", name, how, got, want)
+			}
+			if !strings.Contains(want, "BadFractions:1 ") {
+				t.Errorf("%s, read %s: the bad sub-second field was not counted:\n%s", name, how, want)
+			}
+		}
+	}
+}
