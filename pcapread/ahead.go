@@ -279,12 +279,17 @@ func (r *Reader) copyRecords(b *recordBatch) {
 type pcapLoader struct {
 	r        *Reader
 	buffered int // bytes the read buffer holds, not yet taken
+	// damaged says that the framer found a damaged header in the bytes
+	// it let into the read buffer: it did not keep those it read past
+	// the header, so what the file holds next does not follow the bytes
+	// framed, and is not read.
+	damaged bool
 }
 
 // newPcapLoader returns the loader of r's records, and gives the read
 // buffer back if it holds none.
 func (r *Reader) newPcapLoader() *pcapLoader {
-	l := &pcapLoader{r: r, buffered: r.br.Buffered()}
+	l := &pcapLoader{r: r, buffered: r.br.Buffered(), damaged: r.fr.err != nil}
 	if l.buffered == 0 {
 		r.releaseBuffer()
 	}
@@ -305,10 +310,7 @@ func (l *pcapLoader) fill(b *recordBatch) error {
 	}
 	walked := n
 	var readErr error
-	if l.r.fr.err != nil {
-		// The framer found a damaged header in what it let into the
-		// buffer: the bytes it read past the header were not kept, so
-		// what the file holds next does not follow the bytes framed.
+	if l.damaged {
 		readErr = io.EOF
 	}
 	for zeros := 0; n < len(data) && readErr == nil; {
