@@ -1319,3 +1319,33 @@ func BenchmarkDNSAnswers(b *testing.B) {
 		}
 	}
 }
+
+// TestDNSSameNameAnswers: an A answer is taken as one more of the name
+// added last only when its name points where that one's did. After an
+// answer whose name is written out (no pointer), a name of 0xffff, a
+// pointer past the message, ends the answers, as it does elsewhere.
+func TestDNSSameNameAnswers(t *testing.T) {
+	question := []byte{3, 'c', 'd', 'n', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1}
+	answer := func(name ...byte) []byte { return append(name, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1) }
+	for _, tc := range []struct {
+		name    string
+		answers [][]byte
+		want    int
+	}{
+		{"pointers to the question", [][]byte{answer(0xc0, 12), answer(0xc0, 12), answer(0xc0, 12)}, 3},
+		{"written out, then a pointer past the message", [][]byte{answer(1, 'a', 0), answer(0xff, 0xff), answer(0xc0, 12)}, 1},
+	} {
+		m := []byte{0, 1, 0x81, 0x80, 0, 1, 0, byte(len(tc.answers)), 0, 0, 0, 0}
+		m = append(m, question...)
+		for _, a := range tc.answers {
+			m = append(m, a...)
+		}
+		in := NewInspector(true)
+		in.Datagram(FromResp, m)
+		var f Facts
+		in.FactsTo(&f)
+		if f.DNS == nil || f.DNS.Answers.Len() != tc.want {
+			t.Errorf("%s: %+v, want %d answers", tc.name, f.DNS, tc.want)
+		}
+	}
+}

@@ -125,7 +125,7 @@ func (in *Inspector) dns(p []byte, tcp bool) {
 	// comparing the name again.
 	n, lastPointer, added := 0, -1, false
 	for i := 0; i < an && i < 64 && in.answers.n < maxAnswers; i++ {
-		if added && off+16 <= len(p) && binary.BigEndian.Uint16(p[off:]) == 0xc000|uint16(lastPointer) &&
+		if added && lastPointer >= 0 && off+16 <= len(p) && binary.BigEndian.Uint16(p[off:]) == 0xc000|uint16(lastPointer) &&
 			binary.BigEndian.Uint16(p[off+2:]) == 1 && binary.BigEndian.Uint16(p[off+10:]) == 4 {
 			// Another A answer of the name added last, as a flood's
 			// answers all are: the name, type and size read at once.
