@@ -97,11 +97,8 @@ func (w *ConnWriter) writeText(text []byte) error {
 	return err
 }
 
-// writeSorted writes the sorter's records in order. When some were held
-// with their answers apart and there are cores to spare, their answers
-// are written out on w.writers goroutines, a batch of records each, and
-// the batches written in order: under a flood of answers, writing them
-// out is most of the end of a run, and would take one core.
+// writeSorted writes the sorter's records in order, through textBatches
+// when some were held with their answers apart.
 func (w *ConnWriter) writeSorted() error {
 	if !w.holds.Load() || w.writers < 2 {
 		for r := range w.sorter.All() {
@@ -111,17 +108,45 @@ func (w *ConnWriter) writeSorted() error {
 		}
 		return w.sorter.Err()
 	}
-	work := make(chan *textBatch, w.writers)
-	inOrder := make(chan *textBatch, 2*w.writers)
-	free := make(chan *textBatch, 3*w.writers+2) // every batch there can be
-	var writing sync.WaitGroup
+	batches := w.startBatches()
+	for r := range w.sorter.All() {
+		if !batches.add(r.Text) {
+			break
+		}
+	}
+	return cmp.Or(batches.close(), w.sorter.Err())
+}
+
+// textBatches writes records' texts in order, with their held answers
+// written out on w.writers goroutines, a batch of records each, and the
+// batches written in order by one more: under a flood of answers,
+// writing them out is most of the end of a run, and would take one core.
+// A text must not change until close returns.
+type textBatches struct {
+	work, inOrder, free chan *textBatch
+	writing             sync.WaitGroup
+	failed              atomic.Bool
+	written             chan error
+	batch               *textBatch
+}
+
+// startBatches starts the goroutines of textBatches writing to w.out,
+// which no one else may write to until close returns.
+func (w *ConnWriter) startBatches() *textBatches {
+	t := &textBatches{
+		work:    make(chan *textBatch, w.writers),
+		inOrder: make(chan *textBatch, 2*w.writers),
+		free:    make(chan *textBatch, 3*w.writers+2), // every batch there can be
+		written: make(chan error, 1),
+		batch:   newTextBatch(),
+	}
 	for range w.writers {
-		writing.Go(func() {
+		t.writing.Go(func() {
 			f := w.newFormat()
-			for batch := range work {
+			for batch := range t.work {
 				batch.text = batch.text[:0]
-				for _, t := range batch.records {
-					if batch.text, batch.err = appendText(f, batch.text, t); batch.err != nil {
+				for _, text := range batch.records {
+					if batch.text, batch.err = appendText(f, batch.text, text); batch.err != nil {
 						break
 					}
 				}
@@ -129,50 +154,55 @@ func (w *ConnWriter) writeSorted() error {
 			}
 		})
 	}
-	var failed atomic.Bool
-	written := make(chan error, 1)
 	go func() {
 		var err error
-		for batch := range inOrder {
+		for batch := range t.inOrder {
 			<-batch.done
 			if err == nil {
 				if err = batch.err; err == nil {
 					_, err = w.out.Write(batch.text)
 				}
-				failed.Store(err != nil)
+				t.failed.Store(err != nil)
 			}
 			clear(batch.records)
 			batch.records = batch.records[:0]
-			free <- batch
+			t.free <- batch
 		}
-		written <- err
+		t.written <- err
 	}()
-	batch := newTextBatch()
-	send := func() {
-		inOrder <- batch
-		work <- batch
-		select {
-		case batch = <-free:
-		default:
-			batch = newTextBatch()
-		}
+	return t
+}
+
+// add takes the next record's text; false once writing has failed.
+func (t *textBatches) add(text []byte) bool {
+	t.batch.records = append(t.batch.records, text)
+	if len(t.batch.records) == textBatchRecords {
+		t.send()
 	}
-	for r := range w.sorter.All() {
-		batch.records = append(batch.records, r.Text)
-		if len(batch.records) == textBatchRecords {
-			send()
-			if failed.Load() {
-				break
-			}
-		}
+	return !t.failed.Load()
+}
+
+// send hands the batch on, and starts the next.
+func (t *textBatches) send() {
+	t.inOrder <- t.batch
+	t.work <- t.batch
+	select {
+	case t.batch = <-t.free:
+	default:
+		t.batch = newTextBatch()
 	}
-	if len(batch.records) > 0 {
-		send()
+}
+
+// close writes the texts added last, waits until all are written and
+// returns the first error writing them.
+func (t *textBatches) close() error {
+	if len(t.batch.records) > 0 {
+		t.send()
 	}
-	close(work)
-	close(inOrder)
-	writing.Wait()
-	return cmp.Or(<-written, w.sorter.Err())
+	close(t.work)
+	close(t.inOrder)
+	t.writing.Wait()
+	return <-t.written
 }
 
 // textBatchRecords is how many records a batch of writeSorted holds.

@@ -360,14 +360,13 @@ func TestHeldAnswers(t *testing.T) {
 		if held != len(conns)/2 {
 			t.Fatalf("%d records held with their answers apart, want %d", held, len(conns)/2)
 		}
-		streamedOut, _ := streamed(t, format, order, marks, 100, 1)
 		outs := map[string]string{
 			"in memory":     encode(t, format, order),
 			"spilled":       encodeWith(t, format, order, 7000),
 			"with encoders": encodeOn(t, format, order, 7000, 3),
-			"streamed":      streamedOut,
 		}
 		for _, writers := range []int{1, 2, 5} {
+			outs[fmt.Sprintf("streamed, %d writers", writers)], _ = streamedWith(t, format, order, marks, 100, 1, heapLimit, writers)
 			var buf bytes.Buffer
 			w, err := newConnWriter(&buf, format, 7000, 28000)
 			if err != nil {

@@ -64,6 +64,9 @@ type streamState struct {
 	lastUID    string
 	wrote      bool
 	outOfOrder int64
+	// batches writes the records once one was held with its answers
+	// apart and there are cores to spare (writeStreamed).
+	batches *textBatches
 }
 
 // source is a sorter's records, read back in order: head, then what
@@ -263,9 +266,38 @@ func (w *ConnWriter) writeBelow(ts int64) {
 		} else {
 			s.lastTS, s.lastUID, s.wrote = r.TS, r.UID, true
 		}
-		if err := w.writeText(r.Text); err != nil {
+		w.writeStreamed(r.Text)
+	}
+}
+
+// writeStreamed writes a record's text, through textBatches from the
+// first record held with its answers apart on, as writeSorted would: a
+// flood of answers whose conversations all end with the capture comes
+// to the writer only then, and the answers are written out while the
+// other cores are idle.
+func (w *ConnWriter) writeStreamed(text []byte) {
+	s := w.stream
+	if s.batches == nil && w.holds.Load() && w.writers >= 2 {
+		s.batches = w.startBatches()
+	}
+	if s.batches == nil {
+		if err := w.writeText(text); err != nil {
 			w.fail(err)
 		}
+		return
+	}
+	if !s.batches.add(text) {
+		w.closeBatches()
+	}
+}
+
+// closeBatches waits for the records handed to textBatches to be written.
+func (w *ConnWriter) closeBatches() {
+	if s := w.stream; s.batches != nil {
+		if err := s.batches.close(); err != nil {
+			w.fail(err)
+		}
+		s.batches = nil
 	}
 }
 
@@ -275,6 +307,7 @@ func (w *ConnWriter) closeStream() error {
 		w.endCollecting()
 	}
 	w.writeBelow(everything)
+	w.closeBatches()
 	for _, src := range w.stream.sources {
 		src.stop() // after an error
 	}

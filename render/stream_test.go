@@ -17,19 +17,19 @@ import (
 // marks[i]; pressure comes once pressAfter records are added.
 func streamed(t *testing.T, format string, conns []*flows.Conn, marks map[int]int64, pressAfter, encoders int) (string, *ConnWriter) {
 	t.Helper()
-	return streamedWith(t, format, conns, marks, pressAfter, encoders, heapLimit)
+	return streamedWith(t, format, conns, marks, pressAfter, encoders, heapLimit, 1)
 }
 
 // streamedWith streams as streamed does, with a heap of at most heap
-// bytes.
-func streamedWith(t *testing.T, format string, conns []*flows.Conn, marks map[int]int64, pressAfter, encoders, heap int) (string, *ConnWriter) {
+// bytes and writers goroutines to write held answers out.
+func streamedWith(t *testing.T, format string, conns []*flows.Conn, marks map[int]int64, pressAfter, encoders, heap, writers int) (string, *ConnWriter) {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := newConnWriter(&buf, format, 7000, 28000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.heapLimit = heap
+	w.heapLimit, w.writers = heap, writers
 	var added atomic.Int64
 	w.pressure = func() bool { return added.Load() >= int64(pressAfter) }
 	w.Encoders(encoders)
@@ -154,7 +154,7 @@ func TestStreamingStalls(t *testing.T) {
 			}
 		}
 		marks := watermarks(order, rand.New(rand.NewPCG(4, 5)))
-		got, w := streamedWith(t, format, order, marks, 0, 1, 20000)
+		got, w := streamedWith(t, format, order, marks, 0, 1, 20000, 2)
 		if got != want {
 			t.Errorf("%s: differs from the sorted output at byte %d", format, firstDiff(got, want))
 		}
@@ -189,7 +189,7 @@ func TestStreamingManySources(t *testing.T) {
 	}
 	marks := watermarks(order, rand.New(rand.NewPCG(6, 7)))
 	want := encode(t, "ndjson", conns)
-	got, w := streamedWith(t, "ndjson", order, marks, 0, 1, 20000)
+	got, w := streamedWith(t, "ndjson", order, marks, 0, 1, 20000, 2)
 	if got != want {
 		t.Errorf("differs from the sorted output at byte %d", firstDiff(got, want))
 	}
