@@ -7,24 +7,22 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/netfx/netfx/internal/cli"
 	"github.com/netfx/netfx/internal/hugeheap"
 )
 
-// gcPercent is the garbage collector's target unless GOGC says otherwise.
-// The analyses hold their state to the end, so Go's default (100: the heap
+// gcPercent is the garbage collector's target unless GOGC says otherwise,
+// once the heap is no longer small (cli.CollectLessWhileSmall). The
+// analyses hold their state to the end, so Go's default (100: the heap
 // may grow to twice the live data before a collection) mostly holds
 // garbage; 50 takes a fifth to a quarter off the peak memory for a few
 // percent of CPU (docs/performance.md).
 const gcPercent = 50
 
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
+	cli.CollectLessWhileSmall(gcPercent)
 	if os.Getenv("NETFX_HUGEPAGES") != "off" {
 		hugeheap.Advise()
 	}

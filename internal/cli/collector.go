@@ -5,7 +5,67 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 )
+
+// While the live heap is smaller than smallHeap, the collector's target
+// is smallHeapPercent rather than main's. Main's target (50) would
+// collect each time the heap grows by half of what is live, from 2 MiB
+// on: eight collections in the first quarter second of a gigabyte's
+// conns, each paying its fixed costs (the stacks, and the globals, among
+// them 5 MB of gopacket's tables) to free little. A heap that stays small
+// costs little memory at any target; one that grows past smallHeap gets
+// main's target before it is larger than main's would have let it be
+// (docs/performance.md).
+const (
+	smallHeap        = 16 << 20
+	smallHeapPercent = 200
+)
+
+// collector guards changes to the collector's target: growing is true
+// while the target is smallHeapPercent, until the heap is no longer small
+// or the records are written.
+var collector struct {
+	sync.Mutex
+	growing bool
+}
+
+// CollectLessWhileSmall sets the collector's target to smallHeapPercent
+// until a collection finds smallHeap or more live, then to percent. A
+// GOGC set by the user is left as it is.
+func CollectLessWhileSmall(percent int) {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	collector.Lock()
+	defer collector.Unlock()
+	debug.SetGCPercent(smallHeapPercent)
+	collector.growing = true
+	afterCollections(func() bool {
+		collector.Lock()
+		defer collector.Unlock()
+		if !collector.growing {
+			return false
+		}
+		if heapStat("/gc/heap/live:bytes") < smallHeap {
+			return true
+		}
+		debug.SetGCPercent(percent)
+		collector.growing = false
+		return false
+	})
+}
+
+// afterCollections calls f after each collection, on a goroutine of the
+// runtime's, for as long as f returns true.
+func afterCollections(f func() bool) {
+	type sentinel struct{ _ *byte } // a pointer: never a tiny allocation, whose cleanup may not run
+	runtime.AddCleanup(&sentinel{}, func(f func() bool) {
+		if f() {
+			afterCollections(f)
+		}
+	}, f)
+}
 
 // maxWritingPercent bounds the collector's target while the records are
 // written (collectLessWhileWriting).
@@ -24,6 +84,9 @@ func collectLessWhileWriting() (restore func()) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}
 	}
+	collector.Lock()
+	defer collector.Unlock()
+	collector.growing = false
 	goal := heapStat("/gc/heap/goal:bytes")
 	runtime.GC()
 	// The target applies to the live heap, the stacks and the globals.
@@ -34,7 +97,11 @@ func collectLessWhileWriting() (restore func()) {
 	if old > percent {
 		debug.SetGCPercent(old) // never a lower target than main's
 	}
-	return func() { debug.SetGCPercent(old) }
+	return func() {
+		collector.Lock()
+		defer collector.Unlock()
+		debug.SetGCPercent(old)
+	}
 }
 
 // heapStat reads one of the runtime's heap metrics, in bytes.

@@ -4,7 +4,38 @@ import (
 	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
+
+// TestCollectLessWhileSmall: the collector's target is smallHeapPercent
+// while the live heap is small, the one given once a collection finds it
+// large, and is left alone when the user set GOGC.
+func TestCollectLessWhileSmall(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(50))
+	t.Setenv("GOGC", "")
+	CollectLessWhileSmall(60)
+	runtime.GC()
+	time.Sleep(10 * time.Millisecond) // for the cleanup to run
+	if got := gcPercent(); got != smallHeapPercent {
+		t.Errorf("small heap: target %d, want %d", got, smallHeapPercent)
+	}
+	big := make([]byte, 2*smallHeap)
+	for deadline := time.Now().Add(5 * time.Second); gcPercent() != 60 && time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	runtime.KeepAlive(big)
+	if got := gcPercent(); got != 60 {
+		t.Errorf("large heap: target %d, want 60", got)
+	}
+
+	t.Setenv("GOGC", "75")
+	debug.SetGCPercent(75)
+	CollectLessWhileSmall(60)
+	if got := gcPercent(); got != 75 {
+		t.Errorf("GOGC=75: target %d, want it left alone", got)
+	}
+}
 
 // TestCollectLessWhileWriting: once what made the heap large is garbage,
 // the collector's target rises so that the heap may grow back to the
