@@ -128,7 +128,9 @@ func newConnWriter(w io.Writer, format string, memory, largeMemory int) (*ConnWr
 	default:
 		return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(ConnFormats, ", "))
 	}
-	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), newFormat: newFormat, format: newFormat(), sorter: newRecordSorter(memory), largeMemory: largeMemory, pressure: heldTooMuch, heapLimit: heapLimit,
+	sorter := newRecordSorter(memory)
+	sorter.FastInMemory() // bounded by streamAfter (stream.go)
+	return &ConnWriter{out: bufio.NewWriterSize(w, 256<<10), newFormat: newFormat, format: newFormat(), sorter: sorter, largeMemory: largeMemory, pressure: heldTooMuch, heapLimit: heapLimit,
 		writers: runtime.GOMAXPROCS(0)}, nil
 }
 

@@ -14,7 +14,8 @@
 // to compress once the files grow (3 M spilled records of a SYN flood: 5.3
 // s of system time before, 1.3 s after). Runs kept in memory are
 // compressed with zstd (the same module), which takes longer but holds
-// them in less memory.
+// them in less memory, unless the Sorter's owner bounds that memory
+// otherwise (FastInMemory).
 package extsort
 
 import (
@@ -57,6 +58,7 @@ type Sorter[T any] struct {
 	spilling                      chan error
 	inflight                      []T
 	spare                         []T
+	fastInMemory                  bool
 }
 
 // Codec writes values to a spilled run and reads them back. A codec that
@@ -94,6 +96,13 @@ func (s *Sorter[T]) SpillInBackground() { s.background = true }
 // being written. While the first run is written the second buffer fills
 // to half the limit, so memory holds up to one and a half times the limit.
 func (s *Sorter[T]) SpillAllInBackground() { s.background, s.firstInBackground = true, true }
+
+// FastInMemory makes the runs the Sorter keeps in memory (TMPDIR cannot
+// be written) compressed with S2, as on disk, instead of zstd: for a
+// Sorter whose owner bounds the memory its runs hold by other means, and
+// reads them back soon. Conversation records then take about 1.6 times
+// the memory and a tenth less CPU to sort (docs/performance.md).
+func (s *Sorter[T]) FastInMemory() { s.fastInMemory = true }
 
 // Add takes a value. An error spilling a run is kept: Err returns it, and
 // All then yields nothing.
@@ -241,14 +250,14 @@ const memoryRunWindow = 64 << 10
 // A run on disk is plain or compressed with S2; one in memory (TMPDIR
 // cannot be written) is compressed with zstd's fastest level, which for
 // conversation records takes 8–10 times less memory instead of 5–6, for a
-// little more time.
+// little more time, or with S2 (FastInMemory).
 func (s *Sorter[T]) encodeRun(r *run, values iter.Seq[T]) error {
 	f := r.file
 	var zw io.WriteCloser
 	switch {
 	case r.plain:
 		zw = nopCloser{f}
-	case !tempfile.InMemory(f):
+	case !tempfile.InMemory(f) || s.fastInMemory:
 		zw = s2.NewWriter(f, s2.WriterConcurrency(1), s2.WriterBlockSize(runBlock))
 	default:
 		var err error
@@ -291,7 +300,7 @@ func (s *Sorter[T]) openRun(run *run) Run[T] {
 	var r io.Reader = f
 	switch {
 	case run.plain:
-	case !tempfile.InMemory(f):
+	case !tempfile.InMemory(f) || s.fastInMemory:
 		r = s2.NewReader(f, s2.ReaderMaxBlockSize(runBlock))
 	default:
 		// One goroutine (no decoding ahead), the window the run was

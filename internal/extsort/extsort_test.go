@@ -2,6 +2,7 @@ package extsort
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/gob"
 	"errors"
@@ -276,18 +277,33 @@ func TestPrefetch(t *testing.T) {
 // in order, and tempfile.Failed says why.
 func TestSorterWithoutTemporaryFiles(t *testing.T) {
 	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
-	s := NewWithCodec[int](3, cmp.Compare[int], &gobCodec[int]{})
-	want := []int{}
-	for i := range 50 {
-		s.Add((i * 7919) % 50)
-		want = append(want, i)
-	}
-	if s.Spilled() < 10 {
-		t.Errorf("%d runs spilled, want at least 10", s.Spilled())
-	}
-	got := slices.Collect(s.All())
-	if s.Err() != nil || !slices.Equal(got, want) {
-		t.Errorf("got %v, %v", got, s.Err())
+	for _, fast := range []bool{false, true} {
+		s := NewWithCodec[int](3, cmp.Compare[int], &gobCodec[int]{})
+		if fast {
+			s.FastInMemory()
+		}
+		want := []int{}
+		for i := range 50 {
+			s.Add((i * 7919) % 50)
+			want = append(want, i)
+		}
+		if s.Spilled() < 10 {
+			t.Errorf("fast %v: %d runs spilled, want at least 10", fast, s.Spilled())
+		}
+		// A run in memory starts with its compressor's magic: zstd's
+		// frame, or S2's stream identifier.
+		magic := []byte{0x28, 0xb5, 0x2f, 0xfd}
+		if fast {
+			magic = []byte("\xff\x06\x00\x00S2sTwO")
+		}
+		head := make([]byte, len(magic))
+		if _, err := s.runs[0].file.ReadAt(head, 0); err != nil || !bytes.Equal(head, magic) {
+			t.Errorf("fast %v: a run in memory starts % x (%v), want % x", fast, head, err, magic)
+		}
+		got := slices.Collect(s.All())
+		if s.Err() != nil || !slices.Equal(got, want) {
+			t.Errorf("fast %v: got %v, %v", fast, got, s.Err())
+		}
 	}
 	if err := tempfile.Failed(); err == nil || !strings.Contains(err.Error(), "TMPDIR") {
 		t.Errorf("tempfile.Failed() = %v", err)
