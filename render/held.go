@@ -97,10 +97,14 @@ func (w *ConnWriter) writeText(text []byte) error {
 	return err
 }
 
+// batched reports whether records are written through textBatches: once
+// one was held with its answers apart, when there are cores to spare.
+func (w *ConnWriter) batched() bool { return w.holds.Load() && w.writers >= 2 }
+
 // writeSorted writes the sorter's records in order, through textBatches
-// when some were held with their answers apart.
+// when batched.
 func (w *ConnWriter) writeSorted() error {
-	if !w.holds.Load() || w.writers < 2 {
+	if !w.batched() {
 		for r := range w.sorter.All() {
 			if err := w.writeText(r.Text); err != nil {
 				return err

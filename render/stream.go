@@ -276,14 +276,12 @@ func (w *ConnWriter) writeBelow(ts int64) {
 	}
 }
 
-// writeStreamed writes a record's text, through textBatches from the
-// first record held with its answers apart on, as writeSorted would: a
-// flood of answers whose conversations all end with the capture comes
-// to the writer only then, and the answers are written out while the
-// other cores are idle.
+// writeStreamed writes a record's text, through textBatches once
+// batched, as writeSorted would: the answers are then written out on
+// every core, not on the goroutine that adds the records.
 func (w *ConnWriter) writeStreamed(text []byte) {
 	s := w.stream
-	if s.batches == nil && w.holds.Load() && w.writers >= 2 {
+	if s.batches == nil && w.batched() {
 		s.batches = w.startBatches()
 	}
 	if s.batches == nil {
