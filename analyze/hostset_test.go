@@ -6,7 +6,8 @@ import (
 )
 
 // TestHostSet compares the set with a map as members arrive densely,
-// sparsely and repeated, across its change into a bitmap.
+// sparsely and repeated, held in the set, then in a map, across its
+// change into a bitmap.
 func TestHostSet(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -14,6 +15,9 @@ func TestHostSet(t *testing.T) {
 		ids    uint32 // numbers drawn from [0, ids)
 		bitmap bool   // whether the set ends as a bitmap
 	}{
+		{"one, repeated", 20, 1, false},
+		{"held in the set", 50, fewHosts, false},
+		{"one more than that", 200, fewHosts + 1, false},
 		{"few", 10, 1 << 20, false},
 		{"sparse", 5000, 1 << 30, false},
 		{"dense", 100_000, 50_000, true},
@@ -36,6 +40,9 @@ func TestHostSet(t *testing.T) {
 			}
 			if s.len() != len(want) || (s.bits != nil) != tc.bitmap {
 				t.Errorf("%d members (bitmap %v), want %d (bitmap %v)", s.len(), s.bits != nil, len(want), tc.bitmap)
+			}
+			if held := s.small == nil && s.bits == nil; held != (len(want) <= fewHosts) {
+				t.Errorf("%d members held in the set: %v", len(want), held)
 			}
 		})
 	}
