@@ -266,7 +266,22 @@ func (a DNSAnswers) GobEncode() ([]byte, error) { return a.AppendBinary(nil) }
 // each is whole.
 func (a *DNSAnswers) GobDecode(b []byte) error {
 	n, k := binary.Uvarint(b)
-	enc := string(b[max(k, 0):])
+	return a.decode(n, k, string(b[max(k, 0):]))
+}
+
+// DecodeBorrowed reads answers as GobDecode does without copying them:
+// the answers hold b's bytes, and must not be used once b changes. A
+// writer formatting a record read back from a temporary file needs its
+// answers only until they are written out (a copy took 6 % of the CPU
+// of a flood of 64 answers of distinct names a response).
+func (a *DNSAnswers) DecodeBorrowed(b []byte) error {
+	n, k := binary.Uvarint(b)
+	enc := b[max(k, 0):]
+	return a.decode(n, k, unsafe.String(unsafe.SliceData(enc), len(enc)))
+}
+
+// decode checks enc, the answers after their count n, read in k bytes.
+func (a *DNSAnswers) decode(n uint64, k int, enc string) error {
 	c, texts := countAnswers(enc)
 	if k <= 0 || c < 0 || uint64(c) != n {
 		return errors.New("damaged DNS answers")

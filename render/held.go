@@ -73,7 +73,7 @@ func appendText(f connFormat, b, text []byte) ([]byte, error) {
 	hole, n := binary.LittleEndian.Uint32(text[1:]), binary.LittleEndian.Uint32(text[5:])
 	text = text[heldHeader:]
 	var answers appid.DNSAnswers
-	if uint64(n) > uint64(len(text)) || hole > n || answers.GobDecode(text[n:]) != nil {
+	if uint64(n) > uint64(len(text)) || hole > n || answers.DecodeBorrowed(text[n:]) != nil {
 		return b, errHeldRecord
 	}
 	b = f.appendAnswers(append(b, text[:hole]...), answers)

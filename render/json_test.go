@@ -118,17 +118,25 @@ func FuzzAppendAnswers(f *testing.F) {
 }
 
 // BenchmarkAppendAnswers measures the JSON of a flood's responses: 64 A
-// answers of one name, in ns per answer.
+// or AAAA answers of one name, in ns per answer.
 func BenchmarkAppendAnswers(b *testing.B) {
-	var list []appid.DNSAnswer
-	for i := range 64 {
-		list = append(list, appid.DNSAnswer{Name: "cdn.example.com", Type: "A", Addr: netip.AddrFrom4([4]byte{byte(i * 37), byte(i * 11), byte(i), 200})})
+	for _, typ := range []string{"A", "AAAA"} {
+		b.Run(typ, func(b *testing.B) {
+			var list []appid.DNSAnswer
+			for i := range 64 {
+				addr := netip.AddrFrom4([4]byte{byte(i * 37), byte(i * 11), byte(i), 200})
+				if typ == "AAAA" {
+					addr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i), 13: byte(i * 37), 8: byte(i * 11)})
+				}
+				list = append(list, appid.DNSAnswer{Name: "cdn.example.com", Type: typ, Addr: addr})
+			}
+			answers := appid.NewDNSAnswers(list...)
+			n := &ndjsonFormat{}
+			var buf []byte
+			for b.Loop() {
+				buf, _ = n.appendAnswerArray(buf[:0], answers)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(list)), "ns/answer")
+		})
 	}
-	answers := appid.NewDNSAnswers(list...)
-	n := &ndjsonFormat{}
-	var buf []byte
-	for b.Loop() {
-		buf, _ = n.appendAnswerArray(buf[:0], answers)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(list)), "ns/answer")
 }

@@ -286,11 +286,39 @@ func TestAppendAddr(t *testing.T) {
 	for i := range 256 {
 		addrs = append(addrs, netip.AddrFrom4([4]byte{byte(i), byte(255 - i), byte(i * 7), byte(i / 3)}))
 	}
-	for _, a := range addrs {
-		if got, want := string(appendAddr([]byte("x"), a)), "x"+a.String(); got != want && !(want == "xinvalid IP" && got == "x") {
-			t.Errorf("%v: %q, want %q", a, got, want)
+	// Every pattern of zero and non-zero groups, the non-zero ones of
+	// one to four hex digits, places each run of zeros everywhere.
+	for zeros := range 256 {
+		var ip [16]byte
+		for g := range 8 {
+			if zeros&(1<<g) == 0 {
+				v := uint16(0xabcd) >> (4 * ((zeros + g) % 4))
+				binary.BigEndian.PutUint16(ip[2*g:], v)
+			}
 		}
+		addrs = append(addrs, netip.AddrFrom16(ip))
 	}
+	for _, a := range addrs {
+		checkAppendAddr(t, a)
+	}
+}
+
+func checkAppendAddr(t *testing.T, a netip.Addr) {
+	t.Helper()
+	if got, want := string(appendAddr([]byte("x"), a)), "x"+a.String(); got != want && !(want == "xinvalid IP" && got == "x") {
+		t.Errorf("%v: %q, want %q", a, got, want)
+	}
+}
+
+// FuzzAppendAddr: any IPv6 address is written as netip writes it.
+func FuzzAppendAddr(f *testing.F) {
+	f.Add(make([]byte, 16))
+	f.Add([]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) >= 16 {
+			checkAppendAddr(t, netip.AddrFrom16([16]byte(b)))
+		}
+	})
 }
 
 // BenchmarkAppendRecord measures encoding alone: the demo evidence's
