@@ -16,7 +16,10 @@ import (
 //
 //   - SYN flood (T1499): TCP attempts nobody completes;
 //   - UDP flood (T1498): UDP datagrams nobody answers;
-//   - DNS answer flood (T1498, reflection): DNS responses to no query.
+//   - DNS answer flood (T1498, reflection): DNS responses to no query;
+//   - ICMP flood (T1498): echo requests, answered or not (a host answers
+//     a ping flood until it cannot), or echo replies to no request (a
+//     reflection, as Smurf).
 //
 // One finding per target and kind covers every minute at flood rate, with
 // its packets, peak rate and sources (counted exactly up to
@@ -41,16 +44,18 @@ const (
 	synFlood floodKind = iota
 	udpFlood
 	dnsAnswerFlood
+	icmpFlood
 )
 
 var floodNames = [...]struct{ title, technique string }{
 	synFlood:       {"SYN flood", "T1499"},
 	udpFlood:       {"UDP flood", "T1498"},
 	dnsAnswerFlood: {"DNS answer flood", "T1498"},
+	icmpFlood:      {"ICMP flood", "T1498"},
 }
 
 // floodKey is a flood's target: a SYN flood's service port, or all the
-// ports of a UDP flood's target (a reflection hits random ports).
+// ports of another flood's target (a reflection hits random ports).
 type floodKey struct {
 	target netip.Addr
 	port   uint16 // a SYN flood's; 0 for UDP
@@ -139,6 +144,9 @@ func oneWayOf(c *flows.Conn) (oneWay, bool) {
 	if !c.Captured() || c.Denied() {
 		return oneWay{}, false
 	}
+	if echo, ok := icmpEcho(c); ok && c.OrigPkts > 0 && (echo == echoRequest || c.RespPkts == 0) {
+		return oneWay{kind: icmpFlood, sender: c.Orig, target: c.Resp, packets: c.OrigPkts, bytes: c.OrigIPBytes}, true
+	}
 	w := oneWay{sender: c.Orig, target: c.Resp, port: c.RespPort, packets: c.OrigPkts, bytes: c.OrigIPBytes}
 	senderPort := c.OrigPort
 	switch {
@@ -160,6 +168,35 @@ func oneWayOf(c *flows.Conn) (oneWay, bool) {
 		return oneWay{}, false
 	}
 	return w, true
+}
+
+type echoMessage uint8
+
+const (
+	echoRequest echoMessage = iota
+	echoReply
+)
+
+// icmpEcho says whether c's originator sent ICMP or ICMPv6 echo requests
+// or echo replies: its "ports" are the type and its counterpart, 8 and 0
+// (128 and 129 for ICMPv6), the other way round for replies that came
+// first.
+func icmpEcho(c *flows.Conn) (echoMessage, bool) {
+	request, reply := uint16(8), uint16(0)
+	switch c.Proto {
+	case ipproto.ICMP:
+	case ipproto.ICMPv6:
+		request, reply = 128, 129
+	default:
+		return 0, false
+	}
+	switch {
+	case c.OrigPort == request && c.RespPort == reply:
+		return echoRequest, true
+	case c.OrigPort == reply && c.RespPort == request:
+		return echoReply, true
+	}
+	return 0, false
 }
 
 func (fd *floodDetector) observe(d *detection, c *flows.Conn) {
@@ -311,14 +348,17 @@ func (fd *floodDetector) findings(d *detection) []*Finding {
 			f.Score = 75 // the VM itself under attack
 		}
 		f.Title = fmt.Sprintf("%s, %d packets/s from %s%d source(s)", name.title, a.peak/60, about, sources)
-		to := fmt.Sprintf("%s port %d", k.target, a.port)
-		if a.manyPorts {
+		to, packets := fmt.Sprintf("%s port %d", k.target, a.port), "unanswered "+f.Proto+" packet(s)"
+		switch {
+		case k.kind == icmpFlood: // ICMP has no ports
+			to, packets = k.target.String(), "ICMP echo request(s) or unrequested echo replies"
+		case a.manyPorts:
 			to = "many ports of " + k.target.String()
-		} else {
+		default:
 			f.Dst.Port = port(a.port)
 		}
-		f.Why = fmt.Sprintf("%d unanswered %s packet(s) to %s from %s%d source(s) in %d minute(s) at %d packets a second or more (peak %d a second, over %s)",
-			a.packets, f.Proto, to, about, sources, a.minutes, floodRate, a.peak/60, span)
+		f.Why = fmt.Sprintf("%d %s to %s from %s%d source(s) in %d minute(s) at %d packets a second or more (peak %d a second, over %s)",
+			a.packets, packets, to, about, sources, a.minutes, floodRate, a.peak/60, span)
 		out = append(out, f)
 	}
 	return out

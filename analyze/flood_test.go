@@ -38,6 +38,14 @@ func udpTo(port uint16) func(c *flows.Conn) {
 	return func(c *flows.Conn) { c.Proto, c.ConnState, c.RespPort = ipproto.UDP, "S0", port }
 }
 
+// icmp makes c ICMP messages of a type, with Zeek's "ports": the type,
+// and the counterpart type or the code.
+func icmp(typ, counterpart uint16) func(c *flows.Conn) {
+	return func(c *flows.Conn) {
+		c.Proto, c.ConnState, c.History, c.OrigPort, c.RespPort = ipproto.ICMP, "OTH", "", typ, counterpart
+	}
+}
+
 // dnsAnswer makes c a DNS response to no query, as the flow table records
 // it: the querier (the target) is the originator and sent nothing.
 func dnsAnswer(c *flows.Conn) {
@@ -52,6 +60,21 @@ func TestFloodDetector(t *testing.T) {
 		{name: "SYN flood from one source", kind: "flood", want: true, conns: oneWayConns(70_000, 1, time.Minute, nil)},
 		{name: "UDP flood", kind: "flood", want: true, conns: oneWayConns(70_000, 5000, time.Minute, udpTo(80))},
 		{name: "DNS answer flood", kind: "flood", want: true, conns: oneWayConns(70_000, 5000, time.Minute, dnsAnswer)},
+		{name: "ping flood", kind: "flood", want: true, conns: oneWayConns(70_000, 5000, time.Minute, icmp(8, 0))},
+		{name: "answered ping flood", kind: "flood", want: true, conns: oneWayConns(70_000, 5000, time.Minute, func(c *flows.Conn) {
+			icmp(8, 0)(c)
+			c.RespPkts, c.RespIPBytes = 1, 84
+		})},
+		{name: "ICMPv6 ping flood", kind: "flood", want: true, conns: oneWayConns(70_000, 5000, time.Minute, func(c *flows.Conn) {
+			icmp(128, 129)(c)
+			c.Proto, c.Orig, c.Resp = ipproto.ICMPv6, netip.AddrFrom16(c.Orig.As16()), netip.MustParseAddr("fd00::4")
+		})},
+		{name: "echo replies to no request (Smurf)", kind: "flood", want: true, conns: oneWayConns(70_000, 5000, time.Minute, icmp(0, 8))},
+		{name: "answered echo replies", kind: "flood", want: false, conns: oneWayConns(70_000, 5000, time.Minute, func(c *flows.Conn) {
+			icmp(0, 8)(c)
+			c.RespPkts, c.RespIPBytes = 1, 84
+		})},
+		{name: "unreachables (a scanner's answers)", kind: "flood", want: false, conns: oneWayConns(70_000, 5000, time.Minute, icmp(3, 3))},
 		{name: "attempts below the rate", kind: "flood", want: false, conns: oneWayConns(50_000, 5000, time.Minute, nil)},
 		{name: "the same attempts over two minutes", kind: "flood", want: false, conns: oneWayConns(70_000, 5000, 2*time.Minute, nil)},
 		{name: "answered UDP", kind: "flood", want: false, conns: oneWayConns(70_000, 5000, time.Minute, func(c *flows.Conn) {

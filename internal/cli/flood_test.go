@@ -162,7 +162,7 @@ func TestFloodsStayBounded(t *testing.T) {
 // each, with the sources counted.
 func TestFloodFindings(t *testing.T) {
 	dir := t.TempDir()
-	for _, kind := range []string{"synflood", "udpflood", "dnsflood"} {
+	for _, kind := range []string{"synflood", "udpflood", "dnsflood", "pingflood"} {
 		path := filepath.Join(dir, kind+".pcap")
 		f, err := os.Create(path)
 		if err != nil {

@@ -13,7 +13,8 @@
 //   - randomscan: SYNs from the VM to random ports of random hosts (a
 //     compromised VM running masscan);
 //   - dnslongnames: DNS responses of 64 AAAA records, each of a long
-//     name of its own.
+//     name of its own;
+//   - pingflood: ICMP echo requests from random sources to the VM.
 //
 // bench/floodgen is its command; the flood tests write small ones.
 package floodgen
@@ -28,7 +29,7 @@ import (
 )
 
 // Kinds are the captures Write makes.
-var Kinds = []string{"synflood", "udpflows", "dnsnames", "dnsanswers", "udpflood", "dnsflood", "tcpholes", "randomscan", "dnslongnames"}
+var Kinds = []string{"synflood", "udpflows", "dnsnames", "dnsanswers", "udpflood", "dnsflood", "tcpholes", "randomscan", "dnslongnames", "pingflood"}
 
 // Start is the time of every capture's first packet.
 var Start = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
@@ -72,6 +73,8 @@ func Write(out io.Writer, kind string, n int, span time.Duration) error {
 			w.tcpSYN(at, vm, w.randomAddr(), uint16(1024+w.rnd.IntN(60000)), uint16(1+w.rnd.IntN(65535)))
 		case "dnslongnames":
 			w.udp(at, resolver(i), vm, 53, uint16(1024+i%60000), dnsLongNames(uint16(i), 64, w.rnd))
+		case "pingflood":
+			w.echoRequest(at, w.randomAddr(), vm, uint16(i))
 		default:
 			return fmt.Errorf("floodgen: unknown kind %q", kind)
 		}
@@ -172,6 +175,15 @@ const holesPerConn = 19
 
 var holeSegment [1400]byte
 
+// echoRequest writes an ICMP echo request of 56 bytes of data, as ping
+// sends; the checksum is left zero, as a flood's sender may.
+func (w *writer) echoRequest(at time.Time, src, dst [4]byte, seq uint16) {
+	icmp := make([]byte, 8+56)
+	icmp[0] = 8
+	binary.BigEndian.PutUint16(icmp[6:], seq)
+	w.packet(at, src, dst, 1, icmp)
+}
+
 func (w *writer) udp(at time.Time, src, dst [4]byte, sport, dport uint16, payload []byte) {
 	udp := make([]byte, 8+len(payload))
 	binary.BigEndian.PutUint16(udp[0:], sport)
@@ -181,8 +193,6 @@ func (w *writer) udp(at time.Time, src, dst [4]byte, sport, dport uint16, payloa
 	w.packet(at, src, dst, 17, udp)
 }
 
-// dnsMessage is a query for name, or a response with answers random A
-// records.
 // dnsLongNames is a response to a query for cdn.example whose answers are
 // AAAA records of names of their own, 48 random hex digits under .example.
 func dnsLongNames(id uint16, answers int, rnd *rand.Rand) []byte {
@@ -199,6 +209,8 @@ func dnsLongNames(id uint16, answers int, rnd *rand.Rand) []byte {
 	return m
 }
 
+// dnsMessage is a query for name, or a response with answers random A
+// records.
 func dnsMessage(id uint16, name string, response bool, answers int, rnd *rand.Rand) []byte {
 	m := make([]byte, 12)
 	binary.BigEndian.PutUint16(m[0:], id)
