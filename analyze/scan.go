@@ -9,11 +9,16 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 // Scans (ATT&CK T1046): failed connection attempts (unanswered, rejected,
 // or denied by the NSG) from one source to many hosts on one port
-// (horizontal) or to many ports of one host (vertical) within a window.
+// (horizontal) or to many ports of one host (vertical) within a window;
+// and, from a source inside the network, failed attempts or unanswered
+// datagrams to sprayHosts hosts on any ports within a window (a sweep of
+// random hosts and ports too slow for any one port's threshold, or a bot
+// spraying datagrams).
 
 // Scan thresholds default to Zeek's scan.zeek: 25 hosts on one port, or 15
 // ports on one host, within 5 minutes, counting failed attempts (unanswered,
@@ -48,6 +53,13 @@ type scanKey struct {
 // nearly every port, and 65,536 findings would say one thing.
 const maxPortScans = 64
 
+// sprayHosts is how many hosts a source inside the network fails to
+// reach, on any ports, within a scan window, for a finding of many ports:
+// forty times the threshold of one port. Nothing an ordinary server or
+// client runs fails to reach a thousand hosts in five minutes; a VM that
+// does is sweeping the internet or flooding it.
+const sprayHosts = 1000
+
 type scanDetector struct {
 	wins     map[scanKey]*distinct[netip.Addr] // horizontal: distinct targets
 	vwins    map[scanKey]*distinct[uint16]     // vertical: distinct ports
@@ -66,7 +78,13 @@ type scanDetector struct {
 	// none for new targets.
 	targets   map[netip.Addr]int
 	portScans map[netip.Addr]int // each source's findings of one port
-	kept      map[netip.Addr]int // each source's attempts kept in examples
+	// sprays are the attempts on any ports of the sources inside the
+	// network; lastSpray (of lastSprayer) is the last one looked up, as
+	// a VM is the source of most of its capture's attempts.
+	sprays      map[hostKey]*spray
+	lastSprayer netip.Addr
+	lastSpray   *spray
+	kept        map[netip.Addr]int // each source's attempts kept in examples
 }
 
 // A scanner trying random ports of random hosts (masscan) makes a
@@ -241,7 +259,8 @@ const maxSourceExamples = 4096
 func newScanDetector() *scanDetector {
 	return &scanDetector{wins: map[scanKey]*distinct[netip.Addr]{}, vwins: map[scanKey]*distinct[uint16]{},
 		found: map[scanKey]*Finding{}, examples: map[scanKey]*attempts{}, active: map[netip.Addr]int{},
-		stealth: map[hostKey]*stealthAcc{}, sweepsOnly: map[scanKey]bool{}, targets: map[netip.Addr]int{}, portScans: map[netip.Addr]int{}, kept: map[netip.Addr]int{}}
+		stealth: map[hostKey]*stealthAcc{}, sweepsOnly: map[scanKey]bool{}, targets: map[netip.Addr]int{}, portScans: map[netip.Addr]int{}, kept: map[netip.Addr]int{},
+		sprays: map[hostKey]*spray{}}
 }
 
 func (s *scanDetector) observe(d *detection, c *flows.Conn) {
@@ -249,6 +268,12 @@ func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 		s.probe(d, c, kind)
 	}
 	if !failed(c) {
+		if unansweredDatagram(c) && d.internal(c.Orig) {
+			if s.sweeps.due(s.entries()) {
+				s.sweep(d)
+			}
+			s.datagram(d, c)
+		}
 		return
 	}
 	if s.sweeps.due(s.entries()) {
@@ -272,7 +297,7 @@ func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 
 // entries counts the state a sweep can shrink.
 func (s *scanDetector) entries() int {
-	return len(s.wins) + len(s.vwins) + len(s.examples) + len(s.active)
+	return len(s.wins) + len(s.vwins) + len(s.examples) + len(s.active) + len(s.sprays)
 }
 
 // attempt counts a failed attempt toward its source's scan windows; ref
@@ -300,6 +325,10 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref func() keptRef) 
 		vw.add(c.RespPort, d.opt.ScanPorts)
 		ports = vw.n
 	}
+	var sp *spray
+	if d.internal(src) {
+		sp = s.sprayOf(c, w)
+	}
 	switch {
 	case hosts >= d.opt.ScanHosts && hw.found != nil:
 		s.addTarget(d, hw.found, c)
@@ -315,6 +344,8 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref func() keptRef) 
 			s.sweepsOnly[vertical] = true
 		}
 		s.record(d, c, vertical)
+	case sp != nil && (sp.found != nil || sp.hosts.n >= sprayHosts):
+		s.recordSpray(d, c, sp)
 	default:
 		// Keep the attempts of a window until it crosses a threshold.
 		for _, k := range []scanKey{{src: src, port: c.RespPort}, {src: src, target: dst}} {
@@ -340,6 +371,98 @@ func (s *scanDetector) attempt(d *detection, c *flows.Conn, ref func() keptRef) 
 			}
 		}
 	}
+}
+
+// unansweredDatagram reports whether c is UDP that a capture saw go
+// unanswered to one host (not to a group or to all).
+func unansweredDatagram(c *flows.Conn) bool {
+	return c.Proto == ipproto.UDP && c.Captured() && c.OrigPkts > 0 && c.RespPkts == 0 &&
+		!c.Resp.IsMulticast() && c.Resp != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// spray is a source's failed attempts and unanswered datagrams on any
+// ports: the hosts of its current scan window, the datagrams counted (not
+// kept) before it made a finding, and the finding once the hosts reached
+// sprayHosts, which every later attempt of the source goes to.
+type spray struct {
+	window      int64
+	hosts       distinct[hostKey]
+	datagrams   int
+	first, last int64 // of the datagrams counted
+	found       *Finding
+}
+
+// sprayOf counts c's target toward the hosts of its source's spray in
+// window w, until the spray has a finding, and returns the spray.
+func (s *scanDetector) sprayOf(c *flows.Conn, w int64) *spray {
+	sp := s.lastSpray
+	if sp == nil || s.lastSprayer != c.Orig {
+		k := keyOf(c.Orig)
+		if sp = s.sprays[k]; sp == nil {
+			sp = &spray{window: w, hosts: distinct[hostKey]{first: c.TS}}
+			s.sprays[k] = sp
+		}
+		s.lastSprayer, s.lastSpray = c.Orig, sp
+	}
+	if sp.found == nil {
+		if w > sp.window {
+			sp.window, sp.hosts = w, distinct[hostKey]{first: c.TS}
+		}
+		sp.hosts.gen = s.sweeps.gen
+		sp.hosts.add(keyOf(c.Resp), sprayHosts)
+	}
+	return sp
+}
+
+// datagram counts an unanswered datagram of a source inside the network
+// toward its spray: counted, not kept, until the spray makes a finding;
+// in it from then on.
+func (s *scanDetector) datagram(d *detection, c *flows.Conn) {
+	sp := s.sprayOf(c, c.TS/int64(d.opt.ScanWindow))
+	if sp.found != nil || sp.hosts.n >= sprayHosts {
+		s.recordSpray(d, c, sp)
+		return
+	}
+	if sp.datagrams == 0 {
+		sp.first, sp.last = c.TS, c.TS+c.Duration
+	}
+	sp.datagrams++
+	sp.first, sp.last = min(sp.first, c.TS), max(sp.last, c.TS+c.Duration)
+}
+
+// recordSpray adds attempt c to its source's finding of many ports, made
+// when its spray sp crosses sprayHosts: with the datagrams counted and
+// the attempts kept or counted for the source's address scans that have
+// not crossed their thresholds.
+func (s *scanDetector) recordSpray(d *detection, c *flows.Conn, sp *spray) {
+	src := c.Orig
+	if sp.found == nil {
+		k := scanKey{src: src, manyPorts: true}
+		f := s.found[k]
+		if f == nil {
+			f = newFinding("scan", "T1046", c, d.endpoint(src, nil), Endpoint{})
+			s.found[k] = f
+			s.active[src] = withFinding
+		}
+		sp.found, sp.hosts = f, distinct[hostKey]{}
+		f.addUnkept(sp.datagrams, sp.first, sp.last)
+		var held []scanKey
+		for k := range s.examples {
+			if k.src == src && !k.target.IsValid() {
+				held = append(held, k)
+			}
+		}
+		slices.SortFunc(held, func(a, b scanKey) int { return cmp.Compare(a.port, b.port) })
+		for _, k := range held {
+			a := s.examples[k]
+			s.forget(k, a)
+			for _, e := range a.conns {
+				s.addTarget(d, f, d.evidence.get(e))
+			}
+			f.addUnkept(a.unkept, a.unkeptFirst, a.unkeptLast)
+		}
+	}
+	s.addTarget(d, sp.found, c)
 }
 
 // addDistinct puts v into the set of window k (at most limit values),
@@ -375,6 +498,10 @@ func (s *scanDetector) sweep(d *detection) {
 		}
 	}
 	maps.DeleteFunc(s.active, func(_ netip.Addr, gen int) bool { return gen != withFinding && s.sweeps.stale(gen) })
+	maps.DeleteFunc(s.sprays, func(_ hostKey, sp *spray) bool {
+		return sp.found == nil && stale(sp.hosts.gen, (sp.window+1)*window)
+	})
+	s.lastSprayer, s.lastSpray = netip.Addr{}, nil
 	s.sweeps.swept(s.entries())
 }
 
@@ -483,6 +610,9 @@ func (s *scanDetector) findings(d *detection) []*Finding {
 			f.Score = 30
 			f.Title = "quick port sweep"
 			f.Why = fmt.Sprintf("%s tried %d connections to a few ports of %s within seconds that failed or were denied: a quick port sweep", k.src, f.Count, k.target)
+		} else if sp := s.sprays[keyOf(k.src)]; k.manyPorts && sp != nil && sp.found == f {
+			f.Title = "address scan of many ports"
+			f.Why = fmt.Sprintf("%s failed to reach %d hosts or more on any ports within %s, with %d attempts that failed, were denied or went unanswered: an address scan of many ports (horizontal), as a scanner of random hosts and ports, or a bot spraying them, makes", k.src, sprayHosts, d.opt.ScanWindow, f.Count)
 		} else if k.manyPorts {
 			f.Title = "address scan of many ports"
 			f.Why = fmt.Sprintf("%s probed more than %d ports, each on many hosts, with %d attempts that failed or were denied: an address scan of many ports (horizontal), as a scanner of random hosts and ports makes", k.src, maxPortScans, f.Count)

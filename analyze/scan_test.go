@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netfx/netfx/flows"
+	"github.com/netfx/netfx/internal/ipproto"
 )
 
 func TestScanThresholds(t *testing.T) {
@@ -205,5 +206,70 @@ func TestRandomScanIsBounded(t *testing.T) {
 	}
 	if len(scans) != 1 || many != 1 || total != attempts {
 		t.Errorf("%d scan findings (%d of many ports) counting %d attempts, want one of many ports counting %d", len(scans), many, total, attempts)
+	}
+}
+
+// TestSpray: a source inside the network that fails to reach sprayHosts
+// hosts on random ports within the window, too few on any one port for an
+// address scan, makes one finding of many ports that counts every attempt
+// and datagram; a source outside, fewer hosts, answered datagrams or
+// datagrams to a group make none.
+func TestSpray(t *testing.T) {
+	// n attempts from src to as many hosts, each on a port of its own
+	// (at most 10 hosts a port), over four minutes.
+	spray := func(src string, n int, shape func(c *flows.Conn)) []*flows.Conn {
+		out := make([]*flows.Conn, n)
+		for i := range out {
+			dst := netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)}).String()
+			out[i] = failedConn(src, dst, uint16(1+i%(n/10+1)*7919%65535), 4*time.Minute*time.Duration(i)/time.Duration(n), fmt.Sprint("C", i))
+			if shape != nil {
+				shape(out[i])
+			}
+		}
+		return out
+	}
+	udp := func(c *flows.Conn) { c.Proto, c.ConnState = ipproto.UDP, "S0" }
+	for _, tt := range []struct {
+		name  string
+		conns []*flows.Conn
+		want  int // attempts counted by the finding of many ports; 0: none
+	}{
+		{"TCP from the VM", spray("10.1.0.4", 3000, nil), 3000},
+		{"UDP from the VM", spray("10.1.0.4", 3000, udp), 3000},
+		{"TCP and UDP from the VM", append(spray("10.1.0.4", 600, nil), spray("10.1.0.4", 3000, func(c *flows.Conn) {
+			udp(c)
+			c.Resp = netip.AddrFrom4([4]byte{100, 65, c.Resp.As4()[2], c.Resp.As4()[3]})
+			c.TS += int64(time.Second)
+		})...), 3600},
+		{"fewer hosts", spray("10.1.0.4", sprayHosts-1, udp), 0},
+		{"from the internet", spray("203.0.113.7", 3000, udp), 0},
+		{"answered datagrams", spray("10.1.0.4", 3000, func(c *flows.Conn) {
+			udp(c)
+			c.ConnState, c.RespPkts, c.RespIPBytes = "SF", 1, 60
+		}), 0},
+		{"datagrams to a group", spray("10.1.0.4", 3000, func(c *flows.Conn) {
+			udp(c)
+			c.Resp = netip.AddrFrom4([4]byte{239, 1, c.Resp.As4()[2], c.Resp.As4()[3]})
+		}), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			slices.SortStableFunc(tt.conns, func(a, b *flows.Conn) int { return int(a.TS - b.TS) })
+			s := NewSummary(Options{})
+			for _, c := range tt.conns {
+				s.AddConn(c)
+			}
+			scans := findingsWhere(s, ofKind("scan"))
+			var got []string
+			count := 0
+			for _, f := range scans {
+				got = append(got, fmt.Sprintf("%s (%d)", f.Title, f.Count))
+				if f.Title == "address scan of many ports" {
+					count = f.Count
+				}
+			}
+			if count != tt.want || tt.want > 0 && len(scans) != 1 {
+				t.Errorf("scan findings %q, want one of many ports counting %d", got, tt.want)
+			}
+		})
 	}
 }
