@@ -68,8 +68,12 @@ type Input struct {
 	Undecoded int64    `json:"undecoded_frames,omitempty"` // frames of link types netfx does not decode
 	Truncated int64    `json:"truncated_packets"`
 	Fragments int64    `json:"ip_fragments"`
-	Damage    string   `json:"damage,omitempty"` // why reading stopped early
-	SHA256    string   `json:"sha256,omitempty"`
+	// FragmentsIncomplete counts the fragments that completed no datagram:
+	// timed out, past the reassembly's bounds, or cut off by the
+	// capture's start or end (a flood of fragments, or capture loss).
+	FragmentsIncomplete int64  `json:"ip_fragments_incomplete,omitempty"`
+	Damage              string `json:"damage,omitempty"` // why reading stopped early
+	SHA256              string `json:"sha256,omitempty"`
 	// EndedEarly counts the conversations ended early, under memory
 	// pressure, while this capture was read (see --max-live).
 	EndedEarly int64 `json:"ended_early,omitempty"`
@@ -88,16 +92,19 @@ type Gap struct {
 
 // Totals counts everything read.
 type Totals struct {
-	Files          int    `json:"files"` // capture files
-	FlowLogFiles   int    `json:"flow_log_files"`
-	ConnLogFiles   int    `json:"conn_log_files"`
-	InventoryFiles int    `json:"inventory_files"`
-	AnalyticsFiles int    `json:"analytics_files"`
-	DamagedFiles   int    `json:"damaged_files"` // of every kind
-	Packets        int64  `json:"packets"`
-	Bytes          int64  `json:"bytes"` // of the captures
-	Conversations  uint64 `json:"conversations"`
-	Hosts          int    `json:"hosts"`
+	Files          int   `json:"files"` // capture files
+	FlowLogFiles   int   `json:"flow_log_files"`
+	ConnLogFiles   int   `json:"conn_log_files"`
+	InventoryFiles int   `json:"inventory_files"`
+	AnalyticsFiles int   `json:"analytics_files"`
+	DamagedFiles   int   `json:"damaged_files"` // of every kind
+	Packets        int64 `json:"packets"`
+	Bytes          int64 `json:"bytes"` // of the captures
+	// FragmentsIncomplete counts the captures' IP fragments that completed
+	// no datagram (Input.FragmentsIncomplete).
+	FragmentsIncomplete int64  `json:"ip_fragments_incomplete,omitempty"`
+	Conversations       uint64 `json:"conversations"`
+	Hosts               int    `json:"hosts"`
 	// Past 1,048,576 hosts, hosts seen only in unanswered or failed
 	// conversations (a flood's spoofed sources) are counted, not kept:
 	// they and those conversations are left out of the host, pair and
@@ -342,7 +349,7 @@ func (s *Summary) AddCapture(res ingest.CaptureResult) {
 	in := Input{
 		File: res.Path, Size: res.Size, Format: res.Format.String(),
 		Packets: res.Stats.Records, Bytes: res.Stats.Bytes,
-		NonIP: res.Stats.NonIP, Truncated: res.Stats.Truncated, Fragments: res.Stats.Fragments,
+		NonIP: res.Stats.NonIP, Truncated: res.Stats.Truncated, Fragments: res.Stats.Fragments, FragmentsIncomplete: res.Stats.FragDropped,
 		SHA256: res.SHA256, first: res.Stats.First, last: res.Stats.Last,
 	}
 	in.LinkTypes = []string{}
@@ -688,6 +695,7 @@ func (s *Summary) totals() (Totals, timeSpan) {
 	for _, in := range s.inputs {
 		t.Packets += in.Packets
 		t.Bytes += in.Bytes
+		t.FragmentsIncomplete += in.FragmentsIncomplete
 		if in.Packets > 0 {
 			all.widen(in.first, in.last)
 			captures.widen(in.first, in.last)

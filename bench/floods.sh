@@ -39,6 +39,7 @@ captures=(
   randomscan randomscan 3000000 60
   dnslongnames dnslongnames 200000 60
   pingflood pingflood 3000000 300
+  fragflood fragflood 1000000 300
 )
 printf '%-14s %10s  %-30s %-30s\n' capture packets "conns: peak, wall, per packet" "report: peak, wall, per packet"
 for ((i = 0; i < ${#captures[@]}; i += 4)); do

@@ -4,7 +4,9 @@ import (
 	"github.com/netfx/netfx/internal/ipproto"
 
 	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -220,19 +222,23 @@ func TestDecodeGREIsOneConversation(t *testing.T) {
 	}
 }
 
+// ipv4Fragment is bytes [off, off+n) of the payload of whole, an IPv4
+// packet, as a fragment of datagram id.
+func ipv4Fragment(whole []byte, id uint16, off, n int, more bool) []byte {
+	f := cat(whole[:20], whole[20+off:20+off+n])
+	binary.BigEndian.PutUint16(f[2:4], uint16(20+n))
+	binary.BigEndian.PutUint16(f[4:6], id)
+	v := uint16(off / 8)
+	if more {
+		v |= 0x2000
+	}
+	binary.BigEndian.PutUint16(f[6:8], v)
+	return f
+}
+
 func TestFragmentReassembly(t *testing.T) {
 	whole := ipv4UDP(100) // 128 bytes: 20 header + 108 payload
-	frag := func(off, n int, more bool) []byte {
-		f := cat(whole[:20], whole[20+off:20+off+n])
-		binary.BigEndian.PutUint16(f[2:4], uint16(20+n))
-		binary.BigEndian.PutUint16(f[4:6], 77)
-		v := uint16(off / 8)
-		if more {
-			v |= 0x2000
-		}
-		binary.BigEndian.PutUint16(f[6:8], v)
-		return f
-	}
+	frag := func(off, n int, more bool) []byte { return ipv4Fragment(whole, 77, off, n, more) }
 	tests := []struct {
 		name  string
 		frags [][]byte
@@ -261,6 +267,75 @@ func TestFragmentReassembly(t *testing.T) {
 		}
 		if stats.Fragments != int64(len(tt.frags)) {
 			t.Errorf("%s: counted %d fragments", tt.name, stats.Fragments)
+		}
+	}
+}
+
+// TestFragmentFlood: first fragments of datagrams that never complete,
+// more than the table holds, cost no more a fragment than the first ones
+// (the oldest pending datagram makes room: an O(1) step), and a datagram
+// whose fragments come amid them is still reassembled. The table's note of
+// the order its entries were made stays bounded however many complete.
+func TestFragmentFlood(t *testing.T) {
+	whole := ipv4UDP(100)
+	var d Decoder
+	var p Packet
+	var stats Stats
+	const flood = 20 * maxPendingDatagrams
+	for i := range flood {
+		f := ipv4Fragment(whole, uint16(i), 0, 48, true)
+		if d.Decode(&p, 228, f, len(f), int64(i), &stats) {
+			t.Fatalf("fragment %d of a flood completed a datagram", i)
+		}
+	}
+	if stats.FragDropped != flood-maxPendingDatagrams || len(d.frags.index) != maxPendingDatagrams {
+		t.Errorf("after %d first fragments: %d dropped, %d pending; want %d and %d", flood, stats.FragDropped, len(d.frags.index), flood-maxPendingDatagrams, maxPendingDatagrams)
+	}
+	got := 0
+	for i, f := range [][]byte{ipv4Fragment(whole, 60000, 0, 48, true), ipv4Fragment(whole, 60000, 48, 60, false)} {
+		if d.Decode(&p, 228, f, len(f), int64(flood+i), &stats) {
+			got++
+		}
+	}
+	if got != 1 {
+		t.Errorf("a datagram amid the flood: %d reassembled, want 1", got)
+	}
+	for i := range flood {
+		for j, f := range [][]byte{ipv4Fragment(whole, uint16(i), 0, 48, true), ipv4Fragment(whole, uint16(i), 48, 60, false)} {
+			d.Decode(&p, 228, f, len(f), int64(2*flood+2*i+j), &stats)
+		}
+	}
+	if n := len(d.frags.made) - d.frags.head; n > 4*maxPendingDatagrams+1 {
+		t.Errorf("%d entries noted in order after %d datagrams completed, want at most %d", n, flood, 4*maxPendingDatagrams+1)
+	}
+}
+
+// TestAddRange: the covered ranges are the union of those added, sorted,
+// disjoint and not touching, whatever order they come in.
+func TestAddRange(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		var rs [][2]int
+		var covered [64]bool
+		for range 1 + rnd.IntN(12) {
+			lo := rnd.IntN(64)
+			hi := lo + rnd.IntN(64-lo+1)
+			rs = addRange(rs, lo, hi)
+			for b := lo; b < hi; b++ {
+				covered[b] = true
+			}
+		}
+		var want [][2]int
+		for b := 0; b < 64; b++ {
+			if covered[b] && (b == 0 || !covered[b-1]) {
+				want = append(want, [2]int{b, b})
+			}
+			if covered[b] {
+				want[len(want)-1][1] = b + 1
+			}
+		}
+		if !slices.Equal(rs, want) {
+			t.Fatalf("ranges %v, want %v", rs, want)
 		}
 	}
 }

@@ -1,11 +1,17 @@
 package pcapread
 
+import "slices"
+
 // Fragment reassembly keeps, per datagram, which byte ranges have arrived
 // and the first bytes of the payload (enough for the transport header and a
 // little payload), never the whole datagram: netfx needs the datagram's
 // size, ports and first bytes, not its contents. Memory is bounded by
 // maxPendingDatagrams and maxFragmentsPerDatagram; a datagram that does not
-// complete within fragmentTimeout is dropped and counted.
+// complete within fragmentTimeout is dropped and counted. When
+// maxPendingDatagrams are pending, the oldest is dropped to make room, as
+// Linux's fragment evictor does: a flood of fragments that never complete
+// (a classic denial of service) then costs the same time a fragment as
+// any, and the datagrams that do complete amid it still do.
 
 const (
 	maxPendingDatagrams     = 1024
@@ -23,6 +29,7 @@ type fragKey struct {
 
 type fragEntry struct {
 	key      fragKey
+	seq      uint64   // when the entry was made, counting from 1; 0 when free
 	first    int64    // timestamp of the first fragment
 	total    int      // payload length, -1 until the last fragment arrives
 	ipHdr    int      // IP header bytes of the reassembled packet
@@ -38,6 +45,18 @@ type fragTable struct {
 	entries []fragEntry
 	free    []int
 	headBuf [fragmentHeadBytes]byte // the delivered datagram's first bytes
+	// made lists the entries in the order they were made, oldest from
+	// head on; an item whose entry was released since is skipped.
+	made []fragMade
+	head int
+	seq  uint64
+}
+
+// fragMade is an entry, as it was when made: stale once the entry's seq
+// differs.
+type fragMade struct {
+	i   int
+	seq uint64
 }
 
 // fragment records one fragment and, when it completes its datagram, fills
@@ -96,10 +115,7 @@ func (t *fragTable) lookup(key fragKey, now int64, stats *Stats) *fragEntry {
 		t.release(key)
 	}
 	if len(t.index) >= maxPendingDatagrams {
-		stats.FragDropped += int64(t.expire(now))
-		if len(t.index) >= maxPendingDatagrams {
-			return nil
-		}
+		stats.FragDropped += int64(t.dropOldest())
 	}
 	var i int
 	if n := len(t.free); n > 0 {
@@ -109,29 +125,50 @@ func (t *fragTable) lookup(key fragKey, now int64, stats *Stats) *fragEntry {
 		i = len(t.entries) - 1
 	}
 	e := &t.entries[i]
-	*e = fragEntry{key: key, first: now, total: -1}
+	t.seq++
+	*e = fragEntry{key: key, seq: t.seq, first: now, total: -1, covered: e.covered[:0]}
 	t.index[key] = i
+	t.noteMade(i)
 	return e
+}
+
+// noteMade appends entry i to made. Once made holds more than four times
+// the most entries pending, the items of released entries are dropped
+// from it, so that it stays bounded however many datagrams complete.
+func (t *fragTable) noteMade(i int) {
+	if len(t.made)-t.head > 4*maxPendingDatagrams {
+		live := t.made[:0]
+		for _, m := range t.made[t.head:] {
+			if t.entries[m.i].seq == m.seq {
+				live = append(live, m)
+			}
+		}
+		t.made, t.head = live, 0
+	}
+	t.made = append(t.made, fragMade{i: i, seq: t.seq})
+}
+
+// dropOldest releases the oldest pending datagram and returns how many
+// fragments it held.
+func (t *fragTable) dropOldest() int {
+	for ; t.head < len(t.made); t.head++ {
+		m := t.made[t.head]
+		if e := &t.entries[m.i]; e.seq == m.seq {
+			t.head++
+			n := e.nfrags
+			t.release(e.key)
+			return n
+		}
+	}
+	return 0
 }
 
 func (t *fragTable) release(key fragKey) {
 	if i, ok := t.index[key]; ok {
 		delete(t.index, key)
+		t.entries[i].seq = 0
 		t.free = append(t.free, i)
 	}
-}
-
-// expire drops datagrams older than the timeout and returns how many
-// fragments they held.
-func (t *fragTable) expire(now int64) int {
-	dropped := 0
-	for key, i := range t.index {
-		if e := &t.entries[i]; now-e.first > fragmentTimeout {
-			dropped += e.nfrags
-			t.release(key)
-		}
-	}
-	return dropped
 }
 
 // flush drops every pending datagram at the end of input and returns how
@@ -142,32 +179,27 @@ func (t *fragTable) flush() int {
 		dropped += t.entries[i].nfrags
 		t.release(key)
 	}
+	t.made, t.head = t.made[:0], 0
 	return dropped
 }
 
-// addRange merges [lo, hi) into the sorted disjoint ranges rs.
+// addRange merges [lo, hi) into the sorted disjoint ranges rs, in place.
 func addRange(rs [][2]int, lo, hi int) [][2]int {
 	if hi <= lo {
 		return rs
 	}
-	out := make([][2]int, 0, len(rs)+1)
-	placed := false
-	for _, r := range rs {
-		switch {
-		case r[1] < lo:
-			out = append(out, r)
-		case hi < r[0]:
-			if !placed {
-				out = append(out, [2]int{lo, hi})
-				placed = true
-			}
-			out = append(out, r)
-		default:
-			lo, hi = min(lo, r[0]), max(hi, r[1])
-		}
+	i := 0
+	for i < len(rs) && rs[i][1] < lo {
+		i++
 	}
-	if !placed {
-		out = append(out, [2]int{lo, hi})
+	j := i
+	for j < len(rs) && rs[j][0] <= hi {
+		lo, hi = min(lo, rs[j][0]), max(hi, rs[j][1])
+		j++
 	}
-	return out
+	if i == j {
+		return slices.Insert(rs, i, [2]int{lo, hi})
+	}
+	rs[i] = [2]int{lo, hi}
+	return slices.Delete(rs, i+1, j)
 }

@@ -27,7 +27,11 @@ func (p *page) header(r analyze.Report) {
 	}
 	captures := "no captures"
 	if t.Files > 0 {
-		captures = fmt.Sprintf("%s capture(s) (%s packets, %s)", count(t.Files), count(t.Packets), humanBytes(uint64(t.Bytes)))
+		fragments := ""
+		if t.FragmentsIncomplete > 0 {
+			fragments = fmt.Sprintf("; %s IP fragment(s) completed no datagram", count(t.FragmentsIncomplete))
+		}
+		captures = fmt.Sprintf("%s capture(s) (%s packets, %s%s)", count(t.Files), count(t.Packets), humanBytes(uint64(t.Bytes)), fragments)
 	}
 	inventory := ""
 	if t.InventoryFiles > 0 {

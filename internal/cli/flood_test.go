@@ -199,3 +199,42 @@ func TestFloodFindings(t *testing.T) {
 		}
 	}
 }
+
+// TestFragmentFloodCounted: a flood of first fragments whose datagrams
+// never complete is read in linear time (TestFloodsStayBounded) and shows
+// in the report as fragments that completed no datagram.
+func TestFragmentFloodCounted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fragflood.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	if err := floodgen.Write(f, "fragflood", n, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, errs, code := run("report", "--json", path)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r struct {
+		Inputs []struct {
+			Fragments  int64 `json:"ip_fragments"`
+			Incomplete int64 `json:"ip_fragments_incomplete"`
+		}
+		Totals struct {
+			Incomplete int64 `json:"ip_fragments_incomplete"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Inputs) != 1 || r.Inputs[0].Fragments != n || r.Inputs[0].Incomplete != n || r.Totals.Incomplete != n {
+		t.Errorf("inputs %+v, totals %+v: want %d fragments, all incomplete", r.Inputs, r.Totals, n)
+	}
+	out, _, _ = run("report", path)
+	if want := "5,000 IP fragment(s) completed no datagram"; !strings.Contains(out, want) {
+		t.Errorf("the report does not say %q:\n%s", want, out[:min(len(out), 400)])
+	}
+}

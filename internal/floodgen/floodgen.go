@@ -14,7 +14,9 @@
 //     compromised VM running masscan);
 //   - dnslongnames: DNS responses of 64 AAAA records, each of a long
 //     name of its own;
-//   - pingflood: ICMP echo requests from random sources to the VM.
+//   - pingflood: ICMP echo requests from random sources to the VM;
+//   - fragflood: first fragments of UDP datagrams from random sources to
+//     the VM, whose other fragments never come.
 //
 // bench/floodgen is its command; the flood tests write small ones.
 package floodgen
@@ -29,7 +31,7 @@ import (
 )
 
 // Kinds are the captures Write makes.
-var Kinds = []string{"synflood", "udpflows", "dnsnames", "dnsanswers", "udpflood", "dnsflood", "tcpholes", "randomscan", "dnslongnames", "pingflood"}
+var Kinds = []string{"synflood", "udpflows", "dnsnames", "dnsanswers", "udpflood", "dnsflood", "tcpholes", "randomscan", "dnslongnames", "pingflood", "fragflood"}
 
 // Start is the time of every capture's first packet.
 var Start = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
@@ -75,6 +77,8 @@ func Write(out io.Writer, kind string, n int, span time.Duration) error {
 			w.udp(at, resolver(i), vm, 53, uint16(1024+i%60000), dnsLongNames(uint16(i), 64, w.rnd))
 		case "pingflood":
 			w.echoRequest(at, w.randomAddr(), vm, uint16(i))
+		case "fragflood":
+			w.firstFragment(at, w.randomAddr(), vm, uint16(i))
 		default:
 			return fmt.Errorf("floodgen: unknown kind %q", kind)
 		}
@@ -117,9 +121,17 @@ func RawPcapHeader() []byte {
 
 // packet writes an IPv4 packet of proto carrying transport.
 func (w *writer) packet(at time.Time, src, dst [4]byte, proto byte, transport []byte) {
+	w.ipv4(at, src, dst, proto, 0, 0, transport)
+}
+
+// ipv4 writes an IPv4 packet of proto carrying transport, with
+// identification id and frag, the flags and fragment offset field.
+func (w *writer) ipv4(at time.Time, src, dst [4]byte, proto byte, id, frag uint16, transport []byte) {
 	ip := append(w.buf[:0], make([]byte, 20)...)
 	ip[0], ip[8], ip[9] = 0x45, 64, proto
 	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(transport)))
+	binary.BigEndian.PutUint16(ip[4:], id)
+	binary.BigEndian.PutUint16(ip[6:], frag)
 	copy(ip[12:], src[:])
 	copy(ip[16:], dst[:])
 	ip = append(ip, transport...)
@@ -182,6 +194,16 @@ func (w *writer) echoRequest(at time.Time, src, dst [4]byte, seq uint16) {
 	icmp[0] = 8
 	binary.BigEndian.PutUint16(icmp[6:], seq)
 	w.packet(at, src, dst, 1, icmp)
+}
+
+// firstFragment writes the first 1,480 bytes of a UDP datagram of 3,000,
+// as the first fragment of datagram id.
+func (w *writer) firstFragment(at time.Time, src, dst [4]byte, id uint16) {
+	udp := make([]byte, 1480)
+	binary.BigEndian.PutUint16(udp[0:], uint16(1024+w.rnd.IntN(60000)))
+	binary.BigEndian.PutUint16(udp[2:], 53)
+	binary.BigEndian.PutUint16(udp[4:], 3000)
+	w.ipv4(at, src, dst, 17, id, 0x2000, udp) // more fragments, offset 0
 }
 
 func (w *writer) udp(at time.Time, src, dst [4]byte, sport, dport uint16, payload []byte) {
