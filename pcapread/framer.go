@@ -43,8 +43,11 @@ type framer struct {
 	blockLen uint32           // pcapng: length of the current block
 	snaplen0 uint32           // pcapng: snap length of the section's first interface
 	ifaces   int              // pcapng: interfaces seen in the section
-	fraction uint32           // pcap: the sub-second field's unit, a million or a billion
-	fracNS   int64            // pcap: nanoseconds in that unit, 1000 or 1
+	// sectionAt is where the pcapng section whose byte order is order
+	// begins.
+	sectionAt int64
+	fraction  uint32 // pcap: the sub-second field's unit, a million or a billion
+	fracNS    int64  // pcap: nanoseconds in that unit, 1000 or 1
 	// badFractions counts pcap records whose sub-second field is a second
 	// or more.
 	badFractions int64
@@ -228,7 +231,7 @@ func (f *framer) checkNgBlock() bool {
 			f.fail(errors.New("pcapng section header has a bad byte-order magic"))
 			return false
 		}
-		f.snaplen0, f.ifaces = 0, 0
+		f.snaplen0, f.ifaces, f.sectionAt = 0, 0, f.start
 	} else if f.order == nil {
 		f.fail(fmt.Errorf("%w: pcapng file does not start with a section header", ErrUnsupported))
 		return false

@@ -80,12 +80,13 @@ func streamSize(data []byte) int64 {
 }
 
 // checkReadAhead reads data with and without ReadAhead and LoadAhead,
-// and with the checksums deferred and verified by Packet.VerifyChecksum,
-// and fails unless the packets, the counts and the error are the same.
+// with the checksums deferred and verified by Packet.VerifyChecksum, and
+// with every pcapng block read by pcapgo, and fails unless the packets,
+// the counts and the error are the same.
 func checkReadAhead(t *testing.T, data []byte) {
 	t.Helper()
 	serial := readDigest(data, serially, false)
-	for _, how := range []readMode{framedAhead, loadedAhead} {
+	for _, how := range []readMode{framedAhead, loadedAhead, byPcapgo} {
 		for _, deferred := range []bool{false, true} {
 			if ahead := readDigest(data, how, deferred); ahead != serial {
 				t.Fatalf("read %s (checksums deferred %v):\n%s\nread serially:\n%s", how, deferred, ahead, serial)
@@ -101,6 +102,9 @@ const (
 	serially    readMode = "serially"
 	framedAhead readMode = "framed ahead" // ReadAhead
 	loadedAhead readMode = "loaded ahead" // LoadAhead
+	// byPcapgo reads serially, every pcapng block by pcapgo
+	// (nextEnhancedPacket not used).
+	byPcapgo readMode = "by pcapgo"
 )
 
 // readDigest reads data to the end and returns a digest of every packet,
@@ -121,6 +125,8 @@ func readDigestFrom(src io.Reader, how readMode, deferChecksums bool) string {
 		r.ReadAhead(context.Background())
 	case loadedAhead:
 		r.LoadAhead(context.Background())
+	case byPcapgo:
+		r.ngByPcapgo = true
 	}
 	if deferChecksums {
 		r.DeferChecksums()

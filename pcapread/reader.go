@@ -74,13 +74,18 @@ type Reader struct {
 	br     *bufio.Reader
 	pcap   *pcapgo.Reader
 	ng     *pcapgo.NgReader
-	dec    Decoder
-	pkt    Packet
-	rec    record // the record read last without reading ahead
-	err    error
-	done   bool
-	stats  Stats
-	times  timespan.Tracker // the records' times, for Stats.First and Last
+	// ngIfaces are the interfaces of the pcapng section being read, as
+	// pcapgo read them (ngfast.go), while ngIfacesKnown.
+	ngIfaces      []ngIface
+	ngIfacesKnown bool
+	ngByPcapgo    bool // for tests: every block read by pcapgo
+	dec           Decoder
+	pkt           Packet
+	rec           record // the record read last without reading ahead
+	err           error
+	done          bool
+	stats         Stats
+	times         timespan.Tracker // the records' times, for Stats.First and Last
 	// carried is the tunnel of the packet last handed on, whose inner
 	// packet Next reads before the next record.
 	carried carried
@@ -328,8 +333,14 @@ func (r *Reader) frameRecord() (rec record, pos int64, err error) {
 		rec, err = r.nextPcapRecord()
 		return rec, pos, err
 	}
+	if !r.ngByPcapgo {
+		if rec, ok := r.nextEnhancedPacket(); ok {
+			return rec, pos, nil
+		}
+	}
 	var ci gopacket.CaptureInfo
 	rec.data, ci, err = r.ng.ZeroCopyReadPacketData()
+	r.ngIfacesKnown = false // pcapgo may have read interfaces and sections
 	if err == nil {
 		rec.ts, rec.length, rec.iface = unixNano(ci.Timestamp), ci.Length, ci.InterfaceIndex
 		rec.link = ci.AncillaryData[0].(layers.LinkType)
