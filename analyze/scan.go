@@ -381,9 +381,10 @@ func unansweredDatagram(c *flows.Conn) bool {
 }
 
 // spray is a source's failed attempts and unanswered datagrams on any
-// ports: the hosts of its current scan window, the datagrams counted (not
-// kept) before it made a finding, and the finding once the hosts reached
-// sprayHosts, which every later attempt of the source goes to.
+// ports: the hosts of its current scan window and the datagrams of the
+// window counted (not kept) before it made a finding, and the finding
+// once the hosts reached sprayHosts, which every later attempt of the
+// source goes to.
 type spray struct {
 	window      int64
 	hosts       distinct[hostKey]
@@ -405,8 +406,8 @@ func (s *scanDetector) sprayOf(c *flows.Conn, w int64) *spray {
 		s.lastSprayer, s.lastSpray = c.Orig, sp
 	}
 	if sp.found == nil {
-		if w > sp.window {
-			sp.window, sp.hosts = w, distinct[hostKey]{first: c.TS}
+		if w > sp.window { // a new window: the hosts and datagrams of the last one did not make a spray
+			sp.window, sp.hosts, sp.datagrams = w, distinct[hostKey]{first: c.TS}, 0
 		}
 		sp.hosts.gen = s.sweeps.gen
 		sp.hosts.add(keyOf(c.Resp), sprayHosts)

@@ -242,6 +242,10 @@ func TestSpray(t *testing.T) {
 			c.TS += int64(time.Second)
 		})...), 3600},
 		{"fewer hosts", spray("10.1.0.4", sprayHosts-1, udp), 0},
+		{"fewer hosts in the window before", append(spray("10.1.0.4", sprayHosts/2, udp), spray("10.1.0.4", 3000, func(c *flows.Conn) {
+			udp(c)
+			c.TS += int64(DefaultScanWindow)
+		})...), 3000},
 		{"from the internet", spray("203.0.113.7", 3000, udp), 0},
 		{"answered datagrams", spray("10.1.0.4", 3000, func(c *flows.Conn) {
 			udp(c)
