@@ -66,12 +66,18 @@ type Inspector struct {
 // Kept returns about how many bytes the facts kept so far take that grow
 // with a conversation's messages: DNS queries and answers, and the other
 // lists of names (LDAP searches, SMB trees, pipes and files, RPC
-// interfaces and operations). Each list is bounded, but a table of
-// conversations full of them is bounded only by what its owner does with
-// this count (flows.Config.MaxLive). The answers count with the room
-// made for them: a message may announce 64 and hold two.
+// interfaces and operations); and the bytes of the stream held to be read
+// when more come (an HTTP request waiting for its answer, a TLS record cut
+// in two, the first bytes of a protocol not known yet). Each is bounded,
+// but a table of conversations full of them is bounded only by what its
+// owner does with this count (flows.Config.MaxLive). The answers count
+// with the room made for them: a message may announce 64 and hold two.
 func (in *Inspector) Kept() int {
-	return in.kept + cap(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes)
+	n := in.kept + cap(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes) + heldBytes(in.prefix[0], in.prefix[1])
+	if in.handler != nil {
+		n += in.handler.held()
+	}
+	return n
 }
 
 // keep appends s to list as appendLimited does, counting its bytes among
@@ -94,6 +100,18 @@ type handler interface {
 	// feed takes the next in-order bytes of one direction and reports
 	// whether it wants more.
 	feed(in *Inspector, dir int, data []byte) bool
+	// held returns the bytes of the stream the handler holds, to be
+	// read when more come.
+	held() int
+}
+
+// heldBytes is the room byte slices take.
+func heldBytes(bufs ...[]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += cap(b)
+	}
+	return n
 }
 
 // NewInspector returns an Inspector for a TCP (udp false) or UDP

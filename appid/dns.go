@@ -278,6 +278,10 @@ type framedHandler struct {
 	ber  [2][]byte
 }
 
+func (h *framedHandler) held() int {
+	return heldBytes(h.fr[0].buf, h.fr[1].buf, h.ber[0], h.ber[1])
+}
+
 func (h *framedHandler) feed(in *Inspector, dir int, data []byte) bool {
 	switch h.kind {
 	case "ldap":

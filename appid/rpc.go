@@ -100,6 +100,8 @@ type rpcHandler struct {
 	rpc rpcState
 }
 
+func (h *rpcHandler) held() int { return heldBytes(h.buf[0], h.buf[1]) }
+
 func (h *rpcHandler) feed(in *Inspector, dir int, data []byte) bool {
 	h.buf[dir] = append(h.buf[dir], data...)
 	b := h.buf[dir]

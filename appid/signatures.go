@@ -51,6 +51,8 @@ func detectSignature(dir int, p []byte) *sigHandler {
 	return nil
 }
 
+func (h *sigHandler) held() int { return 0 }
+
 func (h *sigHandler) feed(in *Inspector, dir int, data []byte) bool {
 	match := h.sig.orig
 	if dir == FromResp {
@@ -96,6 +98,8 @@ type dbHandler struct {
 
 // dbHandshake bounds the server bytes read.
 const dbHandshake = 4 << 10
+
+func (h *dbHandler) held() int { return cap(h.buf) }
 
 func (h *dbHandler) feed(in *Inspector, dir int, data []byte) bool {
 	if dir != FromResp {

@@ -115,6 +115,8 @@ const (
 	ms17010Secondaries  = "a burst of TRANS2 SECONDARY (EternalBlue)"
 )
 
+func (h *smbHandler) held() int { return heldBytes(h.fr[0].buf, h.fr[1].buf) }
+
 func (h *smbHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("smb")
 	if in.facts.SMB == nil {

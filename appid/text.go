@@ -114,6 +114,8 @@ func chunked(head []byte) bool {
 // httpScan bounds the bytes of each direction kept and searched.
 const httpScan = 16 << 10
 
+func (h *httpHandler) held() int { return heldBytes(h.buf[0], h.buf[1]) + len(h.creds) }
+
 func (h *httpHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("http")
 	if in.facts.HTTP == nil {
@@ -322,6 +324,8 @@ type sshHandler struct {
 	line [2][]byte
 }
 
+func (h *sshHandler) held() int { return heldBytes(h.line[0], h.line[1]) }
+
 func (h *sshHandler) feed(in *Inspector, dir int, data []byte) bool {
 	if in.facts.SSH == nil {
 		in.facts.SSH = &SSHFacts{}
@@ -377,6 +381,8 @@ type bannerHandler struct {
 	asked, upgraded bool
 }
 
+func (h *bannerHandler) held() int { return h.lines.held() }
+
 func (h *bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
 	if h.upgraded && !h.lines.pending(dir) && looksTLS(data) {
 		return in.handOverToTLS(dir, data)
@@ -397,6 +403,8 @@ func (h *bannerHandler) feed(in *Inspector, dir int, data []byte) bool {
 // textLines gathers each direction's bytes into lines, each kept to 512
 // bytes.
 type textLines struct{ line [2][]byte }
+
+func (t *textLines) held() int { return heldBytes(t.line[0], t.line[1]) }
 
 // each calls fn with every line data completes, without its line end; fn
 // must not keep the line.
@@ -556,6 +564,8 @@ type rdpHandler struct {
 	buf [2][]byte
 }
 
+func (h *rdpHandler) held() int { return heldBytes(h.buf[0], h.buf[1]) }
+
 func (h *rdpHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("rdp")
 	if in.facts.RDP == nil {
@@ -655,6 +665,8 @@ type rfbHandler struct {
 
 // rfbHandshake bounds the bytes of each side read.
 const rfbHandshake = 300
+
+func (h *rfbHandler) held() int { return heldBytes(h.buf[0], h.buf[1]) }
 
 func (h *rfbHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("rfb")
@@ -773,6 +785,8 @@ type startTLSHandler struct {
 
 // startTLSWatch bounds the bytes read for a STARTTLS.
 const startTLSWatch = 16 << 10
+
+func (h *startTLSHandler) held() int { return h.lines.held() + cap(h.tag) }
 
 func (h *startTLSHandler) feed(in *Inspector, dir int, data []byte) bool {
 	if h.upgraded && !h.lines.pending(dir) && looksTLS(data) {

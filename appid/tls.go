@@ -32,6 +32,8 @@ type tlsHandler struct {
 	hellos  int
 }
 
+func (h *tlsHandler) held() int { return heldBytes(h.hs[0], h.hs[1], h.rec[0], h.rec[1]) }
+
 func (h *tlsHandler) feed(in *Inspector, dir int, data []byte) bool {
 	in.addService("ssl")
 	if in.facts.TLS == nil {
@@ -57,6 +59,14 @@ func (h *tlsHandler) feed(in *Inspector, dir int, data []byte) bool {
 	}
 	if len(*r) > prefixMax || len(h.hs[dir]) > prefixMax {
 		h.stopped[dir] = true
+	}
+	// What was read whole is let go: a conversation that waits for its
+	// peer's hello (a flood of client hellos) holds none of its bytes.
+	if len(*r) == 0 {
+		*r = nil
+	}
+	if len(h.hs[dir]) == 0 {
+		h.hs[dir] = nil
 	}
 	if h.stopped[dir] {
 		h.rec[dir], h.hs[dir] = nil, nil

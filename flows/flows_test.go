@@ -480,6 +480,44 @@ func TestMaxKept(t *testing.T) {
 	}
 }
 
+// TestStreamBytesCountAsKept: a flood of HTTP requests that the server never
+// answers, each with 4 KB of headers, which the HTTP reader holds until an
+// answer comes: the bytes held count among those kept, so MaxLive bounds
+// them as it bounds names and answers; the longest idle conversations end
+// early, and the count comes back to nothing at the end.
+func TestStreamBytesCountAsKept(t *testing.T) {
+	const n, maxLive = 2000, 4000
+	server := netip.MustParseAddr("10.1.0.4")
+	request := []byte("GET / HTTP/1.1\r\nHost: www.example.com\r\nCookie: " + strings.Repeat("c", 4096) + "\r\n\r\n")
+	cfg := DefaultConfig
+	cfg.MaxLive = maxLive
+	written := 0
+	tab := NewTable(cfg, func(*Conn) { written++ })
+	tab.SetFile("get-flood.pcap")
+	maxKept := 0
+	for i := range n {
+		client := netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)})
+		at := int64(i) * int64(time.Millisecond)
+		syn := pcapread.Packet{Timestamp: at, Src: client, Dst: server, Proto: ipproto.TCP, SrcPort: 40000, DstPort: 80, HasPorts: true,
+			IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
+		synAck := syn
+		synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client, 80, 40000
+		synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
+		get := syn
+		get.TCPFlags, get.Seq, get.Ack = pcapread.FlagACK|pcapread.FlagPSH, 1001, 7001
+		get.Payload, get.PayloadLen, get.IPBytes = request, len(request), 40+len(request)
+		for _, p := range []pcapread.Packet{syn, synAck, get} {
+			tab.Add(&p)
+		}
+		maxKept = max(maxKept, tab.kept)
+	}
+	early := tab.EndedEarly()
+	tab.Flush()
+	if bound := maxLive*keptPerLive + (roomLag*int(roomEvery(maxLive))+1)*len(request)*2; maxKept > bound || early == 0 || written != n || tab.kept != 0 {
+		t.Errorf("%d bytes kept at most (bound %d), %d ended early, %d written of %d, %d kept at the end", maxKept, bound, early, written, n, tab.kept)
+	}
+}
+
 // TestSlotsGivenBack: once the conversations of a flood have ended, the
 // table gives back the slots they held, full and lite, but for a chunk
 // of each; the conversations after them are still all written.

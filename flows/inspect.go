@@ -68,10 +68,6 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 	} else {
 		ins.tcp(dir, c, p, isOrig)
 	}
-	if kept := ins.in.Kept(); kept != ins.kept {
-		t.kept += kept - ins.kept
-		ins.kept = kept
-	}
 	if e := ins.in.TakeExpected(); e != nil {
 		t.expect(c, e)
 	}
@@ -80,6 +76,10 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 		ins.drop(0)
 		ins.drop(1)
 		c.inspected = true
+	}
+	if kept := ins.in.Kept(); kept != ins.kept {
+		t.kept += kept - ins.kept
+		ins.kept = kept
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,12 +53,49 @@ func TestLiveConversationCost(t *testing.T) {
 			ack.TCPFlags, ack.Seq, ack.Ack = pcapread.FlagACK, 1001, 7001
 			return []pcapread.Packet{syn, synAck, ack}
 		}},
+		// The slot, TCP's state, the inspection and the TLS facts of a
+		// client hello (about 1,400 bytes), not the hello's bytes: a flood
+		// of TLS handshakes that the server never answers keeps
+		// --max-live of them.
+		{"tls", 1500, func(i int) []pcapread.Packet {
+			syn := pcapread.Packet{Timestamp: start + int64(i), Src: client(i), Dst: server, Proto: ipproto.TCP, SrcPort: 50000, DstPort: 443,
+				HasPorts: true, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
+			synAck := syn
+			synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client(i), 443, 50000
+			synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
+			ack := syn
+			ack.TCPFlags, ack.Seq, ack.Ack = pcapread.FlagACK, 1001, 7001
+			hello := ack
+			hello.TCPFlags |= pcapread.FlagPSH
+			hello.Payload, hello.PayloadLen, hello.IPBytes = clientHello, len(clientHello), 40+len(clientHello)
+			return []pcapread.Packet{syn, synAck, ack, hello}
+		}},
+		// The slot, TCP's state, the inspection, the request's facts and
+		// its 460 bytes, which the HTTP reader holds until the answer
+		// comes (about 2,000 bytes): the bytes held count among those
+		// kept, which --max-live bounds (TestStreamBytesCountAsKept).
+		{"http", 2100, func(i int) []pcapread.Packet {
+			syn := pcapread.Packet{Timestamp: start + int64(i), Src: client(i), Dst: server, Proto: ipproto.TCP, SrcPort: 50000, DstPort: 80,
+				HasPorts: true, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
+			synAck := syn
+			synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client(i), 80, 50000
+			synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
+			ack := syn
+			ack.TCPFlags, ack.Seq, ack.Ack = pcapread.FlagACK, 1001, 7001
+			get := ack
+			get.TCPFlags |= pcapread.FlagPSH
+			get.Payload, get.PayloadLen, get.IPBytes = httpGet, len(httpGet), 40+len(httpGet)
+			return []pcapread.Packet{syn, synAck, ack, get}
+		}},
 	} {
 		held, live := heldPerConversation(n, tc.packets)
 		if live != n {
 			t.Fatalf("%s: %d conversations live, want %d", tc.name, live, n)
 		}
 		t.Logf("%.0f bytes a live %s conversation", held, tc.name)
+		if tc.name == "tls" && len(clientHello) != 512 {
+			t.Fatalf("the client hello is %d bytes, want 512", len(clientHello))
+		}
 		if held > float64(tc.budget) {
 			t.Errorf("a live %s conversation holds %.0f bytes, want at most %d", tc.name, held, tc.budget)
 		}
@@ -93,3 +131,19 @@ func liveHeap() uint64 {
 	metrics.Read(sample)
 	return sample[0].Value.Uint64()
 }
+
+// clientHello is a TLS 1.2 client hello of 512 bytes, as browsers pad
+// theirs, with a server name.
+var clientHello = func() []byte {
+	sni := []byte("abcdefghijklmnop0123456789.example.net")
+	ext := append([]byte{0, 0, 0, byte(len(sni) + 5), 0, byte(len(sni) + 3), 0, 0, byte(len(sni))}, sni...)
+	ext = append(ext, 0, 21, 1, 0x99) // padding: 409 zero bytes
+	ext = append(ext, make([]byte, 0x199)...)
+	body := append([]byte{3, 3}, make([]byte, 32)...)
+	body = append(body, 0, 0, 2, 0x13, 0x01, 1, 0, byte(len(ext)>>8), byte(len(ext)))
+	body = append(body, ext...)
+	hs := append([]byte{1, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	return append([]byte{0x16, 3, 1, byte(len(hs) >> 8), byte(len(hs))}, hs...)
+}()
+
+var httpGet = []byte("GET /index.html HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.9\r\nCookie: session=" + strings.Repeat("x", 200) + "\r\n\r\n")

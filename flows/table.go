@@ -36,9 +36,11 @@ type Config struct {
 	// a quarter, the longest idle are ended early until it does, as a
 	// timeout would end them (a flood of one-packet flows must not take
 	// the machine's memory). It bounds the names and answers their
-	// payloads gave too (appid.Inspector.Kept), to keptPerLive bytes for
-	// each of MaxLive, the same way: a flood of DNS responses of 64 long
-	// names each would otherwise hold 5 KB a conversation. The bounds are
+	// payloads gave, and the stream bytes payload inspection holds, too
+	// (appid.Inspector.Kept), to keptPerLive bytes for each of MaxLive,
+	// the same way: a flood of DNS responses of 64 long names each would
+	// otherwise hold 5 KB a conversation, one of HTTP requests with
+	// cookies of 16 KB that nobody answers 16 KB. The bounds are
 	// checked every few hundred packets, and may be passed by 4 % before
 	// room is made (see roomEvery). 0 means DefaultMaxLive.
 	MaxLive int
