@@ -12,8 +12,10 @@
 # names, 200 k DNS responses of 64 answers, 3 M UDP datagrams, 1 M DNS
 # responses to no query, and 100,000 connections whose data all comes
 # after a hole (1.9 M packets); beyond the issue, 3 M SYNs from the VM to
-# random ports of random hosts in a minute (masscan) and 200 k DNS
-# responses of 64 AAAA answers with long names of their own. Needs Go and GNU time (/usr/bin/time). Data goes
+# random ports of random hosts in a minute (masscan), 200 k DNS
+# responses of 64 AAAA answers with long names of their own, 3 M ICMP echo
+# requests from random sources in 300 s, and 1 M first fragments of UDP
+# datagrams that never complete. Needs Go and GNU time (/usr/bin/time). Data goes
 # to bench/data (git-ignored); at SCALE 10 it takes about 13 GB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
