@@ -497,16 +497,7 @@ func TestStreamBytesCountAsKept(t *testing.T) {
 	maxKept := 0
 	for i := range n {
 		client := netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)})
-		at := int64(i) * int64(time.Millisecond)
-		syn := pcapread.Packet{Timestamp: at, Src: client, Dst: server, Proto: ipproto.TCP, SrcPort: 40000, DstPort: 80, HasPorts: true,
-			IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
-		synAck := syn
-		synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client, 80, 40000
-		synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
-		get := syn
-		get.TCPFlags, get.Seq, get.Ack = pcapread.FlagACK|pcapread.FlagPSH, 1001, 7001
-		get.Payload, get.PayloadLen, get.IPBytes = request, len(request), 40+len(request)
-		for _, p := range []pcapread.Packet{syn, synAck, get} {
+		for _, p := range connection(int64(i)*int64(time.Millisecond), client, server, 80, request) {
 			tab.Add(&p)
 		}
 		maxKept = max(maxKept, tab.kept)

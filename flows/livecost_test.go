@@ -43,50 +43,17 @@ func TestLiveConversationCost(t *testing.T) {
 		}},
 		// The slot and TCP's state of both sides (about 580 bytes): no
 		// payload, nothing inspected.
-		{"tcp", 700, func(i int) []pcapread.Packet {
-			syn := pcapread.Packet{Timestamp: start + int64(i), Src: client(i), Dst: server, Proto: ipproto.TCP, SrcPort: 50000, DstPort: 443,
-				HasPorts: true, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
-			synAck := syn
-			synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client(i), 443, 50000
-			synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
-			ack := syn
-			ack.TCPFlags, ack.Seq, ack.Ack = pcapread.FlagACK, 1001, 7001
-			return []pcapread.Packet{syn, synAck, ack}
-		}},
+		{"tcp", 700, func(i int) []pcapread.Packet { return connection(start+int64(i), client(i), server, 443, nil) }},
 		// The slot, TCP's state, the inspection and the TLS facts of a
 		// client hello (about 1,400 bytes), not the hello's bytes: a flood
 		// of TLS handshakes that the server never answers keeps
 		// --max-live of them.
-		{"tls", 1500, func(i int) []pcapread.Packet {
-			syn := pcapread.Packet{Timestamp: start + int64(i), Src: client(i), Dst: server, Proto: ipproto.TCP, SrcPort: 50000, DstPort: 443,
-				HasPorts: true, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
-			synAck := syn
-			synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client(i), 443, 50000
-			synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
-			ack := syn
-			ack.TCPFlags, ack.Seq, ack.Ack = pcapread.FlagACK, 1001, 7001
-			hello := ack
-			hello.TCPFlags |= pcapread.FlagPSH
-			hello.Payload, hello.PayloadLen, hello.IPBytes = clientHello, len(clientHello), 40+len(clientHello)
-			return []pcapread.Packet{syn, synAck, ack, hello}
-		}},
+		{"tls", 1500, func(i int) []pcapread.Packet { return connection(start+int64(i), client(i), server, 443, clientHello) }},
 		// The slot, TCP's state, the inspection, the request's facts and
 		// its 460 bytes, which the HTTP reader holds until the answer
 		// comes (about 2,000 bytes): the bytes held count among those
 		// kept, which --max-live bounds (TestStreamBytesCountAsKept).
-		{"http", 2100, func(i int) []pcapread.Packet {
-			syn := pcapread.Packet{Timestamp: start + int64(i), Src: client(i), Dst: server, Proto: ipproto.TCP, SrcPort: 50000, DstPort: 80,
-				HasPorts: true, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
-			synAck := syn
-			synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client(i), 80, 50000
-			synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
-			ack := syn
-			ack.TCPFlags, ack.Seq, ack.Ack = pcapread.FlagACK, 1001, 7001
-			get := ack
-			get.TCPFlags |= pcapread.FlagPSH
-			get.Payload, get.PayloadLen, get.IPBytes = httpGet, len(httpGet), 40+len(httpGet)
-			return []pcapread.Packet{syn, synAck, ack, get}
-		}},
+		{"http", 2100, func(i int) []pcapread.Packet { return connection(start+int64(i), client(i), server, 80, httpGet) }},
 	} {
 		held, live := heldPerConversation(n, tc.packets)
 		if live != n {
@@ -147,3 +114,23 @@ var clientHello = func() []byte {
 }()
 
 var httpGet = []byte("GET /index.html HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.9\r\nCookie: session=" + strings.Repeat("x", 200) + "\r\n\r\n")
+
+// connection is a TCP handshake from client to port of server at ts, and
+// then, unless it is nil, the client's payload in one segment, which
+// nobody answers.
+func connection(ts int64, client, server netip.Addr, port uint16, payload []byte) []pcapread.Packet {
+	syn := pcapread.Packet{Timestamp: ts, Src: client, Dst: server, Proto: ipproto.TCP, SrcPort: 50000, DstPort: port,
+		HasPorts: true, IPBytes: 40, TCPFlags: pcapread.FlagSYN, Seq: 1000}
+	synAck := syn
+	synAck.Src, synAck.Dst, synAck.SrcPort, synAck.DstPort = server, client, port, 50000
+	synAck.TCPFlags, synAck.Seq, synAck.Ack = pcapread.FlagSYN|pcapread.FlagACK, 7000, 1001
+	ack := syn
+	ack.TCPFlags, ack.Seq, ack.Ack = pcapread.FlagACK, 1001, 7001
+	if payload == nil {
+		return []pcapread.Packet{syn, synAck, ack}
+	}
+	data := ack
+	data.TCPFlags |= pcapread.FlagPSH
+	data.Payload, data.PayloadLen, data.IPBytes = payload, len(payload), 40+len(payload)
+	return []pcapread.Packet{syn, synAck, ack, data}
+}

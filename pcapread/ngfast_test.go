@@ -69,6 +69,16 @@ func (w *ngWriter) packet(id uint32, ts uint64, frame []byte, opts ...any) {
 	w.block(ngEnhancedPacket, append(b, w.options(opts...)...))
 }
 
+// plain writes a little-endian section of one Ethernet interface and n
+// packets of frame, a second apart.
+func (w *ngWriter) plain(n int, frame []byte) {
+	w.section(binary.LittleEndian)
+	w.iface(layers.LinkTypeEthernet)
+	for i := range n {
+		w.packet(0, uint64(1_700_000_000+i)*1e6+7, frame)
+	}
+}
+
 // TestEnhancedPacketsReadAsPcapgoReads: packets read without pcapgo
 // (nextEnhancedPacket) are the same, with the same counts and errors, as
 // pcapgo reads them, in every shape of section and interface.
@@ -81,13 +91,7 @@ func TestEnhancedPacketsReadAsPcapgoReads(t *testing.T) {
 		want  int // packets
 		err   string
 	}{
-		{"little-endian", func(w *ngWriter) {
-			w.section(binary.LittleEndian)
-			w.iface(layers.LinkTypeEthernet)
-			for i := range 50 {
-				w.packet(0, uint64(at+i)*1e6+7, frame)
-			}
-		}, 50, ""},
+		{"little-endian", func(w *ngWriter) { w.plain(50, frame) }, 50, ""},
 		{"big-endian, nanoseconds, an offset", func(w *ngWriter) {
 			w.section(binary.BigEndian)
 			w.iface(layers.LinkTypeEthernet, 9, []byte{9}, 14, binary.BigEndian.AppendUint64(nil, 3600))
@@ -132,20 +136,12 @@ func TestEnhancedPacketsReadAsPcapgoReads(t *testing.T) {
 			}
 		}, 30, ""},
 		{"a packet of an interface not in the section", func(w *ngWriter) {
-			w.section(binary.LittleEndian)
-			w.iface(layers.LinkTypeEthernet)
-			for i := range 5 {
-				w.packet(0, uint64(at+i)*1e6, frame)
-			}
+			w.plain(5, frame)
 			w.packet(3, at*1e6, frame)
 			w.packet(0, at*1e6, frame)
 		}, 5, "Interface id 3"},
 		{"cut in the last packet", func(w *ngWriter) {
-			w.section(binary.LittleEndian)
-			w.iface(layers.LinkTypeEthernet)
-			for i := range 5 {
-				w.packet(0, uint64(at+i)*1e6, frame)
-			}
+			w.plain(5, frame)
 			w.buf.Truncate(w.buf.Len() - 9)
 		}, 4, "cut short"},
 	}
