@@ -60,15 +60,19 @@ func (r *Reader) loadNgInterfaces() {
 // wholly in the read buffer, in a section whose byte order the framer
 // knows; ok is false, and nothing is read, when pcapgo must read it.
 func (r *Reader) nextEnhancedPacket() (rec record, ok bool) {
-	order, known := r.fr.sectionOrderAt(r.fr.off - int64(r.br.Buffered()))
+	big, known := r.fr.sectionOrderAt(r.fr.off - int64(r.br.Buffered()))
 	if !known {
 		return record{}, false
 	}
+	u32 := binary.LittleEndian.Uint32
+	if big {
+		u32 = binary.BigEndian.Uint32
+	}
 	hdr, err := r.br.Peek(28)
-	if err != nil || order.Uint32(hdr[0:4]) != ngEnhancedPacket {
+	if err != nil || u32(hdr[0:4]) != ngEnhancedPacket {
 		return record{}, false
 	}
-	length, id, capLen := order.Uint32(hdr[4:8]), order.Uint32(hdr[8:12]), order.Uint32(hdr[20:24])
+	length, id, capLen := u32(hdr[4:8]), u32(hdr[8:12]), u32(hdr[20:24])
 	if uint64(length) != ngPacketHeaderLen+(uint64(capLen)+3)&^3 {
 		return record{}, false // options, which pcapgo reads and checks
 	}
@@ -85,17 +89,17 @@ func (r *Reader) nextEnhancedPacket() (rec record, ok bool) {
 		return record{}, false
 	}
 	in := &r.ngIfaces[id]
-	ts := uint64(order.Uint32(block[12:16]))<<32 | uint64(order.Uint32(block[16:20]))
+	ts := uint64(u32(block[12:16]))<<32 | uint64(u32(block[16:20]))
 	t := time.Unix(int64(ts/in.secondMask+in.offset), int64(ts%in.secondMask*in.scaleUp/in.scaleDown)).UTC()
 	end := 28 + int(capLen)
-	rec = record{data: block[28:end:end], ts: unixNano(t), length: int(order.Uint32(block[24:28])), iface: int(id), link: in.link}
+	rec = record{data: block[28:end:end], ts: unixNano(t), length: int(u32(block[24:28])), iface: int(id), link: in.link}
 	r.br.Discard(int(length))
 	return rec, true
 }
 
-// sectionOrderAt returns the byte order of the pcapng section that the
-// block at offset pos belongs to, if the framer knows it: it walks ahead
-// of pcapgo, and past a section header beyond pos it does not.
-func (f *framer) sectionOrderAt(pos int64) (binary.ByteOrder, bool) {
-	return f.order, f.order != nil && f.sectionAt <= pos
+// sectionOrderAt returns whether the pcapng section that the block at
+// offset pos belongs to is big-endian, if the framer knows it: it walks
+// ahead of pcapgo, and past a section header beyond pos it does not.
+func (f *framer) sectionOrderAt(pos int64) (big, known bool) {
+	return f.big, f.order != nil && f.sectionAt <= pos
 }
