@@ -17,9 +17,9 @@ import (
 
 func TestJA4Hashes(t *testing.T) {
 	// A browser's JA4_r from the JA4 documentation and its published hashes.
-	ciphers := strings.Split("002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9", ",")
-	exts := strings.Split("0005,000a,000b,000d,0012,0017,001b,0023,002b,002d,0033,44cd,fe0d,ff01", ",")
-	sigs := strings.Split("0403,0804,0401,0503,0805,0501,0806,0601", ",")
+	ciphers := []uint16{0x1302, 0x002f, 0x0035, 0x009c, 0x009d, 0x1301, 0x1303, 0xc013, 0xc014, 0xc02b, 0xc02c, 0xc02f, 0xc030, 0xcca8, 0xcca9}
+	exts := []uint16{0x0005, 0x000a, 0x000b, 0x000d, 0x0012, 0x0017, 0x001b, 0x0023, 0x002b, 0x002d, 0x0033, 0x44cd, 0xfe0d, 0xff01}
+	sigs := []uint16{0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601}
 	if got := ja4Hash(ciphers, nil); got != "8daaf6152771" {
 		t.Errorf("cipher hash %s, want 8daaf6152771", got)
 	}

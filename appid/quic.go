@@ -4,8 +4,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"slices"
 )
 
@@ -40,24 +42,26 @@ type quicKeys struct {
 	hp   cipher.Block
 }
 
-// hkdfExpandLabel is TLS 1.3's HKDF-Expand-Label with an empty context.
-func hkdfExpandLabel(secret []byte, label string, n int) []byte {
+// hkdfExpandLabel is TLS 1.3's HKDF-Expand-Label with an empty context,
+// of at most one SHA-256 output (32 bytes): HKDF-Expand's first block,
+// HMAC(secret, info || 1) (RFC 5869), with mac keyed by the secret.
+func hkdfExpandLabel(mac hash.Hash, label string, n int) []byte {
 	full := "tls13 " + label
-	info := make([]byte, 0, 4+len(full))
-	info = binary.BigEndian.AppendUint16(info, uint16(n))
+	var buf [64]byte
+	info := binary.BigEndian.AppendUint16(buf[:0], uint16(n))
 	info = append(info, byte(len(full)))
 	info = append(info, full...)
-	info = append(info, 0)
-	out, err := hkdf.Expand(sha256.New, secret, string(info), n)
-	if err != nil {
-		panic(err) // only for lengths beyond 255 hash sizes
-	}
-	return out
+	info = append(info, 0, 1) // the empty context, and the block's counter
+	mac.Reset()
+	mac.Write(info)
+	return mac.Sum(nil)[:n]
 }
 
 // initialSecrets derives the Initial packet protection key, IV and header
 // protection key of the client (server false) or the server from the
-// client's first Destination Connection ID.
+// client's first Destination Connection ID. The three come from one
+// secret, so one HMAC keyed by it serves them: a flood of QUIC Initials
+// from ever new clients derives keys for each.
 func initialSecrets(v *quicVersion, dcid []byte, server bool) (key, iv, hp []byte) {
 	initial, err := hkdf.Extract(sha256.New, dcid, v.salt)
 	if err != nil {
@@ -67,9 +71,10 @@ func initialSecrets(v *quicVersion, dcid []byte, server bool) (key, iv, hp []byt
 	if server {
 		side = "server in"
 	}
-	secret := hkdfExpandLabel(initial, side, 32)
-	return hkdfExpandLabel(secret, v.labelPrefix+"key", 16), hkdfExpandLabel(secret, v.labelPrefix+"iv", 12),
-		hkdfExpandLabel(secret, v.labelPrefix+"hp", 16)
+	secret := hkdfExpandLabel(hmac.New(sha256.New, initial), side, 32)
+	mac := hmac.New(sha256.New, secret)
+	return hkdfExpandLabel(mac, v.labelPrefix+"key", 16), hkdfExpandLabel(mac, v.labelPrefix+"iv", 12),
+		hkdfExpandLabel(mac, v.labelPrefix+"hp", 16)
 }
 
 // newQuicKeys makes the ciphers of an Initial key, IV and header
@@ -211,7 +216,9 @@ func (q *quicState) frames(in *Inspector, dir int, b []byte) {
 	for r.len() > 0 && !r.bad {
 		typ, _ := quicVarint(&r)
 		switch typ {
-		case 0x00, 0x01: // PADDING, PING
+		case 0x00: // PADDING, of which a client's Initial holds hundreds in a row
+			r.b = r.b[nonZero(r.b):]
+		case 0x01: // PING
 		case 0x02, 0x03: // ACK
 			quicVarint(&r)
 			quicVarint(&r)
@@ -305,6 +312,16 @@ func (q *quicState) hello(in *Inspector, dir int) {
 }
 
 // quicVarint reads a QUIC variable-length integer (RFC 9000, 16).
+// nonZero returns the index of b's first byte that is not zero, or len(b).
+func nonZero(b []byte) int {
+	for i, c := range b {
+		if c != 0 {
+			return i
+		}
+	}
+	return len(b)
+}
+
 func quicVarint(r *reader) (uint64, bool) {
 	first := r.u8()
 	if r.bad {

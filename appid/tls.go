@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // TLSFacts is what a TLS handshake showed.
@@ -117,13 +116,13 @@ func parseClientHello(f *TLSFacts, m []byte, transport string) {
 	if r.bad {
 		return
 	}
-	var cipherList []string
+	var cipherList []uint16
 	for i := 0; i+1 < len(ciphers); i += 2 {
 		if c := binary.BigEndian.Uint16(ciphers[i:]); !isGREASE(c) {
-			cipherList = append(cipherList, fmt.Sprintf("%04x", c))
+			cipherList = append(cipherList, c)
 		}
 	}
-	var exts, sigAlgs []string
+	var exts, sigAlgs []uint16
 	extCount := 0
 	sni := false
 	alpnFirst := ""
@@ -137,7 +136,7 @@ func parseClientHello(f *TLSFacts, m []byte, transport string) {
 			}
 			extCount++
 			if typ != 0x0000 && typ != 0x0010 {
-				exts = append(exts, fmt.Sprintf("%04x", typ))
+				exts = append(exts, typ)
 			}
 			br := reader{b: body}
 			switch typ {
@@ -163,7 +162,7 @@ func parseClientHello(f *TLSFacts, m []byte, transport string) {
 				lr := reader{b: br.bytes(int(br.u16()))}
 				for lr.len() >= 2 && !lr.bad {
 					if s := lr.u16(); !isGREASE(s) {
-						sigAlgs = append(sigAlgs, fmt.Sprintf("%04x", s))
+						sigAlgs = append(sigAlgs, s)
 					}
 				}
 			case 0x002b: // supported_versions
@@ -209,18 +208,31 @@ func ja4ALPN(p []byte) string {
 
 // ja4Hash is the first 12 hex digits of the SHA-256 of the sorted list,
 // followed by "_" and the second list in order when it is not empty.
-func ja4Hash(list, after []string) string {
+func ja4Hash(list, after []uint16) string {
 	if len(list) == 0 {
 		return "000000000000"
 	}
-	sorted := slices.Clone(list)
-	slices.Sort(sorted)
-	s := strings.Join(sorted, ",")
+	// Four lower-case hex digits each: the values sort as their texts do.
+	sorted := slices.Sorted(slices.Values(list))
+	b := appendHexList(make([]byte, 0, 5*(len(list)+len(after))), sorted)
 	if len(after) > 0 {
-		s += "_" + strings.Join(after, ",")
+		b = appendHexList(append(b, '_'), after)
 	}
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])[:12]
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// appendHexList appends the values as four hex digits each, joined by
+// commas.
+func appendHexList(b []byte, values []uint16) []byte {
+	const digits = "0123456789abcdef"
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, digits[v>>12], digits[v>>8&15], digits[v>>4&15], digits[v&15])
+	}
+	return b
 }
 
 // parseServerHello reads the negotiated version and ALPN.
