@@ -68,7 +68,8 @@ type Inspector struct {
 // lists of names (LDAP searches, SMB trees, pipes and files, RPC
 // interfaces and operations); and the bytes of the stream held to be read
 // when more come (an HTTP request waiting for its answer, a TLS record cut
-// in two, the first bytes of a protocol not known yet). Each is bounded,
+// in two, the CRYPTO frames of a QUIC client hello not yet whole, the
+// first bytes of a protocol not known yet). Each is bounded,
 // but a table of conversations full of them is bounded only by what its
 // owner does with this count (flows.Config.MaxLive). The answers count
 // with the room made for them: a message may announce 64 and hold two.
@@ -76,6 +77,9 @@ func (in *Inspector) Kept() int {
 	n := in.kept + cap(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes) + heldBytes(in.prefix[0], in.prefix[1])
 	if in.handler != nil {
 		n += in.handler.held()
+	}
+	if in.quic != nil {
+		n += in.quic.held()
 	}
 	return n
 }

@@ -255,6 +255,17 @@ func (q *quicState) frames(in *Inspector, dir int, b []byte) {
 }
 
 // add keeps a CRYPTO frame's data at its offset.
+// held returns the bytes of CRYPTO frames kept, of both directions.
+func (q *quicState) held() int {
+	n := 0
+	for _, s := range q.crypto {
+		for _, c := range s.chunks {
+			n += cap(c.data)
+		}
+	}
+	return n
+}
+
 func (s *cryptoStream) add(off int, data []byte) {
 	if len(data) == 0 || len(s.chunks) >= 64 {
 		return
