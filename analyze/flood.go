@@ -58,7 +58,7 @@ var floodNames = [...]struct{ title, technique string }{
 // ports of another flood's target (a reflection hits random ports).
 type floodKey struct {
 	target netip.Addr
-	port   uint16 // a SYN flood's; 0 for UDP
+	port   uint16 // a SYN flood's; 0 for the others
 	kind   floodKind
 }
 

@@ -267,17 +267,16 @@ func (s *scanDetector) observe(d *detection, c *flows.Conn) {
 	if kind, ok := stealthKind(c); ok {
 		s.probe(d, c, kind)
 	}
-	if !failed(c) {
-		if unansweredDatagram(c) && d.internal(c.Orig) {
-			if s.sweeps.due(s.entries()) {
-				s.sweep(d)
-			}
-			s.datagram(d, c)
-		}
+	attempt := failed(c)
+	if !attempt && !(unansweredDatagram(c) && d.internal(c.Orig)) {
 		return
 	}
 	if s.sweeps.due(s.entries()) {
 		s.sweep(d)
+	}
+	if !attempt {
+		s.datagram(d, c)
+		return
 	}
 	gen, active := s.active[c.Orig]
 	if !active {

@@ -55,14 +55,14 @@ func TestLiveConversationCost(t *testing.T) {
 		// kept, which --max-live bounds (TestStreamBytesCountAsKept).
 		{"http", 2100, func(i int) []pcapread.Packet { return connection(start+int64(i), client(i), server, 80, httpGet) }},
 	} {
+		if tc.name == "tls" && len(clientHello) != 512 {
+			t.Fatalf("the client hello is %d bytes, want 512", len(clientHello))
+		}
 		held, live := heldPerConversation(n, tc.packets)
 		if live != n {
 			t.Fatalf("%s: %d conversations live, want %d", tc.name, live, n)
 		}
 		t.Logf("%.0f bytes a live %s conversation", held, tc.name)
-		if tc.name == "tls" && len(clientHello) != 512 {
-			t.Fatalf("the client hello is %d bytes, want 512", len(clientHello))
-		}
 		if held > float64(tc.budget) {
 			t.Errorf("a live %s conversation holds %.0f bytes, want at most %d", tc.name, held, tc.budget)
 		}
