@@ -27,25 +27,15 @@ func onesSum(src, dst netip.Addr, proto uint8, seg []byte) uint64 {
 		}
 	}
 	sum = addCarry(sum, uint64(proto)+uint64(len(seg)))
-	// The data is summed as little-endian 32-bit words into four plain
-	// 64-bit sums, which no segment an IP packet holds can overflow: no
-	// carry chain, so the additions run in parallel. A ones' complement
-	// sum depends neither on how its 16-bit words are grouped nor on
-	// their byte order, except that it comes out byte-swapped (RFC 1071,
-	// section 2).
-	var s0, s1, s2, s3 uint64
-	for len(seg) >= 32 {
-		w := (*[32]byte)(seg)
-		s0 += uint64(binary.LittleEndian.Uint32(w[0:]))
-		s1 += uint64(binary.LittleEndian.Uint32(w[4:]))
-		s2 += uint64(binary.LittleEndian.Uint32(w[8:]))
-		s3 += uint64(binary.LittleEndian.Uint32(w[12:]))
-		s0 += uint64(binary.LittleEndian.Uint32(w[16:]))
-		s1 += uint64(binary.LittleEndian.Uint32(w[20:]))
-		s2 += uint64(binary.LittleEndian.Uint32(w[24:]))
-		s3 += uint64(binary.LittleEndian.Uint32(w[28:]))
-		seg = seg[32:]
-	}
+	// The data is summed as little-endian words into plain 64-bit sums,
+	// which no segment an IP packet holds can overflow: no carry chain,
+	// so the additions run in parallel. A ones' complement sum depends
+	// neither on how its 16-bit words are grouped nor on their byte
+	// order, except that it comes out byte-swapped (RFC 1071, section 2).
+	blocks := len(seg) &^ 31
+	data := wordSum(seg[:blocks])
+	seg = seg[blocks:]
+	var s0, s1 uint64
 	for len(seg) >= 4 {
 		s0 += uint64(binary.LittleEndian.Uint32(seg))
 		seg = seg[4:]
@@ -55,13 +45,32 @@ func onesSum(src, dst netip.Addr, proto uint8, seg []byte) uint64 {
 		copy(tail[:], seg)
 		s1 += uint64(binary.LittleEndian.Uint32(tail[:]))
 	}
-	data := s0 + s1 + s2 + s3
+	data += s0 + s1
 	folded := fold(data)
 	sum = addCarry(sum, uint64(bits.ReverseBytes16(uint16(folded))))
 	for sum > 0xffff {
 		sum = sum&0xffff + sum>>16
 	}
 	return sum
+}
+
+// sumWords returns the plain sum of the little-endian 32-bit words of b,
+// whose length is a multiple of 32, in four sums that run in parallel.
+func sumWords(b []byte) uint64 {
+	var s0, s1, s2, s3 uint64
+	for len(b) >= 32 {
+		w := (*[32]byte)(b)
+		s0 += uint64(binary.LittleEndian.Uint32(w[0:]))
+		s1 += uint64(binary.LittleEndian.Uint32(w[4:]))
+		s2 += uint64(binary.LittleEndian.Uint32(w[8:]))
+		s3 += uint64(binary.LittleEndian.Uint32(w[12:]))
+		s0 += uint64(binary.LittleEndian.Uint32(w[16:]))
+		s1 += uint64(binary.LittleEndian.Uint32(w[20:]))
+		s2 += uint64(binary.LittleEndian.Uint32(w[24:]))
+		s3 += uint64(binary.LittleEndian.Uint32(w[28:]))
+		b = b[32:]
+	}
+	return s0 + s1 + s2 + s3
 }
 
 // fold reduces a 64-bit ones' complement sum to 16 bits.

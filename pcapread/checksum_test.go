@@ -1,6 +1,7 @@
 package pcapread
 
 import (
+	"bytes"
 	"github.com/netfx/netfx/internal/ipproto"
 
 	"net"
@@ -78,7 +79,8 @@ func BenchmarkChecksum(b *testing.B) {
 }
 
 // TestChecksumMatchesNaive compares the word-at-a-time sum with the
-// textbook 16-bit one over every length up to 100 bytes.
+// textbook 16-bit one over every length up to 300 bytes (the longer ones
+// summed with vector instructions where the processor has them).
 func TestChecksumMatchesNaive(t *testing.T) {
 	src, dst := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("10.0.0.2")
 	naive := func(seg []byte) uint64 {
@@ -101,13 +103,35 @@ func TestChecksumMatchesNaive(t *testing.T) {
 		}
 		return sum
 	}
-	seg := make([]byte, 100)
+	seg := make([]byte, 300)
 	for n := range len(seg) + 1 {
 		for i := range seg {
 			seg[i] = byte(i*31 + n*7)
 		}
 		if got, want := onesSum(src, dst, ipproto.UDP, seg[:n]), naive(seg[:n]); got != want {
 			t.Errorf("length %d: sum %#x, the naive sum %#x", n, got, want)
+		}
+	}
+}
+
+// TestWordSumFoldsAsSumWords checks that the sum wordSum makes (with
+// vector instructions where the processor has them) folds to the ones'
+// complement sum of sumWords's, for lengths around the vector code's
+// bounds, with data of every byte and all ones, which fills its lanes
+// fastest.
+func TestWordSumFoldsAsSumWords(t *testing.T) {
+	big := make([]byte, 3<<20+96)
+	for i := range big {
+		big[i] = byte(i*131 + i>>8)
+	}
+	ones := bytes.Repeat([]byte{0xff}, len(big))
+	lengths := []int{0, 32, 64, 96, 128, 160, 192, 1024, 1440, 1 << 16, 1<<20 - 32, 1 << 20, 1<<20 + 64, len(big)}
+	for _, data := range [][]byte{big, ones} {
+		for _, n := range lengths {
+			b := data[:n]
+			if got, want := fold(wordSum(b)), fold(sumWords(b)); got != want {
+				t.Errorf("%d bytes from %#x: wordSum folds to %#x, sumWords to %#x", n, b[:min(n, 1)], got, want)
+			}
 		}
 	}
 }
