@@ -133,7 +133,7 @@ func runTCPPorts(t *testing.T, clientPort, port uint16, segs []seg) []*Conn {
 	pkts, dirs := make([]pcapread.Packet, len(segs)), make([]bool, len(segs))
 	for i, s := range segs {
 		pkts[i] = pcapread.Packet{Timestamp: base + int64(s.at), Proto: ipproto.TCP,
-			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: s.n, IPBytes: 40 + s.n, Window: 64240}
+			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: uint32(s.n), IPBytes: uint32(40 + s.n), Window: 64240}
 		dirs[i] = s.fromOrig
 	}
 	return runCraftedPorts(clientPort, port, pkts, dirs)
@@ -283,7 +283,7 @@ func TestFlipsLikeZeek(t *testing.T) {
 		{"DNS query between two port 53s", 53, 53, dnsQuery, "D", false},
 		{"NTP server's message between two port 123s", 123, 123, ntpServer, "^d", true},
 	} {
-		p := []pcapread.Packet{{Timestamp: base, Proto: ipproto.UDP, IPBytes: 28 + len(tt.payload), PayloadLen: len(tt.payload), Payload: tt.payload}}
+		p := []pcapread.Packet{{Timestamp: base, Proto: ipproto.UDP, IPBytes: uint32(28 + len(tt.payload)), PayloadLen: uint32(len(tt.payload)), Payload: tt.payload}}
 		c := runCraftedPorts(tt.sport, tt.dport, p, []bool{true})[0]
 		if got := c.Orig == netip.MustParseAddr("10.0.0.2"); got != tt.flipped || c.History != tt.history {
 			t.Errorf("%s: flipped %v history %q, want %v %q", tt.name, got, c.History, tt.flipped, tt.history)
@@ -348,7 +348,7 @@ func TestNoAllocationsPerPacketInTable(t *testing.T) {
 	seq, n := uint32(1001), 0
 	add := func(fromClient bool, flags uint8, data []byte) {
 		p := pcapread.Packet{Timestamp: base + int64(n)*1000, Proto: ipproto.TCP, HasPorts: true, TCPFlags: flags,
-			Window: 64240, IPBytes: 40 + len(data), PayloadLen: len(data), Payload: data, Record: int64(n + 1)}
+			Window: 64240, IPBytes: uint32(40 + len(data)), PayloadLen: uint32(len(data)), Payload: data, Record: int64(n + 1)}
 		if fromClient {
 			p.Src, p.Dst, p.SrcPort, p.DstPort, p.Seq, p.Ack = client, server, 40000, 443, seq, 5001
 			seq += uint32(len(data))
@@ -452,7 +452,7 @@ func TestMaxKept(t *testing.T) {
 		for i := range n {
 			payload := response(i, answers)
 			p := pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Src: resolver, Dst: vm, Proto: ipproto.UDP,
-				SrcPort: 53, DstPort: uint16(1024 + i), HasPorts: true, IPBytes: 28 + len(payload), PayloadLen: len(payload), Payload: payload}
+				SrcPort: 53, DstPort: uint16(1024 + i), HasPorts: true, IPBytes: uint32(28 + len(payload)), PayloadLen: uint32(len(payload)), Payload: payload}
 			tab.Add(&p)
 			maxKept = max(maxKept, tab.kept)
 		}
@@ -625,7 +625,7 @@ func TestSnapLengthCutIsMissed(t *testing.T) {
 	for _, cut := range []bool{false, true} {
 		mk := func(fromOrig bool, flags uint8, seq, ack uint32, n, captured int, at time.Duration) pcapread.Packet {
 			return pcapread.Packet{Timestamp: int64(at), Proto: ipproto.TCP, TCPFlags: flags, Seq: seq, Ack: ack, Window: 1000,
-				PayloadLen: n, Payload: make([]byte, captured), IPBytes: 40 + n, Truncated: captured < n}
+				PayloadLen: uint32(n), Payload: make([]byte, captured), IPBytes: uint32(40 + n), Truncated: captured < n}
 		}
 		captured := 100
 		if cut {
@@ -704,7 +704,7 @@ func TestUnidentifiedPayload(t *testing.T) {
 		payload := bytes.Repeat([]byte{0x17, 0x03, 0x99}, 40)
 		var pkts []pcapread.Packet
 		for i := range 3 {
-			p := pcapread.Packet{Timestamp: base + int64(i)*int64(time.Second), Proto: ipproto.UDP, IPBytes: 28 + 120, PayloadLen: 120, Payload: payload}
+			p := pcapread.Packet{Timestamp: base + int64(i)*int64(time.Second), Proto: ipproto.UDP, IPBytes: uint32(28 + 120), PayloadLen: 120, Payload: payload}
 			if cut {
 				p.Payload, p.Truncated = payload[:40], true
 			}
@@ -730,8 +730,8 @@ func TestFTPData(t *testing.T) {
 		tab.SetFile("ftp.pcap")
 		pkt := func(at time.Duration, src, dst netip.Addr, sport, dport uint16, flags uint8, seq, ack uint32, payload string) {
 			p := pcapread.Packet{Timestamp: base + int64(at), Src: src, Dst: dst, SrcPort: sport, DstPort: dport, HasPorts: true,
-				Proto: ipproto.TCP, TCPFlags: flags, Seq: seq, Ack: ack, PayloadLen: len(payload), Payload: []byte(payload),
-				IPBytes: 40 + len(payload), Window: 64240}
+				Proto: ipproto.TCP, TCPFlags: flags, Seq: seq, Ack: ack, PayloadLen: uint32(len(payload)), Payload: []byte(payload),
+				IPBytes: uint32(40 + len(payload)), Window: 64240}
 			tab.Add(&p)
 		}
 		ms := time.Millisecond
@@ -852,7 +852,7 @@ func TestSessionAcrossTimeout(t *testing.T) {
 			var dirs []bool
 			for _, s := range slices.Concat(opening, tt.then) {
 				pkts = append(pkts, pcapread.Packet{Timestamp: int64(s.at), Proto: ipproto.TCP, TCPFlags: s.flags, Seq: s.seq, Ack: s.ack,
-					PayloadLen: len(s.data), Payload: s.data, IPBytes: 40 + len(s.data), Window: 1000})
+					PayloadLen: uint32(len(s.data)), Payload: s.data, IPBytes: uint32(40 + len(s.data)), Window: 1000})
 				dirs = append(dirs, s.fromOrig)
 			}
 			out := runCraftedPorts(40000, 49670, pkts, dirs)

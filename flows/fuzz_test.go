@@ -51,8 +51,8 @@ func FuzzReassembly(f *testing.F) {
 			dir := int(head >> 7)
 			seq[dir] += step
 			p := pcapread.Packet{Timestamp: at, Record: int64(packets + 1), Proto: ipproto.TCP, HasPorts: true,
-				TCPFlags: head & 0x3f, Seq: seq[dir], Ack: ack[dir], Window: uint16(step), IPBytes: 40 + n,
-				PayloadLen: n, Payload: payload}
+				TCPFlags: head & 0x3f, Seq: seq[dir], Ack: ack[dir], Window: uint16(step), IPBytes: uint32(40 + n),
+				PayloadLen: uint32(n), Payload: payload}
 			if dir == 0 {
 				p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, 443
 			} else {

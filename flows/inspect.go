@@ -54,7 +54,7 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 		dir = appid.FromOrig
 	}
 	if c.proto == ipproto.UDP {
-		if p.Truncated && len(p.Payload) < p.PayloadLen {
+		if p.Truncated && len(p.Payload) < int(p.PayloadLen) {
 			ins.in.Cut()
 		}
 		ins.in.Datagram(dir, p.Payload)
@@ -123,7 +123,7 @@ func (ins *inspection) tcp(dir int, c *conv, p *pcapread.Packet, isOrig bool) {
 			ins.next[dir] = seq
 		}
 	}
-	ins.add(dir, seq, p.Payload, p.PayloadLen)
+	ins.add(dir, seq, p.Payload, int(p.PayloadLen))
 }
 
 // add delivers data that starts at seq, holding it back if bytes before it

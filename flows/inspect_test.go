@@ -23,7 +23,7 @@ func runPayload(t *testing.T, segs []tseg) *Conn {
 	pkts, dirs := make([]pcapread.Packet, len(segs)), make([]bool, len(segs))
 	for i, s := range segs {
 		pkts[i] = pcapread.Packet{Timestamp: int64(i) * int64(time.Millisecond), Proto: ipproto.TCP,
-			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: len(s.data), Payload: []byte(s.data), IPBytes: 40 + len(s.data), Window: 1000}
+			TCPFlags: s.flags, Seq: s.seq, Ack: s.ack, PayloadLen: uint32(len(s.data)), Payload: []byte(s.data), IPBytes: uint32(40 + len(s.data)), Window: 1000}
 		dirs[i] = s.fromOrig
 	}
 	out := runCrafted(8080, pkts, dirs)

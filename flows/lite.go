@@ -84,14 +84,14 @@ func (t *Table) addLite(k *key, h uint64, p *pcapread.Packet, srcIsLo bool, dead
 	}
 	*t.lites.at(j) = lite{
 		key: *k, ts: p.Timestamp, record: p.Record,
-		ipBytes: uint32(p.IPBytes), payloadLen: uint32(p.PayloadLen),
+		ipBytes: p.IPBytes, payloadLen: p.PayloadLen,
 		seq: p.Seq, ack: p.Ack, srcPort: p.SrcPort, dstPort: p.DstPort, window: p.Window,
 		vlans: p.VLANs, file: t.file, flags: p.TCPFlags, numVLANs: p.NumVLANs,
 		srcIsLo: srcIsLo, badChecksum: p.BadChecksum, headerCut: p.HeaderCut,
 		live: true,
 	}
 	if p.Proto == ipproto.UDP && !p.HeaderCut && len(p.Payload) > 0 {
-		t.lites.at(j).skipped, t.lites.at(j).skippedCut = uint32(len(p.Payload)), p.Truncated && len(p.Payload) < p.PayloadLen
+		t.lites.at(j).skipped, t.lites.at(j).skippedCut = uint32(len(p.Payload)), p.Truncated && len(p.Payload) < int(p.PayloadLen)
 	}
 	t.liteDeadlines[j] = deadline
 	t.index.insert(h, j|liteBit)
@@ -107,8 +107,8 @@ func (l *lite) packet() pcapread.Packet {
 	return pcapread.Packet{
 		Timestamp: l.ts, Record: l.record, Src: src, Dst: dst, Proto: l.key.proto,
 		SrcPort: l.srcPort, DstPort: l.dstPort, HasPorts: true,
-		IPBytes: int(l.ipBytes), TCPFlags: l.flags, Seq: l.seq, Ack: l.ack, Window: l.window,
-		PayloadLen: int(l.payloadLen), VLANs: l.vlans, NumVLANs: l.numVLANs,
+		IPBytes: l.ipBytes, TCPFlags: l.flags, Seq: l.seq, Ack: l.ack, Window: l.window,
+		PayloadLen: l.payloadLen, VLANs: l.vlans, NumVLANs: l.numVLANs,
 		BadChecksum: l.badChecksum, HeaderCut: l.headerCut,
 	}
 }

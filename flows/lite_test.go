@@ -42,7 +42,7 @@ func TestLiteSlots(t *testing.T) {
 		HasPorts: true, IPBytes: 52, TCPFlags: pcapread.FlagSYN | pcapread.FlagACK, Seq: 7000, Ack: 1001, Window: 65535}
 	udp := func(ms int, src, dst pcapread.Packet, payload []byte, captured int) pcapread.Packet {
 		return pcapread.Packet{Timestamp: at(ms), Record: int64(ms + 1), Src: src.Src, Dst: src.Dst, Proto: ipproto.UDP,
-			SrcPort: src.SrcPort, DstPort: src.DstPort, HasPorts: true, IPBytes: 28 + len(payload), PayloadLen: len(payload), Payload: payload[:captured]}
+			SrcPort: src.SrcPort, DstPort: src.DstPort, HasPorts: true, IPBytes: uint32(28 + len(payload)), PayloadLen: uint32(len(payload)), Payload: payload[:captured]}
 	}
 	query := pcapread.Packet{Src: a, Dst: b, SrcPort: 40000, DstPort: 53}
 	answer := pcapread.Packet{Src: b, Dst: a, SrcPort: 53, DstPort: 40000}
@@ -119,8 +119,8 @@ func TestHeldBytesAreBounded(t *testing.T) {
 		client := netip.AddrFrom4([4]byte{10, 4, byte(j >> 8), byte(j)})
 		seg := func(k int, from, to netip.Addr, sport, dport uint16, seq, ack uint32, flags uint8, data []byte) {
 			p := pcapread.Packet{Timestamp: at + int64(j*20+k)*int64(time.Microsecond), Src: from, Dst: to, Proto: ipproto.TCP,
-				SrcPort: sport, DstPort: dport, HasPorts: true, IPBytes: 40 + len(data), TCPFlags: flags, Seq: seq, Ack: ack,
-				Window: 64240, PayloadLen: len(data), Payload: data}
+				SrcPort: sport, DstPort: dport, HasPorts: true, IPBytes: uint32(40 + len(data)), TCPFlags: flags, Seq: seq, Ack: ack,
+				Window: 64240, PayloadLen: uint32(len(data)), Payload: data}
 			tab.Add(&p)
 		}
 		seg(0, client, vm, 40000, 443, 1000, 0, pcapread.FlagSYN, nil)

@@ -35,10 +35,10 @@ func TestLiveConversationCost(t *testing.T) {
 		// bytes, 1,280 when every slot held TCP's state.
 		{"dns", 1100, func(i int) []pcapread.Packet {
 			q := pcapread.Packet{Timestamp: start + int64(i), Src: client(i), Dst: server, Proto: ipproto.UDP, SrcPort: 40000, DstPort: 53,
-				HasPorts: true, IPBytes: 28 + len(query), PayloadLen: len(query), Payload: query}
+				HasPorts: true, IPBytes: uint32(28 + len(query)), PayloadLen: uint32(len(query)), Payload: query}
 			a := q
 			a.Src, a.Dst, a.SrcPort, a.DstPort = server, client(i), 53, 40000
-			a.PayloadLen, a.Payload, a.IPBytes = len(answer), answer, 28+len(answer)
+			a.PayloadLen, a.Payload, a.IPBytes = uint32(len(answer)), answer, uint32(28+len(answer))
 			return []pcapread.Packet{q, a}
 		}},
 		// The slot and TCP's state of both sides (about 580 bytes): no
@@ -131,6 +131,6 @@ func connection(ts int64, client, server netip.Addr, port uint16, payload []byte
 	}
 	data := ack
 	data.TCPFlags |= pcapread.FlagPSH
-	data.Payload, data.PayloadLen, data.IPBytes = payload, len(payload), 40+len(payload)
+	data.Payload, data.PayloadLen, data.IPBytes = payload, uint32(len(payload)), uint32(40+len(payload))
 	return []pcapread.Packet{syn, synAck, ack, data}
 }

@@ -231,7 +231,7 @@ func floodInput() []input {
 				m = append(append(append(m, byte(len(name))), name...), 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 2, byte(i), byte(j))
 			}
 			p.Src, p.Dst, p.Proto, p.SrcPort, p.DstPort = resolver, vm(), ipproto.UDP, 53, p.SrcPort
-			p.Payload, p.PayloadLen, p.IPBytes = m, len(m), 28+len(m)
+			p.Payload, p.PayloadLen, p.IPBytes = m, uint32(len(m)), uint32(28+len(m))
 		}
 		packets = append(packets, p)
 	}
@@ -370,7 +370,7 @@ func randomInput(seed uint64) []input {
 			record := int64(len(in.packets) + 1)
 			var frame []pcapread.Packet
 			for depth := range 1 + rng.IntN(3)*rng.IntN(2) {
-				p := pcapread.Packet{Timestamp: at, Record: record, Src: host(), Dst: host(), HasPorts: true, IPBytes: 40 + rng.IntN(1400)}
+				p := pcapread.Packet{Timestamp: at, Record: record, Src: host(), Dst: host(), HasPorts: true, IPBytes: uint32(40 + rng.IntN(1400))}
 				switch rng.IntN(4) {
 				case 0, 1:
 					p.Proto, p.SrcPort, p.DstPort = ipproto.TCP, uint16(40000+rng.IntN(3)), []uint16{22, 80, 443, 445}[rng.IntN(4)]
@@ -385,7 +385,7 @@ func randomInput(seed uint64) []input {
 				}
 				if p.Proto != ipproto.ICMP {
 					p.Payload = payloads[rng.IntN(len(payloads))]
-					p.PayloadLen = len(p.Payload)
+					p.PayloadLen = uint32(len(p.Payload))
 				}
 				if depth > 0 {
 					p.Tunnel = pcapread.TunnelTeredo

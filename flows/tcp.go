@@ -182,7 +182,7 @@ func (c *conv) tcpPacket(p *pcapread.Packet, isOrig bool) {
 	}
 	flags := p.TCPFlags
 	syn, fin, rst, ack := flags&pcapread.FlagSYN != 0, flags&pcapread.FlagFIN != 0, flags&pcapread.FlagRST != 0, flags&pcapread.FlagACK != 0
-	length := p.PayloadLen
+	length := int(p.PayloadLen)
 	segLen := uint32(length)
 	if syn {
 		segLen++

@@ -288,14 +288,10 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 		// the batch holds until the table is done with it; or elsewhere,
 		// and it is copied into the batch, whose capacity never changes,
 		// so the slices stay valid. With the checksum to verify, the
-		// whole segment is kept.
-		data := p.Payload
-		if p.Segment != nil {
-			data = p.Segment
-		}
+		// payload is the whole segment.
 		held := r.Batch()
 		newHeld := held != nil && (len(b.held) == 0 || b.held[len(b.held)-1] != held)
-		if len(b.packets) == cap(b.packets) || held == nil && b.payload != nil && len(b.payload)+len(data) > cap(b.payload) || newHeld && len(b.held) == maxHeld {
+		if len(b.packets) == cap(b.packets) || held == nil && b.payload != nil && len(b.payload)+len(p.Payload) > cap(b.payload) || newHeld && len(b.held) == maxHeld {
 			select {
 			case full <- b:
 			case <-ctx.Done():
@@ -327,12 +323,8 @@ func readFile(ctx context.Context, path string, opt captureOptions, empty <-chan
 			b.payload = make([]byte, 0, batchPayload)
 		}
 		start := len(b.payload)
-		b.payload = append(b.payload, data...)
-		copied, q := b.payload[start:len(b.payload):len(b.payload)], &b.packets[len(b.packets)-1]
-		q.Payload = copied
-		if p.Segment != nil {
-			q.Segment, q.Payload = copied, copied[len(copied)-len(p.Payload):]
-		}
+		b.payload = append(b.payload, p.Payload...)
+		b.packets[len(b.packets)-1].Payload = b.payload[start:len(b.payload):len(b.payload)]
 	}
 	res.Format, res.Stats, res.Err = r.Format(), r.Stats(), r.Err()
 	if h != nil {

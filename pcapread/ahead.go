@@ -195,7 +195,8 @@ func (a *ahead) recycle(b *recordBatch) {
 
 // DeferChecksums makes the Reader leave the TCP and UDP checksums it would
 // verify to Packet.VerifyChecksum, so that whoever takes the packets can
-// verify them on other cores; Packet.Segment holds what it needs.
+// verify them on other cores: until then, such a packet's Payload holds
+// the whole segment, header first.
 func (r *Reader) DeferChecksums() { r.dec.deferChecksums = true }
 
 // recordBatches recycles the batches of Readers that read to their end,
@@ -468,11 +469,7 @@ func (r *Reader) Batch() *Batch {
 	if a == nil || a.batch == nil || a.i == 0 {
 		return nil
 	}
-	data := r.pkt.Payload
-	if r.pkt.Segment != nil {
-		data = r.pkt.Segment
-	}
-	if !within(data, a.batch.recs[a.i-1].data) {
+	if !within(r.pkt.Payload, a.batch.recs[a.i-1].data) {
 		return nil
 	}
 	return &a.batch.held

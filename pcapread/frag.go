@@ -91,7 +91,7 @@ func (d *Decoder) fragment(p *Packet, key fragKey, ipHdr, offset int, more bool,
 	n := copy(t.headBuf[:], e.head[:e.nhead])
 	total, hdr := e.total, e.ipHdr
 	t.release(key)
-	p.IPBytes = hdr + total
+	p.IPBytes = uint32(hdr + total)
 	p.Fragment = true
 	ok := d.transport(p, t.headBuf[:n], total, false, stats) // only the head is kept: no checksum
 	if ok {

@@ -16,43 +16,49 @@ const (
 
 // Packet is the decoded headers of one IP packet (or of one reassembled
 // fragmented datagram). Payload points into the reader's buffer.
+//
+// Its fields are laid out in 128 bytes, two cache lines: packets are
+// handed from the reading goroutine to the flow table's by the million,
+// and every line a packet takes is a line the table's core fetches from
+// the reader's (docs/performance.md).
 type Packet struct {
 	Timestamp int64 // Unix nanoseconds
 	Record    int64 // 1-based record number in the file (the last fragment's, for a reassembled datagram)
-	Interface int   // pcapng interface index, 0 for pcap
 
 	Src, Dst netip.Addr
-	Proto    uint8  // IP protocol number of the transport (after IPv6 extension headers)
-	SrcPort  uint16 // TCP, UDP and SCTP ports; for ICMP and ICMPv6, type
-	DstPort  uint16 // for ICMP and ICMPv6, code
-	HasPorts bool   // SrcPort and DstPort were decoded (TCP, UDP, SCTP, ICMP)
+
+	// PayloadLen is the transport payload length the headers announce;
+	// Payload holds the captured part of it. From a Reader that defers
+	// checksums (DeferChecksums), Payload holds the whole TCP or UDP
+	// segment, header first, until VerifyChecksum is called.
+	Payload    []byte
+	PayloadLen uint32
 
 	// IPBytes is the packet's IP-level size as Zeek counts it: the IPv4
 	// total length (the IP part of the frame when the header says 0, as
 	// TSO and BIG TCP captures do), or the IPv6 payload length plus 40.
-	IPBytes int
+	IPBytes uint32
 
 	// TCP fields, valid when Proto is ipproto.TCP.
-	TCPFlags uint8
 	Seq, Ack uint32
 	Window   uint16
 
-	// PayloadLen is the transport payload length the headers announce;
-	// Payload holds the captured part of it.
-	PayloadLen int
-	Payload    []byte
+	SrcPort uint16 // TCP, UDP and SCTP ports; for ICMP and ICMPv6, type
+	DstPort uint16 // for ICMP and ICMPv6, code
 
+	Interface uint16    // pcapng interface index (at most maxInterfaces), 0 for pcap
 	VLANs     [2]uint16 // outermost and innermost 802.1Q/802.1ad IDs
-	NumVLANs  uint8
+
+	TCPFlags uint8 // valid when Proto is ipproto.TCP
+	Proto    uint8 // IP protocol number of the transport (after IPv6 extension headers)
+	HasPorts bool  // SrcPort and DstPort were decoded (TCP, UDP, SCTP, ICMP)
+	NumVLANs uint8
+
 	Fragment  bool // reassembled from IP fragments
 	Truncated bool // captured bytes end before the payload the headers announce
 	// BadChecksum says a TCP or UDP segment captured whole had a wrong
 	// checksum: corrupted, or (on the sending host) left to the NIC.
 	BadChecksum bool
-	// Segment is set instead of BadChecksum by a Reader that defers
-	// checksums (DeferChecksums): the whole TCP or UDP segment, header and
-	// payload (Payload ends it), whose checksum VerifyChecksum verifies.
-	Segment []byte
 	// HeaderCut says the capture cut the TCP header after the ports: the
 	// flags, sequence numbers and window are unknown (zero).
 	HeaderCut bool
@@ -62,13 +68,23 @@ type Packet struct {
 	// packet just before it is its carrier.
 	Carries uint8
 	Tunnel  uint8
+
+	// segmentHeader is, for a packet whose checksum a Reader left to
+	// verify, the length of the TCP or UDP header that Payload starts
+	// with; 0 otherwise.
+	segmentHeader uint8
 }
 
 // VerifyChecksum sets BadChecksum for a packet whose checksum a Reader left
-// to verify (Segment set), and clears Segment; other packets it leaves.
+// to verify (DeferChecksums), and leaves its Payload the payload alone;
+// other packets it leaves.
 func (p *Packet) VerifyChecksum() {
-	if p.Segment != nil {
-		p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, p.Segment)
-		p.Segment = nil
+	if p.segmentHeader != 0 {
+		p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, p.Payload)
+		p.Payload, p.segmentHeader = p.Payload[p.segmentHeader:], 0
 	}
 }
+
+// payload returns the packet's payload, whether or not its checksum is
+// still to verify.
+func (p *Packet) payload() []byte { return p.Payload[p.segmentHeader:] }

@@ -279,7 +279,7 @@ func (r *Reader) Next() bool {
 		c := r.carried
 		r.carried.kind = TunnelNone
 		outer := r.pkt
-		if r.dec.inner(&r.pkt, &outer, c.kind, outer.Payload, c.off, c.ether, &r.stats) {
+		if r.dec.inner(&r.pkt, &outer, c.kind, outer.payload(), c.off, c.ether, &r.stats) {
 			r.stats.IPPackets++
 			if c.depth < maxTunnelDepth {
 				if kind, off, ether := carrier(&r.pkt); kind != TunnelNone {
@@ -312,7 +312,7 @@ func (r *Reader) Next() bool {
 		r.count(rec)
 		if r.dec.decode(&r.pkt, rec.link, rec.data, rec.length, rec.ts, &r.stats) {
 			r.pkt.Record = r.stats.Records
-			r.pkt.Interface = rec.iface
+			r.pkt.Interface = uint16(rec.iface)
 			r.stats.IPPackets++
 			if kind, off, ether := carrier(&r.pkt); kind != TunnelNone {
 				r.pkt.Carries = kind

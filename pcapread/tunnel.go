@@ -40,7 +40,7 @@ const (
 // etherEthernet for an Ethernet frame, else etherIPv4 or etherIPv6), or
 // TunnelNone.
 func carrier(p *Packet) (kind uint8, off int, ether uint16) {
-	b := p.Payload
+	b := p.payload()
 	switch p.Proto {
 	case ipproto.UDP:
 		if p.Truncated || !p.HasPorts {
@@ -225,7 +225,7 @@ func (d *Decoder) inner(p *Packet, outer *Packet, kind uint8, payload []byte, of
 	p.Tunnel = kind
 	// The inner packet's length on the wire: what the carrier's payload
 	// announced beyond the inner headers.
-	wire := outer.PayloadLen - (len(payload) - len(b))
+	wire := int(outer.PayloadLen) - (len(payload) - len(b))
 	switch ether {
 	case etherIPv4:
 		return d.ipv4(p, b, wire, stats)
