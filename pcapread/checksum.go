@@ -35,17 +35,15 @@ func onesSum(src, dst netip.Addr, proto uint8, seg []byte) uint64 {
 	blocks := len(seg) &^ 31
 	data := wordSum(seg[:blocks])
 	seg = seg[blocks:]
-	var s0, s1 uint64
 	for len(seg) >= 4 {
-		s0 += uint64(binary.LittleEndian.Uint32(seg))
+		data += uint64(binary.LittleEndian.Uint32(seg))
 		seg = seg[4:]
 	}
 	if len(seg) > 0 {
 		var tail [4]byte // the last bytes, padded with zeros
 		copy(tail[:], seg)
-		s1 += uint64(binary.LittleEndian.Uint32(tail[:]))
+		data += uint64(binary.LittleEndian.Uint32(tail[:]))
 	}
-	data += s0 + s1
 	folded := fold(data)
 	sum = addCarry(sum, uint64(bits.ReverseBytes16(uint16(folded))))
 	for sum > 0xffff {

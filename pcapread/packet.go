@@ -76,8 +76,8 @@ type Packet struct {
 }
 
 // VerifyChecksum sets BadChecksum for a packet whose checksum a Reader left
-// to verify (DeferChecksums), and leaves its Payload the payload alone;
-// other packets it leaves.
+// to verify (DeferChecksums), and cuts the segment's header off its
+// Payload; other packets it leaves.
 func (p *Packet) VerifyChecksum() {
 	if p.segmentHeader != 0 {
 		p.BadChecksum = !checksumOK(p.Src, p.Dst, p.Proto, p.Payload)
