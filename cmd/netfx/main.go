@@ -23,9 +23,7 @@ const gcPercent = 50
 
 func main() {
 	cli.CollectLessWhileSmall(gcPercent)
-	if os.Getenv("NETFX_HUGEPAGES") != "off" {
-		hugeheap.Advise()
-	}
+	hugeheap.Advise() // unless NETFX_HUGEPAGES=off
 	// Ctrl-C (or a SIGTERM) cancels the run, which stops within a second
 	// and exits with 130; a second one kills it at once, as the default
 	// handling does.

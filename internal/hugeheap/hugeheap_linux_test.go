@@ -3,11 +3,13 @@ package hugeheap
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 )
@@ -84,7 +86,11 @@ func resident(t *testing.T) int {
 }
 
 // vmFlags returns the VmFlags of the mapping that holds addr.
-func vmFlags(addr uintptr) (string, error) {
+func vmFlags(addr uintptr) (string, error) { return smapsField(addr, "VmFlags") }
+
+// smapsField returns a field of /proc/self/smaps for the mapping that
+// holds addr.
+func smapsField(addr uintptr, field string) (string, error) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return "", err
@@ -100,12 +106,62 @@ func vmFlags(addr uintptr) (string, error) {
 			continue
 		}
 		if in {
-			if flags, ok := bytes.CutPrefix(line, []byte("VmFlags:")); ok {
-				return strings.TrimSpace(string(flags)), nil
+			if value, ok := bytes.CutPrefix(line, []byte(field+":")); ok {
+				return strings.TrimSpace(string(value)), nil
 			}
 		}
 	}
 	return "", fmt.Errorf("no mapping in /proc/self/smaps holds %#x", addr)
+}
+
+// collapseTable is zeroed globals for TestCollapse: each half holds two
+// huge pages or more wherever it lies, one at least past the huge page
+// where the first half ends.
+var collapseTable [12 << 20]byte
+
+// TestCollapse: after Collapse on each half of a table of globals written
+// here and there (the second finds the mapping split by the first's
+// advice), every huge page inside the table is advised and resident as a
+// huge page, and the table reads as it was written.
+func TestCollapse(t *testing.T) {
+	if why := refusal(); why != "" {
+		t.Skip("Collapse does nothing here: " + why)
+	}
+	lo := uintptr(unsafe.Pointer(&collapseTable[0]))
+	hi := lo + uintptr(len(collapseTable))
+	first := int((lo+hugePage-1)&^(hugePage-1) - lo) // the first huge page inside the table
+	for i := first; i < len(collapseTable); i += hugePage {
+		collapseTable[i] = 1 // a page table there, and one page of 512
+	}
+	half := len(collapseTable) / 2
+	for _, part := range [][]byte{collapseTable[:half], collapseTable[half:]} {
+		if err := collapse(part); errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EAGAIN) {
+			t.Skipf("the kernel does not collapse memory now: %v", err)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for addr := lo + uintptr(first); addr+hugePage <= hi; addr += hugePage {
+		flags, err := vmFlags(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(" "+flags+" ", " hg ") {
+			t.Errorf("the huge page at %#x lies in a mapping with flags %q, without hg", addr, flags)
+		}
+		if huge, err := smapsField(addr, "AnonHugePages"); err != nil || huge == "0 kB" {
+			t.Errorf("the huge page at %#x: AnonHugePages %q %v", addr, huge, err)
+		}
+	}
+	for i, b := range collapseTable {
+		want := byte(0)
+		if i >= first && (i-first)%hugePage == 0 {
+			want = 1
+		}
+		if b != want {
+			t.Fatalf("byte %d reads %d after Collapse, want %d", i, b, want)
+		}
+	}
 }
 
 // TestMap: memory mapped outside the heap is as long as asked, starts at a

@@ -7,3 +7,6 @@ func Advise() {}
 
 // Map maps no memory outside Linux: callers use the heap.
 func Map(int) []byte { return nil }
+
+// Collapse does nothing outside Linux.
+func Collapse([]byte) {}
