@@ -77,10 +77,11 @@ const minWidth = 60
 
 // page is a report being written.
 type page struct {
-	w     io.Writer
-	opt   TableOptions
-	clock clock
-	err   error
+	w      io.Writer
+	tables tableWriter
+	opt    TableOptions
+	clock  clock
+	err    error
 }
 
 // line writes a line of text, wrapped to the page's width.
@@ -100,7 +101,7 @@ func (p *page) write(s string) {
 func (p *page) table(title string, g grid) {
 	p.write("\n" + wrap(title, p.opt.Width)[0] + "\n")
 	if p.err == nil {
-		p.err = g.write(p.w, p.opt.Width)
+		p.err = g.write(p.w, &p.tables, p.opt.Width)
 	}
 }
 

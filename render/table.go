@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -174,26 +175,55 @@ func (g *grid) remove(col int) {
 	g.least = least
 }
 
-// write fits the table to maxWidth and writes it, or "none" when it has no
-// rows.
-func (g *grid) write(w io.Writer, maxWidth int) error {
+// write fits the table to maxWidth and writes it to w with t, or "none"
+// when it has no rows.
+func (g *grid) write(w io.Writer, t *tableWriter, maxWidth int) error {
 	if len(g.rows) == 0 {
 		_, err := fmt.Fprintln(w, "none")
 		return err
 	}
 	g.fit(maxWidth)
-	t := tablewriter.NewTable(w, tablewriter.WithSymbols(tw.NewSymbols(tw.StyleASCII)),
-		tablewriter.WithRowAutoWrap(tw.WrapNone), tablewriter.WithHeaderAutoWrap(tw.WrapNone),
-		tablewriter.WithTrimSpace(tw.Off), tablewriter.WithHeaderAutoFormat(tw.Off))
+	table := t.reset(w)
 	header := make([]any, len(g.header))
 	for i, h := range g.header {
 		header[i] = strings.ToUpper(h)
 	}
-	t.Header(header...)
+	table.Header(header...)
 	for _, r := range g.rows {
-		if err := t.Append(r); err != nil {
+		if err := table.Append(r); err != nil {
 			return err
 		}
 	}
-	return t.Render()
+	return table.Render()
 }
+
+// tableWriter writes the grids of a page with one tablewriter.Table, made
+// for the first and reset for each after it: a new Table makes a cache of
+// 10,240 entries (458 KB) for stringers, which netfx never gives it, so
+// each table of a report made one for nothing.
+type tableWriter struct {
+	table *tablewriter.Table
+	w     io.Writer
+}
+
+// reset returns a Table writing to w, emptied of the last grid.
+func (t *tableWriter) reset(w io.Writer) *tablewriter.Table {
+	if t.table == nil || t.w != w {
+		t.w = w
+		t.table = tablewriter.NewTable(w, tablewriter.WithSymbols(tw.NewSymbols(tw.StyleASCII)),
+			tablewriter.WithRowAutoWrap(tw.WrapNone), tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+			tablewriter.WithTrimSpace(tw.Off), tablewriter.WithHeaderAutoFormat(tw.Off),
+			tablewriter.WithStringerCacheCustom(noStringerCache{}))
+	} else {
+		t.table.Reset()
+	}
+	return t.table
+}
+
+// noStringerCache is a tablewriter stringer cache that keeps nothing;
+// unlike none (nil), Table.Reset leaves it in place.
+type noStringerCache struct{}
+
+func (noStringerCache) Add(reflect.Type, reflect.Value) bool        { return false }
+func (noStringerCache) Get(reflect.Type) (v reflect.Value, ok bool) { return v, false }
+func (noStringerCache) Purge()                                      {}
