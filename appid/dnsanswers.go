@@ -185,6 +185,16 @@ func (s SameAddrs) Len() int {
 	return len(s.enc) / (1 + s.size)
 }
 
+// Is4 reports whether the addresses are IPv4 (A answers), which A4
+// returns as they are held.
+func (s SameAddrs) Is4() bool { return s.size == 4 }
+
+// A4 returns IPv4 address i, 0 <= i < Len(), when Is4.
+func (s SameAddrs) A4(i int) [4]byte {
+	at := i*5 + 1
+	return [4]byte([]byte(s.enc[at : at+4]))
+}
+
 // Addr returns address i, 0 <= i < Len().
 func (s SameAddrs) Addr(i int) netip.Addr {
 	at := i*(1+s.size) + 1

@@ -572,8 +572,9 @@ func appendAnswerItems(b []byte, answers appid.DNSAnswers, esc plainText, sep st
 		} else {
 			b = append(b, esc.escape(a.Value)...)
 		}
-		for i := range same.Len() {
-			b = appendAddr(append(append(b, sep...), b[start:end]...), same.Addr(i))
+		if same.Len() > 0 {
+			var room [64]byte
+			b = appendSameAddrs(b, same, append(append(room[:0], sep...), b[start:end]...), "")
 		}
 		n += 1 + same.Len()
 	}
@@ -696,9 +697,9 @@ func (n *ndjsonFormat) appendAnswerArray(b []byte, answers appid.DNSAnswers) ([]
 			b = appendJSONText(b, a.Value)
 		}
 		b = append(b, '"')
-		for j := range same.Len() {
-			b = appendAddr(append(append(b, ','), start...), same.Addr(j))
-			b = append(b, '"')
+		if same.Len() > 0 {
+			var room [64]byte
+			b = appendSameAddrs(b, same, append(append(room[:0], ','), start...), `"`)
 		}
 		i += 1 + same.Len()
 	}

@@ -453,18 +453,40 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 		}
 		return appendAddr6(b, a.As16())
 	}
-	// Each number's digits and a dot are written as four bytes at once,
-	// over what is past them; the last dot is cut.
+	return appendDotted(slices.Grow(b, 16), a.As4())
+}
+
+// appendDotted appends an IPv4 address in dotted decimal to b, which has
+// room for 16 bytes more: two numbers at a time, their digits and dots
+// joined in a register (dottedWords) and stored as eight bytes over what
+// is past them, without a branch; the last dot is cut.
+func appendDotted(b []byte, v [4]byte) []byte {
 	n := len(b)
-	b = slices.Grow(b, 16)[:n+16]
 	out := b[n : n+16]
-	at := 0
-	for _, v := range a.As4() {
-		d := &dotted[v]
-		copy(out[at:at+4], d[:4])
-		at += int(d[4])
+	w0, w1, w2, w3 := dottedWords[v[0]], dottedWords[v[1]], dottedWords[v[2]], dottedWords[v[3]]
+	l0, l2 := w0>>32, w2>>32
+	l01 := l0 + w1>>32
+	binary.LittleEndian.PutUint64(out, uint64(uint32(w0))|uint64(uint32(w1))<<(8*l0))
+	binary.LittleEndian.PutUint64(out[l01:], uint64(uint32(w2))|uint64(uint32(w3))<<(8*l2))
+	return b[:n+int(l01+l2+w3>>32)-1]
+}
+
+// appendSameAddrs appends each of the addresses of a run of DNS answers
+// between prefix and suffix; IPv4 addresses, most of a flood's answers,
+// with room made for all of them at once.
+func appendSameAddrs(b []byte, same appid.SameAddrs, prefix []byte, suffix string) []byte {
+	if !same.Is4() {
+		for i := range same.Len() {
+			b = append(appendAddr(append(b, prefix...), same.Addr(i)), suffix...)
+		}
+		return b
 	}
-	return b[:n+at-1]
+	n := same.Len()
+	b = slices.Grow(b, n*(len(prefix)+16+len(suffix)))
+	for i := range n {
+		b = append(appendDotted(append(b, prefix...), same.A4(i)), suffix...)
+	}
+	return b
 }
 
 // appendAddr6 appends an IPv6 address's text as RFC 5952 and netip write
@@ -525,13 +547,14 @@ var hexPair = func() (t [256]uint16) {
 	return t
 }()
 
-// dotted holds each byte's decimal digits followed by a dot, padded to
-// four bytes, then the count of digits and dot.
-var dotted = func() (t [256][5]byte) {
+// dottedWords holds each byte's decimal digits followed by a dot, in the
+// low four bytes (little-endian), and their count in the high four.
+var dottedWords = func() (t [256]uint64) {
 	for i := range t {
 		d := strconv.Itoa(i) + "."
-		copy(t[i][:], d)
-		t[i][4] = byte(len(d))
+		var word [4]byte
+		copy(word[:], d)
+		t[i] = uint64(binary.LittleEndian.Uint32(word[:])) | uint64(len(d))<<32
 	}
 	return t
 }()
