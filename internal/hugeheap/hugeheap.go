@@ -5,7 +5,9 @@
 // heap. On virtual machines the first touch of each 4 KiB page can cost
 // 10 µs or more (11.7 µs on the 2-core development VM), so a run whose heap
 // peaks at 100 MiB spends a quarter of a second on page faults; with 2 MiB
-// pages that falls to a few milliseconds (docs/performance.md).
+// pages that falls to a few milliseconds (docs/performance.md). Collapse
+// does the same for large global tables that every garbage collection
+// reads. NETFX_HUGEPAGES=off turns both off.
 package hugeheap
 
 // Size is the part of the heap Advise covers: the heap's first 512 MiB,
