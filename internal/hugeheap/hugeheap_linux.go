@@ -107,9 +107,19 @@ func collapse(mem []byte) error {
 	if from >= to {
 		return nil
 	}
-	pages := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(mem)), int(from)-int(lo))), to-from)
-	syscall.Madvise(pages, syscall.MADV_HUGEPAGE) // advice: failing changes nothing
-	return syscall.Madvise(pages, unix.MADV_COLLAPSE)
+	// By address: the huge pages hold other globals than mem, which a
+	// slice over them would straddle.
+	madvise(from, to-from, syscall.MADV_HUGEPAGE) // advice: failing changes nothing
+	return madvise(from, to-from, unix.MADV_COLLAPSE)
+}
+
+// madvise gives advice on the n bytes at addr, which lie in memory that
+// never moves (the program's globals).
+func madvise(addr, n uintptr, advice int) error {
+	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, addr, n, uintptr(advice)); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // mappingOf returns the bounds of the private anonymous memory around
