@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"github.com/netfx/netfx/internal/extsort"
 	"io"
 	"net/netip"
 )
@@ -88,6 +89,9 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 	}
 	return append(b, 0)
 }
+
+// ReadRun reads a run of flows back.
+func (c *FlowCodec) ReadRun(r io.Reader) extsort.Run[*Flow] { return extsort.Decoding(r, c.Decode) }
 
 // Decode reads the next flow, io.EOF after the last.
 func (c *FlowCodec) Decode(r *bufio.Reader) (*Flow, error) {

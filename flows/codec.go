@@ -78,6 +78,8 @@ func (cc *connCodec) Encode(w *bufio.Writer, c *Conn) error {
 	return err
 }
 
+func (cc *connCodec) ReadRun(r io.Reader) extsort.Run[*Conn] { return extsort.Decoding(r, cc.Decode) }
+
 func (cc *connCodec) Decode(r *bufio.Reader) (*Conn, error) {
 	n, err := binary.ReadUvarint(r)
 	switch {

@@ -73,7 +73,7 @@ func TestConnCodecRoundTrip(t *testing.T) {
 	}
 	encoded := buf.Bytes()
 	r := bufio.NewReader(bytes.NewReader(encoded))
-	dec := ConnCodec()
+	dec := &connCodec{}
 	for i, c := range want {
 		got, err := dec.Decode(r)
 		if err != nil || !reflect.DeepEqual(got, c) {
@@ -85,7 +85,7 @@ func TestConnCodecRoundTrip(t *testing.T) {
 	}
 	for cut := range len(encoded) { // cut short anywhere: an error, never a panic
 		r := bufio.NewReader(bytes.NewReader(encoded[:cut]))
-		dec := ConnCodec()
+		dec := &connCodec{}
 		var err error
 		for err == nil {
 			_, err = dec.Decode(r)
@@ -97,7 +97,7 @@ func TestConnCodecRoundTrip(t *testing.T) {
 	damaged := bytes.Clone(encoded)
 	for i := range damaged { // damaged anywhere: no panic
 		damaged[i] ^= 0xff
-		dec := ConnCodec()
+		dec := &connCodec{}
 		r := bufio.NewReader(bytes.NewReader(damaged))
 		for _, err := dec.Decode(r); err == nil; _, err = dec.Decode(r) {
 		}
@@ -147,6 +147,8 @@ func (c *gobConnCodec) Encode(w *bufio.Writer, v *Conn) error {
 	}
 	return c.enc.Encode(v)
 }
+
+func (c *gobConnCodec) ReadRun(r io.Reader) extsort.Run[*Conn] { return extsort.Decoding(r, c.Decode) }
 
 func (c *gobConnCodec) Decode(r *bufio.Reader) (*Conn, error) {
 	if c.dec == nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +21,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/netfx/netfx/appid"
 	"github.com/netfx/netfx/flows"
@@ -416,16 +418,10 @@ func (w *ConnWriter) writeRecords() error {
 }
 
 // encodedCodec spills encoded records: time, uid and text, length-prefixed.
-// Reading a run back, it puts the texts into chunks of its own (a
-// record's text is not copied again, and a chunk is never written over),
-// rather than making each one an allocation.
-type encodedCodec struct {
-	chunk []byte // where the texts read back go, until it is full
-	uid   []byte
-}
-
-// ForRun gives each run its own codec, for its own chunks.
-func (*encodedCodec) ForRun() extsort.Codec[encodedConn] { return &encodedCodec{} }
+// A run is read back through a buffer of its own (ReadRun), whose records
+// are cut in place and their uids and texts copied into chunks, rather
+// than made an allocation each.
+type encodedCodec struct{}
 
 func (*encodedCodec) Encode(w *bufio.Writer, r encodedConn) error {
 	var b [3 * binary.MaxVarintLen64]byte
@@ -439,61 +435,120 @@ func (*encodedCodec) Encode(w *bufio.Writer, r encodedConn) error {
 	return err
 }
 
-// decodeChunk is the size of the chunks the texts of a run are read into;
-// a text longer than a quarter of it gets an allocation of its own.
-const decodeChunk = 64 << 10
-
-func (d *encodedCodec) Decode(r *bufio.Reader) (encodedConn, error) {
-	var e encodedConn
-	ts, err := binary.ReadVarint(r)
-	if err != nil {
-		return e, err // io.EOF at the end of a run
-	}
-	e.TS = ts
-	var n int
-	if n, err = readLength(r); err == nil {
-		d.uid = slices.Grow(d.uid[:0], n)[:n]
-		if _, err = io.ReadFull(r, d.uid); err == nil {
-			e.UID = string(d.uid)
-			e.Text, err = d.readText(r)
-		}
-	}
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return e, err
+func (*encodedCodec) ReadRun(r io.Reader) extsort.Run[encodedConn] {
+	return &encodedRun{r: r, buf: make([]byte, 0, runBuffer)}
 }
 
-// readText reads a record's text into the codec's chunk, or into a new
-// one when it is full.
-func (d *encodedCodec) readText(r *bufio.Reader) ([]byte, error) {
-	n, err := readLength(r)
-	if err != nil {
-		return nil, err
+// runBuffer is the size of the buffer a run is read through, grown for a
+// longer record; chunk is the size of the chunks its records' uids and
+// texts are copied into, a record longer than a quarter of one getting an
+// allocation of its own.
+const (
+	runBuffer = 64 << 10
+	chunk     = 64 << 10
+)
+
+// maxSpilledRecord bounds the length of a uid or text read back: longer
+// than any record netfx writes.
+const maxSpilledRecord = 1 << 24
+
+// encodedRun reads a run of encoded records back.
+type encodedRun struct {
+	r     io.Reader
+	buf   []byte // what was read; buf[off:] is not decoded yet
+	off   int
+	err   error  // what the run's reader last returned, io.EOF at its end
+	chunk []byte // where records' uids and texts go, until it is full
+}
+
+func (d *encodedRun) Next() (encodedConn, bool, error) {
+	for {
+		ts, uid, text, n, need, err := cutEncoded(d.buf[d.off:])
+		switch {
+		case err != nil:
+			return encodedConn{}, false, err
+		case n > 0:
+			d.off += n
+			return d.keep(ts, uid, text), true, nil
+		case d.err == io.EOF && d.off == len(d.buf):
+			return encodedConn{}, false, nil
+		case d.err == io.EOF:
+			return encodedConn{}, false, io.ErrUnexpectedEOF
+		case d.err != nil:
+			return encodedConn{}, false, d.err
+		}
+		d.fill(need)
 	}
-	var text []byte
-	if n > decodeChunk/4 {
-		text = make([]byte, n)
+}
+
+// fill moves what is left of the buffer to its start, grown to need
+// bytes if it is shorter, and reads the run after it.
+func (d *encodedRun) fill(need int) {
+	rest := copy(d.buf[:cap(d.buf)], d.buf[d.off:])
+	if need > cap(d.buf) {
+		d.buf = append(make([]byte, 0, need), d.buf[:rest]...)
+	}
+	n, err := io.ReadFull(d.r, d.buf[rest:cap(d.buf)])
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	d.buf, d.off, d.err = d.buf[:rest+n], 0, err
+}
+
+// keep copies a record's uid and text out of the buffer into the chunk.
+// A chunk is never written over: the next is a new one.
+func (d *encodedRun) keep(ts int64, uid, text []byte) encodedConn {
+	n := len(uid) + len(text)
+	var room []byte
+	if n > chunk/4 {
+		room = make([]byte, n)
 	} else {
 		if cap(d.chunk)-len(d.chunk) < n {
-			d.chunk = make([]byte, 0, decodeChunk)
+			d.chunk = make([]byte, 0, chunk)
 		}
 		start := len(d.chunk)
-		d.chunk = d.chunk[:start+n]
-		text = d.chunk[start : start+n : start+n]
+		d.chunk = append(d.chunk, uid...)
+		d.chunk = append(d.chunk, text...)
+		room = d.chunk[start:len(d.chunk):len(d.chunk)]
 	}
-	_, err = io.ReadFull(r, text)
-	return text, err
+	copy(room[copy(room, uid):], text)
+	return encodedConn{TS: ts, UID: unsafe.String(unsafe.SliceData(room), len(uid)), Text: room[len(uid):]}
 }
 
-// readLength reads a uvarint length, refusing one longer than any record
-// netfx writes.
-func readLength(r *bufio.Reader) (int, error) {
-	n, err := binary.ReadUvarint(r)
-	if err == nil && n > 1<<24 {
-		err = fmt.Errorf("spilled record of %d bytes", n)
+// cutEncoded cuts the record at the start of b, and returns its parts,
+// still in b, and its length n; n is 0 when b does not hold it whole, and
+// need is then how long b must be to hold it, once its lengths are read.
+func cutEncoded(b []byte) (ts int64, uid, text []byte, n, need int, err error) {
+	ts, at := binary.Varint(b)
+	if at <= 0 {
+		return 0, nil, nil, 0, 0, varintError(at)
 	}
-	return int(n), err
+	var parts [2][]byte // the uid, then the text
+	for i := range parts {
+		length, k := binary.Uvarint(b[at:])
+		if k <= 0 {
+			return 0, nil, nil, 0, 0, varintError(k)
+		}
+		if length > maxSpilledRecord {
+			return 0, nil, nil, 0, 0, fmt.Errorf("spilled record of %d bytes", length)
+		}
+		at += k
+		if end := at + int(length); end > len(b) {
+			return 0, nil, nil, 0, end, nil
+		}
+		parts[i] = b[at : at+int(length)]
+		at += int(length)
+	}
+	return ts, parts[0], parts[1], at, at, nil
+}
+
+// varintError is the error of a varint that binary.Varint or Uvarint read
+// k bytes of: none while it is cut short (k == 0), one when it overflows.
+func varintError(k int) error {
+	if k < 0 {
+		return errors.New("damaged record length read back from a temporary file")
+	}
+	return nil
 }
 
 // plainText is how a plain-text format escapes texts: with escape, which

@@ -67,8 +67,16 @@ type Sorter[T any] struct {
 // it for a fresh codec for each run.
 type Codec[T any] interface {
 	Encode(w *bufio.Writer, v T) error
-	// Decode returns io.EOF after the last value of a run.
-	Decode(r *bufio.Reader) (T, error)
+	// ReadRun returns the values of the run r holds, as Encode wrote
+	// them: Decoding's, or a reader of the codec's own, which may keep
+	// values' bytes where it read them rather than copy them again.
+	ReadRun(r io.Reader) Run[T]
+}
+
+// Decoding returns a run of the values decode reads one at a time from r,
+// buffered; decode returns io.EOF after the last.
+func Decoding[T any](r io.Reader, decode func(*bufio.Reader) (T, error)) Run[T] {
+	return &decodedRun[T]{decode: decode, r: bufio.NewReaderSize(r, runBlock)}
 }
 
 // forRun returns the codec for one run: c's ForRun, or c itself.
@@ -311,7 +319,7 @@ func (s *Sorter[T]) openRun(run *run) Run[T] {
 		}
 		r = zr
 	}
-	return &decodedRun[T]{dec: forRun(s.codec), r: bufio.NewReaderSize(r, runBlock)}
+	return forRun(s.codec).ReadRun(r)
 }
 
 // maxFanIn bounds the runs merged at once, so that the memory of the runs
@@ -492,14 +500,14 @@ type Run[T any] interface {
 	Next() (v T, ok bool, err error)
 }
 
-// decodedRun reads a spilled run back.
+// decodedRun reads a spilled run back a value at a time (Decoding).
 type decodedRun[T any] struct {
-	dec Codec[T]
-	r   *bufio.Reader
+	decode func(*bufio.Reader) (T, error)
+	r      *bufio.Reader
 }
 
 func (d *decodedRun[T]) Next() (T, bool, error) {
-	v, err := d.dec.Decode(d.r)
+	v, err := d.decode(d.r)
 	if errors.Is(err, io.EOF) {
 		return v, false, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"encoding/gob"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,8 @@ func (c *gobCodec[T]) Encode(w *bufio.Writer, v T) error {
 	}
 	return c.enc.Encode(&v)
 }
+
+func (c *gobCodec[T]) ReadRun(r io.Reader) Run[T] { return Decoding(r, c.Decode) }
 
 func (c *gobCodec[T]) Decode(r *bufio.Reader) (T, error) {
 	if c.dec == nil {
@@ -318,6 +321,8 @@ type failingCodec struct {
 }
 
 func (c *failingCodec) ForRun() Codec[int] { return &failingCodec{left: c.left} }
+
+func (c *failingCodec) ReadRun(r io.Reader) Run[int] { return Decoding(r, c.Decode) }
 
 func (c *failingCodec) Decode(r *bufio.Reader) (int, error) {
 	if c.left.Add(-1) < 0 {
