@@ -13,8 +13,9 @@ import (
 // all zero) among the program's zeroed globals, which every garbage
 // collection reads through. Read first by the first collection, their
 // 1,300 pages took it 10 ms of page faults on the development VM; in huge
-// pages, made before any collection, they take none, for 4 MiB more
-// resident memory (docs/performance.md).
+// pages, made before any collection, they take none, and the resident
+// memory stays as it was: the collection reads nearly every page of them
+// anyway (docs/performance.md).
 func init() {
 	for _, table := range []*[65536]layers.EnumMetadata{&layers.EthernetTypeMetadata, &layers.PPPTypeMetadata} {
 		hugeheap.Collapse(unsafe.Slice((*byte)(unsafe.Pointer(table)), unsafe.Sizeof(*table)))
