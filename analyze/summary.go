@@ -543,6 +543,19 @@ func (s *Summary) Report() Report {
 	if s.invChanged {
 		s.indexInventory()
 	}
+	// The addresses' names, the longest part of the report after a flood
+	// of DNS answers (131,072 addresses named), are listed beside the
+	// findings: from here on both only read the names and the hosts.
+	// The busiest addresses first: a table shows the first few.
+	nameSets := make(chan []NameSet, 1)
+	go func() {
+		nameSets <- s.names.sets(func(ip netip.Addr) uint64 {
+			if id, ok := s.hosts.has(ip); ok {
+				return s.hosts.at(id).conversations
+			}
+			return 0
+		})
+	}()
 	r := Report{SchemaVersion: ReportSchemaVersion, Inputs: s.inputs, Gaps: []Gap{}}
 	if r.Inputs == nil {
 		r.Inputs = []Input{}
@@ -564,14 +577,7 @@ func (s *Summary) Report() Report {
 	s.explainConnections(&r)
 	r.Inventory, r.AzureHosts, r.Analytics = s.invInputs, s.azureHosts(), s.analyticsInputs
 	s.markListening(r.Findings)
-	// The busiest addresses first: a table shows the first few.
-	r.Names = s.names.sets(func(ip netip.Addr) uint64 {
-		if id, ok := s.hosts.has(ip); ok {
-			return s.hosts.at(id).conversations
-		}
-		return 0
-	})
-	r.NamesLeftOut = s.names.dropped
+	r.Names, r.NamesLeftOut = <-nameSets, s.names.dropped
 
 	// One pass over the pairs, which may be read back from disk: the
 	// hosts' peers, and the top pairs.
