@@ -17,7 +17,8 @@ import (
 // memory stays as it was: the collection reads nearly every page of them
 // anyway (docs/performance.md).
 func init() {
-	for _, table := range []*[65536]layers.EnumMetadata{&layers.EthernetTypeMetadata, &layers.PPPTypeMetadata} {
-		hugeheap.Collapse(unsafe.Slice((*byte)(unsafe.Pointer(table)), unsafe.Sizeof(*table)))
+	bytes := func(table *[65536]layers.EnumMetadata) []byte {
+		return unsafe.Slice((*byte)(unsafe.Pointer(table)), unsafe.Sizeof(*table))
 	}
+	hugeheap.Collapse(bytes(&layers.EthernetTypeMetadata), bytes(&layers.PPPTypeMetadata))
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -79,22 +80,30 @@ func Map(n int) []byte {
 	return mem[:n:n]
 }
 
-// Collapse backs the memory around mem with huge pages now, and advises
-// it to stay so: every huge page that holds part of mem, as far as the
-// mapping that holds mem goes (MADV_COLLAPSE, Linux 6.1 and later;
+// Collapse backs the memory around each of mems with huge pages now, and
+// advises it to stay so: every huge page that holds part of it, as far as
+// the mapping that holds it goes (MADV_COLLAPSE, Linux 6.1 and later;
 // elsewhere, and where Advise does nothing, it does nothing). It is meant
 // for large global tables that every garbage collection reads: the
 // program's zeroed globals are mapped 4 KiB at a time, each first read a
 // page fault (about 10 µs on the development VM), where a huge page takes
 // one fault, or none once collapsed. The huge pages are resident whole,
 // 2 MiB each.
-func Collapse(mem []byte) { collapse(mem) }
+func Collapse(mems ...[]byte) {
+	if refusal() != "" {
+		return
+	}
+	for _, mem := range mems {
+		collapse(mem)
+	}
+}
 
-// collapse is Collapse, returning MADV_COLLAPSE's error: EINVAL also where
-// no page of a huge page's room was touched yet (the advice then gives it
-// a huge page when it is).
+// collapse collapses the memory around one of Collapse's mems, and
+// returns MADV_COLLAPSE's error: EINVAL also where no page of a huge
+// page's room was touched yet (the advice then gives it a huge page when
+// it is).
 func collapse(mem []byte) error {
-	if len(mem) == 0 || refusal() != "" {
+	if len(mem) == 0 {
 		return nil
 	}
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
@@ -158,7 +167,7 @@ func mappingOf(addr uintptr) (from, to uintptr, ok bool) {
 }
 
 // refusal says why Advise and Collapse do nothing here, or is "".
-func refusal() string {
+var refusal = sync.OnceValue(func() string {
 	switch {
 	case os.Getenv("NETFX_HUGEPAGES") == "off":
 		return "NETFX_HUGEPAGES=off"
@@ -174,7 +183,7 @@ func refusal() string {
 		return "a memory limit is set (GOMEMLIMIT)"
 	}
 	return ""
-}
+})
 
 // onRequest reports whether transparent huge pages are given only to
 // memory advised to have them.

@@ -9,4 +9,4 @@ func Advise() {}
 func Map(int) []byte { return nil }
 
 // Collapse does nothing outside Linux.
-func Collapse([]byte) {}
+func Collapse(...[]byte) {}
