@@ -507,9 +507,8 @@ func (d *encodedRun) keep(ts int64, uid, text []byte) encodedConn {
 			d.chunk = make([]byte, 0, chunk)
 		}
 		start := len(d.chunk)
-		d.chunk = append(d.chunk, uid...)
-		d.chunk = append(d.chunk, text...)
-		room = d.chunk[start:len(d.chunk):len(d.chunk)]
+		d.chunk = d.chunk[:start+n]
+		room = d.chunk[start : start+n : start+n]
 	}
 	copy(room[copy(room, uid):], text)
 	return encodedConn{TS: ts, UID: unsafe.String(unsafe.SliceData(room), len(uid)), Text: room[len(uid):]}
