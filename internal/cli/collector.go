@@ -78,32 +78,30 @@ const maxWritingPercent = 800
 // every few MiB of records read back: twenty times at the end of a flood
 // of DNS answers. After one collection, the target is set so that the
 // heap may grow back to the goal it had while reading, memory the
-// process already has, at most maxWritingPercent. The collection runs
-// beside the writing rather than before it (4–10 ms on a gigabyte of
-// capture, when nothing else is left to run beside the writing). A GOGC
-// set by the user is left as it is.
+// process already has, at most maxWritingPercent. A GOGC set by the user
+// is left as it is.
 func collectLessWhileWriting() (restore func()) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}
 	}
 	collector.Lock()
+	defer collector.Unlock()
 	collector.growing = false
-	collector.Unlock()
-	set := make(chan int, 1)
-	go func() {
-		goal := heapStat("/gc/heap/goal:bytes")
-		runtime.GC()
-		// The target applies to the live heap, the stacks and the globals.
-		live := heapStat("/gc/heap/live:bytes")
-		roots := max(live+heapStat("/gc/scan/stack:bytes")+heapStat("/gc/scan/globals:bytes"), 1)
-		percent := int(min(100*(goal-min(goal, live))/roots, maxWritingPercent))
-		old := debug.SetGCPercent(percent)
-		if old > percent {
-			debug.SetGCPercent(old) // never a lower target than main's
-		}
-		set <- old
-	}()
-	return func() { debug.SetGCPercent(<-set) }
+	goal := heapStat("/gc/heap/goal:bytes")
+	runtime.GC()
+	// The target applies to the live heap, the stacks and the globals.
+	live := heapStat("/gc/heap/live:bytes")
+	roots := max(live+heapStat("/gc/scan/stack:bytes")+heapStat("/gc/scan/globals:bytes"), 1)
+	percent := int(min(100*(goal-min(goal, live))/roots, maxWritingPercent))
+	old := debug.SetGCPercent(percent)
+	if old > percent {
+		debug.SetGCPercent(old) // never a lower target than main's
+	}
+	return func() {
+		collector.Lock()
+		defer collector.Unlock()
+		debug.SetGCPercent(old)
+	}
 }
 
 // heapStat reads one of the runtime's heap metrics, in bytes.
