@@ -457,23 +457,35 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 }
 
 // appendDotted appends an IPv4 address in dotted decimal to b, which has
-// room for 16 bytes more: two numbers at a time, their digits and dots
-// joined in a register (dottedWords) and stored as eight bytes over what
-// is past them, without a branch; the last dot is cut.
+// room for 16 bytes more (dottedText).
 func appendDotted(b []byte, v [4]byte) []byte {
 	n := len(b)
-	out := b[n : n+16]
-	w0, w1, w2, w3 := dottedWords[v[0]], dottedWords[v[1]], dottedWords[v[2]], dottedWords[v[3]]
-	l0, l2 := w0>>32, w2>>32
-	l01 := l0 + w1>>32
-	binary.LittleEndian.PutUint64(out, uint64(uint32(w0))|uint64(uint32(w1))<<(8*l0))
-	binary.LittleEndian.PutUint64(out[l01:], uint64(uint32(w2))|uint64(uint32(w3))<<(8*l2))
-	return b[:n+int(l01+l2+w3>>32)-1]
+	lo, hi, half, size := dottedText(v)
+	binary.LittleEndian.PutUint64(b[n:n+8], lo)
+	binary.LittleEndian.PutUint64(b[n+half:n+half+8], hi)
+	return b[:n+size]
+}
+
+// dottedText returns an IPv4 address in dotted decimal as two numbers at
+// a time, each number's digits and dot (dottedDigits) shifted past the
+// one before in a register: the first half's eight bytes, to store at the
+// text's start, the second's, to store half bytes on, and the text's
+// size. Stored as eight bytes each over what is past them, without a
+// branch, they leave the last dot and the rest past size. Small enough to
+// be inlined in a loop.
+func dottedText(v [4]byte) (lo, hi uint64, half, size int) {
+	b0, b2 := dottedBits[v[0]], dottedBits[v[2]]
+	lo = dottedDigits[v[0]] | dottedDigits[v[1]]<<b0
+	hi = dottedDigits[v[2]] | dottedDigits[v[3]]<<b2
+	half = int(b0+dottedBits[v[1]]) >> 3
+	return lo, hi, half, half + int(b2+dottedBits[v[3]])>>3 - 1
 }
 
 // appendSameAddrs appends each of the addresses of a run of DNS answers
 // between prefix and suffix; IPv4 addresses, most of a flood's answers,
-// with room made for all of them at once.
+// with room made for all of them at once and, when prefix and suffix are
+// short (a name of up to 28 bytes), each written as one store of 32 or 8
+// bytes over what is past it instead of a copy of its length.
 func appendSameAddrs(b []byte, same appid.SameAddrs, prefix []byte, suffix string) []byte {
 	if !same.Is4() {
 		for i := range same.Len() {
@@ -482,11 +494,32 @@ func appendSameAddrs(b []byte, same appid.SameAddrs, prefix []byte, suffix strin
 		return b
 	}
 	n := same.Len()
-	b = slices.Grow(b, n*(len(prefix)+16+len(suffix)))
-	for i := range n {
-		b = append(appendDotted(append(b, prefix...), same.A4(i)), suffix...)
+	if len(prefix) > 32 || len(suffix) > 8 {
+		b = slices.Grow(b, n*(len(prefix)+16+len(suffix)))
+		for i := range n {
+			b = append(appendDotted(append(b, prefix...), same.A4(i)), suffix...)
+		}
+		return b
 	}
-	return b
+	var pre [32]byte
+	var suf [8]byte
+	copy(pre[:], prefix)
+	copy(suf[:], suffix)
+	// Room for the last store of each part, past the end of the last.
+	at := len(b)
+	b = slices.Grow(b, n*(len(prefix)+16+len(suffix))+32)
+	out := b[:cap(b)]
+	for i := range n {
+		*(*[32]byte)(out[at:]) = pre
+		at += len(prefix)
+		lo, hi, half, size := dottedText(same.A4(i))
+		binary.LittleEndian.PutUint64(out[at:], lo)
+		binary.LittleEndian.PutUint64(out[at+half:], hi)
+		at += size
+		*(*[8]byte)(out[at:]) = suf
+		at += len(suffix)
+	}
+	return b[:at]
 }
 
 // appendAddr6 appends an IPv6 address's text as RFC 5952 and netip write
@@ -547,16 +580,16 @@ var hexPair = func() (t [256]uint16) {
 	return t
 }()
 
-// dottedWords holds each byte's decimal digits followed by a dot, in the
-// low four bytes (little-endian), and their count in the high four.
-var dottedWords = func() (t [256]uint64) {
-	for i := range t {
+// dottedDigits holds each byte's decimal digits followed by a dot, in the
+// low bytes of a word, and dottedBits their length in bits.
+var dottedDigits, dottedBits = func() (digits [256]uint64, bits [256]uint8) {
+	for i := range digits {
 		d := strconv.Itoa(i) + "."
-		var word [4]byte
+		var word [8]byte
 		copy(word[:], d)
-		t[i] = uint64(binary.LittleEndian.Uint32(word[:])) | uint64(len(d))<<32
+		digits[i], bits[i] = binary.LittleEndian.Uint64(word[:]), uint8(8*len(d))
 	}
-	return t
+	return digits, bits
 }()
 
 // FieldNames returns the record's field names in order.
