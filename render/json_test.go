@@ -97,6 +97,15 @@ func TestAppendAnswers(t *testing.T) {
 		appid.DNSAnswer{Name: "cdn.example", Type: "A", Addr: addr("192.0.2.2")},
 		appid.DNSAnswer{Name: "cdn.example", Type: "AAAA", Addr: addr("2001:db8::1")},
 		appid.DNSAnswer{Name: "www.example", Type: "CNAME", Value: "cdn.example"})
+	// Runs of A answers of one name: a short name's written with whole
+	// stores of its prefix, a long one's (past 28 bytes) copied.
+	for _, name := range []string{"s.example", strings.Repeat("long-label.", 4) + "example"} {
+		var run []appid.DNSAnswer
+		for _, a := range []string{"0.0.0.0", "9.10.99.100", "255.255.255.255", "1.22.133.4", "100.9.0.255", "10.0.0.1"} {
+			run = append(run, appid.DNSAnswer{Name: name, Type: "A", Addr: addr(a)})
+		}
+		checkAnswers(t, run...)
+	}
 	hostile := []string{"a\x1b]52;c;ZXZpbA==\x07b", "bad \xff\xfe utf-8 \xe2\x82", "\xc3", "rtl \u202e gnp.exe", `q"uo\te`, "<b>&</b>", "tab\tnl\n"}
 	for _, s := range hostile {
 		checkAnswers(t, appid.DNSAnswer{Name: s, Type: "A", Addr: addr("198.51.100.7")},
