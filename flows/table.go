@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -1203,61 +1202,4 @@ func udpConnState(origActive, respActive bool) string {
 		return "SHR"
 	}
 	return "OTH"
-}
-
-// connUID derives a Zeek-style connection uid from what identifies the
-// conversation in its input: the tuple, the first packet's time and record,
-// and the name of its first file without the folder, so the same capture
-// gives the same uids however its path is written and wherever it is moved.
-func connUID(k *key, start, firstRecord int64, file string) string {
-	var out [uidLen]byte
-	return string(appendConnUID(out[:0], k, start, firstRecord, file))
-}
-
-// appendConnUID appends connUID's text to dst.
-func appendConnUID(dst []byte, k *key, start, firstRecord int64, file string) []byte {
-	file = filepath.Base(file)
-	var buf [128]byte
-	b := append(buf[:0], k.lo[:]...)
-	b = append(b, k.hi[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(start))
-	b = binary.BigEndian.AppendUint64(b, uint64(firstRecord))
-	b = binary.BigEndian.AppendUint16(b, k.loPort)
-	b = binary.BigEndian.AppendUint16(b, k.hiPort)
-	b = append(b, k.proto)
-	b = append(b, file...)
-	return appendUID(dst, b)
-}
-
-// UID returns a Zeek-style connection uid, "C" and 17 base62 digits (the 96
-// bits Zeek's uids carry), derived from data: the same data always gives
-// the same uid. Two 64-bit FNV-1a hashes provide the bits.
-func UID(data []byte) string {
-	var out [uidLen]byte
-	return string(appendUID(out[:0], data))
-}
-
-// uidLen is the length of a uid.
-const uidLen = 18
-
-// appendUID appends UID's text to dst.
-func appendUID(dst, data []byte) []byte {
-	h1, h2 := uint64(14695981039346656037), uint64(0x9ae16a3b2f90404f)
-	for _, b := range data {
-		h1 = (h1 ^ uint64(b)) * 1099511628211
-		h2 = (h2 ^ uint64(b)) * 0x100000001b3
-	}
-	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	var out [uidLen]byte
-	out[0] = 'C'
-	for i := 1; i <= 11; i++ { // 62^11 > 2^64
-		out[i] = digits[h1%62]
-		h1 /= 62
-	}
-	h2 >>= 29 // 35 bits: 62^6 > 2^35
-	for i := 12; i < uidLen; i++ {
-		out[i] = digits[h2%62]
-		h2 /= 62
-	}
-	return append(dst, out[:]...)
 }
