@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"testing"
 
@@ -72,5 +73,13 @@ func BenchmarkSharded(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(packets)), "ns/packet")
 		})
+	}
+}
+
+func BenchmarkCommunityID(b *testing.B) {
+	src, dst := netip.MustParseAddr("10.1.0.4"), netip.MustParseAddr("10.53.0.9")
+	var out []byte
+	for b.Loop() {
+		out = appendCommunityID(out[:0], 0, 17, src, dst, 1024, 53, false)
 	}
 }
