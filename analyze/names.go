@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/netfx/netfx/flows"
 	"github.com/netfx/netfx/internal/timefmt"
@@ -264,66 +266,87 @@ func (n *names) fromConn(c *flows.Conn) {
 
 // sets returns every address's names, most used first; the addresses
 // ordered by busy, the largest first, then by address. Each address's
-// busy is asked once, and the names share one allocation: a flood of
-// answers leaves 131,072 addresses named, so the order is found on keys
-// without pointers (which a sort moves without the collector's barriers).
+// busy is asked once, and the names share an allocation for each half of
+// the addresses, which two goroutines list: a flood of answers leaves
+// 131,072 addresses named, the longest part of such a report, so the
+// order is found on keys without pointers too (which a sort moves
+// without the collector's barriers). busy is called from both.
 func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
-	sets := make([]NameSet, 0, n.named.n)
-	keys := make([]sortKey, 0, n.named.n)
-	all := make([]Name, 0, n.count)
+	sets := make([]NameSet, n.named.n)
+	keys := make([]sortKey, n.named.n)
+	half := len(sets)
+	if half >= minSetsApart && runtime.GOMAXPROCS(0) > 1 {
+		half /= 2
+	}
+	var rest sync.WaitGroup
+	if half < len(sets) {
+		rest.Go(func() { n.fillSets(sets, keys, half, len(sets), busy) })
+	}
+	n.fillSets(sets, keys, 0, half, busy)
+	rest.Wait()
+	sortKeys(keys, func(at uint32) string { return sets[at].IP.Zone() })
+	// Each set to its place: gathered, the reads of the sets do not wait
+	// on each other as following the permutation's cycles in place does.
+	ordered := make([]NameSet, len(sets))
+	for i, k := range keys {
+		ordered[i] = sets[k.at]
+	}
+	return ordered
+}
+
+// minSetsApart is how many addresses named make sets list them on two
+// goroutines.
+const minSetsApart = 4096
+
+// fillSets lists the addresses numbered from to to in named as sets and
+// keys: their names, in an allocation of their own, most used first, and
+// each address's busy and place.
+func (n *names) fillSets(sets []NameSet, keys []sortKey, from, to int, busy func(netip.Addr) uint64) {
+	names := to - from
+	if n.named.n > 0 {
+		names = (n.count*(to-from) + n.named.n - 1) / n.named.n
+	}
+	all := make([]Name, 0, names)
 	// The times as text are written into one buffer, made one string
 	// and cut (131,072 strings are not made one by one); ends tells where
 	// each name's ends.
-	times := make([]byte, 0, n.count*len("2006-01-02T15:04:05.000000Z"))
-	ends := make([]uint32, 0, n.count)
+	times := make([]byte, 0, names*len("2006-01-02T15:04:05.000000Z"))
+	ends := make([]uint32, 0, names)
 	named := func(a *nameAcc) Name {
 		times = timefmt.AppendRFC3339Micro(times, a.first)
 		ends = append(ends, uint32(len(times)))
 		return Name{Name: a.name, Source: a.source, Count: a.count}
 	}
-	for k := range uint32(n.named.n) {
-		acc := n.named.at(k)
+	// Where each address's names start in all, which may grow.
+	starts := make([]uint32, 0, to-from+1)
+	for k := from; k < to; k++ {
+		acc := n.named.at(uint32(k))
 		ip := acc.ip
-		start := len(all)
+		starts = append(starts, uint32(len(all)))
 		all = append(all, named(&acc.first))
 		for i := range acc.more {
 			all = append(all, named(&acc.more[i]))
 		}
-		names := all[start:len(all):len(all)]
 		b := ip.As16()
-		keys = append(keys, sortKey{busy(ip), binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), uint32(ip.BitLen()), uint32(len(sets))})
-		sets = append(sets, NameSet{IP: ip, Names: names})
+		keys[k] = sortKey{busy(ip), binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), uint32(ip.BitLen()), uint32(k)}
+		sets[k].IP = ip
 	}
+	starts = append(starts, uint32(len(all)))
 	text, start := string(times), uint32(0)
 	for i, end := range ends {
 		all[i].First, start = text[start:end], end
 	}
-	for _, set := range sets {
+	for k := from; k < to; k++ {
+		at, end := starts[k-from], starts[k-from+1]
+		sets[k].Names = all[at:end:end]
+	}
+	for _, set := range sets[from:to] {
 		if len(set.Names) > 1 {
 			slices.SortFunc(set.Names, func(x, y Name) int {
 				return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Name, y.Name), cmp.Compare(x.Source, y.Source))
 			})
 		}
 	}
-	sortKeys(keys, func(at uint32) string { return sets[at].IP.Zone() })
-	// Each set to its place, in place: set i goes where keys say, each
-	// cycle of that permutation followed once.
-	for i := range keys {
-		if keys[i].at == uint32(i) {
-			continue
-		}
-		held, j := sets[i], i
-		for {
-			from := int(keys[j].at)
-			keys[j].at = uint32(j)
-			if from == i {
-				sets[j] = held
-				break
-			}
-			sets[j], j = sets[from], from
-		}
-	}
-	return sets
 }
 
 // sortKey is what sets orders an address by, without pointers (which a
@@ -359,10 +382,33 @@ func sortKeys(keys []sortKey, zone func(at uint32) string) {
 	for i, k := range keys[busy:v4] {
 		words[i] = k.lo<<32 | uint64(k.at)
 	}
-	slices.Sort(words)
+	words = sortWords(words)
 	for i, w := range words {
 		keys[busy+i] = sortKey{lo: 0xffff<<32 | w>>32, bits: 32, at: uint32(w)}
 	}
+}
+
+// sortWords returns words in order: past minSetsApart, each half sorted
+// on a goroutine of its own and the two merged into a new slice.
+func sortWords(words []uint64) []uint64 {
+	if len(words) < minSetsApart || runtime.GOMAXPROCS(0) < 2 {
+		slices.Sort(words)
+		return words
+	}
+	lo, hi := words[:len(words)/2], words[len(words)/2:]
+	var sorting sync.WaitGroup
+	sorting.Go(func() { slices.Sort(hi) })
+	slices.Sort(lo)
+	sorting.Wait()
+	merged := make([]uint64, 0, len(words))
+	for len(lo) > 0 && len(hi) > 0 {
+		if hi[0] < lo[0] {
+			merged, hi = append(merged, hi[0]), hi[1:]
+		} else {
+			merged, lo = append(merged, lo[0]), lo[1:]
+		}
+	}
+	return append(append(merged, lo...), hi...)
 }
 
 // partition moves the keys first reports true for to the front, and

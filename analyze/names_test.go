@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -14,14 +15,23 @@ import (
 // plain sort of whole sets gives (busiest first, then netip's order of
 // addresses, zones included; names most used first), with their times.
 func TestNameSetsOrder(t *testing.T) {
+	// Past minSetsApart addresses, and as many IPv4 ones of busy 0, two
+	// goroutines list them and sort them.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+	for _, size := range []struct{ adds, subnets int }{{5000, 4}, {60000, 128}} {
+		checkNameSetsOrder(t, size.adds, size.subnets)
+	}
+}
+
+func checkNameSetsOrder(t *testing.T, adds, subnets int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	n := newNames()
 	busy := map[netip.Addr]uint64{}
-	for i := range 5000 {
+	for i := range adds {
 		var ip netip.Addr
 		switch rng.IntN(4) {
 		case 0:
-			ip = netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(4)), byte(rng.IntN(256))})
+			ip = netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(subnets)), byte(rng.IntN(256))})
 		case 1:
 			ip = netip.AddrFrom16([16]byte{0x20, 1, 0xd, 0xb8, 15: byte(rng.IntN(256))})
 		case 2:
@@ -48,7 +58,7 @@ func TestNameSetsOrder(t *testing.T) {
 		want = append(want, set)
 	}
 	slices.SortFunc(want, func(x, y NameSet) int { return cmp.Or(cmp.Compare(busy[y.IP], busy[x.IP]), x.IP.Compare(y.IP)) })
-	if len(want) < 1000 {
+	if len(want) < adds/5 {
 		t.Fatalf("only %d addresses named", len(want))
 	}
 	if !reflect.DeepEqual(got, want) {
