@@ -545,7 +545,8 @@ func (s *Summary) Report() Report {
 	}
 	// The addresses' names, the longest part of the report after a flood
 	// of DNS answers (131,072 addresses named), are listed beside the
-	// findings: from here on both only read the names and the hosts.
+	// findings and the top lists: from here on all of them only read the
+	// names and the hosts.
 	// The busiest addresses first: a table shows the first few.
 	nameSets := make(chan []NameSet, 1)
 	go func() {
@@ -577,7 +578,6 @@ func (s *Summary) Report() Report {
 	s.explainConnections(&r)
 	r.Inventory, r.AzureHosts, r.Analytics = s.invInputs, s.azureHosts(), s.analyticsInputs
 	s.markListening(r.Findings)
-	r.Names, r.NamesLeftOut = <-nameSets, s.names.dropped
 
 	// One pass over the pairs, which may be read back from disk: the
 	// hosts' peers, and the top pairs.
@@ -649,6 +649,7 @@ func (s *Summary) Report() Report {
 		return cmp.Or(cmp.Compare(b.Conversations, a.Conversations), cmp.Compare(b.Bytes, a.Bytes),
 			cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
 	})
+	r.Names, r.NamesLeftOut = <-nameSets, s.names.dropped
 	s.report = &r
 	return r
 }
