@@ -309,11 +309,15 @@ func (n *names) fillSets(sets []NameSet, keys []sortKey, from, to int, busy func
 	all := make([]Name, 0, names)
 	// The times as text are written into one buffer, made one string
 	// and cut (131,072 strings are not made one by one); ends tells where
-	// each name's ends.
+	// each name's ends. A name first seen when the one before was (the
+	// answers of one response) shares its text.
 	times := make([]byte, 0, names*len("2006-01-02T15:04:05.000000Z"))
 	ends := make([]uint32, 0, names)
+	var last int64
 	named := func(a *nameAcc) Name {
-		times = timefmt.AppendRFC3339Micro(times, a.first)
+		if len(times) == 0 || a.first != last {
+			times, last = timefmt.AppendRFC3339Micro(times, a.first), a.first
+		}
 		ends = append(ends, uint32(len(times)))
 		return Name{Name: a.name, Source: a.source, Count: a.count}
 	}
@@ -334,7 +338,11 @@ func (n *names) fillSets(sets []NameSet, keys []sortKey, from, to int, busy func
 	starts = append(starts, uint32(len(all)))
 	text, start := string(times), uint32(0)
 	for i, end := range ends {
-		all[i].First, start = text[start:end], end
+		if end != start {
+			all[i].First, start = text[start:end], end
+		} else {
+			all[i].First = all[i-1].First
+		}
 	}
 	for k := from; k < to; k++ {
 		at, end := starts[k-from], starts[k-from+1]
