@@ -298,21 +298,21 @@ func (n *names) sets(busy func(netip.Addr) uint64) []NameSet {
 // goroutines.
 const minSetsApart = 4096
 
-// fillSets lists the addresses numbered from to to in named as sets and
-// keys: their names, in an allocation of their own, most used first, and
-// each address's busy and place.
+// fillSets lists the addresses named[from:to] into sets[from:to] and
+// keys[from:to]: each address's names, most used first, in an allocation
+// for all of them, and its busy and place.
 func (n *names) fillSets(sets []NameSet, keys []sortKey, from, to int, busy func(netip.Addr) uint64) {
-	names := to - from
+	count := to - from // about how many names they have
 	if n.named.n > 0 {
-		names = (n.count*(to-from) + n.named.n - 1) / n.named.n
+		count = (n.count*(to-from) + n.named.n - 1) / n.named.n
 	}
-	all := make([]Name, 0, names)
+	all := make([]Name, 0, count)
 	// The times as text are written into one buffer, made one string
 	// and cut (131,072 strings are not made one by one); ends tells where
 	// each name's ends. A name first seen when the one before was (the
 	// answers of one response) shares its text.
-	times := make([]byte, 0, names*len("2006-01-02T15:04:05.000000Z"))
-	ends := make([]uint32, 0, names)
+	times := make([]byte, 0, count*len("2006-01-02T15:04:05.000000Z"))
+	ends := make([]uint32, 0, count)
 	var last int64
 	named := func(a *nameAcc) Name {
 		if len(times) == 0 || a.first != last {
@@ -346,14 +346,13 @@ func (n *names) fillSets(sets []NameSet, keys []sortKey, from, to int, busy func
 	}
 	for k := from; k < to; k++ {
 		at, end := starts[k-from], starts[k-from+1]
-		sets[k].Names = all[at:end:end]
-	}
-	for _, set := range sets[from:to] {
-		if len(set.Names) > 1 {
-			slices.SortFunc(set.Names, func(x, y Name) int {
+		names := all[at:end:end]
+		if len(names) > 1 {
+			slices.SortFunc(names, func(x, y Name) int {
 				return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Name, y.Name), cmp.Compare(x.Source, y.Source))
 			})
 		}
+		sets[k].Names = names
 	}
 }
 
