@@ -484,7 +484,7 @@ func dottedText(v [4]byte) (lo, hi uint64, half, size int) {
 // appendSameAddrs appends each of the addresses of a run of DNS answers
 // between prefix and suffix; IPv4 addresses, most of a flood's answers,
 // with room made for all of them at once and, when prefix and suffix are
-// short (a name of up to 28 bytes), each written as one store of 32 or 8
+// short (a name of up to about 27 bytes), each written as one store of 32 or 8
 // bytes over what is past it instead of a copy of its length.
 func appendSameAddrs(b []byte, same appid.SameAddrs, prefix []byte, suffix string) []byte {
 	if !same.Is4() {
