@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
-	"github.com/netfx/netfx/internal/extsort"
 	"io"
 	"net/netip"
+
+	"github.com/netfx/netfx/internal/extsort"
 )
 
 // FlowCodec writes ended flows to a sorter's temporary files and reads
