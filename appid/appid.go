@@ -42,25 +42,28 @@ type Facts struct {
 type Inspector struct {
 	facts    Facts
 	services []string
-	udp      bool
-	prefix   [2][]byte
-	handler  handler // the identified protocol's parser, nil while unknown
-	answers  answerBuilder
-	more     moreQueries
-	fed      [2]int
-	lost     [2]bool // a gap broke the stream
-	done     bool
+	// prefix holds each direction's first bytes (detectKeep) while the
+	// protocol is unknown; nil until a first segment leaves it unknown.
+	prefix  *[2][]byte
+	handler handler // the identified protocol's parser, nil while unknown
+	answers answerBuilder
+	more    moreQueries
+	fed     [2]int
 	// unidentified counts the payload bytes looked at before any protocol
-	// was found (datagrams no protocol claimed); cut is set when the snap
-	// length cut a datagram.
+	// was found (datagrams no protocol claimed).
 	unidentified int
-	cut          bool
 	expected     []Expected // connections announced for data, until taken
 	quic         *quicState // a QUIC conversation's Initial packets
-	replyFirst   bool       // the first datagram was a reply: see ReplyFirst
-	rdpeudpSYN   bool       // the originator's RDP-UDP SYN, awaiting the SYN-ACK
 	resumed      *Session   // the session an earlier conversation left: see Resume
 	kept         int        // bytes of the list items kept (keep): see Kept
+	// The flags last, together: a live conversation's Inspector is
+	// allocated with it, and padding would cost every one of them.
+	udp        bool
+	lost       [2]bool // a gap broke the stream
+	done       bool
+	cut        bool // the snap length cut a datagram
+	replyFirst bool // the first datagram was a reply: see ReplyFirst
+	rdpeudpSYN bool // the originator's RDP-UDP SYN, awaiting the SYN-ACK
 }
 
 // Kept returns about how many bytes the facts kept so far take that grow
@@ -74,7 +77,10 @@ type Inspector struct {
 // owner does with this count (flows.Config.MaxLive). The answers count
 // with the room made for them: a message may announce 64 and hold two.
 func (in *Inspector) Kept() int {
-	n := in.kept + cap(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes) + heldBytes(in.prefix[0], in.prefix[1])
+	n := in.kept + cap(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes)
+	if in.prefix != nil {
+		n += heldBytes(in.prefix[0], in.prefix[1])
+	}
 	if in.handler != nil {
 		n += in.handler.held()
 	}
@@ -248,7 +254,7 @@ func (in *Inspector) Stream(dir int, data []byte) {
 	// Detect on the new bytes directly when nothing is buffered, which is
 	// the common case: a protocol shows itself in its first segment.
 	p := data
-	if len(in.prefix[dir]) > 0 {
+	if in.prefix != nil && len(in.prefix[dir]) > 0 {
 		in.prefix[dir] = append(in.prefix[dir], data[:min(len(data), detectKeep-len(in.prefix[dir]))]...)
 		p = in.prefix[dir]
 	}
@@ -256,10 +262,12 @@ func (in *Inspector) Stream(dir int, data []byte) {
 		in.resume()
 		in.unidentified = 0
 		// Hand over what the other direction buffered, then this one's.
-		if other := in.prefix[1-dir]; len(other) > 0 && !in.handler.feed(in, 1-dir, other) {
-			in.done = true
+		if in.prefix != nil {
+			if other := in.prefix[1-dir]; len(other) > 0 && !in.handler.feed(in, 1-dir, other) {
+				in.done = true
+			}
+			in.prefix = nil
 		}
-		in.prefix = [2][]byte{}
 		if !in.done && in.handler != nil && !in.handler.feed(in, dir, p) {
 			in.done = true
 		}
@@ -273,8 +281,11 @@ func (in *Inspector) Stream(dir int, data []byte) {
 	}
 	if in.fed[0]+in.fed[1] >= detectLimit {
 		in.done = true // an unknown protocol: stop looking
-		in.prefix = [2][]byte{}
+		in.prefix = nil
 		return
+	}
+	if in.prefix == nil {
+		in.prefix = new([2][]byte)
 	}
 	if len(in.prefix[dir]) == 0 {
 		in.prefix[dir] = append(make([]byte, 0, detectKeep), data[:min(len(data), detectKeep)]...)
@@ -467,7 +478,7 @@ func printable(b []byte, max int) string {
 // Release drops the buffers of an Inspector that is done, keeping what it
 // found.
 func (in *Inspector) Release() {
-	in.prefix = [2][]byte{}
+	in.prefix = nil
 	in.handler = nil
 	in.done = true
 }

@@ -338,9 +338,9 @@ func uvarint(s string) (uint64, int) {
 // answerBuilder gathers a conversation's answers while it is in progress.
 type answerBuilder struct {
 	buf   []byte
-	n     int
-	texts int    // answers whose value is text
-	last  [2]int // where the last name written is in buf: start and end
+	n     int32
+	texts int32    // answers whose value is text
+	last  [2]int32 // where the last name written is in buf: start and end
 }
 
 // add appends an answer: value is an address's 4 or 16 bytes when
@@ -362,16 +362,16 @@ func (b *answerBuilder) add(name []byte, typ string, value []byte, isAddr bool, 
 		// A second name, and no room: the rest of the message is likely
 		// to be of names of their own too. Room for them all at once,
 		// not a copy each time the buffer doubles.
-		b.buf = slices.Grow(b.buf, need*(1+max(0, min(more, maxAnswers-b.n))))
+		b.buf = slices.Grow(b.buf, need*(1+max(0, min(more, maxAnswers-int(b.n)))))
 	}
 	b.buf = append(b.buf, general)
 	if sameName {
 		b.buf = append(b.buf, 0)
 	} else {
 		b.buf = binary.AppendUvarint(b.buf, uint64(len(name))+1)
-		b.last[0] = len(b.buf)
+		b.last[0] = int32(len(b.buf))
 		b.buf = append(b.buf, name...)
-		b.last[1] = len(b.buf)
+		b.last[1] = int32(len(b.buf))
 	}
 	typ = typ[:min(len(typ), 255)]
 	flag := byte(0)
@@ -418,7 +418,7 @@ func (b *answerBuilder) take() DNSAnswers {
 	if cap(b.buf) > 2*len(b.buf)+64 {
 		b.buf = bytes.Clone(b.buf)
 	}
-	a := DNSAnswers{enc: unsafe.String(unsafe.SliceData(b.buf), len(b.buf)), n: b.n, texts: b.texts}
+	a := DNSAnswers{enc: unsafe.String(unsafe.SliceData(b.buf), len(b.buf)), n: int(b.n), texts: int(b.texts)}
 	*b = answerBuilder{}
 	return a
 }

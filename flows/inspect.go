@@ -12,15 +12,22 @@ import (
 // for out-of-order data; what cannot be put in order is a gap, after
 // which that direction is given up.
 type inspection struct {
-	in      appid.Inspector // in the same allocation: one fewer a conversation
-	next    [2]uint64       // sequence number of the next byte to deliver
-	started [2]bool
-	pending [2][]segment
-	held    [2]int // bytes held in pending
-	kept    int    // in.Kept() when last told to the table
+	in   appid.Inspector // in the same allocation: one fewer a conversation
+	next [2]uint64       // sequence number of the next byte to deliver
+	// pending holds each direction's segments that came before bytes
+	// still missing, nil until the first such segment.
+	pending *[2]heldSegments
+	kept    int // in.Kept() when last told to the table
 	// heldByTable is the bytes held by every inspection of the table,
 	// bounded by maxHeldBytes.
 	heldByTable *int
+	started     [2]bool
+}
+
+// heldSegments is the segments held for one direction, and their bytes.
+type heldSegments struct {
+	segments []segment
+	bytes    int
 }
 
 type segment struct {
@@ -136,10 +143,14 @@ func (ins *inspection) add(dir int, seq uint64, data []byte, payloadLen int) {
 	case end <= next:
 		return // a retransmission of delivered bytes
 	case seq > next:
-		if len(ins.pending[dir]) < maxPendingSegments && ins.held[dir]+len(data) <= maxPendingBytes &&
+		if ins.pending == nil {
+			ins.pending = new([2]heldSegments)
+		}
+		held := &ins.pending[dir]
+		if len(held.segments) < maxPendingSegments && held.bytes+len(data) <= maxPendingBytes &&
 			*ins.heldByTable+len(data) <= maxHeldBytes && len(data) == payloadLen {
-			ins.pending[dir] = append(ins.pending[dir], segment{seq, append([]byte(nil), data...)})
-			ins.held[dir] += len(data)
+			held.segments = append(held.segments, segment{seq, append([]byte(nil), data...)})
+			held.bytes += len(data)
 			*ins.heldByTable += len(data)
 			return
 		}
@@ -161,12 +172,16 @@ func (ins *inspection) add(dir int, seq uint64, data []byte, payloadLen int) {
 
 // drain delivers held segments that have become in order.
 func (ins *inspection) drain(dir int) {
-	for progress := true; progress && len(ins.pending[dir]) > 0; {
+	if ins.pending == nil {
+		return
+	}
+	held := &ins.pending[dir]
+	for progress := true; progress && len(held.segments) > 0; {
 		progress = false
-		for k, s := range ins.pending[dir] {
+		for k, s := range held.segments {
 			if s.seq <= ins.next[dir] {
-				ins.pending[dir] = append(ins.pending[dir][:k], ins.pending[dir][k+1:]...)
-				ins.held[dir] -= len(s.data)
+				held.segments = append(held.segments[:k], held.segments[k+1:]...)
+				held.bytes -= len(s.data)
 				*ins.heldByTable -= len(s.data)
 				ins.add(dir, s.seq, s.data, len(s.data))
 				progress = true
@@ -185,6 +200,9 @@ func (ins *inspection) gap(dir int) {
 
 // drop forgets the segments held for a direction.
 func (ins *inspection) drop(dir int) {
-	*ins.heldByTable -= ins.held[dir]
-	ins.pending[dir], ins.held[dir] = nil, 0
+	if ins.pending == nil {
+		return
+	}
+	*ins.heldByTable -= ins.pending[dir].bytes
+	ins.pending[dir] = heldSegments{}
 }
