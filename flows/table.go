@@ -96,6 +96,18 @@ type conv struct {
 	flipped            bool
 	numVLANs           uint8
 	vlan, innerVLAN    uint16
+	// The small fields sit together where the larger would leave padding:
+	// a flood keeps a slot for each conversation in progress.
+	nhistory uint8 // the letters of history written
+	// carries is the tunnel the conversation carries (pcapread.TunnelVXLAN,
+	// ...), its service; carriedDirs has bit 0 set when the originator
+	// sent a packet carrying the tunnel, bit 1 the responder.
+	carries, carriedDirs uint8
+	// dnsSession says that the conversation is DNS over UDP, which times
+	// out sooner (dns_session_timeout).
+	dnsSession         bool
+	ftpData            bool  // an FTP control connection announced it: service ftp-data
+	depth              uint8 // the tunnels around its first packet: see Table.depth
 	start, lastTime    int64 // lastTime stops once both TCP sides have closed
 	lastPacket         int64
 	origPkts, respPkts uint64
@@ -107,23 +119,13 @@ type conv struct {
 	origSize, respSize       uint64
 	tcp                      *tcpSides // TCP's state of each side, from Table.newTCPSides
 	history                  [maxHistory]byte
-	nhistory                 uint8
 	firstFile                int32
 	lastFile                 int32
 	firstRecord              int64
-	// carries is the tunnel the conversation carries (pcapread.TunnelVXLAN,
-	// ...), its service; parents the uids of the carriers of a conversation
-	// that came out of a tunnel (Zeek's tunnel_parents).
-	carries     uint8
+	// parents are the uids of the carriers of a conversation that came
+	// out of a tunnel (Zeek's tunnel_parents).
 	parents     []string
 	lastCarrier place // the first packet of the carrier parents last took
-	// carriedDirs has bit 0 set when the originator sent a packet carrying
-	// the tunnel, bit 1 the responder; dnsSession that the conversation is
-	// DNS over UDP, which times out sooner (dns_session_timeout).
-	carriedDirs uint8
-	dnsSession  bool
-	ftpData     bool  // an FTP control connection announced it: service ftp-data
-	depth       uint8 // the tunnels around its first packet: see Table.depth
 }
 
 // maxHistory bounds the history string; Zeek's letters that repeat are
