@@ -44,20 +44,26 @@ type Inspector struct {
 	services []string
 	// prefix holds each direction's first bytes (detectKeep) while the
 	// protocol is unknown; nil until a first segment leaves it unknown.
-	prefix  *[2][]byte
-	handler handler // the identified protocol's parser, nil while unknown
-	answers answerBuilder
-	more    moreQueries
-	fed     [2]int
+	prefix   *[2][]byte
+	handler  handler // the identified protocol's parser, nil while unknown
+	answers  answerBuilder
+	more     moreQueries
+	expected []Expected // connections announced for data, until taken
+	quic     *quicState // a QUIC conversation's Initial packets
+	resumed  *Session   // the session an earlier conversation left: see Resume
+
+	// The counters and flags last, together: a live conversation's
+	// Inspector is allocated with it, and padding would cost every one of
+	// them. The counters stop early: fed at 2*streamBudget bytes or
+	// maxDNSDatagrams datagrams, unidentified at detectLimit bytes or
+	// maxDatagrams datagrams, kept at the lists' bounds.
+
+	fed [2]int32 // the stream bytes, or the datagrams, of each direction read
 	// unidentified counts the payload bytes looked at before any protocol
 	// was found (datagrams no protocol claimed).
-	unidentified int
-	expected     []Expected // connections announced for data, until taken
-	quic         *quicState // a QUIC conversation's Initial packets
-	resumed      *Session   // the session an earlier conversation left: see Resume
-	kept         int        // bytes of the list items kept (keep): see Kept
-	// The flags last, together: a live conversation's Inspector is
-	// allocated with it, and padding would cost every one of them.
+	unidentified int32
+	kept         int32 // bytes of the list items kept (keep): see Kept
+
 	udp        bool
 	lost       [2]bool // a gap broke the stream
 	done       bool
@@ -77,7 +83,7 @@ type Inspector struct {
 // owner does with this count (flows.Config.MaxLive). The answers count
 // with the room made for them: a message may announce 64 and hold two.
 func (in *Inspector) Kept() int {
-	n := in.kept + cap(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes)
+	n := int(in.kept) + cap(in.answers.buf) + len(in.more.buf) + 8*len(in.more.hashes)
 	if in.prefix != nil {
 		n += heldBytes(in.prefix[0], in.prefix[1])
 	}
@@ -95,7 +101,7 @@ func (in *Inspector) Kept() int {
 func (in *Inspector) keep(list []string, s string) []string {
 	n := len(list)
 	if list = appendLimited(list, s); len(list) > n {
-		in.kept += len(s)
+		in.kept += int32(len(s))
 	}
 	return list
 }
@@ -221,7 +227,7 @@ const minUnidentified = 16
 // payload the snap length cut or a gap lost.
 func (in *Inspector) Unidentified() int {
 	if len(in.services) == 0 && in.unidentified >= minUnidentified && !in.cut && !in.lost[0] && !in.lost[1] {
-		return in.unidentified
+		return int(in.unidentified)
 	}
 	return 0
 }
@@ -244,7 +250,7 @@ func (in *Inspector) Stream(dir int, data []byte) {
 	if in.done || in.lost[dir] || len(data) == 0 {
 		return
 	}
-	in.fed[dir] += len(data)
+	in.fed[dir] += int32(len(data))
 	if in.handler != nil {
 		if !in.handler.feed(in, dir, data) || in.fed[0]+in.fed[1] > 2*streamBudget {
 			in.done = true
@@ -273,7 +279,7 @@ func (in *Inspector) Stream(dir int, data []byte) {
 		}
 		return
 	}
-	in.unidentified += len(data)
+	in.unidentified += int32(len(data))
 	if in.facts.PE == nil {
 		if machine := peMachine(p); machine != "" {
 			in.facts.PE = &PEFacts{Sender: directionNames[dir], Machine: machine}
@@ -342,7 +348,7 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 		in.addService(kind)
 		in.done = true
 	default:
-		in.unidentified += len(data)
+		in.unidentified += int32(len(data))
 	}
 }
 
@@ -351,7 +357,7 @@ func (in *Inspector) Datagram(dir int, data []byte) {
 // Inspector ends as Datagram would have left it.
 func (in *Inspector) SkipDatagram(dir, n int) {
 	if !in.done && n > 0 && in.countDatagram(dir) {
-		in.unidentified += n
+		in.unidentified += int32(n)
 	}
 }
 
@@ -359,7 +365,7 @@ func (in *Inspector) SkipDatagram(dir, n int) {
 // the first maxDatagrams, or maxDNSDatagrams of a DNS conversation.
 func (in *Inspector) countDatagram(dir int) bool {
 	in.fed[dir]++
-	limit := maxDatagrams
+	limit := int32(maxDatagrams)
 	if len(in.services) == 1 && in.services[0] == "dns" {
 		limit = maxDNSDatagrams
 	}

@@ -17,10 +17,10 @@ type inspection struct {
 	// pending holds each direction's segments that came before bytes
 	// still missing, nil until the first such segment.
 	pending *[2]heldSegments
-	kept    int // in.Kept() when last told to the table
 	// heldByTable is the bytes held by every inspection of the table,
 	// bounded by maxHeldBytes.
 	heldByTable *int
+	kept        int32 // in.Kept() when last told to the table
 	started     [2]bool
 }
 
@@ -84,8 +84,8 @@ func (t *Table) inspect(i int32, c *conv, p *pcapread.Packet, isOrig bool) {
 		ins.drop(1)
 		c.inspected = true
 	}
-	if kept := ins.in.Kept(); kept != ins.kept {
-		t.kept += kept - ins.kept
+	if kept := int32(ins.in.Kept()); kept != ins.kept {
+		t.kept += int(kept - ins.kept)
 		ins.kept = kept
 	}
 }

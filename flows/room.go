@@ -266,7 +266,7 @@ func (t *Table) keptBy(i int32) int {
 	if i&liteBit != 0 || t.insp[i] == nil {
 		return 0
 	}
-	return t.insp[i].kept
+	return int(t.insp[i].kept)
 }
 
 // choose takes the idlest of the members' candidates, in idle order,

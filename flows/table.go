@@ -1049,7 +1049,7 @@ func (t *Table) finish(i int32) {
 	ins := t.insp[i]
 	r := t.record(c, ins)
 	if ins != nil {
-		t.kept -= ins.kept
+		t.kept -= int(ins.kept)
 		r.Service, r.Unidentified = ins.in.Services(), uint64(ins.in.Unidentified())
 		t.keepSession(c, &ins.in)
 		ins.drop(0)
