@@ -143,14 +143,18 @@ func (ins *inspection) add(dir int, seq uint64, data []byte, payloadLen int) {
 	case end <= next:
 		return // a retransmission of delivered bytes
 	case seq > next:
-		if ins.pending == nil {
-			ins.pending = new([2]heldSegments)
+		var held heldSegments // what the direction holds, if anything
+		if ins.pending != nil {
+			held = ins.pending[dir]
 		}
-		held := &ins.pending[dir]
 		if len(held.segments) < maxPendingSegments && held.bytes+len(data) <= maxPendingBytes &&
 			*ins.heldByTable+len(data) <= maxHeldBytes && len(data) == payloadLen {
-			held.segments = append(held.segments, segment{seq, append([]byte(nil), data...)})
-			held.bytes += len(data)
+			if ins.pending == nil {
+				ins.pending = new([2]heldSegments) // made only for a segment it holds
+			}
+			into := &ins.pending[dir]
+			into.segments = append(into.segments, segment{seq, append([]byte(nil), data...)})
+			into.bytes += len(data)
 			*ins.heldByTable += len(data)
 			return
 		}
